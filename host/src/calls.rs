@@ -1,0 +1,242 @@
+//! Calling a plugin's routes and field widgets through the embedding API.
+
+use crate::bindings::exports::plinth::plugin::{field_widget, routes as wit};
+use crate::error::CallError;
+use crate::plugin::WidgetInfo;
+use crate::plugin::invoke;
+use crate::plugin::routes::RouteMatch;
+use crate::{Entity, Host, Method};
+use serde_json::Value;
+
+/// A request for a plugin route.
+#[derive(Debug, Clone)]
+pub struct RouteRequest {
+    /// The HTTP method.
+    pub method: Method,
+    /// The path relative to `/api/plugins/{plugin-id}`, percent-encoded as received.
+    pub path: String,
+    /// Decoded query pairs, in order.
+    pub query: Vec<(String, String)>,
+    /// Headers; names are lower-cased before the plugin sees them.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl RouteRequest {
+    /// A request with no query, headers or body.
+    pub fn new(method: Method, path: &str) -> Self {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        RouteRequest {
+            method,
+            path: path.to_string(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+        .with_query_string(query)
+    }
+
+    /// Adds the pairs of a raw query string (`a=1&b=two%20words`).
+    pub fn with_query_string(mut self, raw: &str) -> Self {
+        self.query
+            .extend(form_urlencoded::parse(raw.as_bytes()).into_owned());
+        self
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Sets a JSON body and its content type.
+    pub fn with_json(self, value: &Value) -> Self {
+        self.with_header("content-type", "application/json")
+            .with_body(value.to_string())
+    }
+}
+
+/// A plugin route's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteResponse {
+    /// The HTTP status.
+    pub status: u16,
+    /// Headers, as the plugin set them.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl RouteResponse {
+    /// The first value of a header (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body parsed as JSON.
+    pub fn json(&self) -> serde_json::Result<Value> {
+        serde_json::from_slice(&self.body)
+    }
+}
+
+/// What a widget renders.
+#[derive(Debug, Clone, Default)]
+pub struct FieldContext {
+    /// The entity being edited, if it exists yet.
+    pub entity: Option<Entity>,
+    /// The field's name.
+    pub field_name: String,
+    /// The field's value.
+    pub value: Value,
+    /// The field's widget configuration from the application (a JSON object, or null).
+    pub settings: Value,
+}
+
+impl Host {
+    /// Calls one of a plugin's routes. A plugin's typed error comes back as
+    /// [`CallError::Guest`]; [`CallError::http_status`] gives its status.
+    pub fn call_route(
+        &self,
+        plugin_id: &str,
+        request: RouteRequest,
+    ) -> Result<RouteResponse, CallError> {
+        let plugin = self
+            .loaded(plugin_id)
+            .ok_or_else(|| CallError::UnknownPlugin(plugin_id.to_string()))?;
+        let (indices, table) = plugin
+            .routes
+            .as_ref()
+            .ok_or_else(|| CallError::NotExported {
+                plugin: plugin_id.to_string(),
+                interface: "plinth:plugin/routes",
+            })?;
+        let (handler, params) = match table.find(request.method, &request.path) {
+            RouteMatch::Found { handler, params } => (handler, params),
+            RouteMatch::MethodNotAllowed { allowed } => {
+                return Err(CallError::MethodNotAllowed {
+                    plugin: plugin_id.to_string(),
+                    method: request.method.as_str().to_string(),
+                    path: request.path,
+                    allowed: allowed.join(", "),
+                });
+            }
+            RouteMatch::NotFound => {
+                return Err(CallError::RouteNotFound {
+                    plugin: plugin_id.to_string(),
+                    method: request.method.as_str().to_string(),
+                    path: request.path,
+                });
+            }
+        };
+        let phase = format!("route {} {}", request.method.as_str(), request.path);
+        let wit_request = wit::Request {
+            method: request.method,
+            path: request.path,
+            handler: handler.to_string(),
+            params,
+            query: request.query,
+            headers: request
+                .headers
+                .into_iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), v))
+                .collect(),
+            body: request.body,
+        };
+        let response = invoke::run_fallible(
+            &plugin,
+            &self.sandbox,
+            &self.shared,
+            &phase,
+            |store, instance| {
+                indices
+                    .load(&mut *store, instance)?
+                    .call_handle(store, &wit_request)
+            },
+        )?;
+        Ok(RouteResponse {
+            status: response.status,
+            headers: response.headers,
+            body: response.body,
+        })
+    }
+
+    /// Every field widget of every loaded plugin.
+    pub fn widgets(&self) -> Vec<WidgetInfo> {
+        self.loaded_all()
+            .iter()
+            .flat_map(|plugin| plugin.widget_infos().to_vec())
+            .collect()
+    }
+
+    /// Renders widget `widget_id` (`plugin:{plugin-id}:{widget-id}`) to HTML.
+    pub fn render_widget(
+        &self,
+        widget_id: &str,
+        context: &FieldContext,
+    ) -> Result<String, CallError> {
+        let wit_context = field_widget::FieldContext {
+            entity: context.entity.as_ref().map(Entity::to_wit),
+            field_name: context.field_name.clone(),
+            value: context.value.to_string(),
+            settings: context.settings.to_string(),
+        };
+        self.call_widget(widget_id, "widget render", |guest, store, id| {
+            guest.call_render(store, id, &wit_context)
+        })
+    }
+
+    /// Checks `value` with widget `widget_id`: the problems found, empty when valid.
+    pub fn validate_widget(
+        &self,
+        widget_id: &str,
+        value: &Value,
+    ) -> Result<Vec<String>, CallError> {
+        let value = value.to_string();
+        self.call_widget(widget_id, "widget validate", |guest, store, id| {
+            guest.call_validate(store, id, &value)
+        })
+    }
+
+    fn call_widget<R>(
+        &self,
+        widget_id: &str,
+        phase: &str,
+        call: impl FnOnce(
+            &field_widget::Guest,
+            &mut wasmtime::Store<crate::sandbox::InvocationState>,
+            &str,
+        ) -> wasmtime::Result<Result<R, crate::GuestError>>,
+    ) -> Result<R, CallError> {
+        let unknown = || CallError::UnknownWidget(widget_id.to_string());
+        let (plugin_id, local_id) = widget_id
+            .strip_prefix("plugin:")
+            .and_then(|rest| rest.split_once(':'))
+            .ok_or_else(unknown)?;
+        let plugin = self.loaded(plugin_id).ok_or_else(unknown)?;
+        let (indices, widgets) = plugin.widgets.as_ref().ok_or_else(unknown)?;
+        if !widgets.iter().any(|w| w.widget_id == local_id) {
+            return Err(unknown());
+        }
+        let phase = format!("{phase} {local_id}");
+        invoke::run_fallible(
+            &plugin,
+            &self.sandbox,
+            &self.shared,
+            &phase,
+            |store, instance| {
+                let guest = indices.load(&mut *store, instance)?;
+                call(&guest, store, local_id)
+            },
+        )
+    }
+}

@@ -1,0 +1,285 @@
+//! Typed errors at the host boundary. Each names the plugin, the phase, and
+//! what to do about it.
+
+use crate::GuestError;
+use std::path::PathBuf;
+
+/// Why a plugin could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// `plugin.json` is missing or unreadable.
+    #[error(
+        "plugin at {dir}: cannot read plugin.json ({source}); each plugin folder needs a plugin.json manifest"
+    )]
+    ManifestUnreadable {
+        /// The plugin's folder.
+        dir: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// `plugin.json` is not a valid manifest.
+    #[error("plugin at {dir}: plugin.json is invalid at {error}")]
+    ManifestInvalid {
+        /// The plugin's folder.
+        dir: PathBuf,
+        /// The field and the problem.
+        error: crate::manifest::ManifestError,
+    },
+    /// The component file named by `wasm.module` cannot be read.
+    #[error(
+        "plugin `{plugin}` (load): cannot read the component {path} ({source}); build the plugin (cargo build --target wasm32-wasip2 --release) or fix wasm.module in plugin.json"
+    )]
+    WasmUnreadable {
+        /// The plugin's id.
+        plugin: String,
+        /// The path tried.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is larger than the host accepts.
+    #[error(
+        "plugin `{plugin}` (load): {path} is {size} bytes, over the {max}-byte limit for components"
+    )]
+    WasmTooLarge {
+        /// The plugin's id.
+        plugin: String,
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The file does not start with `\0asm`.
+    #[error(
+        "plugin `{plugin}` (load): {path} is not WebAssembly (it does not start with \\0asm); point wasm.module at the built .wasm component"
+    )]
+    NotWasm {
+        /// The plugin's id.
+        plugin: String,
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is a core module, not a component.
+    #[error(
+        "plugin `{plugin}` (load): {path} is a core WebAssembly module, not a component; build it for wasm32-wasip2 (or wrap it with `wasm-tools component new`)"
+    )]
+    CoreModule {
+        /// The plugin's id.
+        plugin: String,
+        /// The file.
+        path: PathBuf,
+    },
+    /// Wasmtime could not compile the component.
+    #[error("plugin `{plugin}` (compile): {path} is not a valid component: {message}")]
+    Compile {
+        /// The plugin's id.
+        plugin: String,
+        /// The file.
+        path: PathBuf,
+        /// Wasmtime's reason.
+        message: String,
+    },
+    /// The component imports something the host does not provide.
+    #[error(
+        "plugin `{plugin}` (link): imports `{import}`, which Plinth does not provide; a plugin may import plinth:plugin/{{entities,storage,settings,logging}}@0.1.0 and WASI 0.2 (cli, io, clocks, random, filesystem, sockets: all granting nothing)"
+    )]
+    UnsupportedImport {
+        /// The plugin's id.
+        plugin: String,
+        /// The import's name.
+        import: String,
+    },
+    /// Linking failed for another reason (a version or type mismatch).
+    #[error(
+        "plugin `{plugin}` (link): {message}; rebuild the plugin against this host's wit/ (plinth:plugin@0.1.0, WASI 0.2)"
+    )]
+    Link {
+        /// The plugin's id.
+        plugin: String,
+        /// Wasmtime's reason.
+        message: String,
+    },
+    /// The component exports none of the plugin interfaces.
+    #[error(
+        "plugin `{plugin}` (load): exports none of plinth:plugin/events, routes or field-widget @0.1.0; export at least one (with the Rust SDK: plinth_sdk::export!(MyPlugin: routes))"
+    )]
+    NoExports {
+        /// The plugin's id.
+        plugin: String,
+    },
+    /// Initialising the plugin (asking for its routes and widgets) failed.
+    #[error("plugin `{plugin}` (init): {source}")]
+    Init {
+        /// The plugin's id.
+        plugin: String,
+        /// What failed.
+        source: Box<CallError>,
+    },
+    /// A route or widget the plugin declares is malformed or inconsistent.
+    #[error("plugin `{plugin}` (init): {problem}")]
+    Invalid {
+        /// The plugin's id.
+        plugin: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A plugin with this id is loaded already.
+    #[error(
+        "plugin `{plugin}` (load): a plugin with this id is already loaded from {existing}; unload it first or give this one another id"
+    )]
+    AlreadyLoaded {
+        /// The plugin's id.
+        plugin: String,
+        /// Where the loaded one came from.
+        existing: PathBuf,
+    },
+}
+
+/// Why a call into a plugin failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// No plugin with this id is loaded.
+    #[error("no plugin `{0}` is loaded")]
+    UnknownPlugin(String),
+    /// The plugin does not export the interface the call needs.
+    #[error("plugin `{plugin}` does not export {interface}")]
+    NotExported {
+        /// The plugin's id.
+        plugin: String,
+        /// The missing interface.
+        interface: &'static str,
+    },
+    /// No route of the plugin matches the path.
+    #[error("plugin `{plugin}` has no route for {method} {path}")]
+    RouteNotFound {
+        /// The plugin's id.
+        plugin: String,
+        /// The method asked for.
+        method: String,
+        /// The path asked for.
+        path: String,
+    },
+    /// A route matches the path, but not with this method.
+    #[error("plugin `{plugin}`: {path} does not accept {method} (it accepts {allowed})")]
+    MethodNotAllowed {
+        /// The plugin's id.
+        plugin: String,
+        /// The method asked for.
+        method: String,
+        /// The path asked for.
+        path: String,
+        /// The methods it accepts, comma-separated.
+        allowed: String,
+    },
+    /// The widget id is malformed or names no loaded widget.
+    #[error(
+        "no widget `{0}`; widget ids look like plugin:{{plugin-id}}:{{widget-id}} (see the widget list)"
+    )]
+    UnknownWidget(String),
+    /// The plugin ran past its time limit and was stopped.
+    #[error("plugin `{plugin}` ({phase}): stopped after its {limit_ms} ms time limit")]
+    Timeout {
+        /// The plugin's id.
+        plugin: String,
+        /// What was running.
+        phase: String,
+        /// The limit.
+        limit_ms: u128,
+    },
+    /// The plugin trapped (a panic, an out-of-bounds access, memory exhausted).
+    #[error("plugin `{plugin}` ({phase}): trapped: {message}")]
+    Trap {
+        /// The plugin's id.
+        plugin: String,
+        /// What was running.
+        phase: String,
+        /// Wasmtime's description.
+        message: String,
+    },
+    /// The plugin returned one of the WIT errors.
+    #[error("plugin `{plugin}` ({phase}): {} error: {}", error.kind(), error.message())]
+    Guest {
+        /// The plugin's id.
+        plugin: String,
+        /// What was running.
+        phase: String,
+        /// The error it returned.
+        error: GuestError,
+    },
+}
+
+impl CallError {
+    /// The HTTP status that fits this error.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            CallError::UnknownPlugin(_)
+            | CallError::RouteNotFound { .. }
+            | CallError::UnknownWidget(_)
+            | CallError::NotExported { .. } => 404,
+            CallError::MethodNotAllowed { .. } => 405,
+            CallError::Timeout { .. } => 504,
+            CallError::Trap { .. } => 500,
+            CallError::Guest { error, .. } => match error {
+                GuestError::NotFound(_) => 404,
+                GuestError::Denied(_) => 403,
+                GuestError::InvalidInput(_) => 400,
+                GuestError::QuotaExceeded(_) => 507,
+                GuestError::Internal(_) => 500,
+            },
+        }
+    }
+}
+
+/// Why an operation of the embedding API failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The data directory cannot be created or opened.
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The embedded database failed.
+    #[error("database error during {operation}: {source}")]
+    Database {
+        /// What was being done.
+        operation: &'static str,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// The WebAssembly engine could not be set up.
+    #[error("cannot set up the WebAssembly engine: {0}")]
+    Engine(String),
+    /// No entity has this id.
+    #[error("no entity with id `{0}`")]
+    EntityNotFound(String),
+    /// An entity with this id exists already.
+    #[error("an entity with id `{0}` already exists")]
+    EntityExists(String),
+    /// The entity or query given is malformed.
+    #[error("invalid entity request: {0}")]
+    InvalidEntity(String),
+    /// No plugin with this id is loaded.
+    #[error("no plugin `{0}` is loaded")]
+    UnknownPlugin(String),
+    /// A setting value does not fit the plugin's schema.
+    #[error("plugin `{plugin}`: setting `{name}`: {problem}")]
+    InvalidSetting {
+        /// The plugin's id.
+        plugin: String,
+        /// The setting.
+        name: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl HostError {
+    pub(crate) fn database(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> HostError {
+        move |source| HostError::Database { operation, source }
+    }
+}

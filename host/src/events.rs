@@ -1,0 +1,211 @@
+//! Entity writes and their events. A write is committed first; then every
+//! loaded plugin that exports `events` gets the matching hook, one after the
+//! other in plugin-id order. A failing hook is logged under the plugin's id and
+//! recorded in the outcome, and never undoes the write.
+
+use crate::capabilities::entities;
+use crate::error::HostError;
+use crate::plugin::invoke;
+use crate::plugin_log::{LogLevel, LogSource, now_millis};
+use crate::{Entity, Host};
+use serde::Serialize;
+use serde_json::Value;
+use std::time::Instant;
+
+/// Hook outcomes kept for [`Host::hook_history`].
+const HISTORY_KEPT: usize = 1000;
+
+/// Which write happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntityEvent {
+    /// `on-entity-created`
+    Created,
+    /// `on-entity-updated`
+    Updated,
+    /// `on-entity-deleted`
+    Deleted,
+}
+
+impl EntityEvent {
+    fn hook_name(self) -> &'static str {
+        match self {
+            EntityEvent::Created => "on-entity-created",
+            EntityEvent::Updated => "on-entity-updated",
+            EntityEvent::Deleted => "on-entity-deleted",
+        }
+    }
+}
+
+/// How one plugin's hook went.
+#[derive(Debug, Clone, Serialize)]
+pub struct HookOutcome {
+    /// The plugin whose hook ran.
+    pub plugin_id: String,
+    /// The event.
+    pub event: EntityEvent,
+    /// The entity concerned.
+    pub entity_id: String,
+    /// When it ran, in milliseconds since the Unix epoch.
+    pub at: u64,
+    /// How long it took, in microseconds.
+    pub duration_us: u64,
+    /// `None` when it succeeded; otherwise why it failed.
+    pub error: Option<String>,
+}
+
+/// A committed entity write and what the hooks made of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EntityWrite {
+    /// The entity as written (for a delete: as it was).
+    pub entity: Entity,
+    /// One outcome per plugin that exports `events`.
+    pub hooks: Vec<HookOutcome>,
+}
+
+impl EntityWrite {
+    /// Whether every hook succeeded.
+    pub fn hooks_succeeded(&self) -> bool {
+        self.hooks.iter().all(|hook| hook.error.is_none())
+    }
+}
+
+impl Host {
+    /// Creates an entity with a generated id and fires `on-entity-created`.
+    pub fn create_entity(&self, entity_type: &str, data: Value) -> Result<EntityWrite, HostError> {
+        self.create_entity_with_id(&uuid::Uuid::new_v4().to_string(), entity_type, data)
+    }
+
+    /// Creates an entity with the given id and fires `on-entity-created`.
+    pub fn create_entity_with_id(
+        &self,
+        id: &str,
+        entity_type: &str,
+        data: Value,
+    ) -> Result<EntityWrite, HostError> {
+        check_entity(id, entity_type, &data)?;
+        let now = now_millis();
+        let entity = Entity {
+            id: id.to_string(),
+            entity_type: entity_type.to_string(),
+            data,
+            created_at: now,
+            updated_at: now,
+        };
+        {
+            let db = self.shared.db.lock();
+            if entities::read(&db, id)
+                .map_err(HostError::database("checking an entity id"))?
+                .is_some()
+            {
+                return Err(HostError::EntityExists(id.to_string()));
+            }
+            entities::insert(&db, &entity).map_err(HostError::database("creating an entity"))?;
+        }
+        Ok(self.fan_out(EntityEvent::Created, entity))
+    }
+
+    /// Replaces an entity's data and fires `on-entity-updated`.
+    pub fn update_entity(&self, id: &str, data: Value) -> Result<EntityWrite, HostError> {
+        let mut entity = self
+            .entity(id)?
+            .ok_or_else(|| HostError::EntityNotFound(id.to_string()))?;
+        check_entity(id, &entity.entity_type, &data)?;
+        entity.data = data;
+        entity.updated_at = now_millis().max(entity.created_at);
+        let updated = entities::update(&self.shared.db.lock(), &entity)
+            .map_err(HostError::database("updating an entity"))?;
+        if !updated {
+            return Err(HostError::EntityNotFound(id.to_string()));
+        }
+        Ok(self.fan_out(EntityEvent::Updated, entity))
+    }
+
+    /// Deletes an entity and fires `on-entity-deleted`.
+    pub fn delete_entity(&self, id: &str) -> Result<EntityWrite, HostError> {
+        let entity = self
+            .entity(id)?
+            .ok_or_else(|| HostError::EntityNotFound(id.to_string()))?;
+        let deleted = entities::delete(&self.shared.db.lock(), id)
+            .map_err(HostError::database("deleting an entity"))?;
+        if !deleted {
+            return Err(HostError::EntityNotFound(id.to_string()));
+        }
+        Ok(self.fan_out(EntityEvent::Deleted, entity))
+    }
+
+    /// The most recent hook outcomes, oldest first.
+    pub fn hook_history(&self) -> Vec<HookOutcome> {
+        self.hook_history
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    fn fan_out(&self, event: EntityEvent, entity: Entity) -> EntityWrite {
+        let wit_entity = entity.to_wit();
+        let mut hooks = Vec::new();
+        for plugin in self.loaded_all() {
+            let Some(indices) = &plugin.events else {
+                continue;
+            };
+            let started = Instant::now();
+            let result = invoke::run_fallible(
+                &plugin,
+                &self.sandbox,
+                &self.shared,
+                event.hook_name(),
+                |store, instance| {
+                    let guest = indices.load(&mut *store, instance)?;
+                    match event {
+                        EntityEvent::Created => guest.call_on_entity_created(store, &wit_entity),
+                        EntityEvent::Updated => guest.call_on_entity_updated(store, &wit_entity),
+                        EntityEvent::Deleted => {
+                            guest.call_on_entity_deleted(store, &entity.entity_type, &entity.id)
+                        }
+                    }
+                },
+            );
+            let error = result.err().map(|e| e.to_string());
+            if let Some(message) = &error {
+                self.shared
+                    .log
+                    .record(plugin.id(), LogLevel::Error, LogSource::Host, message);
+            }
+            hooks.push(HookOutcome {
+                plugin_id: plugin.id().to_string(),
+                event,
+                entity_id: entity.id.clone(),
+                at: now_millis(),
+                duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                error,
+            });
+        }
+        let mut history = self.hook_history.lock().unwrap_or_else(|p| p.into_inner());
+        for hook in &hooks {
+            if history.len() == HISTORY_KEPT {
+                history.pop_front();
+            }
+            history.push_back(hook.clone());
+        }
+        EntityWrite { entity, hooks }
+    }
+}
+
+fn check_entity(id: &str, entity_type: &str, data: &Value) -> Result<(), HostError> {
+    let problem = if id.is_empty() || id.len() > 256 {
+        "the id must be 1 to 256 bytes"
+    } else if entity_type.is_empty()
+        || entity_type.len() > 128
+        || entity_type.chars().any(char::is_control)
+    {
+        "the entity type must be 1 to 128 bytes of printable text"
+    } else if !data.is_object() {
+        "the data must be a JSON object"
+    } else {
+        return Ok(());
+    };
+    Err(HostError::InvalidEntity(problem.to_string()))
+}

@@ -1,0 +1,287 @@
+//! [`Host`]: the embedding API. Open it on a data directory, load plugins, and
+//! use entities, routes, widgets and settings from Rust without any server.
+
+use crate::capabilities::{entities, settings, storage};
+use crate::db::Database;
+use crate::error::{HostError, LoadError};
+use crate::events::HookOutcome;
+use crate::plugin::invoke::Shared;
+use crate::plugin::routes::RouteInfo;
+use crate::plugin::{self, LoadedPlugin, WidgetInfo};
+use crate::plugin_log::{LogRecord, PluginLog};
+use crate::sandbox::{Limits, Sandbox};
+use crate::{Entity, EntityQuery};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// How to open a [`Host`].
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Where the database lives; created if missing.
+    pub data_dir: PathBuf,
+    /// Limits for every plugin call.
+    pub limits: Limits,
+}
+
+impl HostConfig {
+    /// Default limits, data in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        HostConfig {
+            data_dir: data_dir.into(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// What the host knows about a loaded plugin.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginInfo {
+    /// The manifest's id.
+    pub id: String,
+    /// The manifest's name.
+    pub name: String,
+    /// The manifest's version.
+    pub version: String,
+    /// The manifest's description.
+    pub description: Option<String>,
+    /// The folder it was loaded from.
+    pub dir: PathBuf,
+    /// The plugin interfaces it exports: `events`, `routes`, `field-widget`.
+    pub exports: Vec<&'static str>,
+    /// Its routes, relative to `/api/plugins/{id}`.
+    pub routes: Vec<RouteInfo>,
+    /// Its field widgets.
+    pub widgets: Vec<WidgetInfo>,
+    /// The host functions its manifest grants.
+    pub host_functions: Vec<String>,
+}
+
+impl PluginInfo {
+    fn of(plugin: &LoadedPlugin) -> PluginInfo {
+        let manifest = &plugin.manifest;
+        PluginInfo {
+            id: manifest.id.clone(),
+            name: manifest.name.clone(),
+            version: manifest.version.clone(),
+            description: manifest.description.clone(),
+            dir: plugin.dir.clone(),
+            exports: plugin.exports(),
+            routes: plugin.route_infos(),
+            widgets: plugin.widget_infos().to_vec(),
+            host_functions: manifest
+                .capabilities
+                .host_functions
+                .iter()
+                .map(|f| f.name().to_string())
+                .collect(),
+        }
+    }
+}
+
+/// A Plinth host: the engine, the database and the loaded plugins.
+///
+/// All methods take `&self`; a `Host` can be shared between threads (`Arc<Host>`).
+pub struct Host {
+    pub(crate) sandbox: Sandbox,
+    pub(crate) shared: Shared,
+    pub(crate) plugins: RwLock<BTreeMap<String, Arc<LoadedPlugin>>>,
+    pub(crate) hook_history: Mutex<VecDeque<HookOutcome>>,
+    data_dir: PathBuf,
+}
+
+impl Host {
+    /// Opens a host with default limits on `data_dir` (created if missing).
+    pub fn open(data_dir: impl Into<PathBuf>) -> Result<Host, HostError> {
+        Host::with_config(HostConfig::new(data_dir))
+    }
+
+    /// Opens a host with `config`.
+    pub fn with_config(config: HostConfig) -> Result<Host, HostError> {
+        let data_dir = config.data_dir;
+        std::fs::create_dir_all(&data_dir).map_err(|source| HostError::DataDir {
+            path: data_dir.clone(),
+            source,
+        })?;
+        let db = Database::open(&data_dir).map_err(HostError::database("opening the database"))?;
+        let sandbox =
+            Sandbox::new(config.limits).map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        Ok(Host {
+            sandbox,
+            shared: Shared {
+                db,
+                log: PluginLog::default(),
+            },
+            plugins: RwLock::default(),
+            hook_history: Mutex::default(),
+            data_dir,
+        })
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Loads the plugin in `dir` (a folder with `plugin.json`).
+    pub fn load_plugin(&self, dir: impl AsRef<Path>) -> Result<PluginInfo, LoadError> {
+        let dir = dir.as_ref();
+        let manifest = plugin::read_manifest(dir)?;
+        if let Some(existing) = self.loaded(&manifest.id) {
+            return Err(LoadError::AlreadyLoaded {
+                plugin: manifest.id,
+                existing: existing.dir.clone(),
+            });
+        }
+        let loaded = Arc::new(plugin::load(&self.sandbox, &self.shared, dir)?);
+        let info = PluginInfo::of(&loaded);
+        let mut plugins = self.plugins.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(existing) = plugins.get(&info.id) {
+            return Err(LoadError::AlreadyLoaded {
+                plugin: info.id,
+                existing: existing.dir.clone(),
+            });
+        }
+        plugins.insert(info.id.clone(), loaded);
+        tracing::info!(plugin = %info.id, exports = ?info.exports, "plugin loaded");
+        Ok(info)
+    }
+
+    /// Loads every sub-folder of `dir` that holds a `plugin.json`, in name
+    /// order. One plugin failing does not stop the others.
+    pub fn load_plugins_in(
+        &self,
+        dir: impl AsRef<Path>,
+    ) -> std::io::Result<Vec<(PathBuf, Result<PluginInfo, LoadError>)>> {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.join("plugin.json").is_file())
+            .collect();
+        dirs.sort();
+        Ok(dirs
+            .into_iter()
+            .map(|dir| {
+                let result = self.load_plugin(&dir);
+                (dir, result)
+            })
+            .collect())
+    }
+
+    /// Unloads a plugin. Its storage and settings stay in the database.
+    pub fn unload_plugin(&self, id: &str) -> Result<(), HostError> {
+        let mut plugins = self.plugins.write().unwrap_or_else(|p| p.into_inner());
+        plugins
+            .remove(id)
+            .map(|_| ())
+            .ok_or_else(|| HostError::UnknownPlugin(id.to_string()))
+    }
+
+    /// The loaded plugins, by id.
+    pub fn plugins(&self) -> Vec<PluginInfo> {
+        self.loaded_all()
+            .iter()
+            .map(|p| PluginInfo::of(p))
+            .collect()
+    }
+
+    /// One loaded plugin.
+    pub fn plugin(&self, id: &str) -> Option<PluginInfo> {
+        self.loaded(id).map(|p| PluginInfo::of(&p))
+    }
+
+    /// The most recent log records of a plugin (its log calls, its output, its
+    /// denied calls and failed hooks), oldest first.
+    pub fn plugin_log(&self, id: &str) -> Vec<LogRecord> {
+        self.shared.log.records(id)
+    }
+
+    pub(crate) fn loaded(&self, id: &str) -> Option<Arc<LoadedPlugin>> {
+        self.plugins
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    pub(crate) fn loaded_all(&self) -> Vec<Arc<LoadedPlugin>> {
+        self.plugins
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// One entity.
+    pub fn entity(&self, id: &str) -> Result<Option<Entity>, HostError> {
+        entities::read(&self.shared.db.lock(), id).map_err(HostError::database("reading an entity"))
+    }
+
+    /// The entities matching `query`, oldest first.
+    pub fn entities(&self, query: &EntityQuery) -> Result<Vec<Entity>, HostError> {
+        entities::find(&self.shared.db.lock(), query).map_err(query_error)
+    }
+
+    /// How many entities match `query` (limit and offset ignored).
+    pub fn count_entities(&self, query: &EntityQuery) -> Result<u64, HostError> {
+        entities::count(&self.shared.db.lock(), query).map_err(query_error)
+    }
+
+    /// A value a plugin stored (whether or not it is loaded).
+    pub fn storage_get(&self, plugin_id: &str, key: &str) -> Result<Option<Vec<u8>>, HostError> {
+        storage::get(&self.shared.db.lock(), plugin_id, key)
+            .map_err(HostError::database("reading plugin storage"))
+    }
+
+    /// The keys a plugin stored under `prefix`, sorted.
+    pub fn storage_keys(&self, plugin_id: &str, prefix: &str) -> Result<Vec<String>, HostError> {
+        storage::list_keys(&self.shared.db.lock(), plugin_id, prefix)
+            .map_err(HostError::database("listing plugin storage"))
+    }
+
+    /// A loaded plugin's settings in force (set values, else defaults).
+    pub fn settings(&self, plugin_id: &str) -> Result<Map<String, Value>, HostError> {
+        let plugin = self
+            .loaded(plugin_id)
+            .ok_or_else(|| HostError::UnknownPlugin(plugin_id.to_string()))?;
+        settings::all_effective(&self.shared.db.lock(), plugin_id, &plugin.context.settings)
+            .map_err(HostError::database("reading settings"))
+    }
+
+    /// Sets some of a plugin's settings: every value is checked against the
+    /// manifest's schema first, then all are stored together or none.
+    /// Returns the settings in force afterwards.
+    pub fn set_settings(
+        &self,
+        plugin_id: &str,
+        values: Map<String, Value>,
+    ) -> Result<Map<String, Value>, HostError> {
+        let plugin = self
+            .loaded(plugin_id)
+            .ok_or_else(|| HostError::UnknownPlugin(plugin_id.to_string()))?;
+        for (name, value) in &values {
+            settings::validate(&plugin.context.settings, name, value).map_err(|problem| {
+                HostError::InvalidSetting {
+                    plugin: plugin_id.to_string(),
+                    name: name.clone(),
+                    problem,
+                }
+            })?;
+        }
+        settings::store_all(&mut self.shared.db.lock(), plugin_id, &values)
+            .map_err(HostError::database("storing settings"))?;
+        self.settings(plugin_id)
+    }
+}
+
+fn query_error(error: entities::QueryError) -> HostError {
+    match error {
+        entities::QueryError::Invalid(message) => HostError::InvalidEntity(message),
+        entities::QueryError::Database(source) => HostError::Database {
+            operation: "querying entities",
+            source,
+        },
+    }
+}

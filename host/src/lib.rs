@@ -1,0 +1,59 @@
+//! # plinth-host: run WebAssembly component plugins, sandboxed
+//!
+//! Plinth loads plugins (a folder with `plugin.json` and a component built
+//! against `wit/`, package `plinth:plugin@0.1.0`), grants each exactly the host
+//! functions its manifest lists, and runs every call in a fresh instance with
+//! memory and time limits. Entities, plugin storage and settings live in an
+//! embedded SQLite database under the data directory.
+//!
+//! ```no_run
+//! use plinth_host::{Host, Method, RouteRequest};
+//! use serde_json::json;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let host = Host::open("./plinth-data")?;
+//! host.load_plugin("example-plugins/character-stats")?;
+//!
+//! // Writes fire every loaded plugin's hooks; a failed hook never undoes the write.
+//! let write = host.create_entity("character", json!({ "name": "Ada" }))?;
+//! assert!(write.hooks_succeeded());
+//!
+//! // Routes are called as the server would, relative to /api/plugins/{id}.
+//! let response = host.call_route("character-stats", RouteRequest::new(Method::Get, "/stats/character"))?;
+//! println!("{} {}", response.status, String::from_utf8_lossy(&response.body));
+//!
+//! // What the plugin stored, under its own scope.
+//! let stored = host.storage_get("character-stats", &format!("analysis/{}", write.entity.id))?;
+//! # let _ = stored;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Layout: [`manifest`] parses `plugin.json`; `plugin` compiles and checks a
+//! component; `sandbox` builds the fresh store of each call; `capabilities`
+//! holds one module per host interface (entities, storage, settings, logging);
+//! [`events`] fans entity writes out to hooks; `calls` runs routes and widgets.
+
+mod bindings;
+mod calls;
+mod capabilities;
+mod db;
+mod error;
+pub mod events;
+mod host;
+pub mod manifest;
+mod plugin;
+mod plugin_log;
+mod sandbox;
+
+pub use bindings::{GuestError, Method};
+pub use calls::{FieldContext, RouteRequest, RouteResponse};
+pub use capabilities::entities::{Entity, EntityQuery};
+pub use db::DATABASE_FILE;
+pub use error::{CallError, HostError, LoadError};
+pub use events::{EntityEvent, EntityWrite, HookOutcome};
+pub use host::{Host, HostConfig, PluginInfo};
+pub use plugin::WidgetInfo;
+pub use plugin::routes::RouteInfo;
+pub use plugin_log::{LogLevel, LogRecord, LogSource};
+pub use sandbox::Limits;

@@ -1,0 +1,318 @@
+//! `plugin.json`: parsing and validation. Every error names the field path
+//! (`capabilities.host_functions[2]`) so an author can fix it at once.
+
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// A plugin's manifest, validated. Unknown top-level fields are allowed (an
+/// application may keep its own there); unknown fields inside the sections are
+/// refused, since a typo there would silently change what the plugin may do.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Manifest {
+    /// Lower-case letters, digits, `-` and `_`; used in URLs and widget ids.
+    pub id: String,
+    /// A name for people.
+    pub name: String,
+    /// The plugin's version.
+    pub version: String,
+    /// What the plugin does.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Where the component is.
+    pub wasm: WasmSection,
+    /// What the plugin may use.
+    #[serde(default)]
+    pub capabilities: Capabilities,
+    /// Field widgets the plugin declares; each must be one the component lists.
+    #[serde(default)]
+    pub field_widgets: Vec<WidgetDeclaration>,
+    /// Front-end panels (HTML files), kept for applications that show them.
+    #[serde(default)]
+    pub panels: Vec<Value>,
+}
+
+/// The `wasm` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WasmSection {
+    /// Path of the component, relative to the plugin's folder.
+    pub module: String,
+}
+
+/// The `capabilities` section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capabilities {
+    /// The host functions the plugin may call.
+    #[serde(default)]
+    pub host_functions: BTreeSet<HostFunction>,
+    /// The settings the plugin reads, with their types and defaults.
+    #[serde(default)]
+    pub settings: BTreeMap<String, SettingSchema>,
+}
+
+/// A host function a manifest can grant. Unknown names are refused at load.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum HostFunction {
+    /// `entities.read`
+    EntityRead,
+    /// `entities.find` and `entities.count`
+    EntityList,
+    /// `storage.get`
+    StorageGet,
+    /// `storage.set`
+    StorageSet,
+    /// `storage.delete`
+    StorageDelete,
+    /// `storage.list-keys`
+    StorageList,
+    /// `settings.get` and `settings.get-all`
+    SettingGet,
+    /// `logging.log`
+    Log,
+}
+
+impl HostFunction {
+    /// The name used in `plugin.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            HostFunction::EntityRead => "entity_read",
+            HostFunction::EntityList => "entity_list",
+            HostFunction::StorageGet => "storage_get",
+            HostFunction::StorageSet => "storage_set",
+            HostFunction::StorageDelete => "storage_delete",
+            HostFunction::StorageList => "storage_list",
+            HostFunction::SettingGet => "setting_get",
+            HostFunction::Log => "log",
+        }
+    }
+}
+
+impl fmt::Display for HostFunction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One declared setting.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingSchema {
+    /// The JSON type values must have.
+    #[serde(rename = "type")]
+    pub kind: SettingType,
+    /// The value used until the application sets one.
+    #[serde(default)]
+    pub default: Option<Value>,
+    /// What the setting does.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// The JSON type of a setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SettingType {
+    /// A whole number.
+    Integer,
+    /// Any number.
+    Number,
+    /// Text.
+    String,
+    /// `true` or `false`.
+    Boolean,
+    /// A JSON array.
+    Array,
+    /// A JSON object.
+    Object,
+}
+
+impl SettingType {
+    /// Whether `value` has this type.
+    pub fn accepts(self, value: &Value) -> bool {
+        match self {
+            SettingType::Integer => value.is_i64() || value.is_u64(),
+            SettingType::Number => value.is_number(),
+            SettingType::String => value.is_string(),
+            SettingType::Boolean => value.is_boolean(),
+            SettingType::Array => value.is_array(),
+            SettingType::Object => value.is_object(),
+        }
+    }
+
+    /// The name used in `plugin.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SettingType::Integer => "integer",
+            SettingType::Number => "number",
+            SettingType::String => "string",
+            SettingType::Boolean => "boolean",
+            SettingType::Array => "array",
+            SettingType::Object => "object",
+        }
+    }
+}
+
+/// A field widget declared in the manifest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WidgetDeclaration {
+    /// The widget's id within the plugin.
+    pub id: String,
+    /// A label for people.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Field types it edits.
+    #[serde(default)]
+    pub field_types: Vec<String>,
+    /// An HTML file for web front ends.
+    #[serde(default)]
+    pub html: Option<String>,
+}
+
+/// Why a manifest was refused: the field path and the problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{path}`: {message}")]
+pub struct ManifestError {
+    /// Where in the JSON (`capabilities.host_functions[2]`, or `.` for the whole).
+    pub path: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl ManifestError {
+    fn at(path: impl Into<String>, message: impl Into<String>) -> Self {
+        ManifestError {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl Manifest {
+    /// Parses and validates `plugin.json` text.
+    pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        let deserializer = &mut serde_json::Deserializer::from_str(text);
+        let manifest: Manifest = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            ManifestError::at(path, e.into_inner().to_string())
+        })?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    fn validate(&self) -> Result<(), ManifestError> {
+        if !is_identifier(&self.id) {
+            return Err(ManifestError::at(
+                "id",
+                format!(
+                    "`{}` is not a valid plugin id: use lower-case letters, digits, `-` and `_`, starting with a letter or digit",
+                    self.id
+                ),
+            ));
+        }
+        if self.wasm.module.trim().is_empty() {
+            return Err(ManifestError::at(
+                "wasm.module",
+                "must name the component's .wasm file",
+            ));
+        }
+        for (name, schema) in &self.capabilities.settings {
+            if let Some(default) = &schema.default
+                && !schema.kind.accepts(default)
+            {
+                return Err(ManifestError::at(
+                    format!("capabilities.settings.{name}.default"),
+                    format!("{default} is not of type {}", schema.kind.name()),
+                ));
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for (index, widget) in self.field_widgets.iter().enumerate() {
+            if !is_identifier(&widget.id) {
+                return Err(ManifestError::at(
+                    format!("field_widgets[{index}].id"),
+                    format!(
+                        "`{}` is not a valid widget id: use lower-case letters, digits, `-` and `_`",
+                        widget.id
+                    ),
+                ));
+            }
+            if !seen.insert(&widget.id) {
+                return Err(ManifestError::at(
+                    format!("field_widgets[{index}].id"),
+                    format!("widget `{}` is declared twice", widget.id),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Plugin and widget ids appear in URLs and in `plugin:{id}:{widget}`.
+pub(crate) fn is_identifier(text: &str) -> bool {
+    let mut chars = text.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && text.len() <= 64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(capabilities: &str) -> String {
+        format!(
+            r#"{{"id":"p","name":"P","version":"1","wasm":{{"module":"p.wasm"}},"capabilities":{capabilities}}}"#
+        )
+    }
+
+    #[test]
+    fn parses_grants_and_settings() {
+        let m = Manifest::parse(&manifest(
+            r#"{"host_functions":["log","storage_get"],"settings":{"depth":{"type":"integer","default":3}}}"#,
+        ))
+        .expect("valid manifest");
+        assert!(m.capabilities.host_functions.contains(&HostFunction::Log));
+        assert!(
+            m.capabilities
+                .host_functions
+                .contains(&HostFunction::StorageGet)
+        );
+        assert_eq!(m.capabilities.settings["depth"].kind, SettingType::Integer);
+    }
+
+    #[test]
+    fn unknown_host_function_names_its_path() {
+        let err = Manifest::parse(&manifest(r#"{"host_functions":["log","launch_missiles"]}"#))
+            .expect_err("unknown grant must be refused");
+        assert_eq!(err.path, "capabilities.host_functions[1]");
+        assert!(err.message.contains("launch_missiles"), "{err}");
+    }
+
+    #[test]
+    fn default_of_wrong_type_is_refused() {
+        let err = Manifest::parse(&manifest(
+            r#"{"settings":{"depth":{"type":"integer","default":"deep"}}}"#,
+        ))
+        .expect_err("wrong default type");
+        assert_eq!(err.path, "capabilities.settings.depth.default");
+    }
+
+    #[test]
+    fn bad_id_and_missing_fields_are_refused() {
+        let err =
+            Manifest::parse(r#"{"id":"Bad Id","name":"x","version":"1","wasm":{"module":"a"}}"#)
+                .expect_err("bad id");
+        assert_eq!(err.path, "id");
+        let err = Manifest::parse(r#"{"id":"ok","name":"x","version":"1"}"#).expect_err("no wasm");
+        assert!(err.message.contains("wasm"), "{err}");
+        let err = Manifest::parse("{not json").expect_err("not json");
+        assert!(!err.message.is_empty());
+    }
+}

@@ -1,0 +1,266 @@
+//! A loaded plugin: its manifest, its component compiled once with imports
+//! checked and an `InstancePre` ready, the roles it exports, and its routes and
+//! widgets. Every call gets a fresh `Store` and instance (see [`invoke`]).
+
+pub(crate) mod invoke;
+pub mod routes;
+
+use crate::bindings::exports::plinth::plugin::{events, field_widget, routes as wit_routes};
+use crate::error::{CallError, LoadError};
+use crate::manifest::Manifest;
+use crate::sandbox::{InvocationState, PluginContext, Sandbox};
+use routes::{RouteInfo, RouteTable};
+use serde::Serialize;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use wasmtime::component::{Component, InstancePre};
+
+/// The plugin interfaces a component can export.
+const PLINTH_IMPORTS: &[&str] = &[
+    "plinth:plugin/types@0.1.0",
+    "plinth:plugin/entities@0.1.0",
+    "plinth:plugin/storage@0.1.0",
+    "plinth:plugin/settings@0.1.0",
+    "plinth:plugin/logging@0.1.0",
+];
+
+/// A field widget as the host lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WidgetInfo {
+    /// `plugin:{plugin-id}:{widget-id}`.
+    pub id: String,
+    /// The plugin providing it.
+    pub plugin_id: String,
+    /// Its id within the plugin.
+    pub widget_id: String,
+    /// A label for people.
+    pub label: String,
+    /// Field types it edits.
+    pub field_types: Vec<String>,
+}
+
+pub(crate) struct LoadedPlugin {
+    pub manifest: Manifest,
+    pub dir: PathBuf,
+    pub context: Arc<PluginContext>,
+    pre: InstancePre<InvocationState>,
+    pub events: Option<events::GuestIndices>,
+    pub routes: Option<(wit_routes::GuestIndices, RouteTable)>,
+    pub widgets: Option<(field_widget::GuestIndices, Vec<WidgetInfo>)>,
+}
+
+impl LoadedPlugin {
+    pub(crate) fn id(&self) -> &str {
+        &self.context.id
+    }
+
+    pub(crate) fn route_infos(&self) -> Vec<RouteInfo> {
+        self.routes
+            .as_ref()
+            .map(|(_, table)| table.infos())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn widget_infos(&self) -> &[WidgetInfo] {
+        self.widgets
+            .as_ref()
+            .map(|(_, widgets)| widgets.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// The exported roles, by WIT interface name.
+    pub(crate) fn exports(&self) -> Vec<&'static str> {
+        let mut exports = Vec::new();
+        if self.events.is_some() {
+            exports.push("events");
+        }
+        if self.routes.is_some() {
+            exports.push("routes");
+        }
+        if self.widgets.is_some() {
+            exports.push("field-widget");
+        }
+        exports
+    }
+}
+
+/// Reads the manifest in `dir`.
+pub(crate) fn read_manifest(dir: &Path) -> Result<Manifest, LoadError> {
+    let text = std::fs::read_to_string(dir.join("plugin.json")).map_err(|source| {
+        LoadError::ManifestUnreadable {
+            dir: dir.to_path_buf(),
+            source,
+        }
+    })?;
+    Manifest::parse(&text).map_err(|error| LoadError::ManifestInvalid {
+        dir: dir.to_path_buf(),
+        error,
+    })
+}
+
+/// Loads the plugin in `dir`: manifest, component, imports, exports, routes, widgets.
+pub(crate) fn load(
+    sandbox: &Sandbox,
+    shared: &invoke::Shared,
+    dir: &Path,
+) -> Result<LoadedPlugin, LoadError> {
+    let manifest = read_manifest(dir)?;
+    let id = manifest.id.clone();
+    let path = dir.join(&manifest.wasm.module);
+    let bytes = read_component_bytes(&id, &path, sandbox.limits.max_component_bytes)?;
+    if !bytes.starts_with(b"\0asm") {
+        return Err(LoadError::NotWasm { plugin: id, path });
+    }
+    if wasmparser::Parser::is_core_wasm(&bytes) {
+        return Err(LoadError::CoreModule { plugin: id, path });
+    }
+    let component =
+        Component::from_binary(&sandbox.engine, &bytes).map_err(|e| LoadError::Compile {
+            plugin: id.clone(),
+            path: path.clone(),
+            message: format!("{e:#}"),
+        })?;
+    for (import, _) in component.component_type().imports(&sandbox.engine) {
+        let known = PLINTH_IMPORTS.contains(&import) || import.starts_with("wasi:");
+        if !known {
+            return Err(LoadError::UnsupportedImport {
+                plugin: id,
+                import: import.to_string(),
+            });
+        }
+    }
+    let pre = sandbox
+        .linker
+        .instantiate_pre(&component)
+        .map_err(|e| LoadError::Link {
+            plugin: id.clone(),
+            message: format!("{e:#}"),
+        })?;
+
+    let events = events::GuestIndices::new(&pre).ok();
+    let route_indices = wit_routes::GuestIndices::new(&pre).ok();
+    let widget_indices = field_widget::GuestIndices::new(&pre).ok();
+    if events.is_none() && route_indices.is_none() && widget_indices.is_none() {
+        return Err(LoadError::NoExports { plugin: id });
+    }
+
+    let context = Arc::new(PluginContext {
+        id: id.clone(),
+        grants: manifest.capabilities.host_functions.clone(),
+        settings: manifest.capabilities.settings.clone(),
+    });
+    let mut plugin = LoadedPlugin {
+        manifest,
+        dir: dir.to_path_buf(),
+        context,
+        pre,
+        events,
+        routes: None,
+        widgets: None,
+    };
+    initialise(&mut plugin, sandbox, shared, route_indices, widget_indices)?;
+    Ok(plugin)
+}
+
+fn read_component_bytes(plugin: &str, path: &Path, max: u64) -> Result<Vec<u8>, LoadError> {
+    let unreadable = |source| LoadError::WasmUnreadable {
+        plugin: plugin.to_string(),
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let size = file.metadata().map_err(unreadable)?.len();
+    if size > max {
+        return Err(LoadError::WasmTooLarge {
+            plugin: plugin.to_string(),
+            path: path.to_path_buf(),
+            size,
+            max,
+        });
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    Ok(bytes)
+}
+
+/// Instantiates the plugin once: type-checks every export it has and asks for
+/// its routes and widgets, so a broken plugin fails at load, not on first use.
+fn initialise(
+    plugin: &mut LoadedPlugin,
+    sandbox: &Sandbox,
+    shared: &invoke::Shared,
+    route_indices: Option<wit_routes::GuestIndices>,
+    widget_indices: Option<field_widget::GuestIndices>,
+) -> Result<(), LoadError> {
+    let id = plugin.id().to_string();
+    let init_error = |source: CallError| LoadError::Init {
+        plugin: id.clone(),
+        source: Box::new(source),
+    };
+    let events = plugin.events.as_ref();
+    let (routes, widgets) = invoke::run(plugin, sandbox, shared, "init", |store, instance| {
+        if let Some(indices) = events {
+            indices.load(&mut *store, instance)?;
+        }
+        let routes = match &route_indices {
+            Some(indices) => Some(
+                indices
+                    .load(&mut *store, instance)?
+                    .call_register_routes(&mut *store)?,
+            ),
+            None => None,
+        };
+        let widgets = match &widget_indices {
+            Some(indices) => Some(
+                indices
+                    .load(&mut *store, instance)?
+                    .call_list_widgets(&mut *store)?,
+            ),
+            None => None,
+        };
+        Ok((routes, widgets))
+    })
+    .map_err(init_error)?;
+
+    let invalid = |problem: String| LoadError::Invalid {
+        plugin: id.clone(),
+        problem,
+    };
+    if let (Some(indices), Some(routes)) = (route_indices, routes) {
+        plugin.routes = Some((indices, RouteTable::new(routes).map_err(invalid)?));
+    }
+    let listed = widgets.unwrap_or_default();
+    for declared in &plugin.manifest.field_widgets {
+        if !listed.iter().any(|w| w.id == declared.id) {
+            return Err(invalid(format!(
+                "plugin.json declares field widget `{}`, but the component's list-widgets does not return it",
+                declared.id
+            )));
+        }
+    }
+    if let Some(indices) = widget_indices {
+        let mut infos: Vec<WidgetInfo> = Vec::new();
+        for widget in listed {
+            if !crate::manifest::is_identifier(&widget.id)
+                || infos.iter().any(|w| w.widget_id == widget.id)
+            {
+                return Err(invalid(format!(
+                    "widget id `{}` is invalid or repeated",
+                    widget.id
+                )));
+            }
+            infos.push(WidgetInfo {
+                id: format!("plugin:{id}:{}", widget.id),
+                plugin_id: id.clone(),
+                widget_id: widget.id,
+                label: widget.label,
+                field_types: widget.field_types,
+            });
+        }
+        plugin.widgets = Some((indices, infos));
+    }
+    Ok(())
+}

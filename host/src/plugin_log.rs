@@ -1,0 +1,111 @@
+//! What plugins said and what the host said about them: guest `log` calls,
+//! captured stdout/stderr, denied calls and failed hooks. Every record goes to
+//! `tracing` with the plugin id, and the most recent ones are kept per plugin so
+//! an application can show them.
+
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Records kept per plugin; older ones are dropped.
+const KEPT_PER_PLUGIN: usize = 500;
+
+/// How severe a record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Fine detail.
+    Trace,
+    /// Detail for debugging.
+    Debug,
+    /// Normal operation.
+    Info,
+    /// Something to look at.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+/// Who wrote a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogSource {
+    /// The plugin, through the `logging` interface.
+    Plugin,
+    /// The plugin's stdout.
+    Stdout,
+    /// The plugin's stderr.
+    Stderr,
+    /// The host, about the plugin (a denied call, a failed hook).
+    Host,
+}
+
+/// One log record.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogRecord {
+    /// Milliseconds since the Unix epoch.
+    pub at: u64,
+    /// The plugin concerned.
+    pub plugin_id: String,
+    /// Severity.
+    pub level: LogLevel,
+    /// Who wrote it.
+    pub source: LogSource,
+    /// The text.
+    pub message: String,
+}
+
+/// The shared log; cheap to clone.
+#[derive(Clone, Default)]
+pub(crate) struct PluginLog {
+    records: Arc<Mutex<BTreeMap<String, VecDeque<LogRecord>>>>,
+}
+
+impl PluginLog {
+    pub(crate) fn record(
+        &self,
+        plugin_id: &str,
+        level: LogLevel,
+        source: LogSource,
+        message: &str,
+    ) {
+        match level {
+            LogLevel::Trace => tracing::trace!(plugin = plugin_id, ?source, "{message}"),
+            LogLevel::Debug => tracing::debug!(plugin = plugin_id, ?source, "{message}"),
+            LogLevel::Info => tracing::info!(plugin = plugin_id, ?source, "{message}"),
+            LogLevel::Warn => tracing::warn!(plugin = plugin_id, ?source, "{message}"),
+            LogLevel::Error => tracing::error!(plugin = plugin_id, ?source, "{message}"),
+        }
+        let record = LogRecord {
+            at: now_millis(),
+            plugin_id: plugin_id.to_string(),
+            level,
+            source,
+            message: message.to_string(),
+        };
+        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        let kept = records.entry(plugin_id.to_string()).or_default();
+        if kept.len() == KEPT_PER_PLUGIN {
+            kept.pop_front();
+        }
+        kept.push_back(record);
+    }
+
+    /// The kept records of one plugin, oldest first.
+    pub(crate) fn records(&self, plugin_id: &str) -> Vec<LogRecord> {
+        let records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        records
+            .get(plugin_id)
+            .map(|kept| kept.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,102 @@
+//! Shared helpers of Plinth's integration tests: the paths of the guests that
+//! `build.rs` compiled from source, and plugin folders made on the fly.
+
+use std::path::{Path, PathBuf};
+
+/// Paths of the built guests (`*_COMPONENT`) and their source folders (`*_DIR`).
+pub mod guests {
+    include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+}
+
+/// A plugin folder in a temporary directory: a `plugin.json` and a component.
+pub struct PluginDir {
+    dir: tempfile::TempDir,
+}
+
+impl PluginDir {
+    /// A plugin `id` whose component is the file at `component`, granting
+    /// `host_functions`, with `extra` merged into the manifest's top level.
+    pub fn new(
+        id: &str,
+        component: &str,
+        host_functions: &[&str],
+        extra: serde_json::Value,
+    ) -> PluginDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::copy(component, dir.path().join("plugin.wasm")).expect("copy component");
+        let mut manifest = serde_json::json!({
+            "id": id,
+            "name": id,
+            "version": "0.1.0",
+            "wasm": { "module": "plugin.wasm" },
+            "capabilities": { "host_functions": host_functions },
+        });
+        if let (Some(base), Some(extra)) = (manifest.as_object_mut(), extra.as_object()) {
+            for (key, value) in extra {
+                base.insert(key.clone(), value.clone());
+            }
+        }
+        PluginDir::with_manifest(dir, &manifest.to_string())
+    }
+
+    /// A folder holding `manifest` as plugin.json and `bytes` as plugin.wasm.
+    pub fn raw(manifest: &str, bytes: &[u8]) -> PluginDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("plugin.wasm"), bytes).expect("write wasm");
+        PluginDir::with_manifest(dir, manifest)
+    }
+
+    fn with_manifest(dir: tempfile::TempDir, manifest: &str) -> PluginDir {
+        std::fs::write(dir.path().join("plugin.json"), manifest).expect("write manifest");
+        PluginDir { dir }
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// The `example-plugins/<name>` folder.
+pub fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../example-plugins")
+        .join(name)
+}
+
+/// A manifest for plugin `id` whose component is `plugin.wasm`.
+pub fn manifest(id: &str) -> String {
+    serde_json::json!({ "id": id, "name": id, "version": "0.1.0", "wasm": { "module": "plugin.wasm" } }).to_string()
+}
+
+/// A host on a fresh temporary data directory (kept alive by the returned guard).
+pub fn fresh_host() -> (tempfile::TempDir, plinth_host::Host) {
+    let data = tempfile::tempdir().expect("temp dir");
+    let host = plinth_host::Host::open(data.path().join("data")).expect("open host");
+    (data, host)
+}
+
+/// Calls a route and returns its status and JSON body.
+pub fn call_json(
+    host: &plinth_host::Host,
+    plugin: &str,
+    request: plinth_host::RouteRequest,
+) -> (u16, serde_json::Value) {
+    let response = host.call_route(plugin, request).expect("route call");
+    let body = response.json().unwrap_or_else(|e| {
+        panic!(
+            "body is not JSON ({e}): {}",
+            String::from_utf8_lossy(&response.body)
+        )
+    });
+    (response.status, body)
+}
+
+/// `GET path` on `plugin`, as JSON.
+pub fn get_json(host: &plinth_host::Host, plugin: &str, path: &str) -> (u16, serde_json::Value) {
+    call_json(
+        host,
+        plugin,
+        plinth_host::RouteRequest::new(plinth_host::Method::Get, path),
+    )
+}
