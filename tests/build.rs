@@ -83,7 +83,10 @@ fn build_guests(root: &Path, target_dir: &Path) {
         .args(["build", "--release", "--target", TARGET])
         .arg("--target-dir")
         .arg(target_dir)
-        // Flags meant for the host build must not leak into the guests'.
+        // Flags and wrappers meant for the host build (clippy's among them)
+        // must not leak into the guests' build and change its fingerprints.
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("CLIPPY_ARGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")

@@ -12,6 +12,7 @@ wit_bindgen::generate!({
     path: "../wit",
     world: "imports",
     runtime_path: "::plinth_sdk::__private::wit_bindgen::rt",
+    additional_derives: [PartialEq, Eq],
 });
 
 /// Shared `with` mapping: every role world reuses the import bindings above.

@@ -37,7 +37,7 @@ fn analysis_depth() -> u64 {
 
 fn handle_stats(request: Request) -> Result<Response, Error> {
     let entity_type = request.param("entity_type");
-    let count = host::entity_count(&format!("entity_type={entity_type}"))?;
+    let count = host::entity_count(format!("entity_type={entity_type}"))?;
     Ok(Response::json(
         200,
         &json!({
@@ -55,7 +55,7 @@ struct AnalyzeRequest {
 
 fn handle_analyze(request: Request) -> Result<Response, Error> {
     let body: AnalyzeRequest = request.json()?;
-    let entities = host::entity_list(&format!("entity_type={}", body.entity_type))?;
+    let entities = host::entity_list(format!("entity_type={}", body.entity_type))?;
     for entity in &entities {
         analyze(entity)?;
     }
