@@ -116,15 +116,28 @@ mod tests {
 
     #[test]
     fn the_string_form_parses_into_the_typed_query() {
-        let query = EntityQuery::parse("entity_type=character&name=Ada&limit=10&offset=5").expect("parses");
-        assert_eq!(query, EntityQuery::of_type("character").where_field("name", "Ada").limit(10).offset(5));
-        assert_eq!(EntityQuery::parse("").expect("empty is all"), EntityQuery::all());
+        let query =
+            EntityQuery::parse("entity_type=character&name=Ada&limit=10&offset=5").expect("parses");
+        assert_eq!(
+            query,
+            EntityQuery::of_type("character")
+                .where_field("name", "Ada")
+                .limit(10)
+                .offset(5)
+        );
+        assert_eq!(
+            EntityQuery::parse("").expect("empty is all"),
+            EntityQuery::all()
+        );
     }
 
     #[test]
     fn malformed_queries_are_invalid_input() {
         for text in ["entity_type", "=x", "limit=ten", "offset=-1"] {
-            assert!(matches!(EntityQuery::parse(text), Err(Error::InvalidInput(_))), "{text}");
+            assert!(
+                matches!(EntityQuery::parse(text), Err(Error::InvalidInput(_))),
+                "{text}"
+            );
         }
     }
 }

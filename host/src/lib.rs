@@ -57,3 +57,9 @@ pub use plugin::WidgetInfo;
 pub use plugin::routes::RouteInfo;
 pub use plugin_log::{LogLevel, LogRecord, LogSource};
 pub use sandbox::Limits;
+
+/// A `Host` is shared between threads (a server holds it in an `Arc`).
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Host>();
+};

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wasmtime::component::{Component, InstancePre};
 
-/// The plugin interfaces a component can export.
+/// The Plinth interfaces a component may import (everything else must be WASI).
 const PLINTH_IMPORTS: &[&str] = &[
     "plinth:plugin/types@0.1.0",
     "plinth:plugin/entities@0.1.0",
