@@ -125,6 +125,12 @@ pub enum LoadError {
         /// What is wrong.
         problem: String,
     },
+    /// Reloading needs a loaded plugin.
+    #[error("plugin `{plugin}` (reload): it is not loaded; load its folder first")]
+    NotLoaded {
+        /// The plugin's id.
+        plugin: String,
+    },
     /// A plugin with this id is loaded already.
     #[error(
         "plugin `{plugin}` (load): a plugin with this id is already loaded from {existing}; unload it first or give this one another id"
@@ -135,6 +141,27 @@ pub enum LoadError {
         /// Where the loaded one came from.
         existing: PathBuf,
     },
+}
+
+impl LoadError {
+    /// The plugin's id, when the manifest could be read.
+    pub fn plugin(&self) -> Option<&str> {
+        match self {
+            LoadError::ManifestUnreadable { .. } | LoadError::ManifestInvalid { .. } => None,
+            LoadError::WasmUnreadable { plugin, .. }
+            | LoadError::WasmTooLarge { plugin, .. }
+            | LoadError::NotWasm { plugin, .. }
+            | LoadError::CoreModule { plugin, .. }
+            | LoadError::Compile { plugin, .. }
+            | LoadError::UnsupportedImport { plugin, .. }
+            | LoadError::Link { plugin, .. }
+            | LoadError::NoExports { plugin }
+            | LoadError::Init { plugin, .. }
+            | LoadError::Invalid { plugin, .. }
+            | LoadError::NotLoaded { plugin }
+            | LoadError::AlreadyLoaded { plugin, .. } => Some(plugin),
+        }
+    }
 }
 
 /// Why a call into a plugin failed.
@@ -211,6 +238,41 @@ pub enum CallError {
 }
 
 impl CallError {
+    /// A stable, machine-readable name for the error (`route_not_found`,
+    /// `timeout`, `plugin_invalid_input`, ...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            CallError::UnknownPlugin(_) => "unknown_plugin",
+            CallError::NotExported { .. } => "not_exported",
+            CallError::RouteNotFound { .. } => "route_not_found",
+            CallError::MethodNotAllowed { .. } => "method_not_allowed",
+            CallError::UnknownWidget(_) => "unknown_widget",
+            CallError::Timeout { .. } => "timeout",
+            CallError::Trap { .. } => "trap",
+            CallError::Guest { error, .. } => match error {
+                GuestError::NotFound(_) => "plugin_not_found",
+                GuestError::Denied(_) => "plugin_denied",
+                GuestError::InvalidInput(_) => "plugin_invalid_input",
+                GuestError::QuotaExceeded(_) => "plugin_quota_exceeded",
+                GuestError::Internal(_) => "plugin_internal",
+            },
+        }
+    }
+
+    /// The plugin concerned, when there is one.
+    pub fn plugin(&self) -> Option<&str> {
+        match self {
+            CallError::UnknownPlugin(plugin)
+            | CallError::NotExported { plugin, .. }
+            | CallError::RouteNotFound { plugin, .. }
+            | CallError::MethodNotAllowed { plugin, .. }
+            | CallError::Timeout { plugin, .. }
+            | CallError::Trap { plugin, .. }
+            | CallError::Guest { plugin, .. } => Some(plugin),
+            CallError::UnknownWidget(_) => None,
+        }
+    }
+
     /// The HTTP status that fits this error.
     pub fn http_status(&self) -> u16 {
         match self {
@@ -279,6 +341,31 @@ pub enum HostError {
 }
 
 impl HostError {
+    /// A stable, machine-readable name for the error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            HostError::DataDir { .. } | HostError::Database { .. } | HostError::Engine(_) => {
+                "internal"
+            }
+            HostError::EntityNotFound(_) => "entity_not_found",
+            HostError::EntityExists(_) => "entity_exists",
+            HostError::InvalidEntity(_) => "invalid_entity",
+            HostError::UnknownPlugin(_) => "unknown_plugin",
+            HostError::InvalidSetting { .. } => "invalid_setting",
+        }
+    }
+
+    /// The HTTP status that fits this error.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            HostError::DataDir { .. } | HostError::Database { .. } | HostError::Engine(_) => 500,
+            HostError::EntityNotFound(_) | HostError::UnknownPlugin(_) => 404,
+            HostError::EntityExists(_) => 409,
+            HostError::InvalidEntity(_) => 400,
+            HostError::InvalidSetting { .. } => 422,
+        }
+    }
+
     pub(crate) fn database(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> HostError {
         move |source| HostError::Database { operation, source }
     }

@@ -169,6 +169,37 @@ impl Host {
             .collect())
     }
 
+    /// Loads a plugin again from the folder it came from (to pick up a rebuilt
+    /// component or an edited manifest) and swaps it in. When the new version
+    /// fails to load, the old one stays in service and the error is returned.
+    pub fn reload_plugin(&self, id: &str) -> Result<PluginInfo, LoadError> {
+        let dir = match self.loaded(id) {
+            Some(existing) => existing.dir.clone(),
+            None => {
+                return Err(LoadError::NotLoaded {
+                    plugin: id.to_string(),
+                });
+            }
+        };
+        let fresh = Arc::new(plugin::load(&self.sandbox, &self.shared, &dir)?);
+        if fresh.id() != id {
+            return Err(LoadError::Invalid {
+                plugin: id.to_string(),
+                problem: format!(
+                    "its manifest now says id `{}`; unload it and load the folder instead",
+                    fresh.id()
+                ),
+            });
+        }
+        let info = PluginInfo::of(&fresh);
+        self.plugins
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_string(), fresh);
+        tracing::info!(plugin = %id, "plugin reloaded");
+        Ok(info)
+    }
+
     /// Unloads a plugin. Its storage and settings stay in the database.
     pub fn unload_plugin(&self, id: &str) -> Result<(), HostError> {
         let mut plugins = self.plugins.write().unwrap_or_else(|p| p.into_inner());

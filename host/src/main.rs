@@ -1,12 +1,18 @@
-//! `plinth`: the Plinth command-line tool.
+//! `plinth`: the Plinth command-line tool and server.
 //!
-//! `plinth demo` loads a folder of plugins into a data directory, writes a few
-//! entities, and prints what the plugins stored and answered. Later commands
-//! (`serve`, `inspect`, `check`, `call`) build on the same embedding API.
+//! - `plinth serve`: the host over HTTP, with the plugins of a folder.
+//! - `plinth inspect PATH`: a component's world, imports, exports and grants.
+//! - `plinth check PLUGIN_DIR`: validate a plugin, listing every problem.
+//! - `plinth call PLUGIN_DIR METHOD PATH`: one route call without a server.
+//! - `plinth demo`: the example plugins at work, printed.
+//!
+//! Everything here uses only `plinth_host`'s public API.
 
-mod demo;
+mod commands;
+mod server;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -17,12 +23,73 @@ use std::process::ExitCode;
     about = "A WebAssembly component plugin host"
 )]
 struct Cli {
+    /// Log format on stderr; the level comes from RUST_LOG (default: info for serve, warn otherwise).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the plugins of a folder over HTTP, on an embedded database.
+    Serve {
+        /// A folder whose sub-folders hold plugins (each with a plugin.json).
+        #[arg(long, default_value = "example-plugins")]
+        plugins: PathBuf,
+        /// Where the database lives (created if missing).
+        #[arg(long, default_value = "plinth-data")]
+        data_dir: PathBuf,
+        /// Address to listen on; port 0 picks a free one (printed on start).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// Reload a plugin when its manifest or component changes on disk.
+        #[arg(long)]
+        reload: bool,
+        /// Largest request body accepted (413 beyond).
+        #[arg(long, default_value_t = 1 << 20)]
+        max_request_bytes: usize,
+        /// Largest plugin response body passed on (500 beyond).
+        #[arg(long, default_value_t = 8 << 20)]
+        max_response_bytes: usize,
+        /// Time one plugin call may run before it is stopped (504).
+        #[arg(long, default_value_t = 5000)]
+        call_timeout_ms: u64,
+    },
+    /// Show a component's world (as WIT), imports, exports, and grants vs imports.
+    Inspect {
+        /// A plugin folder (with plugin.json) or a .wasm component.
+        path: PathBuf,
+    },
+    /// Validate a plugin folder's manifest and component; non-zero exit on any problem.
+    Check {
+        /// The plugin folder.
+        plugin_dir: PathBuf,
+    },
+    /// Call one route of a plugin without a server; non-zero exit unless 2xx.
+    Call {
+        /// The plugin folder.
+        plugin_dir: PathBuf,
+        /// GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS.
+        method: String,
+        /// The route path relative to the plugin, with any query (`/stats/character?x=1`).
+        path: String,
+        /// A JSON request body.
+        #[arg(long)]
+        body: Option<String>,
+        /// A request header, `NAME:VALUE` (repeatable).
+        #[arg(long = "header")]
+        headers: Vec<String>,
+        /// The database to use; a throw-away one when omitted.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Load every plugin in a folder, write sample entities, and show what the plugins did.
     Demo {
         /// A folder whose sub-folders hold plugins (each with a plugin.json).
@@ -34,20 +101,69 @@ enum Command {
     },
 }
 
+fn init_logging(format: LogFormat, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Serve { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    init_logging(cli.log_format, default_level);
     let result = match cli.command {
-        Command::Demo { plugins, data_dir } => demo::run(&plugins, data_dir),
+        Command::Serve {
+            plugins,
+            data_dir,
+            addr,
+            reload,
+            max_request_bytes,
+            max_response_bytes,
+            call_timeout_ms,
+        } => server::run(server::ServeOptions {
+            plugins,
+            data_dir,
+            addr,
+            reload,
+            max_request_bytes,
+            max_response_bytes,
+            call_timeout: std::time::Duration::from_millis(call_timeout_ms),
+        })
+        .map(|()| true),
+        Command::Inspect { path } => commands::inspect::run(&path).map(|()| true),
+        Command::Check { plugin_dir } => commands::check::run(&plugin_dir),
+        Command::Call {
+            plugin_dir,
+            method,
+            path,
+            body,
+            headers,
+            data_dir,
+        } => commands::call::run(commands::call::CallOptions {
+            plugin_dir: &plugin_dir,
+            method: &method,
+            path: &path,
+            body: body.as_deref(),
+            headers: &headers,
+            data_dir,
+        }),
+        Command::Demo { plugins, data_dir } => {
+            commands::demo::run(&plugins, data_dir).map(|()| true)
+        }
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(error) => {
             eprintln!("plinth: {error:#}");
             ExitCode::FAILURE

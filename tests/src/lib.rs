@@ -100,3 +100,36 @@ pub fn get_json(host: &plinth_host::Host, plugin: &str, path: &str) -> (u16, ser
         plinth_host::RouteRequest::new(plinth_host::Method::Get, path),
     )
 }
+
+/// Writes plugin `name` of `example-plugins/` into `dest/name/`, its component
+/// copied beside its manifest, so the folder can be changed freely.
+pub fn copy_example(name: &str, dest: &Path) -> PathBuf {
+    let source = example(name);
+    let text = std::fs::read_to_string(source.join("plugin.json")).expect("example manifest");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&text).expect("example manifest JSON");
+    let module = manifest["wasm"]["module"]
+        .as_str()
+        .expect("wasm.module")
+        .to_string();
+    manifest["wasm"]["module"] = serde_json::json!("plugin.wasm");
+    let dir = dest.join(name);
+    std::fs::create_dir_all(&dir).expect("create plugin folder");
+    std::fs::copy(source.join(module), dir.join("plugin.wasm")).expect("copy component");
+    std::fs::write(dir.join("plugin.json"), manifest.to_string()).expect("write manifest");
+    dir
+}
+
+/// Writes a plugin folder `dest/folder/` from a manifest and component bytes.
+pub fn write_plugin(
+    dest: &Path,
+    folder: &str,
+    manifest: &serde_json::Value,
+    component: &[u8],
+) -> PathBuf {
+    let dir = dest.join(folder);
+    std::fs::create_dir_all(&dir).expect("create plugin folder");
+    std::fs::write(dir.join("plugin.wasm"), component).expect("write component");
+    std::fs::write(dir.join("plugin.json"), manifest.to_string()).expect("write manifest");
+    dir
+}

@@ -1,0 +1,57 @@
+//! `plinth check PLUGIN_DIR`: loads the plugin the way the server would (into
+//! a throw-away data directory) and reports every problem found.
+
+use super::inspect;
+use plinth_host::Host;
+use std::path::Path;
+
+/// Returns whether the plugin passed.
+pub fn run(dir: &Path) -> anyhow::Result<bool> {
+    let mut errors: Vec<String> = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
+
+    let scratch = tempfile::tempdir()?;
+    let host = Host::open(scratch.path())?;
+    match host.load_plugin(dir) {
+        Ok(info) => {
+            println!(
+                "loaded {} {}: exports {}",
+                info.id,
+                info.version,
+                info.exports.join(", ")
+            );
+            for route in &info.routes {
+                println!("  route {} {}", route.method, route.path);
+            }
+            for widget in &info.widgets {
+                println!("  widget {}", widget.id);
+            }
+        }
+        Err(error) => errors.push(error.to_string()),
+    }
+    // The grant comparison needs a readable manifest and a decodable component.
+    if let Ok((Some(manifest), component)) = inspect::locate(dir)
+        && let Ok(report) = inspect::report(&component)
+    {
+        let needed = report.needed_grants();
+        for missing in needed.difference(&manifest.capabilities.host_functions) {
+            warnings.push(format!(
+                "the component imports a function that needs `{missing}`, which plugin.json does not grant: those calls will return `denied`"
+            ));
+        }
+        for unused in manifest.capabilities.host_functions.difference(&needed) {
+            warnings.push(format!(
+                "plugin.json grants `{unused}`, which the component never calls: remove it"
+            ));
+        }
+    }
+    for warning in &warnings {
+        println!("warning: {warning}");
+    }
+    for error in &errors {
+        println!("error: {error}");
+    }
+    let passed = errors.is_empty();
+    println!("{}", if passed { "ok" } else { "failed" });
+    Ok(passed)
+}

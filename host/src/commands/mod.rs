@@ -1,0 +1,6 @@
+//! The `plinth` subcommands other than `serve`.
+
+pub mod call;
+pub mod check;
+pub mod demo;
+pub mod inspect;

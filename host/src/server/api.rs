@@ -1,0 +1,114 @@
+//! The server's JSON error shape, `{"error": {"code", "message", "plugin"}}`,
+//! and small helpers every handler shares.
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use plinth_host::{CallError, Host, HostError, LoadError};
+use serde_json::json;
+use std::sync::Arc;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    plugin: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            code,
+            message: message.into(),
+            plugin: None,
+        }
+    }
+
+    pub fn for_plugin(mut self, plugin: &str) -> Self {
+        self.plugin = Some(plugin.to_string());
+        self
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(400, "invalid_request", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError::new(404, "not_found", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message, "plugin": self.plugin } });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<CallError> for ApiError {
+    fn from(error: CallError) -> Self {
+        let plugin = error.plugin().map(str::to_string);
+        ApiError {
+            plugin,
+            ..ApiError::new(error.http_status(), error.code(), error.to_string())
+        }
+    }
+}
+
+impl From<HostError> for ApiError {
+    fn from(error: HostError) -> Self {
+        let plugin = match &error {
+            HostError::UnknownPlugin(plugin) | HostError::InvalidSetting { plugin, .. } => {
+                Some(plugin.clone())
+            }
+            _ => None,
+        };
+        ApiError {
+            plugin,
+            ..ApiError::new(error.http_status(), error.code(), error.to_string())
+        }
+    }
+}
+
+impl From<LoadError> for ApiError {
+    fn from(error: LoadError) -> Self {
+        let plugin = error.plugin().map(str::to_string);
+        ApiError {
+            plugin,
+            ..ApiError::new(422, "load_failed", error.to_string())
+        }
+    }
+}
+
+/// Runs host work (compilation, wasm, SQLite: all blocking) off the async
+/// threads, so a slow plugin call never stalls other requests.
+pub async fn blocking<T: Send + 'static>(
+    host: &Arc<Host>,
+    work: impl FnOnce(&Host) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let host = host.clone();
+    tokio::task::spawn_blocking(move || work(&host))
+        .await
+        .map_err(|e| ApiError::new(500, "internal", format!("the host task failed: {e}")))
+}
+
+/// Reads a request body, refusing more than `limit` bytes with 413.
+pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            413,
+            "payload_too_large",
+            format!("the request body is over the {limit}-byte limit"),
+        )
+    })
+}
+
+/// Parses a JSON request body.
+pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("the body is not the JSON expected: {e}")))
+}

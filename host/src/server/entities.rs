@@ -1,0 +1,129 @@
+//! `/api/entities` and `/api/events`: entity reads and writes (writes fire the
+//! plugins' hooks; the response reports the write and every hook's outcome).
+
+use super::AppStateExtractor;
+use super::api::{ApiError, blocking, parse_json, read_body};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use plinth_host::EntityQuery;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// `entity_type`, `limit` and `offset` are the query's own keys; any other key
+/// filters a data field.
+fn query_from(raw: Option<&str>) -> Result<EntityQuery, ApiError> {
+    let mut query = EntityQuery::default();
+    for (key, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        let number = |v: &str| {
+            v.parse::<u32>()
+                .map_err(|_| ApiError::bad_request(format!("`{key}` must be a whole number")))
+        };
+        match key.as_ref() {
+            "entity_type" => query.entity_type = Some(value.into_owned()),
+            "limit" => query.limit = Some(number(&value)?),
+            "offset" => query.offset = number(&value)?,
+            field => query = query.where_field(field, &value),
+        }
+    }
+    Ok(query)
+}
+
+pub async fn list(
+    State(state): AppStateExtractor,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let query = query_from(raw.as_deref())?;
+    let (entities, total) = blocking(&state.host, move |host| {
+        Ok::<_, plinth_host::HostError>((host.entities(&query)?, host.count_entities(&query)?))
+    })
+    .await??;
+    Ok(Json(json!({ "entities": entities, "total": total })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewEntity {
+    entity_type: String,
+    data: Value,
+    #[serde(default)]
+    id: Option<String>,
+}
+
+pub async fn create(
+    State(state): AppStateExtractor,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let new: NewEntity = parse_json(&read_body(body, state.max_request_bytes).await?)?;
+    let write = blocking(&state.host, move |host| match new.id {
+        Some(id) => host.create_entity_with_id(&id, &new.entity_type, new.data),
+        None => host.create_entity(&new.entity_type, new.data),
+    })
+    .await??;
+    Ok((StatusCode::CREATED, Json(json!(write))))
+}
+
+pub async fn one(
+    State(state): AppStateExtractor,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let lookup = id.clone();
+    match blocking(&state.host, move |host| host.entity(&lookup)).await?? {
+        Some(entity) => Ok(Json(json!(entity))),
+        None => Err(ApiError::new(
+            404,
+            "entity_not_found",
+            format!("no entity with id `{id}`"),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntityUpdate {
+    data: Value,
+}
+
+pub async fn update(
+    State(state): AppStateExtractor,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let update: EntityUpdate = parse_json(&read_body(body, state.max_request_bytes).await?)?;
+    let write = blocking(&state.host, move |host| {
+        host.update_entity(&id, update.data)
+    })
+    .await??;
+    Ok(Json(json!(write)))
+}
+
+pub async fn delete(
+    State(state): AppStateExtractor,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let write = blocking(&state.host, move |host| host.delete_entity(&id)).await??;
+    Ok(Json(json!(write)))
+}
+
+/// Recent hook outcomes, oldest first; `?plugin=` narrows to one plugin and
+/// `?failed=true` to the failures.
+pub async fn events(State(state): AppStateExtractor, RawQuery(raw): RawQuery) -> Json<Value> {
+    let mut plugin = None;
+    let mut failed_only = false;
+    for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "plugin" => plugin = Some(value.into_owned()),
+            "failed" => failed_only = value == "true",
+            _ => {}
+        }
+    }
+    let hooks: Vec<_> = state
+        .host
+        .hook_history()
+        .into_iter()
+        .filter(|hook| plugin.as_ref().is_none_or(|p| *p == hook.plugin_id))
+        .filter(|hook| !failed_only || hook.error.is_some())
+        .collect();
+    Json(json!({ "hooks": hooks }))
+}

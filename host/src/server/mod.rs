@@ -1,0 +1,164 @@
+//! `plinth serve`: the host over HTTP (tokio + axum). It only uses
+//! `plinth_host`'s public API: every handler is a thin translation between
+//! HTTP and one `Host` call, run on the blocking pool.
+
+mod api;
+mod entities;
+mod plugins;
+mod reload;
+mod widgets;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{any, get, post};
+use plinth_host::{Host, HostConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+pub use api::ApiError;
+
+/// How to run the server.
+pub struct ServeOptions {
+    pub plugins: PathBuf,
+    pub data_dir: PathBuf,
+    pub addr: SocketAddr,
+    pub reload: bool,
+    pub max_request_bytes: usize,
+    pub max_response_bytes: usize,
+    pub call_timeout: std::time::Duration,
+}
+
+/// What every handler shares.
+pub struct AppState {
+    pub host: Arc<Host>,
+    pub plugins_dir: PathBuf,
+    /// Plugin folders that failed to load, with the reason.
+    pub failed: Mutex<Vec<plugins::FailedPlugin>>,
+    pub max_request_bytes: usize,
+    pub max_response_bytes: usize,
+}
+
+pub type SharedState = Arc<AppState>;
+
+/// Opens the host, loads the plugins, and serves until SIGINT or SIGTERM.
+pub fn run(options: ServeOptions) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(options))
+}
+
+async fn serve(options: ServeOptions) -> anyhow::Result<()> {
+    let mut config = HostConfig::new(options.data_dir.clone());
+    config.limits.call_timeout = options.call_timeout;
+    let host = tokio::task::spawn_blocking(move || Host::with_config(config)).await??;
+    let state = Arc::new(AppState {
+        host: Arc::new(host),
+        plugins_dir: options.plugins.clone(),
+        failed: Mutex::default(),
+        max_request_bytes: options.max_request_bytes,
+        max_response_bytes: options.max_response_bytes,
+    });
+    plugins::load_all(&state)
+        .await
+        .with_context(|| format!("reading plugins from {}", options.plugins.display()))?;
+    if options.reload {
+        tokio::spawn(reload::watch(state.clone()));
+    }
+
+    let listener = tokio::net::TcpListener::bind(options.addr)
+        .await
+        .with_context(|| format!("binding {}", options.addr))?;
+    let addr = listener.local_addr()?;
+    // Tests and scripts read this line to learn the port.
+    println!("plinth listening on http://{addr}");
+    tracing::info!(%addr, plugins = state.host.plugins().len(), "listening");
+
+    axum::serve(listener, router(state.clone()))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("shutting down: in-flight requests finished, closing the database");
+    drop(state);
+    println!("plinth stopped");
+    Ok(())
+}
+
+fn router(state: SharedState) -> Router {
+    Router::new()
+        .route("/healthz", get(plugins::healthz))
+        .route("/api/plugins", get(plugins::list))
+        .route("/api/plugins/{id}", get(plugins::one))
+        .route(
+            "/api/plugins/{id}/settings",
+            get(plugins::get_settings)
+                .put(plugins::put_settings)
+                .fallback(plugins::route),
+        )
+        .route(
+            "/api/plugins/{id}/reload",
+            post(plugins::reload).fallback(plugins::route),
+        )
+        .route("/api/plugins/{id}/", any(plugins::route))
+        .route("/api/plugins/{id}/{*path}", any(plugins::route))
+        .route("/api/entities", get(entities::list).post(entities::create))
+        .route(
+            "/api/entities/{id}",
+            get(entities::one)
+                .put(entities::update)
+                .delete(entities::delete),
+        )
+        .route("/api/events", get(entities::events))
+        .route("/api/widgets", get(widgets::list))
+        .route("/api/widgets/{widget_id}/render", post(widgets::render))
+        .route("/api/widgets/{widget_id}/validate", post(widgets::validate))
+        .fallback(|| async {
+            ApiError::not_found("no such endpoint; see /api/plugins, /api/entities, /api/widgets")
+        })
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+/// One structured log line per request: method, path, status, duration.
+async fn log_request(request: Request, next: Next) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(
+        %method,
+        path,
+        status = response.status().as_u16(),
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}
+
+/// `State` extractor shorthand.
+pub type AppStateExtractor = State<SharedState>;

@@ -1,0 +1,225 @@
+//! `/api/plugins…`: listing, settings, reload, and the plugins' own routes.
+
+use super::api::{ApiError, blocking, parse_json, read_body};
+use super::{AppStateExtractor, SharedState};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use plinth_host::{LogLevel, Method, PluginInfo, RouteRequest};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// A plugin folder that did not load.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedPlugin {
+    pub id: Option<String>,
+    pub dir: PathBuf,
+    pub status: &'static str,
+    pub error: String,
+}
+
+/// Loads every plugin folder; failures are logged and listed, never fatal.
+pub async fn load_all(state: &SharedState) -> std::io::Result<()> {
+    let dir = state.plugins_dir.clone();
+    let results = blocking(&state.host, move |host| host.load_plugins_in(&dir))
+        .await
+        .map_err(|e| std::io::Error::other(format!("{e:?}")))??;
+    let mut failed = state.failed.lock().unwrap_or_else(|p| p.into_inner());
+    for (dir, result) in results {
+        match result {
+            Ok(info) => tracing::info!(plugin = %info.id, dir = %dir.display(), "loaded"),
+            Err(error) => {
+                tracing::error!(dir = %dir.display(), "plugin skipped: {error}");
+                failed.retain(|f| f.dir != dir);
+                failed.push(FailedPlugin {
+                    id: error.plugin().map(str::to_string),
+                    dir,
+                    status: "failed",
+                    error: error.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn describe(state: &SharedState, info: PluginInfo) -> Value {
+    let last_errors: Vec<Value> = state
+        .host
+        .plugin_log(&info.id)
+        .into_iter()
+        .filter(|record| record.level >= LogLevel::Warn)
+        .rev()
+        .take(10)
+        .map(|record| json!(record))
+        .collect();
+    let reload_error = state
+        .failed
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .find(|failed| failed.dir == info.dir)
+        .map(|failed| failed.error.clone());
+    let mut value = json!(info);
+    if let Some(object) = value.as_object_mut() {
+        object.insert("status".into(), json!("loaded"));
+        object.insert("last_errors".into(), json!(last_errors));
+        object.insert("reload_error".into(), json!(reload_error));
+    }
+    value
+}
+
+pub async fn healthz(State(state): AppStateExtractor) -> Json<Value> {
+    Json(json!({ "status": "ok", "plugins": state.host.plugins().len() }))
+}
+
+pub async fn list(State(state): AppStateExtractor) -> Json<Value> {
+    let loaded = state.host.plugins();
+    let failed = state
+        .failed
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    // A folder whose reload failed still runs its previous version: it shows
+    // once, as loaded, with its `reload_error`.
+    let not_running: Vec<Value> = failed
+        .into_iter()
+        .filter(|f| !loaded.iter().any(|info| info.dir == f.dir))
+        .map(|f| json!(f))
+        .collect();
+    let mut plugins: Vec<Value> = loaded
+        .into_iter()
+        .map(|info| describe(&state, info))
+        .collect();
+    plugins.extend(not_running);
+    Json(json!({ "plugins": plugins }))
+}
+
+pub async fn one(
+    State(state): AppStateExtractor,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if let Some(info) = state.host.plugin(&id) {
+        return Ok(Json(describe(&state, info)));
+    }
+    let failed = state.failed.lock().unwrap_or_else(|p| p.into_inner());
+    match failed.iter().find(|f| f.id.as_deref() == Some(id.as_str())) {
+        Some(f) => Ok(Json(json!(f))),
+        None => Err(
+            ApiError::new(404, "unknown_plugin", format!("no plugin `{id}` is loaded"))
+                .for_plugin(&id),
+        ),
+    }
+}
+
+pub async fn get_settings(
+    State(state): AppStateExtractor,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let settings = blocking(&state.host, move |host| host.settings(&id)).await??;
+    Ok(Json(Value::Object(settings)))
+}
+
+pub async fn put_settings(
+    State(state): AppStateExtractor,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let bytes = read_body(body, state.max_request_bytes).await?;
+    let values: Map<String, Value> = parse_json(&bytes)?;
+    let settings = blocking(&state.host, move |host| host.set_settings(&id, values)).await??;
+    Ok(Json(Value::Object(settings)))
+}
+
+pub async fn reload(
+    State(state): AppStateExtractor,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let plugin = id.clone();
+    let info = blocking(&state.host, move |host| host.reload_plugin(&plugin)).await??;
+    Ok(Json(describe(&state, info)))
+}
+
+/// Any method on `/api/plugins/{id}/{path}`: the plugin's own routes.
+pub async fn route(
+    State(state): AppStateExtractor,
+    method: axum::http::Method,
+    uri: Uri,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    // The raw path, still percent-encoded: the host decodes each segment once.
+    let rest = uri.path().strip_prefix("/api/plugins/").unwrap_or_default();
+    let (id, path) = rest
+        .split_once('/')
+        .map_or((rest, ""), |(id, path)| (id, path));
+    let id = id.to_string();
+    let method = Method::parse(method.as_str()).ok_or_else(|| {
+        ApiError::new(
+            405,
+            "method_not_allowed",
+            format!("plugins cannot serve {method}"),
+        )
+        .for_plugin(&id)
+    })?;
+    let body = read_body(body, state.max_request_bytes).await?;
+    let mut request = RouteRequest::new(method, &format!("/{path}")).with_body(body.to_vec());
+    request = request.with_query_string(query.as_deref().unwrap_or(""));
+    for (name, value) in &headers {
+        request = request.with_header(name.as_str(), &String::from_utf8_lossy(value.as_bytes()));
+    }
+
+    let started = Instant::now();
+    let plugin = id.clone();
+    let result = blocking(&state.host, move |host| host.call_route(&plugin, request)).await?;
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let route = format!("{} /{path}", method.as_str());
+    match &result {
+        Ok(response) => {
+            tracing::info!(plugin = %id, route, status = response.status, duration_ms, outcome = "ok", "plugin route")
+        }
+        Err(error) => {
+            tracing::warn!(plugin = %id, route, status = error.http_status(), duration_ms, outcome = error.code(), "plugin route: {error}")
+        }
+    }
+    let response = result?;
+    if response.body.len() > state.max_response_bytes {
+        return Err(ApiError::new(
+            500,
+            "response_too_large",
+            format!(
+                "the plugin's response of {} bytes is over the {}-byte limit",
+                response.body.len(),
+                state.max_response_bytes
+            ),
+        )
+        .for_plugin(&id));
+    }
+    let status = StatusCode::from_u16(response.status).map_err(|_| {
+        ApiError::new(
+            500,
+            "invalid_response",
+            format!("the plugin answered with status {}", response.status),
+        )
+        .for_plugin(&id)
+    })?;
+    let mut reply = (status, response.body).into_response();
+    for (name, value) in response.headers {
+        let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value))
+        else {
+            continue;
+        };
+        // The server frames the body itself.
+        if name != axum::http::header::CONTENT_LENGTH
+            && name != axum::http::header::TRANSFER_ENCODING
+        {
+            reply.headers_mut().append(name, value);
+        }
+    }
+    Ok(reply)
+}

@@ -1,0 +1,166 @@
+//! `plinth inspect`, `check` and `call`, run as processes.
+
+mod common;
+
+use common::plinth;
+use plinth_tests::{copy_example, example, guests, write_plugin};
+use serde_json::json;
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn every_command_has_help() {
+    for command in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["inspect", "--help"],
+        &["check", "--help"],
+        &["call", "--help"],
+        &["demo", "--help"],
+    ] {
+        let output = plinth(command);
+        assert!(output.status.success(), "{command:?}");
+        assert!(stdout(&output).contains("Usage:"), "{command:?}");
+    }
+}
+
+#[test]
+fn inspect_prints_the_world_imports_exports_and_grant_gaps() {
+    let output = plinth(&["inspect", example("audit-trail").to_str().expect("path")]);
+    assert!(output.status.success());
+    let text = stdout(&output);
+    assert!(text.contains("world root"), "{text}");
+    assert!(
+        text.contains("export plinth:plugin/events@0.1.0;"),
+        "{text}"
+    );
+    assert!(
+        text.contains("plinth:plugin/storage@0.1.0: get, set, delete, list-keys"),
+        "{text}"
+    );
+    assert!(text.contains("used but not granted: none"), "{text}");
+
+    // The probe imports everything; grant it one function and leave another unused.
+    let plugins = tempfile::tempdir().expect("temp dir");
+    let manifest = json!({"id": "probe", "name": "Probe", "version": "1", "wasm": {"module": "plugin.wasm"},
+        "capabilities": {"host_functions": ["log"]}});
+    let dir = write_plugin(
+        plugins.path(),
+        "probe",
+        &manifest,
+        &std::fs::read(guests::PROBE_PLUGIN_COMPONENT).expect("probe"),
+    );
+    let text = stdout(&plinth(&["inspect", dir.to_str().expect("path")]));
+    assert!(text.contains("granted and used:     log"), "{text}");
+    assert!(
+        text.contains("used but not granted: entity_read, entity_list, storage_get"),
+        "{text}"
+    );
+
+    // A bare .wasm works too.
+    let bare = plinth(&["inspect", guests::WORD_COUNT_WIDGET_COMPONENT]);
+    assert!(
+        stdout(&bare).contains("export plinth:plugin/field-widget@0.1.0;"),
+        "{}",
+        stdout(&bare)
+    );
+}
+
+#[test]
+fn check_passes_good_plugins_and_lists_every_problem_of_bad_ones() {
+    let good = plinth(&["check", example("character-stats").to_str().expect("path")]);
+    assert!(good.status.success(), "{}", stdout(&good));
+    assert!(stdout(&good).contains("route GET /stats/{entity_type}"));
+
+    let plugins = tempfile::tempdir().expect("temp dir");
+    let manifest = json!({"id": "probe", "name": "Probe", "version": "1", "wasm": {"module": "plugin.wasm"},
+        "capabilities": {"host_functions": ["log", "storage_list"]}});
+    let dir = write_plugin(
+        plugins.path(),
+        "probe",
+        &manifest,
+        &std::fs::read(guests::PROBE_PLUGIN_COMPONENT).expect("probe"),
+    );
+    let warned = plinth(&["check", dir.to_str().expect("path")]);
+    let text = stdout(&warned);
+    assert!(warned.status.success(), "warnings alone pass: {text}");
+    assert!(
+        text.contains("warning:") && text.contains("`storage_set`"),
+        "{text}"
+    );
+
+    let bad_manifest = json!({"id": "bad", "name": "Bad", "version": "1", "wasm": {"module": "plugin.wasm"},
+        "capabilities": {"host_functions": ["teleport"]}});
+    let bad = write_plugin(plugins.path(), "bad", &bad_manifest, b"\0asm\x01\0\0\0");
+    let failed = plinth(&["check", bad.to_str().expect("path")]);
+    assert!(!failed.status.success());
+    assert!(
+        stdout(&failed).contains("capabilities.host_functions[0]"),
+        "{}",
+        stdout(&failed)
+    );
+
+    let core = write_plugin(
+        plugins.path(),
+        "core",
+        &json!({"id": "core", "name": "C", "version": "1", "wasm": {"module": "plugin.wasm"}}),
+        b"\0asm\x01\0\0\0",
+    );
+    let failed = plinth(&["check", core.to_str().expect("path")]);
+    assert!(!failed.status.success());
+    assert!(
+        stdout(&failed).contains("not a component"),
+        "{}",
+        stdout(&failed)
+    );
+}
+
+#[test]
+fn call_runs_one_route_without_a_server() {
+    let ok = plinth(&[
+        "call",
+        example("character-stats").to_str().expect("path"),
+        "GET",
+        "/stats/character",
+    ]);
+    let text = stdout(&ok);
+    assert!(ok.status.success(), "{text}");
+    assert!(text.starts_with("200\n"), "{text}");
+    assert!(
+        text.contains(r#"{"analysis_depth":3,"count":0,"entity_type":"character"}"#),
+        "{text}"
+    );
+
+    let data = tempfile::tempdir().expect("temp dir");
+    let plugins = tempfile::tempdir().expect("temp dir");
+    let dir = copy_example("character-stats", plugins.path());
+    let posted = plinth(&[
+        "call",
+        dir.to_str().expect("path"),
+        "POST",
+        "/analyze",
+        "--body",
+        r#"{"entity_type":"character"}"#,
+        "--data-dir",
+        data.path().to_str().expect("path"),
+    ]);
+    assert!(
+        stdout(&posted).contains(r#"{"analyzed":0}"#),
+        "{}",
+        stdout(&posted)
+    );
+    assert!(
+        data.path().join(plinth_host::DATABASE_FILE).is_file(),
+        "--data-dir holds the database"
+    );
+
+    let missing = plinth(&["call", dir.to_str().expect("path"), "GET", "/nowhere"]);
+    assert!(!missing.status.success());
+    assert!(
+        stdout(&missing).starts_with("404\n"),
+        "{}",
+        stdout(&missing)
+    );
+}

@@ -1,0 +1,167 @@
+//! Runs the real `plinth` binary (wasmtime's CLI-test pattern) and talks to it
+//! over HTTP on 127.0.0.1.
+
+#![allow(dead_code, missing_docs)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+
+pub const PLINTH: &str = env!("CARGO_BIN_EXE_plinth");
+
+/// Runs `plinth ARGS` to completion.
+pub fn plinth(args: &[&str]) -> Output {
+    Command::new(PLINTH)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run plinth")
+}
+
+/// A running `plinth serve`, stopped when dropped.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub data_dir: PathBuf,
+    pub log_file: PathBuf,
+    stdout: BufReader<ChildStdout>,
+    _scratch: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `plinth serve --plugins PLUGINS --addr 127.0.0.1:0` with `extra` arguments.
+    pub fn start(plugins: &Path, extra: &[&str]) -> Server {
+        let scratch = tempfile::tempdir().expect("temp dir");
+        Server::start_on(plugins, &scratch.path().join("data"), extra, scratch)
+    }
+
+    /// Like [`Server::start`] on a given data directory.
+    pub fn start_on(
+        plugins: &Path,
+        data_dir: &Path,
+        extra: &[&str],
+        scratch: tempfile::TempDir,
+    ) -> Server {
+        let log_file = scratch
+            .path()
+            .join(format!("server-{}.log", std::process::id()));
+        let log = std::fs::File::create(&log_file).expect("log file");
+        let mut child = Command::new(PLINTH)
+            .arg("serve")
+            .arg("--plugins")
+            .arg(plugins)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--addr", "127.0.0.1:0"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("spawn plinth serve");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        let base = loop {
+            line.clear();
+            let read = stdout.read_line(&mut line).expect("read server stdout");
+            if read == 0 {
+                let _ = child.wait();
+                panic!(
+                    "plinth serve exited before listening; its log:\n{}",
+                    std::fs::read_to_string(&log_file).unwrap_or_default()
+                );
+            }
+            if let Some(address) = line.trim().strip_prefix("plinth listening on ") {
+                break address.to_string();
+            }
+        };
+        Server {
+            child,
+            base,
+            data_dir: data_dir.to_path_buf(),
+            log_file,
+            stdout,
+            _scratch: scratch,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a request; returns the status, the headers and the JSON body (Null when not JSON).
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> (u16, Vec<(String, String)>, Value) {
+        send(&self.url(path), method, body)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        let (status, _, body) = self.send("GET", path, None);
+        (status, body)
+    }
+
+    /// Sends SIGTERM and waits; returns whether it exited successfully, and what it printed.
+    pub fn terminate(&mut self) -> (bool, String) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        let exit = self.child.wait().expect("wait for plinth");
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut self.stdout, &mut rest);
+        (exit.success(), rest)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_file).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP request with a real client; non-2xx statuses are answers, not errors.
+pub fn send(url: &str, method: &str, body: Option<&str>) -> (u16, Vec<(String, String)>, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let request = ureq::http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/json");
+    let mut response = agent
+        .run(
+            request
+                .body(body.unwrap_or("").as_bytes().to_vec())
+                .expect("request"),
+        )
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (
+        response.status().as_u16(),
+        headers,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
