@@ -1,86 +1,77 @@
 //! Builds every guest (example plugins and test guests) from source, once per
-//! change, for `wasm32-wasip2`, in the workspace's own target directory, so
-//! `example-plugins/*/plugin.json` find their components where a plain
-//! `cargo build --target wasm32-wasip2 --release` puts them. Writes
-//! `$OUT_DIR/guests.rs` with a constant naming each component's path.
+//! change: components for `wasm32-wasip2`, legacy modules for `wasm32-wasip1`,
+//! in the workspace's own target directory, so `example-plugins/*/plugin.json`
+//! find their components where a plain `cargo build --target wasm32-wasip2
+//! --release` puts them. Writes `$OUT_DIR/guests.rs` with a constant naming
+//! each built file (`<PACKAGE>_WASM`) and source folder (`<PACKAGE>_DIR`).
 
 use std::env;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// (package, folder) of each guest.
-const GUESTS: &[(&str, &str)] = &[
-    ("character-stats", "example-plugins/character-stats"),
-    ("word-count-widget", "example-plugins/word-count-widget"),
-    ("audit-trail", "example-plugins/audit-trail"),
-    ("probe-plugin", "tests/guests/probe-plugin"),
-];
+/// A guest: its package, folder, target, and the file the build writes.
+struct Guest {
+    package: &'static str,
+    folder: &'static str,
+    target: &'static str,
+    file: &'static str,
+}
 
-const TARGET: &str = "wasm32-wasip2";
+const fn component(package: &'static str, folder: &'static str, file: &'static str) -> Guest {
+    Guest { package, folder, target: "wasm32-wasip2", file }
+}
+
+const fn legacy(package: &'static str, folder: &'static str, file: &'static str) -> Guest {
+    Guest { package, folder, target: "wasm32-wasip1", file }
+}
+
+const GUESTS: &[Guest] = &[
+    component("character-stats", "example-plugins/character-stats", "character_stats.wasm"),
+    component("word-count-widget", "example-plugins/word-count-widget", "word_count_widget.wasm"),
+    component("audit-trail", "example-plugins/audit-trail", "audit_trail.wasm"),
+    component("probe-plugin", "tests/guests/probe-plugin", "probe_plugin.wasm"),
+    legacy("legacy-math", "example-plugins/legacy-math", "math.wasm"),
+    legacy("legacy-probe", "tests/guests/legacy-probe", "legacy-probe.wasm"),
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let root = manifest_dir
-        .parent()
-        .expect("tests/ sits in the workspace root")
-        .to_path_buf();
+    let root = manifest_dir.parent().expect("tests/ sits in the workspace root").to_path_buf();
     for watched in ["wit", "guest-sdk/src", "guest-sdk/Cargo.toml", "Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
-    for (_, folder) in GUESTS {
-        println!(
-            "cargo:rerun-if-changed={}",
-            root.join(folder).join("src").display()
-        );
-        println!(
-            "cargo:rerun-if-changed={}",
-            root.join(folder).join("Cargo.toml").display()
-        );
+    for guest in GUESTS {
+        println!("cargo:rerun-if-changed={}", root.join(guest.folder).join("src").display());
+        println!("cargo:rerun-if-changed={}", root.join(guest.folder).join("Cargo.toml").display());
     }
 
-    let target_dir = env::var_os("PLINTH_GUEST_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    build_guests(&root, &target_dir);
+    let target_dir = root.join("target");
+    for target in ["wasm32-wasip2", "wasm32-wasip1"] {
+        build_guests(&root, &target_dir, target);
+    }
 
     let mut generated = String::new();
-    for (package, folder) in GUESTS {
-        let constant = package.to_uppercase().replace('-', "_");
-        let wasm = target_dir
-            .join(TARGET)
-            .join("release")
-            .join(format!("{}.wasm", package.replace('-', "_")));
-        assert!(
-            wasm.is_file(),
-            "guest {package} did not produce {}",
-            wasm.display()
-        );
-        writeln!(generated, "/// The built component of `{package}`.").unwrap();
-        writeln!(
-            generated,
-            "pub const {constant}_COMPONENT: &str = {:?};",
-            wasm.display().to_string()
-        )
-        .unwrap();
-        writeln!(generated, "/// The source folder of `{package}`.").unwrap();
-        writeln!(
-            generated,
-            "pub const {constant}_DIR: &str = {:?};",
-            root.join(folder).display().to_string()
-        )
-        .unwrap();
+    for guest in GUESTS {
+        let constant = guest.package.to_uppercase().replace('-', "_");
+        let wasm = target_dir.join(guest.target).join("release").join(guest.file);
+        assert!(wasm.is_file(), "guest {} did not produce {}", guest.package, wasm.display());
+        let folder = root.join(guest.folder);
+        writeln!(generated, "/// The built {} of `{}`.", guest.target, guest.package).unwrap();
+        writeln!(generated, "pub const {constant}_WASM: &str = {:?};", wasm.display().to_string()).unwrap();
+        writeln!(generated, "/// The source folder of `{}`.", guest.package).unwrap();
+        writeln!(generated, "pub const {constant}_DIR: &str = {:?};", folder.display().to_string()).unwrap();
     }
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("guests.rs");
     std::fs::write(out, generated).expect("writing guests.rs");
 }
 
-fn build_guests(root: &Path, target_dir: &Path) {
+fn build_guests(root: &Path, target_dir: &Path, target: &str) {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
         .current_dir(root)
-        .args(["build", "--release", "--target", TARGET])
+        .args(["build", "--release", "--target", target])
         .arg("--target-dir")
         .arg(target_dir)
         // Flags and wrappers meant for the host build (clippy's among them)
@@ -91,12 +82,12 @@ fn build_guests(root: &Path, target_dir: &Path) {
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("CARGO_TARGET_DIR");
-    for (package, _) in GUESTS {
-        command.args(["--package", package]);
+    for guest in GUESTS.iter().filter(|guest| guest.target == target) {
+        command.args(["--package", guest.package]);
     }
     let status = command.status().expect("running cargo to build the guests");
     assert!(
         status.success(),
-        "building the guests failed (the compiler output is above); if the target is missing, run `rustup target add {TARGET}`"
+        "building the guests failed (the compiler output is above); if the target is missing, run `rustup target add {target}`"
     );
 }

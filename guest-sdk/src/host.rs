@@ -42,8 +42,7 @@ pub fn storage_get_str(key: &str) -> Result<Option<String>> {
 pub fn storage_get_json<T: DeserializeOwned>(key: &str) -> Result<Option<T>> {
     storage_get(key)?
         .map(|bytes| {
-            serde_json::from_slice(&bytes)
-                .map_err(|e| Error::InvalidInput(format!("storage key {key}: {e}")))
+            serde_json::from_slice(&bytes).map_err(|e| Error::InvalidInput(format!("storage key {key}: {e}")))
         })
         .transpose()
 }
@@ -81,8 +80,7 @@ pub fn setting_get(name: &str) -> Result<String> {
 pub fn setting<T: DeserializeOwned>(name: &str) -> Result<Option<T>> {
     settings::get(name)?
         .map(|text| {
-            serde_json::from_str(&text)
-                .map_err(|e| Error::InvalidInput(format!("setting {name}: {e}")))
+            serde_json::from_str(&text).map_err(|e| Error::InvalidInput(format!("setting {name}: {e}")))
         })
         .transpose()
 }

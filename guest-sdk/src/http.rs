@@ -52,10 +52,7 @@ impl Request {
 }
 
 fn find<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value.as_str())
+    pairs.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
 }
 
 /// A route's answer.
@@ -67,44 +64,30 @@ pub struct Response {
 impl Response {
     /// An empty response with `status`.
     pub fn new(status: u16) -> Self {
-        Response {
-            inner: routes::Response {
-                status,
-                headers: Vec::new(),
-                body: Vec::new(),
-            },
-        }
+        Response { inner: routes::Response { status, headers: Vec::new(), body: Vec::new() } }
     }
 
     /// `value` as a JSON body with `content-type: application/json`.
     pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> Self {
         match serde_json::to_vec(value) {
-            Ok(body) => Self::new(status)
-                .header("content-type", "application/json")
-                .body(body),
+            Ok(body) => Self::new(status).header("content-type", "application/json").body(body),
             Err(e) => Self::text(500, &format!("could not encode the response as JSON: {e}")),
         }
     }
 
     /// A plain-text body.
     pub fn text(status: u16, text: &str) -> Self {
-        Self::new(status)
-            .header("content-type", "text/plain; charset=utf-8")
-            .body(text)
+        Self::new(status).header("content-type", "text/plain; charset=utf-8").body(text)
     }
 
     /// An HTML body.
     pub fn html(status: u16, html: &str) -> Self {
-        Self::new(status)
-            .header("content-type", "text/html; charset=utf-8")
-            .body(html)
+        Self::new(status).header("content-type", "text/html; charset=utf-8").body(html)
     }
 
     /// Adds a header.
     pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.inner
-            .headers
-            .push((name.to_string(), value.to_string()));
+        self.inner.headers.push((name.to_string(), value.to_string()));
         self
     }
 

@@ -6,28 +6,17 @@ use crate::{EntityQuery, Error, FieldFilter, Result};
 impl EntityQuery {
     /// Every entity.
     pub fn all() -> Self {
-        EntityQuery {
-            entity_type: None,
-            filters: Vec::new(),
-            limit: None,
-            offset: 0,
-        }
+        EntityQuery { entity_type: None, filters: Vec::new(), limit: None, offset: 0 }
     }
 
     /// Entities of one type.
     pub fn of_type(entity_type: &str) -> Self {
-        EntityQuery {
-            entity_type: Some(entity_type.to_string()),
-            ..Self::all()
-        }
+        EntityQuery { entity_type: Some(entity_type.to_string()), ..Self::all() }
     }
 
     /// Only entities whose data field `field` equals `value`.
     pub fn where_field(mut self, field: &str, value: &str) -> Self {
-        self.filters.push(FieldFilter {
-            field: field.to_string(),
-            value: value.to_string(),
-        });
+        self.filters.push(FieldFilter { field: field.to_string(), value: value.to_string() });
         self
     }
 
@@ -53,16 +42,12 @@ impl EntityQuery {
             })?;
             let number = |value: &str| {
                 value.parse::<u32>().map_err(|_| {
-                    Error::InvalidInput(format!(
-                        "query `{key}` needs a whole number, got `{value}`"
-                    ))
+                    Error::InvalidInput(format!("query `{key}` needs a whole number, got `{value}`"))
                 })
             };
             match key {
                 "" => {
-                    return Err(Error::InvalidInput(format!(
-                        "query pair `{pair}` has no key"
-                    )));
+                    return Err(Error::InvalidInput(format!("query pair `{pair}` has no key")));
                 }
                 "entity_type" => query.entity_type = Some(value.to_string()),
                 "limit" => query.limit = Some(number(value)?),
@@ -116,28 +101,15 @@ mod tests {
 
     #[test]
     fn the_string_form_parses_into_the_typed_query() {
-        let query =
-            EntityQuery::parse("entity_type=character&name=Ada&limit=10&offset=5").expect("parses");
-        assert_eq!(
-            query,
-            EntityQuery::of_type("character")
-                .where_field("name", "Ada")
-                .limit(10)
-                .offset(5)
-        );
-        assert_eq!(
-            EntityQuery::parse("").expect("empty is all"),
-            EntityQuery::all()
-        );
+        let query = EntityQuery::parse("entity_type=character&name=Ada&limit=10&offset=5").expect("parses");
+        assert_eq!(query, EntityQuery::of_type("character").where_field("name", "Ada").limit(10).offset(5));
+        assert_eq!(EntityQuery::parse("").expect("empty is all"), EntityQuery::all());
     }
 
     #[test]
     fn malformed_queries_are_invalid_input() {
         for text in ["entity_type", "=x", "limit=ten", "offset=-1"] {
-            assert!(
-                matches!(EntityQuery::parse(text), Err(Error::InvalidInput(_))),
-                "{text}"
-            );
+            assert!(matches!(EntityQuery::parse(text), Err(Error::InvalidInput(_))), "{text}");
         }
     }
 }

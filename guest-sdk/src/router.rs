@@ -36,15 +36,8 @@ impl Router {
         handler: fn(Request) -> R,
     ) -> Self {
         let name = format!("{} {path}", method_name(method));
-        let route = Route {
-            method,
-            path: path.to_string(),
-            handler: name,
-        };
-        self.routes.push((
-            route,
-            Box::new(move |request| handler(request).into_result()),
-        ));
+        let route = Route { method, path: path.to_string(), handler: name };
+        self.routes.push((route, Box::new(move |request| handler(request).into_result())));
         self
     }
 

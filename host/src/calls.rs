@@ -39,8 +39,7 @@ impl RouteRequest {
 
     /// Adds the pairs of a raw query string (`a=1&b=two%20words`).
     pub fn with_query_string(mut self, raw: &str) -> Self {
-        self.query
-            .extend(form_urlencoded::parse(raw.as_bytes()).into_owned());
+        self.query.extend(form_urlencoded::parse(raw.as_bytes()).into_owned());
         self
     }
 
@@ -58,8 +57,7 @@ impl RouteRequest {
 
     /// Sets a JSON body and its content type.
     pub fn with_json(self, value: &Value) -> Self {
-        self.with_header("content-type", "application/json")
-            .with_body(value.to_string())
+        self.with_header("content-type", "application/json").with_body(value.to_string())
     }
 }
 
@@ -77,10 +75,7 @@ pub struct RouteResponse {
 impl RouteResponse {
     /// The first value of a header (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// The body parsed as JSON.
@@ -105,21 +100,12 @@ pub struct FieldContext {
 impl Host {
     /// Calls one of a plugin's routes. A plugin's typed error comes back as
     /// [`CallError::Guest`]; [`CallError::http_status`] gives its status.
-    pub fn call_route(
-        &self,
-        plugin_id: &str,
-        request: RouteRequest,
-    ) -> Result<RouteResponse, CallError> {
-        let plugin = self
-            .loaded(plugin_id)
-            .ok_or_else(|| CallError::UnknownPlugin(plugin_id.to_string()))?;
-        let (indices, table) = plugin
-            .routes
-            .as_ref()
-            .ok_or_else(|| CallError::NotExported {
-                plugin: plugin_id.to_string(),
-                interface: "plinth:plugin/routes",
-            })?;
+    pub fn call_route(&self, plugin_id: &str, request: RouteRequest) -> Result<RouteResponse, CallError> {
+        let plugin = self.loaded(plugin_id).ok_or_else(|| CallError::UnknownPlugin(plugin_id.to_string()))?;
+        let (indices, table) = plugin.routes.as_ref().ok_or_else(|| CallError::NotExported {
+            plugin: plugin_id.to_string(),
+            interface: "plinth:plugin/routes",
+        })?;
         let (handler, params) = match table.find(request.method, &request.path) {
             RouteMatch::Found { handler, params } => (handler, params),
             RouteMatch::MethodNotAllowed { allowed } => {
@@ -145,45 +131,23 @@ impl Host {
             handler: handler.to_string(),
             params,
             query: request.query,
-            headers: request
-                .headers
-                .into_iter()
-                .map(|(n, v)| (n.to_ascii_lowercase(), v))
-                .collect(),
+            headers: request.headers.into_iter().map(|(n, v)| (n.to_ascii_lowercase(), v)).collect(),
             body: request.body,
         };
-        let response = invoke::run_fallible(
-            &plugin,
-            &self.sandbox,
-            &self.shared,
-            &phase,
-            |store, instance| {
-                indices
-                    .load(&mut *store, instance)?
-                    .call_handle(store, &wit_request)
-            },
-        )?;
-        Ok(RouteResponse {
-            status: response.status,
-            headers: response.headers,
-            body: response.body,
-        })
+        let response =
+            invoke::run_fallible(&plugin, &self.sandbox, &self.shared, &phase, |store, instance| {
+                indices.load(&mut *store, instance)?.call_handle(store, &wit_request)
+            })?;
+        Ok(RouteResponse { status: response.status, headers: response.headers, body: response.body })
     }
 
     /// Every field widget of every loaded plugin.
     pub fn widgets(&self) -> Vec<WidgetInfo> {
-        self.loaded_all()
-            .iter()
-            .flat_map(|plugin| plugin.widget_infos().to_vec())
-            .collect()
+        self.loaded_all().iter().flat_map(|plugin| plugin.widget_infos().to_vec()).collect()
     }
 
     /// Renders widget `widget_id` (`plugin:{plugin-id}:{widget-id}`) to HTML.
-    pub fn render_widget(
-        &self,
-        widget_id: &str,
-        context: &FieldContext,
-    ) -> Result<String, CallError> {
+    pub fn render_widget(&self, widget_id: &str, context: &FieldContext) -> Result<String, CallError> {
         let wit_context = field_widget::FieldContext {
             entity: context.entity.as_ref().map(Entity::to_wit),
             field_name: context.field_name.clone(),
@@ -196,11 +160,7 @@ impl Host {
     }
 
     /// Checks `value` with widget `widget_id`: the problems found, empty when valid.
-    pub fn validate_widget(
-        &self,
-        widget_id: &str,
-        value: &Value,
-    ) -> Result<Vec<String>, CallError> {
+    pub fn validate_widget(&self, widget_id: &str, value: &Value) -> Result<Vec<String>, CallError> {
         let value = value.to_string();
         self.call_widget(widget_id, "widget validate", |guest, store, id| {
             guest.call_validate(store, id, &value)
@@ -218,25 +178,17 @@ impl Host {
         ) -> wasmtime::Result<Result<R, crate::GuestError>>,
     ) -> Result<R, CallError> {
         let unknown = || CallError::UnknownWidget(widget_id.to_string());
-        let (plugin_id, local_id) = widget_id
-            .strip_prefix("plugin:")
-            .and_then(|rest| rest.split_once(':'))
-            .ok_or_else(unknown)?;
+        let (plugin_id, local_id) =
+            widget_id.strip_prefix("plugin:").and_then(|rest| rest.split_once(':')).ok_or_else(unknown)?;
         let plugin = self.loaded(plugin_id).ok_or_else(unknown)?;
         let (indices, widgets) = plugin.widgets.as_ref().ok_or_else(unknown)?;
         if !widgets.iter().any(|w| w.widget_id == local_id) {
             return Err(unknown());
         }
         let phase = format!("{phase} {local_id}");
-        invoke::run_fallible(
-            &plugin,
-            &self.sandbox,
-            &self.shared,
-            &phase,
-            |store, instance| {
-                let guest = indices.load(&mut *store, instance)?;
-                call(&guest, store, local_id)
-            },
-        )
+        invoke::run_fallible(&plugin, &self.sandbox, &self.shared, &phase, |store, instance| {
+            let guest = indices.load(&mut *store, instance)?;
+            call(&guest, store, local_id)
+        })
     }
 }

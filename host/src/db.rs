@@ -48,16 +48,12 @@ impl Database {
         connection.pragma_update(None, "synchronous", "NORMAL")?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         connection.execute_batch(SCHEMA)?;
-        Ok(Database {
-            connection: Arc::new(Mutex::new(connection)),
-        })
+        Ok(Database { connection: Arc::new(Mutex::new(connection)) })
     }
 
     /// The connection, for one statement or transaction. A poisoned lock only
     /// means another call panicked mid-way; SQLite itself stays consistent.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.connection
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

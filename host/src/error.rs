@@ -38,9 +38,7 @@ pub enum LoadError {
         source: std::io::Error,
     },
     /// The file is larger than the host accepts.
-    #[error(
-        "plugin `{plugin}` (load): {path} is {size} bytes, over the {max}-byte limit for components"
-    )]
+    #[error("plugin `{plugin}` (load): {path} is {size} bytes, over the {max}-byte limit for components")]
     WasmTooLarge {
         /// The plugin's id.
         plugin: String,
@@ -201,9 +199,7 @@ pub enum CallError {
         allowed: String,
     },
     /// The widget id is malformed or names no loaded widget.
-    #[error(
-        "no widget `{0}`; widget ids look like plugin:{{plugin-id}}:{{widget-id}} (see the widget list)"
-    )]
+    #[error("no widget `{0}`; widget ids look like plugin:{{plugin-id}}:{{widget-id}} (see the widget list)")]
     UnknownWidget(String),
     /// The plugin ran past its time limit and was stopped.
     #[error("plugin `{plugin}` ({phase}): stopped after its {limit_ms} ms time limit")]
@@ -313,6 +309,9 @@ pub enum HostError {
         /// SQLite's error.
         source: rusqlite::Error,
     },
+    /// The legacy adapter could not be set up.
+    #[error("cannot set up the legacy adapter: {0}")]
+    Legacy(#[from] crate::legacy::LegacyError),
     /// The WebAssembly engine could not be set up.
     #[error("cannot set up the WebAssembly engine: {0}")]
     Engine(String),
@@ -344,9 +343,10 @@ impl HostError {
     /// A stable, machine-readable name for the error.
     pub fn code(&self) -> &'static str {
         match self {
-            HostError::DataDir { .. } | HostError::Database { .. } | HostError::Engine(_) => {
-                "internal"
-            }
+            HostError::DataDir { .. }
+            | HostError::Database { .. }
+            | HostError::Engine(_)
+            | HostError::Legacy(_) => "internal",
             HostError::EntityNotFound(_) => "entity_not_found",
             HostError::EntityExists(_) => "entity_exists",
             HostError::InvalidEntity(_) => "invalid_entity",
@@ -358,7 +358,10 @@ impl HostError {
     /// The HTTP status that fits this error.
     pub fn http_status(&self) -> u16 {
         match self {
-            HostError::DataDir { .. } | HostError::Database { .. } | HostError::Engine(_) => 500,
+            HostError::DataDir { .. }
+            | HostError::Database { .. }
+            | HostError::Engine(_)
+            | HostError::Legacy(_) => 500,
             HostError::EntityNotFound(_) | HostError::UnknownPlugin(_) => 404,
             HostError::EntityExists(_) => 409,
             HostError::InvalidEntity(_) => 400,

@@ -94,10 +94,7 @@ impl Host {
         };
         {
             let db = self.shared.db.lock();
-            if entities::read(&db, id)
-                .map_err(HostError::database("checking an entity id"))?
-                .is_some()
-            {
+            if entities::read(&db, id).map_err(HostError::database("checking an entity id"))?.is_some() {
                 return Err(HostError::EntityExists(id.to_string()));
             }
             entities::insert(&db, &entity).map_err(HostError::database("creating an entity"))?;
@@ -107,9 +104,7 @@ impl Host {
 
     /// Replaces an entity's data and fires `on-entity-updated`.
     pub fn update_entity(&self, id: &str, data: Value) -> Result<EntityWrite, HostError> {
-        let mut entity = self
-            .entity(id)?
-            .ok_or_else(|| HostError::EntityNotFound(id.to_string()))?;
+        let mut entity = self.entity(id)?.ok_or_else(|| HostError::EntityNotFound(id.to_string()))?;
         check_entity(id, &entity.entity_type, &data)?;
         entity.data = data;
         entity.updated_at = now_millis().max(entity.created_at);
@@ -123,9 +118,7 @@ impl Host {
 
     /// Deletes an entity and fires `on-entity-deleted`.
     pub fn delete_entity(&self, id: &str) -> Result<EntityWrite, HostError> {
-        let entity = self
-            .entity(id)?
-            .ok_or_else(|| HostError::EntityNotFound(id.to_string()))?;
+        let entity = self.entity(id)?.ok_or_else(|| HostError::EntityNotFound(id.to_string()))?;
         let deleted = entities::delete(&self.shared.db.lock(), id)
             .map_err(HostError::database("deleting an entity"))?;
         if !deleted {
@@ -136,12 +129,7 @@ impl Host {
 
     /// The most recent hook outcomes, oldest first.
     pub fn hook_history(&self) -> Vec<HookOutcome> {
-        self.hook_history
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .cloned()
-            .collect()
+        self.hook_history.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
     }
 
     fn fan_out(&self, event: EntityEvent, entity: Entity) -> EntityWrite {
@@ -170,9 +158,7 @@ impl Host {
             );
             let error = result.err().map(|e| e.to_string());
             if let Some(message) = &error {
-                self.shared
-                    .log
-                    .record(plugin.id(), LogLevel::Error, LogSource::Host, message);
+                self.shared.log.record(plugin.id(), LogLevel::Error, LogSource::Host, message);
             }
             hooks.push(HookOutcome {
                 plugin_id: plugin.id().to_string(),
@@ -197,10 +183,7 @@ impl Host {
 fn check_entity(id: &str, entity_type: &str, data: &Value) -> Result<(), HostError> {
     let problem = if id.is_empty() || id.len() > 256 {
         "the id must be 1 to 256 bytes"
-    } else if entity_type.is_empty()
-        || entity_type.len() > 128
-        || entity_type.chars().any(char::is_control)
-    {
+    } else if entity_type.is_empty() || entity_type.len() > 128 || entity_type.chars().any(char::is_control) {
         "the entity type must be 1 to 128 bytes of printable text"
     } else if !data.is_object() {
         "the data must be a JSON object"

@@ -5,6 +5,7 @@ use crate::capabilities::{entities, settings, storage};
 use crate::db::Database;
 use crate::error::{HostError, LoadError};
 use crate::events::HookOutcome;
+use crate::legacy::{LegacyConfig, LegacyRunner};
 use crate::plugin::invoke::Shared;
 use crate::plugin::routes::RouteInfo;
 use crate::plugin::{self, LoadedPlugin, WidgetInfo};
@@ -24,15 +25,14 @@ pub struct HostConfig {
     pub data_dir: PathBuf,
     /// Limits for every plugin call.
     pub limits: Limits,
+    /// Limits of the legacy adapter.
+    pub legacy: LegacyConfig,
 }
 
 impl HostConfig {
     /// Default limits, data in `data_dir`.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        HostConfig {
-            data_dir: data_dir.into(),
-            limits: Limits::default(),
-        }
+        HostConfig { data_dir: data_dir.into(), limits: Limits::default(), legacy: LegacyConfig::default() }
     }
 }
 
@@ -89,6 +89,7 @@ pub struct Host {
     pub(crate) shared: Shared,
     pub(crate) plugins: RwLock<BTreeMap<String, Arc<LoadedPlugin>>>,
     pub(crate) hook_history: Mutex<VecDeque<HookOutcome>>,
+    legacy: LegacyRunner,
     data_dir: PathBuf,
 }
 
@@ -101,21 +102,17 @@ impl Host {
     /// Opens a host with `config`.
     pub fn with_config(config: HostConfig) -> Result<Host, HostError> {
         let data_dir = config.data_dir;
-        std::fs::create_dir_all(&data_dir).map_err(|source| HostError::DataDir {
-            path: data_dir.clone(),
-            source,
-        })?;
+        std::fs::create_dir_all(&data_dir)
+            .map_err(|source| HostError::DataDir { path: data_dir.clone(), source })?;
         let db = Database::open(&data_dir).map_err(HostError::database("opening the database"))?;
-        let sandbox =
-            Sandbox::new(config.limits).map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        let sandbox = Sandbox::new(config.limits).map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        let legacy = LegacyRunner::new(sandbox.engine.clone(), &data_dir, config.legacy)?;
         Ok(Host {
             sandbox,
-            shared: Shared {
-                db,
-                log: PluginLog::default(),
-            },
+            shared: Shared { db, log: PluginLog::default() },
             plugins: RwLock::default(),
             hook_history: Mutex::default(),
+            legacy,
             data_dir,
         })
     }
@@ -125,24 +122,23 @@ impl Host {
         &self.data_dir
     }
 
+    /// The legacy adapter: wasip1 stdin/stdout JSON modules and their store.
+    pub fn legacy(&self) -> &LegacyRunner {
+        &self.legacy
+    }
+
     /// Loads the plugin in `dir` (a folder with `plugin.json`).
     pub fn load_plugin(&self, dir: impl AsRef<Path>) -> Result<PluginInfo, LoadError> {
         let dir = dir.as_ref();
         let manifest = plugin::read_manifest(dir)?;
         if let Some(existing) = self.loaded(&manifest.id) {
-            return Err(LoadError::AlreadyLoaded {
-                plugin: manifest.id,
-                existing: existing.dir.clone(),
-            });
+            return Err(LoadError::AlreadyLoaded { plugin: manifest.id, existing: existing.dir.clone() });
         }
         let loaded = Arc::new(plugin::load(&self.sandbox, &self.shared, dir)?);
         let info = PluginInfo::of(&loaded);
         let mut plugins = self.plugins.write().unwrap_or_else(|p| p.into_inner());
         if let Some(existing) = plugins.get(&info.id) {
-            return Err(LoadError::AlreadyLoaded {
-                plugin: info.id,
-                existing: existing.dir.clone(),
-            });
+            return Err(LoadError::AlreadyLoaded { plugin: info.id, existing: existing.dir.clone() });
         }
         plugins.insert(info.id.clone(), loaded);
         tracing::info!(plugin = %info.id, exports = ?info.exports, "plugin loaded");
@@ -176,9 +172,7 @@ impl Host {
         let dir = match self.loaded(id) {
             Some(existing) => existing.dir.clone(),
             None => {
-                return Err(LoadError::NotLoaded {
-                    plugin: id.to_string(),
-                });
+                return Err(LoadError::NotLoaded { plugin: id.to_string() });
             }
         };
         let fresh = Arc::new(plugin::load(&self.sandbox, &self.shared, &dir)?);
@@ -192,10 +186,7 @@ impl Host {
             });
         }
         let info = PluginInfo::of(&fresh);
-        self.plugins
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id.to_string(), fresh);
+        self.plugins.write().unwrap_or_else(|p| p.into_inner()).insert(id.to_string(), fresh);
         tracing::info!(plugin = %id, "plugin reloaded");
         Ok(info)
     }
@@ -203,18 +194,12 @@ impl Host {
     /// Unloads a plugin. Its storage and settings stay in the database.
     pub fn unload_plugin(&self, id: &str) -> Result<(), HostError> {
         let mut plugins = self.plugins.write().unwrap_or_else(|p| p.into_inner());
-        plugins
-            .remove(id)
-            .map(|_| ())
-            .ok_or_else(|| HostError::UnknownPlugin(id.to_string()))
+        plugins.remove(id).map(|_| ()).ok_or_else(|| HostError::UnknownPlugin(id.to_string()))
     }
 
     /// The loaded plugins, by id.
     pub fn plugins(&self) -> Vec<PluginInfo> {
-        self.loaded_all()
-            .iter()
-            .map(|p| PluginInfo::of(p))
-            .collect()
+        self.loaded_all().iter().map(|p| PluginInfo::of(p)).collect()
     }
 
     /// One loaded plugin.
@@ -229,20 +214,11 @@ impl Host {
     }
 
     pub(crate) fn loaded(&self, id: &str) -> Option<Arc<LoadedPlugin>> {
-        self.plugins
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .cloned()
+        self.plugins.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
     }
 
     pub(crate) fn loaded_all(&self) -> Vec<Arc<LoadedPlugin>> {
-        self.plugins
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect()
+        self.plugins.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }
 
     /// One entity.
@@ -274,9 +250,7 @@ impl Host {
 
     /// A loaded plugin's settings in force (set values, else defaults).
     pub fn settings(&self, plugin_id: &str) -> Result<Map<String, Value>, HostError> {
-        let plugin = self
-            .loaded(plugin_id)
-            .ok_or_else(|| HostError::UnknownPlugin(plugin_id.to_string()))?;
+        let plugin = self.loaded(plugin_id).ok_or_else(|| HostError::UnknownPlugin(plugin_id.to_string()))?;
         settings::all_effective(&self.shared.db.lock(), plugin_id, &plugin.context.settings)
             .map_err(HostError::database("reading settings"))
     }
@@ -289,16 +263,10 @@ impl Host {
         plugin_id: &str,
         values: Map<String, Value>,
     ) -> Result<Map<String, Value>, HostError> {
-        let plugin = self
-            .loaded(plugin_id)
-            .ok_or_else(|| HostError::UnknownPlugin(plugin_id.to_string()))?;
+        let plugin = self.loaded(plugin_id).ok_or_else(|| HostError::UnknownPlugin(plugin_id.to_string()))?;
         for (name, value) in &values {
             settings::validate(&plugin.context.settings, name, value).map_err(|problem| {
-                HostError::InvalidSetting {
-                    plugin: plugin_id.to_string(),
-                    name: name.clone(),
-                    problem,
-                }
+                HostError::InvalidSetting { plugin: plugin_id.to_string(), name: name.clone(), problem }
             })?;
         }
         settings::store_all(&mut self.shared.db.lock(), plugin_id, &values)
@@ -310,9 +278,8 @@ impl Host {
 fn query_error(error: entities::QueryError) -> HostError {
     match error {
         entities::QueryError::Invalid(message) => HostError::InvalidEntity(message),
-        entities::QueryError::Database(source) => HostError::Database {
-            operation: "querying entities",
-            source,
-        },
+        entities::QueryError::Database(source) => {
+            HostError::Database { operation: "querying entities", source }
+        }
     }
 }

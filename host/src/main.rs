@@ -4,6 +4,7 @@
 //! - `plinth inspect PATH`: a component's world, imports, exports and grants.
 //! - `plinth check PLUGIN_DIR`: validate a plugin, listing every problem.
 //! - `plinth call PLUGIN_DIR METHOD PATH`: one route call without a server.
+//! - `plinth legacy add|list|remove|call|run`: wasip1 stdin/stdout JSON modules.
 //! - `plinth demo`: the example plugins at work, printed.
 //!
 //! Everything here uses only `plinth_host`'s public API.
@@ -17,11 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "plinth",
-    version,
-    about = "A WebAssembly component plugin host"
-)]
+#[command(name = "plinth", version, about = "A WebAssembly component plugin host")]
 struct Cli {
     /// Log format on stderr; the level comes from RUST_LOG (default: info for serve, warn otherwise).
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -61,7 +58,22 @@ enum Command {
         /// Time one plugin call may run before it is stopped (504).
         #[arg(long, default_value_t = 5000)]
         call_timeout_ms: u64,
+        /// Seconds one legacy job may run.
+        #[arg(long, default_value_t = 10.0)]
+        legacy_timeout: f64,
+        /// Legacy jobs running or waiting at once; one more is refused (503 busy).
+        #[arg(long, default_value_t = 64)]
+        legacy_max_pending: usize,
+        /// Legacy jobs running in parallel (default: the number of cores).
+        #[arg(long)]
+        legacy_workers: Option<usize>,
+        /// Keep each legacy job's folder under DATA_DIR/_sandbox after it ends.
+        #[arg(long)]
+        keep_sandboxes: bool,
     },
+    /// Run legacy wasip1 stdin/stdout JSON modules.
+    #[command(subcommand)]
+    Legacy(commands::legacy::LegacyCommand),
     /// Show a component's world (as WIT), imports, exports, and grants vs imports.
     Inspect {
         /// A plugin folder (with plugin.json) or a .wasm component.
@@ -104,22 +116,33 @@ enum Command {
 fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
 }
 
+fn legacy_config(
+    timeout: f64,
+    max_pending: usize,
+    workers: Option<usize>,
+    keep_sandboxes: bool,
+) -> anyhow::Result<plinth_host::LegacyConfig> {
+    let defaults = plinth_host::LegacyConfig::default();
+    Ok(plinth_host::LegacyConfig {
+        timeout: std::time::Duration::try_from_secs_f64(timeout)
+            .map_err(|_| anyhow::anyhow!("--legacy-timeout must be a positive number of seconds"))?,
+        max_pending,
+        workers: workers.unwrap_or(defaults.workers),
+        keep_sandboxes,
+        ..defaults
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Command::Serve { .. }) {
-        "info"
-    } else {
-        "warn"
-    };
+    let default_level = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
     init_logging(cli.log_format, default_level);
     let result = match cli.command {
         Command::Serve {
@@ -130,36 +153,39 @@ fn main() -> ExitCode {
             max_request_bytes,
             max_response_bytes,
             call_timeout_ms,
-        } => server::run(server::ServeOptions {
-            plugins,
-            data_dir,
-            addr,
-            reload,
-            max_request_bytes,
-            max_response_bytes,
-            call_timeout: std::time::Duration::from_millis(call_timeout_ms),
-        })
-        .map(|()| true),
+            legacy_timeout,
+            legacy_max_pending,
+            legacy_workers,
+            keep_sandboxes,
+        } => legacy_config(legacy_timeout, legacy_max_pending, legacy_workers, keep_sandboxes).and_then(
+            |legacy| {
+                server::run(server::ServeOptions {
+                    plugins,
+                    data_dir,
+                    addr,
+                    reload,
+                    max_request_bytes,
+                    max_response_bytes,
+                    call_timeout: std::time::Duration::from_millis(call_timeout_ms),
+                    legacy,
+                })
+                .map(|()| true)
+            },
+        ),
+        Command::Legacy(command) => commands::legacy::run(command),
         Command::Inspect { path } => commands::inspect::run(&path).map(|()| true),
         Command::Check { plugin_dir } => commands::check::run(&plugin_dir),
-        Command::Call {
-            plugin_dir,
-            method,
-            path,
-            body,
-            headers,
-            data_dir,
-        } => commands::call::run(commands::call::CallOptions {
-            plugin_dir: &plugin_dir,
-            method: &method,
-            path: &path,
-            body: body.as_deref(),
-            headers: &headers,
-            data_dir,
-        }),
-        Command::Demo { plugins, data_dir } => {
-            commands::demo::run(&plugins, data_dir).map(|()| true)
+        Command::Call { plugin_dir, method, path, body, headers, data_dir } => {
+            commands::call::run(commands::call::CallOptions {
+                plugin_dir: &plugin_dir,
+                method: &method,
+                path: &path,
+                body: body.as_deref(),
+                headers: &headers,
+                data_dir,
+            })
         }
+        Command::Demo { plugins, data_dir } => commands::demo::run(&plugins, data_dir).map(|()| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

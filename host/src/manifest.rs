@@ -54,9 +54,7 @@ pub struct Capabilities {
 }
 
 /// A host function a manifest can grant. Unknown names are refused at load.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HostFunction {
     /// `entities.read`
@@ -219,10 +217,7 @@ pub struct ManifestError {
 
 impl ManifestError {
     fn at(path: impl Into<String>, message: impl Into<String>) -> Self {
-        ManifestError {
-            path: path.into(),
-            message: message.into(),
-        }
+        ManifestError { path: path.into(), message: message.into() }
     }
 }
 
@@ -249,10 +244,7 @@ impl Manifest {
             ));
         }
         if self.wasm.module.trim().is_empty() {
-            return Err(ManifestError::at(
-                "wasm.module",
-                "must name the component's .wasm file",
-            ));
+            return Err(ManifestError::at("wasm.module", "must name the component's .wasm file"));
         }
         for (name, schema) in &self.capabilities.settings {
             if let Some(default) = &schema.default
@@ -311,11 +303,7 @@ mod tests {
         ))
         .expect("valid manifest");
         assert!(m.capabilities.host_functions.contains(&HostFunction::Log));
-        assert!(
-            m.capabilities
-                .host_functions
-                .contains(&HostFunction::StorageGet)
-        );
+        assert!(m.capabilities.host_functions.contains(&HostFunction::StorageGet));
         assert_eq!(m.capabilities.settings["depth"].kind, SettingType::Integer);
     }
 
@@ -329,18 +317,15 @@ mod tests {
 
     #[test]
     fn default_of_wrong_type_is_refused() {
-        let err = Manifest::parse(&manifest(
-            r#"{"settings":{"depth":{"type":"integer","default":"deep"}}}"#,
-        ))
-        .expect_err("wrong default type");
+        let err = Manifest::parse(&manifest(r#"{"settings":{"depth":{"type":"integer","default":"deep"}}}"#))
+            .expect_err("wrong default type");
         assert_eq!(err.path, "capabilities.settings.depth.default");
     }
 
     #[test]
     fn bad_id_and_missing_fields_are_refused() {
-        let err =
-            Manifest::parse(r#"{"id":"Bad Id","name":"x","version":"1","wasm":{"module":"a"}}"#)
-                .expect_err("bad id");
+        let err = Manifest::parse(r#"{"id":"Bad Id","name":"x","version":"1","wasm":{"module":"a"}}"#)
+            .expect_err("bad id");
         assert_eq!(err.path, "id");
         let err = Manifest::parse(r#"{"id":"ok","name":"x","version":"1"}"#).expect_err("no wasm");
         assert!(err.message.contains("wasm"), "{err}");

@@ -63,13 +63,7 @@ pub(crate) struct PluginLog {
 }
 
 impl PluginLog {
-    pub(crate) fn record(
-        &self,
-        plugin_id: &str,
-        level: LogLevel,
-        source: LogSource,
-        message: &str,
-    ) {
+    pub(crate) fn record(&self, plugin_id: &str, level: LogLevel, source: LogSource, message: &str) {
         match level {
             LogLevel::Trace => tracing::trace!(plugin = plugin_id, ?source, "{message}"),
             LogLevel::Debug => tracing::debug!(plugin = plugin_id, ?source, "{message}"),
@@ -95,10 +89,7 @@ impl PluginLog {
     /// The kept records of one plugin, oldest first.
     pub(crate) fn records(&self, plugin_id: &str) -> Vec<LogRecord> {
         let records = self.records.lock().unwrap_or_else(|p| p.into_inner());
-        records
-            .get(plugin_id)
-            .map(|kept| kept.iter().cloned().collect())
-            .unwrap_or_default()
+        records.get(plugin_id).map(|kept| kept.iter().cloned().collect()).unwrap_or_default()
     }
 }
 

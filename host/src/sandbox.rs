@@ -18,7 +18,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// How often the epoch advances; call deadlines are counted in these ticks.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Resource limits applied to every plugin call.
 #[derive(Debug, Clone, Copy)]
@@ -71,12 +71,7 @@ impl Sandbox {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         capabilities::add_to_linker(&mut linker)?;
         let ticker = Some(EpochTicker::start(engine.clone())?);
-        Ok(Sandbox {
-            engine,
-            linker,
-            limits,
-            ticker,
-        })
+        Ok(Sandbox { engine, linker, limits, ticker })
     }
 
     /// A fresh store for one call of `plugin`, with its deadline set.
@@ -88,10 +83,7 @@ impl Sandbox {
     ) -> Store<InvocationState> {
         let stdout = MemoryOutputPipe::new(self.limits.output_bytes);
         let stderr = MemoryOutputPipe::new(self.limits.output_bytes);
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .build();
+        let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
         let state = InvocationState {
             plugin,
             db,
@@ -108,12 +100,7 @@ impl Sandbox {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.store_limits);
-        let ticks = self
-            .limits
-            .call_timeout
-            .as_millis()
-            .div_ceil(EPOCH_TICK.as_millis())
-            .max(1);
+        let ticks = self.limits.call_timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1);
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
         store
     }
@@ -138,14 +125,12 @@ impl EpochTicker {
     fn start(engine: Engine) -> std::io::Result<EpochTicker> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("plinth-epoch".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
-                    engine.increment_epoch();
-                }
-            })?;
+        let thread = std::thread::Builder::new().name("plinth-epoch".into()).spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        })?;
         Ok(EpochTicker { stop, thread })
     }
 
@@ -180,24 +165,16 @@ impl InvocationState {
             "plugin `{}` called {function} without the grant: add \"{function}\" to capabilities.host_functions in plugin.json",
             self.plugin.id
         );
-        self.log
-            .record(&self.plugin.id, LogLevel::Warn, LogSource::Host, &message);
+        self.log.record(&self.plugin.id, LogLevel::Warn, LogSource::Host, &message);
         Err(crate::GuestError::Denied(message))
     }
 
     /// Moves what the guest printed into the plugin log.
     pub(crate) fn flush_output(&self) {
-        for (pipe, source) in [
-            (&self.stdout, LogSource::Stdout),
-            (&self.stderr, LogSource::Stderr),
-        ] {
+        for (pipe, source) in [(&self.stdout, LogSource::Stdout), (&self.stderr, LogSource::Stderr)] {
             let bytes = pipe.contents();
-            for line in String::from_utf8_lossy(&bytes)
-                .lines()
-                .filter(|l| !l.is_empty())
-            {
-                self.log
-                    .record(&self.plugin.id, LogLevel::Info, source, line);
+            for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.is_empty()) {
+                self.log.record(&self.plugin.id, LogLevel::Info, source, line);
             }
         }
     }
@@ -205,9 +182,6 @@ impl InvocationState {
 
 impl WasiView for InvocationState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }

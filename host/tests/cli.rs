@@ -32,14 +32,8 @@ fn inspect_prints_the_world_imports_exports_and_grant_gaps() {
     assert!(output.status.success());
     let text = stdout(&output);
     assert!(text.contains("world root"), "{text}");
-    assert!(
-        text.contains("export plinth:plugin/events@0.1.0;"),
-        "{text}"
-    );
-    assert!(
-        text.contains("plinth:plugin/storage@0.1.0: get, set, delete, list-keys"),
-        "{text}"
-    );
+    assert!(text.contains("export plinth:plugin/events@0.1.0;"), "{text}");
+    assert!(text.contains("plinth:plugin/storage@0.1.0: get, set, delete, list-keys"), "{text}");
     assert!(text.contains("used but not granted: none"), "{text}");
 
     // The probe imports everything; grant it one function and leave another unused.
@@ -50,22 +44,15 @@ fn inspect_prints_the_world_imports_exports_and_grant_gaps() {
         plugins.path(),
         "probe",
         &manifest,
-        &std::fs::read(guests::PROBE_PLUGIN_COMPONENT).expect("probe"),
+        &std::fs::read(guests::PROBE_PLUGIN_WASM).expect("probe"),
     );
     let text = stdout(&plinth(&["inspect", dir.to_str().expect("path")]));
     assert!(text.contains("granted and used:     log"), "{text}");
-    assert!(
-        text.contains("used but not granted: entity_read, entity_list, storage_get"),
-        "{text}"
-    );
+    assert!(text.contains("used but not granted: entity_read, entity_list, storage_get"), "{text}");
 
     // A bare .wasm works too.
-    let bare = plinth(&["inspect", guests::WORD_COUNT_WIDGET_COMPONENT]);
-    assert!(
-        stdout(&bare).contains("export plinth:plugin/field-widget@0.1.0;"),
-        "{}",
-        stdout(&bare)
-    );
+    let bare = plinth(&["inspect", guests::WORD_COUNT_WIDGET_WASM]);
+    assert!(stdout(&bare).contains("export plinth:plugin/field-widget@0.1.0;"), "{}", stdout(&bare));
 }
 
 #[test]
@@ -81,26 +68,19 @@ fn check_passes_good_plugins_and_lists_every_problem_of_bad_ones() {
         plugins.path(),
         "probe",
         &manifest,
-        &std::fs::read(guests::PROBE_PLUGIN_COMPONENT).expect("probe"),
+        &std::fs::read(guests::PROBE_PLUGIN_WASM).expect("probe"),
     );
     let warned = plinth(&["check", dir.to_str().expect("path")]);
     let text = stdout(&warned);
     assert!(warned.status.success(), "warnings alone pass: {text}");
-    assert!(
-        text.contains("warning:") && text.contains("`storage_set`"),
-        "{text}"
-    );
+    assert!(text.contains("warning:") && text.contains("`storage_set`"), "{text}");
 
     let bad_manifest = json!({"id": "bad", "name": "Bad", "version": "1", "wasm": {"module": "plugin.wasm"},
         "capabilities": {"host_functions": ["teleport"]}});
     let bad = write_plugin(plugins.path(), "bad", &bad_manifest, b"\0asm\x01\0\0\0");
     let failed = plinth(&["check", bad.to_str().expect("path")]);
     assert!(!failed.status.success());
-    assert!(
-        stdout(&failed).contains("capabilities.host_functions[0]"),
-        "{}",
-        stdout(&failed)
-    );
+    assert!(stdout(&failed).contains("capabilities.host_functions[0]"), "{}", stdout(&failed));
 
     let core = write_plugin(
         plugins.path(),
@@ -110,28 +90,16 @@ fn check_passes_good_plugins_and_lists_every_problem_of_bad_ones() {
     );
     let failed = plinth(&["check", core.to_str().expect("path")]);
     assert!(!failed.status.success());
-    assert!(
-        stdout(&failed).contains("not a component"),
-        "{}",
-        stdout(&failed)
-    );
+    assert!(stdout(&failed).contains("not a component"), "{}", stdout(&failed));
 }
 
 #[test]
 fn call_runs_one_route_without_a_server() {
-    let ok = plinth(&[
-        "call",
-        example("character-stats").to_str().expect("path"),
-        "GET",
-        "/stats/character",
-    ]);
+    let ok = plinth(&["call", example("character-stats").to_str().expect("path"), "GET", "/stats/character"]);
     let text = stdout(&ok);
     assert!(ok.status.success(), "{text}");
     assert!(text.starts_with("200\n"), "{text}");
-    assert!(
-        text.contains(r#"{"analysis_depth":3,"count":0,"entity_type":"character"}"#),
-        "{text}"
-    );
+    assert!(text.contains(r#"{"analysis_depth":3,"count":0,"entity_type":"character"}"#), "{text}");
 
     let data = tempfile::tempdir().expect("temp dir");
     let plugins = tempfile::tempdir().expect("temp dir");
@@ -146,21 +114,48 @@ fn call_runs_one_route_without_a_server() {
         "--data-dir",
         data.path().to_str().expect("path"),
     ]);
-    assert!(
-        stdout(&posted).contains(r#"{"analyzed":0}"#),
-        "{}",
-        stdout(&posted)
-    );
-    assert!(
-        data.path().join(plinth_host::DATABASE_FILE).is_file(),
-        "--data-dir holds the database"
-    );
+    assert!(stdout(&posted).contains(r#"{"analyzed":0}"#), "{}", stdout(&posted));
+    assert!(data.path().join(plinth_host::DATABASE_FILE).is_file(), "--data-dir holds the database");
 
     let missing = plinth(&["call", dir.to_str().expect("path"), "GET", "/nowhere"]);
     assert!(!missing.status.success());
-    assert!(
-        stdout(&missing).starts_with("404\n"),
-        "{}",
-        stdout(&missing)
-    );
+    assert!(stdout(&missing).starts_with("404\n"), "{}", stdout(&missing));
+}
+
+#[test]
+fn legacy_commands_install_list_call_run_and_remove() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let data_dir = data.path().to_str().expect("path");
+    let added = plinth(&["legacy", "add", guests::LEGACY_MATH_WASM, "--data-dir", data_dir]);
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    assert!(data.path().join("_external_modules/math.wasm").is_file());
+    assert!(stdout(&plinth(&["legacy", "list", "--data-dir", data_dir])).starts_with("math.wasm\t"));
+
+    let call =
+        plinth(&["legacy", "call", "math.wasm", r#"{"fn":"add","args":[3,5]}"#, "--data-dir", data_dir]);
+    assert!(call.status.success());
+    assert_eq!(stdout(&call), "{\"ok\":true,\"value\":8}\n");
+    let failed =
+        plinth(&["legacy", "call", "math.wasm", r#"{"fn":"div","args":[1,0]}"#, "--data-dir", data_dir]);
+    assert!(!failed.status.success(), "ok:false exits non-zero");
+    assert!(stdout(&failed).contains("division by zero"));
+
+    let mut run = std::process::Command::new(common::PLINTH)
+        .args(["legacy", "run", guests::LEGACY_PROBE_WASM, "--timeout", "0.3"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::io::Write::write_all(&mut run.stdin.take().expect("stdin"), br#"{"fn":"loop"}"#)
+        .expect("write stdin");
+    let output = run.wait_with_output().expect("wait");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("300 ms time limit"), "{output:?}");
+
+    let removed = plinth(&["legacy", "remove", "math.wasm", "--data-dir", data_dir]);
+    assert!(removed.status.success());
+    let gone = plinth(&["legacy", "call", "math.wasm", "{}", "--data-dir", data_dir]);
+    assert!(!gone.status.success());
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("no legacy module `math.wasm`"));
 }

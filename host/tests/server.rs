@@ -10,28 +10,17 @@ use std::time::{Duration, Instant};
 #[test]
 fn serves_the_examples_end_to_end() {
     let server = Server::start(&example(""), &[]);
-    assert_eq!(
-        server.get("/healthz"),
-        (200, json!({"status": "ok", "plugins": 3}))
-    );
+    assert_eq!(server.get("/healthz"), (200, json!({"status": "ok", "plugins": 3})));
 
     let (status, plugins) = server.get("/api/plugins");
     assert_eq!(status, 200);
-    let ids: Vec<&str> = plugins["plugins"]
-        .as_array()
-        .expect("list")
-        .iter()
-        .filter_map(|p| p["id"].as_str())
-        .collect();
+    let ids: Vec<&str> =
+        plugins["plugins"].as_array().expect("list").iter().filter_map(|p| p["id"].as_str()).collect();
     assert_eq!(ids, ["audit-trail", "character-stats", "word-count-widget"]);
     let (_, stats) = server.get("/api/plugins/character-stats");
     assert_eq!(stats["status"], "loaded");
     assert_eq!(stats["exports"], json!(["events", "routes"]));
-    assert!(
-        stats["host_functions"]
-            .as_array()
-            .is_some_and(|g| g.contains(&json!("entity_list")))
-    );
+    assert!(stats["host_functions"].as_array().is_some_and(|g| g.contains(&json!("entity_list"))));
     assert_eq!(
         stats["routes"][0],
         json!({"method": "GET", "path": "/stats/{entity_type}", "handler": "GET /stats/{entity_type}"})
@@ -45,21 +34,10 @@ fn serves_the_examples_end_to_end() {
     );
     assert_eq!(status, 201, "{created}");
     let id = created["entity"]["id"].as_str().expect("id").to_string();
-    let hooked: Vec<&str> = created["hooks"]
-        .as_array()
-        .expect("hooks")
-        .iter()
-        .filter_map(|h| h["plugin_id"].as_str())
-        .collect();
+    let hooked: Vec<&str> =
+        created["hooks"].as_array().expect("hooks").iter().filter_map(|h| h["plugin_id"].as_str()).collect();
     assert_eq!(hooked, ["audit-trail", "character-stats"]);
-    assert!(
-        created["hooks"]
-            .as_array()
-            .expect("hooks")
-            .iter()
-            .all(|h| h["error"].is_null()),
-        "{created}"
-    );
+    assert!(created["hooks"].as_array().expect("hooks").iter().all(|h| h["error"].is_null()), "{created}");
     server.send(
         "POST",
         "/api/entities",
@@ -69,162 +47,78 @@ fn serves_the_examples_end_to_end() {
     let (_, listed) = server.get("/api/entities?entity_type=character");
     assert_eq!(listed["total"], 1);
     assert_eq!(listed["entities"][0]["data"]["name"], "Ada");
-    assert_eq!(
-        server.get("/api/entities?name=Port").1["entities"][0]["id"],
-        "port"
-    );
-    assert_eq!(
-        server.get(&format!("/api/entities/{id}")).1["entity_type"],
-        "character"
-    );
-    let (status, _, updated) = server.send(
-        "PUT",
-        &format!("/api/entities/{id}"),
-        Some(r#"{"data":{"name":"Ada L."}}"#),
-    );
-    assert_eq!(
-        (status, updated["entity"]["data"]["name"].as_str()),
-        (200, Some("Ada L."))
-    );
+    assert_eq!(server.get("/api/entities?name=Port").1["entities"][0]["id"], "port");
+    assert_eq!(server.get(&format!("/api/entities/{id}")).1["entity_type"], "character");
+    let (status, _, updated) =
+        server.send("PUT", &format!("/api/entities/{id}"), Some(r#"{"data":{"name":"Ada L."}}"#));
+    assert_eq!((status, updated["entity"]["data"]["name"].as_str()), (200, Some("Ada L.")));
 
     // Plugin routes.
-    let (status, headers, body) =
-        server.send("GET", "/api/plugins/character-stats/stats/character", None);
+    let (status, headers, body) = server.send("GET", "/api/plugins/character-stats/stats/character", None);
     assert_eq!(status, 200);
-    assert!(
-        headers
-            .iter()
-            .any(|(n, v)| n == "content-type" && v == "application/json"),
-        "{headers:?}"
-    );
-    assert_eq!(
-        body,
-        json!({"entity_type": "character", "count": 1, "analysis_depth": 3})
-    );
-    let (status, _, body) = server.send(
-        "POST",
-        "/api/plugins/character-stats/analyze",
-        Some(r#"{"entity_type":"character"}"#),
-    );
+    assert!(headers.iter().any(|(n, v)| n == "content-type" && v == "application/json"), "{headers:?}");
+    assert_eq!(body, json!({"entity_type": "character", "count": 1, "analysis_depth": 3}));
+    let (status, _, body) =
+        server.send("POST", "/api/plugins/character-stats/analyze", Some(r#"{"entity_type":"character"}"#));
     assert_eq!((status, body), (200, json!({"analyzed": 1})));
     let (_, log) = server.get("/api/plugins/audit-trail/log");
-    let events: Vec<&str> = log["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .filter_map(|e| e["event"].as_str())
-        .collect();
+    let events: Vec<&str> =
+        log["events"].as_array().expect("events").iter().filter_map(|e| e["event"].as_str()).collect();
     assert_eq!(events, ["created", "created", "updated"]);
 
     // Errors are JSON with the right status.
-    let (status, _, body) =
-        server.send("POST", "/api/plugins/character-stats/stats/character", None);
+    let (status, _, body) = server.send("POST", "/api/plugins/character-stats/stats/character", None);
     assert_eq!(status, 405);
     assert_eq!(body["error"]["code"], "method_not_allowed");
     assert_eq!(body["error"]["plugin"], "character-stats");
     let (status, body) = server.get("/api/plugins/character-stats/nowhere");
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (404, Some("route_not_found"))
-    );
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("route_not_found")));
     let (status, body) = server.get("/api/plugins/nobody/stats");
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (404, Some("unknown_plugin"))
-    );
-    let (status, _, body) = server.send(
-        "POST",
-        "/api/plugins/character-stats/analyze",
-        Some("not json"),
-    );
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (400, Some("plugin_invalid_input"))
-    );
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("unknown_plugin")));
+    let (status, _, body) = server.send("POST", "/api/plugins/character-stats/analyze", Some("not json"));
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("plugin_invalid_input")));
     let (status, _, body) = server.send("POST", "/api/entities", Some(r#"{"entity_type":"x"}"#));
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (400, Some("invalid_request"))
-    );
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_request")));
     assert_eq!(server.get("/api/entities/ghost").0, 404);
-    assert_eq!(
-        server.get("/no/such/endpoint").1["error"]["code"],
-        "not_found"
-    );
+    assert_eq!(server.get("/no/such/endpoint").1["error"]["code"], "not_found");
 
     // Settings: read, set, and refuse what the schema does not allow.
-    assert_eq!(
-        server.get("/api/plugins/character-stats/settings"),
-        (200, json!({"analysis_depth": 3}))
-    );
-    let (status, _, body) = server.send(
-        "PUT",
-        "/api/plugins/character-stats/settings",
-        Some(r#"{"analysis_depth":5}"#),
-    );
+    assert_eq!(server.get("/api/plugins/character-stats/settings"), (200, json!({"analysis_depth": 3})));
+    let (status, _, body) =
+        server.send("PUT", "/api/plugins/character-stats/settings", Some(r#"{"analysis_depth":5}"#));
     assert_eq!((status, body), (200, json!({"analysis_depth": 5})));
-    let (status, _, body) = server.send(
-        "PUT",
-        "/api/plugins/character-stats/settings",
-        Some(r#"{"analysis_depth":"deep"}"#),
-    );
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (422, Some("invalid_setting"))
-    );
-    assert_eq!(
-        server.get("/api/plugins/character-stats/stats/character").1["analysis_depth"],
-        5
-    );
+    let (status, _, body) =
+        server.send("PUT", "/api/plugins/character-stats/settings", Some(r#"{"analysis_depth":"deep"}"#));
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_setting")));
+    assert_eq!(server.get("/api/plugins/character-stats/stats/character").1["analysis_depth"], 5);
 
     // Widgets.
     let (_, widgets) = server.get("/api/widgets");
-    assert_eq!(
-        widgets["widgets"][0]["id"],
-        "plugin:word-count-widget:word-count"
-    );
+    assert_eq!(widgets["widgets"][0]["id"], "plugin:word-count-widget:word-count");
     let (status, _, body) = server.send(
         "POST",
         "/api/widgets/plugin:word-count-widget:word-count/render",
         Some(&json!({"field_name": "bio", "value": "one two", "entity_id": id}).to_string()),
     );
     assert_eq!(status, 200, "{body}");
-    assert!(
-        body["html"]
-            .as_str()
-            .is_some_and(|h| h.contains("2 / 200 words")),
-        "{body}"
-    );
+    assert!(body["html"].as_str().is_some_and(|h| h.contains("2 / 200 words")), "{body}");
     let (_, _, body) = server.send(
         "POST",
         "/api/widgets/plugin:word-count-widget:word-count/validate",
         Some(r#"{"value":"a b"}"#),
     );
     assert_eq!(body, json!({"valid": true, "problems": []}));
-    let (status, _, body) = server.send(
-        "POST",
-        "/api/widgets/plugin:nope:x/validate",
-        Some(r#"{"value":"a"}"#),
-    );
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (404, Some("unknown_widget"))
-    );
+    let (status, _, body) =
+        server.send("POST", "/api/widgets/plugin:nope:x/validate", Some(r#"{"value":"a"}"#));
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("unknown_widget")));
 
     // Deletes fire hooks too; the event history shows every outcome.
     let (status, _, deleted) = server.send("DELETE", &format!("/api/entities/{id}"), None);
-    assert_eq!(
-        (status, deleted["hooks"].as_array().map(Vec::len)),
-        (200, Some(2))
-    );
+    assert_eq!((status, deleted["hooks"].as_array().map(Vec::len)), (200, Some(2)));
     assert_eq!(server.get(&format!("/api/entities/{id}")).0, 404);
     let (_, history) = server.get("/api/events?plugin=audit-trail");
-    let events: Vec<&str> = history["hooks"]
-        .as_array()
-        .expect("hooks")
-        .iter()
-        .filter_map(|h| h["event"].as_str())
-        .collect();
+    let events: Vec<&str> =
+        history["hooks"].as_array().expect("hooks").iter().filter_map(|h| h["event"].as_str()).collect();
     assert_eq!(events, ["created", "created", "updated", "deleted"]);
 }
 
@@ -232,7 +126,8 @@ fn serves_the_examples_end_to_end() {
 fn a_plugin_that_fails_to_load_is_reported_and_the_rest_serve() {
     let plugins = tempfile::tempdir().expect("temp dir");
     copy_example("character-stats", plugins.path());
-    let manifest = json!({"id": "broken", "name": "Broken", "version": "1", "wasm": {"module": "plugin.wasm"}});
+    let manifest =
+        json!({"id": "broken", "name": "Broken", "version": "1", "wasm": {"module": "plugin.wasm"}});
     write_plugin(plugins.path(), "broken", &manifest, b"definitely not wasm");
     let server = Server::start(plugins.path(), &[]);
 
@@ -245,21 +140,10 @@ fn a_plugin_that_fails_to_load_is_reported_and_the_rest_serve() {
         .cloned()
         .expect("listed");
     assert_eq!(broken["status"], "failed");
-    assert!(
-        broken["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("not WebAssembly")),
-        "{broken}"
-    );
+    assert!(broken["error"].as_str().is_some_and(|e| e.contains("not WebAssembly")), "{broken}");
     assert_eq!(server.get("/api/plugins/broken").1["status"], "failed");
-    assert_eq!(
-        server.get("/api/plugins/character-stats/stats/character").0,
-        200
-    );
-    assert!(
-        server.log().contains("plugin skipped"),
-        "the failure is logged"
-    );
+    assert_eq!(server.get("/api/plugins/character-stats/stats/character").0, 200);
+    assert!(server.log().contains("plugin skipped"), "the failure is logged");
 }
 
 #[test]
@@ -271,7 +155,7 @@ fn requests_run_in_parallel_and_a_slow_plugin_holds_up_no_one() {
         plugins.path(),
         "probe",
         &manifest,
-        &std::fs::read(guests::PROBE_PLUGIN_COMPONENT).expect("probe"),
+        &std::fs::read(guests::PROBE_PLUGIN_WASM).expect("probe"),
     );
     let server = Server::start(plugins.path(), &["--call-timeout-ms", "3000"]);
     server.send("PUT", "/api/plugins/probe/storage/k", Some("v"));
@@ -288,26 +172,16 @@ fn requests_run_in_parallel_and_a_slow_plugin_holds_up_no_one() {
             std::thread::spawn(move || (common::send(&url, "GET", None), Instant::now()))
         })
         .collect();
-    let fast: Vec<_> = fast
-        .into_iter()
-        .map(|t| t.join().expect("fast request"))
-        .collect();
+    let fast: Vec<_> = fast.into_iter().map(|t| t.join().expect("fast request")).collect();
     let ((status, _, body), slow_done) = slow.join().expect("slow request");
     for ((status, _, body), done) in &fast {
         assert_eq!((*status, body), (200, &json!({"ok": "v"})));
-        assert!(
-            *done < slow_done,
-            "fast requests finish while the endless one still runs"
-        );
+        assert!(*done < slow_done, "fast requests finish while the endless one still runs");
     }
     assert_eq!(status, 504);
     assert_eq!(body["error"]["code"], "timeout");
     assert_eq!(body["error"]["plugin"], "probe");
-    assert_eq!(
-        server.get("/api/plugins/probe/storage/k").1,
-        json!({"ok": "v"}),
-        "the plugin still serves"
-    );
+    assert_eq!(server.get("/api/plugins/probe/storage/k").1, json!({"ok": "v"}), "the plugin still serves");
 }
 
 #[test]
@@ -315,30 +189,22 @@ fn bodies_over_the_limit_get_413() {
     let server = Server::start(&example(""), &["--max-request-bytes", "1024"]);
     let big = json!({"entity_type": "x", "data": {"blob": "y".repeat(2000)}}).to_string();
     let (status, _, body) = server.send("POST", "/api/entities", Some(&big));
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (413, Some("payload_too_large"))
-    );
+    assert_eq!((status, body["error"]["code"].as_str()), (413, Some("payload_too_large")));
     let (status, _, _) = server.send("POST", "/api/plugins/character-stats/analyze", Some(&big));
     assert_eq!(status, 413);
-    assert_eq!(
-        server.get("/api/entities").1["total"],
-        0,
-        "nothing was written"
-    );
+    assert_eq!(server.get("/api/entities").1["total"], 0, "nothing was written");
 }
 
 #[test]
 fn sigterm_finishes_in_flight_requests_and_keeps_the_data() {
     let plugins = tempfile::tempdir().expect("temp dir");
     copy_example("character-stats", plugins.path());
-    let manifest =
-        json!({"id": "probe", "name": "Probe", "version": "1", "wasm": {"module": "plugin.wasm"}});
+    let manifest = json!({"id": "probe", "name": "Probe", "version": "1", "wasm": {"module": "plugin.wasm"}});
     write_plugin(
         plugins.path(),
         "probe",
         &manifest,
-        &std::fs::read(guests::PROBE_PLUGIN_COMPONENT).expect("probe"),
+        &std::fs::read(guests::PROBE_PLUGIN_WASM).expect("probe"),
     );
     let scratch = tempfile::tempdir().expect("temp dir");
     let data_dir = scratch.path().join("data");
@@ -348,11 +214,8 @@ fn sigterm_finishes_in_flight_requests_and_keeps_the_data() {
         &["--call-timeout-ms", "1500"],
         tempfile::tempdir().expect("temp"),
     );
-    let (status, _, _) = server.send(
-        "POST",
-        "/api/entities",
-        Some(r#"{"entity_type":"character","data":{},"id":"kept"}"#),
-    );
+    let (status, _, _) =
+        server.send("POST", "/api/entities", Some(r#"{"entity_type":"character","data":{},"id":"kept"}"#));
     assert_eq!(status, 201);
 
     let in_flight_url = server.url("/api/plugins/probe/loop");
@@ -368,12 +231,7 @@ fn sigterm_finishes_in_flight_requests_and_keeps_the_data() {
     assert!(clean, "exit status 0 after SIGTERM");
     assert!(printed.contains("plinth stopped"), "{printed}");
 
-    let again = Server::start_on(
-        plugins.path(),
-        &data_dir,
-        &[],
-        tempfile::tempdir().expect("temp"),
-    );
+    let again = Server::start_on(plugins.path(), &data_dir, &[], tempfile::tempdir().expect("temp"));
     assert_eq!(again.get("/api/entities/kept").0, 200);
     let analysis = again.get("/api/plugins/character-stats/stats/character").1;
     assert_eq!(analysis["count"], 1);
@@ -392,35 +250,18 @@ fn reload_picks_up_a_changed_plugin_without_a_restart() {
     let plugins = tempfile::tempdir().expect("temp dir");
     let dir = copy_example("character-stats", plugins.path());
     let server = Server::start(plugins.path(), &[]);
-    assert_eq!(
-        server.get("/api/plugins/character-stats/settings").1,
-        json!({"analysis_depth": 3})
-    );
+    assert_eq!(server.get("/api/plugins/character-stats/settings").1, json!({"analysis_depth": 3}));
 
     set_default(&dir, 4);
     let (status, _, body) = server.send("POST", "/api/plugins/character-stats/reload", None);
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (200, Some("loaded")),
-        "{body}"
-    );
-    assert_eq!(
-        server.get("/api/plugins/character-stats/settings").1,
-        json!({"analysis_depth": 4})
-    );
+    assert_eq!((status, body["status"].as_str()), (200, Some("loaded")), "{body}");
+    assert_eq!(server.get("/api/plugins/character-stats/settings").1, json!({"analysis_depth": 4}));
 
     // A broken rebuild is refused and the running version keeps serving.
     std::fs::write(dir.join("plugin.wasm"), b"garbage").expect("break");
     let (status, _, body) = server.send("POST", "/api/plugins/character-stats/reload", None);
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (422, Some("load_failed")),
-        "{body}"
-    );
-    assert_eq!(
-        server.get("/api/plugins/character-stats/stats/character").0,
-        200
-    );
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("load_failed")), "{body}");
+    assert_eq!(server.get("/api/plugins/character-stats/stats/character").0, 200);
 }
 
 #[test]
@@ -435,11 +276,7 @@ fn reload_flag_watches_the_plugin_folder() {
         if server.get("/api/plugins/character-stats/settings").1 == json!({"analysis_depth": 9}) {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "the change was not picked up; log:\n{}",
-            server.log()
-        );
+        assert!(Instant::now() < deadline, "the change was not picked up; log:\n{}", server.log());
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -451,10 +288,7 @@ fn json_logs_carry_plugin_route_duration_and_outcome() {
     server.get("/api/plugins/character-stats/nowhere");
     server.terminate();
     let printed = server.log();
-    let records: Vec<Value> = printed
-        .lines()
-        .filter_map(|line| serde_json::from_str(line).ok())
-        .collect();
+    let records: Vec<Value> = printed.lines().filter_map(|line| serde_json::from_str(line).ok()).collect();
     assert!(!records.is_empty(), "every log line is JSON:\n{printed}");
     let route = records
         .iter()
@@ -463,10 +297,56 @@ fn json_logs_carry_plugin_route_duration_and_outcome() {
     assert_eq!(route["fields"]["plugin"], "character-stats");
     assert_eq!(route["fields"]["route"], "GET /stats/character");
     assert!(route["fields"]["duration_ms"].is_number());
-    assert!(
-        records
-            .iter()
-            .any(|r| r["fields"]["outcome"] == "route_not_found"),
-        "{printed}"
-    );
+    assert!(records.iter().any(|r| r["fields"]["outcome"] == "route_not_found"), "{printed}");
+}
+
+#[test]
+fn legacy_modules_over_http() {
+    let server = Server::start(&example(""), &["--legacy-timeout", "0.5"]);
+    assert_eq!(server.get("/api/legacy/modules"), (200, json!({"modules": []})));
+    let module = std::fs::read(guests::LEGACY_MATH_WASM).expect("math.wasm");
+    let (status, info) = upload(&server, "math.wasm", &module);
+    assert_eq!((status, info["name"].as_str()), (201, Some("math.wasm")));
+    assert_eq!(server.get("/api/legacy/modules").1["modules"][0]["name"], "math.wasm");
+
+    let (status, _, reply) =
+        server.send("POST", "/api/legacy/math.wasm/call", Some(r#"{"fn":"add","args":[3,5]}"#));
+    assert_eq!((status, reply), (200, json!({"ok": true, "value": 8})));
+    let (status, _, reply) =
+        server.send("POST", "/api/legacy/math.wasm/call", Some(r#"{"fn":"div","args":[1,0]}"#));
+    assert_eq!((status, reply), (200, json!({"ok": false, "error": "division by zero"})));
+
+    let (status, _, body) = server.send("POST", "/api/legacy/none.wasm/call", Some("{}"));
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("unknown_module")));
+    let (status, _, body) = server.send("POST", "/api/legacy/math.wasm/call", Some("[1]"));
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_request")));
+    let big = json!({"fn": "add", "args": ["x".repeat(1 << 20)]}).to_string();
+    let (status, _, body) = server.send("POST", "/api/legacy/math.wasm/call", Some(&big));
+    assert_eq!((status, body["error"]["plugin"].as_str()), (413, Some("math.wasm")));
+
+    let probe = std::fs::read(guests::LEGACY_PROBE_WASM).expect("probe");
+    upload(&server, "probe.wasm", &probe);
+    let (status, _, body) = server.send("POST", "/api/legacy/probe.wasm/call", Some(r#"{"fn":"loop"}"#));
+    assert_eq!((status, body["error"]["code"].as_str()), (504, Some("timeout")));
+    let (status, _, body) = server.send("POST", "/api/legacy/probe.wasm/call", Some(r#"{"fn":"two_lines"}"#));
+    assert_eq!((status, body["error"]["code"].as_str()), (502, Some("protocol_violation")));
+
+    let component = std::fs::read(guests::PROBE_PLUGIN_WASM).expect("component");
+    let (status, body) = upload(&server, "component.wasm", &component);
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_module")));
+
+    let (status, _, body) = server.send("DELETE", "/api/legacy/modules/math.wasm", None);
+    assert_eq!((status, body), (200, json!({"removed": "math.wasm"})));
+    assert_eq!(server.send("POST", "/api/legacy/math.wasm/call", Some("{}")).0, 404);
+}
+
+fn upload(server: &Server, name: &str, bytes: &[u8]) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut response = agent
+        .post(&server.url(&format!("/api/legacy/modules?name={name}")))
+        .header("content-type", "application/wasm")
+        .send(bytes)
+        .expect("upload");
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (response.status().as_u16(), serde_json::from_str(&text).unwrap_or(Value::Null))
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-/// Paths of the built guests (`*_COMPONENT`) and their source folders (`*_DIR`).
+/// Paths of the built guests (`*_WASM`) and their source folders (`*_DIR`).
 pub mod guests {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 }
@@ -16,12 +16,7 @@ pub struct PluginDir {
 impl PluginDir {
     /// A plugin `id` whose component is the file at `component`, granting
     /// `host_functions`, with `extra` merged into the manifest's top level.
-    pub fn new(
-        id: &str,
-        component: &str,
-        host_functions: &[&str],
-        extra: serde_json::Value,
-    ) -> PluginDir {
+    pub fn new(id: &str, component: &str, host_functions: &[&str], extra: serde_json::Value) -> PluginDir {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::copy(component, dir.path().join("plugin.wasm")).expect("copy component");
         let mut manifest = serde_json::json!({
@@ -59,14 +54,13 @@ impl PluginDir {
 
 /// The `example-plugins/<name>` folder.
 pub fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../example-plugins")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../example-plugins").join(name)
 }
 
 /// A manifest for plugin `id` whose component is `plugin.wasm`.
 pub fn manifest(id: &str) -> String {
-    serde_json::json!({ "id": id, "name": id, "version": "0.1.0", "wasm": { "module": "plugin.wasm" } }).to_string()
+    serde_json::json!({ "id": id, "name": id, "version": "0.1.0", "wasm": { "module": "plugin.wasm" } })
+        .to_string()
 }
 
 /// A host on a fresh temporary data directory (kept alive by the returned guard).
@@ -83,22 +77,15 @@ pub fn call_json(
     request: plinth_host::RouteRequest,
 ) -> (u16, serde_json::Value) {
     let response = host.call_route(plugin, request).expect("route call");
-    let body = response.json().unwrap_or_else(|e| {
-        panic!(
-            "body is not JSON ({e}): {}",
-            String::from_utf8_lossy(&response.body)
-        )
-    });
+    let body = response
+        .json()
+        .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&response.body)));
     (response.status, body)
 }
 
 /// `GET path` on `plugin`, as JSON.
 pub fn get_json(host: &plinth_host::Host, plugin: &str, path: &str) -> (u16, serde_json::Value) {
-    call_json(
-        host,
-        plugin,
-        plinth_host::RouteRequest::new(plinth_host::Method::Get, path),
-    )
+    call_json(host, plugin, plinth_host::RouteRequest::new(plinth_host::Method::Get, path))
 }
 
 /// Writes plugin `name` of `example-plugins/` into `dest/name/`, its component
@@ -106,12 +93,8 @@ pub fn get_json(host: &plinth_host::Host, plugin: &str, path: &str) -> (u16, ser
 pub fn copy_example(name: &str, dest: &Path) -> PathBuf {
     let source = example(name);
     let text = std::fs::read_to_string(source.join("plugin.json")).expect("example manifest");
-    let mut manifest: serde_json::Value =
-        serde_json::from_str(&text).expect("example manifest JSON");
-    let module = manifest["wasm"]["module"]
-        .as_str()
-        .expect("wasm.module")
-        .to_string();
+    let mut manifest: serde_json::Value = serde_json::from_str(&text).expect("example manifest JSON");
+    let module = manifest["wasm"]["module"].as_str().expect("wasm.module").to_string();
     manifest["wasm"]["module"] = serde_json::json!("plugin.wasm");
     let dir = dest.join(name);
     std::fs::create_dir_all(&dir).expect("create plugin folder");
@@ -121,12 +104,7 @@ pub fn copy_example(name: &str, dest: &Path) -> PathBuf {
 }
 
 /// Writes a plugin folder `dest/folder/` from a manifest and component bytes.
-pub fn write_plugin(
-    dest: &Path,
-    folder: &str,
-    manifest: &serde_json::Value,
-    component: &[u8],
-) -> PathBuf {
+pub fn write_plugin(dest: &Path, folder: &str, manifest: &serde_json::Value, component: &[u8]) -> PathBuf {
     let dir = dest.join(folder);
     std::fs::create_dir_all(&dir).expect("create plugin folder");
     std::fs::write(dir.join("plugin.wasm"), component).expect("write component");

@@ -16,31 +16,18 @@ fn stored_json(host: &Host, plugin: &str, key: &str) -> serde_json::Value {
 fn character_stats_hook_stores_the_analysis() {
     let (_guard, host) = fresh_host();
     host.load_plugin(example("character-stats")).expect("load");
-    let first = host
-        .create_entity("character", json!({"name": "Ada"}))
-        .expect("create");
+    let first = host.create_entity("character", json!({"name": "Ada"})).expect("create");
     assert!(first.hooks_succeeded(), "{:?}", first.hooks);
     assert_eq!(first.hooks.len(), 1);
-    host.create_entity("location", json!({"name": "Harbor"}))
-        .expect("create");
-    let third = host
-        .create_entity("character", json!({"name": "Bo"}))
-        .expect("create");
+    host.create_entity("location", json!({"name": "Harbor"})).expect("create");
+    let third = host.create_entity("character", json!({"name": "Bo"})).expect("create");
 
     assert_eq!(
-        stored_json(
-            &host,
-            "character-stats",
-            &format!("analysis/{}", first.entity.id)
-        ),
+        stored_json(&host, "character-stats", &format!("analysis/{}", first.entity.id)),
         json!({"related_count": 1})
     );
     assert_eq!(
-        stored_json(
-            &host,
-            "character-stats",
-            &format!("analysis/{}", third.entity.id)
-        ),
+        stored_json(&host, "character-stats", &format!("analysis/{}", third.entity.id)),
         json!({"related_count": 2})
     );
 }
@@ -50,18 +37,12 @@ fn character_stats_routes_answer_with_counts_and_settings() {
     let (_guard, host) = fresh_host();
     host.load_plugin(example("character-stats")).expect("load");
     for name in ["Ada", "Bo", "Cy"] {
-        host.create_entity("character", json!({ "name": name }))
-            .expect("create");
+        host.create_entity("character", json!({ "name": name })).expect("create");
     }
-    host.create_entity("location", json!({"name": "Harbor"}))
-        .expect("create");
+    host.create_entity("location", json!({"name": "Harbor"})).expect("create");
 
-    let response = host
-        .call_route(
-            "character-stats",
-            RouteRequest::new(Method::Get, "/stats/character"),
-        )
-        .expect("call");
+    let response =
+        host.call_route("character-stats", RouteRequest::new(Method::Get, "/stats/character")).expect("call");
     assert_eq!(response.status, 200);
     assert_eq!(response.header("Content-Type"), Some("application/json"));
     assert_eq!(
@@ -71,10 +52,7 @@ fn character_stats_routes_answer_with_counts_and_settings() {
 
     host.set_settings(
         "character-stats",
-        json!({"analysis_depth": 5})
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
+        json!({"analysis_depth": 5}).as_object().cloned().unwrap_or_default(),
     )
     .expect("set");
     assert_eq!(
@@ -83,11 +61,8 @@ fn character_stats_routes_answer_with_counts_and_settings() {
     );
 
     // Re-running the analysis after more characters exist rewrites every record.
-    let before = host
-        .entities(&plinth_host::EntityQuery::of_type("character"))
-        .expect("list");
-    host.create_entity_with_id("late", "location", json!({}))
-        .expect("create");
+    let before = host.entities(&plinth_host::EntityQuery::of_type("character")).expect("list");
+    host.create_entity_with_id("late", "location", json!({})).expect("create");
     let (status, body) = call_json(
         &host,
         "character-stats",
@@ -103,10 +78,7 @@ fn character_stats_routes_answer_with_counts_and_settings() {
 
     // A body that is not the expected JSON is the plugin's invalid-input: 400.
     let error = host
-        .call_route(
-            "character-stats",
-            RouteRequest::new(Method::Post, "/analyze").with_body("nope"),
-        )
+        .call_route("character-stats", RouteRequest::new(Method::Post, "/analyze").with_body("nope"))
         .expect_err("bad body");
     assert_eq!(error.http_status(), 400, "{error}");
 }
@@ -115,11 +87,8 @@ fn character_stats_routes_answer_with_counts_and_settings() {
 fn audit_trail_records_created_updated_deleted_in_order() {
     let (_guard, host) = fresh_host();
     host.load_plugin(example("audit-trail")).expect("load");
-    let a = host
-        .create_entity_with_id("a", "character", json!({"v": 1}))
-        .expect("create");
-    host.create_entity_with_id("b", "character", json!({"v": 1}))
-        .expect("create");
+    let a = host.create_entity_with_id("a", "character", json!({"v": 1})).expect("create");
+    host.create_entity_with_id("b", "character", json!({"v": 1})).expect("create");
     host.update_entity("a", json!({"v": 2})).expect("update");
     let deleted = host.delete_entity("a").expect("delete");
     assert!(a.hooks_succeeded() && deleted.hooks_succeeded());
@@ -131,91 +100,51 @@ fn audit_trail_records_created_updated_deleted_in_order() {
         .expect("events")
         .iter()
         .map(|e| {
-            (
-                e["event"].as_str().unwrap_or("").to_string(),
-                e["entity_id"].as_str().unwrap_or("").to_string(),
-            )
+            (e["event"].as_str().unwrap_or("").to_string(), e["entity_id"].as_str().unwrap_or("").to_string())
         })
         .collect();
-    let expected = [
-        ("created", "a"),
-        ("created", "b"),
-        ("updated", "a"),
-        ("deleted", "a"),
-    ];
+    let expected = [("created", "a"), ("created", "b"), ("updated", "a"), ("deleted", "a")];
+    assert_eq!(events, expected.map(|(e, i)| (e.to_string(), i.to_string())));
     assert_eq!(
-        events,
-        expected.map(|(e, i)| (e.to_string(), i.to_string()))
-    );
-    assert_eq!(
-        get_json(&host, "audit-trail", "/log?entity_id=b").1["events"]
-            .as_array()
-            .map(Vec::len),
+        get_json(&host, "audit-trail", "/log?entity_id=b").1["events"].as_array().map(Vec::len),
         Some(1)
     );
 
-    let (_, cleared) = call_json(
-        &host,
-        "audit-trail",
-        RouteRequest::new(Method::Delete, "/log"),
-    );
+    let (_, cleared) = call_json(&host, "audit-trail", RouteRequest::new(Method::Delete, "/log"));
     assert_eq!(cleared, json!({"cleared": 4}));
-    assert_eq!(
-        host.storage_keys("audit-trail", "").expect("keys"),
-        Vec::<String>::new()
-    );
+    assert_eq!(host.storage_keys("audit-trail", "").expect("keys"), Vec::<String>::new());
 }
 
 #[test]
 fn word_count_widget_renders_and_validates_against_its_setting() {
     let (_guard, host) = fresh_host();
-    host.load_plugin(example("word-count-widget"))
-        .expect("load");
+    host.load_plugin(example("word-count-widget")).expect("load");
     let widgets = host.widgets();
     assert_eq!(widgets.len(), 1);
     assert_eq!(widgets[0].id, "plugin:word-count-widget:word-count");
     assert_eq!(widgets[0].field_types, ["text"]);
 
-    let context = FieldContext {
-        field_name: "bio".into(),
-        value: json!("three <small> words"),
-        ..Default::default()
-    };
-    let html = host
-        .render_widget("plugin:word-count-widget:word-count", &context)
-        .expect("render");
+    let context =
+        FieldContext { field_name: "bio".into(), value: json!("three <small> words"), ..Default::default() };
+    let html = host.render_widget("plugin:word-count-widget:word-count", &context).expect("render");
     assert!(html.contains("3 / 200 words"), "{html}");
-    assert!(
-        html.contains("&lt;small&gt;"),
-        "values must be escaped: {html}"
-    );
+    assert!(html.contains("&lt;small&gt;"), "values must be escaped: {html}");
 
     assert_eq!(
-        host.validate_widget("plugin:word-count-widget:word-count", &json!("a b c"))
-            .expect("validate"),
+        host.validate_widget("plugin:word-count-widget:word-count", &json!("a b c")).expect("validate"),
         Vec::<String>::new()
     );
-    host.set_settings(
-        "word-count-widget",
-        json!({"max_words": 2})
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-    )
-    .expect("set");
-    let problems = host
-        .validate_widget("plugin:word-count-widget:word-count", &json!("a b c"))
-        .expect("validate");
+    host.set_settings("word-count-widget", json!({"max_words": 2}).as_object().cloned().unwrap_or_default())
+        .expect("set");
+    let problems =
+        host.validate_widget("plugin:word-count-widget:word-count", &json!("a b c")).expect("validate");
     assert_eq!(problems, ["3 words is more than the maximum of 2"]);
     assert_eq!(
-        host.validate_widget("plugin:word-count-widget:word-count", &json!(12))
-            .expect("validate"),
+        host.validate_widget("plugin:word-count-widget:word-count", &json!(12)).expect("validate"),
         ["the value must be text"]
     );
 
-    let unknown = host
-        .render_widget("plugin:word-count-widget:nope", &context)
-        .expect_err("unknown widget");
+    let unknown = host.render_widget("plugin:word-count-widget:nope", &context).expect_err("unknown widget");
     assert_eq!(unknown.http_status(), 404);
     assert!(host.render_widget("word-count", &context).is_err());
 }
@@ -223,30 +152,15 @@ fn word_count_widget_renders_and_validates_against_its_setting() {
 #[test]
 fn all_examples_load_together_and_share_events() {
     let (_guard, host) = fresh_host();
-    let loaded = host
-        .load_plugins_in(example(""))
-        .expect("read example-plugins");
+    let loaded = host.load_plugins_in(example("")).expect("read example-plugins");
     let ids: Vec<String> = loaded
         .into_iter()
-        .map(|(dir, result)| {
-            result
-                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-                .id
-        })
+        .map(|(dir, result)| result.unwrap_or_else(|e| panic!("{}: {e}", dir.display())).id)
         .collect();
     assert_eq!(ids, ["audit-trail", "character-stats", "word-count-widget"]);
-    let write = host
-        .create_entity("character", json!({"name": "Ada"}))
-        .expect("create");
+    let write = host.create_entity("character", json!({"name": "Ada"})).expect("create");
     let hooked: Vec<&str> = write.hooks.iter().map(|h| h.plugin_id.as_str()).collect();
-    assert_eq!(
-        hooked,
-        ["audit-trail", "character-stats"],
-        "only plugins exporting events get hooks"
-    );
-    assert_eq!(
-        host.plugin("word-count-widget").map(|p| p.exports),
-        Some(vec!["field-widget"])
-    );
+    assert_eq!(hooked, ["audit-trail", "character-stats"], "only plugins exporting events get hooks");
+    assert_eq!(host.plugin("word-count-widget").map(|p| p.exports), Some(vec!["field-widget"]));
     assert_eq!(host.hook_history().len(), 2);
 }

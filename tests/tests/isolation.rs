@@ -5,46 +5,23 @@ use plinth_host::{CallError, Host, LogSource, Method, RouteRequest};
 use plinth_tests::{PluginDir, call_json, example, fresh_host, get_json, guests};
 use serde_json::json;
 
-const STORAGE: &[&str] = &[
-    "storage_get",
-    "storage_set",
-    "storage_list",
-    "storage_delete",
-];
+const STORAGE: &[&str] = &["storage_get", "storage_set", "storage_list", "storage_delete"];
 
 #[test]
 fn one_plugin_cannot_see_another_plugins_storage() {
     let (_guard, host) = fresh_host();
-    let alpha = PluginDir::new("alpha", guests::PROBE_PLUGIN_COMPONENT, STORAGE, json!({}));
-    let beta = PluginDir::new("beta", guests::PROBE_PLUGIN_COMPONENT, STORAGE, json!({}));
+    let alpha = PluginDir::new("alpha", guests::PROBE_PLUGIN_WASM, STORAGE, json!({}));
+    let beta = PluginDir::new("beta", guests::PROBE_PLUGIN_WASM, STORAGE, json!({}));
     host.load_plugin(alpha.path()).expect("load alpha");
     host.load_plugin(beta.path()).expect("load beta");
 
-    call_json(
-        &host,
-        "alpha",
-        RouteRequest::new(Method::Put, "/storage/secret").with_body("alpha's"),
-    );
-    assert_eq!(
-        get_json(&host, "alpha", "/storage/secret").1,
-        json!({"ok": "alpha's"})
-    );
-    assert_eq!(
-        get_json(&host, "beta", "/storage/secret").1,
-        json!({"ok": null})
-    );
+    call_json(&host, "alpha", RouteRequest::new(Method::Put, "/storage/secret").with_body("alpha's"));
+    assert_eq!(get_json(&host, "alpha", "/storage/secret").1, json!({"ok": "alpha's"}));
+    assert_eq!(get_json(&host, "beta", "/storage/secret").1, json!({"ok": null}));
     assert_eq!(get_json(&host, "beta", "/keys").1, json!({"ok": []}));
 
-    call_json(
-        &host,
-        "beta",
-        RouteRequest::new(Method::Put, "/storage/secret").with_body("beta's"),
-    );
-    call_json(
-        &host,
-        "beta",
-        RouteRequest::new(Method::Delete, "/storage/secret"),
-    );
+    call_json(&host, "beta", RouteRequest::new(Method::Put, "/storage/secret").with_body("beta's"));
+    call_json(&host, "beta", RouteRequest::new(Method::Delete, "/storage/secret"));
     assert_eq!(
         get_json(&host, "alpha", "/storage/secret").1,
         json!({"ok": "alpha's"}),
@@ -60,87 +37,45 @@ fn data_survives_closing_and_reopening_the_host() {
         host.load_plugin(example("character-stats")).expect("load");
         host.set_settings(
             "character-stats",
-            json!({"analysis_depth": 7})
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
+            json!({"analysis_depth": 7}).as_object().cloned().unwrap_or_default(),
         )
         .expect("set");
-        host.create_entity("character", json!({"name": "Ada"}))
-            .expect("create")
-            .entity
-            .id
+        host.create_entity("character", json!({"name": "Ada"})).expect("create").entity.id
     };
     let host = Host::open(data.path()).expect("reopen");
-    host.load_plugin(example("character-stats"))
-        .expect("load again");
-    assert_eq!(
-        host.entity(&entity_id).expect("read").map(|e| e.data),
-        Some(json!({"name": "Ada"}))
-    );
-    let stored = host
-        .storage_get("character-stats", &format!("analysis/{entity_id}"))
-        .expect("read");
-    assert_eq!(
-        stored.as_deref(),
-        Some(br#"{"related_count":1}"#.as_slice())
-    );
-    assert_eq!(
-        get_json(&host, "character-stats", "/stats/character").1["analysis_depth"],
-        7
-    );
+    host.load_plugin(example("character-stats")).expect("load again");
+    assert_eq!(host.entity(&entity_id).expect("read").map(|e| e.data), Some(json!({"name": "Ada"})));
+    let stored = host.storage_get("character-stats", &format!("analysis/{entity_id}")).expect("read");
+    assert_eq!(stored.as_deref(), Some(br#"{"related_count":1}"#.as_slice()));
+    assert_eq!(get_json(&host, "character-stats", "/stats/character").1["analysis_depth"], 7);
 }
 
 #[test]
 fn a_failing_hook_never_undoes_the_write() {
     let (_guard, host) = fresh_host();
-    let dir = PluginDir::new("probe", guests::PROBE_PLUGIN_COMPONENT, STORAGE, json!({}));
+    let dir = PluginDir::new("probe", guests::PROBE_PLUGIN_WASM, STORAGE, json!({}));
     host.load_plugin(dir.path()).expect("load");
-    let write = host
-        .create_entity_with_id("x", "character", json!({"fail": true}))
-        .expect("the write succeeds");
+    let write =
+        host.create_entity_with_id("x", "character", json!({"fail": true})).expect("the write succeeds");
     assert!(!write.hooks_succeeded());
     let error = write.hooks[0].error.as_deref().unwrap_or_default();
     assert!(
-        error.contains("probe")
-            && error.contains("on-entity-created")
-            && error.contains("refusing entity x"),
+        error.contains("probe") && error.contains("on-entity-created") && error.contains("refusing entity x"),
         "{error}"
     );
-    assert!(
-        host.entity("x").expect("read").is_some(),
-        "the entity is stored"
-    );
+    assert!(host.entity("x").expect("read").is_some(), "the entity is stored");
     assert!(
         host.plugin_log("probe")
             .iter()
             .any(|r| r.source == LogSource::Host && r.message.contains("refusing"))
     );
-    assert_eq!(
-        host.hook_history()
-            .last()
-            .and_then(|h| h.error.clone())
-            .as_deref(),
-        Some(error)
-    );
+    assert_eq!(host.hook_history().last().and_then(|h| h.error.clone()).as_deref(), Some(error));
 
-    let ok = host
-        .create_entity_with_id("y", "character", json!({}))
-        .expect("create");
+    let ok = host.create_entity_with_id("y", "character", json!({})).expect("create");
     assert!(ok.hooks_succeeded());
-    assert_eq!(
-        host.storage_get("probe", "seen/y")
-            .expect("read")
-            .as_deref(),
-        Some(b"character".as_slice())
-    );
+    assert_eq!(host.storage_get("probe", "seen/y").expect("read").as_deref(), Some(b"character".as_slice()));
     host.delete_entity("y").expect("delete");
-    assert_eq!(
-        host.storage_get("probe", "deleted/y")
-            .expect("read")
-            .as_deref(),
-        Some(b"yes".as_slice())
-    );
+    assert_eq!(host.storage_get("probe", "deleted/y").expect("read").as_deref(), Some(b"yes".as_slice()));
 }
 
 #[test]
@@ -149,21 +84,12 @@ fn traps_and_endless_loops_end_the_call_not_the_host() {
     let mut config = plinth_host::HostConfig::new(data.path());
     config.limits.call_timeout = std::time::Duration::from_millis(200);
     let host = Host::with_config(config).expect("open");
-    let dir = PluginDir::new("probe", guests::PROBE_PLUGIN_COMPONENT, STORAGE, json!({}));
+    let dir = PluginDir::new("probe", guests::PROBE_PLUGIN_WASM, STORAGE, json!({}));
     host.load_plugin(dir.path()).expect("load");
-    call_json(
-        &host,
-        "probe",
-        RouteRequest::new(Method::Put, "/storage/k").with_body("kept"),
-    );
+    call_json(&host, "probe", RouteRequest::new(Method::Put, "/storage/k").with_body("kept"));
 
-    let trap = host
-        .call_route("probe", RouteRequest::new(Method::Get, "/trap"))
-        .expect_err("trap");
-    assert!(
-        matches!(&trap, CallError::Trap { plugin, .. } if plugin == "probe"),
-        "{trap}"
-    );
+    let trap = host.call_route("probe", RouteRequest::new(Method::Get, "/trap")).expect_err("trap");
+    assert!(matches!(&trap, CallError::Trap { plugin, .. } if plugin == "probe"), "{trap}");
     assert_eq!(trap.http_status(), 500);
     assert!(
         host.plugin_log("probe")
@@ -171,40 +97,22 @@ fn traps_and_endless_loops_end_the_call_not_the_host() {
             .any(|r| r.source == LogSource::Stderr && r.message.contains("asked to trap"))
     );
 
-    let timeout = host
-        .call_route("probe", RouteRequest::new(Method::Get, "/loop"))
-        .expect_err("loop");
-    assert!(
-        matches!(&timeout, CallError::Timeout { limit_ms: 200, .. }),
-        "{timeout}"
-    );
+    let timeout = host.call_route("probe", RouteRequest::new(Method::Get, "/loop")).expect_err("loop");
+    assert!(matches!(&timeout, CallError::Timeout { limit_ms: 200, .. }), "{timeout}");
     assert_eq!(timeout.http_status(), 504);
 
     // The next call gets a fresh instance, and nothing stored was lost.
-    assert_eq!(
-        get_json(&host, "probe", "/storage/k").1,
-        json!({"ok": "kept"})
-    );
+    assert_eq!(get_json(&host, "probe", "/storage/k").1, json!({"ok": "kept"}));
 }
 
 #[test]
 fn guest_output_is_captured_into_the_plugin_log() {
     let (_guard, host) = fresh_host();
-    let dir = PluginDir::new("probe", guests::PROBE_PLUGIN_COMPONENT, &[], json!({}));
+    let dir = PluginDir::new("probe", guests::PROBE_PLUGIN_WASM, &[], json!({}));
     host.load_plugin(dir.path()).expect("load");
-    let response = host
-        .call_route("probe", RouteRequest::new(Method::Get, "/print"))
-        .expect("call");
+    let response = host.call_route("probe", RouteRequest::new(Method::Get, "/print")).expect("call");
     assert_eq!(response.body, b"printed");
     let log = host.plugin_log("probe");
-    assert!(
-        log.iter()
-            .any(|r| r.source == LogSource::Stdout && r.message == "hello from stdout"),
-        "{log:?}"
-    );
-    assert!(
-        log.iter()
-            .any(|r| r.source == LogSource::Stderr && r.message == "hello from stderr"),
-        "{log:?}"
-    );
+    assert!(log.iter().any(|r| r.source == LogSource::Stdout && r.message == "hello from stdout"), "{log:?}");
+    assert!(log.iter().any(|r| r.source == LogSource::Stderr && r.message == "hello from stderr"), "{log:?}");
 }

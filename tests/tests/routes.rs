@@ -7,13 +7,9 @@ use serde_json::json;
 #[test]
 fn requests_carry_params_query_headers_body_and_responses_come_back_whole() {
     let (_guard, host) = fresh_host();
-    let dir = PluginDir::new("probe", guests::PROBE_PLUGIN_COMPONENT, &[], json!({}));
+    let dir = PluginDir::new("probe", guests::PROBE_PLUGIN_WASM, &[], json!({}));
     let info = host.load_plugin(dir.path()).expect("load");
-    assert!(
-        info.routes
-            .iter()
-            .any(|r| r.method == "POST" && r.path == "/echo/{name}")
-    );
+    assert!(info.routes.iter().any(|r| r.method == "POST" && r.path == "/echo/{name}"));
     assert_eq!(info.exports, ["events", "routes", "field-widget"]);
 
     let request = RouteRequest::new(Method::Post, "/echo/two%20words?tag=a%26b&tag=second")
@@ -31,74 +27,40 @@ fn requests_carry_params_query_headers_body_and_responses_come_back_whole() {
 #[test]
 fn unknown_paths_wrong_methods_and_plugin_errors_map_to_statuses() {
     let (_guard, host) = fresh_host();
-    let dir = PluginDir::new("probe", guests::PROBE_PLUGIN_COMPONENT, &[], json!({}));
+    let dir = PluginDir::new("probe", guests::PROBE_PLUGIN_WASM, &[], json!({}));
     host.load_plugin(dir.path()).expect("load");
 
-    let missing = host
-        .call_route("probe", RouteRequest::new(Method::Get, "/nowhere"))
-        .expect_err("404");
+    let missing = host.call_route("probe", RouteRequest::new(Method::Get, "/nowhere")).expect_err("404");
     assert!(matches!(missing, CallError::RouteNotFound { .. }));
     assert_eq!(missing.http_status(), 404);
 
-    let wrong = host
-        .call_route("probe", RouteRequest::new(Method::Get, "/echo/x"))
-        .expect_err("405");
-    assert!(
-        matches!(&wrong, CallError::MethodNotAllowed { allowed, .. } if allowed == "POST"),
-        "{wrong}"
-    );
+    let wrong = host.call_route("probe", RouteRequest::new(Method::Get, "/echo/x")).expect_err("405");
+    assert!(matches!(&wrong, CallError::MethodNotAllowed { allowed, .. } if allowed == "POST"), "{wrong}");
     assert_eq!(wrong.http_status(), 405);
 
-    let bad = host
-        .call_route(
-            "probe",
-            RouteRequest::new(Method::Post, "/echo/x").with_body("{"),
-        )
-        .expect_err("400");
+    let bad =
+        host.call_route("probe", RouteRequest::new(Method::Post, "/echo/x").with_body("{")).expect_err("400");
     assert!(
-        matches!(
-            &bad,
-            CallError::Guest {
-                error: plinth_host::GuestError::InvalidInput(_),
-                ..
-            }
-        ),
+        matches!(&bad, CallError::Guest { error: plinth_host::GuestError::InvalidInput(_), .. }),
         "{bad}"
     );
     assert_eq!(bad.http_status(), 400);
 
-    let nobody = host
-        .call_route("nobody", RouteRequest::new(Method::Get, "/"))
-        .expect_err("unknown plugin");
+    let nobody = host.call_route("nobody", RouteRequest::new(Method::Get, "/")).expect_err("unknown plugin");
     assert!(matches!(nobody, CallError::UnknownPlugin(_)));
 }
 
 #[test]
 fn widgets_of_a_test_guest_get_their_context() {
     let (_guard, host) = fresh_host();
-    let dir = PluginDir::new("probe", guests::PROBE_PLUGIN_COMPONENT, &[], json!({}));
+    let dir = PluginDir::new("probe", guests::PROBE_PLUGIN_WASM, &[], json!({}));
     host.load_plugin(dir.path()).expect("load");
-    let context = plinth_host::FieldContext {
-        field_name: "title".into(),
-        value: json!("hi"),
-        ..Default::default()
-    };
-    assert_eq!(
-        host.render_widget("plugin:probe:shout", &context)
-            .expect("render"),
-        "<b>title=\"HI\"</b>"
-    );
-    let unimplemented = host
-        .validate_widget("plugin:probe:shout", &json!("x"))
-        .expect_err("not implemented");
+    let context =
+        plinth_host::FieldContext { field_name: "title".into(), value: json!("hi"), ..Default::default() };
+    assert_eq!(host.render_widget("plugin:probe:shout", &context).expect("render"), "<b>title=\"HI\"</b>");
+    let unimplemented = host.validate_widget("plugin:probe:shout", &json!("x")).expect_err("not implemented");
     assert!(
-        matches!(
-            &unimplemented,
-            CallError::Guest {
-                error: plinth_host::GuestError::NotFound(_),
-                ..
-            }
-        ),
+        matches!(&unimplemented, CallError::Guest { error: plinth_host::GuestError::NotFound(_), .. }),
         "{unimplemented}"
     );
 }

@@ -21,9 +21,7 @@ impl Plugin for AuditTrail {
     }
 
     fn router() -> Router {
-        Router::new()
-            .get("/log", read_log)
-            .delete("/log", clear_log)
+        Router::new().get("/log", read_log).delete("/log", clear_log)
     }
 }
 

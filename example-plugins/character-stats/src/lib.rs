@@ -16,19 +16,14 @@ impl Plugin for CharacterStats {
     }
 
     fn router() -> Router {
-        Router::new()
-            .get("/stats/{entity_type}", handle_stats)
-            .post("/analyze", handle_analyze)
+        Router::new().get("/stats/{entity_type}", handle_stats).post("/analyze", handle_analyze)
     }
 }
 
 /// Stores how many characters existed when `entity` was analysed.
 fn analyze(entity: &Entity) -> Result<(), Error> {
     let characters = host::entity_count("entity_type=character")?;
-    host::storage_set_json(
-        &format!("analysis/{}", entity.id()),
-        &json!({ "related_count": characters }),
-    )
+    host::storage_set_json(&format!("analysis/{}", entity.id()), &json!({ "related_count": characters }))
 }
 
 fn analysis_depth() -> u64 {
@@ -59,10 +54,7 @@ fn handle_analyze(request: Request) -> Result<Response, Error> {
     for entity in &entities {
         analyze(entity)?;
     }
-    let _ = host::log(
-        Level::Info,
-        &format!("analyzed {} {}", entities.len(), body.entity_type),
-    );
+    let _ = host::log(Level::Info, &format!("analyzed {} {}", entities.len(), body.entity_type));
     Ok(Response::json(200, &json!({ "analyzed": entities.len() })))
 }
 

@@ -51,9 +51,7 @@ fn check_widget(widget_id: &str) -> Result<(), Error> {
     if widget_id == WIDGET {
         Ok(())
     } else {
-        Err(Error::NotFound(format!(
-            "no widget `{widget_id}`; this plugin has `{WIDGET}`"
-        )))
+        Err(Error::NotFound(format!("no widget `{widget_id}`; this plugin has `{WIDGET}`")))
     }
 }
 
@@ -62,9 +60,7 @@ fn text_of(value: &str) -> Result<String, Error> {
     match serde_json::from_str::<serde_json::Value>(value) {
         Ok(serde_json::Value::String(text)) => Ok(text),
         Ok(serde_json::Value::Null) => Ok(String::new()),
-        _ => Err(Error::InvalidInput(format!(
-            "expected a JSON string, got `{value}`"
-        ))),
+        _ => Err(Error::InvalidInput(format!("expected a JSON string, got `{value}`"))),
     }
 }
 
@@ -77,10 +73,7 @@ fn max_words() -> Result<u64, Error> {
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 export!(WordCount: widgets);

@@ -55,10 +55,7 @@ pub struct EntityQuery {
 impl EntityQuery {
     /// Entities of one type.
     pub fn of_type(entity_type: &str) -> Self {
-        EntityQuery {
-            entity_type: Some(entity_type.to_string()),
-            ..Self::default()
-        }
+        EntityQuery { entity_type: Some(entity_type.to_string()), ..Self::default() }
     }
 
     /// Adds a field filter.
@@ -70,11 +67,7 @@ impl EntityQuery {
     fn from_wit(query: wit::EntityQuery) -> Self {
         EntityQuery {
             entity_type: query.entity_type,
-            filters: query
-                .filters
-                .into_iter()
-                .map(|f| (f.field, f.value))
-                .collect(),
+            filters: query.filters.into_iter().map(|f| (f.field, f.value)).collect(),
             limit: query.limit,
             offset: query.offset,
         }
@@ -84,11 +77,7 @@ impl EntityQuery {
     /// path segments, so no text from a plugin reaches the SQL itself.
     fn where_clause(&self) -> Result<(String, Vec<SqlValue>), String> {
         let mut sql = String::from("WHERE (?1 IS NULL OR entity_type = ?1)");
-        let mut values = vec![
-            self.entity_type
-                .clone()
-                .map_or(SqlValue::Null, SqlValue::Text),
-        ];
+        let mut values = vec![self.entity_type.clone().map_or(SqlValue::Null, SqlValue::Text)];
         for (field, value) in &self.filters {
             let path = json_path(field)?;
             let (p, v) = (values.len() + 1, values.len() + 2);
@@ -110,18 +99,12 @@ impl EntityQuery {
 
 /// `stats.level` → `$."stats"."level"`.
 fn json_path(field: &str) -> Result<String, String> {
-    if field.is_empty()
-        || field
-            .split('.')
-            .any(|s| s.is_empty() || s.contains('"') || s.contains('\\'))
-    {
+    if field.is_empty() || field.split('.').any(|s| s.is_empty() || s.contains('"') || s.contains('\\')) {
         return Err(format!(
             "`{field}` is not a field name: use a name or a dotted path without quotes or backslashes"
         ));
     }
-    Ok(field.split('.').fold(String::from("$"), |path, segment| {
-        format!("{path}.\"{segment}\"")
-    }))
+    Ok(field.split('.').fold(String::from("$"), |path, segment| format!("{path}.\"{segment}\"")))
 }
 
 const COLUMNS: &str = "id, entity_type, data, created_at, updated_at";
@@ -178,16 +161,9 @@ pub(crate) fn count(db: &Connection, query: &EntityQuery) -> Result<u64, QueryEr
 }
 
 pub(crate) fn insert(db: &Connection, entity: &Entity) -> rusqlite::Result<()> {
-    db.prepare_cached(&format!(
-        "INSERT INTO entities ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"
-    ))?
-    .execute(params![
-        entity.id,
-        entity.entity_type,
-        entity.data.to_string(),
-        entity.created_at,
-        entity.updated_at
-    ])?;
+    db.prepare_cached(&format!("INSERT INTO entities ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"))?.execute(
+        params![entity.id, entity.entity_type, entity.data.to_string(), entity.created_at, entity.updated_at],
+    )?;
     Ok(())
 }
 
@@ -195,20 +171,13 @@ pub(crate) fn insert(db: &Connection, entity: &Entity) -> rusqlite::Result<()> {
 pub(crate) fn update(db: &Connection, entity: &Entity) -> rusqlite::Result<bool> {
     let changed = db
         .prepare_cached("UPDATE entities SET data = ?2, updated_at = ?3 WHERE id = ?1")?
-        .execute(params![
-            entity.id,
-            entity.data.to_string(),
-            entity.updated_at
-        ])?;
+        .execute(params![entity.id, entity.data.to_string(), entity.updated_at])?;
     Ok(changed > 0)
 }
 
 /// Removes an entity; `false` when there was none.
 pub(crate) fn delete(db: &Connection, id: &str) -> rusqlite::Result<bool> {
-    Ok(db
-        .prepare_cached("DELETE FROM entities WHERE id = ?1")?
-        .execute([id])?
-        > 0)
+    Ok(db.prepare_cached("DELETE FROM entities WHERE id = ?1")?.execute([id])? > 0)
 }
 
 pub(crate) fn add_to_linker(linker: &mut Linker<InvocationState>) -> wasmtime::Result<()> {
@@ -226,20 +195,15 @@ impl InvocationState {
 
 impl wit::Host for InvocationState {
     fn read(&mut self, id: String) -> wasmtime::Result<Result<types::Entity, GuestError>> {
-        let result = self.require(HostFunction::EntityRead).and_then(|()| {
-            match read(&self.db.lock(), &id) {
-                Ok(Some(entity)) => Ok(entity.to_wit()),
-                Ok(None) => Err(GuestError::NotFound(format!("no entity with id `{id}`"))),
-                Err(e) => Err(internal(self, "entity read", e)),
-            }
+        let result = self.require(HostFunction::EntityRead).and_then(|()| match read(&self.db.lock(), &id) {
+            Ok(Some(entity)) => Ok(entity.to_wit()),
+            Ok(None) => Err(GuestError::NotFound(format!("no entity with id `{id}`"))),
+            Err(e) => Err(internal(self, "entity read", e)),
         });
         Ok(result)
     }
 
-    fn find(
-        &mut self,
-        query: wit::EntityQuery,
-    ) -> wasmtime::Result<Result<Vec<types::Entity>, GuestError>> {
+    fn find(&mut self, query: wit::EntityQuery) -> wasmtime::Result<Result<Vec<types::Entity>, GuestError>> {
         let result = self.require(HostFunction::EntityList).and_then(|()| {
             find(&self.db.lock(), &EntityQuery::from_wit(query))
                 .map(|entities| entities.iter().map(Entity::to_wit).collect())
@@ -281,54 +245,20 @@ mod tests {
     #[test]
     fn filters_match_strings_numbers_and_booleans() {
         let db = db_with(&[
-            (
-                "a",
-                "character",
-                json!({"name": "Ada", "level": 3, "alive": true, "stats": {"hp": 10}}),
-            ),
-            (
-                "b",
-                "character",
-                json!({"name": "Bo", "level": 4, "alive": false}),
-            ),
+            ("a", "character", json!({"name": "Ada", "level": 3, "alive": true, "stats": {"hp": 10}})),
+            ("b", "character", json!({"name": "Bo", "level": 4, "alive": false})),
             ("c", "location", json!({"name": "Ada"})),
         ]);
         let ids = |q: EntityQuery| -> Vec<String> {
-            find(&db, &q)
-                .expect("query")
-                .into_iter()
-                .map(|e| e.id)
-                .collect()
+            find(&db, &q).expect("query").into_iter().map(|e| e.id).collect()
         };
         assert_eq!(ids(EntityQuery::of_type("character")), ["a", "b"]);
-        assert_eq!(
-            ids(EntityQuery::default().where_field("name", "Ada")),
-            ["a", "c"]
-        );
-        assert_eq!(
-            ids(EntityQuery::of_type("character").where_field("level", "4")),
-            ["b"]
-        );
-        assert_eq!(
-            ids(EntityQuery::default().where_field("alive", "true")),
-            ["a"]
-        );
-        assert_eq!(
-            ids(EntityQuery::default().where_field("stats.hp", "10")),
-            ["a"]
-        );
-        assert_eq!(
-            ids(EntityQuery {
-                limit: Some(1),
-                offset: 1,
-                ..Default::default()
-            }),
-            ["b"]
-        );
-        assert_eq!(
-            count(&db, &EntityQuery::of_type("character")).expect("count"),
-            2
-        );
+        assert_eq!(ids(EntityQuery::default().where_field("name", "Ada")), ["a", "c"]);
+        assert_eq!(ids(EntityQuery::of_type("character").where_field("level", "4")), ["b"]);
+        assert_eq!(ids(EntityQuery::default().where_field("alive", "true")), ["a"]);
+        assert_eq!(ids(EntityQuery::default().where_field("stats.hp", "10")), ["a"]);
+        assert_eq!(ids(EntityQuery { limit: Some(1), offset: 1, ..Default::default() }), ["b"]);
+        assert_eq!(count(&db, &EntityQuery::of_type("character")).expect("count"), 2);
     }
 
     #[test]

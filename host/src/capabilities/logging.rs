@@ -28,8 +28,7 @@ impl wit::Host for InvocationState {
             while !message.is_char_boundary(end) {
                 end -= 1;
             }
-            self.log
-                .record(&self.plugin.id, level, LogSource::Plugin, &message[..end]);
+            self.log.record(&self.plugin.id, level, LogSource::Plugin, &message[..end]);
         });
         Ok(result)
     }

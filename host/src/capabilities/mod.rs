@@ -26,11 +26,7 @@ impl types::Host for InvocationState {}
 
 /// A database failure seen by a guest: logged with the plugin id, reported to
 /// the guest as `internal` (the host carries on).
-pub(crate) fn internal(
-    state: &InvocationState,
-    operation: &str,
-    error: rusqlite::Error,
-) -> GuestError {
+pub(crate) fn internal(state: &InvocationState, operation: &str, error: rusqlite::Error) -> GuestError {
     let message = format!("{operation} failed in the host's database: {error}");
     state.log.record(
         &state.plugin.id,

@@ -58,10 +58,7 @@ pub(crate) fn validate(
 ) -> Result<(), String> {
     let setting = schema.get(name).ok_or_else(|| {
         let known: Vec<&str> = schema.keys().map(String::as_str).collect();
-        format!(
-            "no such setting; the manifest declares: {}",
-            known.join(", ")
-        )
+        format!("no such setting; the manifest declares: {}", known.join(", "))
     })?;
     if setting.kind.accepts(value) {
         Ok(())
@@ -104,12 +101,7 @@ impl wit::Host for InvocationState {
     fn get_all(&mut self) -> wasmtime::Result<Result<Vec<(String, String)>, GuestError>> {
         let result = self.require(HostFunction::SettingGet).and_then(|()| {
             all_effective(&self.db.lock(), &self.plugin.id, &self.plugin.settings)
-                .map(|values| {
-                    values
-                        .into_iter()
-                        .map(|(k, v)| (k, v.to_string()))
-                        .collect()
-                })
+                .map(|values| values.into_iter().map(|(k, v)| (k, v.to_string())).collect())
                 .map_err(|e| internal(self, "setting get-all", e))
         });
         Ok(result)

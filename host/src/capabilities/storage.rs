@@ -17,22 +17,13 @@ pub(crate) fn add_to_linker(linker: &mut Linker<InvocationState>) -> wasmtime::R
     storage::add_to_linker::<_, HasSelf<_>>(linker, |state| state)
 }
 
-pub(crate) fn get(
-    db: &Connection,
-    plugin_id: &str,
-    key: &str,
-) -> rusqlite::Result<Option<Vec<u8>>> {
+pub(crate) fn get(db: &Connection, plugin_id: &str, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
     db.prepare_cached("SELECT value FROM plugin_storage WHERE plugin_id = ?1 AND key = ?2")?
         .query_row(params![plugin_id, key], |row| row.get(0))
         .optional()
 }
 
-pub(crate) fn set(
-    db: &Connection,
-    plugin_id: &str,
-    key: &str,
-    value: &[u8],
-) -> rusqlite::Result<()> {
+pub(crate) fn set(db: &Connection, plugin_id: &str, key: &str, value: &[u8]) -> rusqlite::Result<()> {
     db.prepare_cached(
         "INSERT INTO plugin_storage (plugin_id, key, value) VALUES (?1, ?2, ?3)
          ON CONFLICT (plugin_id, key) DO UPDATE SET value = excluded.value",
@@ -48,11 +39,7 @@ pub(crate) fn delete(db: &Connection, plugin_id: &str, key: &str) -> rusqlite::R
     Ok(removed > 0)
 }
 
-pub(crate) fn list_keys(
-    db: &Connection,
-    plugin_id: &str,
-    prefix: &str,
-) -> rusqlite::Result<Vec<String>> {
+pub(crate) fn list_keys(db: &Connection, plugin_id: &str, prefix: &str) -> rusqlite::Result<Vec<String>> {
     db.prepare_cached(
         "SELECT key FROM plugin_storage
          WHERE plugin_id = ?1 AND key >= ?2 AND substr(key, 1, length(?2)) = ?2
@@ -64,9 +51,7 @@ pub(crate) fn list_keys(
 
 fn check_key(key: &str) -> Result<(), GuestError> {
     if key.is_empty() {
-        Err(GuestError::InvalidInput(
-            "storage keys must not be empty".into(),
-        ))
+        Err(GuestError::InvalidInput("storage keys must not be empty".into()))
     } else if key.len() > MAX_KEY_BYTES {
         Err(GuestError::InvalidInput(format!(
             "storage key of {} bytes is longer than the {MAX_KEY_BYTES}-byte limit",
@@ -79,13 +64,9 @@ fn check_key(key: &str) -> Result<(), GuestError> {
 
 impl storage::Host for InvocationState {
     fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, GuestError>> {
-        let result = self
-            .require(HostFunction::StorageGet)
-            .and_then(|()| check_key(&key))
-            .and_then(|()| {
-                get(&self.db.lock(), &self.plugin.id, &key)
-                    .map_err(|e| internal(self, "storage get", e))
-            });
+        let result = self.require(HostFunction::StorageGet).and_then(|()| check_key(&key)).and_then(|()| {
+            get(&self.db.lock(), &self.plugin.id, &key).map_err(|e| internal(self, "storage get", e))
+        });
         Ok(result)
     }
 
@@ -109,10 +90,8 @@ impl storage::Host for InvocationState {
     }
 
     fn delete(&mut self, key: String) -> wasmtime::Result<Result<bool, GuestError>> {
-        let result = self
-            .require(HostFunction::StorageDelete)
-            .and_then(|()| check_key(&key))
-            .and_then(|()| {
+        let result =
+            self.require(HostFunction::StorageDelete).and_then(|()| check_key(&key)).and_then(|()| {
                 delete(&self.db.lock(), &self.plugin.id, &key)
                     .map_err(|e| internal(self, "storage delete", e))
             });

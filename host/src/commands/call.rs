@@ -27,20 +27,16 @@ pub fn run(options: CallOptions<'_>) -> anyhow::Result<bool> {
     };
     let host = Host::open(&data_dir)?;
     let info = host.load_plugin(options.plugin_dir)?;
-    let path = if options.path.starts_with('/') {
-        options.path.to_string()
-    } else {
-        format!("/{}", options.path)
-    };
+    let path =
+        if options.path.starts_with('/') { options.path.to_string() } else { format!("/{}", options.path) };
     let mut request = RouteRequest::new(method, &path);
     if let Some(body) = options.body {
         let json: serde_json::Value = serde_json::from_str(body).context("--body must be JSON")?;
         request = request.with_json(&json);
     }
     for header in options.headers {
-        let (name, value) = header
-            .split_once(':')
-            .with_context(|| format!("--header `{header}` needs NAME:VALUE"))?;
+        let (name, value) =
+            header.split_once(':').with_context(|| format!("--header `{header}` needs NAME:VALUE"))?;
         request = request.with_header(name.trim(), value.trim());
     }
     match host.call_route(&info.id, request) {

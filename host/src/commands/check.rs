@@ -14,12 +14,7 @@ pub fn run(dir: &Path) -> anyhow::Result<bool> {
     let host = Host::open(scratch.path())?;
     match host.load_plugin(dir) {
         Ok(info) => {
-            println!(
-                "loaded {} {}: exports {}",
-                info.id,
-                info.version,
-                info.exports.join(", ")
-            );
+            println!("loaded {} {}: exports {}", info.id, info.version, info.exports.join(", "));
             for route in &info.routes {
                 println!("  route {} {}", route.method, route.path);
             }
@@ -40,9 +35,8 @@ pub fn run(dir: &Path) -> anyhow::Result<bool> {
             ));
         }
         for unused in manifest.capabilities.host_functions.difference(&needed) {
-            warnings.push(format!(
-                "plugin.json grants `{unused}`, which the component never calls: remove it"
-            ));
+            warnings
+                .push(format!("plugin.json grants `{unused}`, which the component never calls: remove it"));
         }
     }
     for warning in &warnings {

@@ -28,14 +28,8 @@ pub fn run(plugins: &Path, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
                 info.id,
                 info.version,
                 info.exports,
-                info.routes
-                    .iter()
-                    .map(|r| format!("{} {}", r.method, r.path))
-                    .collect::<Vec<_>>(),
-                info.widgets
-                    .iter()
-                    .map(|w| w.id.as_str())
-                    .collect::<Vec<_>>(),
+                info.routes.iter().map(|r| format!("{} {}", r.method, r.path)).collect::<Vec<_>>(),
+                info.widgets.iter().map(|w| w.id.as_str()).collect::<Vec<_>>(),
                 info.host_functions,
             ),
             Err(error) => println!("skipped {}: {error}", dir.display()),
@@ -50,19 +44,13 @@ pub fn run(plugins: &Path, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
     println!("\n== writing entities (each write fires the plugins' hooks)");
     let mut ids = Vec::new();
     for (entity_type, data) in [
-        (
-            "character",
-            json!({"name": "Ada", "bio": "A mathematician who wrote the first program"}),
-        ),
+        ("character", json!({"name": "Ada", "bio": "A mathematician who wrote the first program"})),
         ("character", json!({"name": "Bo", "bio": "A sailor"})),
         ("location", json!({"name": "Harbor"})),
         ("character", json!({"name": "Cy", "bio": "Cartographer"})),
     ] {
         let write = host.create_entity(entity_type, data)?;
-        report(
-            &format!("created {} {}", entity_type, write.entity.id),
-            &write.hooks,
-        );
+        report(&format!("created {} {}", entity_type, write.entity.id), &write.hooks);
         ids.push(write.entity.id);
     }
     let write = host.update_entity(&ids[1], json!({"name": "Bo", "bio": "A retired sailor"}))?;
@@ -73,12 +61,7 @@ pub fn run(plugins: &Path, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
     println!("\n== calling routes");
     for (plugin, method, path, body) in [
         ("character-stats", Method::Get, "/stats/character", None),
-        (
-            "character-stats",
-            Method::Post,
-            "/analyze",
-            Some(json!({"entity_type": "character"})),
-        ),
+        ("character-stats", Method::Post, "/analyze", Some(json!({"entity_type": "character"}))),
         ("audit-trail", Method::Get, "/log", None),
     ] {
         if host.plugin(plugin).is_none() {
@@ -95,37 +78,20 @@ pub fn run(plugins: &Path, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
                 response.status,
                 String::from_utf8_lossy(&response.body)
             ),
-            Err(error) => println!(
-                "{} /api/plugins/{plugin}{path} → {} {error}",
-                method.as_str(),
-                error.http_status()
-            ),
+            Err(error) => {
+                println!("{} /api/plugins/{plugin}{path} → {} {error}", method.as_str(), error.http_status())
+            }
         }
     }
 
     println!("\n== field widgets");
     for widget in host.widgets() {
         let entity = host.entity(&ids[0])?;
-        let value = entity
-            .as_ref()
-            .map(|e| e.data["bio"].clone())
-            .unwrap_or_default();
-        let context = FieldContext {
-            entity,
-            field_name: "bio".into(),
-            value: value.clone(),
-            settings: json!({}),
-        };
-        println!(
-            "{} renders: {}",
-            widget.id,
-            host.render_widget(&widget.id, &context)?
-        );
-        println!(
-            "{} validates {value}: {:?}",
-            widget.id,
-            host.validate_widget(&widget.id, &value)?
-        );
+        let value = entity.as_ref().map(|e| e.data["bio"].clone()).unwrap_or_default();
+        let context =
+            FieldContext { entity, field_name: "bio".into(), value: value.clone(), settings: json!({}) };
+        println!("{} renders: {}", widget.id, host.render_widget(&widget.id, &context)?);
+        println!("{} validates {value}: {:?}", widget.id, host.validate_widget(&widget.id, &value)?);
     }
 
     println!("\n== what each plugin stored");

@@ -24,9 +24,7 @@ impl Report {
         self.imports
             .iter()
             .flat_map(|(interface, functions)| {
-                functions
-                    .iter()
-                    .filter_map(|f| HostFunction::for_import(interface, f))
+                functions.iter().filter_map(|f| HostFunction::for_import(interface, f))
             })
             .collect()
     }
@@ -49,19 +47,14 @@ pub fn locate(path: &Path) -> anyhow::Result<(Option<Manifest>, PathBuf)> {
 /// Decodes the component's world with `wit-component` and lists its imports
 /// and exports with wasmtime's component types.
 pub fn report(component_path: &Path) -> anyhow::Result<Report> {
-    let bytes = std::fs::read(component_path)
-        .with_context(|| format!("reading {}", component_path.display()))?;
+    let bytes =
+        std::fs::read(component_path).with_context(|| format!("reading {}", component_path.display()))?;
     if wasmparser::Parser::is_core_wasm(&bytes) {
-        anyhow::bail!(
-            "{} is a core WebAssembly module, not a component",
-            component_path.display()
-        );
+        anyhow::bail!("{} is a core WebAssembly module, not a component", component_path.display());
     }
     let wit = match wit_component::decode(&bytes).context("decoding the component's WIT")? {
         wit_component::DecodedWasm::Component(resolve, world) => {
-            let package = resolve.worlds[world]
-                .package
-                .context("the decoded world has no package")?;
+            let package = resolve.worlds[world].package.context("the decoded world has no package")?;
             let mut printer = wit_component::WitPrinter::default();
             printer.print(&resolve, package, &[])?;
             String::from(printer.output)
@@ -98,10 +91,7 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
     let report = report(&component_path)?;
     println!("component: {}", component_path.display());
     if let Some(manifest) = &manifest {
-        println!(
-            "plugin: {} {} ({})",
-            manifest.id, manifest.version, manifest.name
-        );
+        println!("plugin: {} {} ({})", manifest.id, manifest.version, manifest.name);
     }
     println!("\nworld:\n{}", report.wit.trim_end());
     println!("\nimports:");
@@ -117,21 +107,11 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
         let needed = report.needed_grants();
         let names = |set: &mut dyn Iterator<Item = &HostFunction>| {
             let names: Vec<&str> = set.map(|f| f.name()).collect();
-            if names.is_empty() {
-                "none".to_string()
-            } else {
-                names.join(", ")
-            }
+            if names.is_empty() { "none".to_string() } else { names.join(", ") }
         };
         println!("\ngrants:");
-        println!(
-            "  granted and used:     {}",
-            names(&mut granted.intersection(&needed))
-        );
-        println!(
-            "  granted but unused:   {}",
-            names(&mut granted.difference(&needed))
-        );
+        println!("  granted and used:     {}", names(&mut granted.intersection(&needed)));
+        println!("  granted but unused:   {}", names(&mut granted.difference(&needed)));
         println!(
             "  used but not granted: {} (these calls return `denied`)",
             names(&mut needed.difference(granted))

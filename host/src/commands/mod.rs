@@ -4,3 +4,4 @@ pub mod call;
 pub mod check;
 pub mod demo;
 pub mod inspect;
+pub mod legacy;

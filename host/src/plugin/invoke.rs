@@ -25,15 +25,8 @@ pub(crate) fn run<R>(
     phase: &str,
     call: impl FnOnce(&mut Store<InvocationState>, &Instance) -> wasmtime::Result<R>,
 ) -> Result<R, CallError> {
-    let mut store = sandbox.new_store(
-        plugin.context.clone(),
-        shared.db.clone(),
-        shared.log.clone(),
-    );
-    let outcome = plugin
-        .pre
-        .instantiate(&mut store)
-        .and_then(|instance| call(&mut store, &instance));
+    let mut store = sandbox.new_store(plugin.context.clone(), shared.db.clone(), shared.log.clone());
+    let outcome = plugin.pre.instantiate(&mut store).and_then(|instance| call(&mut store, &instance));
     store.data().flush_output();
     outcome.map_err(|error| classify(plugin.id(), phase, sandbox, error))
 }
@@ -44,10 +37,7 @@ pub(crate) fn run_fallible<R>(
     sandbox: &Sandbox,
     shared: &Shared,
     phase: &str,
-    call: impl FnOnce(
-        &mut Store<InvocationState>,
-        &Instance,
-    ) -> wasmtime::Result<Result<R, crate::GuestError>>,
+    call: impl FnOnce(&mut Store<InvocationState>, &Instance) -> wasmtime::Result<Result<R, crate::GuestError>>,
 ) -> Result<R, CallError> {
     run(plugin, sandbox, shared, phase, call)?.map_err(|error| CallError::Guest {
         plugin: plugin.id().to_string(),
@@ -64,9 +54,5 @@ fn classify(plugin: &str, phase: &str, sandbox: &Sandbox, error: wasmtime::Error
             limit_ms: sandbox.limits.call_timeout.as_millis(),
         };
     }
-    CallError::Trap {
-        plugin: plugin.to_string(),
-        phase: phase.to_string(),
-        message: format!("{error:#}"),
-    }
+    CallError::Trap { plugin: plugin.to_string(), phase: phase.to_string(), message: format!("{error:#}") }
 }

@@ -56,17 +56,11 @@ impl LoadedPlugin {
     }
 
     pub(crate) fn route_infos(&self) -> Vec<RouteInfo> {
-        self.routes
-            .as_ref()
-            .map(|(_, table)| table.infos())
-            .unwrap_or_default()
+        self.routes.as_ref().map(|(_, table)| table.infos()).unwrap_or_default()
     }
 
     pub(crate) fn widget_infos(&self) -> &[WidgetInfo] {
-        self.widgets
-            .as_ref()
-            .map(|(_, widgets)| widgets.as_slice())
-            .unwrap_or_default()
+        self.widgets.as_ref().map(|(_, widgets)| widgets.as_slice()).unwrap_or_default()
     }
 
     /// The exported roles, by WIT interface name.
@@ -87,16 +81,9 @@ impl LoadedPlugin {
 
 /// Reads the manifest in `dir`.
 pub(crate) fn read_manifest(dir: &Path) -> Result<Manifest, LoadError> {
-    let text = std::fs::read_to_string(dir.join("plugin.json")).map_err(|source| {
-        LoadError::ManifestUnreadable {
-            dir: dir.to_path_buf(),
-            source,
-        }
-    })?;
-    Manifest::parse(&text).map_err(|error| LoadError::ManifestInvalid {
-        dir: dir.to_path_buf(),
-        error,
-    })
+    let text = std::fs::read_to_string(dir.join("plugin.json"))
+        .map_err(|source| LoadError::ManifestUnreadable { dir: dir.to_path_buf(), source })?;
+    Manifest::parse(&text).map_err(|error| LoadError::ManifestInvalid { dir: dir.to_path_buf(), error })
 }
 
 /// Loads the plugin in `dir`: manifest, component, imports, exports, routes, widgets.
@@ -115,28 +102,21 @@ pub(crate) fn load(
     if wasmparser::Parser::is_core_wasm(&bytes) {
         return Err(LoadError::CoreModule { plugin: id, path });
     }
-    let component =
-        Component::from_binary(&sandbox.engine, &bytes).map_err(|e| LoadError::Compile {
-            plugin: id.clone(),
-            path: path.clone(),
-            message: format!("{e:#}"),
-        })?;
+    let component = Component::from_binary(&sandbox.engine, &bytes).map_err(|e| LoadError::Compile {
+        plugin: id.clone(),
+        path: path.clone(),
+        message: format!("{e:#}"),
+    })?;
     for (import, _) in component.component_type().imports(&sandbox.engine) {
         let known = PLINTH_IMPORTS.contains(&import) || import.starts_with("wasi:");
         if !known {
-            return Err(LoadError::UnsupportedImport {
-                plugin: id,
-                import: import.to_string(),
-            });
+            return Err(LoadError::UnsupportedImport { plugin: id, import: import.to_string() });
         }
     }
     let pre = sandbox
         .linker
         .instantiate_pre(&component)
-        .map_err(|e| LoadError::Link {
-            plugin: id.clone(),
-            message: format!("{e:#}"),
-        })?;
+        .map_err(|e| LoadError::Link { plugin: id.clone(), message: format!("{e:#}") })?;
 
     let events = events::GuestIndices::new(&pre).ok();
     let route_indices = wit_routes::GuestIndices::new(&pre).ok();
@@ -150,25 +130,15 @@ pub(crate) fn load(
         grants: manifest.capabilities.host_functions.clone(),
         settings: manifest.capabilities.settings.clone(),
     });
-    let mut plugin = LoadedPlugin {
-        manifest,
-        dir: dir.to_path_buf(),
-        context,
-        pre,
-        events,
-        routes: None,
-        widgets: None,
-    };
+    let mut plugin =
+        LoadedPlugin { manifest, dir: dir.to_path_buf(), context, pre, events, routes: None, widgets: None };
     initialise(&mut plugin, sandbox, shared, route_indices, widget_indices)?;
     Ok(plugin)
 }
 
 fn read_component_bytes(plugin: &str, path: &Path, max: u64) -> Result<Vec<u8>, LoadError> {
-    let unreadable = |source| LoadError::WasmUnreadable {
-        plugin: plugin.to_string(),
-        path: path.to_path_buf(),
-        source,
-    };
+    let unreadable =
+        |source| LoadError::WasmUnreadable { plugin: plugin.to_string(), path: path.to_path_buf(), source };
     let file = std::fs::File::open(path).map_err(unreadable)?;
     let size = file.metadata().map_err(unreadable)?.len();
     if size > max {
@@ -180,9 +150,7 @@ fn read_component_bytes(plugin: &str, path: &Path, max: u64) -> Result<Vec<u8>, 
         });
     }
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    file.take(max + 1)
-        .read_to_end(&mut bytes)
-        .map_err(unreadable)?;
+    file.take(max + 1).read_to_end(&mut bytes).map_err(unreadable)?;
     Ok(bytes)
 }
 
@@ -196,39 +164,25 @@ fn initialise(
     widget_indices: Option<field_widget::GuestIndices>,
 ) -> Result<(), LoadError> {
     let id = plugin.id().to_string();
-    let init_error = |source: CallError| LoadError::Init {
-        plugin: id.clone(),
-        source: Box::new(source),
-    };
+    let init_error = |source: CallError| LoadError::Init { plugin: id.clone(), source: Box::new(source) };
     let events = plugin.events.as_ref();
     let (routes, widgets) = invoke::run(plugin, sandbox, shared, "init", |store, instance| {
         if let Some(indices) = events {
             indices.load(&mut *store, instance)?;
         }
         let routes = match &route_indices {
-            Some(indices) => Some(
-                indices
-                    .load(&mut *store, instance)?
-                    .call_register_routes(&mut *store)?,
-            ),
+            Some(indices) => Some(indices.load(&mut *store, instance)?.call_register_routes(&mut *store)?),
             None => None,
         };
         let widgets = match &widget_indices {
-            Some(indices) => Some(
-                indices
-                    .load(&mut *store, instance)?
-                    .call_list_widgets(&mut *store)?,
-            ),
+            Some(indices) => Some(indices.load(&mut *store, instance)?.call_list_widgets(&mut *store)?),
             None => None,
         };
         Ok((routes, widgets))
     })
     .map_err(init_error)?;
 
-    let invalid = |problem: String| LoadError::Invalid {
-        plugin: id.clone(),
-        problem,
-    };
+    let invalid = |problem: String| LoadError::Invalid { plugin: id.clone(), problem };
     if let (Some(indices), Some(routes)) = (route_indices, routes) {
         plugin.routes = Some((indices, RouteTable::new(routes).map_err(invalid)?));
     }
@@ -244,13 +198,8 @@ fn initialise(
     if let Some(indices) = widget_indices {
         let mut infos: Vec<WidgetInfo> = Vec::new();
         for widget in listed {
-            if !crate::manifest::is_identifier(&widget.id)
-                || infos.iter().any(|w| w.widget_id == widget.id)
-            {
-                return Err(invalid(format!(
-                    "widget id `{}` is invalid or repeated",
-                    widget.id
-                )));
+            if !crate::manifest::is_identifier(&widget.id) || infos.iter().any(|w| w.widget_id == widget.id) {
+                return Err(invalid(format!("widget id `{}` is invalid or repeated", widget.id)));
             }
             infos.push(WidgetInfo {
                 id: format!("plugin:{id}:{}", widget.id),

@@ -32,13 +32,8 @@ struct CompiledRoute {
 
 /// The outcome of matching a request.
 pub(crate) enum RouteMatch<'a> {
-    Found {
-        handler: &'a str,
-        params: Vec<(String, String)>,
-    },
-    MethodNotAllowed {
-        allowed: Vec<&'static str>,
-    },
+    Found { handler: &'a str, params: Vec<(String, String)> },
+    MethodNotAllowed { allowed: Vec<&'static str> },
     NotFound,
 }
 
@@ -48,10 +43,7 @@ pub(crate) struct RouteTable {
 }
 
 fn segments_of(path: &str) -> impl Iterator<Item = &str> {
-    path.trim_start_matches('/')
-        .trim_end_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
+    path.trim_start_matches('/').trim_end_matches('/').split('/').filter(|s| !s.is_empty())
 }
 
 impl RouteTable {
@@ -103,11 +95,7 @@ impl RouteTable {
                     existing.info.path
                 ));
             }
-            table.routes.push(CompiledRoute {
-                method: route.method,
-                segments,
-                info,
-            });
+            table.routes.push(CompiledRoute { method: route.method, segments, info });
         }
         Ok(table)
     }
@@ -129,10 +117,7 @@ impl RouteTable {
                 allowed.push(route.method.as_str());
                 continue;
             }
-            if best
-                .as_ref()
-                .is_none_or(|(_, best_literals)| literals > *best_literals)
-            {
+            if best.as_ref().is_none_or(|(_, best_literals)| literals > *best_literals) {
                 best = Some((route, literals));
             }
         }
@@ -147,10 +132,7 @@ impl RouteTable {
                         Segment::Literal(_) => None,
                     })
                     .collect();
-                RouteMatch::Found {
-                    handler: &route.info.handler,
-                    params,
-                }
+                RouteMatch::Found { handler: &route.info.handler, params }
             }
             None if !allowed.is_empty() => {
                 allowed.sort_unstable();
@@ -186,11 +168,7 @@ mod tests {
     use super::*;
 
     fn route(method: Method, path: &str) -> Route {
-        Route {
-            method,
-            path: path.into(),
-            handler: format!("{} {path}", method.as_str()),
-        }
+        Route { method, path: path.into(), handler: format!("{} {path}", method.as_str()) }
     }
 
     #[test]
@@ -204,27 +182,18 @@ mod tests {
         match table.find(Method::Get, "/stats/char%20acter") {
             RouteMatch::Found { handler, params } => {
                 assert_eq!(handler, "GET /stats/{entity_type}");
-                assert_eq!(
-                    params,
-                    [("entity_type".to_string(), "char acter".to_string())]
-                );
+                assert_eq!(params, [("entity_type".to_string(), "char acter".to_string())]);
             }
             _ => panic!("expected a match"),
         }
         assert!(matches!(
             table.find(Method::Get, "/stats/summary/"),
-            RouteMatch::Found {
-                handler: "GET /stats/summary",
-                ..
-            }
+            RouteMatch::Found { handler: "GET /stats/summary", .. }
         ));
         assert!(
             matches!(table.find(Method::Get, "/analyze"), RouteMatch::MethodNotAllowed { allowed } if allowed == ["POST"])
         );
-        assert!(matches!(
-            table.find(Method::Get, "/nothing"),
-            RouteMatch::NotFound
-        ));
+        assert!(matches!(table.find(Method::Get, "/nothing"), RouteMatch::NotFound));
     }
 
     #[test]
@@ -232,10 +201,7 @@ mod tests {
         assert!(RouteTable::new(vec![route(Method::Get, "stats")]).is_err());
         assert!(RouteTable::new(vec![route(Method::Get, "/a{b}")]).is_err());
         assert!(RouteTable::new(vec![route(Method::Get, "/{a}/{a}")]).is_err());
-        let clash = RouteTable::new(vec![
-            route(Method::Get, "/x/{a}"),
-            route(Method::Get, "/x/{b}"),
-        ]);
+        let clash = RouteTable::new(vec![route(Method::Get, "/x/{a}"), route(Method::Get, "/x/{b}")]);
         assert!(clash.err().is_some_and(|e| e.contains("clashes")));
     }
 }

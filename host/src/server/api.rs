@@ -52,10 +52,7 @@ impl IntoResponse for ApiError {
 impl From<CallError> for ApiError {
     fn from(error: CallError) -> Self {
         let plugin = error.plugin().map(str::to_string);
-        ApiError {
-            plugin,
-            ..ApiError::new(error.http_status(), error.code(), error.to_string())
-        }
+        ApiError { plugin, ..ApiError::new(error.http_status(), error.code(), error.to_string()) }
     }
 }
 
@@ -67,20 +64,14 @@ impl From<HostError> for ApiError {
             }
             _ => None,
         };
-        ApiError {
-            plugin,
-            ..ApiError::new(error.http_status(), error.code(), error.to_string())
-        }
+        ApiError { plugin, ..ApiError::new(error.http_status(), error.code(), error.to_string()) }
     }
 }
 
 impl From<LoadError> for ApiError {
     fn from(error: LoadError) -> Self {
         let plugin = error.plugin().map(str::to_string);
-        ApiError {
-            plugin,
-            ..ApiError::new(422, "load_failed", error.to_string())
-        }
+        ApiError { plugin, ..ApiError::new(422, "load_failed", error.to_string()) }
     }
 }
 
@@ -99,11 +90,7 @@ pub async fn blocking<T: Send + 'static>(
 /// Reads a request body, refusing more than `limit` bytes with 413.
 pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            413,
-            "payload_too_large",
-            format!("the request body is over the {limit}-byte limit"),
-        )
+        ApiError::new(413, "payload_too_large", format!("the request body is over the {limit}-byte limit"))
     })
 }
 

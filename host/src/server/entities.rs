@@ -17,8 +17,7 @@ fn query_from(raw: Option<&str>) -> Result<EntityQuery, ApiError> {
     let mut query = EntityQuery::default();
     for (key, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
         let number = |v: &str| {
-            v.parse::<u32>()
-                .map_err(|_| ApiError::bad_request(format!("`{key}` must be a whole number")))
+            v.parse::<u32>().map_err(|_| ApiError::bad_request(format!("`{key}` must be a whole number")))
         };
         match key.as_ref() {
             "entity_type" => query.entity_type = Some(value.into_owned()),
@@ -30,10 +29,7 @@ fn query_from(raw: Option<&str>) -> Result<EntityQuery, ApiError> {
     Ok(query)
 }
 
-pub async fn list(
-    State(state): AppStateExtractor,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(state): AppStateExtractor, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
     let query = query_from(raw.as_deref())?;
     let (entities, total) = blocking(&state.host, move |host| {
         Ok::<_, plinth_host::HostError>((host.entities(&query)?, host.count_entities(&query)?))
@@ -64,18 +60,11 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(json!(write))))
 }
 
-pub async fn one(
-    State(state): AppStateExtractor,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+pub async fn one(State(state): AppStateExtractor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let lookup = id.clone();
     match blocking(&state.host, move |host| host.entity(&lookup)).await?? {
         Some(entity) => Ok(Json(json!(entity))),
-        None => Err(ApiError::new(
-            404,
-            "entity_not_found",
-            format!("no entity with id `{id}`"),
-        )),
+        None => Err(ApiError::new(404, "entity_not_found", format!("no entity with id `{id}`"))),
     }
 }
 
@@ -91,10 +80,7 @@ pub async fn update(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let update: EntityUpdate = parse_json(&read_body(body, state.max_request_bytes).await?)?;
-    let write = blocking(&state.host, move |host| {
-        host.update_entity(&id, update.data)
-    })
-    .await??;
+    let write = blocking(&state.host, move |host| host.update_entity(&id, update.data)).await??;
     Ok(Json(json!(write)))
 }
 

@@ -4,6 +4,7 @@
 
 mod api;
 mod entities;
+mod legacy;
 mod plugins;
 mod reload;
 mod widgets;
@@ -13,7 +14,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
 use plinth_host::{Host, HostConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,6 +32,7 @@ pub struct ServeOptions {
     pub max_request_bytes: usize,
     pub max_response_bytes: usize,
     pub call_timeout: std::time::Duration,
+    pub legacy: plinth_host::LegacyConfig,
 }
 
 /// What every handler shares.
@@ -47,15 +49,14 @@ pub type SharedState = Arc<AppState>;
 
 /// Opens the host, loads the plugins, and serves until SIGINT or SIGTERM.
 pub fn run(options: ServeOptions) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(serve(options))
 }
 
 async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let mut config = HostConfig::new(options.data_dir.clone());
     config.limits.call_timeout = options.call_timeout;
+    config.legacy = options.legacy;
     let host = tokio::task::spawn_blocking(move || Host::with_config(config)).await??;
     let state = Arc::new(AppState {
         host: Arc::new(host),
@@ -79,9 +80,7 @@ async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     println!("plinth listening on http://{addr}");
     tracing::info!(%addr, plugins = state.host.plugins().len(), "listening");
 
-    axum::serve(listener, router(state.clone()))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(listener, router(state.clone())).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("shutting down: in-flight requests finished, closing the database");
     drop(state);
     println!("plinth stopped");
@@ -95,27 +94,20 @@ fn router(state: SharedState) -> Router {
         .route("/api/plugins/{id}", get(plugins::one))
         .route(
             "/api/plugins/{id}/settings",
-            get(plugins::get_settings)
-                .put(plugins::put_settings)
-                .fallback(plugins::route),
+            get(plugins::get_settings).put(plugins::put_settings).fallback(plugins::route),
         )
-        .route(
-            "/api/plugins/{id}/reload",
-            post(plugins::reload).fallback(plugins::route),
-        )
+        .route("/api/plugins/{id}/reload", post(plugins::reload).fallback(plugins::route))
         .route("/api/plugins/{id}/", any(plugins::route))
         .route("/api/plugins/{id}/{*path}", any(plugins::route))
         .route("/api/entities", get(entities::list).post(entities::create))
-        .route(
-            "/api/entities/{id}",
-            get(entities::one)
-                .put(entities::update)
-                .delete(entities::delete),
-        )
+        .route("/api/entities/{id}", get(entities::one).put(entities::update).delete(entities::delete))
         .route("/api/events", get(entities::events))
         .route("/api/widgets", get(widgets::list))
         .route("/api/widgets/{widget_id}/render", post(widgets::render))
         .route("/api/widgets/{widget_id}/validate", post(widgets::validate))
+        .route("/api/legacy/modules", get(legacy::list).post(legacy::upload))
+        .route("/api/legacy/modules/{name}", delete(legacy::remove))
+        .route("/api/legacy/{name}/call", post(legacy::call))
         .fallback(|| async {
             ApiError::not_found("no such endpoint; see /api/plugins, /api/entities, /api/widgets")
         })

@@ -79,11 +79,7 @@ pub async fn healthz(State(state): AppStateExtractor) -> Json<Value> {
 
 pub async fn list(State(state): AppStateExtractor) -> Json<Value> {
     let loaded = state.host.plugins();
-    let failed = state
-        .failed
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let failed = state.failed.lock().unwrap_or_else(|p| p.into_inner()).clone();
     // A folder whose reload failed still runs its previous version: it shows
     // once, as loaded, with its `reload_error`.
     let not_running: Vec<Value> = failed
@@ -91,28 +87,21 @@ pub async fn list(State(state): AppStateExtractor) -> Json<Value> {
         .filter(|f| !loaded.iter().any(|info| info.dir == f.dir))
         .map(|f| json!(f))
         .collect();
-    let mut plugins: Vec<Value> = loaded
-        .into_iter()
-        .map(|info| describe(&state, info))
-        .collect();
+    let mut plugins: Vec<Value> = loaded.into_iter().map(|info| describe(&state, info)).collect();
     plugins.extend(not_running);
     Json(json!({ "plugins": plugins }))
 }
 
-pub async fn one(
-    State(state): AppStateExtractor,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+pub async fn one(State(state): AppStateExtractor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     if let Some(info) = state.host.plugin(&id) {
         return Ok(Json(describe(&state, info)));
     }
     let failed = state.failed.lock().unwrap_or_else(|p| p.into_inner());
     match failed.iter().find(|f| f.id.as_deref() == Some(id.as_str())) {
         Some(f) => Ok(Json(json!(f))),
-        None => Err(
-            ApiError::new(404, "unknown_plugin", format!("no plugin `{id}` is loaded"))
-                .for_plugin(&id),
-        ),
+        None => {
+            Err(ApiError::new(404, "unknown_plugin", format!("no plugin `{id}` is loaded")).for_plugin(&id))
+        }
     }
 }
 
@@ -155,17 +144,10 @@ pub async fn route(
 ) -> Result<Response, ApiError> {
     // The raw path, still percent-encoded: the host decodes each segment once.
     let rest = uri.path().strip_prefix("/api/plugins/").unwrap_or_default();
-    let (id, path) = rest
-        .split_once('/')
-        .map_or((rest, ""), |(id, path)| (id, path));
+    let (id, path) = rest.split_once('/').map_or((rest, ""), |(id, path)| (id, path));
     let id = id.to_string();
     let method = Method::parse(method.as_str()).ok_or_else(|| {
-        ApiError::new(
-            405,
-            "method_not_allowed",
-            format!("plugins cannot serve {method}"),
-        )
-        .for_plugin(&id)
+        ApiError::new(405, "method_not_allowed", format!("plugins cannot serve {method}")).for_plugin(&id)
     })?;
     let body = read_body(body, state.max_request_bytes).await?;
     let mut request = RouteRequest::new(method, &format!("/{path}")).with_body(body.to_vec());
@@ -201,23 +183,16 @@ pub async fn route(
         .for_plugin(&id));
     }
     let status = StatusCode::from_u16(response.status).map_err(|_| {
-        ApiError::new(
-            500,
-            "invalid_response",
-            format!("the plugin answered with status {}", response.status),
-        )
-        .for_plugin(&id)
+        ApiError::new(500, "invalid_response", format!("the plugin answered with status {}", response.status))
+            .for_plugin(&id)
     })?;
     let mut reply = (status, response.body).into_response();
     for (name, value) in response.headers {
-        let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value))
-        else {
+        let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) else {
             continue;
         };
         // The server frames the body itself.
-        if name != axum::http::header::CONTENT_LENGTH
-            && name != axum::http::header::TRANSFER_ENCODING
-        {
+        if name != axum::http::header::CONTENT_LENGTH && name != axum::http::header::TRANSFER_ENCODING {
             reply.headers_mut().append(name, value);
         }
     }

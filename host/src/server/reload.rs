@@ -12,18 +12,15 @@ use std::time::{Duration, SystemTime};
 type Fingerprint = Vec<(Option<SystemTime>, u64)>;
 
 fn stamp(path: &Path) -> (Option<SystemTime>, u64) {
-    std::fs::metadata(path)
-        .map(|m| (m.modified().ok(), m.len()))
-        .unwrap_or((None, 0))
+    std::fs::metadata(path).map(|m| (m.modified().ok(), m.len())).unwrap_or((None, 0))
 }
 
 /// The manifest's and the component's modification times and sizes.
 fn fingerprint(dir: &Path) -> Fingerprint {
     let manifest_path = dir.join("plugin.json");
     let mut print = vec![stamp(&manifest_path)];
-    if let Some(manifest) = std::fs::read_to_string(&manifest_path)
-        .ok()
-        .and_then(|t| Manifest::parse(&t).ok())
+    if let Some(manifest) =
+        std::fs::read_to_string(&manifest_path).ok().and_then(|t| Manifest::parse(&t).ok())
     {
         print.push(stamp(&dir.join(manifest.wasm.module)));
     }
@@ -34,10 +31,7 @@ fn plugin_dirs(root: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(root) else {
         return Vec::new();
     };
-    entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("plugin.json").is_file())
-        .collect()
+    entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("plugin.json").is_file()).collect()
 }
 
 pub async fn watch(state: SharedState) {
@@ -55,12 +49,7 @@ pub async fn watch(state: SharedState) {
                 continue;
             }
             seen.insert(dir.clone(), print);
-            let loaded_id = state
-                .host
-                .plugins()
-                .into_iter()
-                .find(|p| p.dir == dir)
-                .map(|p| p.id);
+            let loaded_id = state.host.plugins().into_iter().find(|p| p.dir == dir).map(|p| p.id);
             let target = dir.clone();
             let outcome = blocking(&state.host, move |host| match loaded_id {
                 Some(id) => host.reload_plugin(&id),

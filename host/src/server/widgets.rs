@@ -65,11 +65,7 @@ pub async fn validate(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let request: ValidateRequest = parse_json(&read_body(body, state.max_request_bytes).await?)?;
-    let problems = blocking(&state.host, move |host| {
-        host.validate_widget(&widget_id, &request.value)
-    })
-    .await??;
-    Ok(Json(
-        json!({ "valid": problems.is_empty(), "problems": problems }),
-    ))
+    let problems =
+        blocking(&state.host, move |host| host.validate_widget(&widget_id, &request.value)).await??;
+    Ok(Json(json!({ "valid": problems.is_empty(), "problems": problems })))
 }

@@ -12,11 +12,7 @@ pub const PLINTH: &str = env!("CARGO_BIN_EXE_plinth");
 
 /// Runs `plinth ARGS` to completion.
 pub fn plinth(args: &[&str]) -> Output {
-    Command::new(PLINTH)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run plinth")
+    Command::new(PLINTH).args(args).env("RUST_LOG", "warn").output().expect("run plinth")
 }
 
 /// A running `plinth serve`, stopped when dropped.
@@ -37,15 +33,8 @@ impl Server {
     }
 
     /// Like [`Server::start`] on a given data directory.
-    pub fn start_on(
-        plugins: &Path,
-        data_dir: &Path,
-        extra: &[&str],
-        scratch: tempfile::TempDir,
-    ) -> Server {
-        let log_file = scratch
-            .path()
-            .join(format!("server-{}.log", std::process::id()));
+    pub fn start_on(plugins: &Path, data_dir: &Path, extra: &[&str], scratch: tempfile::TempDir) -> Server {
+        let log_file = scratch.path().join(format!("server-{}.log", std::process::id()));
         let log = std::fs::File::create(&log_file).expect("log file");
         let mut child = Command::new(PLINTH)
             .arg("serve")
@@ -76,14 +65,7 @@ impl Server {
                 break address.to_string();
             }
         };
-        Server {
-            child,
-            base,
-            data_dir: data_dir.to_path_buf(),
-            log_file,
-            stdout,
-            _scratch: scratch,
-        }
+        Server { child, base, data_dir: data_dir.to_path_buf(), log_file, stdout, _scratch: scratch }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -91,12 +73,7 @@ impl Server {
     }
 
     /// Sends a request; returns the status, the headers and the JSON body (Null when not JSON).
-    pub fn send(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&str>,
-    ) -> (u16, Vec<(String, String)>, Value) {
+    pub fn send(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Vec<(String, String)>, Value) {
         send(&self.url(path), method, body)
     }
 
@@ -108,10 +85,7 @@ impl Server {
     /// Sends SIGTERM and waits; returns whether it exited successfully, and what it printed.
     pub fn terminate(&mut self) -> (bool, String) {
         let pid = self.child.id().to_string();
-        let status = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("run kill");
+        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
         assert!(status.success(), "kill -TERM failed");
         let exit = self.child.wait().expect("wait for plinth");
         let mut rest = String::new();
@@ -133,35 +107,17 @@ impl Drop for Server {
 
 /// One HTTP request with a real client; non-2xx statuses are answers, not errors.
 pub fn send(url: &str, method: &str, body: Option<&str>) -> (u16, Vec<(String, String)>, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let request = ureq::http::Request::builder()
-        .method(method)
-        .uri(url)
-        .header("content-type", "application/json");
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let request =
+        ureq::http::Request::builder().method(method).uri(url).header("content-type", "application/json");
     let mut response = agent
-        .run(
-            request
-                .body(body.unwrap_or("").as_bytes().to_vec())
-                .expect("request"),
-        )
+        .run(request.body(body.unwrap_or("").as_bytes().to_vec()).expect("request"))
         .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
     let headers = response
         .headers()
         .iter()
-        .map(|(name, value)| {
-            (
-                name.to_string(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
+        .map(|(name, value)| (name.to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
         .collect();
     let text = response.body_mut().read_to_string().unwrap_or_default();
-    (
-        response.status().as_u16(),
-        headers,
-        serde_json::from_str(&text).unwrap_or(Value::Null),
-    )
+    (response.status().as_u16(), headers, serde_json::from_str(&text).unwrap_or(Value::Null))
 }

@@ -11,10 +11,7 @@ impl Plugin for Probe {
     /// Stores `seen/{id}`; fails when the entity's data has `"fail": true`.
     fn on_entity_created(entity: Entity) -> Result<(), Error> {
         if entity.field("fail") == Some(Value::Bool(true)) {
-            return Err(Error::InvalidInput(format!(
-                "refusing entity {}",
-                entity.id()
-            )));
+            return Err(Error::InvalidInput(format!("refusing entity {}", entity.id())));
         }
         host::storage_set(&format!("seen/{}", entity.id()), entity.entity_type())
     }
@@ -40,19 +37,11 @@ impl Plugin for Probe {
     }
 
     fn widgets() -> Vec<Widget> {
-        vec![Widget {
-            id: "shout".into(),
-            label: "Shout".into(),
-            field_types: vec!["text".into()],
-        }]
+        vec![Widget { id: "shout".into(), label: "Shout".into(), field_types: vec!["text".into()] }]
     }
 
     fn render_widget(_widget_id: &str, context: plinth_sdk::FieldContext) -> Result<String, Error> {
-        Ok(format!(
-            "<b>{}={}</b>",
-            context.field_name,
-            context.value.to_uppercase()
-        ))
+        Ok(format!("<b>{}={}</b>", context.field_name, context.value.to_uppercase()))
     }
 }
 
@@ -67,10 +56,7 @@ fn outcome<T: serde::Serialize>(result: Result<T, Error>) -> Response {
                 Error::QuotaExceeded(m) => ("quota-exceeded", m),
                 Error::Internal(m) => ("internal", m),
             };
-            Response::json(
-                200,
-                &json!({ "error": { "kind": kind, "message": message } }),
-            )
+            Response::json(200, &json!({ "error": { "kind": kind, "message": message } }))
         }
     }
 }
@@ -109,10 +95,7 @@ fn setting_get(request: Request) -> Response {
 }
 
 fn log(request: Request) -> Response {
-    outcome(host::log(
-        Level::Info,
-        &String::from_utf8_lossy(request.body()),
-    ))
+    outcome(host::log(Level::Info, &String::from_utf8_lossy(request.body())))
 }
 
 /// Answers 201 with everything it received, and a header of its own.

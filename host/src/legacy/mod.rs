@@ -1,0 +1,314 @@
+//! The legacy adapter: runs plain `wasm32-wasip1` command modules that speak
+//! one line of JSON (`{"fn":"add","args":[3,5]}` → `{"ok":true,"value":8}`),
+//! unchanged, under the worker's rules. Each job gets a fresh store on the
+//! host's engine, its own folder `_sandbox/<jobId>` mapped as `/`, the request
+//! as stdin, capped stdout and stderr, no environment, no arguments beyond the
+//! program name, no network, and a wall-clock limit.
+
+mod error;
+pub mod protocol;
+mod queue;
+mod store;
+
+pub use error::LegacyError;
+pub use protocol::LegacyReply;
+pub use store::ModuleInfo;
+
+use crate::sandbox::EPOCH_TICK;
+use queue::JobQueue;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wasmtime::{Engine, Linker, Module, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+
+/// Folder of the per-job sandboxes, under the data directory.
+pub const SANDBOX_DIR: &str = "_sandbox";
+/// Folder of the installed modules, under the data directory.
+pub const MODULES_DIR: &str = "_external_modules";
+
+/// Limits and sizes of the legacy adapter.
+#[derive(Debug, Clone)]
+pub struct LegacyConfig {
+    /// Wall-clock time one job may run.
+    pub timeout: Duration,
+    /// Jobs running or waiting at once; one more is refused as busy.
+    pub max_pending: usize,
+    /// Jobs running in parallel.
+    pub workers: usize,
+    /// Largest request.
+    pub max_input_bytes: usize,
+    /// Largest stdout kept; more is a protocol error.
+    pub max_output_bytes: usize,
+    /// Stderr kept for the log and for error messages.
+    pub max_stderr_bytes: usize,
+    /// Linear memory one job may grow to.
+    pub memory_bytes: usize,
+    /// Largest module accepted.
+    pub max_module_bytes: u64,
+    /// Keep each job's folder after it ends (for debugging).
+    pub keep_sandboxes: bool,
+    /// Wipe `_sandbox/` when the adapter starts. The server does; one-off CLI
+    /// commands do not, so they never disturb a server on the same data directory.
+    pub wipe_sandboxes_on_start: bool,
+}
+
+impl Default for LegacyConfig {
+    fn default() -> Self {
+        LegacyConfig {
+            timeout: Duration::from_secs(10),
+            max_pending: 64,
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_input_bytes: 1 << 20,
+            max_output_bytes: 1 << 20,
+            max_stderr_bytes: 64 << 10,
+            memory_bytes: 256 << 20,
+            max_module_bytes: 64 << 20,
+            keep_sandboxes: false,
+            wipe_sandboxes_on_start: true,
+        }
+    }
+}
+
+struct JobState {
+    wasi: WasiP1Ctx,
+    limits: StoreLimits,
+}
+
+/// Runs legacy jobs and keeps the installed modules. Reach it through
+/// [`Host::legacy`](crate::Host::legacy).
+pub struct LegacyRunner {
+    inner: Arc<Inner>,
+    queue: JobQueue,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<JobState>,
+    config: LegacyConfig,
+    sandbox_root: PathBuf,
+    modules_dir: PathBuf,
+    compiled: Mutex<HashMap<String, (store::Stamp, Module)>>,
+    next_job: AtomicU64,
+}
+
+impl LegacyRunner {
+    /// Sets up the adapter in `data_dir`; wipes what earlier runs left in
+    /// `_sandbox/` (unless configured not to).
+    pub(crate) fn new(
+        engine: Engine,
+        data_dir: &Path,
+        config: LegacyConfig,
+    ) -> Result<LegacyRunner, LegacyError> {
+        let sandbox_root = data_dir.join(SANDBOX_DIR);
+        if config.wipe_sandboxes_on_start && sandbox_root.exists() {
+            std::fs::remove_dir_all(&sandbox_root).map_err(LegacyError::io("wiping _sandbox"))?;
+        }
+        std::fs::create_dir_all(&sandbox_root).map_err(LegacyError::io("creating _sandbox"))?;
+        let modules_dir = data_dir.join(MODULES_DIR);
+        std::fs::create_dir_all(&modules_dir).map_err(LegacyError::io("creating _external_modules"))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut JobState| &mut state.wasi).map_err(
+            |e| LegacyError::Io {
+                operation: "linking WASI preview 1".into(),
+                source: std::io::Error::other(format!("{e:#}")),
+            },
+        )?;
+        let queue =
+            JobQueue::new(config.workers, config.max_pending).map_err(LegacyError::io("starting workers"))?;
+        let inner = Inner {
+            engine,
+            linker,
+            config,
+            sandbox_root,
+            modules_dir,
+            compiled: Mutex::default(),
+            next_job: AtomicU64::new(1),
+        };
+        Ok(LegacyRunner { inner: Arc::new(inner), queue })
+    }
+
+    /// The adapter's configuration.
+    pub fn config(&self) -> &LegacyConfig {
+        &self.inner.config
+    }
+
+    /// Jobs running or waiting now.
+    pub fn pending(&self) -> usize {
+        self.queue.pending()
+    }
+
+    /// Runs the module file at `path` (not installed) on `request`.
+    pub fn run_file(&self, path: &Path, request: &[u8]) -> Result<LegacyReply, LegacyError> {
+        let name =
+            path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let bytes = store::read_limited(path, &name, self.inner.config.max_module_bytes)?;
+        let module = self.inner.compile(&name, &bytes)?;
+        self.run(&name, module, request)
+    }
+
+    /// Runs the installed module `name` (`math.wasm`) on `request`.
+    pub fn call(&self, name: &str, request: &[u8]) -> Result<LegacyReply, LegacyError> {
+        let module = self.inner.installed(name)?;
+        self.run(name, module, request)
+    }
+
+    fn run(&self, name: &str, module: Module, request: &[u8]) -> Result<LegacyReply, LegacyError> {
+        let config = &self.inner.config;
+        if request.len() > config.max_input_bytes {
+            return Err(LegacyError::InputTooLarge {
+                module: name.to_string(),
+                size: request.len(),
+                max: config.max_input_bytes,
+            });
+        }
+        protocol::check_request(request, config.max_input_bytes)
+            .map_err(|problem| LegacyError::InvalidRequest { module: name.to_string(), problem })?;
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        let inner = self.inner.clone();
+        let (job_name, input) = (name.to_string(), request.to_vec());
+        self.queue.submit(move || {
+            let _ = sender.send(inner.execute(&job_name, &module, input));
+        })?;
+        receiver.recv().unwrap_or_else(|_| {
+            Err(LegacyError::Trap {
+                module: name.to_string(),
+                message: "the host failed while running the job".into(),
+            })
+        })
+    }
+}
+
+impl Inner {
+    /// Checks and compiles module bytes: `\0asm`, a core module (not a
+    /// component), WASI preview 1 imports only, and a `_start` to run.
+    fn compile(&self, name: &str, bytes: &[u8]) -> Result<Module, LegacyError> {
+        let invalid = |problem: String| LegacyError::InvalidModule { module: name.to_string(), problem };
+        if !bytes.starts_with(b"\0asm") {
+            return Err(invalid("it is not WebAssembly (it does not start with \\0asm)".into()));
+        }
+        if wasmparser::Parser::is_component(bytes) {
+            return Err(invalid(
+                "it is a component, not a core module; legacy modules are plain wasm32-wasip1 programs (load components as plugins instead)".into(),
+            ));
+        }
+        let module = Module::from_binary(&self.engine, bytes)
+            .map_err(|e| invalid(format!("it does not compile: {e:#}")))?;
+        if let Some(import) = module.imports().find(|i| i.module() != "wasi_snapshot_preview1") {
+            return Err(invalid(format!(
+                "it imports `{}::{}`; legacy modules may import only wasi_snapshot_preview1",
+                import.module(),
+                import.name()
+            )));
+        }
+        if !matches!(module.get_export("_start"), Some(wasmtime::ExternType::Func(_))) {
+            return Err(invalid(
+                "it has no `_start`; build it as a command (a program with `fn main()`) for wasm32-wasip1"
+                    .into(),
+            ));
+        }
+        Ok(module)
+    }
+
+    fn execute(&self, name: &str, module: &Module, input: Vec<u8>) -> Result<LegacyReply, LegacyError> {
+        let job_id =
+            format!("{:06}-{}", self.next_job.fetch_add(1, Ordering::Relaxed), uuid::Uuid::new_v4().simple());
+        let job_dir = self.sandbox_root.join(&job_id);
+        std::fs::create_dir_all(&job_dir)
+            .map_err(LegacyError::io(format!("creating the job folder {job_id}")))?;
+        let result = self.run_in(name, module, input, &job_dir);
+        if !self.config.keep_sandboxes
+            && let Err(error) = std::fs::remove_dir_all(&job_dir)
+        {
+            tracing::warn!(module = name, job = %job_id, "could not remove the job folder: {error}");
+        }
+        result
+    }
+
+    fn run_in(
+        &self,
+        name: &str,
+        module: &Module,
+        input: Vec<u8>,
+        job_dir: &Path,
+    ) -> Result<LegacyReply, LegacyError> {
+        let config = &self.config;
+        // One byte over the limit tells "exactly full" from "overflowed".
+        let stdout = MemoryOutputPipe::new(config.max_output_bytes + 1);
+        let stderr = MemoryOutputPipe::new(config.max_stderr_bytes);
+        let mut builder = WasiCtxBuilder::new();
+        builder.stdin(MemoryInputPipe::new(input)).stdout(stdout.clone()).stderr(stderr.clone()).arg(name);
+        builder.preopened_dir(job_dir, "/", FsPerms::ReadWrite).map_err(|e| LegacyError::Io {
+            operation: "opening the job folder".into(),
+            source: std::io::Error::other(format!("{e:#}")),
+        })?;
+        let state = JobState {
+            wasi: builder.build_p1(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(config.memory_bytes)
+                .trap_on_grow_failure(true)
+                .build(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        let ticks = config.timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1);
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+
+        let outcome = self.linker.instantiate(&mut store, module).and_then(|instance| {
+            instance.get_typed_func::<(), ()>(&mut store, "_start")?.call(&mut store, ())
+        });
+        let errors = String::from_utf8_lossy(&stderr.contents()).into_owned();
+        for line in errors.lines().filter(|l| !l.is_empty()) {
+            tracing::info!(module = name, stream = "stderr", "{line}");
+        }
+        let written = stdout.contents();
+        if written.len() > config.max_output_bytes {
+            return Err(LegacyError::Protocol {
+                module: name.to_string(),
+                source: protocol::ProtocolError::TooLarge(config.max_output_bytes),
+            });
+        }
+        if let Err(error) = outcome {
+            match error.downcast_ref::<I32Exit>() {
+                Some(I32Exit(0)) => {}
+                Some(I32Exit(code)) => {
+                    return Err(LegacyError::Exit {
+                        module: name.to_string(),
+                        code: *code,
+                        stderr_tail: tail(&errors),
+                    });
+                }
+                None if matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) => {
+                    return Err(LegacyError::Timeout {
+                        module: name.to_string(),
+                        limit_ms: config.timeout.as_millis(),
+                    });
+                }
+                None => {
+                    return Err(LegacyError::Trap {
+                        module: name.to_string(),
+                        message: format!("{error:#}"),
+                    });
+                }
+            }
+        }
+        protocol::parse_reply(&written)
+            .map_err(|source| LegacyError::Protocol { module: name.to_string(), source })
+    }
+}
+
+/// The last few hundred bytes of stderr, for error messages.
+fn tail(text: &str) -> String {
+    const KEEP: usize = 512;
+    let trimmed = text.trim_end();
+    let mut start = trimmed.len().saturating_sub(KEEP);
+    while !trimmed.is_char_boundary(start) {
+        start += 1;
+    }
+    let tail = &trimmed[start..];
+    if tail.is_empty() { "(nothing)".to_string() } else { tail.to_string() }
+}
