@@ -166,14 +166,11 @@ impl LegacyRunner {
                 max: config.max_input_bytes,
             });
         }
-        protocol::check_request(request, config.max_input_bytes)
+        protocol::check_request(request)
             .map_err(|problem| LegacyError::InvalidRequest { module: name.to_string(), problem })?;
-        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
         let inner = self.inner.clone();
         let (job_name, input) = (name.to_string(), request.to_vec());
-        self.queue.submit(move || {
-            let _ = sender.send(inner.execute(&job_name, &module, input));
-        })?;
+        let receiver = self.queue.submit(move || inner.execute(&job_name, &module, input))?;
         receiver.recv().unwrap_or_else(|_| {
             Err(LegacyError::Trap {
                 module: name.to_string(),

@@ -4,7 +4,7 @@
 
 use super::LegacyError;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, Sender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -41,23 +41,29 @@ impl JobQueue {
         self.pending.load(Ordering::SeqCst)
     }
 
-    /// Queues `job`, or refuses it with [`LegacyError::Busy`] when the cap is reached.
-    pub(crate) fn submit(&self, job: impl FnOnce() + Send + 'static) -> Result<(), LegacyError> {
+    /// Queues `work`, or refuses it with [`LegacyError::Busy`] when the cap is
+    /// reached. The receiver gets the result once the job's slot is free again.
+    pub(crate) fn submit<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<Receiver<T>, LegacyError> {
         let before = self.pending.fetch_add(1, Ordering::SeqCst);
         let slot = Slot(self.pending.clone());
         if before >= self.max_pending {
             return Err(LegacyError::Busy { pending: before, max: self.max_pending });
         }
+        let (reply, receiver) = sync_channel(1);
+        let job: Job = Box::new(move || {
+            let result = work();
+            drop(slot);
+            let _ = reply.send(result);
+        });
         let sender = self.sender.lock().unwrap_or_else(|p| p.into_inner());
-        sender
-            .send(Box::new(move || {
-                let _slot = slot;
-                job();
-            }))
-            .map_err(|_| LegacyError::Io {
-                operation: "queueing a job".into(),
-                source: std::io::Error::other("the legacy workers have stopped"),
-            })
+        sender.send(job).map_err(|_| LegacyError::Io {
+            operation: "queueing a job".into(),
+            source: std::io::Error::other("the legacy workers have stopped"),
+        })?;
+        Ok(receiver)
     }
 }
 
