@@ -5,6 +5,7 @@ use crate::error::CallError;
 use crate::plugin::WidgetInfo;
 use crate::plugin::invoke;
 use crate::plugin::routes::RouteMatch;
+use crate::sandbox::CallKind;
 use crate::{Entity, Host, Method};
 use serde_json::Value;
 
@@ -124,6 +125,14 @@ impl Host {
                 });
             }
         };
+        let limits = &plugin.context.limits;
+        if request.body.len() > limits.request_bytes {
+            return Err(CallError::RequestTooLarge {
+                plugin: plugin_id.to_string(),
+                size: request.body.len(),
+                limit: limits.request_bytes,
+            });
+        }
         let phase = format!("route {} {}", request.method.as_str(), request.path);
         let wit_request = wit::Request {
             method: request.method,
@@ -134,10 +143,21 @@ impl Host {
             headers: request.headers.into_iter().map(|(n, v)| (n.to_ascii_lowercase(), v)).collect(),
             body: request.body,
         };
-        let response =
-            invoke::run_fallible(&plugin, &self.sandbox, &self.shared, &phase, |store, instance| {
-                indices.load(&mut *store, instance)?.call_handle(store, &wit_request)
-            })?;
+        let response = invoke::run_fallible(
+            &plugin,
+            &self.sandbox,
+            &self.shared,
+            CallKind::Route,
+            &phase,
+            |store, instance| indices.load(&mut *store, instance)?.call_handle(store, &wit_request),
+        )?;
+        if response.body.len() > limits.response_bytes {
+            return Err(CallError::ResponseTooLarge {
+                plugin: plugin_id.to_string(),
+                size: response.body.len(),
+                limit: limits.response_bytes,
+            });
+        }
         Ok(RouteResponse { status: response.status, headers: response.headers, body: response.body })
     }
 
@@ -186,9 +206,16 @@ impl Host {
             return Err(unknown());
         }
         let phase = format!("{phase} {local_id}");
-        invoke::run_fallible(&plugin, &self.sandbox, &self.shared, &phase, |store, instance| {
-            let guest = indices.load(&mut *store, instance)?;
-            call(&guest, store, local_id)
-        })
+        invoke::run_fallible(
+            &plugin,
+            &self.sandbox,
+            &self.shared,
+            CallKind::Widget,
+            &phase,
+            |store, instance| {
+                let guest = indices.load(&mut *store, instance)?;
+                call(&guest, store, local_id)
+            },
+        )
     }
 }

@@ -221,6 +221,62 @@ pub enum CallError {
         /// Wasmtime's description.
         message: String,
     },
+    /// The call hit a memory, fuel or stack limit.
+    #[error("plugin `{plugin}` ({phase}): stopped at its {limit} limit")]
+    LimitExceeded {
+        /// The plugin's id.
+        plugin: String,
+        /// What was running.
+        phase: String,
+        /// Which limit, with its value.
+        limit: String,
+    },
+    /// The plugin has its maximum of calls running already.
+    #[error("plugin `{plugin}` is busy: {limit} calls are running, its limit; try again shortly")]
+    Busy {
+        /// The plugin's id.
+        plugin: String,
+        /// Its concurrent-call limit.
+        limit: usize,
+    },
+    /// The plugin failed repeatedly and is left alone for a while.
+    #[error("plugin `{plugin}` is degraded after repeated failures; it is tried again in {retry_in_ms} ms")]
+    Degraded {
+        /// The plugin's id.
+        plugin: String,
+        /// When it is tried again.
+        retry_in_ms: u128,
+    },
+    /// A request body over the plugin's limit.
+    #[error("plugin `{plugin}`: the request body of {size} bytes is over its {limit}-byte limit")]
+    RequestTooLarge {
+        /// The plugin's id.
+        plugin: String,
+        /// The body's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A response body over the plugin's limit.
+    #[error("plugin `{plugin}`: its response of {size} bytes is over its {limit}-byte limit")]
+    ResponseTooLarge {
+        /// The plugin's id.
+        plugin: String,
+        /// The body's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The host failed around the call (its database, say); the plugin is not to blame.
+    #[error("plugin `{plugin}` ({phase}): the host failed: {message}")]
+    Internal {
+        /// The plugin's id.
+        plugin: String,
+        /// What was running.
+        phase: String,
+        /// What failed.
+        message: String,
+    },
     /// The plugin returned one of the WIT errors.
     #[error("plugin `{plugin}` ({phase}): {} error: {}", error.kind(), error.message())]
     Guest {
@@ -245,6 +301,12 @@ impl CallError {
             CallError::UnknownWidget(_) => "unknown_widget",
             CallError::Timeout { .. } => "timeout",
             CallError::Trap { .. } => "trap",
+            CallError::LimitExceeded { .. } => "limit_exceeded",
+            CallError::Busy { .. } => "busy",
+            CallError::Degraded { .. } => "degraded",
+            CallError::RequestTooLarge { .. } => "payload_too_large",
+            CallError::ResponseTooLarge { .. } => "response_too_large",
+            CallError::Internal { .. } => "internal",
             CallError::Guest { error, .. } => match error {
                 GuestError::NotFound(_) => "plugin_not_found",
                 GuestError::Denied(_) => "plugin_denied",
@@ -264,6 +326,12 @@ impl CallError {
             | CallError::MethodNotAllowed { plugin, .. }
             | CallError::Timeout { plugin, .. }
             | CallError::Trap { plugin, .. }
+            | CallError::LimitExceeded { plugin, .. }
+            | CallError::Busy { plugin, .. }
+            | CallError::Degraded { plugin, .. }
+            | CallError::RequestTooLarge { plugin, .. }
+            | CallError::ResponseTooLarge { plugin, .. }
+            | CallError::Internal { plugin, .. }
             | CallError::Guest { plugin, .. } => Some(plugin),
             CallError::UnknownWidget(_) => None,
         }
@@ -278,7 +346,10 @@ impl CallError {
             | CallError::NotExported { .. } => 404,
             CallError::MethodNotAllowed { .. } => 405,
             CallError::Timeout { .. } => 504,
-            CallError::Trap { .. } => 500,
+            CallError::Trap { .. } | CallError::Internal { .. } | CallError::ResponseTooLarge { .. } => 500,
+            CallError::LimitExceeded { .. } => 507,
+            CallError::Busy { .. } | CallError::Degraded { .. } => 503,
+            CallError::RequestTooLarge { .. } => 413,
             CallError::Guest { error, .. } => match error {
                 GuestError::NotFound(_) => 404,
                 GuestError::Denied(_) => 403,

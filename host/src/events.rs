@@ -7,6 +7,7 @@ use crate::capabilities::entities;
 use crate::error::HostError;
 use crate::plugin::invoke;
 use crate::plugin_log::{LogLevel, LogSource, now_millis};
+use crate::sandbox::CallKind;
 use crate::{Entity, Host};
 use serde::Serialize;
 use serde_json::Value;
@@ -144,6 +145,7 @@ impl Host {
                 &plugin,
                 &self.sandbox,
                 &self.shared,
+                CallKind::Hook,
                 event.hook_name(),
                 |store, instance| {
                     let guest = indices.load(&mut *store, instance)?;

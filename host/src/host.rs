@@ -6,11 +6,13 @@ use crate::db::Database;
 use crate::error::{HostError, LoadError};
 use crate::events::HookOutcome;
 use crate::legacy::{LegacyConfig, LegacyRunner};
+use crate::limits::Limits;
+use crate::plugin::health::{BreakerConfig, PluginHealth};
 use crate::plugin::invoke::Shared;
 use crate::plugin::routes::RouteInfo;
 use crate::plugin::{self, LoadedPlugin, WidgetInfo};
 use crate::plugin_log::{LogRecord, PluginLog};
-use crate::sandbox::{Limits, Sandbox};
+use crate::sandbox::{EngineSettings, Sandbox};
 use crate::{Entity, EntityQuery};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -23,8 +25,16 @@ use std::sync::{Arc, Mutex, RwLock};
 pub struct HostConfig {
     /// Where the database lives; created if missing.
     pub data_dir: PathBuf,
-    /// Limits for every plugin call.
+    /// The limits of a plugin that asks for none.
     pub limits: Limits,
+    /// The most a plugin may ask for in its manifest's `limits`.
+    pub ceilings: Limits,
+    /// When a failing plugin is degraded, and for how long.
+    pub breaker: BreakerConfig,
+    /// Wasm stack per call, for every plugin (an engine-wide setting).
+    pub max_wasm_stack: usize,
+    /// Largest component file accepted.
+    pub max_component_bytes: u64,
     /// Limits of the legacy adapter.
     pub legacy: LegacyConfig,
 }
@@ -32,7 +42,15 @@ pub struct HostConfig {
 impl HostConfig {
     /// Default limits, data in `data_dir`.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        HostConfig { data_dir: data_dir.into(), limits: Limits::default(), legacy: LegacyConfig::default() }
+        HostConfig {
+            data_dir: data_dir.into(),
+            limits: Limits::default(),
+            ceilings: Limits::default_ceilings(),
+            breaker: BreakerConfig::default(),
+            max_wasm_stack: 512 << 10,
+            max_component_bytes: 64 << 20,
+            legacy: LegacyConfig::default(),
+        }
     }
 }
 
@@ -57,6 +75,8 @@ pub struct PluginInfo {
     pub widgets: Vec<WidgetInfo>,
     /// The host functions its manifest grants.
     pub host_functions: Vec<String>,
+    /// Its call counters and circuit-breaker state.
+    pub health: PluginHealth,
 }
 
 impl PluginInfo {
@@ -77,6 +97,7 @@ impl PluginInfo {
                 .iter()
                 .map(|f| f.name().to_string())
                 .collect(),
+            health: plugin.context.health.snapshot(),
         }
     }
 }
@@ -105,11 +126,21 @@ impl Host {
         std::fs::create_dir_all(&data_dir)
             .map_err(|source| HostError::DataDir { path: data_dir.clone(), source })?;
         let db = Database::open(&data_dir).map_err(HostError::database("opening the database"))?;
-        let sandbox = Sandbox::new(config.limits).map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        // Fuel metering is an engine setting: on when the default limits use it.
+        let settings =
+            EngineSettings { max_wasm_stack: config.max_wasm_stack, fuel: config.limits.fuel.is_some() };
+        let sandbox = Sandbox::new(settings).map_err(|e| HostError::Engine(format!("{e:#}")))?;
         let legacy = LegacyRunner::new(sandbox.engine.clone(), &data_dir, config.legacy)?;
         Ok(Host {
             sandbox,
-            shared: Shared { db, log: PluginLog::default() },
+            shared: Shared {
+                db,
+                log: PluginLog::default(),
+                defaults: config.limits,
+                ceilings: config.ceilings,
+                breaker: config.breaker,
+                max_component_bytes: config.max_component_bytes,
+            },
             plugins: RwLock::default(),
             hook_history: Mutex::default(),
             legacy,
@@ -200,6 +231,11 @@ impl Host {
     /// The loaded plugins, by id.
     pub fn plugins(&self) -> Vec<PluginInfo> {
         self.loaded_all().iter().map(|p| PluginInfo::of(p)).collect()
+    }
+
+    /// The effective limits of a loaded plugin.
+    pub fn plugin_limits(&self, id: &str) -> Option<Limits> {
+        self.loaded(id).map(|p| p.context.limits)
     }
 
     /// One loaded plugin.

@@ -42,6 +42,7 @@ mod error;
 pub mod events;
 mod host;
 pub mod legacy;
+pub mod limits;
 pub mod manifest;
 mod plugin;
 mod plugin_log;
@@ -55,10 +56,11 @@ pub use error::{CallError, HostError, LoadError};
 pub use events::{EntityEvent, EntityWrite, HookOutcome};
 pub use host::{Host, HostConfig, PluginInfo};
 pub use legacy::{LegacyConfig, LegacyError, LegacyReply, LegacyRunner, ModuleInfo};
+pub use limits::{LimitRequest, Limits};
 pub use plugin::WidgetInfo;
+pub use plugin::health::{BreakerConfig, PluginHealth};
 pub use plugin::routes::RouteInfo;
 pub use plugin_log::{LogLevel, LogRecord, LogSource};
-pub use sandbox::Limits;
 
 /// A `Host` is shared between threads (a server holds it in an `Arc`).
 const _: () = {

@@ -28,6 +28,9 @@ pub struct Manifest {
     /// Field widgets the plugin declares; each must be one the component lists.
     #[serde(default)]
     pub field_widgets: Vec<WidgetDeclaration>,
+    /// Limits the plugin asks for, within the host's ceilings.
+    #[serde(default)]
+    pub limits: crate::limits::LimitRequest,
     /// Front-end panels (HTML files), kept for applications that show them.
     #[serde(default)]
     pub panels: Vec<Value>,

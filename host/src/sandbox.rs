@@ -4,8 +4,11 @@
 //! nothing).
 
 use crate::capabilities;
+use crate::capabilities::storage::StorageTxn;
 use crate::db::Database;
+use crate::limits::Limits;
 use crate::manifest::{HostFunction, SettingSchema};
+use crate::plugin::health::Health;
 use crate::plugin_log::{LogLevel, LogSource, PluginLog};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -13,36 +16,28 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Config, Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// How often the epoch advances; call deadlines are counted in these ticks.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Resource limits applied to every plugin call.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Linear memory one instance may grow to.
-    pub memory_bytes: usize,
-    /// Wall-clock time one call may run before it is interrupted.
-    pub call_timeout: Duration,
-    /// Bytes of stdout and of stderr kept per call; writes beyond fail.
-    pub output_bytes: usize,
-    /// Largest component file accepted.
-    pub max_component_bytes: u64,
-    /// Largest value a plugin may store under one key.
-    pub storage_value_bytes: usize,
+/// What kind of call runs, which picks its time limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallKind {
+    Init,
+    Hook,
+    Route,
+    Widget,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            memory_bytes: 64 << 20,
-            call_timeout: Duration::from_secs(5),
-            output_bytes: 64 << 10,
-            max_component_bytes: 64 << 20,
-            storage_value_bytes: 1 << 20,
+impl CallKind {
+    pub(crate) fn timeout(self, limits: &Limits) -> Duration {
+        match self {
+            CallKind::Init | CallKind::Route => limits.route_timeout,
+            CallKind::Hook => limits.hook_timeout,
+            CallKind::Widget => limits.widget_timeout,
         }
     }
 }
@@ -52,57 +47,78 @@ pub(crate) struct PluginContext {
     pub id: String,
     pub grants: BTreeSet<HostFunction>,
     pub settings: BTreeMap<String, SettingSchema>,
+    /// The plugin's effective limits.
+    pub limits: Limits,
+    pub health: Health,
+}
+
+/// Engine-wide settings: what cannot differ between plugins.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EngineSettings {
+    pub max_wasm_stack: usize,
+    pub fuel: bool,
 }
 
 /// The engine, the linker with every host interface, and the epoch ticker.
 pub(crate) struct Sandbox {
     pub engine: Engine,
     pub linker: Linker<InvocationState>,
-    pub limits: Limits,
+    fuel: bool,
     ticker: Option<EpochTicker>,
 }
 
 impl Sandbox {
-    pub(crate) fn new(limits: Limits) -> wasmtime::Result<Sandbox> {
+    pub(crate) fn new(settings: EngineSettings) -> wasmtime::Result<Sandbox> {
         let mut config = Config::new();
-        config.epoch_interruption(true);
+        config.epoch_interruption(true).max_wasm_stack(settings.max_wasm_stack).consume_fuel(settings.fuel);
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         capabilities::add_to_linker(&mut linker)?;
         let ticker = Some(EpochTicker::start(engine.clone())?);
-        Ok(Sandbox { engine, linker, limits, ticker })
+        Ok(Sandbox { engine, linker, fuel: settings.fuel, ticker })
     }
 
-    /// A fresh store for one call of `plugin`, with its deadline set.
+    /// A fresh store for one call of `plugin`, with its limits and deadline set.
     pub(crate) fn new_store(
         &self,
         plugin: Arc<PluginContext>,
+        kind: CallKind,
         db: Database,
         log: PluginLog,
-    ) -> Store<InvocationState> {
-        let stdout = MemoryOutputPipe::new(self.limits.output_bytes);
-        let stderr = MemoryOutputPipe::new(self.limits.output_bytes);
+    ) -> wasmtime::Result<Store<InvocationState>> {
+        let limits = plugin.limits;
+        let stdout = MemoryOutputPipe::new(limits.output_bytes);
+        let stderr = MemoryOutputPipe::new(limits.output_bytes);
         let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
         let state = InvocationState {
             plugin,
             db,
             log,
+            limits,
+            storage: StorageTxn::default(),
+            log_records: 0,
             wasi,
             table: ResourceTable::new(),
-            limits: self.limits,
-            store_limits: StoreLimitsBuilder::new()
-                .memory_size(self.limits.memory_bytes)
-                .trap_on_grow_failure(true)
-                .build(),
+            limiter: Limiter {
+                inner: StoreLimitsBuilder::new()
+                    .memory_size(limits.memory_bytes)
+                    .trap_on_grow_failure(true)
+                    .build(),
+                exhausted: false,
+            },
             stdout,
             stderr,
         };
         let mut store = Store::new(&self.engine, state);
-        store.limiter(|state| &mut state.store_limits);
-        let ticks = self.limits.call_timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1);
+        store.limiter(|state| &mut state.limiter);
+        let ticks = kind.timeout(&limits).as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1);
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-        store
+        // A metering engine needs fuel in every store.
+        if self.fuel {
+            store.set_fuel(limits.fuel.unwrap_or(u64::MAX))?;
+        }
+        Ok(store)
     }
 }
 
@@ -140,6 +156,49 @@ impl EpochTicker {
     }
 }
 
+/// `StoreLimits`, remembering whether a memory or table growth was refused, so
+/// the resulting trap is reported as an exhausted limit.
+pub(crate) struct Limiter {
+    inner: StoreLimits,
+    pub exhausted: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.inner.memory_growing(current, desired, maximum);
+        self.exhausted |= !matches!(allowed, Ok(true));
+        allowed
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.inner.table_growing(current, desired, maximum);
+        self.exhausted |= !matches!(allowed, Ok(true));
+        allowed
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
+}
+
 /// The state of one invocation: who is calling, what it may do, and where its
 /// output goes.
 pub(crate) struct InvocationState {
@@ -147,9 +206,13 @@ pub(crate) struct InvocationState {
     pub db: Database,
     pub log: PluginLog,
     pub limits: Limits,
+    /// Storage writes, committed only if the call succeeds.
+    pub storage: StorageTxn,
+    /// Log records written so far.
+    pub log_records: usize,
     wasi: WasiCtx,
     table: ResourceTable,
-    store_limits: StoreLimits,
+    pub limiter: Limiter,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
 }
@@ -161,6 +224,7 @@ impl InvocationState {
         if self.plugin.grants.contains(&function) {
             return Ok(());
         }
+        self.plugin.health.denied();
         let message = format!(
             "plugin `{}` called {function} without the grant: add \"{function}\" to capabilities.host_functions in plugin.json",
             self.plugin.id

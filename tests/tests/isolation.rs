@@ -82,7 +82,7 @@ fn a_failing_hook_never_undoes_the_write() {
 fn traps_and_endless_loops_end_the_call_not_the_host() {
     let data = tempfile::tempdir().expect("temp dir");
     let mut config = plinth_host::HostConfig::new(data.path());
-    config.limits.call_timeout = std::time::Duration::from_millis(200);
+    config.limits.route_timeout = std::time::Duration::from_millis(200);
     let host = Host::with_config(config).expect("open");
     let dir = PluginDir::new("probe", guests::PROBE_PLUGIN_WASM, STORAGE, json!({}));
     host.load_plugin(dir.path()).expect("load");

@@ -1,6 +1,11 @@
 //! `plinth:plugin/storage`: key-value storage private to each plugin. Rows are
 //! keyed by (plugin id, key), and the plugin id comes from the host, never from
 //! the guest, so one plugin cannot reach another's keys.
+//!
+//! Writes of one invocation are buffered in a [`StorageTxn`] and committed in
+//! one SQLite transaction only when the invocation succeeds; a trap, timeout or
+//! returned error drops them, so a failing plugin never leaves half its writes.
+//! The per-plugin quota (bytes and keys) is checked as writes arrive.
 
 use super::internal;
 use crate::GuestError;
@@ -8,6 +13,7 @@ use crate::bindings::plinth::plugin::storage;
 use crate::manifest::HostFunction;
 use crate::sandbox::InvocationState;
 use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::BTreeMap;
 use wasmtime::component::{HasSelf, Linker};
 
 /// Longest key accepted, in bytes.
@@ -23,22 +29,6 @@ pub(crate) fn get(db: &Connection, plugin_id: &str, key: &str) -> rusqlite::Resu
         .optional()
 }
 
-pub(crate) fn set(db: &Connection, plugin_id: &str, key: &str, value: &[u8]) -> rusqlite::Result<()> {
-    db.prepare_cached(
-        "INSERT INTO plugin_storage (plugin_id, key, value) VALUES (?1, ?2, ?3)
-         ON CONFLICT (plugin_id, key) DO UPDATE SET value = excluded.value",
-    )?
-    .execute(params![plugin_id, key, value])?;
-    Ok(())
-}
-
-pub(crate) fn delete(db: &Connection, plugin_id: &str, key: &str) -> rusqlite::Result<bool> {
-    let removed = db
-        .prepare_cached("DELETE FROM plugin_storage WHERE plugin_id = ?1 AND key = ?2")?
-        .execute(params![plugin_id, key])?;
-    Ok(removed > 0)
-}
-
 pub(crate) fn list_keys(db: &Connection, plugin_id: &str, prefix: &str) -> rusqlite::Result<Vec<String>> {
     db.prepare_cached(
         "SELECT key FROM plugin_storage
@@ -47,6 +37,54 @@ pub(crate) fn list_keys(db: &Connection, plugin_id: &str, prefix: &str) -> rusql
     )?
     .query_map(params![plugin_id, prefix], |row| row.get(0))?
     .collect()
+}
+
+/// Bytes (keys plus values) and keys a plugin has stored.
+fn usage(db: &Connection, plugin_id: &str) -> rusqlite::Result<Usage> {
+    db.prepare_cached(
+        "SELECT COALESCE(SUM(length(CAST(key AS BLOB)) + length(value)), 0), COUNT(*)
+         FROM plugin_storage WHERE plugin_id = ?1",
+    )?
+    .query_row([plugin_id], |row| Ok(Usage { bytes: row.get(0)?, keys: row.get(1)? }))
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Usage {
+    bytes: u64,
+    keys: u64,
+}
+
+/// The storage writes of one invocation, not yet committed.
+#[derive(Default)]
+pub(crate) struct StorageTxn {
+    /// `None` marks a delete.
+    writes: BTreeMap<String, Option<Vec<u8>>>,
+    /// Usage with the buffered writes applied; read from the database on the first write.
+    usage: Option<Usage>,
+}
+
+impl StorageTxn {
+    /// Writes every buffered change in one transaction.
+    pub(crate) fn commit(self, db: &mut Connection, plugin_id: &str) -> rusqlite::Result<()> {
+        if self.writes.is_empty() {
+            return Ok(());
+        }
+        let transaction = db.transaction()?;
+        for (key, value) in &self.writes {
+            match value {
+                Some(value) => transaction
+                    .prepare_cached(
+                        "INSERT INTO plugin_storage (plugin_id, key, value) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (plugin_id, key) DO UPDATE SET value = excluded.value",
+                    )?
+                    .execute(params![plugin_id, key, value])?,
+                None => transaction
+                    .prepare_cached("DELETE FROM plugin_storage WHERE plugin_id = ?1 AND key = ?2")?
+                    .execute(params![plugin_id, key])?,
+            };
+        }
+        transaction.commit()
+    }
 }
 
 fn check_key(key: &str) -> Result<(), GuestError> {
@@ -62,46 +100,86 @@ fn check_key(key: &str) -> Result<(), GuestError> {
     }
 }
 
+impl InvocationState {
+    /// The value in force for this invocation: its own write, else the database's.
+    fn storage_read(&self, key: &str) -> Result<Option<Vec<u8>>, GuestError> {
+        match self.storage.writes.get(key) {
+            Some(buffered) => Ok(buffered.clone()),
+            None => get(&self.db.lock(), &self.plugin.id, key).map_err(|e| internal(self, "storage get", e)),
+        }
+    }
+
+    /// Buffers a write (`None`: delete) after checking it against the quota.
+    fn storage_write(&mut self, key: String, value: Option<Vec<u8>>) -> Result<bool, GuestError> {
+        let old = self.storage_read(&key)?;
+        let mut usage = match self.storage.usage {
+            Some(usage) => usage,
+            None => {
+                usage(&self.db.lock(), &self.plugin.id).map_err(|e| internal(self, "storage usage", e))?
+            }
+        };
+        let size = |v: &Option<Vec<u8>>| v.as_ref().map_or(0, |v| (key.len() + v.len()) as u64);
+        usage.bytes = usage.bytes - size(&old) + size(&value);
+        usage.keys = usage.keys - u64::from(old.is_some()) + u64::from(value.is_some());
+        let limits = &self.limits;
+        if value.is_some() && (usage.bytes > limits.storage_bytes || usage.keys > limits.storage_keys) {
+            return Err(GuestError::QuotaExceeded(format!(
+                "plugin `{}` may store {} bytes in {} keys; this write would make it {} bytes in {} keys",
+                self.plugin.id, limits.storage_bytes, limits.storage_keys, usage.bytes, usage.keys
+            )));
+        }
+        self.storage.usage = Some(usage);
+        self.storage.writes.insert(key, value);
+        Ok(old.is_some())
+    }
+}
+
 impl storage::Host for InvocationState {
     fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, GuestError>> {
-        let result = self.require(HostFunction::StorageGet).and_then(|()| check_key(&key)).and_then(|()| {
-            get(&self.db.lock(), &self.plugin.id, &key).map_err(|e| internal(self, "storage get", e))
-        });
+        let result = self
+            .require(HostFunction::StorageGet)
+            .and_then(|()| check_key(&key))
+            .and_then(|()| self.storage_read(&key));
         Ok(result)
     }
 
     fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), GuestError>> {
         let max = self.limits.storage_value_bytes;
-        let result = self
-            .require(HostFunction::StorageSet)
-            .and_then(|()| check_key(&key))
-            .and_then(|()| match value.len() > max {
-                true => Err(GuestError::QuotaExceeded(format!(
+        let result = self.require(HostFunction::StorageSet).and_then(|()| check_key(&key)).and_then(|()| {
+            if value.len() > max {
+                return Err(GuestError::QuotaExceeded(format!(
                     "a stored value may be at most {max} bytes; this one is {}",
                     value.len()
-                ))),
-                false => Ok(()),
-            })
-            .and_then(|()| {
-                set(&self.db.lock(), &self.plugin.id, &key, &value)
-                    .map_err(|e| internal(self, "storage set", e))
-            });
+                )));
+            }
+            self.storage_write(key, Some(value)).map(|_| ())
+        });
         Ok(result)
     }
 
     fn delete(&mut self, key: String) -> wasmtime::Result<Result<bool, GuestError>> {
-        let result =
-            self.require(HostFunction::StorageDelete).and_then(|()| check_key(&key)).and_then(|()| {
-                delete(&self.db.lock(), &self.plugin.id, &key)
-                    .map_err(|e| internal(self, "storage delete", e))
-            });
+        let result = self
+            .require(HostFunction::StorageDelete)
+            .and_then(|()| check_key(&key))
+            .and_then(|()| self.storage_write(key, None));
         Ok(result)
     }
 
     fn list_keys(&mut self, prefix: String) -> wasmtime::Result<Result<Vec<String>, GuestError>> {
         let result = self.require(HostFunction::StorageList).and_then(|()| {
-            list_keys(&self.db.lock(), &self.plugin.id, &prefix)
-                .map_err(|e| internal(self, "storage list-keys", e))
+            let stored = list_keys(&self.db.lock(), &self.plugin.id, &prefix)
+                .map_err(|e| internal(self, "storage list-keys", e))?;
+            let mut keys: std::collections::BTreeSet<String> = stored.into_iter().collect();
+            for (key, value) in self.storage.writes.range(prefix.clone()..) {
+                if !key.starts_with(&prefix) {
+                    break;
+                }
+                match value {
+                    Some(_) => keys.insert(key.clone()),
+                    None => keys.remove(key),
+                };
+            }
+            Ok(keys.into_iter().collect())
         });
         Ok(result)
     }

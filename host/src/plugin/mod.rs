@@ -2,13 +2,14 @@
 //! checked and an `InstancePre` ready, the roles it exports, and its routes and
 //! widgets. Every call gets a fresh `Store` and instance (see [`invoke`]).
 
+pub(crate) mod health;
 pub(crate) mod invoke;
 pub mod routes;
 
 use crate::bindings::exports::plinth::plugin::{events, field_widget, routes as wit_routes};
 use crate::error::{CallError, LoadError};
 use crate::manifest::Manifest;
-use crate::sandbox::{InvocationState, PluginContext, Sandbox};
+use crate::sandbox::{CallKind, InvocationState, PluginContext, Sandbox};
 use routes::{RouteInfo, RouteTable};
 use serde::Serialize;
 use std::io::Read;
@@ -95,7 +96,11 @@ pub(crate) fn load(
     let manifest = read_manifest(dir)?;
     let id = manifest.id.clone();
     let path = dir.join(&manifest.wasm.module);
-    let bytes = read_component_bytes(&id, &path, sandbox.limits.max_component_bytes)?;
+    let limits = manifest
+        .limits
+        .resolve(&shared.defaults, &shared.ceilings)
+        .map_err(|problem| LoadError::Invalid { plugin: id.clone(), problem })?;
+    let bytes = read_component_bytes(&id, &path, shared.max_component_bytes)?;
     if !bytes.starts_with(b"\0asm") {
         return Err(LoadError::NotWasm { plugin: id, path });
     }
@@ -129,6 +134,8 @@ pub(crate) fn load(
         id: id.clone(),
         grants: manifest.capabilities.host_functions.clone(),
         settings: manifest.capabilities.settings.clone(),
+        limits,
+        health: Default::default(),
     });
     let mut plugin =
         LoadedPlugin { manifest, dir: dir.to_path_buf(), context, pre, events, routes: None, widgets: None };
@@ -166,21 +173,24 @@ fn initialise(
     let id = plugin.id().to_string();
     let init_error = |source: CallError| LoadError::Init { plugin: id.clone(), source: Box::new(source) };
     let events = plugin.events.as_ref();
-    let (routes, widgets) = invoke::run(plugin, sandbox, shared, "init", |store, instance| {
-        if let Some(indices) = events {
-            indices.load(&mut *store, instance)?;
-        }
-        let routes = match &route_indices {
-            Some(indices) => Some(indices.load(&mut *store, instance)?.call_register_routes(&mut *store)?),
-            None => None,
-        };
-        let widgets = match &widget_indices {
-            Some(indices) => Some(indices.load(&mut *store, instance)?.call_list_widgets(&mut *store)?),
-            None => None,
-        };
-        Ok((routes, widgets))
-    })
-    .map_err(init_error)?;
+    let (routes, widgets) =
+        invoke::run(plugin, sandbox, shared, CallKind::Init, "init", |store, instance| {
+            if let Some(indices) = events {
+                indices.load(&mut *store, instance)?;
+            }
+            let routes = match &route_indices {
+                Some(indices) => {
+                    Some(indices.load(&mut *store, instance)?.call_register_routes(&mut *store)?)
+                }
+                None => None,
+            };
+            let widgets = match &widget_indices {
+                Some(indices) => Some(indices.load(&mut *store, instance)?.call_list_widgets(&mut *store)?),
+                None => None,
+            };
+            Ok((routes, widgets))
+        })
+        .map_err(init_error)?;
 
     let invalid = |problem: String| LoadError::Invalid { plugin: id.clone(), problem };
     if let (Some(indices), Some(routes)) = (route_indices, routes) {

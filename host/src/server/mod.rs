@@ -42,7 +42,6 @@ pub struct AppState {
     /// Plugin folders that failed to load, with the reason.
     pub failed: Mutex<Vec<plugins::FailedPlugin>>,
     pub max_request_bytes: usize,
-    pub max_response_bytes: usize,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -55,7 +54,11 @@ pub fn run(options: ServeOptions) -> anyhow::Result<()> {
 
 async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let mut config = HostConfig::new(options.data_dir.clone());
-    config.limits.call_timeout = options.call_timeout;
+    config.limits.route_timeout = options.call_timeout;
+    config.limits.hook_timeout = options.call_timeout;
+    config.limits.widget_timeout = options.call_timeout;
+    config.limits.request_bytes = options.max_request_bytes;
+    config.limits.response_bytes = options.max_response_bytes;
     config.legacy = options.legacy;
     let host = tokio::task::spawn_blocking(move || Host::with_config(config)).await??;
     let state = Arc::new(AppState {
@@ -63,7 +66,6 @@ async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         plugins_dir: options.plugins.clone(),
         failed: Mutex::default(),
         max_request_bytes: options.max_request_bytes,
-        max_response_bytes: options.max_response_bytes,
     });
     plugins::load_all(&state)
         .await

@@ -149,7 +149,9 @@ pub async fn route(
     let method = Method::parse(method.as_str()).ok_or_else(|| {
         ApiError::new(405, "method_not_allowed", format!("plugins cannot serve {method}")).for_plugin(&id)
     })?;
-    let body = read_body(body, state.max_request_bytes).await?;
+    // Read no more than this plugin accepts (an unknown plugin: the host default).
+    let limit = state.host.plugin_limits(&id).map_or(state.max_request_bytes, |limits| limits.request_bytes);
+    let body = read_body(body, limit).await.map_err(|error| error.for_plugin(&id))?;
     let mut request = RouteRequest::new(method, &format!("/{path}")).with_body(body.to_vec());
     request = request.with_query_string(query.as_deref().unwrap_or(""));
     for (name, value) in &headers {
@@ -170,18 +172,6 @@ pub async fn route(
         }
     }
     let response = result?;
-    if response.body.len() > state.max_response_bytes {
-        return Err(ApiError::new(
-            500,
-            "response_too_large",
-            format!(
-                "the plugin's response of {} bytes is over the {}-byte limit",
-                response.body.len(),
-                state.max_response_bytes
-            ),
-        )
-        .for_plugin(&id));
-    }
     let status = StatusCode::from_u16(response.status).map_err(|_| {
         ApiError::new(500, "invalid_response", format!("the plugin answered with status {}", response.status))
             .for_plugin(&id)

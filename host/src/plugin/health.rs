@@ -1,0 +1,166 @@
+//! Per-plugin counters and the circuit breaker: after a run of consecutive
+//! failures (traps, timeouts, exhausted limits) a plugin is degraded for a
+//! back-off period: its hooks are skipped and its calls refused at once. The
+//! first call after the back-off is let through; a success closes the circuit.
+
+use serde::Serialize;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// When to open the circuit and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct BreakerConfig {
+    /// Consecutive failures that degrade a plugin.
+    pub failures: u32,
+    /// How long a degraded plugin is left alone.
+    pub backoff: Duration,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig { failures: 5, backoff: Duration::from_secs(30) }
+    }
+}
+
+/// A plugin's health, as the host reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PluginHealth {
+    /// `healthy` or `degraded`.
+    pub state: &'static str,
+    /// Milliseconds until a degraded plugin is tried again.
+    pub retry_in_ms: Option<u64>,
+    /// Failures since the last success.
+    pub consecutive_failures: u32,
+    /// Calls run (refused ones not counted).
+    pub calls: u64,
+    /// Calls that trapped.
+    pub traps: u64,
+    /// Calls stopped at their time limit.
+    pub timeouts: u64,
+    /// Calls stopped at a memory, fuel or stack limit.
+    pub limits_exceeded: u64,
+    /// Host calls refused for want of a grant.
+    pub denials: u64,
+    /// Calls refused because the plugin was degraded or busy.
+    pub refused: u64,
+}
+
+/// How a call ended, for the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Returned (possibly with the plugin's own error).
+    Completed,
+    Trap,
+    Timeout,
+    LimitExceeded,
+}
+
+#[derive(Default)]
+struct Breaker {
+    consecutive_failures: u32,
+    open_until: Option<Instant>,
+}
+
+#[derive(Default)]
+pub(crate) struct Health {
+    breaker: Mutex<Breaker>,
+    calls: AtomicU64,
+    traps: AtomicU64,
+    timeouts: AtomicU64,
+    limits_exceeded: AtomicU64,
+    denials: AtomicU64,
+    refused: AtomicU64,
+    running: AtomicU64,
+}
+
+impl Health {
+    fn breaker(&self) -> std::sync::MutexGuard<'_, Breaker> {
+        self.breaker.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `Err(wait)` while the circuit is open.
+    pub(crate) fn admit(&self) -> Result<(), Duration> {
+        let breaker = self.breaker();
+        match breaker.open_until {
+            Some(until) if until > Instant::now() => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                Err(until - Instant::now())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn refused(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn denied(&self) {
+        self.denials.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a finished call; returns true when this call opened the circuit.
+    pub(crate) fn record(&self, outcome: Outcome, config: &BreakerConfig) -> bool {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let counter = match outcome {
+            Outcome::Completed => None,
+            Outcome::Trap => Some(&self.traps),
+            Outcome::Timeout => Some(&self.timeouts),
+            Outcome::LimitExceeded => Some(&self.limits_exceeded),
+        };
+        let mut breaker = self.breaker();
+        match counter {
+            None => {
+                breaker.consecutive_failures = 0;
+                breaker.open_until = None;
+                false
+            }
+            Some(counter) => {
+                counter.fetch_add(1, Ordering::Relaxed);
+                breaker.consecutive_failures += 1;
+                if breaker.consecutive_failures >= config.failures.max(1) {
+                    breaker.open_until = Some(Instant::now() + config.backoff);
+                    breaker.consecutive_failures = 0;
+                    true
+                } else {
+                    false
+                }
+            }
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> PluginHealth {
+        let breaker = self.breaker();
+        let now = Instant::now();
+        let retry_in = breaker.open_until.filter(|until| *until > now).map(|until| until - now);
+        PluginHealth {
+            state: if retry_in.is_some() { "degraded" } else { "healthy" },
+            retry_in_ms: retry_in.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            consecutive_failures: breaker.consecutive_failures,
+            calls: self.calls.load(Ordering::Relaxed),
+            traps: self.traps.load(Ordering::Relaxed),
+            timeouts: self.timeouts.load(Ordering::Relaxed),
+            limits_exceeded: self.limits_exceeded.load(Ordering::Relaxed),
+            denials: self.denials.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Holds one of a plugin's concurrent-call slots.
+pub(crate) struct Running<'a>(&'a AtomicU64);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Health {
+    /// Takes a call slot, or `None` when `max` calls are running.
+    pub(crate) fn enter(&self, max: usize) -> Option<Running<'_>> {
+        let before = self.running.fetch_add(1, Ordering::SeqCst);
+        let running = Running(&self.running);
+        (before < max as u64).then_some(running)
+    }
+}
