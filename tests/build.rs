@@ -31,6 +31,7 @@ const GUESTS: &[Guest] = &[
     component("word-count-widget", "example-plugins/word-count-widget", "word_count_widget.wasm"),
     component("audit-trail", "example-plugins/audit-trail", "audit_trail.wasm"),
     component("probe-plugin", "tests/guests/probe-plugin", "probe_plugin.wasm"),
+    component("foreign-import", "tests/guests/foreign-import", "foreign_import.wasm"),
     legacy("legacy-math", "example-plugins/legacy-math", "math.wasm"),
     legacy("legacy-probe", "tests/guests/legacy-probe", "legacy-probe.wasm"),
 ];

@@ -49,15 +49,17 @@ pub enum LoadError {
         /// The limit.
         max: u64,
     },
-    /// The file does not start with `\0asm`.
+    /// The file is not WebAssembly at all.
     #[error(
-        "plugin `{plugin}` (load): {path} is not WebAssembly (it does not start with \\0asm); point wasm.module at the built .wasm component"
+        "plugin `{plugin}` (load): {path} is not WebAssembly: {what}; point wasm.module at the built .wasm component"
     )]
     NotWasm {
         /// The plugin's id.
         plugin: String,
         /// The file.
         path: PathBuf,
+        /// What it seems to be instead.
+        what: String,
     },
     /// The file is a core module, not a component.
     #[error(
@@ -81,13 +83,14 @@ pub enum LoadError {
     },
     /// The component imports something the host does not provide.
     #[error(
-        "plugin `{plugin}` (link): imports `{import}`, which Plinth does not provide; a plugin may import plinth:plugin/{{entities,storage,settings,logging}}@0.1.0 and WASI 0.2 (cli, io, clocks, random, filesystem, sockets: all granting nothing)"
+        "plugin `{plugin}` (link): imports {}, which Plinth does not provide; a plugin may import plinth:plugin/{{entities,storage,settings,logging}}@0.1.0 and WASI 0.2 (cli, io, clocks, random, filesystem, sockets: all granting nothing)",
+        imports.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
     )]
     UnsupportedImport {
         /// The plugin's id.
         plugin: String,
-        /// The import's name.
-        import: String,
+        /// Every import the host does not provide.
+        imports: Vec<String>,
     },
     /// Linking failed for another reason (a version or type mismatch).
     #[error(

@@ -44,6 +44,8 @@ pub struct PluginHealth {
     pub denials: u64,
     /// Calls refused because the plugin was degraded or busy.
     pub refused: u64,
+    /// Calls running now.
+    pub running: u64,
 }
 
 /// How a call ended, for the counters.
@@ -143,6 +145,7 @@ impl Health {
             limits_exceeded: self.limits_exceeded.load(Ordering::Relaxed),
             denials: self.denials.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
+            running: self.running.load(Ordering::SeqCst),
         }
     }
 }

@@ -102,7 +102,7 @@ pub(crate) fn load(
         .map_err(|problem| LoadError::Invalid { plugin: id.clone(), problem })?;
     let bytes = read_component_bytes(&id, &path, shared.max_component_bytes)?;
     if !bytes.starts_with(b"\0asm") {
-        return Err(LoadError::NotWasm { plugin: id, path });
+        return Err(LoadError::NotWasm { plugin: id, path, what: describe_non_wasm(&bytes) });
     }
     if wasmparser::Parser::is_core_wasm(&bytes) {
         return Err(LoadError::CoreModule { plugin: id, path });
@@ -112,11 +112,15 @@ pub(crate) fn load(
         path: path.clone(),
         message: format!("{e:#}"),
     })?;
-    for (import, _) in component.component_type().imports(&sandbox.engine) {
-        let known = PLINTH_IMPORTS.contains(&import) || import.starts_with("wasi:");
-        if !known {
-            return Err(LoadError::UnsupportedImport { plugin: id, import: import.to_string() });
-        }
+    let unsupported: Vec<String> = component
+        .component_type()
+        .imports(&sandbox.engine)
+        .map(|(import, _)| import)
+        .filter(|import| !PLINTH_IMPORTS.contains(import) && !import.starts_with("wasi:"))
+        .map(str::to_string)
+        .collect();
+    if !unsupported.is_empty() {
+        return Err(LoadError::UnsupportedImport { plugin: id, imports: unsupported });
     }
     let pre = sandbox
         .linker
@@ -141,6 +145,20 @@ pub(crate) fn load(
         LoadedPlugin { manifest, dir: dir.to_path_buf(), context, pre, events, routes: None, widgets: None };
     initialise(&mut plugin, sandbox, shared, route_indices, widget_indices)?;
     Ok(plugin)
+}
+
+/// Says what a file that is not WebAssembly seems to be.
+fn describe_non_wasm(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(64)]);
+    if bytes.is_empty() {
+        "the file is empty".into()
+    } else if bytes.starts_with(b"\x7fELF") {
+        "it is an ELF executable".into()
+    } else if text.trim_start().starts_with('(') {
+        "it looks like WebAssembly text (WAT); compile it to binary first (wasm-tools parse)".into()
+    } else {
+        "it does not start with \\0asm".into()
+    }
 }
 
 fn read_component_bytes(plugin: &str, path: &Path, max: u64) -> Result<Vec<u8>, LoadError> {

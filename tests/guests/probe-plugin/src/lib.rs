@@ -21,6 +21,10 @@ impl Plugin for Probe {
     }
 
     fn router() -> Router {
+        // A misbehaving initialisation, on request: `init` setting = "loop".
+        if host::setting::<String>("init").ok().flatten().as_deref() == Some("loop") {
+            spin_forever();
+        }
         Router::new()
             .get("/storage/{key}", storage_get)
             .put("/storage/{key}", storage_set)
@@ -34,6 +38,15 @@ impl Plugin for Probe {
             .get("/trap", trap)
             .get("/loop", spin)
             .get("/print", print)
+            .get("/grow", grow)
+            .get("/recurse", recurse)
+            .get("/huge", huge)
+            .get("/log-flood", log_flood)
+            .post("/quota-bomb", quota_bomb)
+            .post("/partial-trap", partial_trap)
+            .post("/partial-error", partial_error)
+            .post("/big-value", big_value)
+            .post("/big-key", big_key)
     }
 
     fn widgets() -> Vec<Widget> {
@@ -45,17 +58,22 @@ impl Plugin for Probe {
     }
 }
 
+/// The WIT case name and message of an error.
+fn kind(error: &Error) -> (&'static str, &str) {
+    match error {
+        Error::NotFound(m) => ("not-found", m),
+        Error::Denied(m) => ("denied", m),
+        Error::InvalidInput(m) => ("invalid-input", m),
+        Error::QuotaExceeded(m) => ("quota-exceeded", m),
+        Error::Internal(m) => ("internal", m),
+    }
+}
+
 fn outcome<T: serde::Serialize>(result: Result<T, Error>) -> Response {
     match result {
         Ok(value) => Response::json(200, &json!({ "ok": value })),
         Err(error) => {
-            let (kind, message) = match &error {
-                Error::NotFound(m) => ("not-found", m),
-                Error::Denied(m) => ("denied", m),
-                Error::InvalidInput(m) => ("invalid-input", m),
-                Error::QuotaExceeded(m) => ("quota-exceeded", m),
-                Error::Internal(m) => ("internal", m),
-            };
+            let (kind, message) = kind(&error);
             Response::json(200, &json!({ "error": { "kind": kind, "message": message } }))
         }
     }
@@ -119,10 +137,87 @@ fn trap(_request: Request) -> Response {
 }
 
 fn spin(_request: Request) -> Response {
+    spin_forever()
+}
+
+fn spin_forever() -> ! {
     let mut n: u64 = 0;
     loop {
         n = std::hint::black_box(n.wrapping_add(1));
     }
+}
+
+/// Allocates until memory runs out.
+fn grow(_request: Request) -> Response {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        hoard.push(vec![1; 1 << 20]);
+        std::hint::black_box(&hoard);
+    }
+}
+
+fn depth(n: u64) -> u64 {
+    if n == 0 { 0 } else { std::hint::black_box(depth(std::hint::black_box(n - 1))) + 1 }
+}
+
+/// Recurses far deeper than any stack allows.
+fn recurse(_request: Request) -> Response {
+    Response::json(200, &depth(std::hint::black_box(u64::MAX)))
+}
+
+/// A 20 MiB response.
+fn huge(_request: Request) -> Response {
+    Response::new(200).body(vec![b'x'; 20 << 20])
+}
+
+fn log_flood(_request: Request) -> Response {
+    for i in 0..10_000 {
+        let _ = host::log(Level::Info, &format!("flood {i}"));
+    }
+    Response::text(200, "flooded")
+}
+
+/// Stores keys until the quota says no; answers how many fit and the error.
+fn quota_bomb(_request: Request) -> Response {
+    let mut stored = 0u32;
+    let error = loop {
+        match host::storage_set(&format!("bomb/{stored:08}"), [7u8; 100]) {
+            Ok(()) => stored += 1,
+            Err(error) => break error,
+        }
+        if stored == 1_000_000 {
+            return Response::json(200, &json!({ "stored": stored, "error": null }));
+        }
+    };
+    Response::json(200, &json!({ "stored": stored, "error": kind(&error).0 }))
+}
+
+/// Writes three keys, then traps.
+fn partial_trap(_request: Request) -> Response {
+    for key in ["partial/a", "partial/b", "partial/c"] {
+        let _ = host::storage_set(key, "written");
+    }
+    panic!("trapping after partial writes")
+}
+
+/// Writes three keys, then returns an error.
+fn partial_error(_request: Request) -> Result<Response, Error> {
+    for key in ["partial/a", "partial/b", "partial/c"] {
+        host::storage_set(key, "written")?;
+    }
+    Err(Error::Internal("failing after partial writes".into()))
+}
+
+/// Stores a value of `?size=` bytes.
+fn big_value(request: Request) -> Response {
+    let size: usize = request.query("size").and_then(|s| s.parse().ok()).unwrap_or(0);
+    outcome(host::storage_set("big", vec![0u8; size]))
+}
+
+/// Uses a key of `?size=` bytes.
+fn big_key(request: Request) -> Response {
+    let size: usize = request.query("size").and_then(|s| s.parse().ok()).unwrap_or(0);
+    outcome(host::storage_set(&"k".repeat(size), "v"))
 }
 
 fn print(_request: Request) -> Response {
