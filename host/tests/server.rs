@@ -350,3 +350,33 @@ fn upload(server: &Server, name: &str, bytes: &[u8]) -> (u16, Value) {
     let text = response.body_mut().read_to_string().unwrap_or_default();
     (response.status().as_u16(), serde_json::from_str(&text).unwrap_or(Value::Null))
 }
+
+#[test]
+fn faults_map_to_json_statuses_and_show_in_health() {
+    let plugins = tempfile::tempdir().expect("temp dir");
+    let manifest = json!({"id": "probe", "name": "Probe", "version": "1", "wasm": {"module": "plugin.wasm"},
+        "capabilities": {"host_functions": ["storage_get", "storage_set"]},
+        "limits": {"memory_mb": 16, "route_timeout_ms": 300}});
+    write_plugin(
+        plugins.path(),
+        "probe",
+        &manifest,
+        &std::fs::read(guests::PROBE_PLUGIN_WASM).expect("probe"),
+    );
+    let server = Server::start(plugins.path(), &[]);
+
+    let (status, bomb) = server.get("/api/plugins/probe/grow");
+    assert_eq!((status, bomb["error"]["code"].as_str()), (507, Some("limit_exceeded")), "{bomb}");
+    assert!(bomb["error"]["message"].as_str().is_some_and(|m| m.contains("memory (16 MiB)")), "{bomb}");
+    assert_eq!(bomb["error"]["plugin"], "probe");
+    let (status, trap) = server.get("/api/plugins/probe/trap");
+    assert_eq!((status, trap["error"]["code"].as_str()), (500, Some("trap")));
+    let (status, _) = server.get("/api/plugins/probe/loop");
+    assert_eq!(status, 504);
+
+    let (_, info) = server.get("/api/plugins/probe");
+    let health = &info["health"];
+    assert_eq!((health["limits_exceeded"].as_u64(), health["traps"].as_u64()), (Some(1), Some(1)), "{info}");
+    assert_eq!(health["timeouts"], 1);
+    assert_eq!(server.get("/api/plugins/probe/storage/k").0, 200, "the plugin still serves");
+}

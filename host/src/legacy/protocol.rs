@@ -119,3 +119,59 @@ mod tests {
         assert!(check_request(b"{").is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// JSON values a module might answer with.
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            "\\PC*".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z]{0,6}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn every_well_formed_reply_round_trips(ok: bool, value in json_value(), error in "\\PC*") {
+            let reply = if ok {
+                serde_json::json!({"ok": true, "value": value})
+            } else {
+                serde_json::json!({"ok": false, "error": error})
+            };
+            let line = format!("{reply}\n");
+            let parsed = parse_reply(line.as_bytes()).expect("a well-formed reply");
+            prop_assert_eq!(parsed.ok, ok);
+            prop_assert_eq!(parsed.line, reply.to_string());
+            if ok {
+                prop_assert_eq!(parsed.value, Some(value));
+            } else {
+                prop_assert_eq!(parsed.error, Some(error));
+            }
+        }
+
+        #[test]
+        fn two_replies_are_never_one(first in json_value(), second in json_value()) {
+            let text = format!("{}\n{}\n", serde_json::json!({"ok": true, "value": first}), serde_json::json!({"ok": true, "value": second}));
+            prop_assert_eq!(parse_reply(text.as_bytes()), Err(ProtocolError::MultipleLines(2)));
+        }
+
+        #[test]
+        fn any_bytes_get_an_answer_not_a_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            if let Ok(reply) = parse_reply(&bytes) {
+                prop_assert!(!reply.line.contains('\n'));
+            }
+        }
+    }
+}
