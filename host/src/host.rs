@@ -7,12 +7,13 @@ use crate::error::{HostError, LoadError};
 use crate::events::HookOutcome;
 use crate::legacy::{LegacyConfig, LegacyRunner};
 use crate::limits::Limits;
+use crate::plugin::cache::{COMPILED_DIR, CompileCache};
 use crate::plugin::health::{BreakerConfig, PluginHealth};
 use crate::plugin::invoke::Shared;
 use crate::plugin::routes::RouteInfo;
 use crate::plugin::{self, LoadedPlugin, WidgetInfo};
 use crate::plugin_log::{LogRecord, PluginLog};
-use crate::sandbox::{EngineSettings, Sandbox};
+use crate::sandbox::{EngineSettings, PoolSize, Sandbox};
 use crate::{Entity, EntityQuery};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -35,6 +36,11 @@ pub struct HostConfig {
     pub max_wasm_stack: usize,
     /// Largest component file accepted.
     pub max_component_bytes: u64,
+    /// Keep compiled components in `DATA_DIR/_compiled` to skip compiling on the next load.
+    pub compile_cache: bool,
+    /// Instances the pooling allocator keeps ready (`None`: allocate on demand).
+    /// When the address space cannot hold the pool, the host falls back to on-demand.
+    pub pooling: Option<u32>,
     /// Limits of the legacy adapter.
     pub legacy: LegacyConfig,
 }
@@ -49,6 +55,8 @@ impl HostConfig {
             breaker: BreakerConfig::default(),
             max_wasm_stack: 512 << 10,
             max_component_bytes: 64 << 20,
+            compile_cache: true,
+            pooling: Some(128),
             legacy: LegacyConfig::default(),
         }
     }
@@ -127,9 +135,17 @@ impl Host {
             .map_err(|source| HostError::DataDir { path: data_dir.clone(), source })?;
         let db = Database::open(&data_dir).map_err(HostError::database("opening the database"))?;
         // Fuel metering is an engine setting: on when the default limits use it.
-        let settings =
-            EngineSettings { max_wasm_stack: config.max_wasm_stack, fuel: config.limits.fuel.is_some() };
+        let settings = EngineSettings {
+            max_wasm_stack: config.max_wasm_stack,
+            fuel: config.limits.fuel.is_some(),
+            pool: config.pooling.map(|instances| PoolSize {
+                instances,
+                max_memory_bytes: config.ceilings.memory_bytes.max(config.legacy.memory_bytes),
+            }),
+        };
         let sandbox = Sandbox::new(settings).map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        let compile_cache = CompileCache::new(&sandbox.engine, &data_dir, config.compile_cache)
+            .map_err(|source| HostError::DataDir { path: data_dir.join(COMPILED_DIR), source })?;
         let legacy = LegacyRunner::new(sandbox.engine.clone(), &data_dir, config.legacy)?;
         Ok(Host {
             sandbox,
@@ -140,6 +156,7 @@ impl Host {
                 ceilings: config.ceilings,
                 breaker: config.breaker,
                 max_component_bytes: config.max_component_bytes,
+                compile_cache,
             },
             plugins: RwLock::default(),
             hook_history: Mutex::default(),
@@ -187,13 +204,14 @@ impl Host {
             .filter(|path| path.join("plugin.json").is_file())
             .collect();
         dirs.sort();
-        Ok(dirs
-            .into_iter()
-            .map(|dir| {
-                let result = self.load_plugin(&dir);
-                (dir, result)
-            })
-            .collect())
+        // Compile in parallel: each load is independent until it registers.
+        Ok(std::thread::scope(|scope| {
+            let loads: Vec<_> = dirs
+                .into_iter()
+                .map(|dir| scope.spawn(move || (dir.clone(), self.load_plugin(&dir))))
+                .collect();
+            loads.into_iter().filter_map(|load| load.join().ok()).collect()
+        }))
     }
 
     /// Loads a plugin again from the folder it came from (to pick up a rebuilt

@@ -16,7 +16,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Config, Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, StoreLimits,
+    StoreLimitsBuilder,
+};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -57,6 +60,36 @@ pub(crate) struct PluginContext {
 pub(crate) struct EngineSettings {
     pub max_wasm_stack: usize,
     pub fuel: bool,
+    pub pool: Option<PoolSize>,
+}
+
+/// How large a pool the pooling allocator keeps.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PoolSize {
+    /// Component instances alive at once (each call holds one while it runs).
+    pub instances: u32,
+    /// The largest memory any instance may grow to.
+    pub max_memory_bytes: usize,
+}
+
+impl PoolSize {
+    /// Sized for components of several core modules (a Python or JavaScript
+    /// guest has a dozen or more) and for the legacy jobs on the same engine.
+    fn config(self) -> PoolingAllocationConfig {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(self.instances)
+            .total_core_instances(self.instances * 24)
+            .total_memories(self.instances * 4)
+            .total_tables(self.instances * 24)
+            .max_core_instances_per_component(64)
+            .max_memories_per_component(16)
+            .max_tables_per_component(64)
+            .max_core_instance_size(4 << 20)
+            .max_component_instance_size(4 << 20)
+            .table_elements(100_000)
+            .max_memory_size(self.max_memory_bytes);
+        pool
+    }
 }
 
 /// The engine, the linker with every host interface, and the epoch ticker.
@@ -71,7 +104,17 @@ impl Sandbox {
     pub(crate) fn new(settings: EngineSettings) -> wasmtime::Result<Sandbox> {
         let mut config = Config::new();
         config.epoch_interruption(true).max_wasm_stack(settings.max_wasm_stack).consume_fuel(settings.fuel);
-        let engine = Engine::new(&config)?;
+        let engine = match settings.pool {
+            Some(pool) => {
+                config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool.config()));
+                Engine::new(&config).or_else(|error| {
+                    tracing::warn!("the pooling allocator is unavailable ({error:#}); allocating on demand");
+                    config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+                    Engine::new(&config)
+                })?
+            }
+            None => Engine::new(&config)?,
+        };
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         capabilities::add_to_linker(&mut linker)?;

@@ -25,6 +25,7 @@ pub(crate) struct Shared {
     pub ceilings: Limits,
     pub breaker: BreakerConfig,
     pub max_component_bytes: u64,
+    pub compile_cache: super::cache::CompileCache,
 }
 
 /// Runs `call` in a fresh instance of `plugin`.

@@ -2,6 +2,7 @@
 //! checked and an `InstancePre` ready, the roles it exports, and its routes and
 //! widgets. Every call gets a fresh `Store` and instance (see [`invoke`]).
 
+pub(crate) mod cache;
 pub(crate) mod health;
 pub(crate) mod invoke;
 pub mod routes;
@@ -15,7 +16,7 @@ use serde::Serialize;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use wasmtime::component::{Component, InstancePre};
+use wasmtime::component::InstancePre;
 
 /// The Plinth interfaces a component may import (everything else must be WASI).
 const PLINTH_IMPORTS: &[&str] = &[
@@ -107,10 +108,8 @@ pub(crate) fn load(
     if wasmparser::Parser::is_core_wasm(&bytes) {
         return Err(LoadError::CoreModule { plugin: id, path });
     }
-    let component = Component::from_binary(&sandbox.engine, &bytes).map_err(|e| LoadError::Compile {
-        plugin: id.clone(),
-        path: path.clone(),
-        message: format!("{e:#}"),
+    let component = shared.compile_cache.component(&sandbox.engine, &bytes).map_err(|e| {
+        LoadError::Compile { plugin: id.clone(), path: path.clone(), message: format!("{e:#}") }
     })?;
     let unsupported: Vec<String> = component
         .component_type()

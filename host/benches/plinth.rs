@@ -1,0 +1,171 @@
+//! Plinth's benchmarks (criterion). Each group pairs the measured work with a
+//! baseline run in the same process; `benches/report.py` turns the medians into
+//! the ratios in BENCHMARKS.md. Run: `cargo bench -p plinth-host --bench plinth`.
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use plinth_host::{EntityQuery, Host, HostConfig, Method, RouteRequest};
+use plinth_tests::{PluginDir, copy_example, guests};
+use serde_json::json;
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Duration;
+
+fn host(data: &Path) -> Host {
+    Host::with_config(HostConfig::new(data)).expect("open host")
+}
+
+/// A fresh instance and a `GET /stats/character` per iteration, against the
+/// same work done natively (count, settings, JSON).
+fn route_call(c: &mut Criterion) {
+    let mut group = c.benchmark_group("route_call");
+    for entities in [100u64, 1_000, 10_000] {
+        let data = tempfile::tempdir().expect("temp dir");
+        let plugins = tempfile::tempdir().expect("temp dir");
+        let host = host(data.path());
+        for i in 0..entities {
+            let entity_type = if i % 2 == 0 { "character" } else { "location" };
+            host.create_entity(entity_type, json!({"n": i})).expect("seed");
+        }
+        host.load_plugin(copy_example("character-stats", plugins.path())).expect("load");
+        group.bench_with_input(BenchmarkId::new("plugin", entities), &entities, |b, _| {
+            b.iter(|| {
+                let response = host
+                    .call_route("character-stats", RouteRequest::new(Method::Get, "/stats/character"))
+                    .expect("call");
+                black_box(response.body)
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("native", entities), &entities, |b, _| {
+            b.iter(|| {
+                let count = host.count_entities(&EntityQuery::of_type("character")).expect("count");
+                let depth = host.settings("character-stats").expect("settings")["analysis_depth"].clone();
+                black_box(serde_json::to_vec(
+                    &json!({"entity_type": "character", "count": count, "analysis_depth": depth}),
+                ))
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Loading a plugin from disk and making its first call: compiled from
+/// scratch, and from the compiled-component cache.
+fn cold_start(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cold_start");
+    group.sample_size(10).measurement_time(Duration::from_secs(8));
+    let plugins = tempfile::tempdir().expect("temp dir");
+    let dir = copy_example("character-stats", plugins.path());
+    let first_call = |host: &Host| {
+        host.load_plugin(&dir).expect("load");
+        let response = host.call_route("character-stats", RouteRequest::new(Method::Get, "/stats/character"));
+        black_box(response.expect("call"));
+        host.unload_plugin("character-stats").expect("unload");
+    };
+    group.bench_function("uncached", |b| {
+        b.iter_batched(
+            || {
+                let data = tempfile::tempdir().expect("temp dir");
+                let host = host(data.path());
+                (data, host)
+            },
+            |(_data, host)| first_call(&host),
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    let data = tempfile::tempdir().expect("temp dir");
+    let warm = host(data.path());
+    first_call(&warm);
+    group.bench_function("cached", |b| b.iter(|| first_call(&warm)));
+    group.finish();
+}
+
+/// Storage host calls from the guest with growing payloads, against a call
+/// that reads a missing key.
+fn storage_roundtrip(c: &mut Criterion) {
+    let mut group = c.benchmark_group("storage_roundtrip");
+    let data = tempfile::tempdir().expect("temp dir");
+    let host = host(data.path());
+    let probe =
+        PluginDir::new("probe", guests::PROBE_PLUGIN_WASM, &["storage_get", "storage_set"], json!({}));
+    host.load_plugin(probe.path()).expect("load");
+    group.bench_function("missing_key", |b| {
+        b.iter(|| {
+            black_box(
+                host.call_route("probe", RouteRequest::new(Method::Get, "/storage/none")).expect("call"),
+            )
+        })
+    });
+    for (label, size) in [("1KiB", 1usize << 10), ("64KiB", 64 << 10), ("1MiB", 1 << 20)] {
+        let payload = vec![b'x'; size];
+        group.throughput(Throughput::Bytes(size as u64));
+        group.bench_function(BenchmarkId::new("set", label), |b| {
+            b.iter(|| {
+                let request = RouteRequest::new(Method::Put, "/storage/payload").with_body(payload.clone());
+                black_box(host.call_route("probe", request).expect("set"))
+            })
+        });
+        group.bench_function(BenchmarkId::new("get", label), |b| {
+            b.iter(|| {
+                black_box(
+                    host.call_route("probe", RouteRequest::new(Method::Get, "/storage/payload"))
+                        .expect("get"),
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
+/// One entity created, fanned out to the hooks of ten plugins, against the
+/// same write with no plugin loaded.
+fn fan_out(c: &mut Criterion) {
+    let mut group = c.benchmark_group("fan_out");
+    let data = tempfile::tempdir().expect("temp dir");
+    let bare = host(data.path());
+    group.bench_function("no_plugins", |b| b.iter(|| black_box(bare.create_entity("character", json!({})))));
+    let data = tempfile::tempdir().expect("temp dir");
+    let busy = host(data.path());
+    let dirs: Vec<PluginDir> = (0..10)
+        .map(|i| {
+            PluginDir::new(&format!("probe-{i}"), guests::PROBE_PLUGIN_WASM, &["storage_set"], json!({}))
+        })
+        .collect();
+    for dir in &dirs {
+        busy.load_plugin(dir.path()).expect("load");
+    }
+    group.bench_function("ten_plugins", |b| {
+        b.iter(|| {
+            let write = busy.create_entity("character", json!({})).expect("create");
+            assert!(write.hooks_succeeded());
+            black_box(write)
+        })
+    });
+    group.finish();
+}
+
+/// A legacy job end to end (`math.wasm` add), against the same JSON work natively.
+fn legacy(c: &mut Criterion) {
+    let mut group = c.benchmark_group("legacy");
+    let data = tempfile::tempdir().expect("temp dir");
+    let host = host(data.path());
+    host.legacy().add_module(Path::new(guests::LEGACY_MATH_WASM)).expect("install");
+    let request = br#"{"fn":"add","args":[3,5]}"#;
+    group.bench_function("math_add", |b| {
+        b.iter(|| black_box(host.legacy().call("math.wasm", request).expect("job")))
+    });
+    group.bench_function("native_add", |b| {
+        b.iter(|| {
+            let parsed: serde_json::Value = serde_json::from_slice(black_box(request)).expect("json");
+            let sum = parsed["args"][0].as_f64().unwrap_or(0.0) + parsed["args"][1].as_f64().unwrap_or(0.0);
+            black_box(json!({"ok": true, "value": sum}).to_string())
+        })
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = route_call, cold_start, storage_roundtrip, fan_out, legacy
+}
+criterion_main!(benches);
