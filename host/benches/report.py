@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Turns criterion's medians (target/criterion) into the Markdown table of
+BENCHMARKS.md: each measurement beside its same-run baseline, with the ratio.
+Run after `cargo bench -p plinth-host --bench plinth`."""
+
+import json
+import pathlib
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[2] / "target" / "criterion"
+
+# (measurement, baseline) pairs, by criterion id.
+PAIRS = [
+    *[(f"route_call/plugin/{n}", f"route_call/native/{n}") for n in (100, 1000, 10000)],
+    ("cold_start/uncached", None),
+    ("cold_start/cached", "cold_start/uncached"),
+    ("storage_roundtrip/missing_key", None),
+    *[(f"storage_roundtrip/{op}/{size}", "storage_roundtrip/missing_key")
+      for size in ("1KiB", "64KiB", "1MiB") for op in ("set", "get")],
+    ("fan_out/ten_plugins", "fan_out/no_plugins"),
+    ("legacy/math_add", "legacy/native_add"),
+]
+
+
+def median_ns(bench_id):
+    path = ROOT.joinpath(*bench_id.split("/"), "new", "estimates.json")
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())["median"]["point_estimate"]
+
+
+def human(ns):
+    if ns is None:
+        return "–"
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if ns >= scale:
+            return f"{ns / scale:.3g} {unit}"
+    return f"{ns:.3g} ns"
+
+
+def main():
+    print("| benchmark | median | baseline | baseline median | ratio |")
+    print("|---|---|---|---|---|")
+    missing = 0
+    for measured, baseline in PAIRS:
+        m = median_ns(measured)
+        b = median_ns(baseline) if baseline else None
+        missing += m is None
+        ratio = f"{m / b:.2f}×" if m and b else "–"
+        print(f"| `{measured}` | {human(m)} | {f'`{baseline}`' if baseline else '–'} | {human(b)} | {ratio} |")
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
