@@ -1,8 +1,8 @@
 //! Builds every guest (example plugins and test guests) from source, once per
 //! change: components for `wasm32-wasip2`, legacy modules for `wasm32-wasip1`,
-//! in the workspace's own target directory, so `example-plugins/*/plugin.json`
-//! find their components where a plain `cargo build --target wasm32-wasip2
-//! --release` puts them. Writes `$OUT_DIR/guests.rs` with a constant naming
+//! in `target/guest-build`, then copies them where a plain `cargo build
+//! --target wasm32-wasip2 --release` puts them, so `example-plugins/*/plugin.json`
+//! find their components. Writes `$OUT_DIR/guests.rs` with a constant naming
 //! each built file (`<PACKAGE>_WASM`) and source folder (`<PACKAGE>_DIR`).
 
 use std::env;
@@ -47,16 +47,25 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(guest.folder).join("Cargo.toml").display());
     }
 
+    // The guests build in a target directory of their own: a nested cargo on
+    // the outer build's directory would wait forever for its lock when the
+    // outer build is a release one (`cargo bench`, `cargo test --release`).
+    // The results are then copied where a plain `cargo build --target … --release`
+    // puts them, which is where the example manifests look.
     let target_dir = root.join("target");
+    let build_dir = target_dir.join("guest-build");
     for target in ["wasm32-wasip2", "wasm32-wasip1"] {
-        build_guests(&root, &target_dir, target);
+        build_guests(&root, &build_dir, target);
     }
 
     let mut generated = String::new();
     for guest in GUESTS {
         let constant = guest.package.to_uppercase().replace('-', "_");
+        let built = build_dir.join(guest.target).join("release").join(guest.file);
+        assert!(built.is_file(), "guest {} did not produce {}", guest.package, built.display());
         let wasm = target_dir.join(guest.target).join("release").join(guest.file);
-        assert!(wasm.is_file(), "guest {} did not produce {}", guest.package, wasm.display());
+        std::fs::create_dir_all(wasm.parent().expect("a folder")).expect("creating the guests' folder");
+        std::fs::copy(&built, &wasm).expect("copying a built guest");
         let folder = root.join(guest.folder);
         writeln!(generated, "/// The built {} of `{}`.", guest.target, guest.package).unwrap();
         writeln!(generated, "pub const {constant}_WASM: &str = {:?};", wasm.display().to_string()).unwrap();

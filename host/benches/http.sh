@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# HTTP throughput and latency on loopback: a plugin route against a native
+# route of the same server doing the same kind of work (count one entity
+# type, answer JSON). Uses wrk (Debian package); installs it when missing.
+# Run from the repository root: bash host/benches/http.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+rustup target add wasm32-wasip2 >/dev/null 2>&1
+cargo build -q --release --target wasm32-wasip2 -p character-stats -p word-count-widget -p audit-trail
+cargo build -q --release -p plinth-host
+
+data=$(mktemp -d)
+trap 'kill "$server" 2>/dev/null; rm -rf "$data"' EXIT
+port=18080
+RUST_LOG=warn target/release/plinth serve --plugins example-plugins --data-dir "$data" --addr "127.0.0.1:$port" >/dev/null &
+server=$!
+for _ in $(seq 100); do curl -sf "localhost:$port/healthz" >/dev/null && break; sleep 0.1; done
+
+for i in $(seq 1000); do
+  type=$([ $((i % 2)) -eq 0 ] && echo character || echo location)
+  echo "{\"entity_type\":\"$type\",\"data\":{\"n\":$i}}"
+done | while read -r body; do
+  curl -sf -X POST "localhost:$port/api/entities" -d "$body" >/dev/null
+done
+
+run() {
+  echo "## $1"
+  wrk -t2 -c16 -d10s --latency "http://127.0.0.1:$port$2" | grep -E "Requests/sec|50%|99%|Latency  "
+}
+run "plugin route: GET /api/plugins/character-stats/stats/character" "/api/plugins/character-stats/stats/character"
+run "native route: GET /api/entities?entity_type=character&limit=1" "/api/entities?entity_type=character&limit=1"
