@@ -46,7 +46,7 @@ def main():
         m = median_ns(measured)
         b = median_ns(baseline) if baseline else None
         missing += m is None
-        ratio = f"{m / b:.2f}×" if m and b else "–"
+        ratio = f"{m / b:.3g}×" if m and b else "–"
         print(f"| `{measured}` | {human(m)} | {f'`{baseline}`' if baseline else '–'} | {human(b)} | {ratio} |")
     return 1 if missing else 0
 

@@ -24,6 +24,11 @@ CREATE TABLE IF NOT EXISTS plugin_storage (
     value     BLOB NOT NULL,
     PRIMARY KEY (plugin_id, key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS plugin_usage (
+    plugin_id TEXT PRIMARY KEY,
+    bytes     INTEGER NOT NULL,
+    keys      INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS plugin_settings (
     plugin_id TEXT NOT NULL,
     name      TEXT NOT NULL,

@@ -283,3 +283,32 @@ fn limits_above_the_ceiling_are_refused() {
     let fuel = probe(json!({"fuel": 10}));
     assert!(host.load_plugin(fuel.path()).expect_err("fuel off").to_string().contains("fuel metering"));
 }
+
+#[test]
+fn the_quota_counts_every_call_and_frees_on_delete() {
+    let (data, host) = host(|_| {});
+    let dir = PluginDir::new(
+        "probe",
+        guests::PROBE_PLUGIN_WASM,
+        &["storage_set", "storage_delete"],
+        json!({"limits": {"storage_keys": 3}}),
+    );
+    host.load_plugin(dir.path()).expect("load");
+    let put = |key: &str| {
+        call_json(&host, "probe", RouteRequest::new(Method::Put, &format!("/storage/{key}")).with_body("v")).1
+    };
+    for key in ["a", "b", "c"] {
+        assert_eq!(put(key), json!({"ok": null}), "{key}");
+    }
+    assert_eq!(put("d")["error"]["kind"], "quota-exceeded");
+    assert_eq!(put("a"), json!({"ok": null}), "replacing a key adds none");
+    call_json(&host, "probe", RouteRequest::new(Method::Delete, "/storage/b"));
+    assert_eq!(put("d"), json!({"ok": null}), "a delete frees a key");
+    drop(host);
+    let host = Host::open(data.path()).expect("reopen");
+    host.load_plugin(dir.path()).expect("load");
+    let put = |key: &str| {
+        call_json(&host, "probe", RouteRequest::new(Method::Put, &format!("/storage/{key}")).with_body("v")).1
+    };
+    assert_eq!(put("e")["error"]["kind"], "quota-exceeded", "the count survives a restart");
+}

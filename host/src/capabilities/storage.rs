@@ -39,13 +39,26 @@ pub(crate) fn list_keys(db: &Connection, plugin_id: &str, prefix: &str) -> rusql
     .collect()
 }
 
-/// Bytes (keys plus values) and keys a plugin has stored.
+/// Bytes (keys plus values) and keys a plugin has stored. Kept in
+/// `plugin_usage`, updated in the same transaction as the writes, so a quota
+/// check costs one row read; counted from the rows once if it is missing.
 fn usage(db: &Connection, plugin_id: &str) -> rusqlite::Result<Usage> {
-    db.prepare_cached(
-        "SELECT COALESCE(SUM(length(CAST(key AS BLOB)) + length(value)), 0), COUNT(*)
-         FROM plugin_storage WHERE plugin_id = ?1",
-    )?
-    .query_row([plugin_id], |row| Ok(Usage { bytes: row.get(0)?, keys: row.get(1)? }))
+    let kept = db
+        .prepare_cached("SELECT bytes, keys FROM plugin_usage WHERE plugin_id = ?1")?
+        .query_row([plugin_id], |row| Ok(Usage { bytes: row.get(0)?, keys: row.get(1)? }))
+        .optional()?;
+    if let Some(usage) = kept {
+        return Ok(usage);
+    }
+    let counted = db
+        .prepare_cached(
+            "SELECT COALESCE(SUM(length(CAST(key AS BLOB)) + length(value)), 0), COUNT(*)
+             FROM plugin_storage WHERE plugin_id = ?1",
+        )?
+        .query_row([plugin_id], |row| Ok(Usage { bytes: row.get(0)?, keys: row.get(1)? }))?;
+    db.prepare_cached("INSERT OR REPLACE INTO plugin_usage (plugin_id, bytes, keys) VALUES (?1, ?2, ?3)")?
+        .execute(params![plugin_id, counted.bytes, counted.keys])?;
+    Ok(counted)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -59,9 +72,13 @@ struct Usage {
 pub(crate) struct StorageTxn {
     /// `None` marks a delete.
     writes: BTreeMap<String, Option<Vec<u8>>>,
-    /// Usage with the buffered writes applied; read from the database on the first write.
-    usage: Option<Usage>,
+    /// Usage as read from the database on the first write, and with the
+    /// buffered writes applied.
+    usage: Option<(Usage, Usage)>,
 }
+
+/// A transaction sees the usage it read plus its own writes; the commit
+/// stores exactly that.
 
 impl StorageTxn {
     /// Writes every buffered change in one transaction.
@@ -70,6 +87,19 @@ impl StorageTxn {
             return Ok(());
         }
         let transaction = db.transaction()?;
+        // Apply this call's change, not its view: calls running side by side
+        // each add their own difference.
+        if let Some((read, now)) = self.usage {
+            let change = |now: u64, read: u64| {
+                i64::try_from(now).unwrap_or(i64::MAX) - i64::try_from(read).unwrap_or(i64::MAX)
+            };
+            transaction
+                .prepare_cached(
+                    "UPDATE plugin_usage SET bytes = max(bytes + ?2, 0), keys = max(keys + ?3, 0)
+                     WHERE plugin_id = ?1",
+                )?
+                .execute(params![plugin_id, change(now.bytes, read.bytes), change(now.keys, read.keys)])?;
+        }
         for (key, value) in &self.writes {
             match value {
                 Some(value) => transaction
@@ -112,15 +142,17 @@ impl InvocationState {
     /// Buffers a write (`None`: delete) after checking it against the quota.
     fn storage_write(&mut self, key: String, value: Option<Vec<u8>>) -> Result<bool, GuestError> {
         let old = self.storage_read(&key)?;
-        let mut usage = match self.storage.usage {
-            Some(usage) => usage,
+        let (read, mut usage) = match self.storage.usage {
+            Some(usages) => usages,
             None => {
-                usage(&self.db.lock(), &self.plugin.id).map_err(|e| internal(self, "storage usage", e))?
+                let read = usage(&self.db.lock(), &self.plugin.id)
+                    .map_err(|e| internal(self, "storage usage", e))?;
+                (read, read)
             }
         };
         let size = |v: &Option<Vec<u8>>| v.as_ref().map_or(0, |v| (key.len() + v.len()) as u64);
-        usage.bytes = usage.bytes - size(&old) + size(&value);
-        usage.keys = usage.keys - u64::from(old.is_some()) + u64::from(value.is_some());
+        usage.bytes = usage.bytes.saturating_sub(size(&old)) + size(&value);
+        usage.keys = usage.keys.saturating_sub(u64::from(old.is_some())) + u64::from(value.is_some());
         let limits = &self.limits;
         if value.is_some() && (usage.bytes > limits.storage_bytes || usage.keys > limits.storage_keys) {
             return Err(GuestError::QuotaExceeded(format!(
@@ -128,7 +160,7 @@ impl InvocationState {
                 self.plugin.id, limits.storage_bytes, limits.storage_keys, usage.bytes, usage.keys
             )));
         }
-        self.storage.usage = Some(usage);
+        self.storage.usage = Some((read, usage));
         self.storage.writes.insert(key, value);
         Ok(old.is_some())
     }
