@@ -77,9 +77,6 @@ pub(crate) struct StorageTxn {
     usage: Option<(Usage, Usage)>,
 }
 
-/// A transaction sees the usage it read plus its own writes; the commit
-/// stores exactly that.
-
 impl StorageTxn {
     /// Writes every buffered change in one transaction.
     pub(crate) fn commit(self, db: &mut Connection, plugin_id: &str) -> rusqlite::Result<()> {
