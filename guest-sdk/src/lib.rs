@@ -6,7 +6,7 @@
 //! `plugin.json` grants.
 //!
 //! ```no_run
-//! use plinth_sdk::{export, host, Entity, Error, Plugin, Request, Response, Router};
+//! use plinth_sdk::{export, host, Entity, EntityQuery, Error, Plugin, Request, Response, Router};
 //! use serde_json::json;
 //!
 //! struct CharacterStats;
@@ -27,7 +27,7 @@
 //!
 //! fn stats(request: Request) -> Result<Response, Error> {
 //!     let entity_type = request.param("entity_type");
-//!     let count = host::entity_count(&format!("entity_type={entity_type}"))?;
+//!     let count = host::entity_count(EntityQuery::of_type(entity_type))?;
 //!     Ok(Response::json(200, &json!({ "entity_type": entity_type, "count": count })))
 //! }
 //!

@@ -34,6 +34,9 @@ impl EntityQuery {
 
     /// Parses `key=value` pairs joined by `&`. `entity_type`, `limit` and
     /// `offset` are the query's own keys; every other key filters a data field.
+    /// Nothing is decoded or escaped: build queries from values you did not
+    /// write yourself (a route parameter, a request body) with the typed
+    /// builder, so an `&` in them cannot add a filter.
     pub fn parse(text: &str) -> Result<Self> {
         let mut query = Self::all();
         for pair in text.split('&').filter(|pair| !pair.is_empty()) {

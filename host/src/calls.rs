@@ -143,21 +143,23 @@ impl Host {
             headers: request.headers.into_iter().map(|(n, v)| (n.to_ascii_lowercase(), v)).collect(),
             body: request.body,
         };
-        let response = invoke::run_fallible(
+        let response_limit = limits.response_bytes;
+        let response = invoke::run_checked(
             &plugin,
             &self.sandbox,
             &self.shared,
             CallKind::Route,
             &phase,
             |store, instance| indices.load(&mut *store, instance)?.call_handle(store, &wit_request),
+            |response| match response.body.len() {
+                size if size > response_limit => Err(CallError::ResponseTooLarge {
+                    plugin: plugin_id.to_string(),
+                    size,
+                    limit: response_limit,
+                }),
+                _ => Ok(()),
+            },
         )?;
-        if response.body.len() > limits.response_bytes {
-            return Err(CallError::ResponseTooLarge {
-                plugin: plugin_id.to_string(),
-                size: response.body.len(),
-                limit: limits.response_bytes,
-            });
-        }
         Ok(RouteResponse { status: response.status, headers: response.headers, body: response.body })
     }
 

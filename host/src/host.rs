@@ -146,7 +146,7 @@ impl Host {
         let sandbox = Sandbox::new(settings).map_err(|e| HostError::Engine(format!("{e:#}")))?;
         let compile_cache = CompileCache::new(&sandbox.engine, &data_dir, config.compile_cache)
             .map_err(|source| HostError::DataDir { path: data_dir.join(COMPILED_DIR), source })?;
-        let legacy = LegacyRunner::new(sandbox.engine.clone(), &data_dir, config.legacy)?;
+        let legacy = LegacyRunner::new(sandbox.engine.clone(), &data_dir, config.legacy, settings.fuel)?;
         Ok(Host {
             sandbox,
             shared: Shared {
@@ -235,7 +235,12 @@ impl Host {
             });
         }
         let info = PluginInfo::of(&fresh);
-        self.plugins.write().unwrap_or_else(|p| p.into_inner()).insert(id.to_string(), fresh);
+        let mut plugins = self.plugins.write().unwrap_or_else(|p| p.into_inner());
+        // Unloaded while the new version compiled: stay unloaded.
+        let Some(slot) = plugins.get_mut(id) else {
+            return Err(LoadError::NotLoaded { plugin: id.to_string() });
+        };
+        *slot = fresh;
         tracing::info!(plugin = %id, "plugin reloaded");
         Ok(info)
     }

@@ -246,7 +246,8 @@ impl Manifest {
                 ),
             ));
         }
-        if self.wasm.module.trim().is_empty() {
+        // Only `.wasm` files: a manifest cannot make the host open any other file.
+        if !self.wasm.module.ends_with(".wasm") || self.wasm.module.len() <= ".wasm".len() {
             return Err(ManifestError::at("wasm.module", "must name the component's .wasm file"));
         }
         for (name, schema) in &self.capabilities.settings {

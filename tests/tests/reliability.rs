@@ -216,13 +216,23 @@ fn repeated_failures_degrade_a_plugin_until_its_back_off_ends() {
     let write = host.create_entity("character", json!({})).expect("the write stands");
     assert!(write.hooks[0].error.as_deref().is_some_and(|e| e.contains("degraded")), "{:?}", write.hooks);
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while host.plugin("probe").expect("loaded").health.state == "degraded" {
-        assert!(Instant::now() < deadline, "the back-off never ended");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let wait_for_back_off = || {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while host.plugin("probe").expect("loaded").health.state == "degraded" {
+            assert!(Instant::now() < deadline, "the back-off never ended");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(host.plugin("probe").expect("loaded").health.state, "recovering");
+    };
+    // After the back-off one call tests the plugin; a failure re-opens the circuit at once.
+    wait_for_back_off();
+    assert!(matches!(call(&host, Method::Get, "/trap"), Err(CallError::Trap { .. })));
+    assert!(matches!(call(&host, Method::Get, "/storage/k"), Err(CallError::Degraded { .. })));
+    // A success closes it.
+    wait_for_back_off();
     still_serves(&host);
-    assert_eq!(host.plugin("probe").expect("loaded").health.consecutive_failures, 0);
+    let health = host.plugin("probe").expect("loaded").health;
+    assert_eq!((health.state, health.consecutive_failures), ("healthy", 0));
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! `analysis/{entity_id}` = `{"related_count": N}`. It serves
 //! `GET /stats/{entity_type}` and `POST /analyze`.
 
-use plinth_sdk::{Entity, Error, Level, Plugin, Request, Response, Router, export, host};
+use plinth_sdk::{Entity, EntityQuery, Error, Level, Plugin, Request, Response, Router, export, host};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -32,7 +32,8 @@ fn analysis_depth() -> u64 {
 
 fn handle_stats(request: Request) -> Result<Response, Error> {
     let entity_type = request.param("entity_type");
-    let count = host::entity_count(format!("entity_type={entity_type}"))?;
+    // The typed query: a route parameter is text from the client, not query syntax.
+    let count = host::entity_count(EntityQuery::of_type(entity_type))?;
     Ok(Response::json(
         200,
         &json!({
@@ -50,7 +51,7 @@ struct AnalyzeRequest {
 
 fn handle_analyze(request: Request) -> Result<Response, Error> {
     let body: AnalyzeRequest = request.json()?;
-    let entities = host::entity_list(format!("entity_type={}", body.entity_type))?;
+    let entities = host::entity_list(EntityQuery::of_type(&body.entity_type))?;
     for entity in &entities {
         analyze(entity)?;
     }

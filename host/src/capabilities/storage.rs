@@ -72,44 +72,56 @@ struct Usage {
 pub(crate) struct StorageTxn {
     /// `None` marks a delete.
     writes: BTreeMap<String, Option<Vec<u8>>>,
-    /// Usage as read from the database on the first write, and with the
-    /// buffered writes applied.
-    usage: Option<(Usage, Usage)>,
+    /// Usage with the buffered writes applied, for the quota check; read from
+    /// the database on the first write.
+    usage: Option<Usage>,
 }
 
 impl StorageTxn {
-    /// Writes every buffered change in one transaction.
+    /// Writes every buffered change in one transaction, and moves the
+    /// plugin's usage by exactly what the rows changed (measured here, under
+    /// the database lock, so calls running side by side cannot skew it).
     pub(crate) fn commit(self, db: &mut Connection, plugin_id: &str) -> rusqlite::Result<()> {
         if self.writes.is_empty() {
             return Ok(());
         }
         let transaction = db.transaction()?;
-        // Apply this call's change, not its view: calls running side by side
-        // each add their own difference.
-        if let Some((read, now)) = self.usage {
-            let change = |now: u64, read: u64| {
-                i64::try_from(now).unwrap_or(i64::MAX) - i64::try_from(read).unwrap_or(i64::MAX)
-            };
-            transaction
-                .prepare_cached(
-                    "UPDATE plugin_usage SET bytes = max(bytes + ?2, 0), keys = max(keys + ?3, 0)
-                     WHERE plugin_id = ?1",
-                )?
-                .execute(params![plugin_id, change(now.bytes, read.bytes), change(now.keys, read.keys)])?;
-        }
+        // Makes sure the usage row exists (counted from the rows before this change).
+        usage(&transaction, plugin_id)?;
+        let (mut bytes, mut keys) = (0i64, 0i64);
         for (key, value) in &self.writes {
+            let old: Option<i64> = transaction
+                .prepare_cached(
+                    "SELECT length(CAST(key AS BLOB)) + length(value) FROM plugin_storage
+                     WHERE plugin_id = ?1 AND key = ?2",
+                )?
+                .query_row(params![plugin_id, key], |row| row.get(0))
+                .optional()?;
+            bytes -= old.unwrap_or(0);
+            keys -= i64::from(old.is_some());
             match value {
-                Some(value) => transaction
-                    .prepare_cached(
-                        "INSERT INTO plugin_storage (plugin_id, key, value) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (plugin_id, key) DO UPDATE SET value = excluded.value",
-                    )?
-                    .execute(params![plugin_id, key, value])?,
-                None => transaction
-                    .prepare_cached("DELETE FROM plugin_storage WHERE plugin_id = ?1 AND key = ?2")?
-                    .execute(params![plugin_id, key])?,
-            };
+                Some(value) => {
+                    transaction
+                        .prepare_cached(
+                            "INSERT INTO plugin_storage (plugin_id, key, value) VALUES (?1, ?2, ?3)
+                             ON CONFLICT (plugin_id, key) DO UPDATE SET value = excluded.value",
+                        )?
+                        .execute(params![plugin_id, key, value])?;
+                    bytes += i64::try_from(key.len() + value.len()).unwrap_or(i64::MAX);
+                    keys += 1;
+                }
+                None => {
+                    transaction
+                        .prepare_cached("DELETE FROM plugin_storage WHERE plugin_id = ?1 AND key = ?2")?
+                        .execute(params![plugin_id, key])?;
+                }
+            }
         }
+        transaction
+            .prepare_cached(
+                "UPDATE plugin_usage SET bytes = bytes + ?2, keys = keys + ?3 WHERE plugin_id = ?1",
+            )?
+            .execute(params![plugin_id, bytes, keys])?;
         transaction.commit()
     }
 }
@@ -139,12 +151,10 @@ impl InvocationState {
     /// Buffers a write (`None`: delete) after checking it against the quota.
     fn storage_write(&mut self, key: String, value: Option<Vec<u8>>) -> Result<bool, GuestError> {
         let old = self.storage_read(&key)?;
-        let (read, mut usage) = match self.storage.usage {
-            Some(usages) => usages,
+        let mut usage = match self.storage.usage {
+            Some(usage) => usage,
             None => {
-                let read = usage(&self.db.lock(), &self.plugin.id)
-                    .map_err(|e| internal(self, "storage usage", e))?;
-                (read, read)
+                usage(&self.db.lock(), &self.plugin.id).map_err(|e| internal(self, "storage usage", e))?
             }
         };
         let size = |v: &Option<Vec<u8>>| v.as_ref().map_or(0, |v| (key.len() + v.len()) as u64);
@@ -157,7 +167,7 @@ impl InvocationState {
                 self.plugin.id, limits.storage_bytes, limits.storage_keys, usage.bytes, usage.keys
             )));
         }
-        self.storage.usage = Some((read, usage));
+        self.storage.usage = Some(usage);
         self.storage.writes.insert(key, value);
         Ok(old.is_some())
     }

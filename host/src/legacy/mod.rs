@@ -93,6 +93,8 @@ struct Inner {
     sandbox_root: PathBuf,
     modules_dir: PathBuf,
     compiled: Mutex<HashMap<String, (store::Stamp, Module)>>,
+    /// A metering engine needs fuel in every store; jobs are bounded by time instead.
+    engine_meters_fuel: bool,
     next_job: AtomicU64,
 }
 
@@ -103,6 +105,7 @@ impl LegacyRunner {
         engine: Engine,
         data_dir: &Path,
         config: LegacyConfig,
+        engine_meters_fuel: bool,
     ) -> Result<LegacyRunner, LegacyError> {
         let sandbox_root = data_dir.join(SANDBOX_DIR);
         if config.wipe_sandboxes_on_start && sandbox_root.exists() {
@@ -127,6 +130,7 @@ impl LegacyRunner {
             sandbox_root,
             modules_dir,
             compiled: Mutex::default(),
+            engine_meters_fuel,
             next_job: AtomicU64::new(1),
         };
         Ok(LegacyRunner { inner: Arc::new(inner), queue })
@@ -254,6 +258,12 @@ impl Inner {
         store.limiter(|state| &mut state.limits);
         let ticks = config.timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1);
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        if self.engine_meters_fuel {
+            store.set_fuel(u64::MAX).map_err(|e| LegacyError::Trap {
+                module: name.to_string(),
+                message: format!("setting fuel: {e:#}"),
+            })?;
+        }
 
         let outcome = self.linker.instantiate(&mut store, module).and_then(|instance| {
             instance.get_typed_func::<(), ()>(&mut store, "_start")?.call(&mut store, ())

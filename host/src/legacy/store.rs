@@ -74,7 +74,8 @@ impl LegacyRunner {
         }
         let module = self.inner.compile(name, bytes)?;
         let target = self.inner.modules_dir.join(name);
-        let partial = self.inner.modules_dir.join(format!(".{name}.partial"));
+        let partial =
+            self.inner.modules_dir.join(format!(".{name}.{}.partial", uuid::Uuid::new_v4().simple()));
         std::fs::write(&partial, bytes).map_err(LegacyError::io(format!("writing {name}")))?;
         std::fs::rename(&partial, &target).map_err(LegacyError::io(format!("installing {name}")))?;
         let stamp = stamp(&target).map_err(LegacyError::io(format!("reading {name}")))?;

@@ -66,7 +66,8 @@ impl CompileCache {
 
 fn store(component: &Component, path: &Path) -> wasmtime::Result<()> {
     let serialized = component.serialize()?;
-    let partial = path.with_extension(format!("partial-{}", std::process::id()));
+    // A name of its own, so two loads of the same component never share a half-written file.
+    let partial = path.with_extension(format!("partial-{}", uuid::Uuid::new_v4().simple()));
     std::fs::write(&partial, serialized)?;
     std::fs::rename(&partial, path)?;
     Ok(())

@@ -1,7 +1,8 @@
 //! Per-plugin counters and the circuit breaker: after a run of consecutive
 //! failures (traps, timeouts, exhausted limits) a plugin is degraded for a
-//! back-off period: its hooks are skipped and its calls refused at once. The
-//! first call after the back-off is let through; a success closes the circuit.
+//! back-off period: its hooks are skipped and its calls refused at once. Then
+//! one call is let through (the others still refused): a success closes the
+//! circuit, a failure opens it again for another back-off.
 
 use serde::Serialize;
 use std::sync::Mutex;
@@ -26,7 +27,8 @@ impl Default for BreakerConfig {
 /// A plugin's health, as the host reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PluginHealth {
-    /// `healthy` or `degraded`.
+    /// `healthy`, `degraded` (refusing calls), or `recovering` (back-off over,
+    /// the next call tests it).
     pub state: &'static str,
     /// Milliseconds until a degraded plugin is tried again.
     pub retry_in_ms: Option<u64>,
@@ -61,7 +63,10 @@ pub(crate) enum Outcome {
 #[derive(Default)]
 struct Breaker {
     consecutive_failures: u32,
+    /// Set while the circuit is open (degraded) or half-open (back-off over).
     open_until: Option<Instant>,
+    /// Half-open: the one call let through to test the plugin is running.
+    probing: bool,
 }
 
 #[derive(Default)]
@@ -81,15 +86,26 @@ impl Health {
         self.breaker.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// `Err(wait)` while the circuit is open.
+    /// `Err(wait)` while the circuit is open, and while the single test call
+    /// of a half-open circuit runs.
     pub(crate) fn admit(&self) -> Result<(), Duration> {
-        let breaker = self.breaker();
-        match breaker.open_until {
-            Some(until) if until > Instant::now() => {
-                self.refused.fetch_add(1, Ordering::Relaxed);
-                Err(until - Instant::now())
+        let mut breaker = self.breaker();
+        let now = Instant::now();
+        let refused = match breaker.open_until {
+            None => None,
+            Some(until) if until > now => Some(until - now),
+            Some(_) if breaker.probing => Some(Duration::ZERO),
+            Some(_) => {
+                breaker.probing = true;
+                None
             }
-            _ => Ok(()),
+        };
+        match refused {
+            Some(wait) => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                Err(wait)
+            }
+            None => Ok(()),
         }
     }
 
@@ -111,24 +127,19 @@ impl Health {
             Outcome::LimitExceeded => Some(&self.limits_exceeded),
         };
         let mut breaker = self.breaker();
-        match counter {
-            None => {
-                breaker.consecutive_failures = 0;
-                breaker.open_until = None;
-                false
-            }
-            Some(counter) => {
-                counter.fetch_add(1, Ordering::Relaxed);
-                breaker.consecutive_failures += 1;
-                if breaker.consecutive_failures >= config.failures.max(1) {
-                    breaker.open_until = Some(Instant::now() + config.backoff);
-                    breaker.consecutive_failures = 0;
-                    true
-                } else {
-                    false
-                }
-            }
+        let Some(counter) = counter else {
+            *breaker = Breaker::default();
+            return false;
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        breaker.consecutive_failures = breaker.consecutive_failures.saturating_add(1);
+        // A failed test call re-opens at once; otherwise the run must reach the threshold.
+        let open = breaker.probing || breaker.consecutive_failures >= config.failures.max(1);
+        if open {
+            breaker.open_until = Some(Instant::now() + config.backoff);
+            breaker.probing = false;
         }
+        open
     }
 
     pub(crate) fn snapshot(&self) -> PluginHealth {
@@ -136,7 +147,11 @@ impl Health {
         let now = Instant::now();
         let retry_in = breaker.open_until.filter(|until| *until > now).map(|until| until - now);
         PluginHealth {
-            state: if retry_in.is_some() { "degraded" } else { "healthy" },
+            state: match (retry_in, breaker.open_until) {
+                (Some(_), _) => "degraded",
+                (None, Some(_)) => "recovering",
+                (None, None) => "healthy",
+            },
             retry_in_ms: retry_in.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             consecutive_failures: breaker.consecutive_failures,
             calls: self.calls.load(Ordering::Relaxed),

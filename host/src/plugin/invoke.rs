@@ -37,7 +37,8 @@ pub(crate) fn run<R>(
     phase: &str,
     call: impl FnOnce(&mut Store<InvocationState>, &Instance) -> wasmtime::Result<R>,
 ) -> Result<R, CallError> {
-    run_fallible(plugin, sandbox, shared, kind, phase, |store, instance| call(store, instance).map(Ok))
+    let call = |store: &mut Store<InvocationState>, instance: &Instance| call(store, instance).map(Ok);
+    run_checked(plugin, sandbox, shared, kind, phase, call, |_| Ok(()))
 }
 
 /// Like [`run`], for exports that return the WIT `result<T, error>`: the
@@ -51,8 +52,23 @@ pub(crate) fn run_fallible<R>(
     phase: &str,
     call: impl FnOnce(&mut Store<InvocationState>, &Instance) -> wasmtime::Result<Result<R, GuestError>>,
 ) -> Result<R, CallError> {
+    run_checked(plugin, sandbox, shared, kind, phase, call, |_| Ok(()))
+}
+
+/// Like [`run_fallible`], with `accept` judging the result before the storage
+/// writes are committed: a refused result commits nothing.
+pub(crate) fn run_checked<R>(
+    plugin: &LoadedPlugin,
+    sandbox: &Sandbox,
+    shared: &Shared,
+    kind: CallKind,
+    phase: &str,
+    call: impl FnOnce(&mut Store<InvocationState>, &Instance) -> wasmtime::Result<Result<R, GuestError>>,
+    accept: impl FnOnce(&R) -> Result<(), CallError>,
+) -> Result<R, CallError> {
     let context = &plugin.context;
     let id = || context.id.clone();
+    let internal = |message: String| CallError::Internal { plugin: id(), phase: phase.to_string(), message };
     if let Err(wait) = context.health.admit() {
         return Err(CallError::Degraded { plugin: id(), retry_in_ms: wait.as_millis() });
     }
@@ -60,49 +76,46 @@ pub(crate) fn run_fallible<R>(
         context.health.refused();
         return Err(CallError::Busy { plugin: id(), limit: context.limits.max_concurrent });
     };
-    let mut store =
-        sandbox.new_store(context.clone(), kind, shared.db.clone(), shared.log.clone()).map_err(|e| {
-            CallError::Internal { plugin: id(), phase: phase.to_string(), message: format!("{e:#}") }
-        })?;
+    let mut store = sandbox
+        .new_store(context.clone(), kind, shared.db.clone(), shared.log.clone())
+        .map_err(|e| internal(format!("{e:#}")))?;
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         plugin.pre.instantiate(&mut store).and_then(|instance| call(&mut store, &instance))
-    }))
-    .unwrap_or_else(|panic| {
-        let reason = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned());
-        Err(wasmtime::Error::msg(format!("the host failed during the call: {}", reason.unwrap_or_default())))
-    });
+    }));
     store.data().flush_output();
     let result = match outcome {
-        Ok(Ok(value)) => {
-            let state = store.into_data();
-            state.storage.commit(&mut shared.db.lock(), &context.id).map(|()| value).map_err(|e| {
-                CallError::Internal {
-                    plugin: id(),
-                    phase: phase.to_string(),
-                    message: format!("committing its storage writes failed: {e}"),
-                }
-            })
+        Err(panic) => {
+            let reason = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned());
+            Err(internal(format!("the host panicked during the call: {}", reason.unwrap_or_default())))
         }
-        Ok(Err(error)) => Err(CallError::Guest { plugin: id(), phase: phase.to_string(), error }),
-        Err(error) => {
+        Ok(Ok(Ok(value))) => accept(&value).and_then(|()| {
+            let state = store.into_data();
+            state
+                .storage
+                .commit(&mut shared.db.lock(), &context.id)
+                .map(|()| value)
+                .map_err(|e| internal(format!("committing its storage writes failed: {e}")))
+        }),
+        Ok(Ok(Err(error))) => Err(CallError::Guest { plugin: id(), phase: phase.to_string(), error }),
+        Ok(Err(error)) => {
             Err(classify(&context.id, phase, kind, &context.limits, store.data().limiter.exhausted, error))
         }
     };
+    // Host failures (`Internal`) and refusals are not the plugin's doing.
     let outcome = match &result {
-        Err(CallError::Trap { .. } | CallError::Internal { .. }) => Outcome::Trap,
+        Err(CallError::Trap { .. }) => Outcome::Trap,
         Err(CallError::Timeout { .. }) => Outcome::Timeout,
         Err(CallError::LimitExceeded { .. }) => Outcome::LimitExceeded,
         _ => Outcome::Completed,
     };
     if context.health.record(outcome, &shared.breaker) {
         let message = format!(
-            "plugin `{}` is degraded for {} s after {} consecutive failures: its hooks are skipped and its calls refused",
+            "plugin `{}` is degraded for {} s after repeated failures: its hooks are skipped and its calls refused",
             context.id,
             shared.breaker.backoff.as_secs(),
-            shared.breaker.failures
         );
         shared.log.record(&context.id, LogLevel::Error, LogSource::Host, &message);
     }

@@ -213,6 +213,11 @@ fn initialise(
     if let (Some(indices), Some(routes)) = (route_indices, routes) {
         plugin.routes = Some((indices, RouteTable::new(routes).map_err(invalid)?));
     }
+    if widget_indices.is_none() && !plugin.manifest.field_widgets.is_empty() {
+        return Err(invalid(
+            "plugin.json declares field widgets, but the component does not export plinth:plugin/field-widget".into(),
+        ));
+    }
     let listed = widgets.unwrap_or_default();
     for declared in &plugin.manifest.field_widgets {
         if !listed.iter().any(|w| w.id == declared.id) {

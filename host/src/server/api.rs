@@ -87,10 +87,21 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::new(500, "internal", format!("the host task failed: {e}")))
 }
 
-/// Reads a request body, refusing more than `limit` bytes with 413.
+/// Reads a request body, refusing more than `limit` bytes with 413 (and a
+/// body that breaks off or is malformed with 400).
 pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(413, "payload_too_large", format!("the request body is over the {limit}-byte limit"))
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        let over_limit = std::error::Error::source(&error)
+            .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+        if over_limit {
+            ApiError::new(
+                413,
+                "payload_too_large",
+                format!("the request body is over the {limit}-byte limit"),
+            )
+        } else {
+            ApiError::bad_request(format!("the request body could not be read: {error}"))
+        }
     })
 }
 

@@ -129,8 +129,25 @@ pub async fn reload(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let plugin = id.clone();
-    let info = blocking(&state.host, move |host| host.reload_plugin(&plugin)).await??;
-    Ok(Json(describe(&state, info)))
+    let outcome = blocking(&state.host, move |host| host.reload_plugin(&plugin)).await?;
+    let dir = state.host.plugin(&id).map(|info| info.dir);
+    let mut failed = state.failed.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(dir) = &dir {
+        failed.retain(|f| &f.dir != dir);
+    }
+    match outcome {
+        Ok(info) => {
+            drop(failed);
+            Ok(Json(describe(&state, info)))
+        }
+        Err(error) => {
+            // The running version stays; the listing shows why the new one did not load.
+            if let Some(dir) = dir {
+                failed.push(FailedPlugin { id: Some(id), dir, status: "failed", error: error.to_string() });
+            }
+            Err(error.into())
+        }
+    }
 }
 
 /// Any method on `/api/plugins/{id}/{path}`: the plugin's own routes.
