@@ -72,8 +72,41 @@ fn main() {
         writeln!(generated, "/// The source folder of `{}`.", guest.package).unwrap();
         writeln!(generated, "pub const {constant}_DIR: &str = {:?};", folder.display().to_string()).unwrap();
     }
+    let python = build_python_guest(&root, &target_dir);
+    writeln!(generated, "/// The built component of `character-stats-py` (componentize-py).").unwrap();
+    writeln!(generated, "pub const CHARACTER_STATS_PY_WASM: &str = {:?};", python.display().to_string())
+        .unwrap();
+
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("guests.rs");
     std::fs::write(out, generated).expect("writing guests.rs");
+}
+
+/// The pinned componentize-py, installed by the README's test command into
+/// `target/py-tools` (a virtual environment).
+const COMPONENTIZE_PY: &str = "target/py-tools/bin/componentize-py";
+
+/// Builds `example-plugins/character-stats-py` with componentize-py against
+/// `wit/` into `target/python/`, where its manifest looks.
+fn build_python_guest(root: &Path, target_dir: &Path) -> PathBuf {
+    let folder = root.join("example-plugins/character-stats-py");
+    println!("cargo:rerun-if-changed={}", folder.join("app.py").display());
+    let tool = root.join(COMPONENTIZE_PY);
+    assert!(
+        tool.is_file(),
+        "componentize-py is missing: run `python3 -m venv target/py-tools && target/py-tools/bin/pip install componentize-py==0.25.1` (the README's test command does)"
+    );
+    let output = target_dir.join("python/character_stats_py.wasm");
+    std::fs::create_dir_all(output.parent().expect("a folder")).expect("creating target/python");
+    let status = Command::new(&tool)
+        .current_dir(&folder)
+        .arg("-d")
+        .arg(root.join("wit"))
+        .args(["-w", "hooks-and-routes", "componentize", "app", "-o"])
+        .arg(&output)
+        .status()
+        .expect("running componentize-py");
+    assert!(status.success(), "componentize-py failed to build character-stats-py (its output is above)");
+    output
 }
 
 fn build_guests(root: &Path, target_dir: &Path, target: &str) {

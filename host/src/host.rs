@@ -36,8 +36,11 @@ pub struct HostConfig {
     pub max_wasm_stack: usize,
     /// Largest component file accepted.
     pub max_component_bytes: u64,
-    /// Keep compiled components in `DATA_DIR/_compiled` to skip compiling on the next load.
+    /// Keep compiled components to skip compiling on the next load.
     pub compile_cache: bool,
+    /// Where compiled components are kept: `DATA_DIR/_compiled` when `None`.
+    /// Several data directories (tests, tenants) may share one.
+    pub compile_cache_dir: Option<PathBuf>,
     /// Instances the pooling allocator keeps ready (`None`: allocate on demand).
     /// When the address space cannot hold the pool, the host falls back to on-demand.
     pub pooling: Option<u32>,
@@ -56,6 +59,7 @@ impl HostConfig {
             max_wasm_stack: 512 << 10,
             max_component_bytes: 64 << 20,
             compile_cache: true,
+            compile_cache_dir: None,
             pooling: Some(128),
             legacy: LegacyConfig::default(),
         }
@@ -144,8 +148,9 @@ impl Host {
             }),
         };
         let sandbox = Sandbox::new(settings).map_err(|e| HostError::Engine(format!("{e:#}")))?;
-        let compile_cache = CompileCache::new(&sandbox.engine, &data_dir, config.compile_cache)
-            .map_err(|source| HostError::DataDir { path: data_dir.join(COMPILED_DIR), source })?;
+        let cache_dir = config.compile_cache_dir.unwrap_or_else(|| data_dir.join(COMPILED_DIR));
+        let compile_cache = CompileCache::new(&sandbox.engine, &cache_dir, config.compile_cache)
+            .map_err(|source| HostError::DataDir { path: cache_dir.clone(), source })?;
         let legacy = LegacyRunner::new(sandbox.engine.clone(), &data_dir, config.legacy, settings.fuel)?;
         Ok(Host {
             sandbox,

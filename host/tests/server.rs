@@ -3,13 +3,14 @@
 mod common;
 
 use common::Server;
-use plinth_tests::{copy_example, example, guests, write_plugin};
+use plinth_tests::{copy_example, guests, rust_examples, write_plugin};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 #[test]
 fn serves_the_examples_end_to_end() {
-    let server = Server::start(&example(""), &[]);
+    let plugins = rust_examples();
+    let server = Server::start(plugins.path(), &[]);
     assert_eq!(server.get("/healthz"), (200, json!({"status": "ok", "plugins": 3})));
 
     let (status, plugins) = server.get("/api/plugins");
@@ -186,7 +187,8 @@ fn requests_run_in_parallel_and_a_slow_plugin_holds_up_no_one() {
 
 #[test]
 fn bodies_over_the_limit_get_413() {
-    let server = Server::start(&example(""), &["--max-request-bytes", "1024"]);
+    let plugins = rust_examples();
+    let server = Server::start(plugins.path(), &["--max-request-bytes", "1024"]);
     let big = json!({"entity_type": "x", "data": {"blob": "y".repeat(2000)}}).to_string();
     let (status, _, body) = server.send("POST", "/api/entities", Some(&big));
     assert_eq!((status, body["error"]["code"].as_str()), (413, Some("payload_too_large")));
@@ -283,7 +285,8 @@ fn reload_flag_watches_the_plugin_folder() {
 
 #[test]
 fn json_logs_carry_plugin_route_duration_and_outcome() {
-    let mut server = Server::start(&example(""), &["--log-format", "json"]);
+    let plugins = rust_examples();
+    let mut server = Server::start(plugins.path(), &["--log-format", "json"]);
     server.get("/api/plugins/character-stats/stats/character");
     server.get("/api/plugins/character-stats/nowhere");
     server.terminate();
@@ -302,7 +305,8 @@ fn json_logs_carry_plugin_route_duration_and_outcome() {
 
 #[test]
 fn legacy_modules_over_http() {
-    let server = Server::start(&example(""), &["--legacy-timeout", "0.5"]);
+    let plugins = rust_examples();
+    let server = Server::start(plugins.path(), &["--legacy-timeout", "0.5"]);
     assert_eq!(server.get("/api/legacy/modules"), (200, json!({"modules": []})));
     let module = std::fs::read(guests::LEGACY_MATH_WASM).expect("math.wasm");
     let (status, info) = upload(&server, "math.wasm", &module);

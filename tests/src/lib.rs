@@ -63,11 +63,30 @@ pub fn manifest(id: &str) -> String {
         .to_string()
 }
 
+/// A compile cache shared by the tests' hosts, so each component compiles
+/// once per test run (the Python one takes about a minute in a debug build).
+pub fn shared_compile_cache() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tmp/plinth-compile-cache")
+}
+
 /// A host on a fresh temporary data directory (kept alive by the returned guard).
 pub fn fresh_host() -> (tempfile::TempDir, plinth_host::Host) {
     let data = tempfile::tempdir().expect("temp dir");
-    let host = plinth_host::Host::open(data.path().join("data")).expect("open host");
+    let config = plinth_host::HostConfig {
+        compile_cache_dir: Some(shared_compile_cache()),
+        ..plinth_host::HostConfig::new(data.path().join("data"))
+    };
+    let host = plinth_host::Host::with_config(config).expect("open host");
     (data, host)
+}
+
+/// A plugins folder holding copies of the Rust example plugins.
+pub fn rust_examples() -> tempfile::TempDir {
+    let folder = tempfile::tempdir().expect("temp dir");
+    for name in ["audit-trail", "character-stats", "word-count-widget"] {
+        copy_example(name, folder.path());
+    }
+    folder
 }
 
 /// Calls a route and returns its status and JSON body.

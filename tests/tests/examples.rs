@@ -157,10 +157,15 @@ fn all_examples_load_together_and_share_events() {
         .into_iter()
         .map(|(dir, result)| result.unwrap_or_else(|e| panic!("{}: {e}", dir.display())).id)
         .collect();
-    assert_eq!(ids, ["audit-trail", "character-stats", "word-count-widget"]);
+    assert_eq!(ids, ["audit-trail", "character-stats", "character-stats-py", "word-count-widget"]);
     let write = host.create_entity("character", json!({"name": "Ada"})).expect("create");
+    assert!(write.hooks_succeeded(), "{:?}", write.hooks);
     let hooked: Vec<&str> = write.hooks.iter().map(|h| h.plugin_id.as_str()).collect();
-    assert_eq!(hooked, ["audit-trail", "character-stats"], "only plugins exporting events get hooks");
+    assert_eq!(
+        hooked,
+        ["audit-trail", "character-stats", "character-stats-py"],
+        "only plugins exporting events get hooks, in whatever language"
+    );
     assert_eq!(host.plugin("word-count-widget").map(|p| p.exports), Some(vec!["field-widget"]));
-    assert_eq!(host.hook_history().len(), 2);
+    assert_eq!(host.hook_history().len(), 3);
 }

@@ -23,12 +23,11 @@ pub(crate) struct CompileCache {
 }
 
 impl CompileCache {
-    /// A cache in `data_dir`, or none (every load compiles) when `enabled` is false.
-    pub(crate) fn new(engine: &Engine, data_dir: &Path, enabled: bool) -> std::io::Result<CompileCache> {
+    /// A cache in `dir`, or none (every load compiles) when `enabled` is false.
+    pub(crate) fn new(engine: &Engine, dir: &Path, enabled: bool) -> std::io::Result<CompileCache> {
         let dir = if enabled {
-            let dir = data_dir.join(COMPILED_DIR);
-            std::fs::create_dir_all(&dir)?;
-            Some(dir)
+            std::fs::create_dir_all(dir)?;
+            Some(dir.to_path_buf())
         } else {
             None
         };

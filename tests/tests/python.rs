@@ -1,0 +1,67 @@
+//! `character-stats-py`: the same plugin written in Python (componentize-py),
+//! through the same WIT, passing the same behaviour tests as its Rust twin.
+
+use plinth_host::{Host, HostConfig, Method, RouteRequest};
+use plinth_tests::{call_json, example, get_json, shared_compile_cache};
+use serde_json::json;
+
+/// A fresh host sharing one compile cache across tests: the 18 MB Python
+/// component compiles once per test run, then loads from the cache.
+fn host() -> (tempfile::TempDir, Host) {
+    let data = tempfile::tempdir().expect("temp dir");
+    let config =
+        HostConfig { compile_cache_dir: Some(shared_compile_cache()), ..HostConfig::new(data.path()) };
+    (data, Host::with_config(config).expect("open host"))
+}
+
+fn stored(host: &Host, key: &str) -> serde_json::Value {
+    let bytes =
+        host.storage_get("character-stats-py", key).expect("read").unwrap_or_else(|| panic!("no {key}"));
+    serde_json::from_slice(&bytes).expect("JSON")
+}
+
+#[test]
+fn the_python_hook_stores_the_analysis() {
+    let (_data, host) = host();
+    let info = host.load_plugin(example("character-stats-py")).expect("load the Python plugin");
+    assert_eq!(info.exports, ["events", "routes"]);
+    let first = host.create_entity("character", json!({"name": "Ada"})).expect("create");
+    assert!(first.hooks_succeeded(), "{:?}", first.hooks);
+    host.create_entity("location", json!({"name": "Harbor"})).expect("create");
+    let third = host.create_entity("character", json!({"name": "Bo"})).expect("create");
+    assert_eq!(stored(&host, &format!("analysis/{}", first.entity.id)), json!({"related_count": 1}));
+    assert_eq!(stored(&host, &format!("analysis/{}", third.entity.id)), json!({"related_count": 2}));
+}
+
+#[test]
+fn the_python_routes_answer_like_the_rust_ones() {
+    let (_data, host) = host();
+    host.load_plugin(example("character-stats-py")).expect("load");
+    for name in ["Ada", "Bo", "Cy"] {
+        host.create_entity("character", json!({ "name": name })).expect("create");
+    }
+    host.create_entity("location", json!({"name": "Harbor"})).expect("create");
+    let response = host
+        .call_route("character-stats-py", RouteRequest::new(Method::Get, "/stats/character"))
+        .expect("call");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert_eq!(
+        response.json().expect("json"),
+        json!({"entity_type": "character", "count": 3, "analysis_depth": 3})
+    );
+
+    host.set_settings(
+        "character-stats-py",
+        json!({"analysis_depth": 5}).as_object().cloned().unwrap_or_default(),
+    )
+    .expect("set");
+    assert_eq!(get_json(&host, "character-stats-py", "/stats/location").1["analysis_depth"], 5);
+
+    let request = RouteRequest::new(Method::Post, "/analyze").with_json(&json!({"entity_type": "character"}));
+    assert_eq!(call_json(&host, "character-stats-py", request), (200, json!({"analyzed": 3})));
+    let bad =
+        host.call_route("character-stats-py", RouteRequest::new(Method::Post, "/analyze").with_body("nope"));
+    assert_eq!(bad.expect_err("invalid body").http_status(), 400);
+    assert!(host.plugin_log("character-stats-py").iter().any(|r| r.message == "analyzed 3 character"));
+}
