@@ -13,7 +13,6 @@ mod commands;
 mod server;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -36,41 +35,7 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the plugins of a folder over HTTP, on an embedded database.
-    Serve {
-        /// A folder whose sub-folders hold plugins (each with a plugin.json).
-        #[arg(long, default_value = "example-plugins")]
-        plugins: PathBuf,
-        /// Where the database lives (created if missing).
-        #[arg(long, default_value = "plinth-data")]
-        data_dir: PathBuf,
-        /// Address to listen on; port 0 picks a free one (printed on start).
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        addr: SocketAddr,
-        /// Reload a plugin when its manifest or component changes on disk.
-        #[arg(long)]
-        reload: bool,
-        /// Largest request body accepted (413 beyond).
-        #[arg(long, default_value_t = 1 << 20)]
-        max_request_bytes: usize,
-        /// Largest plugin response body passed on (500 beyond).
-        #[arg(long, default_value_t = 8 << 20)]
-        max_response_bytes: usize,
-        /// Time one plugin call may run before it is stopped (504).
-        #[arg(long, default_value_t = 5000)]
-        call_timeout_ms: u64,
-        /// Seconds one legacy job may run.
-        #[arg(long, default_value_t = 10.0)]
-        legacy_timeout: f64,
-        /// Legacy jobs running or waiting at once; one more is refused (503 busy).
-        #[arg(long, default_value_t = 64)]
-        legacy_max_pending: usize,
-        /// Legacy jobs running in parallel (default: the number of cores).
-        #[arg(long)]
-        legacy_workers: Option<usize>,
-        /// Keep each legacy job's folder under DATA_DIR/_sandbox after it ends.
-        #[arg(long)]
-        keep_sandboxes: bool,
-    },
+    Serve(server::ServeArgs),
     /// Run legacy wasip1 stdin/stdout JSON modules.
     #[command(subcommand)]
     Legacy(commands::legacy::LegacyCommand),
@@ -123,55 +88,12 @@ fn init_logging(format: LogFormat, default_level: &str) {
     }
 }
 
-fn legacy_config(
-    timeout: f64,
-    max_pending: usize,
-    workers: Option<usize>,
-    keep_sandboxes: bool,
-) -> anyhow::Result<plinth_host::LegacyConfig> {
-    let defaults = plinth_host::LegacyConfig::default();
-    Ok(plinth_host::LegacyConfig {
-        timeout: std::time::Duration::try_from_secs_f64(timeout)
-            .map_err(|_| anyhow::anyhow!("--legacy-timeout must be a positive number of seconds"))?,
-        max_pending,
-        workers: workers.unwrap_or(defaults.workers),
-        keep_sandboxes,
-        ..defaults
-    })
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
+    let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
     init_logging(cli.log_format, default_level);
     let result = match cli.command {
-        Command::Serve {
-            plugins,
-            data_dir,
-            addr,
-            reload,
-            max_request_bytes,
-            max_response_bytes,
-            call_timeout_ms,
-            legacy_timeout,
-            legacy_max_pending,
-            legacy_workers,
-            keep_sandboxes,
-        } => legacy_config(legacy_timeout, legacy_max_pending, legacy_workers, keep_sandboxes).and_then(
-            |legacy| {
-                server::run(server::ServeOptions {
-                    plugins,
-                    data_dir,
-                    addr,
-                    reload,
-                    max_request_bytes,
-                    max_response_bytes,
-                    call_timeout: std::time::Duration::from_millis(call_timeout_ms),
-                    legacy,
-                })
-                .map(|()| true)
-            },
-        ),
+        Command::Serve(args) => server::run(args).map(|()| true),
         Command::Legacy(command) => commands::legacy::run(command),
         Command::Inspect { path } => commands::inspect::run(&path).map(|()| true),
         Command::Check { plugin_dir } => commands::check::run(&plugin_dir),

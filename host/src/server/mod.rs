@@ -19,20 +19,67 @@ use plinth_host::{Host, HostConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use api::ApiError;
 
-/// How to run the server.
-pub struct ServeOptions {
+/// `plinth serve`'s arguments.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// A folder whose sub-folders hold plugins (each with a plugin.json).
+    #[arg(long, default_value = "example-plugins")]
     pub plugins: PathBuf,
+    /// Where the database lives (created if missing).
+    #[arg(long, default_value = "plinth-data")]
     pub data_dir: PathBuf,
+    /// Address to listen on; port 0 picks a free one (printed on start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
+    /// Reload a plugin when its manifest or component changes on disk.
+    #[arg(long)]
     pub reload: bool,
+    /// Largest request body accepted (413 beyond).
+    #[arg(long, default_value_t = 1 << 20)]
     pub max_request_bytes: usize,
+    /// Largest plugin response body passed on (500 beyond).
+    #[arg(long, default_value_t = 8 << 20)]
     pub max_response_bytes: usize,
-    pub call_timeout: std::time::Duration,
-    pub legacy: plinth_host::LegacyConfig,
+    /// Time one plugin call may run before it is stopped (504).
+    #[arg(long, default_value_t = 5000)]
+    pub call_timeout_ms: u64,
+    /// Seconds one legacy job may run.
+    #[arg(long, default_value_t = 10.0)]
+    pub legacy_timeout: f64,
+    /// Legacy jobs running or waiting at once; one more is refused (503 busy).
+    #[arg(long, default_value_t = 64)]
+    pub legacy_max_pending: usize,
+    /// Legacy jobs running in parallel (default: the number of cores).
+    #[arg(long)]
+    pub legacy_workers: Option<usize>,
+    /// Keep each legacy job's folder under DATA_DIR/_sandbox after it ends.
+    #[arg(long)]
+    pub keep_sandboxes: bool,
+}
+
+impl ServeArgs {
+    /// The host configuration these arguments describe.
+    fn host_config(&self) -> anyhow::Result<HostConfig> {
+        let mut config = HostConfig::new(&self.data_dir);
+        let call_timeout = Duration::from_millis(self.call_timeout_ms);
+        config.limits.route_timeout = call_timeout;
+        config.limits.hook_timeout = call_timeout;
+        config.limits.widget_timeout = call_timeout;
+        config.limits.request_bytes = self.max_request_bytes;
+        config.limits.response_bytes = self.max_response_bytes;
+        config.legacy.timeout = Duration::try_from_secs_f64(self.legacy_timeout)
+            .map_err(|_| anyhow::anyhow!("--legacy-timeout must be a positive number of seconds"))?;
+        config.legacy.max_pending = self.legacy_max_pending;
+        if let Some(workers) = self.legacy_workers {
+            config.legacy.workers = workers;
+        }
+        config.legacy.keep_sandboxes = self.keep_sandboxes;
+        Ok(config)
+    }
 }
 
 /// What every handler shares.
@@ -47,19 +94,13 @@ pub struct AppState {
 pub type SharedState = Arc<AppState>;
 
 /// Opens the host, loads the plugins, and serves until SIGINT or SIGTERM.
-pub fn run(options: ServeOptions) -> anyhow::Result<()> {
+pub fn run(options: ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(serve(options))
 }
 
-async fn serve(options: ServeOptions) -> anyhow::Result<()> {
-    let mut config = HostConfig::new(options.data_dir.clone());
-    config.limits.route_timeout = options.call_timeout;
-    config.limits.hook_timeout = options.call_timeout;
-    config.limits.widget_timeout = options.call_timeout;
-    config.limits.request_bytes = options.max_request_bytes;
-    config.limits.response_bytes = options.max_response_bytes;
-    config.legacy = options.legacy;
+async fn serve(options: ServeArgs) -> anyhow::Result<()> {
+    let config = options.host_config()?;
     let host = tokio::task::spawn_blocking(move || Host::with_config(config)).await??;
     let state = Arc::new(AppState {
         host: Arc::new(host),
