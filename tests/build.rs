@@ -77,6 +77,15 @@ fn main() {
     writeln!(generated, "pub const CHARACTER_STATS_PY_WASM: &str = {:?};", python.display().to_string())
         .unwrap();
 
+    let javascript = build_javascript_guest(&root, &target_dir);
+    writeln!(generated, "/// The built component of `word-count-widget-js` (componentize-js).").unwrap();
+    writeln!(
+        generated,
+        "pub const WORD_COUNT_WIDGET_JS_WASM: &str = {:?};",
+        javascript.display().to_string()
+    )
+    .unwrap();
+
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("guests.rs");
     std::fs::write(out, generated).expect("writing guests.rs");
 }
@@ -106,6 +115,35 @@ fn build_python_guest(root: &Path, target_dir: &Path) -> PathBuf {
         .status()
         .expect("running componentize-py");
     assert!(status.success(), "componentize-py failed to build character-stats-py (its output is above)");
+    output
+}
+
+/// The pinned componentize-js, installed by the README's test command into
+/// `target/js-tools`.
+const COMPONENTIZE_JS: &str = "target/js-tools/node_modules/.bin/componentize-js";
+
+/// Builds `example-plugins/word-count-widget-js` with componentize-js against
+/// `wit/` into `target/javascript/`, where its manifest looks. `wasi:http` and
+/// the fetch event are left out: Plinth gives plugins no network.
+fn build_javascript_guest(root: &Path, target_dir: &Path) -> PathBuf {
+    let folder = root.join("example-plugins/word-count-widget-js");
+    println!("cargo:rerun-if-changed={}", folder.join("app.js").display());
+    let tool = root.join(COMPONENTIZE_JS);
+    assert!(
+        tool.is_file(),
+        "componentize-js is missing: run `npm install --prefix target/js-tools @bytecodealliance/componentize-js@0.23.0` (the README's test command does)"
+    );
+    let output = target_dir.join("javascript/word_count_widget_js.wasm");
+    std::fs::create_dir_all(output.parent().expect("a folder")).expect("creating target/javascript");
+    let status = Command::new(&tool)
+        .arg(folder.join("app.js"))
+        .arg("-w")
+        .arg(root.join("wit"))
+        .args(["-n", "widget-plugin", "-d", "http", "-d", "fetch-event", "-o"])
+        .arg(&output)
+        .status()
+        .expect("running componentize-js");
+    assert!(status.success(), "componentize-js failed to build word-count-widget-js (its output is above)");
     output
 }
 

@@ -157,7 +157,11 @@ fn all_examples_load_together_and_share_events() {
         .into_iter()
         .map(|(dir, result)| result.unwrap_or_else(|e| panic!("{}: {e}", dir.display())).id)
         .collect();
-    assert_eq!(ids, ["audit-trail", "character-stats", "character-stats-py", "word-count-widget"]);
+    assert_eq!(
+        ids,
+        ["audit-trail", "character-stats", "character-stats-py", "word-count-widget", "word-count-widget-js"]
+    );
+    assert_eq!(host.widgets().len(), 2, "a widget from Rust and one from JavaScript");
     let write = host.create_entity("character", json!({"name": "Ada"})).expect("create");
     assert!(write.hooks_succeeded(), "{:?}", write.hooks);
     let hooked: Vec<&str> = write.hooks.iter().map(|h| h.plugin_id.as_str()).collect();
