@@ -163,9 +163,41 @@ fn legacy(c: &mut Criterion) {
     group.finish();
 }
 
+/// One call per language on the same host: the Rust and Python
+/// `character-stats` route, the Rust and JavaScript widget render.
+fn languages(c: &mut Criterion) {
+    let mut group = c.benchmark_group("languages");
+    group.sample_size(10).measurement_time(Duration::from_secs(5));
+    let data = tempfile::tempdir().expect("temp dir");
+    let host = host(data.path());
+    for name in ["character-stats", "character-stats-py", "word-count-widget", "word-count-widget-js"] {
+        host.load_plugin(plinth_tests::example(name)).expect("load");
+    }
+    for plugin in ["character-stats", "character-stats-py"] {
+        group.bench_function(BenchmarkId::new("route", plugin), |b| {
+            b.iter(|| {
+                let request = RouteRequest::new(Method::Get, "/stats/character");
+                black_box(host.call_route(plugin, request).expect("call"))
+            })
+        });
+    }
+    let context = plinth_host::FieldContext {
+        field_name: "bio".into(),
+        value: json!("three short words"),
+        ..Default::default()
+    };
+    for plugin in ["word-count-widget", "word-count-widget-js"] {
+        let widget = format!("plugin:{plugin}:word-count");
+        group.bench_function(BenchmarkId::new("widget_render", plugin), |b| {
+            b.iter(|| black_box(host.render_widget(&widget, &context).expect("render")))
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = route_call, cold_start, storage_roundtrip, fan_out, legacy
+    targets = route_call, cold_start, storage_roundtrip, fan_out, legacy, languages
 }
 criterion_main!(benches);

@@ -19,6 +19,8 @@ PAIRS = [
       for size in ("1KiB", "64KiB", "1MiB") for op in ("set", "get")],
     ("fan_out/ten_plugins", "fan_out/no_plugins"),
     ("legacy/math_add", "legacy/native_add"),
+    ("languages/route/character-stats-py", "languages/route/character-stats"),
+    ("languages/widget_render/word-count-widget-js", "languages/widget_render/word-count-widget"),
 ]
 
 
