@@ -90,61 +90,73 @@ fn main() {
     std::fs::write(out, generated).expect("writing guests.rs");
 }
 
-/// The pinned componentize-py, installed by the README's test command into
-/// `target/py-tools` (a virtual environment).
-const COMPONENTIZE_PY: &str = "target/py-tools/bin/componentize-py";
-
-/// Builds `example-plugins/character-stats-py` with componentize-py against
-/// `wit/` into `target/python/`, where its manifest looks.
-fn build_python_guest(root: &Path, target_dir: &Path) -> PathBuf {
-    let folder = root.join("example-plugins/character-stats-py");
-    println!("cargo:rerun-if-changed={}", folder.join("app.py").display());
-    let tool = root.join(COMPONENTIZE_PY);
+/// Builds `example-plugins/<folder>` with a pinned componentize tool (one the
+/// README's test command installs under `target/`) into `target/<output>`,
+/// where its manifest looks. `args` adds the tool's own arguments.
+fn componentize(
+    root: &Path,
+    target_dir: &Path,
+    folder: &str,
+    source: &str,
+    (tool, install): (&str, &str),
+    output: &str,
+    args: impl FnOnce(&mut Command),
+) -> PathBuf {
+    let folder = root.join("example-plugins").join(folder);
+    println!("cargo:rerun-if-changed={}", folder.join(source).display());
+    let tool = root.join(tool);
     assert!(
         tool.is_file(),
-        "componentize-py is missing: run `python3 -m venv target/py-tools && target/py-tools/bin/pip install componentize-py==0.25.1` (the README's test command does)"
+        "{} is missing: run `{install}` (the README's test command does)",
+        tool.display()
     );
-    let output = target_dir.join("python/character_stats_py.wasm");
-    std::fs::create_dir_all(output.parent().expect("a folder")).expect("creating target/python");
-    let status = Command::new(&tool)
-        .current_dir(&folder)
-        .arg("-d")
-        .arg(root.join("wit"))
-        .args(["-w", "hooks-and-routes", "componentize", "app", "-o"])
-        .arg(&output)
-        .status()
-        .expect("running componentize-py");
-    assert!(status.success(), "componentize-py failed to build character-stats-py (its output is above)");
+    let output = target_dir.join(output);
+    std::fs::create_dir_all(output.parent().expect("a folder")).expect("creating the output folder");
+    let mut command = Command::new(&tool);
+    command.current_dir(&folder);
+    args(&mut command);
+    let status = command.arg("-o").arg(&output).status().expect("running a componentize tool");
+    assert!(
+        status.success(),
+        "{} failed to build {} (its output is above)",
+        tool.display(),
+        folder.display()
+    );
     output
 }
 
-/// The pinned componentize-js, installed by the README's test command into
-/// `target/js-tools`.
-const COMPONENTIZE_JS: &str = "target/js-tools/node_modules/.bin/componentize-js";
-
-/// Builds `example-plugins/word-count-widget-js` with componentize-js against
-/// `wit/` into `target/javascript/`, where its manifest looks. `wasi:http` and
-/// the fetch event are left out: Plinth gives plugins no network.
-fn build_javascript_guest(root: &Path, target_dir: &Path) -> PathBuf {
-    let folder = root.join("example-plugins/word-count-widget-js");
-    println!("cargo:rerun-if-changed={}", folder.join("app.js").display());
-    let tool = root.join(COMPONENTIZE_JS);
-    assert!(
-        tool.is_file(),
-        "componentize-js is missing: run `npm install --prefix target/js-tools @bytecodealliance/componentize-js@0.23.0` (the README's test command does)"
+/// `character-stats-py`, with componentize-py (world `hooks-and-routes`).
+fn build_python_guest(root: &Path, target_dir: &Path) -> PathBuf {
+    let tool = (
+        "target/py-tools/bin/componentize-py",
+        "python3 -m venv target/py-tools && target/py-tools/bin/pip install componentize-py==0.25.1",
     );
-    let output = target_dir.join("javascript/word_count_widget_js.wasm");
-    std::fs::create_dir_all(output.parent().expect("a folder")).expect("creating target/javascript");
-    let status = Command::new(&tool)
-        .arg(folder.join("app.js"))
-        .arg("-w")
-        .arg(root.join("wit"))
-        .args(["-n", "widget-plugin", "-d", "http", "-d", "fetch-event", "-o"])
-        .arg(&output)
-        .status()
-        .expect("running componentize-js");
-    assert!(status.success(), "componentize-js failed to build word-count-widget-js (its output is above)");
-    output
+    let wit = root.join("wit");
+    componentize(
+        root,
+        target_dir,
+        "character-stats-py",
+        "app.py",
+        tool,
+        "python/character_stats_py.wasm",
+        |c| {
+            c.arg("-d").arg(&wit).args(["-w", "hooks-and-routes", "componentize", "app"]);
+        },
+    )
+}
+
+/// `word-count-widget-js`, with componentize-js (world `widget-plugin`).
+/// `wasi:http` and the fetch event are left out: Plinth gives plugins no network.
+fn build_javascript_guest(root: &Path, target_dir: &Path) -> PathBuf {
+    let tool = (
+        "target/js-tools/node_modules/.bin/componentize-js",
+        "npm install --prefix target/js-tools @bytecodealliance/componentize-js@0.23.0",
+    );
+    let wit = root.join("wit");
+    let output = "javascript/word_count_widget_js.wasm";
+    componentize(root, target_dir, "word-count-widget-js", "app.js", tool, output, |c| {
+        c.arg("app.js").arg("-w").arg(&wit).args(["-n", "widget-plugin", "-d", "http", "-d", "fetch-event"]);
+    })
 }
 
 fn build_guests(root: &Path, target_dir: &Path, target: &str) {

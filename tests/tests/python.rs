@@ -1,18 +1,9 @@
 //! `character-stats-py`: the same plugin written in Python (componentize-py),
 //! through the same WIT, passing the same behaviour tests as its Rust twin.
 
-use plinth_host::{Host, HostConfig, Method, RouteRequest};
-use plinth_tests::{call_json, example, get_json, shared_compile_cache};
+use plinth_host::{Host, Method, RouteRequest};
+use plinth_tests::{call_json, example, fresh_host, get_json};
 use serde_json::json;
-
-/// A fresh host sharing one compile cache across tests: the 18 MB Python
-/// component compiles once per test run, then loads from the cache.
-fn host() -> (tempfile::TempDir, Host) {
-    let data = tempfile::tempdir().expect("temp dir");
-    let config =
-        HostConfig { compile_cache_dir: Some(shared_compile_cache()), ..HostConfig::new(data.path()) };
-    (data, Host::with_config(config).expect("open host"))
-}
 
 fn stored(host: &Host, key: &str) -> serde_json::Value {
     let bytes =
@@ -22,7 +13,7 @@ fn stored(host: &Host, key: &str) -> serde_json::Value {
 
 #[test]
 fn the_python_hook_stores_the_analysis() {
-    let (_data, host) = host();
+    let (_data, host) = fresh_host();
     let info = host.load_plugin(example("character-stats-py")).expect("load the Python plugin");
     assert_eq!(info.exports, ["events", "routes"]);
     let first = host.create_entity("character", json!({"name": "Ada"})).expect("create");
@@ -35,7 +26,7 @@ fn the_python_hook_stores_the_analysis() {
 
 #[test]
 fn the_python_routes_answer_like_the_rust_ones() {
-    let (_data, host) = host();
+    let (_data, host) = fresh_host();
     host.load_plugin(example("character-stats-py")).expect("load");
     for name in ["Ada", "Bo", "Cy"] {
         host.create_entity("character", json!({ "name": name })).expect("create");
