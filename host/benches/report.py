@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turns criterion's medians (target/criterion) into the Markdown table of
 BENCHMARKS.md: each measurement beside its same-run baseline, with the ratio.
-Run after `cargo bench -p plinth-host --bench plinth`."""
+Run after `cargo bench -p plinth-host -p plinth-peers --bench plinth --bench extism`."""
 
 import json
 import pathlib
@@ -23,6 +23,16 @@ PAIRS = [
     ("languages/widget_render/word-count-widget-js", "languages/widget_render/word-count-widget"),
 ]
 
+# Plinth beside Extism (`peers/extism/benches/extism.rs`); a ratio below 1 means Plinth is faster.
+PEER_PAIRS = [
+    *[(f"peer_call/plinth/{n}", f"peer_call/extism_live/{n}") for n in (100, 1000, 10000)],
+    *[(f"peer_call/plinth/{n}", f"peer_call/extism_fresh/{n}") for n in (100, 1000, 10000)],
+    ("peer_cold_start/plinth_uncached", "peer_cold_start/extism_uncached"),
+    ("peer_cold_start/plinth_cached", "peer_cold_start/extism_cached"),
+    ("noop/plinth_live", "noop/native"),
+    ("noop/extism_live", "noop/native"),
+]
+
 
 def median_ns(bench_id):
     path = ROOT.joinpath(*bench_id.split("/"), "new", "estimates.json")
@@ -40,16 +50,24 @@ def human(ns):
     return f"{ns:.3g} ns"
 
 
-def main():
+def table(pairs):
+    """Prints one Markdown table; returns how many measurements are missing."""
     print("| benchmark | median | baseline | baseline median | ratio |")
     print("|---|---|---|---|---|")
     missing = 0
-    for measured, baseline in PAIRS:
+    for measured, baseline in pairs:
         m = median_ns(measured)
         b = median_ns(baseline) if baseline else None
         missing += m is None
         ratio = f"{m / b:.3g}×" if m and b else "–"
         print(f"| `{measured}` | {human(m)} | {f'`{baseline}`' if baseline else '–'} | {human(b)} | {ratio} |")
+    return missing
+
+
+def main():
+    missing = table(PAIRS)
+    print()
+    missing += table(PEER_PAIRS)
     return 1 if missing else 0
 
 

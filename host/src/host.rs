@@ -170,6 +170,12 @@ impl Host {
         })
     }
 
+    /// The engine every plugin runs on, for embedders that compile or measure
+    /// their own wasm with exactly the host's configuration.
+    pub fn engine(&self) -> &wasmtime::Engine {
+        &self.sandbox.engine
+    }
+
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir

@@ -29,6 +29,21 @@ fn one_plugin_cannot_see_another_plugins_storage() {
     );
 }
 
+/// The pooling allocator resets a returning memory slot in place (dirty pages
+/// rewritten, the rest unmapped); either way the next call must start from
+/// the component's initial memory.
+#[test]
+fn no_call_sees_the_memory_of_the_call_before() {
+    let (_guard, host) = fresh_host();
+    let probe = PluginDir::new("probe", guests::PROBE_PLUGIN_WASM, &[], json!({}));
+    host.load_plugin(probe.path()).expect("load probe");
+    for call in 0..5 {
+        let (status, body) = get_json(&host, "probe", "/leftovers");
+        assert_eq!(status, 200, "call {call}: {body}");
+        assert_eq!(body, json!({"previous_calls": 0, "dirty_bytes": 0}), "call {call}");
+    }
+}
+
 #[test]
 fn data_survives_closing_and_reopening_the_host() {
     let data = tempfile::tempdir().expect("temp dir");

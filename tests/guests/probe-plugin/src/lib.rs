@@ -4,6 +4,8 @@
 
 use plinth_sdk::{Entity, Error, Level, Plugin, Request, Response, Router, Widget, export, host};
 use serde_json::{Value, json};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 struct Probe;
 
@@ -47,6 +49,7 @@ impl Plugin for Probe {
             .post("/partial-error", partial_error)
             .post("/big-value", big_value)
             .post("/big-key", big_key)
+            .get("/leftovers", leftovers)
     }
 
     fn widgets() -> Vec<Widget> {
@@ -218,6 +221,22 @@ fn big_value(request: Request) -> Response {
 fn big_key(request: Request) -> Response {
     let size: usize = request.query("size").and_then(|s| s.parse().ok()).unwrap_or(0);
     outcome(host::storage_set(&"k".repeat(size), "v"))
+}
+
+/// Calls made by this instance so far, and a 2 MiB buffer (more than the
+/// pooling allocator keeps resident per slot) that every call dirties.
+static CALLS: AtomicU64 = AtomicU64::new(0);
+static SCRATCH: Mutex<[u8; 2 << 20]> = Mutex::new([0; 2 << 20]);
+
+/// What earlier calls left in this instance's memory: a fresh instance sees
+/// no earlier call and an all-zero buffer.
+fn leftovers(_request: Request) -> Response {
+    let previous_calls = CALLS.fetch_add(1, Ordering::SeqCst);
+    let mut scratch = SCRATCH.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let dirty_bytes = scratch.iter().filter(|&&byte| byte != 0).count();
+    scratch.fill(0xAB);
+    std::hint::black_box(&mut *scratch);
+    Response::json(200, &json!({ "previous_calls": previous_calls, "dirty_bytes": dirty_bytes }))
 }
 
 fn print(_request: Request) -> Response {
