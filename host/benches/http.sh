@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# HTTP throughput and latency on loopback: a plugin route against a native
-# route of the same server doing the same kind of work (count one entity
-# type, answer JSON). Uses wrk (Debian package); installs it when missing.
+# HTTP throughput and latency on loopback, twice: `plinth serve`'s plugin
+# route against its own native entities route (the same kind of work), and
+# the `http_twins` example, where one axum server answers the same logic from
+# the plugin and in Rust. Uses wrk (Debian package); installs it when missing.
 # Run from the repository root: bash host/benches/http.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -9,10 +10,11 @@ cd "$(dirname "$0")/../.."
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 rustup target add wasm32-wasip2 >/dev/null 2>&1
 cargo build -q --release --target wasm32-wasip2 -p character-stats -p word-count-widget -p audit-trail
-cargo build -q --release -p plinth-host
+cargo build -q --release -p plinth-host --bin plinth --example http_twins
 
 data=$(mktemp -d)
-trap 'kill "$server" 2>/dev/null; rm -rf "$data"' EXIT
+twins=
+trap 'kill "$server" $twins 2>/dev/null; rm -rf "$data"' EXIT
 port=18080
 RUST_LOG=warn target/release/plinth serve --plugins example-plugins --data-dir "$data" --addr "127.0.0.1:$port" >/dev/null &
 server=$!
@@ -31,3 +33,12 @@ run() {
 }
 run "plugin route: GET /api/plugins/character-stats/stats/character" "/api/plugins/character-stats/stats/character"
 run "native route: GET /api/entities?entity_type=character&limit=1" "/api/entities?entity_type=character&limit=1"
+
+kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true
+twins_port=18081
+target/release/examples/http_twins "127.0.0.1:$twins_port" >/dev/null &
+twins=$!
+for _ in $(seq 100); do curl -sf "localhost:$twins_port/native/stats/character" >/dev/null && break; sleep 0.1; done
+port=$twins_port
+run "twins, plugin: GET /plugin/stats/character" "/plugin/stats/character"
+run "twins, native: GET /native/stats/character" "/native/stats/character"

@@ -74,15 +74,21 @@ impl EntityQuery {
     }
 
     /// The WHERE clause and its parameters. Field names become quoted JSON
-    /// path segments, so no text from a plugin reaches the SQL itself.
+    /// path segments, so no text from a plugin reaches the SQL itself. A type
+    /// is a plain `entity_type = ?` (not `? IS NULL OR …`), so SQLite can use
+    /// the `entities_by_type` index.
     fn where_clause(&self) -> Result<(String, Vec<SqlValue>), String> {
-        let mut sql = String::from("WHERE (?1 IS NULL OR entity_type = ?1)");
-        let mut values = vec![self.entity_type.clone().map_or(SqlValue::Null, SqlValue::Text)];
+        let mut conditions = Vec::new();
+        let mut values = Vec::new();
+        if let Some(entity_type) = &self.entity_type {
+            values.push(SqlValue::Text(entity_type.clone()));
+            conditions.push("entity_type = ?1".to_string());
+        }
         for (field, value) in &self.filters {
             let path = json_path(field)?;
             let (p, v) = (values.len() + 1, values.len() + 2);
-            sql.push_str(&format!(
-                " AND (CASE json_type(data, ?{p})
+            conditions.push(format!(
+                "(CASE json_type(data, ?{p})
                          WHEN 'text' THEN json_extract(data, ?{p})
                          WHEN 'integer' THEN CAST(json_extract(data, ?{p}) AS TEXT)
                          WHEN 'real' THEN CAST(json_extract(data, ?{p}) AS TEXT)
@@ -93,6 +99,8 @@ impl EntityQuery {
             values.push(SqlValue::Text(path));
             values.push(SqlValue::Text(value.clone()));
         }
+        let sql =
+            if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
         Ok((sql, values))
     }
 }
@@ -259,6 +267,31 @@ mod tests {
         assert_eq!(ids(EntityQuery::default().where_field("stats.hp", "10")), ["a"]);
         assert_eq!(ids(EntityQuery { limit: Some(1), offset: 1, ..Default::default() }), ["b"]);
         assert_eq!(count(&db, &EntityQuery::of_type("character")).expect("count"), 2);
+    }
+
+    /// A query by type searches the index for that type (a `SCAN` would read
+    /// the index of every entity).
+    #[test]
+    fn queries_by_type_use_the_type_index() {
+        let db = db_with(&[]);
+        let plan = |sql: &str, values: &[SqlValue]| -> String {
+            let mut statement = db.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).expect("plan");
+            let rows =
+                statement.query_map(params_from_iter(values), |row| row.get::<_, String>(3)).expect("rows");
+            rows.collect::<rusqlite::Result<Vec<_>>>().expect("plan rows").join("; ")
+        };
+        for query in
+            [EntityQuery::of_type("character"), EntityQuery::of_type("character").where_field("a", "b")]
+        {
+            let (clause, values) = query.where_clause().expect("clause");
+            let counting = plan(&format!("SELECT COUNT(*) FROM entities {clause}"), &values);
+            let searched =
+                |plan: &str| plan.contains("SEARCH entities USING") && plan.contains("(entity_type=?)");
+            assert!(searched(&counting), "{counting}");
+            let listing =
+                plan(&format!("SELECT {COLUMNS} FROM entities {clause} ORDER BY created_at, rowid"), &values);
+            assert!(searched(&listing) && !listing.contains("TEMP B-TREE"), "{listing}");
+        }
     }
 
     #[test]

@@ -1,0 +1,70 @@
+//! Two HTTP routes doing the same work on one axum server, for
+//! `host/benches/http.sh`: `GET /plugin/stats/character` calls the
+//! `character-stats` plugin (a fresh instance per request), and
+//! `GET /native/stats/character` does its logic in Rust (count the entities of
+//! a type, read the `analysis_depth` setting, answer the same JSON). Both run
+//! their blocking work on tokio's blocking pool, as `plinth serve` does.
+//!
+//! Run: `cargo run --release --example http_twins -- 127.0.0.1:18081` after
+//! building the example plugins; it seeds 1,000 entities in a temporary folder.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use plinth_host::{EntityQuery, Host, Method, RouteRequest};
+use serde_json::json;
+use std::sync::Arc;
+
+const PLUGIN: &str = "character-stats";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:18081".into());
+    let data = tempfile::tempdir()?;
+    let host = Host::open(data.path())?;
+    for i in 0..1_000 {
+        let entity_type = if i % 2 == 0 { "character" } else { "location" };
+        host.create_entity(entity_type, json!({ "n": i }))?;
+    }
+    host.load_plugin(concat!(env!("CARGO_MANIFEST_DIR"), "/../example-plugins/character-stats"))?;
+    let app = Router::new()
+        .route("/plugin/stats/{entity_type}", get(plugin_stats))
+        .route("/native/stats/{entity_type}", get(native_stats))
+        .with_state(Arc::new(host));
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    println!("http_twins listening on http://{addr}");
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+async fn plugin_stats(State(host): State<Arc<Host>>, Path(entity_type): Path<String>) -> Response {
+    let answer = tokio::task::spawn_blocking(move || {
+        host.call_route(PLUGIN, RouteRequest::new(Method::Get, &format!("/stats/{entity_type}")))
+    })
+    .await;
+    match answer {
+        Ok(Ok(response)) => {
+            let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (status, [("content-type", "application/json")], response.body).into_response()
+        }
+        Ok(Err(error)) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+        Err(join) => (StatusCode::INTERNAL_SERVER_ERROR, join.to_string()).into_response(),
+    }
+}
+
+async fn native_stats(State(host): State<Arc<Host>>, Path(entity_type): Path<String>) -> Response {
+    let answer = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<u8>> {
+        let count = host.count_entities(&EntityQuery::of_type(&entity_type))?;
+        let depth = host.settings(PLUGIN)?.get("analysis_depth").and_then(|v| v.as_u64()).unwrap_or(3);
+        let body = json!({ "entity_type": entity_type, "count": count, "analysis_depth": depth });
+        Ok(serde_json::to_vec(&body)?)
+    })
+    .await;
+    match answer {
+        Ok(Ok(body)) => (StatusCode::OK, [("content-type", "application/json")], body).into_response(),
+        Ok(Err(error)) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+        Err(join) => (StatusCode::INTERNAL_SERVER_ERROR, join.to_string()).into_response(),
+    }
+}
