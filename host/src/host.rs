@@ -44,6 +44,10 @@ pub struct HostConfig {
     /// Instances the pooling allocator keeps ready (`None`: allocate on demand).
     /// When the address space cannot hold the pool, the host falls back to on-demand.
     pub pooling: Option<u32>,
+    /// Per pooled memory slot, how much of what a call dirtied stays mapped for
+    /// the next call: faster calls for more resident memory (up to this much per
+    /// slot used). 0 unmaps everything a call touched, the lean choice for small devices.
+    pub keep_resident_bytes: usize,
     /// Limits of the legacy adapter.
     pub legacy: LegacyConfig,
 }
@@ -61,6 +65,7 @@ impl HostConfig {
             compile_cache: true,
             compile_cache_dir: None,
             pooling: Some(128),
+            keep_resident_bytes: 1 << 20,
             legacy: LegacyConfig::default(),
         }
     }
@@ -145,6 +150,7 @@ impl Host {
             pool: config.pooling.map(|instances| PoolSize {
                 instances,
                 max_memory_bytes: config.ceilings.memory_bytes.max(config.legacy.memory_bytes),
+                keep_resident_bytes: config.keep_resident_bytes,
             }),
         };
         let sandbox = Sandbox::new(settings).map_err(|e| HostError::Engine(format!("{e:#}")))?;

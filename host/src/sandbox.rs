@@ -63,13 +63,6 @@ pub(crate) struct EngineSettings {
     pub pool: Option<PoolSize>,
 }
 
-/// Per memory slot, how much of what a call dirtied stays mapped for the next
-/// call (a Rust guest's stack and heap fit; a Python guest's interpreter
-/// doesn't, and is unmapped as before).
-const KEEP_RESIDENT_MEMORY_BYTES: usize = 1 << 20;
-/// The same for tables.
-const KEEP_RESIDENT_TABLE_BYTES: usize = 64 << 10;
-
 /// How large a pool the pooling allocator keeps.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PoolSize {
@@ -77,6 +70,9 @@ pub(crate) struct PoolSize {
     pub instances: u32,
     /// The largest memory any instance may grow to.
     pub max_memory_bytes: usize,
+    /// Per memory slot, how much of what a call dirtied stays mapped for the
+    /// next call (tables keep a sixteenth of it).
+    pub keep_resident_bytes: usize,
 }
 
 impl PoolSize {
@@ -98,8 +94,8 @@ impl PoolSize {
             // Reset a returning slot by rewriting only its dirty pages (found
             // with PAGEMAP_SCAN where the kernel has it) instead of unmapping
             // them: the next instance takes no page faults and no TLB flush.
-            .linear_memory_keep_resident(KEEP_RESIDENT_MEMORY_BYTES)
-            .table_keep_resident(KEEP_RESIDENT_TABLE_BYTES)
+            .linear_memory_keep_resident(self.keep_resident_bytes)
+            .table_keep_resident(self.keep_resident_bytes / 16)
             .pagemap_scan(Enabled::Auto);
         pool
     }

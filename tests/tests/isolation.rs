@@ -1,8 +1,8 @@
 //! Isolation: storage scoped per plugin, data that survives a restart, and
 //! plugin failures that stay inside the call that caused them.
 
-use plinth_host::{CallError, Host, LogSource, Method, RouteRequest};
-use plinth_tests::{PluginDir, call_json, example, fresh_host, get_json, guests};
+use plinth_host::{CallError, Host, HostConfig, LogSource, Method, RouteRequest};
+use plinth_tests::{PluginDir, call_json, example, fresh_host, get_json, guests, shared_compile_cache};
 use serde_json::json;
 
 const STORAGE: &[&str] = &["storage_get", "storage_set", "storage_list", "storage_delete"];
@@ -30,17 +30,26 @@ fn one_plugin_cannot_see_another_plugins_storage() {
 }
 
 /// The pooling allocator resets a returning memory slot in place (dirty pages
-/// rewritten, the rest unmapped); either way the next call must start from
-/// the component's initial memory.
+/// rewritten, the rest unmapped) or, with `keep_resident_bytes` 0, unmaps it;
+/// either way the next call must start from the component's initial memory.
 #[test]
 fn no_call_sees_the_memory_of_the_call_before() {
-    let (_guard, host) = fresh_host();
     let probe = PluginDir::new("probe", guests::PROBE_PLUGIN_WASM, &[], json!({}));
-    host.load_plugin(probe.path()).expect("load probe");
-    for call in 0..5 {
-        let (status, body) = get_json(&host, "probe", "/leftovers");
-        assert_eq!(status, 200, "call {call}: {body}");
-        assert_eq!(body, json!({"previous_calls": 0, "dirty_bytes": 0}), "call {call}");
+    for keep_resident_bytes in [HostConfig::new("unused").keep_resident_bytes, 0] {
+        let data = tempfile::tempdir().expect("temp dir");
+        let config = HostConfig {
+            keep_resident_bytes,
+            compile_cache_dir: Some(shared_compile_cache()),
+            ..HostConfig::new(data.path())
+        };
+        let host = Host::with_config(config).expect("open host");
+        host.load_plugin(probe.path()).expect("load probe");
+        for call in 0..5 {
+            let (status, body) = get_json(&host, "probe", "/leftovers");
+            assert_eq!(status, 200, "call {call}: {body}");
+            let fresh = json!({"previous_calls": 0, "dirty_bytes": 0});
+            assert_eq!(body, fresh, "call {call}, keeping {keep_resident_bytes} bytes resident");
+        }
     }
 }
 
