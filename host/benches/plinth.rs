@@ -3,8 +3,8 @@
 //! the ratios in BENCHMARKS.md. Run: `cargo bench -p plinth-host --bench plinth`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use plinth_host::{EntityQuery, Host, HostConfig, Method, RouteRequest};
-use plinth_tests::{PluginDir, copy_example, guests};
+use plinth_host::{Host, HostConfig, Method, RouteRequest};
+use plinth_tests::{PluginDir, copy_example, guests, native_stats, seed_entities};
 use serde_json::json;
 use std::hint::black_box;
 use std::path::Path;
@@ -22,10 +22,7 @@ fn route_call(c: &mut Criterion) {
         let data = tempfile::tempdir().expect("temp dir");
         let plugins = tempfile::tempdir().expect("temp dir");
         let host = host(data.path());
-        for i in 0..entities {
-            let entity_type = if i % 2 == 0 { "character" } else { "location" };
-            host.create_entity(entity_type, json!({"n": i})).expect("seed");
-        }
+        seed_entities(&host, entities);
         host.load_plugin(copy_example("character-stats", plugins.path())).expect("load");
         group.bench_with_input(BenchmarkId::new("plugin", entities), &entities, |b, _| {
             b.iter(|| {
@@ -36,13 +33,7 @@ fn route_call(c: &mut Criterion) {
             })
         });
         group.bench_with_input(BenchmarkId::new("native", entities), &entities, |b, _| {
-            b.iter(|| {
-                let count = host.count_entities(&EntityQuery::of_type("character")).expect("count");
-                let depth = host.settings("character-stats").expect("settings")["analysis_depth"].clone();
-                black_box(serde_json::to_vec(
-                    &json!({"entity_type": "character", "count": count, "analysis_depth": depth}),
-                ))
-            })
+            b.iter(|| black_box(serde_json::to_vec(&native_stats(&host, "character").expect("native"))))
         });
     }
     group.finish();

@@ -13,8 +13,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use plinth_host::{EntityQuery, Host, Method, RouteRequest};
-use serde_json::json;
+use plinth_host::{Host, Method, RouteRequest};
+use plinth_tests::seed_entities;
 use std::sync::Arc;
 
 const PLUGIN: &str = "character-stats";
@@ -24,14 +24,11 @@ async fn main() -> anyhow::Result<()> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:18081".into());
     let data = tempfile::tempdir()?;
     let host = Host::open(data.path())?;
-    for i in 0..1_000 {
-        let entity_type = if i % 2 == 0 { "character" } else { "location" };
-        host.create_entity(entity_type, json!({ "n": i }))?;
-    }
+    seed_entities(&host, 1_000);
     host.load_plugin(concat!(env!("CARGO_MANIFEST_DIR"), "/../example-plugins/character-stats"))?;
     let app = Router::new()
-        .route("/plugin/stats/{entity_type}", get(plugin_stats))
-        .route("/native/stats/{entity_type}", get(native_stats))
+        .route("/plugin/stats/{entity_type}", get(plugin_route))
+        .route("/native/stats/{entity_type}", get(native_route))
         .with_state(Arc::new(host));
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("http_twins listening on http://{addr}");
@@ -39,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn plugin_stats(State(host): State<Arc<Host>>, Path(entity_type): Path<String>) -> Response {
+async fn plugin_route(State(host): State<Arc<Host>>, Path(entity_type): Path<String>) -> Response {
     let answer = tokio::task::spawn_blocking(move || {
         host.call_route(PLUGIN, RouteRequest::new(Method::Get, &format!("/stats/{entity_type}")))
     })
@@ -54,12 +51,9 @@ async fn plugin_stats(State(host): State<Arc<Host>>, Path(entity_type): Path<Str
     }
 }
 
-async fn native_stats(State(host): State<Arc<Host>>, Path(entity_type): Path<String>) -> Response {
+async fn native_route(State(host): State<Arc<Host>>, Path(entity_type): Path<String>) -> Response {
     let answer = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<u8>> {
-        let count = host.count_entities(&EntityQuery::of_type(&entity_type))?;
-        let depth = host.settings(PLUGIN)?.get("analysis_depth").and_then(|v| v.as_u64()).unwrap_or(3);
-        let body = json!({ "entity_type": entity_type, "count": count, "analysis_depth": depth });
-        Ok(serde_json::to_vec(&body)?)
+        Ok(serde_json::to_vec(&plinth_tests::native_stats(&host, &entity_type)?)?)
     })
     .await;
     match answer {

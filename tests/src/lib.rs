@@ -69,6 +69,28 @@ pub fn shared_compile_cache() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tmp/plinth-compile-cache")
 }
 
+/// Creates `count` entities, every other one a `character` (the others
+/// `location`): the data the benchmarks measure against.
+pub fn seed_entities(host: &plinth_host::Host, count: u64) {
+    for i in 0..count {
+        let entity_type = if i % 2 == 0 { "character" } else { "location" };
+        host.create_entity(entity_type, serde_json::json!({ "n": i })).expect("seed an entity");
+    }
+}
+
+/// `character-stats`' `GET /stats/{entity_type}` done natively on the same host
+/// (count, the `analysis_depth` setting, the same JSON): the baseline the
+/// benchmarks compare the plugin with. `examples.rs` checks both answer alike.
+pub fn native_stats(
+    host: &plinth_host::Host,
+    entity_type: &str,
+) -> Result<serde_json::Value, plinth_host::HostError> {
+    let count = host.count_entities(&plinth_host::EntityQuery::of_type(entity_type))?;
+    let settings = host.settings("character-stats")?;
+    let depth = settings.get("analysis_depth").and_then(serde_json::Value::as_u64).unwrap_or(3);
+    Ok(serde_json::json!({ "entity_type": entity_type, "count": count, "analysis_depth": depth }))
+}
+
 /// A host on a fresh temporary data directory (kept alive by the returned guard).
 pub fn fresh_host() -> (tempfile::TempDir, plinth_host::Host) {
     let data = tempfile::tempdir().expect("temp dir");

@@ -1,7 +1,7 @@
 //! The example plugins, built from source, running in the real host.
 
 use plinth_host::{FieldContext, Host, Method, RouteRequest};
-use plinth_tests::{call_json, example, fresh_host, get_json};
+use plinth_tests::{call_json, example, fresh_host, get_json, native_stats, seed_entities};
 use serde_json::json;
 
 fn stored_json(host: &Host, plugin: &str, key: &str) -> serde_json::Value {
@@ -30,6 +30,27 @@ fn character_stats_hook_stores_the_analysis() {
         stored_json(&host, "character-stats", &format!("analysis/{}", third.entity.id)),
         json!({"related_count": 2})
     );
+}
+
+/// The benchmarks' native baseline does exactly the plugin's route work.
+#[test]
+fn character_stats_route_answers_as_the_native_baseline() {
+    let (_guard, host) = fresh_host();
+    host.load_plugin(example("character-stats")).expect("load");
+    seed_entities(&host, 7);
+    let answers_alike = |host: &Host| {
+        for entity_type in ["character", "location", "nothing"] {
+            let (status, plugin) = get_json(host, "character-stats", &format!("/stats/{entity_type}"));
+            assert_eq!(status, 200);
+            assert_eq!(plugin, native_stats(host, entity_type).expect("native"), "{entity_type}");
+        }
+    };
+    answers_alike(&host);
+    let depth = json!({"analysis_depth": 5}).as_object().cloned().expect("an object");
+    host.set_settings("character-stats", depth).expect("settings");
+    answers_alike(&host);
+    let native = native_stats(&host, "character").expect("native");
+    assert_eq!((&native["count"], &native["analysis_depth"]), (&json!(4), &json!(5)));
 }
 
 #[test]

@@ -8,7 +8,7 @@
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use extism::{Function, Manifest, PTR, Plugin, PluginBuilder, UserData, Wasm, host_fn};
 use plinth_host::{EntityQuery, Host, HostConfig, Method, RouteRequest};
-use plinth_tests::copy_example;
+use plinth_tests::{copy_example, seed_entities};
 use serde_json::{Value, json};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -45,10 +45,7 @@ fn host_functions(host: &Arc<Host>) -> Vec<Function> {
 /// A Plinth host with `character-stats` loaded and `entities` seeded, half characters.
 fn plinth_host(data: &Path, plugins: &Path, entities: u64) -> Arc<Host> {
     let host = Host::with_config(HostConfig::new(data)).expect("open host");
-    for i in 0..entities {
-        let entity_type = if i % 2 == 0 { "character" } else { "location" };
-        host.create_entity(entity_type, json!({"n": i})).expect("seed");
-    }
+    seed_entities(&host, entities);
     host.load_plugin(copy_example(PLUGIN_ID, plugins)).expect("load character-stats");
     Arc::new(host)
 }
