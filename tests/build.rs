@@ -150,7 +150,7 @@ fn build_python_guest(root: &Path, target_dir: &Path) -> PathBuf {
 fn build_javascript_guest(root: &Path, target_dir: &Path) -> PathBuf {
     let tool = (
         "target/js-tools/node_modules/.bin/componentize-js",
-        "npm install --prefix target/js-tools @bytecodealliance/componentize-js@0.23.0",
+        "npm install --prefix target/js-tools @bytecodealliance/componentize-js@0.23.0 @bytecodealliance/preview2-shim@0.25.0",
     );
     let wit = root.join("wit");
     let output = "javascript/word_count_widget_js.wasm";
