@@ -177,9 +177,18 @@ impl Host {
     }
 
     /// The engine every plugin runs on, for embedders that compile or measure
-    /// their own wasm with exactly the host's configuration.
+    /// their own wasm with exactly the host's configuration. Instances made on
+    /// it take slots from the host's pool, and its stores need an epoch
+    /// deadline (the host's ticker advances the epoch every 10 ms).
     pub fn engine(&self) -> &wasmtime::Engine {
         &self.sandbox.engine
+    }
+
+    /// Whether instances come from the pooling allocator: false when
+    /// [`HostConfig::pooling`] is `None` or the address space could not hold
+    /// the pool (the host then allocates on demand and logs a warning).
+    pub fn pooling_active(&self) -> bool {
+        self.sandbox.pooled
     }
 
     /// The data directory.

@@ -12,7 +12,7 @@ use crate::plugin::health::Health;
 use crate::plugin_log::{LogLevel, LogSource, PluginLog};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use wasmtime::component::{Linker, ResourceTable};
@@ -105,6 +105,8 @@ impl PoolSize {
 pub(crate) struct Sandbox {
     pub engine: Engine,
     pub linker: Linker<InvocationState>,
+    /// Whether instances come from the pool (false after the on-demand fallback).
+    pub pooled: bool,
     fuel: bool,
     ticker: Option<EpochTicker>,
 }
@@ -113,22 +115,27 @@ impl Sandbox {
     pub(crate) fn new(settings: EngineSettings) -> wasmtime::Result<Sandbox> {
         let mut config = Config::new();
         config.epoch_interruption(true).max_wasm_stack(settings.max_wasm_stack).consume_fuel(settings.fuel);
-        let engine = match settings.pool {
+        let (engine, pooled) = match settings.pool {
             Some(pool) => {
                 config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool.config()));
-                Engine::new(&config).or_else(|error| {
-                    tracing::warn!("the pooling allocator is unavailable ({error:#}); allocating on demand");
-                    config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
-                    Engine::new(&config)
-                })?
+                match Engine::new(&config) {
+                    Ok(engine) => (engine, true),
+                    Err(error) => {
+                        tracing::warn!(
+                            "the pooling allocator is unavailable ({error:#}); allocating on demand"
+                        );
+                        config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+                        (Engine::new(&config)?, false)
+                    }
+                }
             }
-            None => Engine::new(&config)?,
+            None => (Engine::new(&config)?, false),
         };
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         capabilities::add_to_linker(&mut linker)?;
         let ticker = Some(EpochTicker::start(engine.clone())?);
-        Ok(Sandbox { engine, linker, fuel: settings.fuel, ticker })
+        Ok(Sandbox { engine, linker, pooled, fuel: settings.fuel, ticker })
     }
 
     /// A fresh store for one call of `plugin`, with its limits and deadline set.
@@ -183,27 +190,27 @@ impl Drop for Sandbox {
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`], so a guest stuck in a loop
-/// reaches its deadline and traps.
+/// reaches its deadline and traps. Waiting on a channel rather than sleeping
+/// lets a dropped host stop the thread at once instead of up to a tick later.
 struct EpochTicker {
-    stop: Arc<AtomicBool>,
+    stop: mpsc::Sender<()>,
     thread: JoinHandle<()>,
 }
 
 impl EpochTicker {
     fn start(engine: Engine) -> std::io::Result<EpochTicker> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let (stop, stopped) = mpsc::channel();
         let thread = std::thread::Builder::new().name("plinth-epoch".into()).spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                std::thread::sleep(EPOCH_TICK);
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
                 engine.increment_epoch();
             }
         })?;
         Ok(EpochTicker { stop, thread })
     }
 
+    /// Disconnects the channel, which wakes the thread and ends its loop.
     fn stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
+        drop(self.stop);
         let _ = self.thread.join();
     }
 }

@@ -223,20 +223,33 @@ fn big_key(request: Request) -> Response {
     outcome(host::storage_set(&"k".repeat(size), "v"))
 }
 
-/// Calls made by this instance so far, and a 2 MiB buffer (more than the
-/// pooling allocator keeps resident per slot) that every call dirties.
+/// Calls made by this instance so far, a 2 MiB buffer (more than the pooling
+/// allocator keeps resident per slot) and a page that starts non-zero (so it
+/// comes from the memory image, not zeroed memory); every call dirties all three.
 static CALLS: AtomicU64 = AtomicU64::new(0);
 static SCRATCH: Mutex<[u8; 2 << 20]> = Mutex::new([0; 2 << 20]);
+static INITIALISED: Mutex<[u8; 4096]> = Mutex::new([0x5A; 4096]);
 
 /// What earlier calls left in this instance's memory: a fresh instance sees
-/// no earlier call and an all-zero buffer.
+/// no earlier call, an all-zero buffer and its initial page as built.
 fn leftovers(_request: Request) -> Response {
     let previous_calls = CALLS.fetch_add(1, Ordering::SeqCst);
     let mut scratch = SCRATCH.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let dirty_bytes = scratch.iter().filter(|&&byte| byte != 0).count();
     scratch.fill(0xAB);
     std::hint::black_box(&mut *scratch);
-    Response::json(200, &json!({ "previous_calls": previous_calls, "dirty_bytes": dirty_bytes }))
+    let mut initialised = INITIALISED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let changed_initial_bytes = initialised.iter().filter(|&&byte| byte != 0x5A).count();
+    initialised.fill(0);
+    std::hint::black_box(&mut *initialised);
+    Response::json(
+        200,
+        &json!({
+            "previous_calls": previous_calls,
+            "dirty_bytes": dirty_bytes,
+            "changed_initial_bytes": changed_initial_bytes,
+        }),
+    )
 }
 
 fn print(_request: Request) -> Response {
