@@ -3,7 +3,7 @@
 //! the ratios in BENCHMARKS.md. Run: `cargo bench -p plinth-host --bench plinth`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use plinth_host::{Host, HostConfig, Method, RouteRequest};
+use plinth_host::{Host, Method, RouteRequest};
 use plinth_tests::{PluginDir, copy_example, guests, native_stats, seed_entities};
 use serde_json::json;
 use std::hint::black_box;
@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 fn host(data: &Path) -> Host {
-    Host::with_config(HostConfig::new(data)).expect("open host")
+    Host::open(data).expect("open host")
 }
 
 /// A fresh instance and a `GET /stats/character` per iteration, against the

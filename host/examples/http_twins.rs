@@ -37,27 +37,27 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn plugin_route(State(host): State<Arc<Host>>, Path(entity_type): Path<String>) -> Response {
-    let answer = tokio::task::spawn_blocking(move || {
-        host.call_route(PLUGIN, RouteRequest::new(Method::Get, &format!("/stats/{entity_type}")))
+    json_from_blocking(move || {
+        let request = RouteRequest::new(Method::Get, &format!("/stats/{entity_type}"));
+        let response = host.call_route(PLUGIN, request)?;
+        Ok((StatusCode::from_u16(response.status)?, response.body))
     })
-    .await;
-    match answer {
-        Ok(Ok(response)) => {
-            let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            (status, [("content-type", "application/json")], response.body).into_response()
-        }
-        Ok(Err(error)) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
-        Err(join) => (StatusCode::INTERNAL_SERVER_ERROR, join.to_string()).into_response(),
-    }
+    .await
 }
 
 async fn native_route(State(host): State<Arc<Host>>, Path(entity_type): Path<String>) -> Response {
-    let answer = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<u8>> {
-        Ok(serde_json::to_vec(&plinth_tests::native_stats(&host, &entity_type)?)?)
+    json_from_blocking(move || {
+        Ok((StatusCode::OK, serde_json::to_vec(&plinth_tests::native_stats(&host, &entity_type)?)?))
     })
-    .await;
-    match answer {
-        Ok(Ok(body)) => (StatusCode::OK, [("content-type", "application/json")], body).into_response(),
+    .await
+}
+
+/// Runs `work` on the blocking pool and answers its JSON body, or a 500 with the error.
+async fn json_from_blocking(
+    work: impl FnOnce() -> anyhow::Result<(StatusCode, Vec<u8>)> + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok((status, body))) => (status, [("content-type", "application/json")], body).into_response(),
         Ok(Err(error)) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
         Err(join) => (StatusCode::INTERNAL_SERVER_ERROR, join.to_string()).into_response(),
     }

@@ -78,40 +78,38 @@ pub(crate) fn run_checked<R>(
         return Err(CallError::Degraded { plugin: id(), retry_in_ms: wait.as_millis() });
     }
     // From here every path reaches `record`, which also ends a half-open test call.
-    let result = match sandbox.new_store(context.clone(), kind, shared.db.clone(), shared.log.clone()) {
-        Err(e) => Err(internal(format!("{e:#}"))),
-        Ok(mut store) => {
-            let outcome = catch_unwind(AssertUnwindSafe(|| {
-                plugin.pre.instantiate(&mut store).and_then(|instance| call(&mut store, &instance))
-            }));
-            store.data().flush_output();
-            match outcome {
-                Err(panic) => {
-                    let reason = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned());
-                    Err(internal(format!(
-                        "the host panicked during the call: {}",
-                        reason.unwrap_or_default()
-                    )))
-                }
-                Ok(Ok(Ok(value))) => accept(&value).and_then(|()| {
-                    let state = store.into_data();
-                    state
-                        .storage
-                        .commit(&mut shared.db.lock(), &context.id)
-                        .map(|()| value)
-                        .map_err(|e| internal(format!("committing its storage writes failed: {e}")))
-                }),
-                Ok(Ok(Err(error))) => Err(CallError::Guest { plugin: id(), phase: phase.to_string(), error }),
-                Ok(Err(error)) => {
-                    let exhausted = store.data().limiter.exhausted;
-                    Err(classify(&context.id, phase, kind, &context.limits, exhausted, error))
-                }
+    let result = (|| {
+        let mut store = sandbox
+            .new_store(context.clone(), kind, shared.db.clone(), shared.log.clone())
+            .map_err(|e| internal(format!("{e:#}")))?;
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            plugin.pre.instantiate(&mut store).and_then(|instance| call(&mut store, &instance))
+        }));
+        store.data().flush_output();
+        match outcome {
+            Err(panic) => {
+                let reason = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned());
+                Err(internal(format!("the host panicked during the call: {}", reason.unwrap_or_default())))
+            }
+            Ok(Ok(Ok(value))) => {
+                accept(&value)?;
+                let state = store.into_data();
+                state
+                    .storage
+                    .commit(&mut shared.db.lock(), &context.id)
+                    .map_err(|e| internal(format!("committing its storage writes failed: {e}")))?;
+                Ok(value)
+            }
+            Ok(Ok(Err(error))) => Err(CallError::Guest { plugin: id(), phase: phase.to_string(), error }),
+            Ok(Err(error)) => {
+                let exhausted = store.data().limiter.exhausted;
+                Err(classify(&context.id, phase, kind, &context.limits, exhausted, error))
             }
         }
-    };
+    })();
     // Host failures (`Internal`) and refusals are not the plugin's doing.
     let outcome = match &result {
         Err(CallError::Trap { .. }) => Outcome::Trap,

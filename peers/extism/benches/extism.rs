@@ -7,7 +7,7 @@
 
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use extism::{Function, Manifest, PTR, Plugin, PluginBuilder, UserData, Wasm, host_fn};
-use plinth_host::{EntityQuery, Host, HostConfig, Method, RouteRequest};
+use plinth_host::{EntityQuery, Host, Method, RouteRequest};
 use plinth_tests::{copy_example, seed_entities};
 use serde_json::{Value, json};
 use std::hint::black_box;
@@ -44,7 +44,7 @@ fn host_functions(host: &Arc<Host>) -> Vec<Function> {
 
 /// A Plinth host with `character-stats` loaded and `entities` seeded, half characters.
 fn plinth_host(data: &Path, plugins: &Path, entities: u64) -> Arc<Host> {
-    let host = Host::with_config(HostConfig::new(data)).expect("open host");
+    let host = Host::open(data).expect("open host");
     seed_entities(&host, entities);
     host.load_plugin(copy_example(PLUGIN_ID, plugins)).expect("load character-stats");
     Arc::new(host)
@@ -111,7 +111,7 @@ fn cold_start(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let data = tempfile::tempdir().expect("temp dir");
-                let host = Host::with_config(HostConfig::new(data.path())).expect("open host");
+                let host = Host::open(data.path()).expect("open host");
                 (data, host)
             },
             // Returned, so criterion drops the host (and its temp dir) untimed.
@@ -123,7 +123,7 @@ fn cold_start(c: &mut Criterion) {
         )
     });
     let data = tempfile::tempdir().expect("temp dir");
-    let warm = Host::with_config(HostConfig::new(data.path())).expect("open host");
+    let warm = Host::open(data.path()).expect("open host");
     plinth_first_call(&warm);
     group.bench_function("plinth_cached", |b| b.iter(|| plinth_first_call(&warm)));
 
@@ -169,7 +169,7 @@ fn noop(c: &mut Criterion) {
     group.bench_function("native", |b| b.iter(native_noop));
 
     let data = tempfile::tempdir().expect("temp dir");
-    let host = Arc::new(Host::with_config(HostConfig::new(data.path())).expect("open host"));
+    let host = Arc::new(Host::open(data.path()).expect("open host"));
     let engine = host.engine();
     let bytes = wat::parse_str(NOOP_COMPONENT).expect("noop component text");
     let component = Component::new(engine, bytes).expect("compile noop component");
