@@ -6,7 +6,8 @@ use crate::plugin::WidgetInfo;
 use crate::plugin::invoke;
 use crate::plugin::routes::RouteMatch;
 use crate::sandbox::CallKind;
-use crate::{Entity, Host, Method};
+use crate::types::Entity;
+use crate::{Host, Method};
 use serde_json::Value;
 
 /// A request for a plugin route.
@@ -150,8 +151,8 @@ impl Host {
             &self.shared,
             CallKind::Route,
             &phase,
-            |store, instance| indices.load(&mut *store, instance)?.call_handle(store, &wit_request),
-            |response| match response.body.len() {
+            &|store, instance| indices.load(&mut *store, instance)?.call_handle(store, &wit_request),
+            &|response| match response.body.len() {
                 size if size > response_limit => Err(CallError::ResponseTooLarge {
                     plugin: plugin_id.to_string(),
                     size,
@@ -193,7 +194,7 @@ impl Host {
         &self,
         widget_id: &str,
         phase: &str,
-        call: impl FnOnce(
+        call: impl Fn(
             &field_widget::Guest,
             &mut wasmtime::Store<crate::sandbox::InvocationState>,
             &str,
@@ -214,7 +215,7 @@ impl Host {
             &self.shared,
             CallKind::Widget,
             &phase,
-            |store, instance| {
+            &|store, instance| {
                 let guest = indices.load(&mut *store, instance)?;
                 call(&guest, store, local_id)
             },

@@ -270,6 +270,19 @@ pub enum CallError {
         /// The limit.
         limit: usize,
     },
+    /// Other calls of the plugin kept changing the storage this call read,
+    /// through every run of it: nothing of it was committed; try again.
+    #[error(
+        "plugin `{plugin}` ({phase}): its storage changed under it in all {attempts} runs (a storage conflict); nothing was committed, try again"
+    )]
+    Conflict {
+        /// The plugin's id.
+        plugin: String,
+        /// What was running.
+        phase: String,
+        /// How many times it ran.
+        attempts: usize,
+    },
     /// The host failed around the call (its database, say); the plugin is not to blame.
     #[error("plugin `{plugin}` ({phase}): the host failed: {message}")]
     Internal {
@@ -310,6 +323,7 @@ impl CallError {
             CallError::RequestTooLarge { .. } => "payload_too_large",
             CallError::ResponseTooLarge { .. } => "response_too_large",
             CallError::Internal { .. } => "internal",
+            CallError::Conflict { .. } => "conflict",
             CallError::Guest { error, .. } => match error {
                 GuestError::NotFound(_) => "plugin_not_found",
                 GuestError::Denied(_) => "plugin_denied",
@@ -335,6 +349,7 @@ impl CallError {
             | CallError::RequestTooLarge { plugin, .. }
             | CallError::ResponseTooLarge { plugin, .. }
             | CallError::Internal { plugin, .. }
+            | CallError::Conflict { plugin, .. }
             | CallError::Guest { plugin, .. } => Some(plugin),
             CallError::UnknownWidget(_) => None,
         }
@@ -353,6 +368,7 @@ impl CallError {
             CallError::LimitExceeded { .. } => 507,
             CallError::Busy { .. } | CallError::Degraded { .. } => 503,
             CallError::RequestTooLarge { .. } => 413,
+            CallError::Conflict { .. } => 409,
             CallError::Guest { error, .. } => match error {
                 GuestError::NotFound(_) => 404,
                 GuestError::Denied(_) => 403,
@@ -375,14 +391,9 @@ pub enum HostError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The embedded database failed.
-    #[error("database error during {operation}: {source}")]
-    Database {
-        /// What was being done.
-        operation: &'static str,
-        /// SQLite's error.
-        source: rusqlite::Error,
-    },
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// The legacy adapter could not be set up.
     #[error("cannot set up the legacy adapter: {0}")]
     Legacy(#[from] crate::legacy::LegacyError),
@@ -417,10 +428,9 @@ impl HostError {
     /// A stable, machine-readable name for the error.
     pub fn code(&self) -> &'static str {
         match self {
-            HostError::DataDir { .. }
-            | HostError::Database { .. }
-            | HostError::Engine(_)
-            | HostError::Legacy(_) => "internal",
+            HostError::DataDir { .. } | HostError::Engine(_) | HostError::Legacy(_) => "internal",
+            HostError::Store(crate::store::StoreError::Unavailable { .. }) => "unavailable",
+            HostError::Store(_) => "internal",
             HostError::EntityNotFound(_) => "entity_not_found",
             HostError::EntityExists(_) => "entity_exists",
             HostError::InvalidEntity(_) => "invalid_entity",
@@ -432,18 +442,13 @@ impl HostError {
     /// The HTTP status that fits this error.
     pub fn http_status(&self) -> u16 {
         match self {
-            HostError::DataDir { .. }
-            | HostError::Database { .. }
-            | HostError::Engine(_)
-            | HostError::Legacy(_) => 500,
+            HostError::DataDir { .. } | HostError::Engine(_) | HostError::Legacy(_) => 500,
+            HostError::Store(crate::store::StoreError::Unavailable { .. }) => 503,
+            HostError::Store(_) => 500,
             HostError::EntityNotFound(_) | HostError::UnknownPlugin(_) => 404,
             HostError::EntityExists(_) => 409,
             HostError::InvalidEntity(_) => 400,
             HostError::InvalidSetting { .. } => 422,
         }
-    }
-
-    pub(crate) fn database(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> HostError {
-        move |source| HostError::Database { operation, source }
     }
 }

@@ -3,57 +3,20 @@
 //! other in plugin-id order. A failing hook is logged under the plugin's id and
 //! recorded in the outcome, and never undoes the write.
 
-use crate::capabilities::entities;
+use crate::Host;
 use crate::error::HostError;
 use crate::plugin::invoke;
 use crate::plugin_log::{LogLevel, LogSource, now_millis};
 use crate::sandbox::CallKind;
-use crate::{Entity, Host};
+use crate::types::Entity;
 use serde::Serialize;
 use serde_json::Value;
 use std::time::Instant;
 
-/// Hook outcomes kept for [`Host::hook_history`].
-const HISTORY_KEPT: usize = 1000;
+pub use crate::types::{EntityEvent, HookOutcome};
 
-/// Which write happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EntityEvent {
-    /// `on-entity-created`
-    Created,
-    /// `on-entity-updated`
-    Updated,
-    /// `on-entity-deleted`
-    Deleted,
-}
-
-impl EntityEvent {
-    fn hook_name(self) -> &'static str {
-        match self {
-            EntityEvent::Created => "on-entity-created",
-            EntityEvent::Updated => "on-entity-updated",
-            EntityEvent::Deleted => "on-entity-deleted",
-        }
-    }
-}
-
-/// How one plugin's hook went.
-#[derive(Debug, Clone, Serialize)]
-pub struct HookOutcome {
-    /// The plugin whose hook ran.
-    pub plugin_id: String,
-    /// The event.
-    pub event: EntityEvent,
-    /// The entity concerned.
-    pub entity_id: String,
-    /// When it ran, in milliseconds since the Unix epoch.
-    pub at: u64,
-    /// How long it took, in microseconds.
-    pub duration_us: u64,
-    /// `None` when it succeeded; otherwise why it failed.
-    pub error: Option<String>,
-}
+/// Hook outcomes [`Host::hook_history`] returns.
+const HISTORY_SHOWN: usize = 1000;
 
 /// A committed entity write and what the hooks made of it.
 #[derive(Debug, Clone, Serialize)]
@@ -93,12 +56,8 @@ impl Host {
             created_at: now,
             updated_at: now,
         };
-        {
-            let db = self.shared.db.lock();
-            if entities::read(&db, id).map_err(HostError::database("checking an entity id"))?.is_some() {
-                return Err(HostError::EntityExists(id.to_string()));
-            }
-            entities::insert(&db, &entity).map_err(HostError::database("creating an entity"))?;
+        if !self.shared.backend.entities.insert(&entity)? {
+            return Err(HostError::EntityExists(id.to_string()));
         }
         Ok(self.fan_out(EntityEvent::Created, entity))
     }
@@ -109,9 +68,7 @@ impl Host {
         check_entity(id, &entity.entity_type, &data)?;
         entity.data = data;
         entity.updated_at = now_millis().max(entity.created_at);
-        let updated = entities::update(&self.shared.db.lock(), &entity)
-            .map_err(HostError::database("updating an entity"))?;
-        if !updated {
+        if !self.shared.backend.entities.update(&entity)? {
             return Err(HostError::EntityNotFound(id.to_string()));
         }
         Ok(self.fan_out(EntityEvent::Updated, entity))
@@ -119,18 +76,18 @@ impl Host {
 
     /// Deletes an entity and fires `on-entity-deleted`.
     pub fn delete_entity(&self, id: &str) -> Result<EntityWrite, HostError> {
-        let entity = self.entity(id)?.ok_or_else(|| HostError::EntityNotFound(id.to_string()))?;
-        let deleted = entities::delete(&self.shared.db.lock(), id)
-            .map_err(HostError::database("deleting an entity"))?;
-        if !deleted {
-            return Err(HostError::EntityNotFound(id.to_string()));
-        }
+        let entity = self
+            .shared
+            .backend
+            .entities
+            .delete(id)?
+            .ok_or_else(|| HostError::EntityNotFound(id.to_string()))?;
         Ok(self.fan_out(EntityEvent::Deleted, entity))
     }
 
-    /// The most recent hook outcomes, oldest first.
-    pub fn hook_history(&self) -> Vec<HookOutcome> {
-        self.hook_history.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
+    /// The most recent hook outcomes (up to 1,000), oldest first.
+    pub fn hook_history(&self) -> Result<Vec<HookOutcome>, HostError> {
+        Ok(self.shared.backend.hooks.recent(HISTORY_SHOWN)?)
     }
 
     fn fan_out(&self, event: EntityEvent, entity: Entity) -> EntityWrite {
@@ -147,7 +104,7 @@ impl Host {
                 &self.shared,
                 CallKind::Hook,
                 event.hook_name(),
-                |store, instance| {
+                &|store, instance| {
                     let guest = indices.load(&mut *store, instance)?;
                     match event {
                         EntityEvent::Created => guest.call_on_entity_created(store, &wit_entity),
@@ -171,12 +128,10 @@ impl Host {
                 error,
             });
         }
-        let mut history = self.hook_history.lock().unwrap_or_else(|p| p.into_inner());
-        for hook in &hooks {
-            if history.len() == HISTORY_KEPT {
-                history.pop_front();
-            }
-            history.push_back(hook.clone());
+        // The write stands whatever happens here: a history that cannot be
+        // kept is the operator's to see, not the writer's error.
+        if let Err(error) = self.shared.backend.hooks.append(&hooks) {
+            tracing::error!(entity = %entity.id, "hook outcomes not recorded: {error}");
         }
         EntityWrite { entity, hooks }
     }

@@ -1,10 +1,8 @@
 //! [`Host`]: the embedding API. Open it on a data directory, load plugins, and
 //! use entities, routes, widgets and settings from Rust without any server.
 
-use crate::capabilities::{entities, settings, storage};
-use crate::db::Database;
+use crate::capabilities::settings;
 use crate::error::{HostError, LoadError};
-use crate::events::HookOutcome;
 use crate::legacy::{LegacyConfig, LegacyRunner};
 use crate::limits::Limits;
 use crate::plugin::cache::{COMPILED_DIR, CompileCache};
@@ -14,18 +12,22 @@ use crate::plugin::routes::RouteInfo;
 use crate::plugin::{self, LoadedPlugin, WidgetInfo};
 use crate::plugin_log::{LogRecord, PluginLog};
 use crate::sandbox::{EngineSettings, PoolSize, Sandbox};
-use crate::{Entity, EntityQuery};
+use crate::store::Backend;
+use crate::types::{Entity, EntityQuery};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 /// How to open a [`Host`].
 #[derive(Debug, Clone)]
 pub struct HostConfig {
-    /// Where the database lives; created if missing.
+    /// Where the database (unless [`HostConfig::backend`] names another) and
+    /// the compiled-component cache live; created if missing.
     pub data_dir: PathBuf,
+    /// The database: `None` for the embedded SQLite file in `data_dir`.
+    pub backend: Option<Backend>,
     /// The limits of a plugin that asks for none.
     pub limits: Limits,
     /// The most a plugin may ask for in its manifest's `limits`.
@@ -57,6 +59,7 @@ impl HostConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         HostConfig {
             data_dir: data_dir.into(),
+            backend: None,
             limits: Limits::default(),
             ceilings: Limits::default_ceilings(),
             breaker: BreakerConfig::default(),
@@ -126,7 +129,6 @@ pub struct Host {
     pub(crate) sandbox: Sandbox,
     pub(crate) shared: Shared,
     pub(crate) plugins: RwLock<BTreeMap<String, Arc<LoadedPlugin>>>,
-    pub(crate) hook_history: Mutex<VecDeque<HookOutcome>>,
     legacy: LegacyRunner,
     data_dir: PathBuf,
 }
@@ -142,7 +144,10 @@ impl Host {
         let data_dir = config.data_dir;
         std::fs::create_dir_all(&data_dir)
             .map_err(|source| HostError::DataDir { path: data_dir.clone(), source })?;
-        let db = Database::open(&data_dir).map_err(HostError::database("opening the database"))?;
+        let backend = match config.backend {
+            Some(backend) => backend,
+            None => Backend::sqlite(&data_dir)?,
+        };
         // Fuel metering is an engine setting: on when the default limits use it.
         let settings = EngineSettings {
             max_wasm_stack: config.max_wasm_stack,
@@ -161,7 +166,7 @@ impl Host {
         Ok(Host {
             sandbox,
             shared: Shared {
-                db,
+                backend,
                 log: PluginLog::default(),
                 defaults: config.limits,
                 ceilings: config.ceilings,
@@ -170,7 +175,6 @@ impl Host {
                 compile_cache,
             },
             plugins: RwLock::default(),
-            hook_history: Mutex::default(),
             legacy,
             data_dir,
         })
@@ -308,36 +312,35 @@ impl Host {
 
     /// One entity.
     pub fn entity(&self, id: &str) -> Result<Option<Entity>, HostError> {
-        entities::read(&self.shared.db.lock(), id).map_err(HostError::database("reading an entity"))
+        Ok(self.shared.backend.entities.get(id)?)
     }
 
     /// The entities matching `query`, oldest first.
     pub fn entities(&self, query: &EntityQuery) -> Result<Vec<Entity>, HostError> {
-        entities::find(&self.shared.db.lock(), query).map_err(query_error)
+        query.check().map_err(HostError::InvalidEntity)?;
+        Ok(self.shared.backend.entities.find(query)?)
     }
 
     /// How many entities match `query` (limit and offset ignored).
     pub fn count_entities(&self, query: &EntityQuery) -> Result<u64, HostError> {
-        entities::count(&self.shared.db.lock(), query).map_err(query_error)
+        query.check().map_err(HostError::InvalidEntity)?;
+        Ok(self.shared.backend.entities.count(query)?)
     }
 
     /// A value a plugin stored (whether or not it is loaded).
     pub fn storage_get(&self, plugin_id: &str, key: &str) -> Result<Option<Vec<u8>>, HostError> {
-        storage::get(&self.shared.db.lock(), plugin_id, key)
-            .map_err(HostError::database("reading plugin storage"))
+        Ok(self.shared.backend.kv.get(plugin_id, key)?.map(|stored| stored.value))
     }
 
     /// The keys a plugin stored under `prefix`, sorted.
     pub fn storage_keys(&self, plugin_id: &str, prefix: &str) -> Result<Vec<String>, HostError> {
-        storage::list_keys(&self.shared.db.lock(), plugin_id, prefix)
-            .map_err(HostError::database("listing plugin storage"))
+        Ok(self.shared.backend.kv.list_keys(plugin_id, prefix)?)
     }
 
     /// A loaded plugin's settings in force (set values, else defaults).
     pub fn settings(&self, plugin_id: &str) -> Result<Map<String, Value>, HostError> {
         let plugin = self.loaded(plugin_id).ok_or_else(|| HostError::UnknownPlugin(plugin_id.to_string()))?;
-        settings::all_effective(&self.shared.db.lock(), plugin_id, &plugin.context.settings)
-            .map_err(HostError::database("reading settings"))
+        Ok(settings::effective(&*self.shared.backend.settings, plugin_id, &plugin.context.settings)?)
     }
 
     /// Sets some of a plugin's settings: every value is checked against the
@@ -354,17 +357,25 @@ impl Host {
                 HostError::InvalidSetting { plugin: plugin_id.to_string(), name: name.clone(), problem }
             })?;
         }
-        settings::store_all(&mut self.shared.db.lock(), plugin_id, &values)
-            .map_err(HostError::database("storing settings"))?;
+        self.shared.backend.settings.change(plugin_id, &values, &[])?;
         self.settings(plugin_id)
     }
-}
 
-fn query_error(error: entities::QueryError) -> HostError {
-    match error {
-        entities::QueryError::Invalid(message) => HostError::InvalidEntity(message),
-        entities::QueryError::Database(source) => {
-            HostError::Database { operation: "querying entities", source }
+    /// Removes the set values of some of a plugin's settings, so their
+    /// defaults are in force again. Returns the settings in force afterwards.
+    pub fn reset_settings(&self, plugin_id: &str, names: &[String]) -> Result<Map<String, Value>, HostError> {
+        let plugin = self.loaded(plugin_id).ok_or_else(|| HostError::UnknownPlugin(plugin_id.to_string()))?;
+        for name in names {
+            settings::declared(&plugin.context.settings, name).map_err(|problem| {
+                HostError::InvalidSetting { plugin: plugin_id.to_string(), name: name.clone(), problem }
+            })?;
         }
+        self.shared.backend.settings.change(plugin_id, &Map::new(), names)?;
+        self.settings(plugin_id)
+    }
+
+    /// The backend the host stores its data in.
+    pub fn backend(&self) -> &Backend {
+        &self.shared.backend
     }
 }

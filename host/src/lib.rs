@@ -36,8 +36,7 @@
 
 mod bindings;
 mod calls;
-mod capabilities;
-mod db;
+pub mod capabilities;
 mod error;
 pub mod events;
 mod host;
@@ -47,11 +46,11 @@ pub mod manifest;
 mod plugin;
 mod plugin_log;
 mod sandbox;
+pub mod store;
+pub mod types;
 
 pub use bindings::{GuestError, Method};
 pub use calls::{FieldContext, RouteRequest, RouteResponse};
-pub use capabilities::entities::{Entity, EntityQuery};
-pub use db::DATABASE_FILE;
 pub use error::{CallError, HostError, LoadError};
 pub use events::{EntityEvent, EntityWrite, HookOutcome};
 pub use host::{Host, HostConfig, PluginInfo};
@@ -61,6 +60,8 @@ pub use plugin::WidgetInfo;
 pub use plugin::health::{BreakerConfig, PluginHealth};
 pub use plugin::routes::RouteInfo;
 pub use plugin_log::{LogLevel, LogRecord, LogSource};
+pub use store::DATABASE_FILE;
+pub use types::{Entity, EntityQuery};
 
 /// A `Host` is shared between threads (a server holds it in an `Arc`).
 const _: () = {

@@ -110,19 +110,7 @@ impl HostFunction {
     /// The grant a call to `function` of the imported `interface` needs
     /// (`plinth:plugin/storage@0.1.0`, `set` → `storage_set`).
     pub fn for_import(interface: &str, function: &str) -> Option<HostFunction> {
-        let name = interface.strip_prefix("plinth:plugin/")?;
-        let name = name.split_once('@').map_or(name, |(name, _)| name);
-        Some(match (name, function) {
-            ("entities", "read") => HostFunction::EntityRead,
-            ("entities", "find" | "count") => HostFunction::EntityList,
-            ("storage", "get") => HostFunction::StorageGet,
-            ("storage", "set") => HostFunction::StorageSet,
-            ("storage", "delete") => HostFunction::StorageDelete,
-            ("storage", "list-keys") => HostFunction::StorageList,
-            ("settings", "get" | "get-all") => HostFunction::SettingGet,
-            ("logging", "log") => HostFunction::Log,
-            _ => return None,
-        })
+        crate::capabilities::grant_for(interface, function)
     }
 }
 

@@ -93,6 +93,46 @@ impl PluginLog {
     }
 }
 
+/// The records one call wrote, published when its outcome is known: a call
+/// run again after a storage conflict drops what the conflicting attempt
+/// wrote, so nothing appears twice. Holds at most the newest
+/// [`KEPT_PER_PLUGIN`] records (no more would be kept anyway).
+#[derive(Default)]
+pub(crate) struct CallLog {
+    records: VecDeque<(LogLevel, LogSource, String)>,
+    dropped: usize,
+}
+
+impl CallLog {
+    pub(crate) fn push(&mut self, level: LogLevel, source: LogSource, message: String) {
+        if self.records.len() == KEPT_PER_PLUGIN {
+            self.records.pop_front();
+            self.dropped += 1;
+        }
+        self.records.push_back((level, source, message));
+    }
+
+    /// Moves the records into the shared log.
+    pub(crate) fn publish(self, log: &PluginLog, plugin_id: &str) {
+        if self.dropped > 0 {
+            let note = format!("plugin `{plugin_id}`: {} earlier records of one call dropped", self.dropped);
+            log.record(plugin_id, LogLevel::Warn, LogSource::Host, &note);
+        }
+        for (level, source, message) in self.records {
+            log.record(plugin_id, level, source, &message);
+        }
+    }
+}
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+pub(crate) fn cut_to(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// Milliseconds since the Unix epoch (0 if the clock is before it).
 pub(crate) fn now_millis() -> u64 {
     SystemTime::now()

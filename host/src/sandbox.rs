@@ -3,14 +3,14 @@
 //! invocation (plugin identity, grants, limits, a WASI context that inherits
 //! nothing).
 
-use crate::capabilities;
-use crate::capabilities::storage::StorageTxn;
-use crate::db::Database;
+use crate::capabilities::entities::{self, EntitiesView};
+use crate::capabilities::logging::{self, LoggingCtx, LoggingView};
+use crate::capabilities::settings::{self, SettingsView};
+use crate::capabilities::storage::{self, StorageCtx, StorageView};
+use crate::capabilities::{self as caps, Caller, PluginContext};
 use crate::limits::Limits;
-use crate::manifest::{HostFunction, SettingSchema};
-use crate::plugin::health::Health;
-use crate::plugin_log::{LogLevel, LogSource, PluginLog};
-use std::collections::{BTreeMap, BTreeSet};
+use crate::plugin_log::LogSource;
+use crate::store::Backend;
 use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
@@ -43,16 +43,6 @@ impl CallKind {
             CallKind::Widget => limits.widget_timeout,
         }
     }
-}
-
-/// What a plugin is, as its calls need it.
-pub(crate) struct PluginContext {
-    pub id: String,
-    pub grants: BTreeSet<HostFunction>,
-    pub settings: BTreeMap<String, SettingSchema>,
-    /// The plugin's effective limits.
-    pub limits: Limits,
-    pub health: Health,
 }
 
 /// Engine-wide settings: what cannot differ between plugins.
@@ -132,8 +122,7 @@ impl Sandbox {
             None => (Engine::new(&config)?, false),
         };
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        capabilities::add_to_linker(&mut linker)?;
+        link(&mut linker)?;
         let ticker = Some(EpochTicker::start(engine.clone())?);
         Ok(Sandbox { engine, linker, pooled, fuel: settings.fuel, ticker })
     }
@@ -143,20 +132,17 @@ impl Sandbox {
         &self,
         plugin: Arc<PluginContext>,
         kind: CallKind,
-        db: Database,
-        log: PluginLog,
+        backend: Backend,
     ) -> wasmtime::Result<Store<InvocationState>> {
         let limits = plugin.limits;
         let stdout = MemoryOutputPipe::new(limits.output_bytes);
         let stderr = MemoryOutputPipe::new(limits.output_bytes);
         let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
         let state = InvocationState {
-            plugin,
-            db,
-            log,
-            limits,
-            storage: StorageTxn::default(),
-            log_records: 0,
+            caller: Caller::new(plugin),
+            backend,
+            storage: StorageCtx::default(),
+            logging: LoggingCtx::default(),
             wasi,
             table: ResourceTable::new(),
             limiter: Limiter {
@@ -258,17 +244,30 @@ impl ResourceLimiter for Limiter {
     }
 }
 
-/// The state of one invocation: who is calling, what it may do, and where its
-/// output goes.
+/// Links WASI (granting nothing) and every Plinth host interface. All are
+/// always linked; the grants decide, per call, which succeed.
+fn link(linker: &mut Linker<InvocationState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    caps::add_types_to_linker(linker, |s| &mut s.caller)?;
+    entities::add_to_linker(linker, |s| EntitiesView { caller: &mut s.caller, store: &*s.backend.entities })?;
+    storage::add_to_linker(linker, |s| StorageView {
+        caller: &mut s.caller,
+        kv: &*s.backend.kv,
+        ctx: &mut s.storage,
+    })?;
+    settings::add_to_linker(linker, |s| SettingsView { caller: &mut s.caller, store: &*s.backend.settings })?;
+    logging::add_to_linker(linker, |s| LoggingView { caller: &mut s.caller, ctx: &mut s.logging })?;
+    Ok(())
+}
+
+/// The state of one invocation: who is calling, the backend its host calls
+/// use, each capability's context, and where its output goes.
 pub(crate) struct InvocationState {
-    pub plugin: Arc<PluginContext>,
-    pub db: Database,
-    pub log: PluginLog,
-    pub limits: Limits,
-    /// Storage writes, committed only if the call succeeds.
-    pub storage: StorageTxn,
-    /// Log records written so far.
-    pub log_records: usize,
+    pub caller: Caller,
+    backend: Backend,
+    /// Storage reads and writes, committed only if the call succeeds.
+    pub storage: StorageCtx,
+    logging: LoggingCtx,
     wasi: WasiCtx,
     table: ResourceTable,
     pub limiter: Limiter,
@@ -277,27 +276,12 @@ pub(crate) struct InvocationState {
 }
 
 impl InvocationState {
-    /// Checks a grant. A missing one is logged under the plugin's id and
-    /// becomes the typed `denied` error the guest sees.
-    pub(crate) fn require(&self, function: HostFunction) -> Result<(), crate::GuestError> {
-        if self.plugin.grants.contains(&function) {
-            return Ok(());
-        }
-        self.plugin.health.denied();
-        let message = format!(
-            "plugin `{}` called {function} without the grant: add \"{function}\" to capabilities.host_functions in plugin.json",
-            self.plugin.id
-        );
-        self.log.record(&self.plugin.id, LogLevel::Warn, LogSource::Host, &message);
-        Err(crate::GuestError::Denied(message))
-    }
-
-    /// Moves what the guest printed into the plugin log.
-    pub(crate) fn flush_output(&self) {
+    /// Moves what the guest printed into the call's log.
+    pub(crate) fn take_output(&mut self) {
         for (pipe, source) in [(&self.stdout, LogSource::Stdout), (&self.stderr, LogSource::Stderr)] {
             let bytes = pipe.contents();
             for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.is_empty()) {
-                self.log.record(&self.plugin.id, LogLevel::Info, source, line);
+                self.caller.log.push(crate::plugin_log::LogLevel::Info, source, line.to_string());
             }
         }
     }

@@ -384,3 +384,40 @@ fn faults_map_to_json_statuses_and_show_in_health() {
     assert_eq!(health["timeouts"], 1);
     assert_eq!(server.get("/api/plugins/probe/storage/k").0, 200, "the plugin still serves");
 }
+
+/// 64 entity creations, 32 at a time, over HTTP: audit-trail's hook reads its
+/// `next` counter and writes `event/{next}` and `next + 1`; serializable
+/// storage keeps every one of the 64 events.
+#[test]
+fn concurrent_entity_writes_lose_no_audit_event() {
+    let plugins = rust_examples();
+    let server = Server::start(plugins.path(), &[]);
+    let url = server.url("/api/entities");
+    for wave in 0..2 {
+        let writers: Vec<_> = (0..32)
+            .map(|i| {
+                let url = url.clone();
+                std::thread::spawn(move || {
+                    let body = format!(r#"{{"entity_type":"note","data":{{"n":{}}}}}"#, wave * 32 + i);
+                    common::send(&url, "POST", Some(&body))
+                })
+            })
+            .collect();
+        for writer in writers {
+            let (status, _, created) = writer.join().expect("writer thread");
+            assert_eq!(status, 201, "{created}");
+            assert!(
+                created["hooks"].as_array().expect("hooks").iter().all(|h| h["error"].is_null()),
+                "{created}"
+            );
+        }
+    }
+    let (status, log) = server.get("/api/plugins/audit-trail/log");
+    assert_eq!(status, 200);
+    let events = log["events"].as_array().expect("events");
+    assert_eq!(events.len(), 64, "{log}");
+    let mut ids: Vec<&str> = events.iter().filter_map(|e| e["entity_id"].as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 64, "each entity recorded once");
+}

@@ -152,3 +152,5 @@ pub fn write_plugin(dest: &Path, folder: &str, manifest: &serde_json::Value, com
     std::fs::write(dir.join("plugin.json"), manifest.to_string()).expect("write manifest");
     dir
 }
+
+pub mod conformance;

@@ -192,5 +192,5 @@ fn all_examples_load_together_and_share_events() {
         "only plugins exporting events get hooks, in whatever language"
     );
     assert_eq!(host.plugin("word-count-widget").map(|p| p.exports), Some(vec!["field-widget"]));
-    assert_eq!(host.hook_history().len(), 3);
+    assert_eq!(host.hook_history().expect("hook history").len(), 3);
 }

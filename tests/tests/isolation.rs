@@ -95,7 +95,10 @@ fn a_failing_hook_never_undoes_the_write() {
             .iter()
             .any(|r| r.source == LogSource::Host && r.message.contains("refusing"))
     );
-    assert_eq!(host.hook_history().last().and_then(|h| h.error.clone()).as_deref(), Some(error));
+    assert_eq!(
+        host.hook_history().expect("hook history").last().and_then(|h| h.error.clone()).as_deref(),
+        Some(error)
+    );
 
     let ok = host.create_entity_with_id("y", "character", json!({})).expect("create");
     assert!(ok.hooks_succeeded());

@@ -1,34 +1,55 @@
 //! `plinth:plugin/logging`: a plugin's log lines, under its id, with the `log` grant.
 
+use super::Caller;
 use crate::GuestError;
 use crate::bindings::plinth::plugin::logging::{self as wit, Level};
 use crate::manifest::HostFunction;
-use crate::plugin_log::{LogLevel, LogSource};
-use crate::sandbox::InvocationState;
-use wasmtime::component::{HasSelf, Linker};
+use crate::plugin_log::{LogLevel, LogSource, cut_to};
+use wasmtime::component::{HasData, Linker};
 
 /// Longer messages are cut to this many bytes.
 const MAX_MESSAGE_BYTES: usize = 8 * 1024;
 
-pub(crate) fn add_to_linker(linker: &mut Linker<InvocationState>) -> wasmtime::Result<()> {
-    wit::add_to_linker::<_, HasSelf<_>>(linker, |state| state)
+/// The log records one call has written, for its per-call limit.
+#[derive(Default)]
+pub(crate) struct LoggingCtx {
+    records: usize,
 }
 
-impl wit::Host for InvocationState {
+/// What a logging call sees: the caller and the call's record count.
+pub(crate) struct LoggingView<'a> {
+    pub caller: &'a mut Caller,
+    pub ctx: &'a mut LoggingCtx,
+}
+
+struct HasLogging;
+
+impl HasData for HasLogging {
+    type Data<'a> = LoggingView<'a>;
+}
+
+pub(crate) fn add_to_linker<T: 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> LoggingView<'_>,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasLogging>(linker, get)
+}
+
+impl wit::Host for LoggingView<'_> {
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<Result<(), GuestError>> {
-        if let Err(denied) = self.require(HostFunction::Log) {
+        if let Err(denied) = self.caller.require(HostFunction::Log) {
             return Ok(Err(denied));
         }
         // A flood is cut at the per-call limit; the cut itself is logged once.
-        self.log_records += 1;
-        let limit = self.limits.log_records;
-        if self.log_records > limit {
-            if self.log_records == limit + 1 {
+        self.ctx.records += 1;
+        let limit = self.caller.plugin.limits.log_records;
+        if self.ctx.records > limit {
+            if self.ctx.records == limit + 1 {
                 let note = format!(
                     "plugin `{}` wrote more than {limit} log records in one call; the rest are dropped",
-                    self.plugin.id
+                    self.caller.plugin.id
                 );
-                self.log.record(&self.plugin.id, LogLevel::Warn, LogSource::Host, &note);
+                self.caller.log.push(LogLevel::Warn, LogSource::Host, note);
             }
             return Ok(Ok(()));
         }
@@ -39,11 +60,7 @@ impl wit::Host for InvocationState {
             Level::Warn => LogLevel::Warn,
             Level::Error => LogLevel::Error,
         };
-        let mut end = message.len().min(MAX_MESSAGE_BYTES);
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        self.log.record(&self.plugin.id, level, LogSource::Plugin, &message[..end]);
+        self.caller.log.push(level, LogSource::Plugin, cut_to(&message, MAX_MESSAGE_BYTES).to_string());
         Ok(Ok(()))
     }
 }

@@ -1,38 +1,143 @@
-//! The host interfaces a plugin imports, one module each. Every module owns
-//! its capability end to end: the grant check, the bindings glue and the SQL.
+//! The Plinth host interfaces, one module each (entities, storage, settings,
+//! logging), in the shape of wasmtime's `wasi-config`: a module owns its
+//! context, its view type, its grant checks and its
+//! `add_to_linker(linker, fn(&mut T) -> View)`, and names no store type.
+//! Every view carries the [`Caller`]: who is calling, what it was granted,
+//! and the call's log.
+//!
+//! [`INTERFACES`] is the one table of the interfaces, their functions and the
+//! grant each needs: import checks, grant lookups and error texts derive from it.
 
-pub mod entities;
+pub(crate) mod entities;
 pub(crate) mod logging;
 pub(crate) mod settings;
 pub(crate) mod storage;
 
 use crate::GuestError;
 use crate::bindings::plinth::plugin::types;
-use crate::sandbox::InvocationState;
-use wasmtime::component::{HasSelf, Linker};
+use crate::limits::Limits;
+use crate::manifest::{HostFunction, SettingSchema};
+use crate::plugin::health::Health;
+use crate::plugin_log::{CallLog, LogLevel, LogSource};
+use crate::store::StoreError;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use wasmtime::component::{HasData, Linker};
 
-/// Adds every Plinth host interface to the linker. All are always linked; the
-/// grants decide, per call, which succeed.
-pub(crate) fn add_to_linker(linker: &mut Linker<InvocationState>) -> wasmtime::Result<()> {
-    types::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?;
-    entities::add_to_linker(linker)?;
-    storage::add_to_linker(linker)?;
-    settings::add_to_linker(linker)?;
-    logging::add_to_linker(linker)?;
-    Ok(())
+/// The version of `plinth:plugin` this host implements.
+pub const WIT_VERSION: &str = "0.1.0";
+
+/// A host interface of `plinth:plugin` and the grant each of its functions needs.
+#[derive(Debug)]
+pub struct Interface {
+    /// The interface's name in the package (`storage`).
+    pub name: &'static str,
+    /// Its functions, by WIT name, with the grant each needs.
+    pub functions: &'static [(&'static str, HostFunction)],
 }
 
-impl types::Host for InvocationState {}
+/// Every host interface a plugin may import (`types` holds only types).
+pub const INTERFACES: &[Interface] = &[
+    Interface { name: "types", functions: &[] },
+    Interface {
+        name: "entities",
+        functions: &[
+            ("read", HostFunction::EntityRead),
+            ("find", HostFunction::EntityList),
+            ("count", HostFunction::EntityList),
+        ],
+    },
+    Interface {
+        name: "storage",
+        functions: &[
+            ("get", HostFunction::StorageGet),
+            ("set", HostFunction::StorageSet),
+            ("delete", HostFunction::StorageDelete),
+            ("list-keys", HostFunction::StorageList),
+        ],
+    },
+    Interface {
+        name: "settings",
+        functions: &[("get", HostFunction::SettingGet), ("get-all", HostFunction::SettingGet)],
+    },
+    Interface { name: "logging", functions: &[("log", HostFunction::Log)] },
+];
 
-/// A database failure seen by a guest: logged with the plugin id, reported to
-/// the guest as `internal` (the host carries on).
-pub(crate) fn internal(state: &InvocationState, operation: &str, error: rusqlite::Error) -> GuestError {
-    let message = format!("{operation} failed in the host's database: {error}");
-    state.log.record(
-        &state.plugin.id,
-        crate::plugin_log::LogLevel::Error,
-        crate::plugin_log::LogSource::Host,
-        &message,
-    );
-    GuestError::Internal(message)
+/// The full name of a host interface as a component imports it
+/// (`plinth:plugin/storage@0.1.0`).
+pub fn import_name(interface: &Interface) -> String {
+    format!("plinth:plugin/{}@{WIT_VERSION}", interface.name)
+}
+
+/// The grant a call to `function` of the imported `interface` needs
+/// (`plinth:plugin/storage@0.1.0`, `set` → `storage_set`).
+pub fn grant_for(interface: &str, function: &str) -> Option<HostFunction> {
+    let name = interface.strip_prefix("plinth:plugin/")?;
+    let name = name.split_once('@').map_or(name, |(name, _)| name);
+    let interface = INTERFACES.iter().find(|i| i.name == name)?;
+    interface.functions.iter().find(|(f, _)| *f == function).map(|(_, grant)| *grant)
+}
+
+/// What a plugin is, as its calls need it.
+pub(crate) struct PluginContext {
+    pub id: String,
+    pub grants: BTreeSet<HostFunction>,
+    pub settings: BTreeMap<String, SettingSchema>,
+    /// The plugin's effective limits.
+    pub limits: Limits,
+    pub health: Health,
+    /// Held shared by every call; a call re-run after a storage conflict
+    /// holds it alone, so the re-run cannot conflict again.
+    pub serial: std::sync::RwLock<()>,
+}
+
+/// The calling plugin and the log of this call, shared by every capability view.
+pub(crate) struct Caller {
+    pub plugin: Arc<PluginContext>,
+    pub log: CallLog,
+}
+
+impl Caller {
+    pub(crate) fn new(plugin: Arc<PluginContext>) -> Caller {
+        Caller { plugin, log: CallLog::default() }
+    }
+
+    /// Checks a grant. A missing one is logged under the plugin's id and
+    /// becomes the typed `denied` error the guest sees.
+    pub(crate) fn require(&mut self, function: HostFunction) -> Result<(), GuestError> {
+        if self.plugin.grants.contains(&function) {
+            return Ok(());
+        }
+        self.plugin.health.denied();
+        let message = format!(
+            "plugin `{}` called {function} without the grant: add \"{function}\" to capabilities.host_functions in plugin.json",
+            self.plugin.id
+        );
+        self.log.push(LogLevel::Warn, LogSource::Host, message.clone());
+        Err(GuestError::Denied(message))
+    }
+
+    /// A backend failure seen by a guest: logged with the plugin id, reported
+    /// to the guest as `internal` (the host carries on).
+    pub(crate) fn internal(&mut self, operation: &str, error: StoreError) -> GuestError {
+        let message = format!("{operation} failed in the host's database: {error}");
+        self.log.push(LogLevel::Error, LogSource::Host, message.clone());
+        GuestError::Internal(message)
+    }
+}
+
+struct HasCaller;
+
+impl HasData for HasCaller {
+    type Data<'a> = &'a mut Caller;
+}
+
+impl types::Host for &mut Caller {}
+
+/// Links `plinth:plugin/types` (types only, no functions).
+pub(crate) fn add_types_to_linker<T: 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut Caller,
+) -> wasmtime::Result<()> {
+    types::add_to_linker::<T, HasCaller>(linker, get)
 }

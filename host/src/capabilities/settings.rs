@@ -2,52 +2,46 @@
 //! the application (validated against that schema), read by the plugin through
 //! `plinth:plugin/settings` with the `setting_get` grant.
 
-use super::internal;
+use super::Caller;
 use crate::GuestError;
 use crate::bindings::plinth::plugin::settings as wit;
 use crate::manifest::{HostFunction, SettingSchema};
-use crate::sandbox::InvocationState;
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::{SettingsStore, StoreError};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{HasData, Linker};
 
-pub(crate) fn add_to_linker(linker: &mut Linker<InvocationState>) -> wasmtime::Result<()> {
-    wit::add_to_linker::<_, HasSelf<_>>(linker, |state| state)
+/// What a settings call sees: the caller and the settings store.
+pub(crate) struct SettingsView<'a> {
+    pub caller: &'a mut Caller,
+    pub store: &'a dyn SettingsStore,
 }
 
-fn stored(db: &Connection, plugin_id: &str, name: &str) -> rusqlite::Result<Option<Value>> {
-    let text: Option<String> = db
-        .prepare_cached("SELECT value FROM plugin_settings WHERE plugin_id = ?1 AND name = ?2")?
-        .query_row(params![plugin_id, name], |row| row.get(0))
-        .optional()?;
-    // The column is CHECKed to hold valid JSON, so parsing only fails if the file was edited by hand.
-    Ok(text.and_then(|text| serde_json::from_str(&text).ok()))
+struct HasSettings;
+
+impl HasData for HasSettings {
+    type Data<'a> = SettingsView<'a>;
 }
 
-/// The value in force: the stored one, else the schema's default.
+pub(crate) fn add_to_linker<T: 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> SettingsView<'_>,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasSettings>(linker, get)
+}
+
+/// Every declared setting that has a value in force: the stored one, else
+/// the schema's default. Values stored for undeclared names are left out.
 pub(crate) fn effective(
-    db: &Connection,
-    plugin_id: &str,
-    name: &str,
-    schema: &SettingSchema,
-) -> rusqlite::Result<Option<Value>> {
-    Ok(stored(db, plugin_id, name)?.or_else(|| schema.default.clone()))
-}
-
-/// Every declared setting that has a value in force.
-pub(crate) fn all_effective(
-    db: &Connection,
+    store: &dyn SettingsStore,
     plugin_id: &str,
     schema: &BTreeMap<String, SettingSchema>,
-) -> rusqlite::Result<Map<String, Value>> {
-    let mut values = Map::new();
-    for (name, setting) in schema {
-        if let Some(value) = effective(db, plugin_id, name, setting)? {
-            values.insert(name.clone(), value);
-        }
-    }
-    Ok(values)
+) -> Result<Map<String, Value>, StoreError> {
+    let mut stored = store.all(plugin_id)?;
+    Ok(schema
+        .iter()
+        .filter_map(|(name, setting)| Some((name.clone(), stored.remove(name).or(setting.default.clone())?)))
+        .collect())
 }
 
 /// Checks `value` against the schema: the name must be declared and the type match.
@@ -56,10 +50,7 @@ pub(crate) fn validate(
     name: &str,
     value: &Value,
 ) -> Result<(), String> {
-    let setting = schema.get(name).ok_or_else(|| {
-        let known: Vec<&str> = schema.keys().map(String::as_str).collect();
-        format!("no such setting; the manifest declares: {}", known.join(", "))
-    })?;
+    let setting = declared(schema, name)?;
     if setting.kind.accepts(value) {
         Ok(())
     } else {
@@ -67,43 +58,38 @@ pub(crate) fn validate(
     }
 }
 
-/// Stores several values in one transaction: all or none.
-pub(crate) fn store_all(
-    db: &mut Connection,
-    plugin_id: &str,
-    values: &Map<String, Value>,
-) -> rusqlite::Result<()> {
-    let transaction = db.transaction()?;
-    for (name, value) in values {
-        transaction
-            .prepare_cached(
-                "INSERT INTO plugin_settings (plugin_id, name, value) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (plugin_id, name) DO UPDATE SET value = excluded.value",
-            )?
-            .execute(params![plugin_id, name, value.to_string()])?;
-    }
-    transaction.commit()
+/// The schema of a declared setting.
+pub(crate) fn declared<'a>(
+    schema: &'a BTreeMap<String, SettingSchema>,
+    name: &str,
+) -> Result<&'a SettingSchema, String> {
+    schema.get(name).ok_or_else(|| {
+        let known: Vec<&str> = schema.keys().map(String::as_str).collect();
+        format!("no such setting; the manifest declares: {}", known.join(", "))
+    })
 }
 
-impl wit::Host for InvocationState {
+impl SettingsView<'_> {
+    fn effective(&mut self, operation: &str) -> Result<Map<String, Value>, GuestError> {
+        self.caller.require(HostFunction::SettingGet)?;
+        let plugin = self.caller.plugin.clone();
+        effective(self.store, &plugin.id, &plugin.settings).map_err(|e| self.caller.internal(operation, e))
+    }
+}
+
+impl wit::Host for SettingsView<'_> {
     fn get(&mut self, name: String) -> wasmtime::Result<Result<Option<String>, GuestError>> {
-        let result = self.require(HostFunction::SettingGet).and_then(|()| {
-            let schema = self.plugin.settings.get(&name).ok_or_else(|| {
-                GuestError::NotFound(format!("setting `{name}` is not declared in plugin.json"))
-            })?;
-            effective(&self.db.lock(), &self.plugin.id, &name, schema)
-                .map(|value| value.map(|v| v.to_string()))
-                .map_err(|e| internal(self, "setting get", e))
+        let result = self.effective("setting get").and_then(|mut values| {
+            if !self.caller.plugin.settings.contains_key(&name) {
+                return Err(GuestError::NotFound(format!("setting `{name}` is not declared in plugin.json")));
+            }
+            Ok(values.remove(&name).map(|value| value.to_string()))
         });
         Ok(result)
     }
 
     fn get_all(&mut self) -> wasmtime::Result<Result<Vec<(String, String)>, GuestError>> {
-        let result = self.require(HostFunction::SettingGet).and_then(|()| {
-            all_effective(&self.db.lock(), &self.plugin.id, &self.plugin.settings)
-                .map(|values| values.into_iter().map(|(k, v)| (k, v.to_string())).collect())
-                .map_err(|e| internal(self, "setting get-all", e))
-        });
-        Ok(result)
+        let result = self.effective("setting get-all");
+        Ok(result.map(|values| values.into_iter().map(|(k, v)| (k, v.to_string())).collect()))
     }
 }

@@ -1,129 +1,73 @@
-//! `plinth:plugin/storage`: key-value storage private to each plugin. Rows are
-//! keyed by (plugin id, key), and the plugin id comes from the host, never from
-//! the guest, so one plugin cannot reach another's keys.
+//! `plinth:plugin/storage`: key-value storage private to each plugin. The
+//! plugin id comes from the host, never from the guest, so one plugin cannot
+//! reach another's keys.
 //!
-//! Writes of one invocation are buffered in a [`StorageTxn`] and committed in
-//! one SQLite transaction only when the invocation succeeds; a trap, timeout or
+//! A call's reads are recorded with the version they saw and its writes are
+//! buffered in a [`StorageCtx`]; when the call succeeds, the host hands them
+//! to the backend's commit, which applies them only if nothing the call read
+//! has changed and the quota holds (see [`crate::store`]). A trap, timeout or
 //! returned error drops them, so a failing plugin never leaves half its writes.
-//! The per-plugin quota (bytes and keys) is checked as writes arrive.
+//! A key read twice with different versions in one call means another call
+//! committed in between: the call stops with [`StorageConflict`] and is re-run.
 
-use super::internal;
+use super::Caller;
 use crate::GuestError;
-use crate::bindings::plinth::plugin::storage;
+use crate::bindings::plinth::plugin::storage as wit;
 use crate::manifest::HostFunction;
-use crate::sandbox::InvocationState;
-use rusqlite::{Connection, OptionalExtension, params};
-use std::collections::BTreeMap;
-use wasmtime::component::{HasSelf, Linker};
+use crate::store::{KvChanges, PluginKv, Usage};
+use std::collections::BTreeSet;
+use std::collections::btree_map::Entry;
+use wasmtime::component::{HasData, Linker};
 
 /// Longest key accepted, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
 
-pub(crate) fn add_to_linker(linker: &mut Linker<InvocationState>) -> wasmtime::Result<()> {
-    storage::add_to_linker::<_, HasSelf<_>>(linker, |state| state)
-}
-
-pub(crate) fn get(db: &Connection, plugin_id: &str, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
-    db.prepare_cached("SELECT value FROM plugin_storage WHERE plugin_id = ?1 AND key = ?2")?
-        .query_row(params![plugin_id, key], |row| row.get(0))
-        .optional()
-}
-
-pub(crate) fn list_keys(db: &Connection, plugin_id: &str, prefix: &str) -> rusqlite::Result<Vec<String>> {
-    db.prepare_cached(
-        "SELECT key FROM plugin_storage
-         WHERE plugin_id = ?1 AND key >= ?2 AND substr(key, 1, length(?2)) = ?2
-         ORDER BY key",
-    )?
-    .query_map(params![plugin_id, prefix], |row| row.get(0))?
-    .collect()
-}
-
-/// Bytes (keys plus values) and keys a plugin has stored. Kept in
-/// `plugin_usage`, updated in the same transaction as the writes, so a quota
-/// check costs one row read; counted from the rows once if it is missing.
-fn usage(db: &Connection, plugin_id: &str) -> rusqlite::Result<Usage> {
-    let kept = db
-        .prepare_cached("SELECT bytes, keys FROM plugin_usage WHERE plugin_id = ?1")?
-        .query_row([plugin_id], |row| Ok(Usage { bytes: row.get(0)?, keys: row.get(1)? }))
-        .optional()?;
-    if let Some(usage) = kept {
-        return Ok(usage);
-    }
-    let counted = db
-        .prepare_cached(
-            "SELECT COALESCE(SUM(length(CAST(key AS BLOB)) + length(value)), 0), COUNT(*)
-             FROM plugin_storage WHERE plugin_id = ?1",
-        )?
-        .query_row([plugin_id], |row| Ok(Usage { bytes: row.get(0)?, keys: row.get(1)? }))?;
-    db.prepare_cached("INSERT OR REPLACE INTO plugin_usage (plugin_id, bytes, keys) VALUES (?1, ?2, ?3)")?
-        .execute(params![plugin_id, counted.bytes, counted.keys])?;
-    Ok(counted)
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Usage {
-    bytes: u64,
-    keys: u64,
-}
-
-/// The storage writes of one invocation, not yet committed.
+/// The storage reads and writes of one call, not yet committed.
 #[derive(Default)]
-pub(crate) struct StorageTxn {
-    /// `None` marks a delete.
-    writes: BTreeMap<String, Option<Vec<u8>>>,
-    /// Usage with the buffered writes applied, for the quota check; read from
-    /// the database on the first write.
+pub(crate) struct StorageCtx {
+    changes: KvChanges,
+    /// Usage with the buffered writes applied, for an early quota check (the
+    /// commit checks again); read from the store on the first write.
     usage: Option<Usage>,
 }
 
-impl StorageTxn {
-    /// Writes every buffered change in one transaction, and moves the
-    /// plugin's usage by exactly what the rows changed (measured here, under
-    /// the database lock, so calls running side by side cannot skew it).
-    pub(crate) fn commit(self, db: &mut Connection, plugin_id: &str) -> rusqlite::Result<()> {
-        if self.writes.is_empty() {
-            return Ok(());
-        }
-        let transaction = db.transaction()?;
-        // Makes sure the usage row exists (counted from the rows before this change).
-        usage(&transaction, plugin_id)?;
-        let (mut bytes, mut keys) = (0i64, 0i64);
-        for (key, value) in &self.writes {
-            let old: Option<i64> = transaction
-                .prepare_cached(
-                    "SELECT length(CAST(key AS BLOB)) + length(value) FROM plugin_storage
-                     WHERE plugin_id = ?1 AND key = ?2",
-                )?
-                .query_row(params![plugin_id, key], |row| row.get(0))
-                .optional()?;
-            bytes -= old.unwrap_or(0);
-            keys -= i64::from(old.is_some());
-            match value {
-                Some(value) => {
-                    transaction
-                        .prepare_cached(
-                            "INSERT INTO plugin_storage (plugin_id, key, value) VALUES (?1, ?2, ?3)
-                             ON CONFLICT (plugin_id, key) DO UPDATE SET value = excluded.value",
-                        )?
-                        .execute(params![plugin_id, key, value])?;
-                    bytes += i64::try_from(key.len() + value.len()).unwrap_or(i64::MAX);
-                    keys += 1;
-                }
-                None => {
-                    transaction
-                        .prepare_cached("DELETE FROM plugin_storage WHERE plugin_id = ?1 AND key = ?2")?
-                        .execute(params![plugin_id, key])?;
-                }
-            }
-        }
-        transaction
-            .prepare_cached(
-                "UPDATE plugin_usage SET bytes = bytes + ?2, keys = keys + ?3 WHERE plugin_id = ?1",
-            )?
-            .execute(params![plugin_id, bytes, keys])?;
-        transaction.commit()
+impl StorageCtx {
+    pub(crate) fn into_changes(self) -> KvChanges {
+        self.changes
     }
+}
+
+/// Raised (as a trap) when a call sees another call's commit part-way
+/// through; the host runs the call again.
+#[derive(Debug)]
+pub(crate) struct StorageConflict;
+
+impl std::fmt::Display for StorageConflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("another call changed this plugin's storage during the call")
+    }
+}
+
+impl std::error::Error for StorageConflict {}
+
+/// What a storage call sees: the caller, the plugin store and this call's changes.
+pub(crate) struct StorageView<'a> {
+    pub caller: &'a mut Caller,
+    pub kv: &'a dyn PluginKv,
+    pub ctx: &'a mut StorageCtx,
+}
+
+struct HasStorage;
+
+impl HasData for HasStorage {
+    type Data<'a> = StorageView<'a>;
+}
+
+pub(crate) fn add_to_linker<T: 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> StorageView<'_>,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasStorage>(linker, get)
 }
 
 fn check_key(key: &str) -> Result<(), GuestError> {
@@ -139,87 +83,141 @@ fn check_key(key: &str) -> Result<(), GuestError> {
     }
 }
 
-impl InvocationState {
-    /// The value in force for this invocation: its own write, else the database's.
-    fn storage_read(&self, key: &str) -> Result<Option<Vec<u8>>, GuestError> {
-        match self.storage.writes.get(key) {
-            Some(buffered) => Ok(buffered.clone()),
-            None => get(&self.db.lock(), &self.plugin.id, key).map_err(|e| internal(self, "storage get", e)),
+/// A host-side result: the outer error stops the call (a conflict), the
+/// inner one goes to the guest.
+type Checked<T> = wasmtime::Result<Result<T, GuestError>>;
+
+impl StorageView<'_> {
+    /// The value in force for this call: its own write, else the store's,
+    /// recorded with its version.
+    fn read(&mut self, key: &str) -> Checked<Option<Vec<u8>>> {
+        if let Some(buffered) = self.ctx.changes.writes.get(key) {
+            return Ok(Ok(buffered.clone()));
         }
+        let stored = match self.kv.get(&self.caller.plugin.id, key) {
+            Ok(stored) => stored,
+            Err(e) => return Ok(Err(self.caller.internal("storage get", e))),
+        };
+        self.saw(key, stored.as_ref().map(|v| v.version))?;
+        Ok(Ok(stored.map(|v| v.value)))
     }
 
-    /// Buffers a write (`None`: delete) after checking it against the quota.
-    fn storage_write(&mut self, key: String, value: Option<Vec<u8>>) -> Result<bool, GuestError> {
-        let old = self.storage_read(&key)?;
-        let mut usage = match self.storage.usage {
-            Some(usage) => usage,
-            None => {
-                usage(&self.db.lock(), &self.plugin.id).map_err(|e| internal(self, "storage usage", e))?
+    /// Records that the call saw `key` at `version`; a second look that finds
+    /// another version means a commit came in between.
+    fn saw(&mut self, key: &str, version: Option<u64>) -> wasmtime::Result<()> {
+        match self.ctx.changes.reads.entry(key.to_string()) {
+            Entry::Vacant(entry) => {
+                entry.insert(version);
             }
-        };
-        let size = |v: &Option<Vec<u8>>| v.as_ref().map_or(0, |v| (key.len() + v.len()) as u64);
-        usage.bytes = usage.bytes.saturating_sub(size(&old)) + size(&value);
-        usage.keys = usage.keys.saturating_sub(u64::from(old.is_some())) + u64::from(value.is_some());
-        let limits = &self.limits;
-        if value.is_some() && (usage.bytes > limits.storage_bytes || usage.keys > limits.storage_keys) {
-            return Err(GuestError::QuotaExceeded(format!(
-                "plugin `{}` may store {} bytes in {} keys; this write would make it {} bytes in {} keys",
-                self.plugin.id, limits.storage_bytes, limits.storage_keys, usage.bytes, usage.keys
-            )));
+            Entry::Occupied(seen) if *seen.get() != version => return Err(StorageConflict.into()),
+            Entry::Occupied(_) => {}
         }
-        self.storage.usage = Some(usage);
-        self.storage.writes.insert(key, value);
-        Ok(old.is_some())
+        Ok(())
+    }
+
+    /// Buffers a write (`None`: delete) after checking it against the quota,
+    /// and answers whether the key existed. A set looks at the old value only
+    /// for its size and does not record it as read, so blind writes of one key
+    /// do not conflict; a delete's answer is a read, and recorded.
+    fn write(&mut self, key: String, value: Option<Vec<u8>>) -> Checked<bool> {
+        let plugin = self.caller.plugin.clone();
+        let old_size = match self.ctx.changes.writes.get(&key) {
+            Some(buffered) => buffered.as_ref().map(|v| key.len() + v.len()),
+            None => match self.kv.get(&plugin.id, &key) {
+                Ok(stored) => {
+                    if value.is_none() {
+                        self.saw(&key, stored.as_ref().map(|v| v.version))?;
+                    }
+                    stored.map(|v| key.len() + v.value.len())
+                }
+                Err(e) => return Ok(Err(self.caller.internal("storage get", e))),
+            },
+        };
+        let mut usage = match self.ctx.usage {
+            Some(usage) => usage,
+            None => match self.kv.usage(&plugin.id) {
+                Ok(usage) => usage,
+                Err(e) => return Ok(Err(self.caller.internal("storage usage", e))),
+            },
+        };
+        let new_size = value.as_ref().map(|v| key.len() + v.len());
+        usage.bytes = usage.bytes.saturating_sub(old_size.unwrap_or(0) as u64) + new_size.unwrap_or(0) as u64;
+        usage.keys = usage.keys.saturating_sub(u64::from(old_size.is_some())) + u64::from(new_size.is_some());
+        let limits = &plugin.limits;
+        if value.is_some() && (usage.bytes > limits.storage_bytes || usage.keys > limits.storage_keys) {
+            return Ok(Err(GuestError::QuotaExceeded(format!(
+                "plugin `{}` may store {} bytes in {} keys; this write would make it {} bytes in {} keys",
+                plugin.id, limits.storage_bytes, limits.storage_keys, usage.bytes, usage.keys
+            ))));
+        }
+        self.ctx.usage = Some(usage);
+        self.ctx.changes.writes.insert(key, value);
+        Ok(Ok(old_size.is_some()))
+    }
+
+    fn list(&mut self, prefix: String) -> Checked<Vec<String>> {
+        let stored = match self.kv.list_keys(&self.caller.plugin.id, &prefix) {
+            Ok(stored) => stored,
+            Err(e) => return Ok(Err(self.caller.internal("storage list-keys", e))),
+        };
+        match self.ctx.changes.listed.entry(prefix.clone()) {
+            Entry::Vacant(entry) => {
+                entry.insert(stored.clone());
+            }
+            Entry::Occupied(seen) if *seen.get() != stored => return Err(StorageConflict.into()),
+            Entry::Occupied(_) => {}
+        }
+        let mut keys: BTreeSet<String> = stored.into_iter().collect();
+        for (key, value) in self.ctx.changes.writes.range(prefix.clone()..) {
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            match value {
+                Some(_) => keys.insert(key.clone()),
+                None => keys.remove(key),
+            };
+        }
+        Ok(Ok(keys.into_iter().collect()))
     }
 }
 
-impl storage::Host for InvocationState {
-    fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, GuestError>> {
-        let result = self
-            .require(HostFunction::StorageGet)
-            .and_then(|()| check_key(&key))
-            .and_then(|()| self.storage_read(&key));
-        Ok(result)
+impl wit::Host for StorageView<'_> {
+    fn get(&mut self, key: String) -> Checked<Option<Vec<u8>>> {
+        if let Err(e) = self.caller.require(HostFunction::StorageGet).and_then(|()| check_key(&key)) {
+            return Ok(Err(e));
+        }
+        self.read(&key)
     }
 
-    fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), GuestError>> {
-        let max = self.limits.storage_value_bytes;
-        let result = self.require(HostFunction::StorageSet).and_then(|()| check_key(&key)).and_then(|()| {
-            if value.len() > max {
-                return Err(GuestError::QuotaExceeded(format!(
-                    "a stored value may be at most {max} bytes; this one is {}",
-                    value.len()
-                )));
-            }
-            self.storage_write(key, Some(value)).map(|_| ())
-        });
-        Ok(result)
-    }
-
-    fn delete(&mut self, key: String) -> wasmtime::Result<Result<bool, GuestError>> {
-        let result = self
-            .require(HostFunction::StorageDelete)
-            .and_then(|()| check_key(&key))
-            .and_then(|()| self.storage_write(key, None));
-        Ok(result)
-    }
-
-    fn list_keys(&mut self, prefix: String) -> wasmtime::Result<Result<Vec<String>, GuestError>> {
-        let result = self.require(HostFunction::StorageList).and_then(|()| {
-            let stored = list_keys(&self.db.lock(), &self.plugin.id, &prefix)
-                .map_err(|e| internal(self, "storage list-keys", e))?;
-            let mut keys: std::collections::BTreeSet<String> = stored.into_iter().collect();
-            for (key, value) in self.storage.writes.range(prefix.clone()..) {
-                if !key.starts_with(&prefix) {
-                    break;
+    fn set(&mut self, key: String, value: Vec<u8>) -> Checked<()> {
+        let max = self.caller.plugin.limits.storage_value_bytes;
+        let allowed =
+            self.caller.require(HostFunction::StorageSet).and_then(|()| check_key(&key)).and_then(|()| {
+                if value.len() > max {
+                    return Err(GuestError::QuotaExceeded(format!(
+                        "a stored value may be at most {max} bytes; this one is {}",
+                        value.len()
+                    )));
                 }
-                match value {
-                    Some(_) => keys.insert(key.clone()),
-                    None => keys.remove(key),
-                };
-            }
-            Ok(keys.into_iter().collect())
-        });
-        Ok(result)
+                Ok(())
+            });
+        if let Err(e) = allowed {
+            return Ok(Err(e));
+        }
+        Ok(self.write(key, Some(value))?.map(|_| ()))
+    }
+
+    fn delete(&mut self, key: String) -> Checked<bool> {
+        if let Err(e) = self.caller.require(HostFunction::StorageDelete).and_then(|()| check_key(&key)) {
+            return Ok(Err(e));
+        }
+        self.write(key, None)
+    }
+
+    fn list_keys(&mut self, prefix: String) -> Checked<Vec<String>> {
+        if let Err(e) = self.caller.require(HostFunction::StorageList) {
+            return Ok(Err(e));
+        }
+        self.list(prefix)
     }
 }

@@ -1,25 +1,36 @@
 //! One call into a plugin: a call slot and the circuit breaker first, then a
-//! fresh `Store` and instance, the call, the guest's output moved to the plugin
-//! log, its storage writes committed only on success, and wasmtime's error
-//! turned into a typed [`CallError`]. A store is never reused, so a trap
-//! cannot leak into the next call; a panic in host code ends only this call.
+//! fresh `Store` and instance, the call, its storage changes committed only on
+//! success, its log published, and wasmtime's error turned into a typed
+//! [`CallError`]. A store is never reused, so a trap cannot leak into the next
+//! call; a panic in host code ends only this call.
+//!
+//! Storage is serializable per call: when the commit finds that another call
+//! changed what this one read (or together they would pass the quota), the
+//! call runs again from scratch in a fresh instance, this time alone among
+//! the plugin's calls, so it cannot conflict again on this host. The attempt
+//! that conflicted leaves nothing behind: no writes, no log records.
 
 use super::LoadedPlugin;
 use super::health::{BreakerConfig, Outcome};
 use crate::GuestError;
-use crate::db::Database;
+use crate::capabilities::storage::StorageConflict;
 use crate::error::CallError;
 use crate::limits::Limits;
 use crate::plugin_log::{LogLevel, LogSource, PluginLog};
 use crate::sandbox::{CallKind, InvocationState, Sandbox};
+use crate::store::{Backend, CommitError, Usage};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use wasmtime::component::Instance;
 use wasmtime::{Store, Trap};
 
-/// What every call shares: the database, the log, and the host's limit model.
+/// Runs of one call at most: the first alongside the plugin's other calls,
+/// the others alone after a storage conflict.
+const ATTEMPTS: usize = 3;
+
+/// What every call shares: the backend, the log, and the host's limit model.
 #[derive(Clone)]
 pub(crate) struct Shared {
-    pub db: Database,
+    pub backend: Backend,
     pub log: PluginLog,
     pub defaults: Limits,
     pub ceilings: Limits,
@@ -28,6 +39,10 @@ pub(crate) struct Shared {
     pub compile_cache: super::cache::CompileCache,
 }
 
+/// The guest call of an invocation; may run more than once.
+pub(crate) type GuestCall<'a, R> =
+    &'a dyn Fn(&mut Store<InvocationState>, &Instance) -> wasmtime::Result<Result<R, GuestError>>;
+
 /// Runs `call` in a fresh instance of `plugin`.
 pub(crate) fn run<R>(
     plugin: &LoadedPlugin,
@@ -35,10 +50,10 @@ pub(crate) fn run<R>(
     shared: &Shared,
     kind: CallKind,
     phase: &str,
-    call: impl FnOnce(&mut Store<InvocationState>, &Instance) -> wasmtime::Result<R>,
+    call: impl Fn(&mut Store<InvocationState>, &Instance) -> wasmtime::Result<R>,
 ) -> Result<R, CallError> {
     let call = |store: &mut Store<InvocationState>, instance: &Instance| call(store, instance).map(Ok);
-    run_checked(plugin, sandbox, shared, kind, phase, call, |_| Ok(()))
+    run_checked(plugin, sandbox, shared, kind, phase, &call, &|_| Ok(()))
 }
 
 /// Like [`run`], for exports that return the WIT `result<T, error>`: the
@@ -50,9 +65,9 @@ pub(crate) fn run_fallible<R>(
     shared: &Shared,
     kind: CallKind,
     phase: &str,
-    call: impl FnOnce(&mut Store<InvocationState>, &Instance) -> wasmtime::Result<Result<R, GuestError>>,
+    call: GuestCall<'_, R>,
 ) -> Result<R, CallError> {
-    run_checked(plugin, sandbox, shared, kind, phase, call, |_| Ok(()))
+    run_checked(plugin, sandbox, shared, kind, phase, call, &|_| Ok(()))
 }
 
 /// Like [`run_fallible`], with `accept` judging the result before the storage
@@ -63,12 +78,11 @@ pub(crate) fn run_checked<R>(
     shared: &Shared,
     kind: CallKind,
     phase: &str,
-    call: impl FnOnce(&mut Store<InvocationState>, &Instance) -> wasmtime::Result<Result<R, GuestError>>,
-    accept: impl FnOnce(&R) -> Result<(), CallError>,
+    call: GuestCall<'_, R>,
+    accept: &dyn Fn(&R) -> Result<(), CallError>,
 ) -> Result<R, CallError> {
     let context = &plugin.context;
     let id = || context.id.clone();
-    let internal = |message: String| CallError::Internal { plugin: id(), phase: phase.to_string(), message };
     // The slot first: a refusal for being busy must not touch the breaker.
     let Some(_slot) = context.health.enter(context.limits.max_concurrent) else {
         context.health.refused();
@@ -78,39 +92,29 @@ pub(crate) fn run_checked<R>(
         return Err(CallError::Degraded { plugin: id(), retry_in_ms: wait.as_millis() });
     }
     // From here every path reaches `record`, which also ends a half-open test call.
-    let result = (|| {
-        let mut store = sandbox
-            .new_store(context.clone(), kind, shared.db.clone(), shared.log.clone())
-            .map_err(|e| internal(format!("{e:#}")))?;
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            plugin.pre.instantiate(&mut store).and_then(|instance| call(&mut store, &instance))
-        }));
-        store.data().flush_output();
-        match outcome {
-            Err(panic) => {
-                let reason = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned());
-                Err(internal(format!("the host panicked during the call: {}", reason.unwrap_or_default())))
+    let attempt = |alone: bool| {
+        let serial = &context.serial;
+        if alone {
+            let _alone = serial.write().unwrap_or_else(|p| p.into_inner());
+            attempt(plugin, sandbox, shared, kind, phase, call, accept)
+        } else {
+            let _shared = serial.read().unwrap_or_else(|p| p.into_inner());
+            attempt(plugin, sandbox, shared, kind, phase, call, accept)
+        }
+    };
+    let mut result = Err(CallError::Conflict { plugin: id(), phase: phase.to_string(), attempts: ATTEMPTS });
+    for run in 0..ATTEMPTS {
+        match attempt(run > 0) {
+            Attempt::Done(done) => {
+                result = done;
+                break;
             }
-            Ok(Ok(Ok(value))) => {
-                accept(&value)?;
-                let state = store.into_data();
-                state
-                    .storage
-                    .commit(&mut shared.db.lock(), &context.id)
-                    .map_err(|e| internal(format!("committing its storage writes failed: {e}")))?;
-                Ok(value)
-            }
-            Ok(Ok(Err(error))) => Err(CallError::Guest { plugin: id(), phase: phase.to_string(), error }),
-            Ok(Err(error)) => {
-                let exhausted = store.data().limiter.exhausted;
-                Err(classify(&context.id, phase, kind, &context.limits, exhausted, error))
+            Attempt::Conflict(reason) => {
+                tracing::debug!(plugin = %context.id, phase, run, "storage conflict ({reason}); running the call again");
             }
         }
-    })();
-    // Host failures (`Internal`) and refusals are not the plugin's doing.
+    }
+    // Host failures (`Internal`), conflicts and refusals are not the plugin's doing.
     let outcome = match &result {
         Err(CallError::Trap { .. }) => Outcome::Trap,
         Err(CallError::Timeout { .. }) => Outcome::Timeout,
@@ -126,6 +130,77 @@ pub(crate) fn run_checked<R>(
         shared.log.record(&context.id, LogLevel::Error, LogSource::Host, &message);
     }
     result
+}
+
+/// How one run of a call ended.
+enum Attempt<R> {
+    Done(Result<R, CallError>),
+    /// Another call's commit got in the way; nothing of this run remains.
+    Conflict(String),
+}
+
+fn attempt<R>(
+    plugin: &LoadedPlugin,
+    sandbox: &Sandbox,
+    shared: &Shared,
+    kind: CallKind,
+    phase: &str,
+    call: GuestCall<'_, R>,
+    accept: &dyn Fn(&R) -> Result<(), CallError>,
+) -> Attempt<R> {
+    let context = &plugin.context;
+    let internal = |message: String| CallError::Internal {
+        plugin: context.id.clone(),
+        phase: phase.to_string(),
+        message,
+    };
+    let mut store = match sandbox.new_store(context.clone(), kind, shared.backend.clone()) {
+        Ok(store) => store,
+        Err(e) => return Attempt::Done(Err(internal(format!("{e:#}")))),
+    };
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        plugin.pre.instantiate(&mut store).and_then(|instance| call(&mut store, &instance))
+    }));
+    store.data_mut().take_output();
+    let exhausted = store.data().limiter.exhausted;
+    let state = store.into_data();
+    let result = match outcome {
+        Err(panic) => {
+            let reason = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned());
+            Err(internal(format!("the host panicked during the call: {}", reason.unwrap_or_default())))
+        }
+        Ok(Ok(Ok(value))) => match accept(&value) {
+            Err(refused) => Err(refused),
+            Ok(()) => {
+                let changes = state.storage.into_changes();
+                let limits = &context.limits;
+                let quota = Usage { bytes: limits.storage_bytes, keys: limits.storage_keys };
+                let committed = match changes.needs_commit() {
+                    true => shared.backend.kv.commit(&context.id, &changes, quota),
+                    false => Ok(()),
+                };
+                match committed {
+                    Ok(()) => Ok(value),
+                    Err(CommitError::Store(e)) => {
+                        Err(internal(format!("committing its storage writes failed: {e}")))
+                    }
+                    Err(conflict) => return Attempt::Conflict(conflict.to_string()),
+                }
+            }
+        },
+        Ok(Ok(Err(error))) => {
+            Err(CallError::Guest { plugin: context.id.clone(), phase: phase.to_string(), error })
+        }
+        Ok(Err(error)) if error.downcast_ref::<StorageConflict>().is_some() => {
+            return Attempt::Conflict(error.to_string());
+        }
+        Ok(Err(error)) => Err(classify(&context.id, phase, kind, &context.limits, exhausted, error)),
+    };
+    state.caller.log.publish(&shared.log, &context.id);
+    Attempt::Done(result)
 }
 
 fn classify(

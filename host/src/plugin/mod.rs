@@ -8,24 +8,16 @@ pub(crate) mod invoke;
 pub mod routes;
 
 use crate::bindings::exports::plinth::plugin::{events, field_widget, routes as wit_routes};
+use crate::capabilities::{INTERFACES, PluginContext, import_name};
 use crate::error::{CallError, LoadError};
 use crate::manifest::Manifest;
-use crate::sandbox::{CallKind, InvocationState, PluginContext, Sandbox};
+use crate::sandbox::{CallKind, InvocationState, Sandbox};
 use routes::{RouteInfo, RouteTable};
 use serde::Serialize;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wasmtime::component::InstancePre;
-
-/// The Plinth interfaces a component may import (everything else must be WASI).
-const PLINTH_IMPORTS: &[&str] = &[
-    "plinth:plugin/types@0.1.0",
-    "plinth:plugin/entities@0.1.0",
-    "plinth:plugin/storage@0.1.0",
-    "plinth:plugin/settings@0.1.0",
-    "plinth:plugin/logging@0.1.0",
-];
 
 /// A field widget as the host lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -111,11 +103,12 @@ pub(crate) fn load(
     let component = shared.compile_cache.component(&sandbox.engine, &bytes).map_err(|e| {
         LoadError::Compile { plugin: id.clone(), path: path.clone(), message: format!("{e:#}") }
     })?;
+    let provided: Vec<String> = INTERFACES.iter().map(import_name).collect();
     let unsupported: Vec<String> = component
         .component_type()
         .imports(&sandbox.engine)
         .map(|(import, _)| import)
-        .filter(|import| !PLINTH_IMPORTS.contains(import) && !import.starts_with("wasi:"))
+        .filter(|import| !provided.iter().any(|p| p == import) && !import.starts_with("wasi:"))
         .map(str::to_string)
         .collect();
     if !unsupported.is_empty() {
@@ -139,6 +132,7 @@ pub(crate) fn load(
         settings: manifest.capabilities.settings.clone(),
         limits,
         health: Default::default(),
+        serial: Default::default(),
     });
     let mut plugin =
         LoadedPlugin { manifest, dir: dir.to_path_buf(), context, pre, events, routes: None, widgets: None };

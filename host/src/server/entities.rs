@@ -94,7 +94,10 @@ pub async fn delete(
 
 /// Recent hook outcomes, oldest first; `?plugin=` narrows to one plugin and
 /// `?failed=true` to the failures.
-pub async fn events(State(state): AppStateExtractor, RawQuery(raw): RawQuery) -> Json<Value> {
+pub async fn events(
+    State(state): AppStateExtractor,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
     let mut plugin = None;
     let mut failed_only = false;
     for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
@@ -104,12 +107,11 @@ pub async fn events(State(state): AppStateExtractor, RawQuery(raw): RawQuery) ->
             _ => {}
         }
     }
-    let hooks: Vec<_> = state
-        .host
-        .hook_history()
+    let hooks: Vec<_> = blocking(&state.host, |host| host.hook_history())
+        .await??
         .into_iter()
         .filter(|hook| plugin.as_ref().is_none_or(|p| *p == hook.plugin_id))
         .filter(|hook| !failed_only || hook.error.is_some())
         .collect();
-    Json(json!({ "hooks": hooks }))
+    Ok(Json(json!({ "hooks": hooks })))
 }

@@ -50,6 +50,8 @@ impl Plugin for Probe {
             .post("/big-value", big_value)
             .post("/big-key", big_key)
             .get("/leftovers", leftovers)
+            .post("/counter/{key}", counter)
+            .post("/claim/{key}", claim)
     }
 
     fn widgets() -> Vec<Widget> {
@@ -250,6 +252,32 @@ fn leftovers(_request: Request) -> Response {
             "changed_initial_bytes": changed_initial_bytes,
         }),
     )
+}
+
+/// Spins for `?spin_ms=` milliseconds (a window for other calls to commit).
+fn spin_for(request: &Request) {
+    let ms: u64 = request.query("spin_ms").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_millis(ms) {
+        std::hint::spin_loop();
+    }
+}
+
+/// Adds one to the counter under `key` (read, spin, write) and logs the new value.
+fn counter(request: Request) -> Result<Response, Error> {
+    let key = request.param("key").to_string();
+    let count: u64 = host::storage_get_json(&key)?.unwrap_or(0);
+    spin_for(&request);
+    host::storage_set_json(&key, &(count + 1))?;
+    host::log(Level::Info, &format!("counted {key} to {}", count + 1))?;
+    Ok(Response::json(200, &json!({ "count": count + 1 })))
+}
+
+/// Stores `key` (one new key against the quota), then spins before returning.
+fn claim(request: Request) -> Response {
+    let result = host::storage_set(request.param("key"), "claimed");
+    spin_for(&request);
+    outcome(result)
 }
 
 fn print(_request: Request) -> Response {

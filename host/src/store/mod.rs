@@ -1,0 +1,180 @@
+//! The backend seam: what the host needs from a database, as four small
+//! traits (entities, plugin key-value storage, settings, hook records) with
+//! one error type. SQLite ([`Backend::sqlite`]) is the default; another
+//! database plugs in by implementing the traits, and the conformance suite in
+//! `plinth-tests` runs against any [`Backend`].
+//!
+//! Plugin storage is serializable per call: a call reads through
+//! [`PluginKv::get`] (which returns each key's version), buffers its writes,
+//! and hands everything to [`PluginKv::commit`], which applies the writes only
+//! if every key and key list the call read is unchanged, and only if the
+//! plugin's quota still holds afterwards. Both checks run inside the commit,
+//! so no interleaving of calls can lose an update or pass the quota.
+
+mod sqlite;
+
+use crate::types::{Entity, EntityQuery, HookOutcome};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+pub use sqlite::DATABASE_FILE;
+
+/// Why a backend operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached (stopped, restarting, out of connections):
+    /// the same request may succeed later.
+    #[error("the database is unavailable ({operation}): {message}")]
+    Unavailable {
+        /// What was being done.
+        operation: &'static str,
+        /// The driver's reason.
+        message: String,
+    },
+    /// The database refused or failed the operation.
+    #[error("database error during {operation}: {message}")]
+    Failed {
+        /// What was being done.
+        operation: &'static str,
+        /// The driver's reason.
+        message: String,
+    },
+}
+
+/// Entities: the application's records.
+pub trait EntityStore: Send + Sync {
+    /// One entity.
+    fn get(&self, id: &str) -> Result<Option<Entity>, StoreError>;
+    /// The entities matching `query` (already [checked](EntityQuery::check)),
+    /// oldest first, ties by insertion order.
+    fn find(&self, query: &EntityQuery) -> Result<Vec<Entity>, StoreError>;
+    /// How many entities match `query`, ignoring its limit and offset.
+    fn count(&self, query: &EntityQuery) -> Result<u64, StoreError>;
+    /// Adds an entity; `false` (and nothing written) when the id is taken.
+    fn insert(&self, entity: &Entity) -> Result<bool, StoreError>;
+    /// Replaces an entity's data and `updated_at`; `false` when it does not exist.
+    fn update(&self, entity: &Entity) -> Result<bool, StoreError>;
+    /// Removes an entity, returning it as it was; `None` when it did not exist.
+    fn delete(&self, id: &str) -> Result<Option<Entity>, StoreError>;
+}
+
+/// A stored value and the version it has had since its last write. Versions
+/// of one plugin only grow, so an unchanged version means an unchanged value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned {
+    /// The value.
+    pub value: Vec<u8>,
+    /// Its version.
+    pub version: u64,
+}
+
+/// What a plugin keeps in its storage: bytes (keys plus values) and keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Bytes of keys plus values.
+    pub bytes: u64,
+    /// Keys.
+    pub keys: u64,
+}
+
+/// What one call read and wrote, for [`PluginKv::commit`].
+#[derive(Debug, Clone, Default)]
+pub struct KvChanges {
+    /// Each key read from the store, with the version seen (`None`: absent).
+    pub reads: BTreeMap<String, Option<u64>>,
+    /// Each prefix listed, with the keys the store had under it.
+    pub listed: BTreeMap<String, Vec<String>>,
+    /// Each key written: the new value, or `None` to delete it.
+    pub writes: BTreeMap<String, Option<Vec<u8>>>,
+}
+
+impl KvChanges {
+    /// Whether the commit has anything to check or write. A call that read
+    /// one key or one list and wrote nothing saw a single consistent state.
+    pub fn needs_commit(&self) -> bool {
+        !self.writes.is_empty() || self.reads.len() + self.listed.len() > 1
+    }
+}
+
+/// Why a commit wrote nothing.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CommitError {
+    /// Another call changed something this call read: run it again.
+    #[error("storage conflict: another call changed `{key}` after this call read it")]
+    Conflict {
+        /// The key (or listed prefix) that changed.
+        key: String,
+    },
+    /// The writes would take the plugin over its quota.
+    #[error("storage quota: the writes would make it {} bytes in {} keys (quota {} bytes, {} keys)", after.bytes, after.keys, quota.bytes, quota.keys)]
+    QuotaExceeded {
+        /// The usage the writes would leave.
+        after: Usage,
+        /// The plugin's quota.
+        quota: Usage,
+    },
+    /// The backend failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Plugin key-value storage, scoped by plugin id.
+pub trait PluginKv: Send + Sync {
+    /// A value and its version.
+    fn get(&self, plugin: &str, key: &str) -> Result<Option<Versioned>, StoreError>;
+    /// The keys under `prefix`, sorted.
+    fn list_keys(&self, plugin: &str, prefix: &str) -> Result<Vec<String>, StoreError>;
+    /// What the plugin keeps now.
+    fn usage(&self, plugin: &str) -> Result<Usage, StoreError>;
+    /// Atomically: checks that every read and listing in `changes` still
+    /// holds, applies the writes, and checks that the plugin's usage is within
+    /// `quota` wherever the writes made it grow. All or nothing.
+    fn commit(&self, plugin: &str, changes: &KvChanges, quota: Usage) -> Result<(), CommitError>;
+}
+
+/// Plugin settings set by the application (defaults live in the manifest).
+pub trait SettingsStore: Send + Sync {
+    /// Every stored value of a plugin.
+    fn all(&self, plugin: &str) -> Result<Map<String, Value>, StoreError>;
+    /// Stores `set` and removes `reset`, in one transaction.
+    fn change(&self, plugin: &str, set: &Map<String, Value>, reset: &[String]) -> Result<(), StoreError>;
+}
+
+/// Hook outcomes, the most recent kept (older ones dropped by the backend).
+pub trait HookRecords: Send + Sync {
+    /// Appends outcomes, in order.
+    fn append(&self, outcomes: &[HookOutcome]) -> Result<(), StoreError>;
+    /// The most recent `limit` outcomes, oldest first.
+    fn recent(&self, limit: usize) -> Result<Vec<HookOutcome>, StoreError>;
+}
+
+/// A complete backend: one implementation of each trait, usually sharing one
+/// database. Cheap to clone.
+#[derive(Clone)]
+pub struct Backend {
+    /// Entities.
+    pub entities: Arc<dyn EntityStore>,
+    /// Plugin storage.
+    pub kv: Arc<dyn PluginKv>,
+    /// Plugin settings.
+    pub settings: Arc<dyn SettingsStore>,
+    /// Hook outcomes.
+    pub hooks: Arc<dyn HookRecords>,
+}
+
+impl Backend {
+    /// The embedded SQLite database `DATA_DIR/plinth.sqlite3`, created or
+    /// migrated to the current schema.
+    pub fn sqlite(data_dir: &Path) -> Result<Backend, StoreError> {
+        let db = Arc::new(sqlite::Sqlite::open(&data_dir.join(DATABASE_FILE))?);
+        Ok(Backend { entities: db.clone(), kv: db.clone(), settings: db.clone(), hooks: db })
+    }
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Backend")
+    }
+}

@@ -1,0 +1,165 @@
+//! Entities in SQLite: one row each, the data as JSON text. Filters become
+//! `json_extract` on quoted path segments, so no text from a query reaches
+//! the SQL itself.
+
+use super::{Sqlite, fail};
+use crate::store::{EntityStore, StoreError};
+use crate::types::{Entity, EntityQuery, field_path};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+
+const COLUMNS: &str = "id, entity_type, data, created_at, updated_at";
+
+/// The WHERE clause of `query` and its parameters. A type is a plain
+/// `entity_type = ?` (not `? IS NULL OR …`), so SQLite can use the
+/// `entities_by_type` index.
+fn where_clause(query: &EntityQuery) -> Result<(String, Vec<SqlValue>), String> {
+    let mut conditions = Vec::new();
+    let mut values = Vec::new();
+    if let Some(entity_type) = &query.entity_type {
+        values.push(SqlValue::Text(entity_type.clone()));
+        conditions.push("entity_type = ?1".to_string());
+    }
+    for (field, value) in &query.filters {
+        // `stats.level` → `$."stats"."level"`.
+        let path = field_path(field)?.iter().fold(String::from("$"), |path, s| format!("{path}.\"{s}\""));
+        let (p, v) = (values.len() + 1, values.len() + 2);
+        conditions.push(format!(
+            "(CASE json_type(data, ?{p})
+                     WHEN 'text' THEN json_extract(data, ?{p})
+                     WHEN 'integer' THEN CAST(json_extract(data, ?{p}) AS TEXT)
+                     WHEN 'real' THEN CAST(json_extract(data, ?{p}) AS TEXT)
+                     WHEN 'true' THEN 'true'
+                     WHEN 'false' THEN 'false'
+                   END) = ?{v}"
+        ));
+        values.push(SqlValue::Text(path));
+        values.push(SqlValue::Text(value.clone()));
+    }
+    let sql =
+        if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+    Ok((sql, values))
+}
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Entity> {
+    let data: String = row.get(2)?;
+    Ok(Entity {
+        id: row.get(0)?,
+        entity_type: row.get(1)?,
+        data: serde_json::from_str(&data).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+        created_at: row.get(3)?,
+        updated_at: row.get(4)?,
+    })
+}
+
+fn read(db: &Connection, id: &str) -> rusqlite::Result<Option<Entity>> {
+    db.prepare_cached(&format!("SELECT {COLUMNS} FROM entities WHERE id = ?1"))?
+        .query_row([id], from_row)
+        .optional()
+}
+
+/// A query the caller should have checked; refused here all the same.
+fn invalid(problem: String) -> StoreError {
+    StoreError::Failed { operation: "querying entities", message: problem }
+}
+
+impl EntityStore for Sqlite {
+    fn get(&self, id: &str) -> Result<Option<Entity>, StoreError> {
+        read(&self.lock(), id).map_err(fail("reading an entity"))
+    }
+
+    fn find(&self, query: &EntityQuery) -> Result<Vec<Entity>, StoreError> {
+        let (clause, mut values) = where_clause(query).map_err(invalid)?;
+        let (limit, offset) = (values.len() + 1, values.len() + 2);
+        values.push(SqlValue::Integer(query.limit.map_or(-1, i64::from)));
+        values.push(SqlValue::Integer(i64::from(query.offset)));
+        let sql = format!(
+            "SELECT {COLUMNS} FROM entities {clause} ORDER BY created_at, rowid LIMIT ?{limit} OFFSET ?{offset}"
+        );
+        let db = self.lock();
+        let run = || -> rusqlite::Result<Vec<Entity>> {
+            let mut statement = db.prepare_cached(&sql)?;
+            let rows = statement.query_map(params_from_iter(values), from_row)?;
+            rows.collect()
+        };
+        run().map_err(fail("querying entities"))
+    }
+
+    fn count(&self, query: &EntityQuery) -> Result<u64, StoreError> {
+        let (clause, values) = where_clause(query).map_err(invalid)?;
+        let db = self.lock();
+        db.prepare_cached(&format!("SELECT COUNT(*) FROM entities {clause}"))
+            .and_then(|mut statement| statement.query_row(params_from_iter(values), |row| row.get(0)))
+            .map_err(fail("counting entities"))
+    }
+
+    fn insert(&self, entity: &Entity) -> Result<bool, StoreError> {
+        let inserted = self
+            .lock()
+            .prepare_cached(&format!(
+                "INSERT INTO entities ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO NOTHING"
+            ))
+            .and_then(|mut statement| {
+                statement.execute(params![
+                    entity.id,
+                    entity.entity_type,
+                    entity.data.to_string(),
+                    entity.created_at,
+                    entity.updated_at
+                ])
+            })
+            .map_err(fail("creating an entity"))?;
+        Ok(inserted > 0)
+    }
+
+    fn update(&self, entity: &Entity) -> Result<bool, StoreError> {
+        let changed = self
+            .lock()
+            .prepare_cached("UPDATE entities SET data = ?2, updated_at = ?3 WHERE id = ?1")
+            .and_then(|mut statement| {
+                statement.execute(params![entity.id, entity.data.to_string(), entity.updated_at])
+            })
+            .map_err(fail("updating an entity"))?;
+        Ok(changed > 0)
+    }
+
+    fn delete(&self, id: &str) -> Result<Option<Entity>, StoreError> {
+        let db = self.lock();
+        db.prepare_cached(&format!("DELETE FROM entities WHERE id = ?1 RETURNING {COLUMNS}"))
+            .and_then(|mut statement| statement.query_row([id], from_row).optional())
+            .map_err(fail("deleting an entity"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A query by type searches the index for that type (a `SCAN` would read
+    /// the index of every entity).
+    #[test]
+    fn queries_by_type_use_the_type_index() {
+        let db = Sqlite::in_memory();
+        let db = db.lock();
+        let plan = |sql: &str, values: &[SqlValue]| -> String {
+            let mut statement = db.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).expect("plan");
+            let rows =
+                statement.query_map(params_from_iter(values), |row| row.get::<_, String>(3)).expect("rows");
+            rows.collect::<rusqlite::Result<Vec<_>>>().expect("plan rows").join("; ")
+        };
+        for query in
+            [EntityQuery::of_type("character"), EntityQuery::of_type("character").where_field("a", "b")]
+        {
+            let (clause, values) = where_clause(&query).expect("clause");
+            let counting = plan(&format!("SELECT COUNT(*) FROM entities {clause}"), &values);
+            let searched =
+                |plan: &str| plan.contains("SEARCH entities USING") && plan.contains("(entity_type=?)");
+            assert!(searched(&counting), "{counting}");
+            let listing =
+                plan(&format!("SELECT {COLUMNS} FROM entities {clause} ORDER BY created_at, rowid"), &values);
+            assert!(searched(&listing) && !listing.contains("TEMP B-TREE"), "{listing}");
+        }
+    }
+}

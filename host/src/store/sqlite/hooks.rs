@@ -1,0 +1,84 @@
+//! Hook outcomes in SQLite, the most recent [`KEPT`] kept.
+
+use super::{Sqlite, fail};
+use crate::store::{HookRecords, StoreError};
+use crate::types::{EntityEvent, HookOutcome};
+use rusqlite::params;
+
+/// Outcomes kept; older ones are deleted as new ones arrive.
+const KEPT: i64 = 1000;
+
+fn event_name(event: EntityEvent) -> &'static str {
+    match event {
+        EntityEvent::Created => "created",
+        EntityEvent::Updated => "updated",
+        EntityEvent::Deleted => "deleted",
+    }
+}
+
+fn event_of(name: &str) -> EntityEvent {
+    match name {
+        "created" => EntityEvent::Created,
+        "updated" => EntityEvent::Updated,
+        _ => EntityEvent::Deleted,
+    }
+}
+
+impl HookRecords for Sqlite {
+    fn append(&self, outcomes: &[HookOutcome]) -> Result<(), StoreError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let mut db = self.lock();
+        let mut run = || -> rusqlite::Result<()> {
+            let transaction = db.transaction()?;
+            for outcome in outcomes {
+                transaction
+                    .prepare_cached(
+                        "INSERT INTO hook_records (plugin_id, event, entity_id, at, duration_us, error)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )?
+                    .execute(params![
+                        outcome.plugin_id,
+                        event_name(outcome.event),
+                        outcome.entity_id,
+                        outcome.at,
+                        outcome.duration_us,
+                        outcome.error
+                    ])?;
+            }
+            transaction
+                .prepare_cached(
+                    "DELETE FROM hook_records WHERE seq <= (SELECT MAX(seq) FROM hook_records) - ?1",
+                )?
+                .execute([KEPT])?;
+            transaction.commit()
+        };
+        run().map_err(fail("recording hook outcomes"))
+    }
+
+    fn recent(&self, limit: usize) -> Result<Vec<HookOutcome>, StoreError> {
+        let db = self.lock();
+        let run = || -> rusqlite::Result<Vec<HookOutcome>> {
+            let mut rows: Vec<HookOutcome> = db
+                .prepare_cached(
+                    "SELECT plugin_id, event, entity_id, at, duration_us, error FROM hook_records
+                     ORDER BY seq DESC LIMIT ?1",
+                )?
+                .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+                    Ok(HookOutcome {
+                        plugin_id: row.get(0)?,
+                        event: event_of(&row.get::<_, String>(1)?),
+                        entity_id: row.get(2)?,
+                        at: row.get(3)?,
+                        duration_us: row.get(4)?,
+                        error: row.get(5)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            rows.reverse();
+            Ok(rows)
+        };
+        run().map_err(fail("reading hook outcomes"))
+    }
+}

@@ -1,0 +1,152 @@
+//! The embedded SQLite backend: one file under the data directory, one
+//! connection behind a mutex (SQLite serialises writers anyway, and a call
+//! holds the lock for one statement or one commit, never while a plugin
+//! runs). The schema is versioned with `PRAGMA user_version`; opening a
+//! database runs the migrations it has not seen, in one transaction.
+
+mod entities;
+mod hooks;
+mod kv;
+mod settings;
+
+use super::StoreError;
+use rusqlite::{Connection, TransactionBehavior};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+/// The database file inside the data directory.
+pub const DATABASE_FILE: &str = "plinth.sqlite3";
+
+/// Schema changes, in order; the database's `user_version` counts those applied.
+/// Never edit a released step: add one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema (`IF NOT EXISTS`: databases made before versioning have it).
+    "CREATE TABLE IF NOT EXISTS entities (
+        id          TEXT PRIMARY KEY,
+        entity_type TEXT NOT NULL,
+        data        TEXT NOT NULL CHECK (json_valid(data)),
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS entities_by_type ON entities (entity_type, created_at);
+    CREATE TABLE IF NOT EXISTS plugin_storage (
+        plugin_id TEXT NOT NULL,
+        key       TEXT NOT NULL,
+        value     BLOB NOT NULL,
+        PRIMARY KEY (plugin_id, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS plugin_usage (
+        plugin_id TEXT PRIMARY KEY,
+        bytes     INTEGER NOT NULL,
+        keys      INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS plugin_settings (
+        plugin_id TEXT NOT NULL,
+        name      TEXT NOT NULL,
+        value     TEXT NOT NULL CHECK (json_valid(value)),
+        PRIMARY KEY (plugin_id, name)
+    ) WITHOUT ROWID;",
+    // 2: versioned storage for serializable commits; hook outcomes kept in the database.
+    "ALTER TABLE plugin_storage ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE plugin_usage ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE hook_records (
+        seq         INTEGER PRIMARY KEY,
+        plugin_id   TEXT NOT NULL,
+        event       TEXT NOT NULL,
+        entity_id   TEXT NOT NULL,
+        at          INTEGER NOT NULL,
+        duration_us INTEGER NOT NULL,
+        error       TEXT
+    );",
+];
+
+/// The SQLite backend; implements every backend trait.
+pub(crate) struct Sqlite {
+    connection: Mutex<Connection>,
+}
+
+impl Sqlite {
+    /// Opens (or creates) the database at `path` in WAL mode (a crash never
+    /// leaves a half-written file) and brings its schema up to date.
+    pub(crate) fn open(path: &Path) -> Result<Sqlite, StoreError> {
+        let fail = |e: rusqlite::Error| error("opening the database", e);
+        let mut connection = Connection::open(path).map_err(fail)?;
+        connection.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
+        connection.pragma_update(None, "synchronous", "NORMAL").map_err(fail)?;
+        connection.busy_timeout(std::time::Duration::from_secs(5)).map_err(fail)?;
+        migrate(&mut connection).map_err(|e| error("migrating the database", e))?;
+        Ok(Sqlite { connection: Mutex::new(connection) })
+    }
+
+    /// An in-memory database, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn in_memory() -> Sqlite {
+        let mut connection = Connection::open_in_memory().expect("in-memory database");
+        migrate(&mut connection).expect("migrations");
+        Sqlite { connection: Mutex::new(connection) }
+    }
+
+    /// The connection, for one statement or transaction. A poisoned lock only
+    /// means another call panicked mid-way; SQLite itself stays consistent.
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Applies the migrations the database has not seen. The write lock taken
+/// first makes a second process opening the same file wait, then see them done.
+fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let applied: usize = transaction.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    for step in MIGRATIONS.iter().skip(applied) {
+        transaction.execute_batch(step)?;
+    }
+    transaction.pragma_update(None, "user_version", MIGRATIONS.len())?;
+    transaction.commit()
+}
+
+/// SQLite's error as a [`StoreError`]: a busy or locked database is
+/// unavailable for now; anything else failed.
+fn error(operation: &'static str, error: rusqlite::Error) -> StoreError {
+    let message = error.to_string();
+    match error.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            StoreError::Unavailable { operation, message }
+        }
+        _ => StoreError::Failed { operation, message },
+    }
+}
+
+/// `error` for `operation`, for `map_err`.
+fn fail(operation: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |e| error(operation, e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::PluginKv;
+
+    /// A database written before the schema was versioned (the first
+    /// migration's tables, `user_version` 0) opens, gains the new columns,
+    /// and keeps its rows.
+    #[test]
+    fn an_unversioned_database_is_migrated() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(DATABASE_FILE);
+        {
+            let old = Connection::open(&path).expect("old database");
+            old.execute_batch(MIGRATIONS[0]).expect("old schema");
+            old.execute("INSERT INTO plugin_storage (plugin_id, key, value) VALUES ('p', 'k', x'01')", [])
+                .expect("old row");
+        }
+        let db = Sqlite::open(&path).expect("migrated");
+        let stored = db.get("p", "k").expect("get").expect("kept");
+        assert_eq!((stored.value, stored.version), (vec![1], 0));
+        let version: usize =
+            db.lock().pragma_query_value(None, "user_version", |row| row.get(0)).expect("user_version");
+        assert_eq!(version, MIGRATIONS.len());
+        drop(db);
+        Sqlite::open(&path).expect("opening again runs nothing twice");
+    }
+}

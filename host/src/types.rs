@@ -1,0 +1,114 @@
+//! The public data types of the host API, independent of any backend:
+//! entities and the queries that find them.
+
+use serde::{Deserialize, Serialize};
+
+/// A stored entity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entity {
+    /// Unique id.
+    pub id: String,
+    /// Its type (`character`).
+    pub entity_type: String,
+    /// Its fields: always a JSON object.
+    pub data: serde_json::Value,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: u64,
+    /// Milliseconds since the Unix epoch.
+    pub updated_at: u64,
+}
+
+impl Entity {
+    pub(crate) fn to_wit(&self) -> crate::bindings::plinth::plugin::types::Entity {
+        crate::bindings::plinth::plugin::types::Entity {
+            id: self.id.clone(),
+            entity_type: self.entity_type.clone(),
+            data: self.data.to_string(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+/// Which entities to list, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EntityQuery {
+    /// Only this type; `None` for all.
+    pub entity_type: Option<String>,
+    /// (field, value) pairs that must all match; see `wit/entities.wit`.
+    pub filters: Vec<(String, String)>,
+    /// At most this many.
+    pub limit: Option<u32>,
+    /// Skip this many first.
+    pub offset: u32,
+}
+
+impl EntityQuery {
+    /// Entities of one type.
+    pub fn of_type(entity_type: &str) -> Self {
+        EntityQuery { entity_type: Some(entity_type.to_string()), ..Self::default() }
+    }
+
+    /// Adds a field filter.
+    pub fn where_field(mut self, field: &str, value: &str) -> Self {
+        self.filters.push((field.to_string(), value.to_string()));
+        self
+    }
+
+    /// Checks every filter's field name, so a backend only ever sees paths it
+    /// can quote safely: the problem, for the caller to fix.
+    pub fn check(&self) -> Result<(), String> {
+        self.filters.iter().try_for_each(|(field, _)| field_path(field).map(drop))
+    }
+}
+
+/// The segments of a filter's field name: `stats.level` → `["stats", "level"]`.
+/// Empty segments, quotes and backslashes are refused.
+pub fn field_path(field: &str) -> Result<Vec<&str>, String> {
+    if field.is_empty() || field.split('.').any(|s| s.is_empty() || s.contains('"') || s.contains('\\')) {
+        return Err(format!(
+            "`{field}` is not a field name: use a name or a dotted path without quotes or backslashes"
+        ));
+    }
+    Ok(field.split('.').collect())
+}
+
+/// Which write happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntityEvent {
+    /// `on-entity-created`
+    Created,
+    /// `on-entity-updated`
+    Updated,
+    /// `on-entity-deleted`
+    Deleted,
+}
+
+impl EntityEvent {
+    /// The hook's WIT name.
+    pub fn hook_name(self) -> &'static str {
+        match self {
+            EntityEvent::Created => "on-entity-created",
+            EntityEvent::Updated => "on-entity-updated",
+            EntityEvent::Deleted => "on-entity-deleted",
+        }
+    }
+}
+
+/// How one plugin's hook went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HookOutcome {
+    /// The plugin whose hook ran.
+    pub plugin_id: String,
+    /// The event.
+    pub event: EntityEvent,
+    /// The entity concerned.
+    pub entity_id: String,
+    /// When it ran, in milliseconds since the Unix epoch.
+    pub at: u64,
+    /// How long it took, in microseconds.
+    pub duration_us: u64,
+    /// `None` when it succeeded; otherwise why it failed.
+    pub error: Option<String>,
+}

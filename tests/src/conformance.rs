@@ -1,0 +1,198 @@
+//! The backend conformance suite: what every [`Backend`] must do, checked
+//! through the traits alone. `tests/backend.rs` runs it on SQLite; another
+//! backend runs the same functions on a fresh, empty database of its own.
+
+use plinth_host::store::{Backend, CommitError, KvChanges, Usage};
+use plinth_host::types::{EntityEvent, HookOutcome};
+use plinth_host::{Entity, EntityQuery};
+use serde_json::{Map, Value, json};
+
+/// Every check, in order, on one empty backend.
+pub fn run_all(backend: &Backend) {
+    entities_round_trip(backend);
+    entity_queries(backend);
+    storage_versions_and_listing(backend);
+    storage_commit_conflicts(backend);
+    storage_quota_in_the_commit(backend);
+    storage_is_scoped_by_plugin(backend);
+    settings_change_and_reset(backend);
+    hook_records_keep_the_newest(backend);
+}
+
+fn entity(id: &str, entity_type: &str, data: Value, at: u64) -> Entity {
+    Entity { id: id.into(), entity_type: entity_type.into(), data, created_at: at, updated_at: at }
+}
+
+/// Insert refuses a taken id; update and delete say whether the entity existed.
+pub fn entities_round_trip(backend: &Backend) {
+    let store = &backend.entities;
+    let ada = entity("rt-1", "character", json!({"name": "Ada"}), 1);
+    assert!(store.insert(&ada).expect("insert"));
+    assert!(!store.insert(&entity("rt-1", "location", json!({}), 2)).expect("insert twice"));
+    assert_eq!(store.get("rt-1").expect("get"), Some(ada.clone()));
+    let renamed = Entity { data: json!({"name": "Ada L."}), updated_at: 5, ..ada.clone() };
+    assert!(store.update(&renamed).expect("update"));
+    assert_eq!(
+        store.get("rt-1").expect("get").map(|e| (e.data, e.updated_at)),
+        Some((renamed.data.clone(), 5))
+    );
+    assert!(!store.update(&entity("rt-missing", "x", json!({}), 1)).expect("update missing"));
+    assert_eq!(store.delete("rt-1").expect("delete"), Some(renamed));
+    assert_eq!(store.delete("rt-1").expect("delete again"), None);
+    assert_eq!(store.get("rt-1").expect("get deleted"), None);
+}
+
+/// Filters on strings, numbers, booleans and nested fields; type, limit,
+/// offset and count; oldest first.
+pub fn entity_queries(backend: &Backend) {
+    let store = &backend.entities;
+    let rows = [
+        ("q-a", "qchar", json!({"name": "Ada", "level": 3, "alive": true, "stats": {"hp": 10}})),
+        ("q-b", "qchar", json!({"name": "Bo", "level": 4, "alive": false})),
+        ("q-c", "qloc", json!({"name": "Ada"})),
+    ];
+    for (at, (id, entity_type, data)) in rows.into_iter().enumerate() {
+        assert!(store.insert(&entity(id, entity_type, data, 100 + at as u64)).expect("insert"));
+    }
+    let ids = |query: EntityQuery| -> Vec<String> {
+        store
+            .find(&query)
+            .expect("find")
+            .into_iter()
+            .map(|e| e.id)
+            .filter(|id| id.starts_with("q-"))
+            .collect()
+    };
+    assert_eq!(ids(EntityQuery::of_type("qchar")), ["q-a", "q-b"]);
+    assert_eq!(ids(EntityQuery::default().where_field("name", "Ada")), ["q-a", "q-c"]);
+    assert_eq!(ids(EntityQuery::of_type("qchar").where_field("level", "4")), ["q-b"]);
+    assert_eq!(ids(EntityQuery::default().where_field("alive", "true")), ["q-a"]);
+    assert_eq!(ids(EntityQuery::default().where_field("stats.hp", "10")), ["q-a"]);
+    assert_eq!(ids(EntityQuery { limit: Some(1), offset: 1, ..EntityQuery::of_type("qchar") }), ["q-b"]);
+    assert_eq!(store.count(&EntityQuery::of_type("qchar")).expect("count"), 2);
+    assert_eq!(
+        store.count(&EntityQuery { limit: Some(1), ..EntityQuery::of_type("qchar") }).expect("count"),
+        2
+    );
+}
+
+fn commit(backend: &Backend, plugin: &str, changes: &KvChanges) -> Result<(), CommitError> {
+    backend.kv.commit(plugin, changes, Usage { bytes: u64::MAX, keys: u64::MAX })
+}
+
+fn writes(pairs: &[(&str, Option<&str>)]) -> KvChanges {
+    KvChanges {
+        writes: pairs.iter().map(|(k, v)| (k.to_string(), v.map(|v| v.as_bytes().to_vec()))).collect(),
+        ..KvChanges::default()
+    }
+}
+
+/// Each commit gives the keys it writes a higher version; listing is sorted
+/// and by prefix; deletes remove keys; usage counts key plus value bytes.
+pub fn storage_versions_and_listing(backend: &Backend) {
+    let kv = &backend.kv;
+    commit(backend, "p-ver", &writes(&[("a/1", Some("one")), ("a/2", Some("two")), ("b", Some("x"))]))
+        .expect("first commit");
+    let first = kv.get("p-ver", "a/1").expect("get").expect("stored");
+    assert_eq!(first.value, b"one");
+    commit(backend, "p-ver", &writes(&[("a/1", Some("uno")), ("a/2", None)])).expect("second commit");
+    let second = kv.get("p-ver", "a/1").expect("get").expect("stored");
+    assert_eq!(second.value, b"uno");
+    assert!(second.version > first.version, "versions grow: {} then {}", first.version, second.version);
+    assert_eq!(kv.get("p-ver", "a/2").expect("get"), None);
+    assert_eq!(kv.list_keys("p-ver", "a/").expect("list"), ["a/1"]);
+    assert_eq!(kv.list_keys("p-ver", "").expect("list all"), ["a/1", "b"]);
+    assert_eq!(kv.usage("p-ver").expect("usage"), Usage { bytes: (3 + 3) + (1 + 1), keys: 2 });
+}
+
+/// A commit whose reads or listings changed since they were made writes nothing.
+pub fn storage_commit_conflicts(backend: &Backend) {
+    let kv = &backend.kv;
+    commit(backend, "p-occ", &writes(&[("n", Some("1"))])).expect("seed");
+    let seen = kv.get("p-occ", "n").expect("get").map(|v| v.version);
+    let listed = kv.list_keys("p-occ", "").expect("list");
+    // Another call commits first.
+    commit(backend, "p-occ", &writes(&[("n", Some("2"))])).expect("the other call");
+    let stale = KvChanges {
+        reads: [("n".to_string(), seen)].into(),
+        ..writes(&[("n", Some("2")), ("log/1", Some("x"))])
+    };
+    assert!(matches!(commit(backend, "p-occ", &stale), Err(CommitError::Conflict { .. })));
+    assert_eq!(kv.get("p-occ", "log/1").expect("get"), None, "a conflicting commit wrote nothing");
+    // A key that was absent when read and exists now is a conflict too.
+    let absent = KvChanges { reads: [("new".to_string(), None)].into(), ..writes(&[("x", Some("1"))]) };
+    commit(backend, "p-occ", &writes(&[("new", Some("here"))])).expect("the other call");
+    assert!(matches!(commit(backend, "p-occ", &absent), Err(CommitError::Conflict { .. })));
+    // A listing that gained a key.
+    let phantom = KvChanges { listed: [(String::new(), listed)].into(), ..writes(&[("y", Some("1"))]) };
+    assert!(matches!(commit(backend, "p-occ", &phantom), Err(CommitError::Conflict { .. })));
+    // Fresh reads commit.
+    let current = kv.get("p-occ", "n").expect("get").map(|v| v.version);
+    let fresh = KvChanges { reads: [("n".to_string(), current)].into(), ..writes(&[("n", Some("3"))]) };
+    commit(backend, "p-occ", &fresh).expect("a commit on fresh reads");
+    assert_eq!(kv.get("p-occ", "n").expect("get").map(|v| v.value), Some(b"3".to_vec()));
+}
+
+/// The quota is checked inside the commit against what is stored then;
+/// a commit that shrinks usage passes even over the quota.
+pub fn storage_quota_in_the_commit(backend: &Backend) {
+    let quota = Usage { bytes: 1_000, keys: 3 };
+    let kv = &backend.kv;
+    for key in ["k1", "k2", "k3"] {
+        kv.commit("p-quota", &writes(&[(key, Some("v"))]), quota).expect("within the quota");
+    }
+    let refused = kv.commit("p-quota", &writes(&[("k4", Some("v"))]), quota);
+    assert!(
+        matches!(refused, Err(CommitError::QuotaExceeded { after: Usage { keys: 4, .. }, .. })),
+        "{refused:?}"
+    );
+    assert_eq!(kv.get("p-quota", "k4").expect("get"), None);
+    assert_eq!(kv.usage("p-quota").expect("usage").keys, 3);
+    let tighter = Usage { bytes: 1_000, keys: 1 };
+    kv.commit("p-quota", &writes(&[("k1", None)]), tighter).expect("a delete over the quota");
+    assert_eq!(kv.usage("p-quota").expect("usage"), Usage { bytes: 2 * (2 + 1), keys: 2 });
+    let big = "x".repeat(2_000);
+    let over = kv.commit("p-quota", &writes(&[("big", Some(&big))]), quota);
+    assert!(matches!(over, Err(CommitError::QuotaExceeded { .. })), "{over:?}");
+}
+
+/// One plugin's keys, usage and settings are invisible to another.
+pub fn storage_is_scoped_by_plugin(backend: &Backend) {
+    commit(backend, "p-one", &writes(&[("shared-name", Some("one"))])).expect("commit");
+    assert_eq!(backend.kv.get("p-two", "shared-name").expect("get"), None);
+    assert!(backend.kv.list_keys("p-two", "").expect("list").is_empty());
+    assert_eq!(backend.kv.usage("p-two").expect("usage"), Usage::default());
+}
+
+/// Settings are stored as JSON, changed together, and reset by name.
+pub fn settings_change_and_reset(backend: &Backend) {
+    let settings = &backend.settings;
+    let values: Map<String, Value> =
+        [("depth".to_string(), json!(5)), ("name".to_string(), json!("x"))].into_iter().collect();
+    settings.change("p-set", &values, &[]).expect("set");
+    assert_eq!(settings.all("p-set").expect("all"), values);
+    assert!(settings.all("p-other").expect("all").is_empty());
+    settings.change("p-set", &Map::new(), &["depth".to_string()]).expect("reset");
+    assert_eq!(settings.all("p-set").expect("all").keys().collect::<Vec<_>>(), ["name"]);
+}
+
+/// Outcomes come back oldest first; at most 1,000 are kept.
+pub fn hook_records_keep_the_newest(backend: &Backend) {
+    let outcome = |n: u64| HookOutcome {
+        plugin_id: "p-hooks".into(),
+        event: if n.is_multiple_of(2) { EntityEvent::Created } else { EntityEvent::Deleted },
+        entity_id: format!("e{n}"),
+        at: n,
+        duration_us: n * 10,
+        error: n.is_multiple_of(3).then(|| format!("failed {n}")),
+    };
+    let outcomes: Vec<HookOutcome> = (0..1_200).map(outcome).collect();
+    for chunk in outcomes.chunks(100) {
+        backend.hooks.append(chunk).expect("append");
+    }
+    let recent = backend.hooks.recent(5).expect("recent");
+    assert_eq!(recent, outcomes[1_195..]);
+    let kept = backend.hooks.recent(5_000).expect("all kept");
+    assert_eq!(kept.len(), 1_000);
+    assert_eq!(kept.first(), Some(&outcomes[200]));
+}
