@@ -52,6 +52,24 @@ impl PluginDir {
     }
 }
 
+/// Whether a componentize-built guest (`guests::CHARACTER_STATS_PY`,
+/// `guests::WORD_COUNT_WIDGET_JS`) was built, so its tests can run. When its
+/// tool was missing at build time, says so on stderr and answers false, so a
+/// machine with only Rust runs the rest; with `PLINTH_REQUIRE_ALL_GUESTS=1`
+/// (set by `.ci/run`) a missing guest fails the test instead.
+pub fn guest_built(built: Result<&str, &str>) -> bool {
+    match built {
+        Ok(_) => true,
+        Err(reason) if std::env::var_os("PLINTH_REQUIRE_ALL_GUESTS").is_some_and(|v| v == "1") => {
+            panic!("PLINTH_REQUIRE_ALL_GUESTS=1, but {reason}")
+        }
+        Err(reason) => {
+            eprintln!("SKIPPED: {reason}");
+            false
+        }
+    }
+}
+
 /// The `example-plugins/<name>` folder.
 pub fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../example-plugins").join(name)

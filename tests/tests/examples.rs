@@ -1,7 +1,9 @@
 //! The example plugins, built from source, running in the real host.
 
 use plinth_host::{FieldContext, Host, Method, RouteRequest};
-use plinth_tests::{call_json, example, fresh_host, get_json, native_stats, seed_entities};
+use plinth_tests::{
+    call_json, example, fresh_host, get_json, guest_built, guests, native_stats, seed_entities,
+};
 use serde_json::json;
 
 fn stored_json(host: &Host, plugin: &str, key: &str) -> serde_json::Value {
@@ -172,6 +174,9 @@ fn word_count_widget_renders_and_validates_against_its_setting() {
 
 #[test]
 fn all_examples_load_together_and_share_events() {
+    if !guest_built(guests::CHARACTER_STATS_PY) || !guest_built(guests::WORD_COUNT_WIDGET_JS) {
+        return;
+    }
     let (_guard, host) = fresh_host();
     let loaded = host.load_plugins_in(example("")).expect("read example-plugins");
     let ids: Vec<String> = loaded

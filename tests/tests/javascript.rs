@@ -3,13 +3,16 @@
 //! as its Rust twin.
 
 use plinth_host::{CallError, FieldContext};
-use plinth_tests::{example, fresh_host};
+use plinth_tests::{example, fresh_host, guest_built, guests};
 use serde_json::json;
 
 const WIDGET: &str = "plugin:word-count-widget-js:word-count";
 
 #[test]
 fn the_javascript_widget_renders_and_validates_against_its_setting() {
+    if !guest_built(guests::WORD_COUNT_WIDGET_JS) {
+        return;
+    }
     let (_guard, host) = fresh_host();
     let info = host.load_plugin(example("word-count-widget-js")).expect("load the JavaScript plugin");
     assert_eq!(info.exports, ["field-widget"]);
