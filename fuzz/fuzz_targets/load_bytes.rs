@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use plinth_host::Host;
+use plinth_host::{Host, HostConfig};
 use std::sync::OnceLock;
 
 struct Fixture {
@@ -19,7 +19,7 @@ fn fixture() -> &'static Fixture {
         let plugin_dir = tempfile::tempdir().expect("temp dir");
         let manifest = r#"{"id":"fuzzed","name":"F","version":"0","wasm":{"module":"plugin.wasm"}}"#;
         std::fs::write(plugin_dir.path().join("plugin.json"), manifest).expect("manifest");
-        Fixture { host: Host::open(data.path()).expect("host"), plugin_dir, _data: data }
+        Fixture { host: Host::with_config(HostConfig { legacy: Some(Default::default()), ..HostConfig::new(data.path()) }).expect("host"), plugin_dir, _data: data }
     })
 }
 
@@ -29,5 +29,5 @@ fuzz_target!(|data: &[u8]| {
     if fixture.host.load_plugin(fixture.plugin_dir.path()).is_ok() {
         fixture.host.unload_plugin("fuzzed").expect("unload");
     }
-    let _ = fixture.host.legacy().add_module_bytes("fuzzed.wasm", data);
+    let _ = fixture.host.legacy().expect("legacy adapter").add_module_bytes("fuzzed.wasm", data);
 });

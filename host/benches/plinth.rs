@@ -3,7 +3,7 @@
 //! the ratios in BENCHMARKS.md. Run: `cargo bench -p plinth-host --bench plinth`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use plinth_host::{Host, Method, RouteRequest};
+use plinth_host::{Host, HostConfig, LegacyConfig, Method, RouteRequest};
 use plinth_tests::{PluginDir, copy_example, guests, native_stats, seed_entities};
 use serde_json::json;
 use std::hint::black_box;
@@ -142,11 +142,12 @@ fn fan_out(c: &mut Criterion) {
 fn legacy(c: &mut Criterion) {
     let mut group = c.benchmark_group("legacy");
     let data = tempfile::tempdir().expect("temp dir");
-    let host = host(data.path());
-    host.legacy().add_module(Path::new(guests::LEGACY_MATH_WASM)).expect("install");
+    let config = HostConfig { legacy: Some(LegacyConfig::default()), ..HostConfig::new(data.path()) };
+    let host = Host::with_config(config).expect("open host");
+    host.legacy().expect("legacy adapter").add_module(Path::new(guests::LEGACY_MATH_WASM)).expect("install");
     let request = br#"{"fn":"add","args":[3,5]}"#;
     group.bench_function("math_add", |b| {
-        b.iter(|| black_box(host.legacy().call("math.wasm", request).expect("job")))
+        b.iter(|| black_box(host.legacy().expect("legacy adapter").call("math.wasm", request).expect("job")))
     });
     group.bench_function("native_add", |b| {
         b.iter(|| {

@@ -41,7 +41,7 @@ def median_ms(samples):
 
 
 def main():
-    subprocess.run(["cargo", "build", "-q", "--release", "-p", "plinth-host", "--bin", "plinth"], check=True)
+    subprocess.run(["cargo", "build", "-q", "--release", "-p", "plinth", "--bin", "plinth"], check=True)
     for label, folder, args, compiling_runs, cached_runs in EXAMPLES:
         if not (Path(folder) / "plugin.json").exists():
             sys.exit(f"{folder} is missing")

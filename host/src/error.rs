@@ -395,6 +395,7 @@ pub enum HostError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     /// The legacy adapter could not be set up.
+    #[cfg(feature = "legacy")]
     #[error("cannot set up the legacy adapter: {0}")]
     Legacy(#[from] crate::legacy::LegacyError),
     /// The WebAssembly engine could not be set up.

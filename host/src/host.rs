@@ -3,7 +3,8 @@
 
 use crate::capabilities::settings;
 use crate::error::{HostError, LoadError};
-use crate::legacy::{LegacyConfig, LegacyRunner};
+#[cfg(feature = "legacy")]
+use crate::legacy::{LegacyConfig, LegacyError, LegacyRunner};
 use crate::limits::Limits;
 use crate::plugin::cache::{COMPILED_DIR, CompileCache};
 use crate::plugin::health::{BreakerConfig, PluginHealth};
@@ -50,8 +51,10 @@ pub struct HostConfig {
     /// the next call: faster calls for more resident memory (up to this much per
     /// slot used). 0 unmaps everything a call touched, the lean choice for small devices.
     pub keep_resident_bytes: usize,
-    /// Limits of the legacy adapter.
-    pub legacy: LegacyConfig,
+    /// The legacy adapter and its limits; `None` (the default) leaves it off:
+    /// no worker threads, no `_sandbox/` or `_external_modules/` folders.
+    #[cfg(feature = "legacy")]
+    pub legacy: Option<LegacyConfig>,
 }
 
 impl HostConfig {
@@ -69,7 +72,8 @@ impl HostConfig {
             compile_cache_dir: None,
             pooling: Some(128),
             keep_resident_bytes: 1 << 20,
-            legacy: LegacyConfig::default(),
+            #[cfg(feature = "legacy")]
+            legacy: None,
         }
     }
 }
@@ -129,7 +133,8 @@ pub struct Host {
     pub(crate) sandbox: Sandbox,
     pub(crate) shared: Shared,
     pub(crate) plugins: RwLock<BTreeMap<String, Arc<LoadedPlugin>>>,
-    legacy: LegacyRunner,
+    #[cfg(feature = "legacy")]
+    legacy: Option<LegacyRunner>,
     data_dir: PathBuf,
 }
 
@@ -141,6 +146,7 @@ impl Host {
 
     /// Opens a host with `config`.
     pub fn with_config(config: HostConfig) -> Result<Host, HostError> {
+        let legacy_memory = legacy_memory(&config);
         let data_dir = config.data_dir;
         std::fs::create_dir_all(&data_dir)
             .map_err(|source| HostError::DataDir { path: data_dir.clone(), source })?;
@@ -154,7 +160,7 @@ impl Host {
             fuel: config.limits.fuel.is_some(),
             pool: config.pooling.map(|instances| PoolSize {
                 instances,
-                max_memory_bytes: config.ceilings.memory_bytes.max(config.legacy.memory_bytes),
+                max_memory_bytes: config.ceilings.memory_bytes.max(legacy_memory),
                 keep_resident_bytes: config.keep_resident_bytes,
             }),
         };
@@ -162,7 +168,13 @@ impl Host {
         let cache_dir = config.compile_cache_dir.unwrap_or_else(|| data_dir.join(COMPILED_DIR));
         let compile_cache = CompileCache::new(&sandbox.engine, &cache_dir, config.compile_cache)
             .map_err(|source| HostError::DataDir { path: cache_dir.clone(), source })?;
-        let legacy = LegacyRunner::new(sandbox.engine.clone(), &data_dir, config.legacy, settings.fuel)?;
+        #[cfg(feature = "legacy")]
+        let legacy = match config.legacy {
+            Some(legacy) => {
+                Some(LegacyRunner::new(sandbox.engine.clone(), &data_dir, legacy, settings.fuel)?)
+            }
+            None => None,
+        };
         Ok(Host {
             sandbox,
             shared: Shared {
@@ -173,8 +185,10 @@ impl Host {
                 breaker: config.breaker,
                 max_component_bytes: config.max_component_bytes,
                 compile_cache,
+                serial_locks: Default::default(),
             },
             plugins: RwLock::default(),
+            #[cfg(feature = "legacy")]
             legacy,
             data_dir,
         })
@@ -200,9 +214,11 @@ impl Host {
         &self.data_dir
     }
 
-    /// The legacy adapter: wasip1 stdin/stdout JSON modules and their store.
-    pub fn legacy(&self) -> &LegacyRunner {
-        &self.legacy
+    /// The legacy adapter: wasip1 stdin/stdout JSON modules and their store;
+    /// [`LegacyError::Disabled`] unless [`HostConfig::legacy`] was set.
+    #[cfg(feature = "legacy")]
+    pub fn legacy(&self) -> Result<&LegacyRunner, LegacyError> {
+        self.legacy.as_ref().ok_or(LegacyError::Disabled)
     }
 
     /// Loads the plugin in `dir` (a folder with `plugin.json`).
@@ -378,4 +394,14 @@ impl Host {
     pub fn backend(&self) -> &Backend {
         &self.shared.backend
     }
+}
+
+/// The memory a legacy job may use, for sizing the shared instance pool.
+fn legacy_memory(config: &HostConfig) -> usize {
+    #[cfg(feature = "legacy")]
+    if let Some(legacy) = &config.legacy {
+        return legacy.memory_bytes;
+    }
+    let _ = config;
+    0
 }

@@ -34,12 +34,18 @@
 //! holds one module per host interface (entities, storage, settings, logging);
 //! [`events`] fans entity writes out to hooks; `calls` runs routes and widgets.
 
+/// How to embed the host in an application (`docs/embedding.md`, whose
+/// example runs as a test).
+#[doc = include_str!("../../docs/embedding.md")]
+pub mod embedding {}
+
 mod bindings;
 mod calls;
 pub mod capabilities;
 mod error;
 pub mod events;
 mod host;
+#[cfg(feature = "legacy")]
 pub mod legacy;
 pub mod limits;
 pub mod manifest;
@@ -54,6 +60,7 @@ pub use calls::{FieldContext, RouteRequest, RouteResponse};
 pub use error::{CallError, HostError, LoadError};
 pub use events::{EntityEvent, EntityWrite, HookOutcome};
 pub use host::{Host, HostConfig, PluginInfo};
+#[cfg(feature = "legacy")]
 pub use legacy::{LegacyConfig, LegacyError, LegacyReply, LegacyRunner, ModuleInfo};
 pub use limits::{LimitRequest, Limits};
 pub use plugin::WidgetInfo;

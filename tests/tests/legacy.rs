@@ -9,8 +9,12 @@ use std::time::Duration;
 
 /// A host with `legacy-probe.wasm` installed (so jobs reuse its compiled code).
 fn host_with(data: &Path, legacy: LegacyConfig) -> Host {
-    let host = Host::with_config(HostConfig { legacy, ..HostConfig::new(data) }).expect("open host");
-    host.legacy().add_module(Path::new(guests::LEGACY_PROBE_WASM)).expect("install the probe");
+    let host =
+        Host::with_config(HostConfig { legacy: Some(legacy), ..HostConfig::new(data) }).expect("open host");
+    host.legacy()
+        .expect("legacy adapter")
+        .add_module(Path::new(guests::LEGACY_PROBE_WASM))
+        .expect("install the probe");
     host
 }
 
@@ -21,17 +25,18 @@ fn fresh(legacy: LegacyConfig) -> (tempfile::TempDir, Host) {
 }
 
 fn probe(host: &Host, request: Value) -> Result<LegacyReply, LegacyError> {
-    host.legacy().call("legacy-probe.wasm", request.to_string().as_bytes())
+    host.legacy().expect("legacy adapter").call("legacy-probe.wasm", request.to_string().as_bytes())
 }
 
 fn math(host: &Host, request: &str) -> LegacyReply {
-    host.legacy().call("math.wasm", request.as_bytes()).expect("math job")
+    host.legacy().expect("legacy adapter").call("math.wasm", request.as_bytes()).expect("math job")
 }
 
 #[test]
 fn math_module_answers_unchanged() {
     let (_data, host) = fresh(LegacyConfig::default());
-    let info = host.legacy().add_module(Path::new(guests::LEGACY_MATH_WASM)).expect("add");
+    let info =
+        host.legacy().expect("legacy adapter").add_module(Path::new(guests::LEGACY_MATH_WASM)).expect("add");
     assert_eq!(info.name, "math.wasm");
     assert_eq!(math(&host, r#"{"fn":"add","args":[3,5]}"#).line, r#"{"ok":true,"value":8}"#);
     assert_eq!(math(&host, r#"{"fn":"sub","args":[3,5]}"#).value, Some(json!(-2)));
@@ -52,27 +57,55 @@ fn only_core_wasip1_command_modules_are_accepted() {
         other => panic!("expected an invalid-module error about {needle}, got {other:?}"),
     };
     let component = std::fs::read(guests::PROBE_PLUGIN_WASM).expect("component");
-    expect_invalid(host.legacy().add_module_bytes("c.wasm", &component), "is a component");
-    expect_invalid(host.legacy().add_module_bytes("r.wasm", b"#!/bin/sh\necho hi\n"), "\\0asm");
-    expect_invalid(host.legacy().add_module_bytes("e.wasm", b"\0asm\x01\0\0\0"), "_start");
-    expect_invalid(host.legacy().add_module_bytes("t.wasm", b"\0asm\x01\0\0\0\x01\xff"), "does not compile");
-    assert!(matches!(host.legacy().add_module_bytes("../evil.wasm", b""), Err(LegacyError::InvalidName(_))));
-    assert!(matches!(host.legacy().add_module_bytes("noext", b""), Err(LegacyError::InvalidName(_))));
-    let installed: Vec<String> = host.legacy().modules().expect("list").into_iter().map(|m| m.name).collect();
+    expect_invalid(
+        host.legacy().expect("legacy adapter").add_module_bytes("c.wasm", &component),
+        "is a component",
+    );
+    expect_invalid(
+        host.legacy().expect("legacy adapter").add_module_bytes("r.wasm", b"#!/bin/sh\necho hi\n"),
+        "\\0asm",
+    );
+    expect_invalid(
+        host.legacy().expect("legacy adapter").add_module_bytes("e.wasm", b"\0asm\x01\0\0\0"),
+        "_start",
+    );
+    expect_invalid(
+        host.legacy().expect("legacy adapter").add_module_bytes("t.wasm", b"\0asm\x01\0\0\0\x01\xff"),
+        "does not compile",
+    );
+    assert!(matches!(
+        host.legacy().expect("legacy adapter").add_module_bytes("../evil.wasm", b""),
+        Err(LegacyError::InvalidName(_))
+    ));
+    assert!(matches!(
+        host.legacy().expect("legacy adapter").add_module_bytes("noext", b""),
+        Err(LegacyError::InvalidName(_))
+    ));
+    let installed: Vec<String> =
+        host.legacy().expect("legacy adapter").modules().expect("list").into_iter().map(|m| m.name).collect();
     assert_eq!(installed, ["legacy-probe.wasm"], "nothing refused was installed");
     assert!(!data.path().join("evil.wasm").exists());
 
-    host.legacy().add_module(Path::new(guests::LEGACY_MATH_WASM)).expect("add");
-    assert_eq!(host.legacy().modules().expect("list").len(), 2);
-    host.legacy().remove_module("math.wasm").expect("remove");
-    assert!(matches!(host.legacy().call("math.wasm", b"{}"), Err(LegacyError::UnknownModule(_))));
-    assert!(matches!(host.legacy().remove_module("math.wasm"), Err(LegacyError::UnknownModule(_))));
+    host.legacy().expect("legacy adapter").add_module(Path::new(guests::LEGACY_MATH_WASM)).expect("add");
+    assert_eq!(host.legacy().expect("legacy adapter").modules().expect("list").len(), 2);
+    host.legacy().expect("legacy adapter").remove_module("math.wasm").expect("remove");
+    assert!(matches!(
+        host.legacy().expect("legacy adapter").call("math.wasm", b"{}"),
+        Err(LegacyError::UnknownModule(_))
+    ));
+    assert!(matches!(
+        host.legacy().expect("legacy adapter").remove_module("math.wasm"),
+        Err(LegacyError::UnknownModule(_))
+    ));
 }
 
 #[test]
 fn a_module_file_runs_without_installing() {
     let (_data, host) = fresh(LegacyConfig::default());
-    let reply = host.legacy().run_file(Path::new(guests::LEGACY_MATH_WASM), br#"{"fn":"add","args":[1,2]}"#);
+    let reply = host
+        .legacy()
+        .expect("legacy adapter")
+        .run_file(Path::new(guests::LEGACY_MATH_WASM), br#"{"fn":"add","args":[1,2]}"#);
     assert_eq!(reply.expect("job").line, r#"{"ok":true,"value":3}"#);
 }
 
@@ -80,14 +113,14 @@ fn a_module_file_runs_without_installing() {
 fn requests_must_be_one_json_object_of_at_most_1_mib() {
     let (_data, host) = fresh(LegacyConfig::default());
     let big = json!({"fn": "echo", "args": ["x".repeat(1 << 20)]}).to_string();
-    match host.legacy().call("legacy-probe.wasm", big.as_bytes()) {
+    match host.legacy().expect("legacy adapter").call("legacy-probe.wasm", big.as_bytes()) {
         Err(error @ LegacyError::InputTooLarge { .. }) => assert_eq!(error.http_status(), 413),
         other => panic!("expected input too large, got {other:?}"),
     }
     let fits = json!({"fn": "echo", "args": ["x".repeat((1 << 20) - 100)]});
     assert!(probe(&host, fits).expect("just under the limit").ok);
     assert!(matches!(
-        host.legacy().call("legacy-probe.wasm", b"[1,2]"),
+        host.legacy().expect("legacy adapter").call("legacy-probe.wasm", b"[1,2]"),
         Err(LegacyError::InvalidRequest { .. })
     ));
 }
@@ -137,7 +170,7 @@ fn an_endless_module_is_stopped_and_the_host_carries_on() {
         other => panic!("expected a timeout, got {other:?}"),
     }
     assert_eq!(probe(&host, json!({"fn": "echo", "args": [1]})).expect("next job").value, Some(json!([1])));
-    assert_eq!(host.legacy().pending(), 0);
+    assert_eq!(host.legacy().expect("legacy adapter").pending(), 0);
 }
 
 #[test]
@@ -150,7 +183,7 @@ fn the_65th_pending_job_is_refused_at_once() {
         let host = host.clone();
         std::thread::spawn(move || probe(&host, json!({"fn": "loop"})))
     };
-    while host.legacy().pending() == 0 {
+    while host.legacy().expect("legacy adapter").pending() == 0 {
         std::thread::yield_now();
     }
     // ...so of 64 more, 63 wait and one is refused.
@@ -166,7 +199,7 @@ fn the_65th_pending_job_is_refused_at_once() {
     assert_eq!(refused.len(), 1, "{results:?}");
     assert_eq!(results.iter().filter(|r| r.as_ref().is_ok_and(|reply| reply.ok)).count(), 63);
     assert!(matches!(blocker.join().expect("blocker"), Err(LegacyError::Timeout { .. })));
-    assert_eq!(host.legacy().pending(), 0, "every slot was freed");
+    assert_eq!(host.legacy().expect("legacy adapter").pending(), 0, "every slot was freed");
 }
 
 #[test]

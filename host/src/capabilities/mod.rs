@@ -87,8 +87,9 @@ pub(crate) struct PluginContext {
     pub limits: Limits,
     pub health: Health,
     /// Held shared by every call; a call re-run after a storage conflict
-    /// holds it alone, so the re-run cannot conflict again.
-    pub serial: std::sync::RwLock<()>,
+    /// holds it alone, so the re-run cannot conflict again. One per plugin id,
+    /// shared by the versions of a reloaded plugin.
+    pub serial: Arc<std::sync::RwLock<()>>,
 }
 
 /// The calling plugin and the log of this call, shared by every capability view.

@@ -6,6 +6,11 @@ use super::protocol::ProtocolError;
 /// Why a legacy job or module operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LegacyError {
+    /// The host was opened without the legacy adapter.
+    #[error(
+        "the legacy adapter is off: open the host with HostConfig::legacy set (the `plinth` server and `plinth legacy` do)"
+    )]
+    Disabled,
     /// The pending-job limit is reached; nothing was queued.
     #[error("busy: {pending} legacy jobs are pending and the limit is {max}; try again later")]
     Busy {
@@ -96,6 +101,7 @@ impl LegacyError {
     /// A stable, machine-readable name for the error.
     pub fn code(&self) -> &'static str {
         match self {
+            LegacyError::Disabled => "legacy_disabled",
             LegacyError::Busy { .. } => "busy",
             LegacyError::InputTooLarge { .. } => "payload_too_large",
             LegacyError::InvalidRequest { .. } => "invalid_request",
@@ -113,7 +119,7 @@ impl LegacyError {
     /// The HTTP status that fits this error.
     pub fn http_status(&self) -> u16 {
         match self {
-            LegacyError::Busy { .. } => 503,
+            LegacyError::Busy { .. } | LegacyError::Disabled => 503,
             LegacyError::InputTooLarge { .. } => 413,
             LegacyError::InvalidRequest { .. } | LegacyError::InvalidName(_) => 400,
             LegacyError::UnknownModule(_) => 404,
@@ -135,7 +141,7 @@ impl LegacyError {
             | LegacyError::Exit { module, .. }
             | LegacyError::Protocol { module, .. } => Some(module),
             LegacyError::UnknownModule(module) | LegacyError::InvalidName(module) => Some(module),
-            LegacyError::Busy { .. } | LegacyError::Io { .. } => None,
+            LegacyError::Busy { .. } | LegacyError::Io { .. } | LegacyError::Disabled => None,
         }
     }
 

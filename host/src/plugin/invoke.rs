@@ -19,7 +19,9 @@ use crate::limits::Limits;
 use crate::plugin_log::{LogLevel, LogSource, PluginLog};
 use crate::sandbox::{CallKind, InvocationState, Sandbox};
 use crate::store::{Backend, CommitError, Usage};
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex, RwLock};
 use wasmtime::component::Instance;
 use wasmtime::{Store, Trap};
 
@@ -37,6 +39,17 @@ pub(crate) struct Shared {
     pub breaker: BreakerConfig,
     pub max_component_bytes: u64,
     pub compile_cache: super::cache::CompileCache,
+    /// Each plugin id's serial lock (see `PluginContext::serial`), kept here
+    /// so the versions of a reloaded plugin share it.
+    pub serial_locks: Arc<Mutex<HashMap<String, Arc<RwLock<()>>>>>,
+}
+
+impl Shared {
+    /// The serial lock of plugin `id`.
+    pub(crate) fn serial_lock(&self, id: &str) -> Arc<RwLock<()>> {
+        let mut locks = self.serial_locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(id.to_string()).or_default().clone()
+    }
 }
 
 /// The guest call of an invocation; may run more than once.
@@ -93,7 +106,7 @@ pub(crate) fn run_checked<R>(
     }
     // From here every path reaches `record`, which also ends a half-open test call.
     let attempt = |alone: bool| {
-        let serial = &context.serial;
+        let serial = &*context.serial;
         if alone {
             let _alone = serial.write().unwrap_or_else(|p| p.into_inner());
             attempt(plugin, sandbox, shared, kind, phase, call, accept)
@@ -108,6 +121,13 @@ pub(crate) fn run_checked<R>(
             Attempt::Done(done) => {
                 result = done;
                 break;
+            }
+            // Alone, only another host on the same database can still pass the
+            // quota first; then the quota is the answer, not a conflict.
+            Attempt::Conflict(CommitError::QuotaExceeded { .. }) if run + 1 == ATTEMPTS => {
+                let message = format!("plugin `{}`: its storage quota is full", context.id);
+                let error = GuestError::QuotaExceeded(message);
+                result = Err(CallError::Guest { plugin: id(), phase: phase.to_string(), error });
             }
             Attempt::Conflict(reason) => {
                 tracing::debug!(plugin = %context.id, phase, run, "storage conflict ({reason}); running the call again");
@@ -136,7 +156,7 @@ pub(crate) fn run_checked<R>(
 enum Attempt<R> {
     Done(Result<R, CallError>),
     /// Another call's commit got in the way; nothing of this run remains.
-    Conflict(String),
+    Conflict(CommitError),
 }
 
 fn attempt<R>(
@@ -172,30 +192,36 @@ fn attempt<R>(
                 .or_else(|| panic.downcast_ref::<String>().cloned());
             Err(internal(format!("the host panicked during the call: {}", reason.unwrap_or_default())))
         }
-        Ok(Ok(Ok(value))) => match accept(&value) {
-            Err(refused) => Err(refused),
-            Ok(()) => {
-                let changes = state.storage.into_changes();
-                let limits = &context.limits;
-                let quota = Usage { bytes: limits.storage_bytes, keys: limits.storage_keys };
-                let committed = match changes.needs_commit() {
-                    true => shared.backend.kv.commit(&context.id, &changes, quota),
-                    false => Ok(()),
-                };
-                match committed {
-                    Ok(()) => Ok(value),
-                    Err(CommitError::Store(e)) => {
-                        Err(internal(format!("committing its storage writes failed: {e}")))
-                    }
-                    Err(conflict) => return Attempt::Conflict(conflict.to_string()),
-                }
+        Ok(Ok(result)) => {
+            // A failed call writes nothing, but its answer still rests on what
+            // it read: that is checked like a success's.
+            let result = result
+                .map_err(|error| CallError::Guest {
+                    plugin: context.id.clone(),
+                    phase: phase.to_string(),
+                    error,
+                })
+                .and_then(|value| accept(&value).map(|()| value));
+            let mut changes = state.storage.into_changes();
+            if result.is_err() {
+                changes.writes.clear();
             }
-        },
-        Ok(Ok(Err(error))) => {
-            Err(CallError::Guest { plugin: context.id.clone(), phase: phase.to_string(), error })
+            let limits = &context.limits;
+            let quota = Usage { bytes: limits.storage_bytes, keys: limits.storage_keys };
+            let committed = match changes.needs_commit() {
+                true => shared.backend.kv.commit(&context.id, &changes, quota),
+                false => Ok(()),
+            };
+            match committed {
+                Ok(()) => result,
+                Err(CommitError::Store(e)) => {
+                    Err(internal(format!("committing its storage writes failed: {e}")))
+                }
+                Err(conflict) => return Attempt::Conflict(conflict),
+            }
         }
         Ok(Err(error)) if error.downcast_ref::<StorageConflict>().is_some() => {
-            return Attempt::Conflict(error.to_string());
+            return Attempt::Conflict(CommitError::Conflict { key: "a key read twice".into() });
         }
         Ok(Err(error)) => Err(classify(&context.id, phase, kind, &context.limits, exhausted, error)),
     };

@@ -132,7 +132,7 @@ pub(crate) fn load(
         settings: manifest.capabilities.settings.clone(),
         limits,
         health: Default::default(),
-        serial: Default::default(),
+        serial: shared.serial_lock(&id),
     });
     let mut plugin =
         LoadedPlugin { manifest, dir: dir.to_path_buf(), context, pre, events, routes: None, widgets: None };

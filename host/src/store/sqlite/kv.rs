@@ -5,7 +5,7 @@
 
 use super::{Sqlite, error, fail};
 use crate::store::{CommitError, KvChanges, PluginKv, StoreError, Usage, Versioned};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 fn list_keys(db: &Connection, plugin: &str, prefix: &str) -> rusqlite::Result<Vec<String>> {
     db.prepare_cached(
@@ -32,8 +32,12 @@ fn usage(db: &Connection, plugin: &str) -> rusqlite::Result<Usage> {
              FROM plugin_storage WHERE plugin_id = ?1",
         )?
         .query_row([plugin], |row| Ok(Usage { bytes: row.get(0)?, keys: row.get(1)? }))?;
-    db.prepare_cached("INSERT INTO plugin_usage (plugin_id, bytes, keys) VALUES (?1, ?2, ?3)")?
-        .execute(params![plugin, counted.bytes, counted.keys])?;
+    // The generation restarts above every stored version, so versions never repeat.
+    db.prepare_cached(
+        "INSERT INTO plugin_usage (plugin_id, bytes, keys, generation)
+         VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(version), 0) FROM plugin_storage WHERE plugin_id = ?1))",
+    )?
+    .execute(params![plugin, counted.bytes, counted.keys])?;
     Ok(counted)
 }
 
@@ -78,7 +82,9 @@ impl PluginKv for Sqlite {
     fn commit(&self, plugin: &str, changes: &KvChanges, quota: Usage) -> Result<(), CommitError> {
         let sql = |e| CommitError::Store(error("committing plugin storage", e));
         let mut db = self.lock();
-        let transaction = db.transaction().map_err(sql)?;
+        // Immediate: the write lock from the start, so another process on the
+        // same file makes this wait (busy timeout) instead of failing mid-way.
+        let transaction = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
         for (key, seen) in &changes.reads {
             if version(&transaction, plugin, key).map_err(sql)? != *seen {
                 return Err(CommitError::Conflict { key: key.clone() });

@@ -98,6 +98,16 @@ impl Sqlite {
 fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let applied: usize = transaction.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if applied > MIGRATIONS.len() {
+        // A newer Plinth wrote this database; this one must not touch it.
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+            Some(format!(
+                "the database has schema version {applied}, newer than this Plinth's {}; use a newer Plinth",
+                MIGRATIONS.len()
+            )),
+        ));
+    }
     for step in MIGRATIONS.iter().skip(applied) {
         transaction.execute_batch(step)?;
     }

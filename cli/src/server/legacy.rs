@@ -29,14 +29,14 @@ pub async fn call(
     Path(name): Path<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let limit = state.host.legacy().config().max_input_bytes;
+    let limit = state.host.legacy()?.config().max_input_bytes;
     let request = read_body(body, limit).await.map_err(|error| error.for_plugin(&name))?;
-    let reply = blocking(&state.host, move |host| host.legacy().call(&name, &request)).await??;
+    let reply = blocking(&state.host, move |host| host.legacy()?.call(&name, &request)).await??;
     Ok(([(header::CONTENT_TYPE, "application/json")], reply.line).into_response())
 }
 
 pub async fn list(State(state): AppStateExtractor) -> Result<Json<Value>, ApiError> {
-    let modules = blocking(&state.host, |host| host.legacy().modules()).await??;
+    let modules = blocking(&state.host, |host| host.legacy()?.modules()).await??;
     Ok(Json(json!({ "modules": modules })))
 }
 
@@ -52,10 +52,10 @@ pub async fn upload(
     Query(upload): Query<Upload>,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let limit = usize::try_from(state.host.legacy().config().max_module_bytes).unwrap_or(usize::MAX);
+    let limit = usize::try_from(state.host.legacy()?.config().max_module_bytes).unwrap_or(usize::MAX);
     let bytes = read_body(body, limit).await?;
     let info =
-        blocking(&state.host, move |host| host.legacy().add_module_bytes(&upload.name, &bytes)).await??;
+        blocking(&state.host, move |host| host.legacy()?.add_module_bytes(&upload.name, &bytes)).await??;
     Ok((StatusCode::CREATED, Json(json!(info))))
 }
 
@@ -64,6 +64,6 @@ pub async fn remove(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let removed = name.clone();
-    blocking(&state.host, move |host| host.legacy().remove_module(&name)).await??;
+    blocking(&state.host, move |host| host.legacy()?.remove_module(&name)).await??;
     Ok(Json(json!({ "removed": removed })))
 }

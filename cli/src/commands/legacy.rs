@@ -57,7 +57,7 @@ fn open(data_dir: &Path, timeout: Option<f64>) -> anyhow::Result<Host> {
         legacy.timeout =
             Duration::try_from_secs_f64(seconds).context("--timeout must be a positive number of seconds")?;
     }
-    Ok(Host::with_config(HostConfig { legacy, ..HostConfig::new(data_dir) })?)
+    Ok(Host::with_config(HostConfig { legacy: Some(legacy), ..HostConfig::new(data_dir) })?)
 }
 
 /// Prints the module's line; true when `ok` is true.
@@ -77,31 +77,31 @@ fn report(result: Result<LegacyReply, LegacyError>) -> bool {
 pub fn run(command: LegacyCommand) -> anyhow::Result<bool> {
     match command {
         LegacyCommand::Add { file, data_dir } => {
-            let info = open(&data_dir, None)?.legacy().add_module(&file)?;
+            let info = open(&data_dir, None)?.legacy()?.add_module(&file)?;
             println!("installed {} ({} bytes)", info.name, info.size);
             Ok(true)
         }
         LegacyCommand::List { data_dir } => {
-            for module in open(&data_dir, None)?.legacy().modules()? {
+            for module in open(&data_dir, None)?.legacy()?.modules()? {
                 println!("{}\t{} bytes", module.name, module.size);
             }
             Ok(true)
         }
         LegacyCommand::Remove { name, data_dir } => {
-            open(&data_dir, None)?.legacy().remove_module(&name)?;
+            open(&data_dir, None)?.legacy()?.remove_module(&name)?;
             println!("removed {name}");
             Ok(true)
         }
         LegacyCommand::Call { name, request, data_dir, timeout } => {
             let host = open(&data_dir, timeout)?;
-            Ok(report(host.legacy().call(&name, request.as_bytes())))
+            Ok(report(host.legacy().and_then(|legacy| legacy.call(&name, request.as_bytes()))))
         }
         LegacyCommand::Run { file, timeout } => {
             let mut request = Vec::new();
             std::io::stdin().read_to_end(&mut request).context("reading the request from stdin")?;
             let scratch = tempfile::tempdir()?;
             let host = open(scratch.path(), timeout)?;
-            Ok(report(host.legacy().run_file(&file, &request)))
+            Ok(report(host.legacy().and_then(|legacy| legacy.run_file(&file, &request))))
         }
     }
 }

@@ -15,7 +15,7 @@ use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{any, delete, get, post};
-use plinth_host::{Host, HostConfig};
+use plinth_host::{Host, HostConfig, LegacyConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -71,13 +71,19 @@ impl ServeArgs {
         config.limits.widget_timeout = call_timeout;
         config.limits.request_bytes = self.max_request_bytes;
         config.limits.response_bytes = self.max_response_bytes;
-        config.legacy.timeout = Duration::try_from_secs_f64(self.legacy_timeout)
-            .map_err(|_| anyhow::anyhow!("--legacy-timeout must be a positive number of seconds"))?;
-        config.legacy.max_pending = self.legacy_max_pending;
+        // The server runs the legacy adapter and owns `_sandbox/`: it wipes it on start.
+        let mut legacy = LegacyConfig {
+            timeout: Duration::try_from_secs_f64(self.legacy_timeout)
+                .map_err(|_| anyhow::anyhow!("--legacy-timeout must be a positive number of seconds"))?,
+            max_pending: self.legacy_max_pending,
+            keep_sandboxes: self.keep_sandboxes,
+            wipe_sandboxes_on_start: true,
+            ..LegacyConfig::default()
+        };
         if let Some(workers) = self.legacy_workers {
-            config.legacy.workers = workers;
+            legacy.workers = workers;
         }
-        config.legacy.keep_sandboxes = self.keep_sandboxes;
+        config.legacy = Some(legacy);
         Ok(config)
     }
 }
