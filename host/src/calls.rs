@@ -1,7 +1,7 @@
 //! Calling a plugin's routes and field widgets through the embedding API.
 
 use crate::bindings::exports::plinth::plugin::{field_widget, routes as wit};
-use crate::error::CallError;
+use crate::error::{CallError, CallErrorKind};
 use crate::plugin::WidgetInfo;
 use crate::plugin::invoke;
 use crate::plugin::routes::RouteMatch;
@@ -101,38 +101,36 @@ pub struct FieldContext {
 
 impl Host {
     /// Calls one of a plugin's routes. A plugin's typed error comes back as
-    /// [`CallError::Guest`]; [`CallError::http_status`] gives its status.
+    /// [`CallErrorKind::Guest`](crate::CallErrorKind::Guest).
     pub fn call_route(&self, plugin_id: &str, request: RouteRequest) -> Result<RouteResponse, CallError> {
-        let plugin = self.loaded(plugin_id).ok_or_else(|| CallError::UnknownPlugin(plugin_id.to_string()))?;
-        let (indices, table) = plugin.routes.as_ref().ok_or_else(|| CallError::NotExported {
-            plugin: plugin_id.to_string(),
-            interface: "plinth:plugin/routes",
-        })?;
+        let error = |kind| CallError::new(plugin_id, "", kind);
+        let plugin = self.loaded(plugin_id).ok_or_else(|| error(CallErrorKind::UnknownPlugin))?;
+        let (indices, table) = plugin
+            .routes
+            .as_ref()
+            .ok_or_else(|| error(CallErrorKind::NotExported { interface: "plinth:plugin/routes" }))?;
         let (handler, params) = match table.find(request.method, &request.path) {
             RouteMatch::Found { handler, params } => (handler, params),
             RouteMatch::MethodNotAllowed { allowed } => {
-                return Err(CallError::MethodNotAllowed {
-                    plugin: plugin_id.to_string(),
-                    method: request.method.as_str().to_string(),
+                return Err(error(CallErrorKind::MethodNotAllowed {
+                    method: request.method.as_str(),
                     path: request.path,
                     allowed: allowed.join(", "),
-                });
+                }));
             }
             RouteMatch::NotFound => {
-                return Err(CallError::RouteNotFound {
-                    plugin: plugin_id.to_string(),
-                    method: request.method.as_str().to_string(),
+                return Err(error(CallErrorKind::RouteNotFound {
+                    method: request.method.as_str(),
                     path: request.path,
-                });
+                }));
             }
         };
         let limits = &plugin.context.limits;
         if request.body.len() > limits.request_bytes {
-            return Err(CallError::RequestTooLarge {
-                plugin: plugin_id.to_string(),
+            return Err(error(CallErrorKind::RequestTooLarge {
                 size: request.body.len(),
                 limit: limits.request_bytes,
-            });
+            }));
         }
         let phase = format!("route {} {}", request.method.as_str(), request.path);
         let wit_request = wit::Request {
@@ -153,11 +151,9 @@ impl Host {
             &phase,
             &|store, instance| indices.load(&mut *store, instance)?.call_handle(store, &wit_request),
             &|response| match response.body.len() {
-                size if size > response_limit => Err(CallError::ResponseTooLarge {
-                    plugin: plugin_id.to_string(),
-                    size,
-                    limit: response_limit,
-                }),
+                size if size > response_limit => {
+                    Err(error(CallErrorKind::ResponseTooLarge { size, limit: response_limit }))
+                }
                 _ => Ok(()),
             },
         )?;
@@ -200,7 +196,11 @@ impl Host {
             &str,
         ) -> wasmtime::Result<Result<R, crate::GuestError>>,
     ) -> Result<R, CallError> {
-        let unknown = || CallError::UnknownWidget(widget_id.to_string());
+        let unknown = || CallError {
+            plugin: None,
+            phase: String::new(),
+            kind: CallErrorKind::UnknownWidget { widget: widget_id.to_string() },
+        };
         let (plugin_id, local_id) =
             widget_id.strip_prefix("plugin:").and_then(|rest| rest.split_once(':')).ok_or_else(unknown)?;
         let plugin = self.loaded(plugin_id).ok_or_else(unknown)?;

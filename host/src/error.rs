@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 /// Why a plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LoadError {
     /// `plugin.json` is missing or unreadable.
     #[error(
@@ -83,8 +84,9 @@ pub enum LoadError {
     },
     /// The component imports something the host does not provide.
     #[error(
-        "plugin `{plugin}` (link): imports {}, which Plinth does not provide; a plugin may import plinth:plugin/{{entities,storage,settings,logging}}@0.1.0 and WASI 0.2 (cli, io, clocks, random, filesystem, sockets: all granting nothing)",
-        imports.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+        "plugin `{plugin}` (link): imports {}, which Plinth does not provide; a plugin may import {} and WASI 0.2 (cli, io, clocks, random, filesystem, sockets: all granting nothing)",
+        imports.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", "),
+        provided_imports()
     )]
     UnsupportedImport {
         /// The plugin's id.
@@ -94,7 +96,8 @@ pub enum LoadError {
     },
     /// Linking failed for another reason (a version or type mismatch).
     #[error(
-        "plugin `{plugin}` (link): {message}; rebuild the plugin against this host's wit/ (plinth:plugin@0.1.0, WASI 0.2)"
+        "plugin `{plugin}` (link): {message}; rebuild the plugin against this host's wit/ (plinth:plugin@{}, WASI 0.2)",
+        crate::capabilities::WIT_VERSION
     )]
     Link {
         /// The plugin's id.
@@ -104,7 +107,8 @@ pub enum LoadError {
     },
     /// The component exports none of the plugin interfaces.
     #[error(
-        "plugin `{plugin}` (load): exports none of plinth:plugin/events, routes or field-widget @0.1.0; export at least one (with the Rust SDK: plinth_sdk::export!(MyPlugin: routes))"
+        "plugin `{plugin}` (load): exports none of plinth:plugin/events, routes or field-widget @{}; export at least one (with the Rust SDK: plinth_sdk::export!(MyPlugin: routes))",
+        crate::capabilities::WIT_VERSION
     )]
     NoExports {
         /// The plugin's id.
@@ -165,106 +169,93 @@ impl LoadError {
     }
 }
 
-/// Why a call into a plugin failed.
+/// The host interfaces, as an error text lists them (`plinth:plugin/{entities,…}@0.1.0`).
+fn provided_imports() -> String {
+    use crate::capabilities::{INTERFACES, WIT_VERSION};
+    let names: Vec<&str> = INTERFACES.iter().map(|i| i.name).filter(|name| *name != "types").collect();
+    format!("plinth:plugin/{{{}}}@{WIT_VERSION}", names.join(","))
+}
+
+/// Why a call into a plugin failed: the plugin, the phase, and what happened.
 #[derive(Debug, thiserror::Error)]
-pub enum CallError {
+#[error("{}", self.describe())]
+pub struct CallError {
+    /// The plugin concerned: the id asked for, or the one that ran; `None`
+    /// when a widget id names no plugin.
+    pub plugin: Option<String>,
+    /// What was running: `init`, `on-entity-created`, `route GET /stats/{entity_type}`,
+    /// `widget render word-count`; empty when the call never started.
+    pub phase: String,
+    /// What happened.
+    pub kind: CallErrorKind,
+}
+
+/// What went wrong in a call.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum CallErrorKind {
     /// No plugin with this id is loaded.
-    #[error("no plugin `{0}` is loaded")]
-    UnknownPlugin(String),
+    UnknownPlugin,
     /// The plugin does not export the interface the call needs.
-    #[error("plugin `{plugin}` does not export {interface}")]
     NotExported {
-        /// The plugin's id.
-        plugin: String,
         /// The missing interface.
         interface: &'static str,
     },
     /// No route of the plugin matches the path.
-    #[error("plugin `{plugin}` has no route for {method} {path}")]
     RouteNotFound {
-        /// The plugin's id.
-        plugin: String,
         /// The method asked for.
-        method: String,
+        method: &'static str,
         /// The path asked for.
         path: String,
     },
     /// A route matches the path, but not with this method.
-    #[error("plugin `{plugin}`: {path} does not accept {method} (it accepts {allowed})")]
     MethodNotAllowed {
-        /// The plugin's id.
-        plugin: String,
         /// The method asked for.
-        method: String,
+        method: &'static str,
         /// The path asked for.
         path: String,
         /// The methods it accepts, comma-separated.
         allowed: String,
     },
     /// The widget id is malformed or names no loaded widget.
-    #[error("no widget `{0}`; widget ids look like plugin:{{plugin-id}}:{{widget-id}} (see the widget list)")]
-    UnknownWidget(String),
+    UnknownWidget {
+        /// The id asked for.
+        widget: String,
+    },
     /// The plugin ran past its time limit and was stopped.
-    #[error("plugin `{plugin}` ({phase}): stopped after its {limit_ms} ms time limit")]
     Timeout {
-        /// The plugin's id.
-        plugin: String,
-        /// What was running.
-        phase: String,
         /// The limit.
         limit_ms: u128,
     },
-    /// The plugin trapped (a panic, an out-of-bounds access, memory exhausted).
-    #[error("plugin `{plugin}` ({phase}): trapped: {message}")]
+    /// The plugin trapped (a panic, an out-of-bounds access).
     Trap {
-        /// The plugin's id.
-        plugin: String,
-        /// What was running.
-        phase: String,
         /// Wasmtime's description.
         message: String,
     },
     /// The call hit a memory, fuel or stack limit.
-    #[error("plugin `{plugin}` ({phase}): stopped at its {limit} limit")]
     LimitExceeded {
-        /// The plugin's id.
-        plugin: String,
-        /// What was running.
-        phase: String,
         /// Which limit, with its value.
         limit: String,
     },
     /// The plugin has its maximum of calls running already.
-    #[error("plugin `{plugin}` is busy: {limit} calls are running, its limit; try again shortly")]
     Busy {
-        /// The plugin's id.
-        plugin: String,
         /// Its concurrent-call limit.
         limit: usize,
     },
     /// The plugin failed repeatedly and is left alone for a while.
-    #[error("plugin `{plugin}` is degraded after repeated failures; it is tried again in {retry_in_ms} ms")]
     Degraded {
-        /// The plugin's id.
-        plugin: String,
         /// When it is tried again.
         retry_in_ms: u128,
     },
     /// A request body over the plugin's limit.
-    #[error("plugin `{plugin}`: the request body of {size} bytes is over its {limit}-byte limit")]
     RequestTooLarge {
-        /// The plugin's id.
-        plugin: String,
         /// The body's size.
         size: usize,
         /// The limit.
         limit: usize,
     },
     /// A response body over the plugin's limit.
-    #[error("plugin `{plugin}`: its response of {size} bytes is over its {limit}-byte limit")]
     ResponseTooLarge {
-        /// The plugin's id.
-        plugin: String,
         /// The body's size.
         size: usize,
         /// The limit.
@@ -272,59 +263,92 @@ pub enum CallError {
     },
     /// Other calls of the plugin kept changing the storage this call read,
     /// through every run of it: nothing of it was committed; try again.
-    #[error(
-        "plugin `{plugin}` ({phase}): its storage changed under it in all {attempts} runs (a storage conflict); nothing was committed, try again"
-    )]
     Conflict {
-        /// The plugin's id.
-        plugin: String,
-        /// What was running.
-        phase: String,
         /// How many times it ran.
         attempts: usize,
     },
     /// The host failed around the call (its database, say); the plugin is not to blame.
-    #[error("plugin `{plugin}` ({phase}): the host failed: {message}")]
     Internal {
-        /// The plugin's id.
-        plugin: String,
-        /// What was running.
-        phase: String,
         /// What failed.
         message: String,
     },
     /// The plugin returned one of the WIT errors.
-    #[error("plugin `{plugin}` ({phase}): {} error: {}", error.kind(), error.message())]
-    Guest {
-        /// The plugin's id.
-        plugin: String,
-        /// What was running.
-        phase: String,
-        /// The error it returned.
-        error: GuestError,
-    },
+    Guest(GuestError),
 }
 
 impl CallError {
+    /// An error of `kind` in `phase` of `plugin`'s call.
+    pub(crate) fn new(plugin: &str, phase: &str, kind: CallErrorKind) -> CallError {
+        CallError { plugin: Some(plugin.to_string()), phase: phase.to_string(), kind }
+    }
+
+    fn describe(&self) -> String {
+        let plugin = self.plugin.as_deref().unwrap_or_default();
+        let phase = &self.phase;
+        match &self.kind {
+            CallErrorKind::UnknownPlugin => format!("no plugin `{plugin}` is loaded"),
+            CallErrorKind::NotExported { interface } => {
+                format!("plugin `{plugin}` does not export {interface}")
+            }
+            CallErrorKind::RouteNotFound { method, path } => {
+                format!("plugin `{plugin}` has no route for {method} {path}")
+            }
+            CallErrorKind::MethodNotAllowed { method, path, allowed } => {
+                format!("plugin `{plugin}`: {path} does not accept {method} (it accepts {allowed})")
+            }
+            CallErrorKind::UnknownWidget { widget } => format!(
+                "no widget `{widget}`; widget ids look like plugin:{{plugin-id}}:{{widget-id}} (see the widget list)"
+            ),
+            CallErrorKind::Timeout { limit_ms } => {
+                format!("plugin `{plugin}` ({phase}): stopped after its {limit_ms} ms time limit")
+            }
+            CallErrorKind::Trap { message } => format!("plugin `{plugin}` ({phase}): trapped: {message}"),
+            CallErrorKind::LimitExceeded { limit } => {
+                format!("plugin `{plugin}` ({phase}): stopped at its {limit} limit")
+            }
+            CallErrorKind::Busy { limit } => {
+                format!("plugin `{plugin}` is busy: {limit} calls are running, its limit; try again shortly")
+            }
+            CallErrorKind::Degraded { retry_in_ms } => format!(
+                "plugin `{plugin}` is degraded after repeated failures; it is tried again in {retry_in_ms} ms"
+            ),
+            CallErrorKind::RequestTooLarge { size, limit } => {
+                format!("plugin `{plugin}`: the request body of {size} bytes is over its {limit}-byte limit")
+            }
+            CallErrorKind::ResponseTooLarge { size, limit } => {
+                format!("plugin `{plugin}`: its response of {size} bytes is over its {limit}-byte limit")
+            }
+            CallErrorKind::Conflict { attempts } => format!(
+                "plugin `{plugin}` ({phase}): its storage changed under it in all {attempts} runs (a storage conflict); nothing was committed, try again"
+            ),
+            CallErrorKind::Internal { message } => {
+                format!("plugin `{plugin}` ({phase}): the host failed: {message}")
+            }
+            CallErrorKind::Guest(error) => {
+                format!("plugin `{plugin}` ({phase}): {} error: {}", error.kind(), error.message())
+            }
+        }
+    }
+
     /// A stable, machine-readable name for the error (`route_not_found`,
     /// `timeout`, `plugin_invalid_input`, ...).
     pub fn code(&self) -> &'static str {
-        match self {
-            CallError::UnknownPlugin(_) => "unknown_plugin",
-            CallError::NotExported { .. } => "not_exported",
-            CallError::RouteNotFound { .. } => "route_not_found",
-            CallError::MethodNotAllowed { .. } => "method_not_allowed",
-            CallError::UnknownWidget(_) => "unknown_widget",
-            CallError::Timeout { .. } => "timeout",
-            CallError::Trap { .. } => "trap",
-            CallError::LimitExceeded { .. } => "limit_exceeded",
-            CallError::Busy { .. } => "busy",
-            CallError::Degraded { .. } => "degraded",
-            CallError::RequestTooLarge { .. } => "payload_too_large",
-            CallError::ResponseTooLarge { .. } => "response_too_large",
-            CallError::Internal { .. } => "internal",
-            CallError::Conflict { .. } => "conflict",
-            CallError::Guest { error, .. } => match error {
+        match &self.kind {
+            CallErrorKind::UnknownPlugin => "unknown_plugin",
+            CallErrorKind::NotExported { .. } => "not_exported",
+            CallErrorKind::RouteNotFound { .. } => "route_not_found",
+            CallErrorKind::MethodNotAllowed { .. } => "method_not_allowed",
+            CallErrorKind::UnknownWidget { .. } => "unknown_widget",
+            CallErrorKind::Timeout { .. } => "timeout",
+            CallErrorKind::Trap { .. } => "trap",
+            CallErrorKind::LimitExceeded { .. } => "limit_exceeded",
+            CallErrorKind::Busy { .. } => "busy",
+            CallErrorKind::Degraded { .. } => "degraded",
+            CallErrorKind::RequestTooLarge { .. } => "payload_too_large",
+            CallErrorKind::ResponseTooLarge { .. } => "response_too_large",
+            CallErrorKind::Conflict { .. } => "conflict",
+            CallErrorKind::Internal { .. } => "internal",
+            CallErrorKind::Guest(error) => match error {
                 GuestError::NotFound(_) => "plugin_not_found",
                 GuestError::Denied(_) => "plugin_denied",
                 GuestError::InvalidInput(_) => "plugin_invalid_input",
@@ -336,52 +360,13 @@ impl CallError {
 
     /// The plugin concerned, when there is one.
     pub fn plugin(&self) -> Option<&str> {
-        match self {
-            CallError::UnknownPlugin(plugin)
-            | CallError::NotExported { plugin, .. }
-            | CallError::RouteNotFound { plugin, .. }
-            | CallError::MethodNotAllowed { plugin, .. }
-            | CallError::Timeout { plugin, .. }
-            | CallError::Trap { plugin, .. }
-            | CallError::LimitExceeded { plugin, .. }
-            | CallError::Busy { plugin, .. }
-            | CallError::Degraded { plugin, .. }
-            | CallError::RequestTooLarge { plugin, .. }
-            | CallError::ResponseTooLarge { plugin, .. }
-            | CallError::Internal { plugin, .. }
-            | CallError::Conflict { plugin, .. }
-            | CallError::Guest { plugin, .. } => Some(plugin),
-            CallError::UnknownWidget(_) => None,
-        }
-    }
-
-    /// The HTTP status that fits this error.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            CallError::UnknownPlugin(_)
-            | CallError::RouteNotFound { .. }
-            | CallError::UnknownWidget(_)
-            | CallError::NotExported { .. } => 404,
-            CallError::MethodNotAllowed { .. } => 405,
-            CallError::Timeout { .. } => 504,
-            CallError::Trap { .. } | CallError::Internal { .. } | CallError::ResponseTooLarge { .. } => 500,
-            CallError::LimitExceeded { .. } => 507,
-            CallError::Busy { .. } | CallError::Degraded { .. } => 503,
-            CallError::RequestTooLarge { .. } => 413,
-            CallError::Conflict { .. } => 409,
-            CallError::Guest { error, .. } => match error {
-                GuestError::NotFound(_) => 404,
-                GuestError::Denied(_) => 403,
-                GuestError::InvalidInput(_) => 400,
-                GuestError::QuotaExceeded(_) => 507,
-                GuestError::Internal(_) => 500,
-            },
-        }
+        self.plugin.as_deref()
     }
 }
 
 /// Why an operation of the embedding API failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HostError {
     /// The data directory cannot be created or opened.
     #[error("cannot use data directory {path}: {source}")]
@@ -429,7 +414,9 @@ impl HostError {
     /// A stable, machine-readable name for the error.
     pub fn code(&self) -> &'static str {
         match self {
-            HostError::DataDir { .. } | HostError::Engine(_) | HostError::Legacy(_) => "internal",
+            HostError::DataDir { .. } | HostError::Engine(_) => "internal",
+            #[cfg(feature = "legacy")]
+            HostError::Legacy(_) => "internal",
             HostError::Store(crate::store::StoreError::Unavailable { .. }) => "unavailable",
             HostError::Store(_) => "internal",
             HostError::EntityNotFound(_) => "entity_not_found",
@@ -437,19 +424,6 @@ impl HostError {
             HostError::InvalidEntity(_) => "invalid_entity",
             HostError::UnknownPlugin(_) => "unknown_plugin",
             HostError::InvalidSetting { .. } => "invalid_setting",
-        }
-    }
-
-    /// The HTTP status that fits this error.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            HostError::DataDir { .. } | HostError::Engine(_) | HostError::Legacy(_) => 500,
-            HostError::Store(crate::store::StoreError::Unavailable { .. }) => 503,
-            HostError::Store(_) => 500,
-            HostError::EntityNotFound(_) | HostError::UnknownPlugin(_) => 404,
-            HostError::EntityExists(_) => 409,
-            HostError::InvalidEntity(_) => 400,
-            HostError::InvalidSetting { .. } => 422,
         }
     }
 }

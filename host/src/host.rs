@@ -12,6 +12,7 @@ use crate::plugin::invoke::Shared;
 use crate::plugin::routes::RouteInfo;
 use crate::plugin::{self, LoadedPlugin, WidgetInfo};
 use crate::plugin_log::{LogRecord, PluginLog};
+use crate::reload::{Folders, plugin_dirs};
 use crate::sandbox::{EngineSettings, PoolSize, Sandbox};
 use crate::store::Backend;
 use crate::types::{Entity, EntityQuery};
@@ -133,6 +134,7 @@ pub struct Host {
     pub(crate) sandbox: Sandbox,
     pub(crate) shared: Shared,
     pub(crate) plugins: RwLock<BTreeMap<String, Arc<LoadedPlugin>>>,
+    pub(crate) folders: Folders,
     #[cfg(feature = "legacy")]
     legacy: Option<LegacyRunner>,
     data_dir: PathBuf,
@@ -188,6 +190,7 @@ impl Host {
                 serial_locks: Default::default(),
             },
             plugins: RwLock::default(),
+            folders: Folders::default(),
             #[cfg(feature = "legacy")]
             legacy,
             data_dir,
@@ -221,9 +224,16 @@ impl Host {
         self.legacy.as_ref().ok_or(LegacyError::Disabled)
     }
 
-    /// Loads the plugin in `dir` (a folder with `plugin.json`).
+    /// Loads the plugin in `dir` (a folder with `plugin.json`). A failure is
+    /// also kept in [`Host::failed_loads`] until the folder loads.
     pub fn load_plugin(&self, dir: impl AsRef<Path>) -> Result<PluginInfo, LoadError> {
         let dir = dir.as_ref();
+        let result = self.load_new(dir);
+        self.folders.record(dir, &result);
+        result
+    }
+
+    fn load_new(&self, dir: &Path) -> Result<PluginInfo, LoadError> {
         let manifest = plugin::read_manifest(dir)?;
         if let Some(existing) = self.loaded(&manifest.id) {
             return Err(LoadError::AlreadyLoaded { plugin: manifest.id, existing: existing.dir.clone() });
@@ -245,11 +255,7 @@ impl Host {
         &self,
         dir: impl AsRef<Path>,
     ) -> std::io::Result<Vec<(PathBuf, Result<PluginInfo, LoadError>)>> {
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)?
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|path| path.join("plugin.json").is_file())
-            .collect();
-        dirs.sort();
+        let dirs = plugin_dirs(dir.as_ref())?;
         // Compile in parallel: each load is independent until it registers.
         Ok(std::thread::scope(|scope| {
             let loads: Vec<_> = dirs
@@ -262,7 +268,8 @@ impl Host {
 
     /// Loads a plugin again from the folder it came from (to pick up a rebuilt
     /// component or an edited manifest) and swaps it in. When the new version
-    /// fails to load, the old one stays in service and the error is returned.
+    /// fails to load, the old one stays in service, the error is returned and
+    /// kept in [`Host::failed_loads`].
     pub fn reload_plugin(&self, id: &str) -> Result<PluginInfo, LoadError> {
         let dir = match self.loaded(id) {
             Some(existing) => existing.dir.clone(),
@@ -270,7 +277,13 @@ impl Host {
                 return Err(LoadError::NotLoaded { plugin: id.to_string() });
             }
         };
-        let fresh = Arc::new(plugin::load(&self.sandbox, &self.shared, &dir)?);
+        let result = self.reload_from(id, &dir);
+        self.folders.record(&dir, &result);
+        result
+    }
+
+    fn reload_from(&self, id: &str, dir: &Path) -> Result<PluginInfo, LoadError> {
+        let fresh = Arc::new(plugin::load(&self.sandbox, &self.shared, dir)?);
         if fresh.id() != id {
             return Err(LoadError::Invalid {
                 plugin: id.to_string(),

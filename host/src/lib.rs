@@ -51,13 +51,14 @@ pub mod limits;
 pub mod manifest;
 mod plugin;
 mod plugin_log;
+mod reload;
 mod sandbox;
 pub mod store;
 pub mod types;
 
 pub use bindings::{GuestError, Method};
 pub use calls::{FieldContext, RouteRequest, RouteResponse};
-pub use error::{CallError, HostError, LoadError};
+pub use error::{CallError, CallErrorKind, HostError, LoadError};
 pub use events::{EntityEvent, EntityWrite, HookOutcome};
 pub use host::{Host, HostConfig, PluginInfo};
 #[cfg(feature = "legacy")]
@@ -67,6 +68,7 @@ pub use plugin::WidgetInfo;
 pub use plugin::health::{BreakerConfig, PluginHealth};
 pub use plugin::routes::RouteInfo;
 pub use plugin_log::{LogLevel, LogRecord, LogSource};
+pub use reload::FailedLoad;
 pub use store::DATABASE_FILE;
 pub use types::{Entity, EntityQuery};
 

@@ -103,7 +103,7 @@ fn character_stats_routes_answer_with_counts_and_settings() {
     let error = host
         .call_route("character-stats", RouteRequest::new(Method::Post, "/analyze").with_body("nope"))
         .expect_err("bad body");
-    assert_eq!(error.http_status(), 400, "{error}");
+    assert_eq!(error.code(), "plugin_invalid_input", "{error}");
 }
 
 #[test]
@@ -168,7 +168,7 @@ fn word_count_widget_renders_and_validates_against_its_setting() {
     );
 
     let unknown = host.render_widget("plugin:word-count-widget:nope", &context).expect_err("unknown widget");
-    assert_eq!(unknown.http_status(), 404);
+    assert_eq!(unknown.code(), "unknown_widget");
     assert!(host.render_widget("word-count", &context).is_err());
 }
 

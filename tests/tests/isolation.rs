@@ -1,7 +1,7 @@
 //! Isolation: storage scoped per plugin, data that survives a restart, and
 //! plugin failures that stay inside the call that caused them.
 
-use plinth_host::{CallError, Host, HostConfig, LogSource, Method, RouteRequest};
+use plinth_host::{CallError, CallErrorKind, Host, HostConfig, LogSource, Method, RouteRequest};
 use plinth_tests::{PluginDir, call_json, example, fresh_host, get_json, guests, shared_compile_cache};
 use serde_json::json;
 
@@ -118,8 +118,11 @@ fn traps_and_endless_loops_end_the_call_not_the_host() {
     call_json(&host, "probe", RouteRequest::new(Method::Put, "/storage/k").with_body("kept"));
 
     let trap = host.call_route("probe", RouteRequest::new(Method::Get, "/trap")).expect_err("trap");
-    assert!(matches!(&trap, CallError::Trap { plugin, .. } if plugin == "probe"), "{trap}");
-    assert_eq!(trap.http_status(), 500);
+    assert!(
+        matches!(&trap, CallError { plugin: Some(plugin), kind: CallErrorKind::Trap { .. }, .. } if plugin == "probe"),
+        "{trap}"
+    );
+    assert_eq!(trap.code(), "trap");
     assert!(
         host.plugin_log("probe")
             .iter()
@@ -127,8 +130,11 @@ fn traps_and_endless_loops_end_the_call_not_the_host() {
     );
 
     let timeout = host.call_route("probe", RouteRequest::new(Method::Get, "/loop")).expect_err("loop");
-    assert!(matches!(&timeout, CallError::Timeout { limit_ms: 200, .. }), "{timeout}");
-    assert_eq!(timeout.http_status(), 504);
+    assert!(
+        matches!(&timeout, CallError { kind: CallErrorKind::Timeout { limit_ms: 200, .. }, .. }),
+        "{timeout}"
+    );
+    assert_eq!(timeout.code(), "timeout");
 
     // The next call gets a fresh instance, and nothing stored was lost.
     assert_eq!(get_json(&host, "probe", "/storage/k").1, json!({"ok": "kept"}));

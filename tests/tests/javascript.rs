@@ -2,7 +2,7 @@
 //! (componentize-js), through the same WIT, passing the same behaviour tests
 //! as its Rust twin.
 
-use plinth_host::{CallError, FieldContext};
+use plinth_host::{CallError, CallErrorKind, FieldContext};
 use plinth_tests::{example, fresh_host, guest_built, guests};
 use serde_json::json;
 
@@ -41,10 +41,13 @@ fn the_javascript_widget_renders_and_validates_against_its_setting() {
 
     let unknown =
         host.render_widget("plugin:word-count-widget-js:nope", &context).expect_err("unknown widget");
-    assert_eq!(unknown.http_status(), 404);
+    assert_eq!(unknown.code(), "unknown_widget");
     let bad = host.render_widget(WIDGET, &FieldContext { value: json!(3), ..context }).expect_err("not text");
     assert!(
-        matches!(&bad, CallError::Guest { error: plinth_host::GuestError::InvalidInput(_), .. }),
+        matches!(
+            &bad,
+            CallError { kind: CallErrorKind::Guest(plinth_host::GuestError::InvalidInput(_)), .. }
+        ),
         "{bad}"
     );
 }

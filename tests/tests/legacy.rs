@@ -114,7 +114,7 @@ fn requests_must_be_one_json_object_of_at_most_1_mib() {
     let (_data, host) = fresh(LegacyConfig::default());
     let big = json!({"fn": "echo", "args": ["x".repeat(1 << 20)]}).to_string();
     match host.legacy().expect("legacy adapter").call("legacy-probe.wasm", big.as_bytes()) {
-        Err(error @ LegacyError::InputTooLarge { .. }) => assert_eq!(error.http_status(), 413),
+        Err(error @ LegacyError::InputTooLarge { .. }) => assert_eq!(error.code(), "payload_too_large"),
         other => panic!("expected input too large, got {other:?}"),
     }
     let fits = json!({"fn": "echo", "args": ["x".repeat((1 << 20) - 100)]});
@@ -166,7 +166,7 @@ fn an_endless_module_is_stopped_and_the_host_carries_on() {
     let (_data, host) =
         fresh(LegacyConfig { timeout: Duration::from_millis(300), ..LegacyConfig::default() });
     match probe(&host, json!({"fn": "loop"})) {
-        Err(error @ LegacyError::Timeout { limit_ms: 300, .. }) => assert_eq!(error.http_status(), 504),
+        Err(error @ LegacyError::Timeout { limit_ms: 300, .. }) => assert_eq!(error.code(), "timeout"),
         other => panic!("expected a timeout, got {other:?}"),
     }
     assert_eq!(probe(&host, json!({"fn": "echo", "args": [1]})).expect("next job").value, Some(json!([1])));

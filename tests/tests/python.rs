@@ -59,6 +59,6 @@ fn the_python_routes_answer_like_the_rust_ones() {
     assert_eq!(call_json(&host, "character-stats-py", request), (200, json!({"analyzed": 3})));
     let bad =
         host.call_route("character-stats-py", RouteRequest::new(Method::Post, "/analyze").with_body("nope"));
-    assert_eq!(bad.expect_err("invalid body").http_status(), 400);
+    assert_eq!(bad.expect_err("invalid body").code(), "plugin_invalid_input");
     assert!(host.plugin_log("character-stats-py").iter().any(|r| r.message == "analyzed 3 character"));
 }

@@ -3,7 +3,9 @@
 //! Every limit here is set low on purpose, so the limit (not the machine's
 //! speed) is what stops each case.
 
-use plinth_host::{BreakerConfig, CallError, Host, HostConfig, LoadError, LogSource, Method, RouteRequest};
+use plinth_host::{
+    BreakerConfig, CallError, CallErrorKind, Host, HostConfig, LoadError, LogSource, Method, RouteRequest,
+};
 use plinth_tests::{PluginDir, call_json, example, get_json, guests, manifest};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -37,8 +39,8 @@ fn an_endless_export_stops_at_its_route_timeout() {
     let dir = probe(json!({"route_timeout_ms": 150}));
     host.load_plugin(dir.path()).expect("load");
     let error = call(&host, Method::Get, "/loop").expect_err("endless");
-    assert!(matches!(error, CallError::Timeout { limit_ms: 150, .. }), "{error}");
-    assert_eq!(error.http_status(), 504);
+    assert!(matches!(error, CallError { kind: CallErrorKind::Timeout { limit_ms: 150, .. }, .. }), "{error}");
+    assert_eq!(error.code(), "timeout");
     still_serves(&host);
 }
 
@@ -54,7 +56,10 @@ fn an_endless_initialisation_fails_the_load_and_others_still_load() {
     match &error {
         LoadError::Init { plugin, source } => {
             assert_eq!(plugin, "looper");
-            assert!(matches!(**source, CallError::Timeout { limit_ms: 200, .. }), "{source}");
+            assert!(
+                matches!(**source, CallError { kind: CallErrorKind::Timeout { limit_ms: 200, .. }, .. }),
+                "{source}"
+            );
         }
         other => panic!("expected an init timeout, got {other}"),
     }
@@ -69,10 +74,10 @@ fn a_memory_bomb_stops_at_the_memory_limit() {
     host.load_plugin(dir.path()).expect("load");
     let error = call(&host, Method::Get, "/grow").expect_err("bomb");
     assert!(
-        matches!(&error, CallError::LimitExceeded { limit, .. } if limit == "memory (16 MiB)"),
+        matches!(&error, CallError { kind: CallErrorKind::LimitExceeded { limit, .. }, .. } if limit == "memory (16 MiB)"),
         "{error}"
     );
-    assert_eq!(error.http_status(), 507);
+    assert_eq!(error.code(), "limit_exceeded");
     still_serves(&host);
 }
 
@@ -82,7 +87,10 @@ fn deep_recursion_stops_at_the_stack_limit() {
     let dir = probe(json!({}));
     host.load_plugin(dir.path()).expect("load");
     let error = call(&host, Method::Get, "/recurse").expect_err("recursion");
-    assert!(matches!(&error, CallError::LimitExceeded { limit, .. } if limit == "wasm stack"), "{error}");
+    assert!(
+        matches!(&error, CallError { kind: CallErrorKind::LimitExceeded { limit, .. }, .. } if limit == "wasm stack"),
+        "{error}"
+    );
     still_serves(&host);
 }
 
@@ -93,7 +101,7 @@ fn fuel_bounds_work_when_metering_is_on() {
     host.load_plugin(dir.path()).expect("load");
     let error = call(&host, Method::Get, "/loop").expect_err("endless");
     assert!(
-        matches!(&error, CallError::LimitExceeded { limit, .. } if limit == "fuel (5000000 units)"),
+        matches!(&error, CallError { kind: CallErrorKind::LimitExceeded { limit, .. }, .. } if limit == "fuel (5000000 units)"),
         "{error}"
     );
     still_serves(&host);
@@ -106,11 +114,14 @@ fn a_huge_response_is_refused_at_the_response_limit() {
     host.load_plugin(dir.path()).expect("load");
     let error = call(&host, Method::Get, "/huge").expect_err("huge");
     assert!(
-        matches!(error, CallError::ResponseTooLarge { size, limit: 1_048_576, .. } if size == 20 << 20),
+        matches!(error, CallError { kind: CallErrorKind::ResponseTooLarge { size, limit: 1_048_576, .. }, .. } if size == 20 << 20),
         "{error}"
     );
     let big = RouteRequest::new(Method::Post, "/echo/x").with_body(vec![b' '; 2 << 20]);
-    assert!(matches!(host.call_route("probe", big), Err(CallError::RequestTooLarge { .. })));
+    assert!(matches!(
+        host.call_route("probe", big),
+        Err(CallError { kind: CallErrorKind::RequestTooLarge { .. }, .. })
+    ));
 }
 
 #[test]
@@ -150,10 +161,10 @@ fn a_call_that_fails_after_writing_commits_nothing() {
     let dir = probe(json!({}));
     host.load_plugin(dir.path()).expect("load");
     let trapped = call(&host, Method::Post, "/partial-trap").expect_err("trap");
-    assert!(matches!(trapped, CallError::Trap { .. }), "{trapped}");
+    assert!(matches!(trapped, CallError { kind: CallErrorKind::Trap { .. }, .. }), "{trapped}");
     assert_eq!(host.storage_keys("probe", "partial/").expect("keys"), Vec::<String>::new());
     let failed = call(&host, Method::Post, "/partial-error").expect_err("error");
-    assert!(matches!(failed, CallError::Guest { .. }), "{failed}");
+    assert!(matches!(failed, CallError { kind: CallErrorKind::Guest { .. }, .. }), "{failed}");
     assert_eq!(host.storage_keys("probe", "partial/").expect("keys"), Vec::<String>::new());
     // A successful call commits, and reads see the call's own writes.
     call_json(&host, "probe", RouteRequest::new(Method::Put, "/storage/k").with_body("v"));
@@ -191,7 +202,10 @@ fn a_thousand_traps_in_a_row_leave_host_memory_flat() {
     }
     let before = resident_bytes();
     for _ in 0..1000 {
-        assert!(matches!(call(&host, Method::Get, "/trap"), Err(CallError::Trap { .. })));
+        assert!(matches!(
+            call(&host, Method::Get, "/trap"),
+            Err(CallError { kind: CallErrorKind::Trap { .. }, .. })
+        ));
     }
     let grown = resident_bytes().saturating_sub(before);
     assert!(grown < 32 << 20, "host memory grew by {grown} bytes over 1000 traps");
@@ -206,11 +220,14 @@ fn repeated_failures_degrade_a_plugin_until_its_back_off_ends() {
     let dir = probe(json!({}));
     host.load_plugin(dir.path()).expect("load");
     for _ in 0..3 {
-        assert!(matches!(call(&host, Method::Get, "/trap"), Err(CallError::Trap { .. })));
+        assert!(matches!(
+            call(&host, Method::Get, "/trap"),
+            Err(CallError { kind: CallErrorKind::Trap { .. }, .. })
+        ));
     }
     let refused = call(&host, Method::Get, "/storage/k").expect_err("degraded");
-    assert!(matches!(refused, CallError::Degraded { .. }), "{refused}");
-    assert_eq!(refused.http_status(), 503);
+    assert!(matches!(refused, CallError { kind: CallErrorKind::Degraded { .. }, .. }), "{refused}");
+    assert_eq!(refused.code(), "degraded");
     let health = host.plugin("probe").expect("loaded").health;
     assert_eq!((health.state, health.traps), ("degraded", 3));
     let write = host.create_entity("character", json!({})).expect("the write stands");
@@ -226,8 +243,14 @@ fn repeated_failures_degrade_a_plugin_until_its_back_off_ends() {
     };
     // After the back-off one call tests the plugin; a failure re-opens the circuit at once.
     wait_for_back_off();
-    assert!(matches!(call(&host, Method::Get, "/trap"), Err(CallError::Trap { .. })));
-    assert!(matches!(call(&host, Method::Get, "/storage/k"), Err(CallError::Degraded { .. })));
+    assert!(matches!(
+        call(&host, Method::Get, "/trap"),
+        Err(CallError { kind: CallErrorKind::Trap { .. }, .. })
+    ));
+    assert!(matches!(
+        call(&host, Method::Get, "/storage/k"),
+        Err(CallError { kind: CallErrorKind::Degraded { .. }, .. })
+    ));
     // A success closes it.
     wait_for_back_off();
     still_serves(&host);
@@ -251,8 +274,11 @@ fn calls_over_the_concurrency_limit_are_refused() {
         std::thread::yield_now();
     }
     let busy = call(&host, Method::Get, "/storage/k").expect_err("busy");
-    assert!(matches!(busy, CallError::Busy { limit: 1, .. }), "{busy}");
-    assert!(matches!(slow.join().expect("slow call"), Err(CallError::Timeout { .. })));
+    assert!(matches!(busy, CallError { kind: CallErrorKind::Busy { limit: 1, .. }, .. }), "{busy}");
+    assert!(matches!(
+        slow.join().expect("slow call"),
+        Err(CallError { kind: CallErrorKind::Timeout { .. }, .. })
+    ));
     still_serves(&host);
 }
 

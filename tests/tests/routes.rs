@@ -1,6 +1,6 @@
 //! Routes: what the plugin receives and what the caller gets back.
 
-use plinth_host::{CallError, Method, RouteRequest};
+use plinth_host::{CallError, CallErrorKind, Method, RouteRequest};
 use plinth_tests::{PluginDir, fresh_host, guests};
 use serde_json::json;
 
@@ -31,23 +31,29 @@ fn unknown_paths_wrong_methods_and_plugin_errors_map_to_statuses() {
     host.load_plugin(dir.path()).expect("load");
 
     let missing = host.call_route("probe", RouteRequest::new(Method::Get, "/nowhere")).expect_err("404");
-    assert!(matches!(missing, CallError::RouteNotFound { .. }));
-    assert_eq!(missing.http_status(), 404);
+    assert!(matches!(missing, CallError { kind: CallErrorKind::RouteNotFound { .. }, .. }));
+    assert_eq!(missing.code(), "route_not_found");
 
     let wrong = host.call_route("probe", RouteRequest::new(Method::Get, "/echo/x")).expect_err("405");
-    assert!(matches!(&wrong, CallError::MethodNotAllowed { allowed, .. } if allowed == "POST"), "{wrong}");
-    assert_eq!(wrong.http_status(), 405);
+    assert!(
+        matches!(&wrong, CallError { kind: CallErrorKind::MethodNotAllowed { allowed, .. }, .. } if allowed == "POST"),
+        "{wrong}"
+    );
+    assert_eq!(wrong.code(), "method_not_allowed");
 
     let bad =
         host.call_route("probe", RouteRequest::new(Method::Post, "/echo/x").with_body("{")).expect_err("400");
     assert!(
-        matches!(&bad, CallError::Guest { error: plinth_host::GuestError::InvalidInput(_), .. }),
+        matches!(
+            &bad,
+            CallError { kind: CallErrorKind::Guest(plinth_host::GuestError::InvalidInput(_)), .. }
+        ),
         "{bad}"
     );
-    assert_eq!(bad.http_status(), 400);
+    assert_eq!(bad.code(), "plugin_invalid_input");
 
     let nobody = host.call_route("nobody", RouteRequest::new(Method::Get, "/")).expect_err("unknown plugin");
-    assert!(matches!(nobody, CallError::UnknownPlugin(_)));
+    assert!(matches!(nobody, CallError { kind: CallErrorKind::UnknownPlugin, .. }));
 }
 
 #[test]
@@ -60,7 +66,10 @@ fn widgets_of_a_test_guest_get_their_context() {
     assert_eq!(host.render_widget("plugin:probe:shout", &context).expect("render"), "<b>title=\"HI\"</b>");
     let unimplemented = host.validate_widget("plugin:probe:shout", &json!("x")).expect_err("not implemented");
     assert!(
-        matches!(&unimplemented, CallError::Guest { error: plinth_host::GuestError::NotFound(_), .. }),
+        matches!(
+            &unimplemented,
+            CallError { kind: CallErrorKind::Guest(plinth_host::GuestError::NotFound(_)), .. }
+        ),
         "{unimplemented}"
     );
 }

@@ -51,7 +51,7 @@ pub fn run(options: CallOptions<'_>) -> anyhow::Result<bool> {
         }
         Err(error) => {
             let body = serde_json::json!({ "error": { "code": error.code(), "message": error.to_string(), "plugin": error.plugin() } });
-            println!("{}\n\n{body}", error.http_status());
+            println!("{}\n\n{body}", crate::server::status::of_call(&error));
             Ok(false)
         }
     }

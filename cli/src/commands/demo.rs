@@ -79,7 +79,11 @@ pub fn run(plugins: &Path, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
                 String::from_utf8_lossy(&response.body)
             ),
             Err(error) => {
-                println!("{} /api/plugins/{plugin}{path} → {} {error}", method.as_str(), error.http_status())
+                println!(
+                    "{} /api/plugins/{plugin}{path} → {} {error}",
+                    method.as_str(),
+                    crate::server::status::of_call(&error)
+                )
             }
         }
     }

@@ -1,6 +1,7 @@
 //! The server's JSON error shape, `{"error": {"code", "message", "plugin"}}`,
 //! and small helpers every handler shares.
 
+use super::status;
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::http::StatusCode;
@@ -52,7 +53,7 @@ impl IntoResponse for ApiError {
 impl From<CallError> for ApiError {
     fn from(error: CallError) -> Self {
         let plugin = error.plugin().map(str::to_string);
-        ApiError { plugin, ..ApiError::new(error.http_status(), error.code(), error.to_string()) }
+        ApiError { plugin, ..ApiError::new(status::of_call(&error), error.code(), error.to_string()) }
     }
 }
 
@@ -64,7 +65,7 @@ impl From<HostError> for ApiError {
             }
             _ => None,
         };
-        ApiError { plugin, ..ApiError::new(error.http_status(), error.code(), error.to_string()) }
+        ApiError { plugin, ..ApiError::new(status::of_host(&error), error.code(), error.to_string()) }
     }
 }
 

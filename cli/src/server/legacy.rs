@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 impl From<LegacyError> for ApiError {
     fn from(error: LegacyError) -> Self {
         let module = error.module().map(str::to_string);
-        let api = ApiError::new(error.http_status(), error.code(), error.to_string());
+        let api = ApiError::new(super::status::of_legacy(&error), error.code(), error.to_string());
         match module {
             Some(module) => api.for_plugin(&module),
             None => api,

@@ -7,6 +7,7 @@ mod entities;
 mod legacy;
 mod plugins;
 mod reload;
+pub mod status;
 mod widgets;
 
 use anyhow::Context;
@@ -18,7 +19,7 @@ use axum::routing::{any, delete, get, post};
 use plinth_host::{Host, HostConfig, LegacyConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use api::ApiError;
@@ -92,8 +93,6 @@ impl ServeArgs {
 pub struct AppState {
     pub host: Arc<Host>,
     pub plugins_dir: PathBuf,
-    /// Plugin folders that failed to load, with the reason.
-    pub failed: Mutex<Vec<plugins::FailedPlugin>>,
     pub max_request_bytes: usize,
 }
 
@@ -111,7 +110,6 @@ async fn serve(options: ServeArgs) -> anyhow::Result<()> {
     let state = Arc::new(AppState {
         host: Arc::new(host),
         plugins_dir: options.plugins.clone(),
-        failed: Mutex::default(),
         max_request_bytes: options.max_request_bytes,
     });
     plugins::load_all(&state)

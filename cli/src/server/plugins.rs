@@ -7,19 +7,13 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use plinth_host::{LogLevel, Method, PluginInfo, RouteRequest};
-use serde::Serialize;
+use plinth_host::{FailedLoad, LogLevel, Method, PluginInfo, RouteRequest};
 use serde_json::{Map, Value, json};
-use std::path::PathBuf;
 use std::time::Instant;
 
-/// A plugin folder that did not load.
-#[derive(Debug, Clone, Serialize)]
-pub struct FailedPlugin {
-    pub id: Option<String>,
-    pub dir: PathBuf,
-    pub status: &'static str,
-    pub error: String,
+/// A plugin folder that did not load, as the API lists it.
+fn failed_json(failed: &FailedLoad) -> Value {
+    json!({ "id": failed.id, "dir": failed.dir, "status": "failed", "error": failed.error })
 }
 
 /// Loads every plugin folder; failures are logged and listed, never fatal.
@@ -28,20 +22,10 @@ pub async fn load_all(state: &SharedState) -> std::io::Result<()> {
     let results = blocking(&state.host, move |host| host.load_plugins_in(&dir))
         .await
         .map_err(|e| std::io::Error::other(format!("{e:?}")))??;
-    let mut failed = state.failed.lock().unwrap_or_else(|p| p.into_inner());
     for (dir, result) in results {
         match result {
             Ok(info) => tracing::info!(plugin = %info.id, dir = %dir.display(), "loaded"),
-            Err(error) => {
-                tracing::error!(dir = %dir.display(), "plugin skipped: {error}");
-                failed.retain(|f| f.dir != dir);
-                failed.push(FailedPlugin {
-                    id: error.plugin().map(str::to_string),
-                    dir,
-                    status: "failed",
-                    error: error.to_string(),
-                });
-            }
+            Err(error) => tracing::error!(dir = %dir.display(), "plugin skipped: {error}"),
         }
     }
     Ok(())
@@ -58,12 +42,11 @@ fn describe(state: &SharedState, info: PluginInfo) -> Value {
         .map(|record| json!(record))
         .collect();
     let reload_error = state
-        .failed
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
+        .host
+        .failed_loads()
+        .into_iter()
         .find(|failed| failed.dir == info.dir)
-        .map(|failed| failed.error.clone());
+        .map(|failed| failed.error);
     let mut value = json!(info);
     if let Some(object) = value.as_object_mut() {
         object.insert("status".into(), json!("loaded"));
@@ -79,13 +62,13 @@ pub async fn healthz(State(state): AppStateExtractor) -> Json<Value> {
 
 pub async fn list(State(state): AppStateExtractor) -> Json<Value> {
     let loaded = state.host.plugins();
-    let failed = state.failed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let failed = state.host.failed_loads();
     // A folder whose reload failed still runs its previous version: it shows
     // once, as loaded, with its `reload_error`.
     let not_running: Vec<Value> = failed
         .into_iter()
         .filter(|f| !loaded.iter().any(|info| info.dir == f.dir))
-        .map(|f| json!(f))
+        .map(|f| failed_json(&f))
         .collect();
     let mut plugins: Vec<Value> = loaded.into_iter().map(|info| describe(&state, info)).collect();
     plugins.extend(not_running);
@@ -96,9 +79,8 @@ pub async fn one(State(state): AppStateExtractor, Path(id): Path<String>) -> Res
     if let Some(info) = state.host.plugin(&id) {
         return Ok(Json(describe(&state, info)));
     }
-    let failed = state.failed.lock().unwrap_or_else(|p| p.into_inner());
-    match failed.iter().find(|f| f.id.as_deref() == Some(id.as_str())) {
-        Some(f) => Ok(Json(json!(f))),
+    match state.host.failed_loads().iter().find(|f| f.id.as_deref() == Some(id.as_str())) {
+        Some(f) => Ok(Json(failed_json(f))),
         None => {
             Err(ApiError::new(404, "unknown_plugin", format!("no plugin `{id}` is loaded")).for_plugin(&id))
         }
@@ -128,26 +110,9 @@ pub async fn reload(
     State(state): AppStateExtractor,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let plugin = id.clone();
-    let outcome = blocking(&state.host, move |host| host.reload_plugin(&plugin)).await?;
-    let dir = state.host.plugin(&id).map(|info| info.dir);
-    let mut failed = state.failed.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(dir) = &dir {
-        failed.retain(|f| &f.dir != dir);
-    }
-    match outcome {
-        Ok(info) => {
-            drop(failed);
-            Ok(Json(describe(&state, info)))
-        }
-        Err(error) => {
-            // The running version stays; the listing shows why the new one did not load.
-            if let Some(dir) = dir {
-                failed.push(FailedPlugin { id: Some(id), dir, status: "failed", error: error.to_string() });
-            }
-            Err(error.into())
-        }
-    }
+    // A failed reload keeps the running version; the host lists why.
+    let info = blocking(&state.host, move |host| host.reload_plugin(&id)).await??;
+    Ok(Json(describe(&state, info)))
 }
 
 /// Any method on `/api/plugins/{id}/{path}`: the plugin's own routes.
@@ -185,7 +150,7 @@ pub async fn route(
             tracing::info!(plugin = %id, route, status = response.status, duration_ms, outcome = "ok", "plugin route")
         }
         Err(error) => {
-            tracing::warn!(plugin = %id, route, status = error.http_status(), duration_ms, outcome = error.code(), "plugin route: {error}")
+            tracing::warn!(plugin = %id, route, status = super::status::of_call(error), duration_ms, outcome = error.code(), "plugin route: {error}")
         }
     }
     let response = result?;

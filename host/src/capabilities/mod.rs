@@ -142,3 +142,47 @@ pub(crate) fn add_types_to_linker<T: 'static>(
 ) -> wasmtime::Result<()> {
     types::add_to_linker::<T, HasCaller>(linker, get)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table is the one source of truth; the WIT files and the SDK's
+    /// binding map (a macro literal, so it cannot be generated from it) are
+    /// checked against it, and every grant is needed by some function.
+    #[test]
+    fn the_table_matches_the_wit_and_the_sdk_bindings() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let sdk = std::fs::read_to_string(format!("{root}/guest-sdk/src/bindings.rs")).expect("SDK bindings");
+        for interface in INTERFACES {
+            let mapped = format!(
+                "\"{}\": crate::bindings::plinth::plugin::{}",
+                import_name(interface),
+                interface.name
+            );
+            assert!(sdk.contains(&mapped), "guest-sdk/src/bindings.rs lacks {mapped}");
+            let wit =
+                std::fs::read_to_string(format!("{root}/wit/{}.wit", interface.name)).expect("WIT file");
+            assert!(wit.contains(&format!("interface {} {{", interface.name)));
+            assert_eq!(
+                wit.matches(": func(").count(),
+                interface.functions.len(),
+                "wit/{}.wit and the table list different functions",
+                interface.name
+            );
+            for (function, _) in interface.functions {
+                assert!(
+                    wit.contains(&format!("{function}: func(")),
+                    "wit/{}.wit has no {function}",
+                    interface.name
+                );
+            }
+        }
+        for grant in HostFunction::ALL {
+            assert!(
+                INTERFACES.iter().any(|i| i.functions.iter().any(|(_, g)| *g == grant)),
+                "{grant} guards no function"
+            );
+        }
+    }
+}

@@ -116,20 +116,6 @@ impl LegacyError {
         }
     }
 
-    /// The HTTP status that fits this error.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            LegacyError::Busy { .. } | LegacyError::Disabled => 503,
-            LegacyError::InputTooLarge { .. } => 413,
-            LegacyError::InvalidRequest { .. } | LegacyError::InvalidName(_) => 400,
-            LegacyError::UnknownModule(_) => 404,
-            LegacyError::InvalidModule { .. } => 422,
-            LegacyError::Timeout { .. } => 504,
-            LegacyError::Trap { .. } | LegacyError::Io { .. } => 500,
-            LegacyError::Exit { .. } | LegacyError::Protocol { .. } => 502,
-        }
-    }
-
     /// The module concerned, when there is one.
     pub fn module(&self) -> Option<&str> {
         match self {

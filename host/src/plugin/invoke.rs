@@ -14,7 +14,7 @@ use super::LoadedPlugin;
 use super::health::{BreakerConfig, Outcome};
 use crate::GuestError;
 use crate::capabilities::storage::StorageConflict;
-use crate::error::CallError;
+use crate::error::{CallError, CallErrorKind};
 use crate::limits::Limits;
 use crate::plugin_log::{LogLevel, LogSource, PluginLog};
 use crate::sandbox::{CallKind, InvocationState, Sandbox};
@@ -70,7 +70,7 @@ pub(crate) fn run<R>(
 }
 
 /// Like [`run`], for exports that return the WIT `result<T, error>`: the
-/// plugin's own error comes back as [`CallError::Guest`], and its storage
+/// plugin's own error comes back as [`CallErrorKind::Guest`], and its storage
 /// writes are dropped.
 pub(crate) fn run_fallible<R>(
     plugin: &LoadedPlugin,
@@ -95,14 +95,14 @@ pub(crate) fn run_checked<R>(
     accept: &dyn Fn(&R) -> Result<(), CallError>,
 ) -> Result<R, CallError> {
     let context = &plugin.context;
-    let id = || context.id.clone();
+    let error = |kind| CallError::new(&context.id, phase, kind);
     // The slot first: a refusal for being busy must not touch the breaker.
     let Some(_slot) = context.health.enter(context.limits.max_concurrent) else {
         context.health.refused();
-        return Err(CallError::Busy { plugin: id(), limit: context.limits.max_concurrent });
+        return Err(error(CallErrorKind::Busy { limit: context.limits.max_concurrent }));
     };
     if let Err(wait) = context.health.admit() {
-        return Err(CallError::Degraded { plugin: id(), retry_in_ms: wait.as_millis() });
+        return Err(error(CallErrorKind::Degraded { retry_in_ms: wait.as_millis() }));
     }
     // From here every path reaches `record`, which also ends a half-open test call.
     let attempt = |alone: bool| {
@@ -115,7 +115,7 @@ pub(crate) fn run_checked<R>(
             attempt(plugin, sandbox, shared, kind, phase, call, accept)
         }
     };
-    let mut result = Err(CallError::Conflict { plugin: id(), phase: phase.to_string(), attempts: ATTEMPTS });
+    let mut result = Err(error(CallErrorKind::Conflict { attempts: ATTEMPTS }));
     for run in 0..ATTEMPTS {
         match attempt(run > 0) {
             Attempt::Done(done) => {
@@ -126,8 +126,7 @@ pub(crate) fn run_checked<R>(
             // quota first; then the quota is the answer, not a conflict.
             Attempt::Conflict(CommitError::QuotaExceeded { .. }) if run + 1 == ATTEMPTS => {
                 let message = format!("plugin `{}`: its storage quota is full", context.id);
-                let error = GuestError::QuotaExceeded(message);
-                result = Err(CallError::Guest { plugin: id(), phase: phase.to_string(), error });
+                result = Err(error(CallErrorKind::Guest(GuestError::QuotaExceeded(message))));
             }
             Attempt::Conflict(reason) => {
                 tracing::debug!(plugin = %context.id, phase, run, "storage conflict ({reason}); running the call again");
@@ -135,10 +134,10 @@ pub(crate) fn run_checked<R>(
         }
     }
     // Host failures (`Internal`), conflicts and refusals are not the plugin's doing.
-    let outcome = match &result {
-        Err(CallError::Trap { .. }) => Outcome::Trap,
-        Err(CallError::Timeout { .. }) => Outcome::Timeout,
-        Err(CallError::LimitExceeded { .. }) => Outcome::LimitExceeded,
+    let outcome = match result.as_ref().map_err(|e| &e.kind) {
+        Err(CallErrorKind::Trap { .. }) => Outcome::Trap,
+        Err(CallErrorKind::Timeout { .. }) => Outcome::Timeout,
+        Err(CallErrorKind::LimitExceeded { .. }) => Outcome::LimitExceeded,
         _ => Outcome::Completed,
     };
     if context.health.record(outcome, &shared.breaker) {
@@ -169,11 +168,7 @@ fn attempt<R>(
     accept: &dyn Fn(&R) -> Result<(), CallError>,
 ) -> Attempt<R> {
     let context = &plugin.context;
-    let internal = |message: String| CallError::Internal {
-        plugin: context.id.clone(),
-        phase: phase.to_string(),
-        message,
-    };
+    let internal = |message: String| CallError::new(&context.id, phase, CallErrorKind::Internal { message });
     let mut store = match sandbox.new_store(context.clone(), kind, shared.backend.clone()) {
         Ok(store) => store,
         Err(e) => return Attempt::Done(Err(internal(format!("{e:#}")))),
@@ -196,11 +191,7 @@ fn attempt<R>(
             // A failed call writes nothing, but its answer still rests on what
             // it read: that is checked like a success's.
             let result = result
-                .map_err(|error| CallError::Guest {
-                    plugin: context.id.clone(),
-                    phase: phase.to_string(),
-                    error,
-                })
+                .map_err(|error| CallError::new(&context.id, phase, CallErrorKind::Guest(error)))
                 .and_then(|value| accept(&value).map(|()| value));
             let mut changes = state.storage.into_changes();
             if result.is_err() {
@@ -237,24 +228,13 @@ fn classify(
     exhausted: bool,
     error: wasmtime::Error,
 ) -> CallError {
-    let limit = |limit: String| CallError::LimitExceeded {
-        plugin: plugin.to_string(),
-        phase: phase.to_string(),
-        limit,
-    };
-    match error.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => CallError::Timeout {
-            plugin: plugin.to_string(),
-            phase: phase.to_string(),
-            limit_ms: kind.timeout(limits).as_millis(),
-        },
+    let limit = |limit: String| CallErrorKind::LimitExceeded { limit };
+    let kind = match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => CallErrorKind::Timeout { limit_ms: kind.timeout(limits).as_millis() },
         Some(Trap::OutOfFuel) => limit(format!("fuel ({} units)", limits.fuel.unwrap_or_default())),
         Some(Trap::StackOverflow) => limit("wasm stack".to_string()),
         _ if exhausted => limit(format!("memory ({} MiB)", limits.memory_bytes >> 20)),
-        _ => CallError::Trap {
-            plugin: plugin.to_string(),
-            phase: phase.to_string(),
-            message: format!("{error:#}"),
-        },
-    }
+        _ => CallErrorKind::Trap { message: format!("{error:#}") },
+    };
+    CallError::new(plugin, phase, kind)
 }

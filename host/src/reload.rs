@@ -1,0 +1,107 @@
+//! Load bookkeeping and hot reload, for every embedder: the host remembers
+//! which plugin folders failed to load and why (a failed reload keeps the
+//! running version and is remembered too), and [`Host::reload_changed`]
+//! polls a plugins folder, loading new plugin folders and reloading those
+//! whose manifest or component changed on disk.
+
+use crate::error::LoadError;
+use crate::host::{Host, PluginInfo};
+use crate::manifest::Manifest;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+/// A plugin folder whose last load or reload failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailedLoad {
+    /// The plugin's id, when its manifest could be read.
+    pub id: Option<String>,
+    /// The folder.
+    pub dir: PathBuf,
+    /// Why it failed.
+    pub error: String,
+}
+
+/// What the host remembers about plugin folders.
+#[derive(Default)]
+pub(crate) struct Folders {
+    failed: Mutex<Vec<FailedLoad>>,
+    /// Each folder's fingerprint when it was last loaded (or tried).
+    seen: Mutex<BTreeMap<PathBuf, Fingerprint>>,
+}
+
+type Fingerprint = Vec<(Option<SystemTime>, u64)>;
+
+fn stamp(path: &Path) -> (Option<SystemTime>, u64) {
+    std::fs::metadata(path).map(|m| (m.modified().ok(), m.len())).unwrap_or((None, 0))
+}
+
+/// The manifest's and the component's modification times and sizes.
+fn fingerprint(dir: &Path) -> Fingerprint {
+    let manifest_path = dir.join("plugin.json");
+    let mut print = vec![stamp(&manifest_path)];
+    if let Some(manifest) =
+        std::fs::read_to_string(&manifest_path).ok().and_then(|t| Manifest::parse(&t).ok())
+    {
+        print.push(stamp(&dir.join(manifest.wasm.module)));
+    }
+    print
+}
+
+/// The sub-folders of `root` that hold a `plugin.json`, in name order.
+pub(crate) fn plugin_dirs(root: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.join("plugin.json").is_file())
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}
+
+impl Folders {
+    /// Records how loading `dir` went: a failure replaces the folder's
+    /// earlier one, a success clears it.
+    pub(crate) fn record(&self, dir: &Path, result: &Result<PluginInfo, LoadError>) {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).insert(dir.to_path_buf(), fingerprint(dir));
+        let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        failed.retain(|f| f.dir != dir);
+        if let Err(error) = result {
+            let id = error.plugin().map(str::to_string);
+            failed.push(FailedLoad { id, dir: dir.to_path_buf(), error: error.to_string() });
+        }
+    }
+}
+
+impl Host {
+    /// The plugin folders whose last load or reload failed. A folder whose
+    /// reload failed is also in [`Host::plugins`]: its previous version runs.
+    pub fn failed_loads(&self) -> Vec<FailedLoad> {
+        self.folders.failed.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Looks at every plugin folder under `root` once: loads the new ones and
+    /// reloads those whose manifest or component changed since they were last
+    /// loaded. Returns what it did; unchanged folders are not listed. Call it
+    /// on a timer for hot reload (`plinth serve --reload` does, every second).
+    pub fn reload_changed(
+        &self,
+        root: impl AsRef<Path>,
+    ) -> std::io::Result<Vec<(PathBuf, Result<PluginInfo, LoadError>)>> {
+        let mut done = Vec::new();
+        for dir in plugin_dirs(root.as_ref())? {
+            let print = fingerprint(&dir);
+            if self.folders.seen.lock().unwrap_or_else(|p| p.into_inner()).get(&dir) == Some(&print) {
+                continue;
+            }
+            let loaded = self.loaded_all().into_iter().find(|p| p.dir == dir).map(|p| p.id().to_string());
+            let result = match loaded {
+                Some(id) => self.reload_plugin(&id),
+                None => self.load_plugin(&dir),
+            };
+            done.push((dir, result));
+        }
+        Ok(done)
+    }
+}
