@@ -421,3 +421,26 @@ fn concurrent_entity_writes_lose_no_audit_event() {
     ids.dedup();
     assert_eq!(ids.len(), 64, "each entity recorded once");
 }
+
+/// Plugin text cannot forge a line in the server's log: newlines in a log
+/// message or an error message come out escaped.
+#[test]
+fn plugin_text_cannot_forge_server_log_lines() {
+    let plugins = tempfile::tempdir().expect("temp dir");
+    let manifest = json!({
+        "id": "probe", "name": "probe", "version": "0.1.0", "wasm": { "module": "plugin.wasm" },
+        "capabilities": { "host_functions": ["log"] },
+    });
+    let component = std::fs::read(guests::PROBE_PLUGIN_WASM).expect("probe");
+    write_plugin(plugins.path(), "probe", &manifest, &component);
+    let server = Server::start(plugins.path(), &[]);
+    assert_eq!(server.get("/api/plugins/probe/forge-log").0, 200);
+    let (status, body) = server.get("/api/plugins/probe/error?bytes=10");
+    assert_eq!(status, 400, "{body}");
+    let log = server.log();
+    assert!(log.contains("honest\\n2026-01-01T00:00:00Z ERROR plinth: forged line"), "{log}");
+    assert!(
+        !log.lines().any(|line| line.starts_with("2026-01-01T00:00:00Z") || line.starts_with("forged line")),
+        "{log}"
+    );
+}

@@ -16,15 +16,26 @@ data=$(mktemp -d)
 twins=
 trap 'kill "$server" $twins 2>/dev/null; rm -rf "$data"' EXIT
 port=18080
-RUST_LOG=warn target/release/plinth serve --plugins example-plugins --data-dir "$data" --addr "127.0.0.1:$port" >/dev/null &
+log="$data/server.log"
+RUST_LOG=warn target/release/plinth serve --plugins example-plugins --data-dir "$data" --addr "127.0.0.1:$port" >"$log" 2>&1 &
 server=$!
-for _ in $(seq 100); do curl -sf "localhost:$port/healthz" >/dev/null && break; sleep 0.1; done
+# Up to 5 minutes: the Python and JavaScript examples compile on a fresh data directory.
+wait_for() { # URL WHAT
+  for _ in $(seq 3000); do
+    curl -sf "$1" >/dev/null && return 0
+    kill -0 "$server" 2>/dev/null || { echo "http.sh: the server exited while waiting for $2; its log:"; cat "$log"; exit 1; }
+    sleep 0.1
+  done
+  echo "http.sh: $2 did not answer within 5 minutes; the server's log:"; cat "$log"; exit 1
+}
+wait_for "localhost:$port/healthz" "plinth serve"
 
 for i in $(seq 1000); do
   type=$([ $((i % 2)) -eq 0 ] && echo character || echo location)
   echo "{\"entity_type\":\"$type\",\"data\":{\"n\":$i}}"
 done | while read -r body; do
-  curl -sf -X POST "localhost:$port/api/entities" -d "$body" >/dev/null
+  curl -sS --fail-with-body -X POST "localhost:$port/api/entities" -d "$body" >/dev/null \
+    || { echo "http.sh: seeding failed on $body; the server's log:"; cat "$log"; exit 1; }
 done
 
 run() {
@@ -38,7 +49,9 @@ kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true
 twins_port=18081
 target/release/examples/http_twins "127.0.0.1:$twins_port" >/dev/null &
 twins=$!
-for _ in $(seq 100); do curl -sf "localhost:$twins_port/native/stats/character" >/dev/null && break; sleep 0.1; done
+server=$twins
+log=/dev/null
+wait_for "localhost:$twins_port/native/stats/character" "http_twins"
 port=$twins_port
 run "twins, plugin: GET /plugin/stats/character" "/plugin/stats/character"
 run "twins, native: GET /native/stats/character" "/native/stats/character"

@@ -5,6 +5,7 @@ use crate::error::{CallError, CallErrorKind};
 use crate::plugin::WidgetInfo;
 use crate::plugin::invoke;
 use crate::plugin::routes::RouteMatch;
+use crate::plugin_log::{bounded, escaped};
 use crate::sandbox::CallKind;
 use crate::types::Entity;
 use crate::{Host, Method};
@@ -86,6 +87,43 @@ impl RouteResponse {
     }
 }
 
+/// Most validation messages a widget's answer keeps.
+pub const MAX_VALIDATION_MESSAGES: usize = 100;
+
+/// Most headers a route's response may carry.
+pub const MAX_RESPONSE_HEADERS: usize = 100;
+
+/// Checks a route's answer before anything is committed or forwarded: a
+/// status in 200–599, at most [`MAX_RESPONSE_HEADERS`] headers with valid
+/// names and values, and body plus headers within `limit` bytes.
+fn check_response(response: &wit::Response, limit: usize) -> Result<(), CallErrorKind> {
+    let invalid = |problem: String| Err(CallErrorKind::InvalidResponse { problem });
+    if !(200..=599).contains(&response.status) {
+        return invalid(format!("status {} is outside 200-599", response.status));
+    }
+    if response.headers.len() > MAX_RESPONSE_HEADERS {
+        return invalid(format!(
+            "{} headers, over the limit of {MAX_RESPONSE_HEADERS}",
+            response.headers.len()
+        ));
+    }
+    let mut size = response.body.len();
+    for (name, value) in &response.headers {
+        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        if name.is_empty() || !name.bytes().all(token) {
+            return invalid(format!("header name {:?} is not a valid token", bounded(name, 64)));
+        }
+        if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+            return invalid(format!("the value of header `{}` holds control characters", bounded(name, 64)));
+        }
+        size = size.saturating_add(name.len() + value.len());
+    }
+    if size > limit {
+        return Err(CallErrorKind::ResponseTooLarge { size, limit });
+    }
+    Ok(())
+}
+
 /// What a widget renders.
 #[derive(Debug, Clone, Default)]
 pub struct FieldContext {
@@ -143,6 +181,7 @@ impl Host {
             body: request.body,
         };
         let response_limit = limits.response_bytes;
+        let phase_of_error = phase.clone();
         let response = invoke::run_checked(
             &plugin,
             &self.sandbox,
@@ -150,11 +189,9 @@ impl Host {
             CallKind::Route,
             &phase,
             &|store, instance| indices.load(&mut *store, instance)?.call_handle(store, &wit_request),
-            &|response| match response.body.len() {
-                size if size > response_limit => {
-                    Err(error(CallErrorKind::ResponseTooLarge { size, limit: response_limit }))
-                }
-                _ => Ok(()),
+            &|response| {
+                check_response(response, response_limit)
+                    .map_err(|kind| CallError::new(plugin_id, &phase_of_error, kind))
             },
         )?;
         Ok(RouteResponse { status: response.status, headers: response.headers, body: response.body })
@@ -173,23 +210,41 @@ impl Host {
             value: context.value.to_string(),
             settings: context.settings.to_string(),
         };
-        self.call_widget(widget_id, "widget render", |guest, store, id| {
+        let fits = |html: &String, limits: &crate::Limits| match html.len() {
+            size if size > limits.response_bytes => {
+                Err(CallErrorKind::ResponseTooLarge { size, limit: limits.response_bytes })
+            }
+            _ => Ok(()),
+        };
+        self.call_widget(widget_id, "widget render", &fits, |guest, store, id| {
             guest.call_render(store, id, &wit_context)
         })
     }
 
-    /// Checks `value` with widget `widget_id`: the problems found, empty when valid.
+    /// Checks `value` with widget `widget_id`: the problems found, empty when
+    /// valid. At most [`MAX_VALIDATION_MESSAGES`] messages of at most 1 KiB
+    /// each are kept; the rest is cut with a note.
     pub fn validate_widget(&self, widget_id: &str, value: &Value) -> Result<Vec<String>, CallError> {
         let value = value.to_string();
-        self.call_widget(widget_id, "widget validate", |guest, store, id| {
-            guest.call_validate(store, id, &value)
-        })
+        let mut messages =
+            self.call_widget(widget_id, "widget validate", &|_, _| Ok(()), |guest, store, id| {
+                guest.call_validate(store, id, &value)
+            })?;
+        let more = messages.len().saturating_sub(MAX_VALIDATION_MESSAGES);
+        messages.truncate(MAX_VALIDATION_MESSAGES);
+        let mut messages: Vec<String> =
+            messages.iter().map(|m| escaped(&bounded(m, 1024)).into_owned()).collect();
+        if more > 0 {
+            messages.push(format!("… and {more} more messages"));
+        }
+        Ok(messages)
     }
 
     fn call_widget<R>(
         &self,
         widget_id: &str,
         phase: &str,
+        check: &dyn Fn(&R, &crate::Limits) -> Result<(), CallErrorKind>,
         call: impl Fn(
             &field_widget::Guest,
             &mut wasmtime::Store<crate::sandbox::InvocationState>,
@@ -209,7 +264,8 @@ impl Host {
             return Err(unknown());
         }
         let phase = format!("{phase} {local_id}");
-        invoke::run_fallible(
+        let limits = plugin.context.limits;
+        invoke::run_checked(
             &plugin,
             &self.sandbox,
             &self.shared,
@@ -219,6 +275,7 @@ impl Host {
                 let guest = indices.load(&mut *store, instance)?;
                 call(&guest, store, local_id)
             },
+            &|output| check(output, &limits).map_err(|kind| CallError::new(plugin_id, &phase, kind)),
         )
     }
 }

@@ -136,6 +136,17 @@ pub enum LoadError {
         /// The plugin's id.
         plugin: String,
     },
+    /// Several plugin folders declare this id; none of them is loaded.
+    #[error(
+        "plugin `{plugin}` (load): the folders {} all declare this id, so none is loaded; give each plugin its own id",
+        dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    DuplicateId {
+        /// The id.
+        plugin: String,
+        /// The folders that declare it.
+        dirs: Vec<PathBuf>,
+    },
     /// A plugin with this id is loaded already.
     #[error(
         "plugin `{plugin}` (load): a plugin with this id is already loaded from {existing}; unload it first or give this one another id"
@@ -164,6 +175,7 @@ impl LoadError {
             | LoadError::Init { plugin, .. }
             | LoadError::Invalid { plugin, .. }
             | LoadError::NotLoaded { plugin }
+            | LoadError::DuplicateId { plugin, .. }
             | LoadError::AlreadyLoaded { plugin, .. } => Some(plugin),
         }
     }
@@ -261,6 +273,12 @@ pub enum CallErrorKind {
         /// The limit.
         limit: usize,
     },
+    /// The plugin's answer is not a valid HTTP response (a status outside
+    /// 200–599, a malformed header, too many headers).
+    InvalidResponse {
+        /// What is wrong.
+        problem: String,
+    },
     /// Other calls of the plugin kept changing the storage this call read,
     /// through every run of it: nothing of it was committed; try again.
     Conflict {
@@ -318,6 +336,9 @@ impl CallError {
             CallErrorKind::ResponseTooLarge { size, limit } => {
                 format!("plugin `{plugin}`: its response of {size} bytes is over its {limit}-byte limit")
             }
+            CallErrorKind::InvalidResponse { problem } => {
+                format!("plugin `{plugin}` ({phase}): its answer is not a valid HTTP response: {problem}")
+            }
             CallErrorKind::Conflict { attempts } => format!(
                 "plugin `{plugin}` ({phase}): its storage changed under it in all {attempts} runs (a storage conflict); nothing was committed, try again"
             ),
@@ -346,6 +367,7 @@ impl CallError {
             CallErrorKind::Degraded { .. } => "degraded",
             CallErrorKind::RequestTooLarge { .. } => "payload_too_large",
             CallErrorKind::ResponseTooLarge { .. } => "response_too_large",
+            CallErrorKind::InvalidResponse { .. } => "invalid_response",
             CallErrorKind::Conflict { .. } => "conflict",
             CallErrorKind::Internal { .. } => "internal",
             CallErrorKind::Guest(error) => match error {

@@ -256,14 +256,49 @@ impl Host {
         dir: impl AsRef<Path>,
     ) -> std::io::Result<Vec<(PathBuf, Result<PluginInfo, LoadError>)>> {
         let dirs = plugin_dirs(dir.as_ref())?;
-        // Compile in parallel: each load is independent until it registers.
-        Ok(std::thread::scope(|scope| {
-            let loads: Vec<_> = dirs
-                .into_iter()
-                .map(|dir| scope.spawn(move || (dir.clone(), self.load_plugin(&dir))))
+        // Folders that declare the same id are all refused: which one would
+        // win would depend on the order of loading, and the winner would read
+        // the others' stored data.
+        let mut by_id: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+        for dir in &dirs {
+            if let Ok(manifest) = plugin::read_manifest(dir) {
+                by_id.entry(manifest.id).or_default().push(dir.clone());
+            }
+        }
+        let shared_ids: BTreeMap<&PathBuf, (&String, &Vec<PathBuf>)> = by_id
+            .iter()
+            .filter(|(_, dirs)| dirs.len() > 1)
+            .flat_map(|(id, dirs)| dirs.iter().map(move |dir| (dir, (id, dirs))))
+            .collect();
+        let load = |dir: &PathBuf| match shared_ids.get(dir) {
+            Some((id, dirs)) => {
+                let result = Err(LoadError::DuplicateId { plugin: id.to_string(), dirs: dirs.to_vec() });
+                self.folders.record(dir, &result);
+                result
+            }
+            None => self.load_plugin(dir),
+        };
+        // Compile in parallel, one worker per core: each load is independent
+        // until it registers.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(dirs.len());
+        let mut results: Vec<(usize, Result<PluginInfo, LoadError>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(dir) = dirs.get(index) else { break done };
+                            done.push((index, load(dir)));
+                        }
+                    })
+                })
                 .collect();
-            loads.into_iter().filter_map(|load| load.join().ok()).collect()
-        }))
+            handles.into_iter().filter_map(|worker| worker.join().ok()).flatten().collect()
+        });
+        results.sort_by_key(|(index, _)| *index);
+        Ok(results.into_iter().map(|(index, result)| (dirs[index].clone(), result)).collect())
     }
 
     /// Loads a plugin again from the folder it came from (to pick up a rebuilt

@@ -4,6 +4,7 @@
 //! an application can show them.
 
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -64,12 +65,14 @@ pub(crate) struct PluginLog {
 
 impl PluginLog {
     pub(crate) fn record(&self, plugin_id: &str, level: LogLevel, source: LogSource, message: &str) {
+        let message = bounded(message, MAX_RECORD_BYTES);
+        let shown = escaped(&message);
         match level {
-            LogLevel::Trace => tracing::trace!(plugin = plugin_id, ?source, "{message}"),
-            LogLevel::Debug => tracing::debug!(plugin = plugin_id, ?source, "{message}"),
-            LogLevel::Info => tracing::info!(plugin = plugin_id, ?source, "{message}"),
-            LogLevel::Warn => tracing::warn!(plugin = plugin_id, ?source, "{message}"),
-            LogLevel::Error => tracing::error!(plugin = plugin_id, ?source, "{message}"),
+            LogLevel::Trace => tracing::trace!(plugin = plugin_id, ?source, "{shown}"),
+            LogLevel::Debug => tracing::debug!(plugin = plugin_id, ?source, "{shown}"),
+            LogLevel::Info => tracing::info!(plugin = plugin_id, ?source, "{shown}"),
+            LogLevel::Warn => tracing::warn!(plugin = plugin_id, ?source, "{shown}"),
+            LogLevel::Error => tracing::error!(plugin = plugin_id, ?source, "{shown}"),
         }
         let record = LogRecord {
             at: now_millis(),
@@ -105,6 +108,10 @@ pub(crate) struct CallLog {
 
 impl CallLog {
     pub(crate) fn push(&mut self, level: LogLevel, source: LogSource, message: String) {
+        let message = match bounded(&message, MAX_RECORD_BYTES) {
+            Cow::Borrowed(_) => message,
+            Cow::Owned(cut) => cut,
+        };
         if self.records.len() == KEPT_PER_PLUGIN {
             self.records.pop_front();
             self.dropped += 1;
@@ -122,6 +129,33 @@ impl CallLog {
             log.record(plugin_id, level, source, &message);
         }
     }
+}
+
+/// The most text one kept log record holds; longer text is cut with a note.
+pub const MAX_RECORD_BYTES: usize = 8 * 1024;
+
+/// Plugin text the host keeps or forwards: `text` when it fits in `max`
+/// bytes, else its first `max` bytes (at a character boundary) and a note
+/// of how much was cut.
+pub(crate) fn bounded(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
+        return Cow::Borrowed(text);
+    }
+    let kept = cut_to(text, max);
+    Cow::Owned(format!("{kept}… [{} more bytes cut]", text.len() - kept.len()))
+}
+
+/// Plugin text for the operator's log: control characters (newlines among
+/// them) escaped, so a plugin cannot forge a log line.
+pub(crate) fn escaped(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+            .collect(),
+    )
 }
 
 /// `text` cut to at most `max` bytes, at a character boundary.

@@ -64,7 +64,7 @@ fn widgets_of_a_test_guest_get_their_context() {
     let context =
         plinth_host::FieldContext { field_name: "title".into(), value: json!("hi"), ..Default::default() };
     assert_eq!(host.render_widget("plugin:probe:shout", &context).expect("render"), "<b>title=\"HI\"</b>");
-    let unimplemented = host.validate_widget("plugin:probe:shout", &json!("x")).expect_err("not implemented");
+    let unimplemented = host.validate_widget("plugin:probe:shout", &json!("x")).expect_err("not a number");
     assert!(
         matches!(
             &unimplemented,

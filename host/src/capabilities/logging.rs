@@ -4,11 +4,8 @@ use super::Caller;
 use crate::GuestError;
 use crate::bindings::plinth::plugin::logging::{self as wit, Level};
 use crate::manifest::HostFunction;
-use crate::plugin_log::{LogLevel, LogSource, cut_to};
+use crate::plugin_log::{LogLevel, LogSource};
 use wasmtime::component::{HasData, Linker};
-
-/// Longer messages are cut to this many bytes.
-const MAX_MESSAGE_BYTES: usize = 8 * 1024;
 
 /// The log records one call has written, for its per-call limit.
 #[derive(Default)]
@@ -60,7 +57,8 @@ impl wit::Host for LoggingView<'_> {
             Level::Warn => LogLevel::Warn,
             Level::Error => LogLevel::Error,
         };
-        self.caller.log.push(level, LogSource::Plugin, cut_to(&message, MAX_MESSAGE_BYTES).to_string());
+        // Longer messages are cut by the log itself.
+        self.caller.log.push(level, LogSource::Plugin, message);
         Ok(Ok(()))
     }
 }

@@ -16,7 +16,7 @@ use crate::GuestError;
 use crate::capabilities::storage::StorageConflict;
 use crate::error::{CallError, CallErrorKind};
 use crate::limits::Limits;
-use crate::plugin_log::{LogLevel, LogSource, PluginLog};
+use crate::plugin_log::{LogLevel, LogSource, PluginLog, bounded, escaped};
 use crate::sandbox::{CallKind, InvocationState, Sandbox};
 use crate::store::{Backend, CommitError, Usage};
 use std::collections::HashMap;
@@ -178,7 +178,7 @@ fn attempt<R>(
     }));
     store.data_mut().take_output();
     let exhausted = store.data().limiter.exhausted;
-    let state = store.into_data();
+    let mut state = store.into_data();
     let result = match outcome {
         Err(panic) => {
             let reason = panic
@@ -191,7 +191,9 @@ fn attempt<R>(
             // A failed call writes nothing, but its answer still rests on what
             // it read: that is checked like a success's.
             let result = result
-                .map_err(|error| CallError::new(&context.id, phase, CallErrorKind::Guest(error)))
+                .map_err(|error| {
+                    CallError::new(&context.id, phase, CallErrorKind::Guest(bounded_guest(error)))
+                })
                 .and_then(|value| accept(&value).map(|()| value));
             let mut changes = state.storage.into_changes();
             if result.is_err() {
@@ -214,10 +216,37 @@ fn attempt<R>(
         Ok(Err(error)) if error.downcast_ref::<StorageConflict>().is_some() => {
             return Attempt::Conflict(CommitError::Conflict { key: "a key read twice".into() });
         }
-        Ok(Err(error)) => Err(classify(&context.id, phase, kind, &context.limits, exhausted, error)),
+        Ok(Err(error)) => {
+            let classified = classify(&context.id, phase, kind, &context.limits, exhausted, &error);
+            if matches!(classified.kind, CallErrorKind::Trap { .. }) {
+                // The operator gets the whole story (wasm backtrace included),
+                // in the plugin's log; the caller a short message.
+                state.caller.log.push(
+                    LogLevel::Error,
+                    LogSource::Host,
+                    format!("{phase} trapped: {error:?}"),
+                );
+            }
+            Err(classified)
+        }
     };
     state.caller.log.publish(&shared.log, &context.id);
     Attempt::Done(result)
+}
+
+/// Longest message of a plugin's own error that the host keeps or forwards.
+const MAX_ERROR_MESSAGE_BYTES: usize = 4096;
+
+/// The plugin's error with its message bounded and control characters escaped.
+fn bounded_guest(error: GuestError) -> GuestError {
+    let tidy = |message: &str| escaped(&bounded(message, MAX_ERROR_MESSAGE_BYTES)).into_owned();
+    match &error {
+        GuestError::NotFound(m) => GuestError::NotFound(tidy(m)),
+        GuestError::Denied(m) => GuestError::Denied(tidy(m)),
+        GuestError::InvalidInput(m) => GuestError::InvalidInput(tidy(m)),
+        GuestError::QuotaExceeded(m) => GuestError::QuotaExceeded(tidy(m)),
+        GuestError::Internal(m) => GuestError::Internal(tidy(m)),
+    }
 }
 
 fn classify(
@@ -226,7 +255,7 @@ fn classify(
     kind: CallKind,
     limits: &Limits,
     exhausted: bool,
-    error: wasmtime::Error,
+    error: &wasmtime::Error,
 ) -> CallError {
     let limit = |limit: String| CallErrorKind::LimitExceeded { limit };
     let kind = match error.downcast_ref::<Trap>() {
@@ -234,7 +263,10 @@ fn classify(
         Some(Trap::OutOfFuel) => limit(format!("fuel ({} units)", limits.fuel.unwrap_or_default())),
         Some(Trap::StackOverflow) => limit("wasm stack".to_string()),
         _ if exhausted => limit(format!("memory ({} MiB)", limits.memory_bytes >> 20)),
-        _ => CallErrorKind::Trap { message: format!("{error:#}") },
+        // The trap itself (`wasm trap: ...`) or the innermost cause, without
+        // the backtrace: short, and all a client needs.
+        Some(trap) => CallErrorKind::Trap { message: trap.to_string() },
+        None => CallErrorKind::Trap { message: bounded(&error.root_cause().to_string(), 1024).into_owned() },
     };
     CallError::new(plugin, phase, kind)
 }

@@ -11,6 +11,7 @@ use crate::bindings::exports::plinth::plugin::{events, field_widget, routes as w
 use crate::capabilities::{INTERFACES, PluginContext, import_name};
 use crate::error::{CallError, LoadError};
 use crate::manifest::Manifest;
+use crate::plugin_log::bounded;
 use crate::sandbox::{CallKind, InvocationState, Sandbox};
 use routes::{RouteInfo, RouteTable};
 use serde::Serialize;
@@ -18,6 +19,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wasmtime::component::InstancePre;
+
+/// Most field widgets a plugin may list.
+pub const MAX_WIDGETS: usize = 100;
 
 /// A field widget as the host lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -213,8 +217,18 @@ fn initialise(
         ));
     }
     let listed = widgets.unwrap_or_default();
+    if listed.len() > MAX_WIDGETS {
+        return Err(invalid(format!(
+            "it lists {} widgets; a plugin may have at most {MAX_WIDGETS}",
+            listed.len()
+        )));
+    }
+    let listed_ids: std::collections::HashSet<&str> = listed.iter().map(|w| w.id.as_str()).collect();
+    if listed_ids.len() != listed.len() {
+        return Err(invalid("its list-widgets names a widget id twice".into()));
+    }
     for declared in &plugin.manifest.field_widgets {
-        if !listed.iter().any(|w| w.id == declared.id) {
+        if !listed_ids.contains(declared.id.as_str()) {
             return Err(invalid(format!(
                 "plugin.json declares field widget `{}`, but the component's list-widgets does not return it",
                 declared.id
@@ -224,8 +238,14 @@ fn initialise(
     if let Some(indices) = widget_indices {
         let mut infos: Vec<WidgetInfo> = Vec::new();
         for widget in listed {
-            if !crate::manifest::is_identifier(&widget.id) || infos.iter().any(|w| w.widget_id == widget.id) {
-                return Err(invalid(format!("widget id `{}` is invalid or repeated", widget.id)));
+            let text_fits = widget.label.len() <= 256
+                && widget.field_types.len() <= 32
+                && widget.field_types.iter().all(|t| t.len() <= 64);
+            if !crate::manifest::is_identifier(&widget.id) || !text_fits {
+                return Err(invalid(format!(
+                    "widget `{}`: the id must be an identifier, the label at most 256 bytes, at most 32 field types of 64 bytes",
+                    bounded(&widget.id, 64)
+                )));
             }
             infos.push(WidgetInfo {
                 id: format!("plugin:{id}:{}", widget.id),

@@ -46,11 +46,31 @@ fn segments_of(path: &str) -> impl Iterator<Item = &str> {
     path.trim_start_matches('/').trim_end_matches('/').split('/').filter(|s| !s.is_empty())
 }
 
+/// Most routes a plugin may register.
+pub const MAX_ROUTES: usize = 1000;
+/// Longest route path or handler name, in bytes.
+pub const MAX_ROUTE_TEXT: usize = 1024;
+
+/// A route's method and the shape of its path: literals, and `None` for each
+/// parameter. Two routes of one shape clash.
+type Shape = (&'static str, Vec<Option<String>>);
+
 impl RouteTable {
-    /// Checks and compiles registered routes; the error says which route is wrong.
+    /// Checks and compiles registered routes in linear time; the error says
+    /// which route is wrong.
     pub(crate) fn new(routes: Vec<Route>) -> Result<RouteTable, String> {
+        if routes.len() > MAX_ROUTES {
+            return Err(format!(
+                "it registers {} routes; a plugin may register at most {MAX_ROUTES}",
+                routes.len()
+            ));
+        }
         let mut table = RouteTable::default();
+        let mut shapes: std::collections::HashMap<Shape, usize> = std::collections::HashMap::new();
         for route in routes {
+            if route.path.len() > MAX_ROUTE_TEXT || route.handler.len() > MAX_ROUTE_TEXT {
+                return Err(format!("a route's path or handler is over {MAX_ROUTE_TEXT} bytes"));
+            }
             let info = RouteInfo {
                 method: route.method.as_str().to_string(),
                 path: route.path.clone(),
@@ -78,23 +98,18 @@ impl RouteTable {
                     _ => Segment::Literal(segment.to_string()),
                 });
             }
-            let same_shape = |other: &CompiledRoute| {
-                other.method == route.method
-                    && other.segments.len() == segments.len()
-                    && other.segments.iter().zip(&segments).all(|pair| match pair {
-                        (Segment::Literal(a), Segment::Literal(b)) => a == b,
-                        (Segment::Param(_), Segment::Param(_)) => true,
-                        _ => false,
-                    })
-            };
-            if let Some(existing) = table.routes.iter().find(|r| same_shape(r)) {
-                return Err(format!(
-                    "{} clashes with {} {}",
-                    describe(),
-                    existing.info.method,
-                    existing.info.path
-                ));
+            let shape: Vec<Option<String>> = segments
+                .iter()
+                .map(|segment| match segment {
+                    Segment::Literal(literal) => Some(literal.clone()),
+                    Segment::Param(_) => None,
+                })
+                .collect();
+            if let Some(&existing) = shapes.get(&(route.method.as_str(), shape.clone())) {
+                let existing = &table.routes[existing].info;
+                return Err(format!("{} clashes with {} {}", describe(), existing.method, existing.path));
             }
+            shapes.insert((route.method.as_str(), shape), table.routes.len());
             table.routes.push(CompiledRoute { method: route.method, segments, info });
         }
         Ok(table)

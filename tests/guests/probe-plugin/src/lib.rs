@@ -24,10 +24,18 @@ impl Plugin for Probe {
 
     fn router() -> Router {
         // A misbehaving initialisation, on request: `init` setting = "loop".
-        if host::setting::<String>("init").ok().flatten().as_deref() == Some("loop") {
+        let init = host::setting::<String>("init");
+        if init.as_ref().ok().and_then(|value| value.as_deref()) == Some("loop") {
             spin_forever();
         }
-        Router::new()
+        // Many routes, on request: `routes` setting = N adds `/r/0` … `/r/{N-1}`.
+        // (Only asked when settings are granted: a denial would count in the health.)
+        let extra: u64 = if init.is_ok() { host::setting("routes").ok().flatten().unwrap_or(0) } else { 0 };
+        let mut router = Router::new();
+        for i in 0..extra {
+            router = router.get(&format!("/r/{i}"), echo_path);
+        }
+        router
             .get("/storage/{key}", storage_get)
             .put("/storage/{key}", storage_set)
             .delete("/storage/{key}", storage_delete)
@@ -52,14 +60,32 @@ impl Plugin for Probe {
             .get("/leftovers", leftovers)
             .post("/counter/{key}", counter)
             .post("/claim/{key}", claim)
+            .get("/status/{code}", status)
+            .get("/headers", headers)
+            .get("/error", big_error)
+            .get("/forge-log", forge_log)
+            .get("/print-line", print_line)
     }
 
     fn widgets() -> Vec<Widget> {
         vec![Widget { id: "shout".into(), label: "Shout".into(), field_types: vec!["text".into()] }]
     }
 
+    /// A field named `huge` renders 100 MiB.
     fn render_widget(_widget_id: &str, context: plinth_sdk::FieldContext) -> Result<String, Error> {
+        if context.field_name == "huge" {
+            return Ok("x".repeat(100 << 20));
+        }
         Ok(format!("<b>{}={}</b>", context.field_name, context.value.to_uppercase()))
+    }
+
+    /// A number N as the value gives N messages of 10 KiB each; anything
+    /// else is `not-found`, as the SDK's default answers.
+    fn validate_widget(widget_id: &str, value: &str) -> Result<Vec<String>, Error> {
+        let Ok(count) = value.parse::<usize>() else {
+            return Err(Error::NotFound(format!("widget {widget_id} validates numbers only")));
+        };
+        Ok((0..count).map(|i| format!("{i}:{}", "m".repeat(10 << 10))).collect())
     }
 }
 
@@ -278,6 +304,50 @@ fn claim(request: Request) -> Response {
     let result = host::storage_set(request.param("key"), "claimed");
     spin_for(&request);
     outcome(result)
+}
+
+/// `?n=` number from the query (0 when missing).
+fn query_number(request: &Request, name: &str) -> usize {
+    request.query(name).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+fn echo_path(request: Request) -> Response {
+    Response::text(200, request.path())
+}
+
+/// Answers with the status in the path, whatever it is.
+fn status(request: Request) -> Response {
+    Response::new(request.param("code").parse().unwrap_or(0))
+}
+
+/// `?count=` distinct headers, each with a value of `?bytes=` bytes.
+fn headers(request: Request) -> Response {
+    let value = "v".repeat(query_number(&request, "bytes"));
+    let mut response = Response::text(200, "headers");
+    for i in 0..query_number(&request, "count") {
+        response = response.header(&format!("x-h{i}"), &value);
+    }
+    response
+}
+
+/// A plugin error whose message is `?bytes=` bytes, with a newline inside.
+fn big_error(request: Request) -> Result<Response, Error> {
+    Err(Error::InvalidInput(format!(
+        "first line\nforged line {}",
+        "e".repeat(query_number(&request, "bytes"))
+    )))
+}
+
+/// A log message with a newline that tries to start a forged server log line.
+fn forge_log(_request: Request) -> Result<Response, Error> {
+    host::log(Level::Info, "honest\n2026-01-01T00:00:00Z ERROR plinth: forged line")?;
+    Ok(Response::text(200, "logged"))
+}
+
+/// Prints one line of `?bytes=` bytes to stdout.
+fn print_line(request: Request) -> Response {
+    println!("{}", "p".repeat(query_number(&request, "bytes")));
+    Response::text(200, "printed")
 }
 
 fn print(_request: Request) -> Response {
