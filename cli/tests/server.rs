@@ -444,3 +444,45 @@ fn plugin_text_cannot_forge_server_log_lines() {
         "{log}"
     );
 }
+
+/// 100 calls sleeping in WASI at once cost the server memory, not threads:
+/// while they sleep, `/healthz` and another plugin answer, and the server
+/// runs far fewer threads than calls.
+#[test]
+fn sleeping_calls_hold_no_threads_and_others_keep_answering() {
+    let plugins = rust_examples();
+    let manifest = json!({
+        "id": "sleeper", "name": "sleeper", "version": "0.1.0", "wasm": { "module": "plugin.wasm" },
+        "limits": { "max_concurrent": 200, "route_timeout_ms": 30000 },
+    });
+    let component = std::fs::read(guests::PROBE_PLUGIN_WASM).expect("probe");
+    write_plugin(plugins.path(), "sleeper", &manifest, &component);
+    let server = Server::start(plugins.path(), &[]);
+    let url = server.url("/api/plugins/sleeper/sleep?ms=4000");
+    let sleepers: Vec<_> = (0..100)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || common::send(&url, "GET", None).0)
+        })
+        .collect();
+    // Wait (bounded) until all 100 are inside the plugin.
+    let running = || server.get("/api/plugins/sleeper").1["health"]["running"].as_u64().unwrap_or(0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while running() < 100 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(running(), 100, "all sleepers in flight");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).expect("status");
+    let threads: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("thread count");
+    assert!(threads < 50, "{threads} threads for 100 sleeping calls");
+    assert_eq!(server.get("/healthz").0, 200);
+    let (status, stats) = server.get("/api/plugins/character-stats/stats/character");
+    assert_eq!(status, 200, "{stats}");
+    for sleeper in sleepers {
+        assert_eq!(sleeper.join().expect("client"), 200);
+    }
+}

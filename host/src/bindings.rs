@@ -1,14 +1,16 @@
 //! Host bindings generated from `wit/` by `wasmtime::component::bindgen!`.
 //! Host functions return `wasmtime::Result<Result<T, Error>>`: the outer error
 //! traps the guest (a host fault or a limit), the inner one is the typed WIT
-//! `error` the guest handles.
+//! `error` the guest handles. Imports and exports are async: a call is a
+//! future the host can drop at its deadline, whatever the guest is doing.
 
 #![allow(missing_docs, clippy::all)]
 
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "plugin",
-    imports: { default: trappable },
+    imports: { default: async | trappable },
+    exports: { default: async },
 });
 
 pub use exports::plinth::plugin::routes::Method;

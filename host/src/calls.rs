@@ -2,6 +2,7 @@
 
 use crate::bindings::exports::plinth::plugin::{field_widget, routes as wit};
 use crate::error::{CallError, CallErrorKind};
+use crate::plugin::LoadedPlugin;
 use crate::plugin::WidgetInfo;
 use crate::plugin::invoke;
 use crate::plugin::routes::RouteMatch;
@@ -10,6 +11,7 @@ use crate::sandbox::CallKind;
 use crate::types::Entity;
 use crate::{Host, Method};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// A request for a plugin route.
 #[derive(Debug, Clone)]
@@ -138,9 +140,19 @@ pub struct FieldContext {
 }
 
 impl Host {
+    /// Calls one of a plugin's routes, from code without an async runtime
+    /// (see [`Host::call_route_async`]).
+    pub fn call_route(&self, plugin_id: &str, request: RouteRequest) -> Result<RouteResponse, CallError> {
+        self.block_on(self.call_route_async(plugin_id, request))
+    }
+
     /// Calls one of a plugin's routes. A plugin's typed error comes back as
     /// [`CallErrorKind::Guest`](crate::CallErrorKind::Guest).
-    pub fn call_route(&self, plugin_id: &str, request: RouteRequest) -> Result<RouteResponse, CallError> {
+    pub async fn call_route_async(
+        &self,
+        plugin_id: &str,
+        request: RouteRequest,
+    ) -> Result<RouteResponse, CallError> {
         let error = |kind| CallError::new(plugin_id, "", kind);
         let plugin = self.loaded(plugin_id).ok_or_else(|| error(CallErrorKind::UnknownPlugin))?;
         let (indices, table) = plugin
@@ -171,7 +183,7 @@ impl Host {
             }));
         }
         let phase = format!("route {} {}", request.method.as_str(), request.path);
-        let wit_request = wit::Request {
+        let wit_request = Arc::new(wit::Request {
             method: request.method,
             path: request.path,
             handler: handler.to_string(),
@@ -179,21 +191,25 @@ impl Host {
             query: request.query,
             headers: request.headers.into_iter().map(|(n, v)| (n.to_ascii_lowercase(), v)).collect(),
             body: request.body,
-        };
+        });
         let response_limit = limits.response_bytes;
-        let phase_of_error = phase.clone();
+        let call = invoke::guest_call(|store, instance| {
+            let (indices, request) = (indices.clone(), wit_request.clone());
+            Box::pin(async move { indices.load(&mut *store, &instance)?.call_handle(store, &request).await })
+        });
+        let accept = |response: &wit::Response| {
+            check_response(response, response_limit).map_err(|kind| CallError::new(plugin_id, &phase, kind))
+        };
         let response = invoke::run_checked(
             &plugin,
             &self.sandbox,
             &self.shared,
             CallKind::Route,
             &phase,
-            &|store, instance| indices.load(&mut *store, instance)?.call_handle(store, &wit_request),
-            &|response| {
-                check_response(response, response_limit)
-                    .map_err(|kind| CallError::new(plugin_id, &phase_of_error, kind))
-            },
-        )?;
+            &call,
+            &accept,
+        )
+        .await?;
         Ok(RouteResponse { status: response.status, headers: response.headers, body: response.body })
     }
 
@@ -202,34 +218,68 @@ impl Host {
         self.loaded_all().iter().flat_map(|plugin| plugin.widget_infos().to_vec()).collect()
     }
 
-    /// Renders widget `widget_id` (`plugin:{plugin-id}:{widget-id}`) to HTML.
+    /// Renders widget `widget_id`, from code without an async runtime.
     pub fn render_widget(&self, widget_id: &str, context: &FieldContext) -> Result<String, CallError> {
-        let wit_context = field_widget::FieldContext {
+        self.block_on(self.render_widget_async(widget_id, context))
+    }
+
+    /// Renders widget `widget_id` (`plugin:{plugin-id}:{widget-id}`) to HTML,
+    /// refused when over the plugin's response limit.
+    pub async fn render_widget_async(
+        &self,
+        widget_id: &str,
+        context: &FieldContext,
+    ) -> Result<String, CallError> {
+        let (plugin, indices, local_id) = self.widget(widget_id)?;
+        let wit_context = Arc::new(field_widget::FieldContext {
             entity: context.entity.as_ref().map(Entity::to_wit),
             field_name: context.field_name.clone(),
             value: context.value.to_string(),
             settings: context.settings.to_string(),
-        };
-        let fits = |html: &String, limits: &crate::Limits| match html.len() {
-            size if size > limits.response_bytes => {
-                Err(CallErrorKind::ResponseTooLarge { size, limit: limits.response_bytes })
+        });
+        let call = invoke::guest_call(|store, instance| {
+            let (indices, context, id) = (indices.clone(), wit_context.clone(), local_id.clone());
+            Box::pin(
+                async move { indices.load(&mut *store, &instance)?.call_render(store, &id, &context).await },
+            )
+        });
+        let phase = format!("widget render {local_id}");
+        let limit = plugin.context.limits.response_bytes;
+        let accept = |html: &String| match html.len() {
+            size if size > limit => {
+                Err(CallError::new(plugin.id(), &phase, CallErrorKind::ResponseTooLarge { size, limit }))
             }
             _ => Ok(()),
         };
-        self.call_widget(widget_id, "widget render", &fits, |guest, store, id| {
-            guest.call_render(store, id, &wit_context)
-        })
+        invoke::run_checked(&plugin, &self.sandbox, &self.shared, CallKind::Widget, &phase, &call, &accept)
+            .await
+    }
+
+    /// Checks `value` with widget `widget_id`, from code without an async runtime.
+    pub fn validate_widget(&self, widget_id: &str, value: &Value) -> Result<Vec<String>, CallError> {
+        self.block_on(self.validate_widget_async(widget_id, value))
     }
 
     /// Checks `value` with widget `widget_id`: the problems found, empty when
     /// valid. At most [`MAX_VALIDATION_MESSAGES`] messages of at most 1 KiB
     /// each are kept; the rest is cut with a note.
-    pub fn validate_widget(&self, widget_id: &str, value: &Value) -> Result<Vec<String>, CallError> {
-        let value = value.to_string();
+    pub async fn validate_widget_async(
+        &self,
+        widget_id: &str,
+        value: &Value,
+    ) -> Result<Vec<String>, CallError> {
+        let (plugin, indices, local_id) = self.widget(widget_id)?;
+        let value = Arc::new(value.to_string());
+        let call = invoke::guest_call(|store, instance| {
+            let (indices, value, id) = (indices.clone(), value.clone(), local_id.clone());
+            Box::pin(
+                async move { indices.load(&mut *store, &instance)?.call_validate(store, &id, &value).await },
+            )
+        });
+        let phase = format!("widget validate {local_id}");
         let mut messages =
-            self.call_widget(widget_id, "widget validate", &|_, _| Ok(()), |guest, store, id| {
-                guest.call_validate(store, id, &value)
-            })?;
+            invoke::run_fallible(&plugin, &self.sandbox, &self.shared, CallKind::Widget, &phase, &call)
+                .await?;
         let more = messages.len().saturating_sub(MAX_VALIDATION_MESSAGES);
         messages.truncate(MAX_VALIDATION_MESSAGES);
         let mut messages: Vec<String> =
@@ -240,17 +290,12 @@ impl Host {
         Ok(messages)
     }
 
-    fn call_widget<R>(
+    /// The plugin of widget `plugin:{plugin-id}:{widget-id}`, its widget
+    /// export, and the widget's local id.
+    fn widget(
         &self,
         widget_id: &str,
-        phase: &str,
-        check: &dyn Fn(&R, &crate::Limits) -> Result<(), CallErrorKind>,
-        call: impl Fn(
-            &field_widget::Guest,
-            &mut wasmtime::Store<crate::sandbox::InvocationState>,
-            &str,
-        ) -> wasmtime::Result<Result<R, crate::GuestError>>,
-    ) -> Result<R, CallError> {
+    ) -> Result<(Arc<LoadedPlugin>, field_widget::GuestIndices, String), CallError> {
         let unknown = || CallError {
             plugin: None,
             phase: String::new(),
@@ -259,23 +304,10 @@ impl Host {
         let (plugin_id, local_id) =
             widget_id.strip_prefix("plugin:").and_then(|rest| rest.split_once(':')).ok_or_else(unknown)?;
         let plugin = self.loaded(plugin_id).ok_or_else(unknown)?;
-        let (indices, widgets) = plugin.widgets.as_ref().ok_or_else(unknown)?;
-        if !widgets.iter().any(|w| w.widget_id == local_id) {
-            return Err(unknown());
-        }
-        let phase = format!("{phase} {local_id}");
-        let limits = plugin.context.limits;
-        invoke::run_checked(
-            &plugin,
-            &self.sandbox,
-            &self.shared,
-            CallKind::Widget,
-            &phase,
-            &|store, instance| {
-                let guest = indices.load(&mut *store, instance)?;
-                call(&guest, store, local_id)
-            },
-            &|output| check(output, &limits).map_err(|kind| CallError::new(plugin_id, &phase, kind)),
-        )
+        let indices = match plugin.widgets.as_ref() {
+            Some((indices, widgets)) if widgets.iter().any(|w| w.widget_id == local_id) => indices.clone(),
+            _ => return Err(unknown()),
+        };
+        Ok((plugin, indices, local_id.to_string()))
     }
 }

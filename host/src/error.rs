@@ -238,6 +238,8 @@ pub enum CallErrorKind {
     Timeout {
         /// The limit.
         limit_ms: u128,
+        /// How long the call ran before it was stopped.
+        elapsed_ms: u128,
     },
     /// The plugin trapped (a panic, an out-of-bounds access).
     Trap {
@@ -317,9 +319,9 @@ impl CallError {
             CallErrorKind::UnknownWidget { widget } => format!(
                 "no widget `{widget}`; widget ids look like plugin:{{plugin-id}}:{{widget-id}} (see the widget list)"
             ),
-            CallErrorKind::Timeout { limit_ms } => {
-                format!("plugin `{plugin}` ({phase}): stopped after its {limit_ms} ms time limit")
-            }
+            CallErrorKind::Timeout { limit_ms, elapsed_ms } => format!(
+                "plugin `{plugin}` ({phase}): stopped at its {limit_ms} ms time limit, after running {elapsed_ms} ms"
+            ),
             CallErrorKind::Trap { message } => format!("plugin `{plugin}` ({phase}): trapped: {message}"),
             CallErrorKind::LimitExceeded { limit } => {
                 format!("plugin `{plugin}` ({phase}): stopped at its {limit} limit")

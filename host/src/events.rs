@@ -11,6 +11,7 @@ use crate::sandbox::CallKind;
 use crate::types::Entity;
 use serde::Serialize;
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Instant;
 
 pub use crate::types::{EntityEvent, HookOutcome};
@@ -35,9 +36,10 @@ impl EntityWrite {
 }
 
 impl Host {
-    /// Creates an entity with a generated id and fires `on-entity-created`.
+    /// Creates an entity with a generated id and fires `on-entity-created`,
+    /// from code without an async runtime (see [`Host::create_entity_async`]).
     pub fn create_entity(&self, entity_type: &str, data: Value) -> Result<EntityWrite, HostError> {
-        self.create_entity_with_id(&uuid::Uuid::new_v4().to_string(), entity_type, data)
+        self.block_on(self.create_entity_async(None, entity_type, data))
     }
 
     /// Creates an entity with the given id and fires `on-entity-created`.
@@ -47,23 +49,45 @@ impl Host {
         entity_type: &str,
         data: Value,
     ) -> Result<EntityWrite, HostError> {
-        check_entity(id, entity_type, &data)?;
+        self.block_on(self.create_entity_async(Some(id), entity_type, data))
+    }
+
+    /// Replaces an entity's data and fires `on-entity-updated`.
+    pub fn update_entity(&self, id: &str, data: Value) -> Result<EntityWrite, HostError> {
+        self.block_on(self.update_entity_async(id, data))
+    }
+
+    /// Deletes an entity and fires `on-entity-deleted`.
+    pub fn delete_entity(&self, id: &str) -> Result<EntityWrite, HostError> {
+        self.block_on(self.delete_entity_async(id))
+    }
+
+    /// Creates an entity (with a generated id when `id` is `None`) and fires
+    /// `on-entity-created`.
+    pub async fn create_entity_async(
+        &self,
+        id: Option<&str>,
+        entity_type: &str,
+        data: Value,
+    ) -> Result<EntityWrite, HostError> {
+        let id = id.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
+        check_entity(&id, entity_type, &data)?;
         let now = now_millis();
         let entity = Entity {
-            id: id.to_string(),
+            id: id.clone(),
             entity_type: entity_type.to_string(),
             data,
             created_at: now,
             updated_at: now,
         };
         if !self.shared.backend.entities.insert(&entity)? {
-            return Err(HostError::EntityExists(id.to_string()));
+            return Err(HostError::EntityExists(id));
         }
-        Ok(self.fan_out(EntityEvent::Created, entity))
+        Ok(self.fan_out(EntityEvent::Created, entity).await)
     }
 
     /// Replaces an entity's data and fires `on-entity-updated`.
-    pub fn update_entity(&self, id: &str, data: Value) -> Result<EntityWrite, HostError> {
+    pub async fn update_entity_async(&self, id: &str, data: Value) -> Result<EntityWrite, HostError> {
         let mut entity = self.entity(id)?.ok_or_else(|| HostError::EntityNotFound(id.to_string()))?;
         check_entity(id, &entity.entity_type, &data)?;
         entity.data = data;
@@ -71,18 +95,18 @@ impl Host {
         if !self.shared.backend.entities.update(&entity)? {
             return Err(HostError::EntityNotFound(id.to_string()));
         }
-        Ok(self.fan_out(EntityEvent::Updated, entity))
+        Ok(self.fan_out(EntityEvent::Updated, entity).await)
     }
 
     /// Deletes an entity and fires `on-entity-deleted`.
-    pub fn delete_entity(&self, id: &str) -> Result<EntityWrite, HostError> {
+    pub async fn delete_entity_async(&self, id: &str) -> Result<EntityWrite, HostError> {
         let entity = self
             .shared
             .backend
             .entities
             .delete(id)?
             .ok_or_else(|| HostError::EntityNotFound(id.to_string()))?;
-        Ok(self.fan_out(EntityEvent::Deleted, entity))
+        Ok(self.fan_out(EntityEvent::Deleted, entity).await)
     }
 
     /// The most recent hook outcomes (up to 1,000), oldest first.
@@ -90,31 +114,36 @@ impl Host {
         Ok(self.shared.backend.hooks.recent(HISTORY_SHOWN)?)
     }
 
-    fn fan_out(&self, event: EntityEvent, entity: Entity) -> EntityWrite {
-        let wit_entity = entity.to_wit();
+    async fn fan_out(&self, event: EntityEvent, entity: Entity) -> EntityWrite {
+        let wit_entity = Arc::new(entity.to_wit());
         let mut hooks = Vec::new();
         for plugin in self.loaded_all() {
             let Some(indices) = &plugin.events else {
                 continue;
             };
             let started = Instant::now();
+            let call = invoke::guest_call(|store, instance| {
+                let (indices, entity) = (indices.clone(), wit_entity.clone());
+                Box::pin(async move {
+                    let guest = indices.load(&mut *store, &instance)?;
+                    match event {
+                        EntityEvent::Created => guest.call_on_entity_created(store, &entity).await,
+                        EntityEvent::Updated => guest.call_on_entity_updated(store, &entity).await,
+                        EntityEvent::Deleted => {
+                            guest.call_on_entity_deleted(store, &entity.entity_type, &entity.id).await
+                        }
+                    }
+                })
+            });
             let result = invoke::run_fallible(
                 &plugin,
                 &self.sandbox,
                 &self.shared,
                 CallKind::Hook,
                 event.hook_name(),
-                &|store, instance| {
-                    let guest = indices.load(&mut *store, instance)?;
-                    match event {
-                        EntityEvent::Created => guest.call_on_entity_created(store, &wit_entity),
-                        EntityEvent::Updated => guest.call_on_entity_updated(store, &wit_entity),
-                        EntityEvent::Deleted => {
-                            guest.call_on_entity_deleted(store, &entity.entity_type, &entity.id)
-                        }
-                    }
-                },
-            );
+                &call,
+            )
+            .await;
             let error = result.err().map(|e| e.to_string());
             if let Some(message) = &error {
                 self.shared.log.record(plugin.id(), LogLevel::Error, LogSource::Host, message);

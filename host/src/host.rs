@@ -135,6 +135,9 @@ pub struct Host {
     pub(crate) shared: Shared,
     pub(crate) plugins: RwLock<BTreeMap<String, Arc<LoadedPlugin>>>,
     pub(crate) folders: Folders,
+    /// Runs the calls of the blocking API; stopped in the background on drop
+    /// (a host may be dropped inside another runtime).
+    runtime: Option<tokio::runtime::Runtime>,
     #[cfg(feature = "legacy")]
     legacy: Option<LegacyRunner>,
     data_dir: PathBuf,
@@ -167,6 +170,14 @@ impl Host {
             }),
         };
         let sandbox = Sandbox::new(settings).map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        // One worker for timers and the blocking pool for long host calls; a
+        // blocking call runs its future on the caller's own thread.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("plinth-runtime")
+            .enable_all()
+            .build()
+            .map_err(|source| HostError::DataDir { path: data_dir.clone(), source })?;
         let cache_dir = config.compile_cache_dir.unwrap_or_else(|| data_dir.join(COMPILED_DIR));
         let compile_cache = CompileCache::new(&sandbox.engine, &cache_dir, config.compile_cache)
             .map_err(|source| HostError::DataDir { path: cache_dir.clone(), source })?;
@@ -188,13 +199,21 @@ impl Host {
                 max_component_bytes: config.max_component_bytes,
                 compile_cache,
                 serial_locks: Default::default(),
+                runtime: runtime.handle().clone(),
             },
             plugins: RwLock::default(),
             folders: Folders::default(),
+            runtime: Some(runtime),
             #[cfg(feature = "legacy")]
             legacy,
             data_dir,
         })
+    }
+
+    /// Runs `future` to its end on the calling thread: the blocking API, for
+    /// code without an async runtime. From async code, use the `_async` methods.
+    pub(crate) fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.shared.runtime.block_on(future)
     }
 
     /// The engine every plugin runs on, for embedders that compile or measure
@@ -382,13 +401,13 @@ impl Host {
     /// The entities matching `query`, oldest first.
     pub fn entities(&self, query: &EntityQuery) -> Result<Vec<Entity>, HostError> {
         query.check().map_err(HostError::InvalidEntity)?;
-        Ok(self.shared.backend.entities.find(query)?)
+        Ok(self.shared.backend.entities.find(query, None)?)
     }
 
     /// How many entities match `query` (limit and offset ignored).
     pub fn count_entities(&self, query: &EntityQuery) -> Result<u64, HostError> {
         query.check().map_err(HostError::InvalidEntity)?;
-        Ok(self.shared.backend.entities.count(query)?)
+        Ok(self.shared.backend.entities.count(query, None)?)
     }
 
     /// A value a plugin stored (whether or not it is loaded).
@@ -452,4 +471,12 @@ fn legacy_memory(config: &HostConfig) -> usize {
     }
     let _ = config;
     0
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }

@@ -138,8 +138,9 @@ impl Sandbox {
         let stdout = MemoryOutputPipe::new(limits.output_bytes);
         let stderr = MemoryOutputPipe::new(limits.output_bytes);
         let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
+        let timeout = kind.timeout(&limits);
         let state = InvocationState {
-            caller: Caller::new(plugin),
+            caller: Caller::new(plugin, std::time::Instant::now() + timeout),
             backend,
             storage: StorageCtx::default(),
             logging: LoggingCtx::default(),
@@ -157,8 +158,10 @@ impl Sandbox {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        let ticks = kind.timeout(&limits).as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1);
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        // The deadline itself is a timer around the call (see `plugin::invoke`),
+        // which stops a guest whatever it does; running wasm yields to it at
+        // every epoch tick.
+        store.epoch_deadline_async_yield_and_update(1);
         // A metering engine needs fuel in every store.
         if self.fuel {
             store.set_fuel(limits.fuel.unwrap_or(u64::MAX))?;
@@ -247,9 +250,9 @@ impl ResourceLimiter for Limiter {
 /// Links WASI (granting nothing) and every Plinth host interface. All are
 /// always linked; the grants decide, per call, which succeed.
 fn link(linker: &mut Linker<InvocationState>) -> wasmtime::Result<()> {
-    wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
     caps::add_types_to_linker(linker, |s| &mut s.caller)?;
-    entities::add_to_linker(linker, |s| EntitiesView { caller: &mut s.caller, store: &*s.backend.entities })?;
+    entities::add_to_linker(linker, |s| EntitiesView { caller: &mut s.caller, store: &s.backend.entities })?;
     storage::add_to_linker(linker, |s| StorageView {
         caller: &mut s.caller,
         kv: &*s.backend.kv,

@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 pub fn run_all(backend: &Backend) {
     entities_round_trip(backend);
     entity_queries(backend);
+    queries_stop_at_their_deadline(backend);
     storage_versions_and_listing(backend);
     storage_commit_conflicts(backend);
     storage_quota_in_the_commit(backend);
@@ -56,7 +57,7 @@ pub fn entity_queries(backend: &Backend) {
     }
     let ids = |query: EntityQuery| -> Vec<String> {
         store
-            .find(&query)
+            .find(&query, None)
             .expect("find")
             .into_iter()
             .map(|e| e.id)
@@ -69,11 +70,25 @@ pub fn entity_queries(backend: &Backend) {
     assert_eq!(ids(EntityQuery::default().where_field("alive", "true")), ["q-a"]);
     assert_eq!(ids(EntityQuery::default().where_field("stats.hp", "10")), ["q-a"]);
     assert_eq!(ids(EntityQuery { limit: Some(1), offset: 1, ..EntityQuery::of_type("qchar") }), ["q-b"]);
-    assert_eq!(store.count(&EntityQuery::of_type("qchar")).expect("count"), 2);
+    assert_eq!(store.count(&EntityQuery::of_type("qchar"), None).expect("count"), 2);
     assert_eq!(
-        store.count(&EntityQuery { limit: Some(1), ..EntityQuery::of_type("qchar") }).expect("count"),
+        store.count(&EntityQuery { limit: Some(1), ..EntityQuery::of_type("qchar") }, None).expect("count"),
         2
     );
+}
+
+/// A query still running at its deadline is stopped with an error (and the
+/// same query without a deadline still answers).
+pub fn queries_stop_at_their_deadline(backend: &Backend) {
+    for i in 0..5_000u64 {
+        let data = json!({ "n": i, "text": "x".repeat(50) });
+        assert!(backend.entities.insert(&entity(&format!("dl-{i}"), "dl", data, 1_000 + i)).expect("insert"));
+    }
+    let query = EntityQuery::of_type("dl").where_field("text", "no such text");
+    let past = std::time::Instant::now();
+    assert!(backend.entities.find(&query, Some(past)).is_err(), "a query past its deadline stops");
+    assert!(backend.entities.count(&query, Some(past)).is_err());
+    assert_eq!(backend.entities.count(&query, None).expect("no deadline"), 0);
 }
 
 fn commit(backend: &Backend, plugin: &str, changes: &KvChanges) -> Result<(), CommitError> {

@@ -52,11 +52,8 @@ pub async fn create(
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let new: NewEntity = parse_json(&read_body(body, state.max_request_bytes).await?)?;
-    let write = blocking(&state.host, move |host| match new.id {
-        Some(id) => host.create_entity_with_id(&id, &new.entity_type, new.data),
-        None => host.create_entity(&new.entity_type, new.data),
-    })
-    .await??;
+    // Hooks run on the server's runtime: a waiting guest holds no thread.
+    let write = state.host.create_entity_async(new.id.as_deref(), &new.entity_type, new.data).await?;
     Ok((StatusCode::CREATED, Json(json!(write))))
 }
 
@@ -80,7 +77,7 @@ pub async fn update(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let update: EntityUpdate = parse_json(&read_body(body, state.max_request_bytes).await?)?;
-    let write = blocking(&state.host, move |host| host.update_entity(&id, update.data)).await??;
+    let write = state.host.update_entity_async(&id, update.data).await?;
     Ok(Json(json!(write)))
 }
 
@@ -88,7 +85,7 @@ pub async fn delete(
     State(state): AppStateExtractor,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let write = blocking(&state.host, move |host| host.delete_entity(&id)).await??;
+    let write = state.host.delete_entity_async(&id).await?;
     Ok(Json(json!(write)))
 }
 

@@ -141,8 +141,8 @@ pub async fn route(
     }
 
     let started = Instant::now();
-    let plugin = id.clone();
-    let result = blocking(&state.host, move |host| host.call_route(&plugin, request)).await?;
+    // The call runs on the server's runtime: a waiting guest holds no thread.
+    let result = state.host.call_route_async(&id, request).await;
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     let route = format!("{} /{path}", method.as_str());
     match &result {

@@ -33,22 +33,25 @@ pub async fn render(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let request: RenderRequest = parse_json(&read_body(body, state.max_request_bytes).await?)?;
-    let html = blocking(&state.host, move |host| -> Result<String, ApiError> {
-        let entity = match &request.entity_id {
-            Some(id) => Some(host.entity(id)?.ok_or_else(|| {
-                ApiError::new(404, "entity_not_found", format!("no entity with id `{id}`"))
-            })?),
+    let entity =
+        match request.entity_id {
+            Some(id) => {
+                let lookup = id.clone();
+                let found = blocking(&state.host, move |host| host.entity(&lookup)).await??;
+                Some(found.ok_or_else(|| {
+                    ApiError::new(404, "entity_not_found", format!("no entity with id `{id}`"))
+                })?)
+            }
             None => None,
         };
-        let context = FieldContext {
-            entity,
-            field_name: request.field_name,
-            value: request.value,
-            settings: request.settings,
-        };
-        Ok(host.render_widget(&widget_id, &context)?)
-    })
-    .await??;
+    let context = FieldContext {
+        entity,
+        field_name: request.field_name,
+        value: request.value,
+        settings: request.settings,
+    };
+    // Plugin calls run on the server's runtime: a waiting guest holds no thread.
+    let html = state.host.render_widget_async(&widget_id, &context).await?;
     Ok(Json(json!({ "html": html })))
 }
 
@@ -65,7 +68,6 @@ pub async fn validate(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let request: ValidateRequest = parse_json(&read_body(body, state.max_request_bytes).await?)?;
-    let problems =
-        blocking(&state.host, move |host| host.validate_widget(&widget_id, &request.value)).await??;
+    let problems = state.host.validate_widget_async(&widget_id, &request.value).await?;
     Ok(Json(json!({ "valid": problems.is_empty(), "problems": problems })))
 }

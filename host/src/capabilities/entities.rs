@@ -6,14 +6,16 @@ use super::Caller;
 use crate::GuestError;
 use crate::bindings::plinth::plugin::{entities as wit, types};
 use crate::manifest::HostFunction;
-use crate::store::EntityStore;
+use crate::store::{EntityStore, StoreError};
 use crate::types::{Entity, EntityQuery};
+use std::sync::Arc;
+use std::time::Instant;
 use wasmtime::component::{HasData, Linker};
 
 /// What an entities call sees: the caller and the entity store.
 pub(crate) struct EntitiesView<'a> {
     pub caller: &'a mut Caller,
-    pub store: &'a dyn EntityStore,
+    pub store: &'a Arc<dyn EntityStore>,
 }
 
 struct HasEntities;
@@ -22,7 +24,7 @@ impl HasData for HasEntities {
     type Data<'a> = EntitiesView<'a>;
 }
 
-pub(crate) fn add_to_linker<T: 'static>(
+pub(crate) fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> EntitiesView<'_>,
 ) -> wasmtime::Result<()> {
@@ -41,20 +43,30 @@ fn query_of(query: wit::EntityQuery) -> Result<EntityQuery, GuestError> {
 }
 
 impl EntitiesView<'_> {
-    fn listing<R>(
+    /// Runs a query on the blocking pool, stopped at the call's deadline:
+    /// a slow query holds neither a runtime thread nor the database past it.
+    async fn listing<R: Send + 'static>(
         &mut self,
         query: wit::EntityQuery,
         operation: &str,
-        run: impl FnOnce(&dyn EntityStore, &EntityQuery) -> Result<R, crate::store::StoreError>,
+        run: impl FnOnce(&dyn EntityStore, &EntityQuery, Instant) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, GuestError> {
         self.caller.require(HostFunction::EntityList)?;
         let query = query_of(query)?;
-        run(self.store, &query).map_err(|e| self.caller.internal(operation, e))
+        let (store, deadline) = (self.store.clone(), self.caller.deadline);
+        let ran = tokio::task::spawn_blocking(move || run(&*store, &query, deadline)).await;
+        let result = ran.unwrap_or_else(|e| {
+            Err(StoreError::Failed {
+                operation: "querying entities",
+                message: format!("the query task failed: {e}"),
+            })
+        });
+        result.map_err(|e| self.caller.internal(operation, e))
     }
 }
 
 impl wit::Host for EntitiesView<'_> {
-    fn read(&mut self, id: String) -> wasmtime::Result<Result<types::Entity, GuestError>> {
+    async fn read(&mut self, id: String) -> wasmtime::Result<Result<types::Entity, GuestError>> {
         let result = self.caller.require(HostFunction::EntityRead).and_then(|()| match self.store.get(&id) {
             Ok(Some(entity)) => Ok(entity.to_wit()),
             Ok(None) => Err(GuestError::NotFound(format!("no entity with id `{id}`"))),
@@ -63,13 +75,20 @@ impl wit::Host for EntitiesView<'_> {
         Ok(result)
     }
 
-    fn find(&mut self, query: wit::EntityQuery) -> wasmtime::Result<Result<Vec<types::Entity>, GuestError>> {
-        Ok(self.listing(query, "entity find", |store, query| {
-            Ok(store.find(query)?.iter().map(Entity::to_wit).collect())
-        }))
+    async fn find(
+        &mut self,
+        query: wit::EntityQuery,
+    ) -> wasmtime::Result<Result<Vec<types::Entity>, GuestError>> {
+        Ok(self
+            .listing(query, "entity find", |store, query, deadline| {
+                Ok(store.find(query, Some(deadline))?.iter().map(Entity::to_wit).collect())
+            })
+            .await)
     }
 
-    fn count(&mut self, query: wit::EntityQuery) -> wasmtime::Result<Result<u64, GuestError>> {
-        Ok(self.listing(query, "entity count", |store, query| store.count(query)))
+    async fn count(&mut self, query: wit::EntityQuery) -> wasmtime::Result<Result<u64, GuestError>> {
+        Ok(self
+            .listing(query, "entity count", |store, query, deadline| store.count(query, Some(deadline)))
+            .await)
     }
 }

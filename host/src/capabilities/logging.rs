@@ -25,7 +25,7 @@ impl HasData for HasLogging {
     type Data<'a> = LoggingView<'a>;
 }
 
-pub(crate) fn add_to_linker<T: 'static>(
+pub(crate) fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> LoggingView<'_>,
 ) -> wasmtime::Result<()> {
@@ -33,7 +33,7 @@ pub(crate) fn add_to_linker<T: 'static>(
 }
 
 impl wit::Host for LoggingView<'_> {
-    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<Result<(), GuestError>> {
+    async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<Result<(), GuestError>> {
         if let Err(denied) = self.caller.require(HostFunction::Log) {
             return Ok(Err(denied));
         }

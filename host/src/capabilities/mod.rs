@@ -89,18 +89,21 @@ pub(crate) struct PluginContext {
     /// Held shared by every call; a call re-run after a storage conflict
     /// holds it alone, so the re-run cannot conflict again. One per plugin id,
     /// shared by the versions of a reloaded plugin.
-    pub serial: Arc<std::sync::RwLock<()>>,
+    pub serial: Arc<tokio::sync::RwLock<()>>,
 }
 
-/// The calling plugin and the log of this call, shared by every capability view.
+/// The calling plugin, the call's deadline and its log, shared by every
+/// capability view.
 pub(crate) struct Caller {
     pub plugin: Arc<PluginContext>,
+    /// When the call is stopped; host calls that can run long stop by then.
+    pub deadline: std::time::Instant,
     pub log: CallLog,
 }
 
 impl Caller {
-    pub(crate) fn new(plugin: Arc<PluginContext>) -> Caller {
-        Caller { plugin, log: CallLog::default() }
+    pub(crate) fn new(plugin: Arc<PluginContext>, deadline: std::time::Instant) -> Caller {
+        Caller { plugin, deadline, log: CallLog::default() }
     }
 
     /// Checks a grant. A missing one is logged under the plugin's id and
@@ -136,7 +139,7 @@ impl HasData for HasCaller {
 impl types::Host for &mut Caller {}
 
 /// Links `plinth:plugin/types` (types only, no functions).
-pub(crate) fn add_types_to_linker<T: 'static>(
+pub(crate) fn add_types_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> &mut Caller,
 ) -> wasmtime::Result<()> {

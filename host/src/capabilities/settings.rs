@@ -23,7 +23,7 @@ impl HasData for HasSettings {
     type Data<'a> = SettingsView<'a>;
 }
 
-pub(crate) fn add_to_linker<T: 'static>(
+pub(crate) fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> SettingsView<'_>,
 ) -> wasmtime::Result<()> {
@@ -78,7 +78,7 @@ impl SettingsView<'_> {
 }
 
 impl wit::Host for SettingsView<'_> {
-    fn get(&mut self, name: String) -> wasmtime::Result<Result<Option<String>, GuestError>> {
+    async fn get(&mut self, name: String) -> wasmtime::Result<Result<Option<String>, GuestError>> {
         let result = self.effective("setting get").and_then(|mut values| {
             if !self.caller.plugin.settings.contains_key(&name) {
                 return Err(GuestError::NotFound(format!("setting `{name}` is not declared in plugin.json")));
@@ -88,7 +88,7 @@ impl wit::Host for SettingsView<'_> {
         Ok(result)
     }
 
-    fn get_all(&mut self) -> wasmtime::Result<Result<Vec<(String, String)>, GuestError>> {
+    async fn get_all(&mut self) -> wasmtime::Result<Result<Vec<(String, String)>, GuestError>> {
         let result = self.effective("setting get-all");
         Ok(result.map(|values| values.into_iter().map(|(k, v)| (k, v.to_string())).collect()))
     }

@@ -63,7 +63,7 @@ impl HasData for HasStorage {
     type Data<'a> = StorageView<'a>;
 }
 
-pub(crate) fn add_to_linker<T: 'static>(
+pub(crate) fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> StorageView<'_>,
 ) -> wasmtime::Result<()> {
@@ -182,14 +182,14 @@ impl StorageView<'_> {
 }
 
 impl wit::Host for StorageView<'_> {
-    fn get(&mut self, key: String) -> Checked<Option<Vec<u8>>> {
+    async fn get(&mut self, key: String) -> Checked<Option<Vec<u8>>> {
         if let Err(e) = self.caller.require(HostFunction::StorageGet).and_then(|()| check_key(&key)) {
             return Ok(Err(e));
         }
         self.read(&key)
     }
 
-    fn set(&mut self, key: String, value: Vec<u8>) -> Checked<()> {
+    async fn set(&mut self, key: String, value: Vec<u8>) -> Checked<()> {
         let max = self.caller.plugin.limits.storage_value_bytes;
         let allowed =
             self.caller.require(HostFunction::StorageSet).and_then(|()| check_key(&key)).and_then(|()| {
@@ -207,14 +207,14 @@ impl wit::Host for StorageView<'_> {
         Ok(self.write(key, Some(value))?.map(|_| ()))
     }
 
-    fn delete(&mut self, key: String) -> Checked<bool> {
+    async fn delete(&mut self, key: String) -> Checked<bool> {
         if let Err(e) = self.caller.require(HostFunction::StorageDelete).and_then(|()| check_key(&key)) {
             return Ok(Err(e));
         }
         self.write(key, None)
     }
 
-    fn list_keys(&mut self, prefix: String) -> Checked<Vec<String>> {
+    async fn list_keys(&mut self, prefix: String) -> Checked<Vec<String>> {
         if let Err(e) = self.caller.require(HostFunction::StorageList) {
             return Ok(Err(e));
         }

@@ -19,9 +19,14 @@ use crate::limits::Limits;
 use crate::plugin_log::{LogLevel, LogSource, PluginLog, bounded, escaped};
 use crate::sandbox::{CallKind, InvocationState, Sandbox};
 use crate::store::{Backend, CommitError, Usage};
+use futures_util::FutureExt;
 use std::collections::HashMap;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex, RwLock};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::RwLock;
 use wasmtime::component::Instance;
 use wasmtime::{Store, Trap};
 
@@ -42,6 +47,8 @@ pub(crate) struct Shared {
     /// Each plugin id's serial lock (see `PluginContext::serial`), kept here
     /// so the versions of a reloaded plugin share it.
     pub serial_locks: Arc<Mutex<HashMap<String, Arc<RwLock<()>>>>>,
+    /// The host's runtime, which the blocking API runs calls on.
+    pub runtime: tokio::runtime::Handle,
 }
 
 impl Shared {
@@ -52,27 +59,31 @@ impl Shared {
     }
 }
 
-/// The guest call of an invocation; may run more than once.
-pub(crate) type GuestCall<'a, R> =
-    &'a dyn Fn(&mut Store<InvocationState>, &Instance) -> wasmtime::Result<Result<R, GuestError>>;
+/// The future of one guest call, borrowing only the store.
+pub(crate) type GuestFuture<'s, R> =
+    Pin<Box<dyn Future<Output = wasmtime::Result<Result<R, GuestError>>> + Send + 's>>;
 
-/// Runs `call` in a fresh instance of `plugin`.
-pub(crate) fn run<R>(
-    plugin: &LoadedPlugin,
-    sandbox: &Sandbox,
-    shared: &Shared,
-    kind: CallKind,
-    phase: &str,
-    call: impl Fn(&mut Store<InvocationState>, &Instance) -> wasmtime::Result<R>,
-) -> Result<R, CallError> {
-    let call = |store: &mut Store<InvocationState>, instance: &Instance| call(store, instance).map(Ok);
-    run_checked(plugin, sandbox, shared, kind, phase, &call, &|_| Ok(()))
+/// The guest call of an invocation; may run more than once (after a storage
+/// conflict), each time in a fresh store.
+pub(crate) type GuestCall<'c, R> =
+    &'c (dyn for<'s> Fn(&'s mut Store<InvocationState>, Instance) -> GuestFuture<'s, R> + Send + Sync);
+
+/// Gives a closure the type of a [`GuestCall`] (a closure's own signature
+/// cannot say that its future borrows its store argument).
+pub(crate) fn guest_call<R, F>(call: F) -> F
+where
+    F: for<'s> Fn(&'s mut Store<InvocationState>, Instance) -> GuestFuture<'s, R> + Send + Sync,
+{
+    call
 }
 
-/// Like [`run`], for exports that return the WIT `result<T, error>`: the
-/// plugin's own error comes back as [`CallErrorKind::Guest`], and its storage
-/// writes are dropped.
-pub(crate) fn run_fallible<R>(
+/// Judges a call's result before its storage writes are committed.
+pub(crate) type Accept<'c, R> = &'c (dyn Fn(&R) -> Result<(), CallError> + Send + Sync);
+
+/// Runs `call` in a fresh instance of `plugin`, for exports that return the
+/// WIT `result<T, error>`: the plugin's own error comes back as
+/// [`CallErrorKind::Guest`], and its storage writes are dropped.
+pub(crate) async fn run_fallible<R: Send>(
     plugin: &LoadedPlugin,
     sandbox: &Sandbox,
     shared: &Shared,
@@ -80,19 +91,19 @@ pub(crate) fn run_fallible<R>(
     phase: &str,
     call: GuestCall<'_, R>,
 ) -> Result<R, CallError> {
-    run_checked(plugin, sandbox, shared, kind, phase, call, &|_| Ok(()))
+    run_checked(plugin, sandbox, shared, kind, phase, call, &|_| Ok(())).await
 }
 
 /// Like [`run_fallible`], with `accept` judging the result before the storage
 /// writes are committed: a refused result commits nothing.
-pub(crate) fn run_checked<R>(
+pub(crate) async fn run_checked<R: Send>(
     plugin: &LoadedPlugin,
     sandbox: &Sandbox,
     shared: &Shared,
     kind: CallKind,
     phase: &str,
     call: GuestCall<'_, R>,
-    accept: &dyn Fn(&R) -> Result<(), CallError>,
+    accept: Accept<'_, R>,
 ) -> Result<R, CallError> {
     let context = &plugin.context;
     let error = |kind| CallError::new(&context.id, phase, kind);
@@ -105,19 +116,18 @@ pub(crate) fn run_checked<R>(
         return Err(error(CallErrorKind::Degraded { retry_in_ms: wait.as_millis() }));
     }
     // From here every path reaches `record`, which also ends a half-open test call.
-    let attempt = |alone: bool| {
-        let serial = &*context.serial;
-        if alone {
-            let _alone = serial.write().unwrap_or_else(|p| p.into_inner());
-            attempt(plugin, sandbox, shared, kind, phase, call, accept)
-        } else {
-            let _shared = serial.read().unwrap_or_else(|p| p.into_inner());
-            attempt(plugin, sandbox, shared, kind, phase, call, accept)
-        }
-    };
     let mut result = Err(error(CallErrorKind::Conflict { attempts: ATTEMPTS }));
     for run in 0..ATTEMPTS {
-        match attempt(run > 0) {
+        // The first run shares the plugin's serial lock with its other calls;
+        // a re-run after a conflict holds it alone.
+        let outcome = if run == 0 {
+            let _shared = context.serial.read().await;
+            attempt(plugin, sandbox, shared, kind, phase, call, accept).await
+        } else {
+            let _alone = context.serial.write().await;
+            attempt(plugin, sandbox, shared, kind, phase, call, accept).await
+        };
+        match outcome {
             Attempt::Done(done) => {
                 result = done;
                 break;
@@ -151,6 +161,18 @@ pub(crate) fn run_checked<R>(
     result
 }
 
+/// The call's timer ran out before it ended.
+#[derive(Debug)]
+struct DeadlinePassed;
+
+impl std::fmt::Display for DeadlinePassed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the call's time limit passed")
+    }
+}
+
+impl std::error::Error for DeadlinePassed {}
+
 /// How one run of a call ended.
 enum Attempt<R> {
     Done(Result<R, CallError>),
@@ -158,14 +180,14 @@ enum Attempt<R> {
     Conflict(CommitError),
 }
 
-fn attempt<R>(
+async fn attempt<R: Send>(
     plugin: &LoadedPlugin,
     sandbox: &Sandbox,
     shared: &Shared,
     kind: CallKind,
     phase: &str,
     call: GuestCall<'_, R>,
-    accept: &dyn Fn(&R) -> Result<(), CallError>,
+    accept: Accept<'_, R>,
 ) -> Attempt<R> {
     let context = &plugin.context;
     let internal = |message: String| CallError::new(&context.id, phase, CallErrorKind::Internal { message });
@@ -173,9 +195,20 @@ fn attempt<R>(
         Ok(store) => store,
         Err(e) => return Attempt::Done(Err(internal(format!("{e:#}")))),
     };
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        plugin.pre.instantiate(&mut store).and_then(|instance| call(&mut store, &instance))
-    }));
+    // The deadline is a timer around the whole call: dropping the call's
+    // future stops the guest wherever it is (computing, sleeping, waiting in a
+    // host call). A panic in host code ends only this call.
+    let limit = kind.timeout(&context.limits);
+    let started = Instant::now();
+    let guest = async {
+        let instance = plugin.pre.instantiate_async(&mut store).await?;
+        call(&mut store, instance).await
+    };
+    let timed = tokio::time::timeout(limit, AssertUnwindSafe(guest).catch_unwind()).await;
+    let outcome = match timed {
+        Ok(outcome) => outcome,
+        Err(_elapsed) => Ok(Err(wasmtime::Error::new(DeadlinePassed))),
+    };
     store.data_mut().take_output();
     let exhausted = store.data().limiter.exhausted;
     let mut state = store.into_data();
@@ -215,6 +248,11 @@ fn attempt<R>(
         }
         Ok(Err(error)) if error.downcast_ref::<StorageConflict>().is_some() => {
             return Attempt::Conflict(CommitError::Conflict { key: "a key read twice".into() });
+        }
+        Ok(Err(error)) if error.downcast_ref::<DeadlinePassed>().is_some() => {
+            let limit_ms = limit.as_millis();
+            let elapsed_ms = started.elapsed().as_millis();
+            Err(CallError::new(&context.id, phase, CallErrorKind::Timeout { limit_ms, elapsed_ms }))
         }
         Ok(Err(error)) => {
             let classified = classify(&context.id, phase, kind, &context.limits, exhausted, &error);
@@ -259,7 +297,10 @@ fn classify(
 ) -> CallError {
     let limit = |limit: String| CallErrorKind::LimitExceeded { limit };
     let kind = match error.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => CallErrorKind::Timeout { limit_ms: kind.timeout(limits).as_millis() },
+        Some(Trap::Interrupt) => {
+            let limit_ms = kind.timeout(limits).as_millis();
+            CallErrorKind::Timeout { limit_ms, elapsed_ms: limit_ms }
+        }
         Some(Trap::OutOfFuel) => limit(format!("fuel ({} units)", limits.fuel.unwrap_or_default())),
         Some(Trap::StackOverflow) => limit("wasm stack".to_string()),
         _ if exhausted => limit(format!("memory ({} MiB)", limits.memory_bytes >> 20)),

@@ -187,25 +187,30 @@ fn initialise(
 ) -> Result<(), LoadError> {
     let id = plugin.id().to_string();
     let init_error = |source: CallError| LoadError::Init { plugin: id.clone(), source: Box::new(source) };
-    let events = plugin.events.as_ref();
-    let (routes, widgets) =
-        invoke::run(plugin, sandbox, shared, CallKind::Init, "init", |store, instance| {
+    let call = invoke::guest_call(|store, instance| {
+        let (events, routes, widgets) =
+            (plugin.events.clone(), route_indices.clone(), widget_indices.clone());
+        Box::pin(async move {
             if let Some(indices) = events {
-                indices.load(&mut *store, instance)?;
+                indices.load(&mut *store, &instance)?;
             }
-            let routes = match &route_indices {
+            let routes = match routes {
                 Some(indices) => {
-                    Some(indices.load(&mut *store, instance)?.call_register_routes(&mut *store)?)
+                    Some(indices.load(&mut *store, &instance)?.call_register_routes(&mut *store).await?)
                 }
                 None => None,
             };
-            let widgets = match &widget_indices {
-                Some(indices) => Some(indices.load(&mut *store, instance)?.call_list_widgets(&mut *store)?),
+            let widgets = match widgets {
+                Some(indices) => {
+                    Some(indices.load(&mut *store, &instance)?.call_list_widgets(&mut *store).await?)
+                }
                 None => None,
             };
-            Ok((routes, widgets))
+            Ok(Ok((routes, widgets)))
         })
-        .map_err(init_error)?;
+    });
+    let init = invoke::run_fallible(plugin, sandbox, shared, CallKind::Init, "init", &call);
+    let (routes, widgets) = shared.runtime.block_on(init).map_err(init_error)?;
 
     let invalid = |problem: String| LoadError::Invalid { plugin: id.clone(), problem };
     if let (Some(indices), Some(routes)) = (route_indices, routes) {

@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 pub use sqlite::DATABASE_FILE;
 
@@ -48,10 +49,12 @@ pub trait EntityStore: Send + Sync {
     /// One entity.
     fn get(&self, id: &str) -> Result<Option<Entity>, StoreError>;
     /// The entities matching `query` (already [checked](EntityQuery::check)),
-    /// oldest first, ties by insertion order.
-    fn find(&self, query: &EntityQuery) -> Result<Vec<Entity>, StoreError>;
-    /// How many entities match `query`, ignoring its limit and offset.
-    fn count(&self, query: &EntityQuery) -> Result<u64, StoreError>;
+    /// oldest first, ties by insertion order. A query still running at
+    /// `deadline` is stopped with an error, releasing whatever it held.
+    fn find(&self, query: &EntityQuery, deadline: Option<Instant>) -> Result<Vec<Entity>, StoreError>;
+    /// How many entities match `query`, ignoring its limit and offset;
+    /// stopped at `deadline` like [`EntityStore::find`].
+    fn count(&self, query: &EntityQuery, deadline: Option<Instant>) -> Result<u64, StoreError>;
     /// Adds an entity; `false` (and nothing written) when the id is taken.
     fn insert(&self, entity: &Entity) -> Result<bool, StoreError>;
     /// Replaces an entity's data and `updated_at`; `false` when it does not exist.

@@ -7,6 +7,7 @@ use crate::store::{EntityStore, StoreError};
 use crate::types::{Entity, EntityQuery, field_path};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use std::time::Instant;
 
 const COLUMNS: &str = "id, entity_type, data, created_at, updated_at";
 
@@ -54,6 +55,23 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Entity> {
     })
 }
 
+/// Runs `query` with SQLite's progress handler stopping it at `deadline`
+/// (checked every thousand virtual-machine steps), so a slow query never
+/// holds the connection past its caller's time.
+fn until<R>(
+    db: &mut Connection,
+    deadline: Option<Instant>,
+    query: impl FnOnce(&Connection) -> rusqlite::Result<R>,
+) -> rusqlite::Result<R> {
+    let Some(deadline) = deadline else {
+        return query(db);
+    };
+    db.progress_handler(1000, Some(move || Instant::now() >= deadline))?;
+    let result = query(db);
+    db.progress_handler(1000, None::<fn() -> bool>)?;
+    result
+}
+
 fn read(db: &Connection, id: &str) -> rusqlite::Result<Option<Entity>> {
     db.prepare_cached(&format!("SELECT {COLUMNS} FROM entities WHERE id = ?1"))?
         .query_row([id], from_row)
@@ -70,7 +88,7 @@ impl EntityStore for Sqlite {
         read(&self.lock(), id).map_err(fail("reading an entity"))
     }
 
-    fn find(&self, query: &EntityQuery) -> Result<Vec<Entity>, StoreError> {
+    fn find(&self, query: &EntityQuery, deadline: Option<Instant>) -> Result<Vec<Entity>, StoreError> {
         let (clause, mut values) = where_clause(query).map_err(invalid)?;
         let (limit, offset) = (values.len() + 1, values.len() + 2);
         values.push(SqlValue::Integer(query.limit.map_or(-1, i64::from)));
@@ -78,21 +96,23 @@ impl EntityStore for Sqlite {
         let sql = format!(
             "SELECT {COLUMNS} FROM entities {clause} ORDER BY created_at, rowid LIMIT ?{limit} OFFSET ?{offset}"
         );
-        let db = self.lock();
-        let run = || -> rusqlite::Result<Vec<Entity>> {
+        let mut db = self.lock();
+        until(&mut db, deadline, |db| {
             let mut statement = db.prepare_cached(&sql)?;
             let rows = statement.query_map(params_from_iter(values), from_row)?;
             rows.collect()
-        };
-        run().map_err(fail("querying entities"))
+        })
+        .map_err(fail("querying entities"))
     }
 
-    fn count(&self, query: &EntityQuery) -> Result<u64, StoreError> {
+    fn count(&self, query: &EntityQuery, deadline: Option<Instant>) -> Result<u64, StoreError> {
         let (clause, values) = where_clause(query).map_err(invalid)?;
-        let db = self.lock();
-        db.prepare_cached(&format!("SELECT COUNT(*) FROM entities {clause}"))
-            .and_then(|mut statement| statement.query_row(params_from_iter(values), |row| row.get(0)))
-            .map_err(fail("counting entities"))
+        let mut db = self.lock();
+        until(&mut db, deadline, |db| {
+            db.prepare_cached(&format!("SELECT COUNT(*) FROM entities {clause}"))?
+                .query_row(params_from_iter(values), |row| row.get(0))
+        })
+        .map_err(fail("counting entities"))
     }
 
     fn insert(&self, entity: &Entity) -> Result<bool, StoreError> {

@@ -12,6 +12,9 @@ struct Probe;
 impl Plugin for Probe {
     /// Stores `seen/{id}`; fails when the entity's data has `"fail": true`.
     fn on_entity_created(entity: Entity) -> Result<(), Error> {
+        if let Some(ms) = entity.field("sleep_ms").and_then(|v| v.as_u64()) {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
         if entity.field("fail") == Some(Value::Bool(true)) {
             return Err(Error::InvalidInput(format!("refusing entity {}", entity.id())));
         }
@@ -65,6 +68,7 @@ impl Plugin for Probe {
             .get("/error", big_error)
             .get("/forge-log", forge_log)
             .get("/print-line", print_line)
+            .get("/sleep", sleep)
     }
 
     fn widgets() -> Vec<Widget> {
@@ -73,6 +77,9 @@ impl Plugin for Probe {
 
     /// A field named `huge` renders 100 MiB.
     fn render_widget(_widget_id: &str, context: plinth_sdk::FieldContext) -> Result<String, Error> {
+        if context.field_name == "sleep" {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
         if context.field_name == "huge" {
             return Ok("x".repeat(100 << 20));
         }
@@ -309,6 +316,12 @@ fn claim(request: Request) -> Response {
 /// `?n=` number from the query (0 when missing).
 fn query_number(request: &Request, name: &str) -> usize {
     request.query(name).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+/// Sleeps through WASI for `?ms=` milliseconds, then answers.
+fn sleep(request: Request) -> Response {
+    std::thread::sleep(std::time::Duration::from_millis(query_number(&request, "ms") as u64));
+    Response::text(200, "woke up")
 }
 
 fn echo_path(request: Request) -> Response {

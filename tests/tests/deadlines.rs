@@ -1,0 +1,85 @@
+//! Every call ends at its deadline whatever the guest does: computing,
+//! sleeping in WASI, or waiting in a slow host call. The guest sleeps for an
+//! hour in each case, so a test that finishes shows the call was cut.
+
+use plinth_host::{CallError, CallErrorKind, FieldContext, Host, HostConfig, Method, RouteRequest};
+use plinth_tests::{PluginDir, guests};
+use serde_json::{Value, json};
+
+const HOUR_MS: u64 = 3_600_000;
+
+fn host_with_probe(limits: Value) -> (tempfile::TempDir, Host, PluginDir) {
+    let data = tempfile::tempdir().expect("temp dir");
+    let host = Host::with_config(HostConfig::new(data.path())).expect("open host");
+    let grants = ["storage_get", "storage_set", "entity_list"];
+    let probe = PluginDir::new("probe", guests::PROBE_PLUGIN_WASM, &grants, json!({ "limits": limits }));
+    host.load_plugin(probe.path()).expect("load the probe");
+    (data, host, probe)
+}
+
+fn timeout_of(error: &CallError) -> (u128, u128) {
+    match error.kind {
+        CallErrorKind::Timeout { limit_ms, elapsed_ms } => (limit_ms, elapsed_ms),
+        _ => panic!("expected a timeout, got {error}"),
+    }
+}
+
+#[test]
+fn a_route_sleeping_in_wasi_ends_at_its_limit() {
+    let (_d, host, _p) = host_with_probe(json!({ "route_timeout_ms": 300 }));
+    let error = host
+        .call_route("probe", RouteRequest::new(Method::Get, &format!("/sleep?ms={HOUR_MS}")))
+        .expect_err("stopped");
+    let (limit_ms, elapsed_ms) = timeout_of(&error);
+    assert_eq!(limit_ms, 300);
+    assert!(elapsed_ms >= 300, "the error reports the real elapsed time: {error}");
+    assert!(error.to_string().contains(&format!("after running {elapsed_ms} ms")), "{error}");
+    let woke =
+        host.call_route("probe", RouteRequest::new(Method::Get, "/sleep?ms=1")).expect("a short sleep");
+    assert_eq!(woke.body, b"woke up");
+}
+
+#[test]
+fn a_hook_sleeping_in_wasi_ends_at_its_limit_and_the_write_stands() {
+    let (_d, host, _p) = host_with_probe(json!({ "hook_timeout_ms": 300 }));
+    let write = host.create_entity("note", json!({ "sleep_ms": HOUR_MS })).expect("the write");
+    let error = write.hooks[0].error.as_deref().expect("the hook was stopped");
+    assert!(error.contains("300 ms time limit"), "{error}");
+    assert!(host.entity(&write.entity.id).expect("read").is_some());
+}
+
+#[test]
+fn a_widget_sleeping_in_wasi_ends_at_its_limit() {
+    let (_d, host, _p) = host_with_probe(json!({ "widget_timeout_ms": 300 }));
+    let context = FieldContext { field_name: "sleep".into(), value: json!("x"), ..Default::default() };
+    let error = host.render_widget("plugin:probe:shout", &context).expect_err("stopped");
+    assert_eq!(timeout_of(&error).0, 300);
+}
+
+#[test]
+fn a_slow_query_is_stopped_at_the_call_deadline_and_frees_the_database() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let host = Host::with_config(HostConfig::new(data.path())).expect("open host");
+    for i in 0..20_000 {
+        host.create_entity("row", json!({ "n": i })).expect("seed");
+    }
+    let probe = PluginDir::new(
+        "probe",
+        guests::PROBE_PLUGIN_WASM,
+        &["entity_list"],
+        json!({ "limits": { "route_timeout_ms": 500 } }),
+    );
+    host.load_plugin(probe.path()).expect("load the probe");
+    // A 200 KB field name: SQLite re-reads the path for every row.
+    let query = format!("/entities?q={}%3Dx", "a".repeat(200_000));
+    match host.call_route("probe", RouteRequest::new(Method::Get, &query)) {
+        Err(error) => assert_eq!(timeout_of(&error).0, 500),
+        Ok(response) => {
+            // The query was interrupted just before the timer fired: the guest saw an error.
+            let body: Value = response.json().expect("JSON");
+            assert_eq!(body["error"]["kind"], "internal", "{body}");
+        }
+    }
+    // The database was released at the deadline: it answers at once.
+    assert_eq!(host.count_entities(&plinth_host::EntityQuery::of_type("row")).expect("count"), 20_000);
+}
