@@ -445,7 +445,7 @@ fn plugin_text_cannot_forge_server_log_lines() {
     );
 }
 
-/// 100 calls sleeping in WASI at once cost the server memory, not threads:
+/// 500 calls sleeping in WASI at once cost the server memory, not threads:
 /// while they sleep, `/healthz` and another plugin answer, and the server
 /// runs far fewer threads than calls.
 #[test]
@@ -453,36 +453,62 @@ fn sleeping_calls_hold_no_threads_and_others_keep_answering() {
     let plugins = rust_examples();
     let manifest = json!({
         "id": "sleeper", "name": "sleeper", "version": "0.1.0", "wasm": { "module": "plugin.wasm" },
-        "limits": { "max_concurrent": 200, "route_timeout_ms": 30000 },
+        "limits": { "max_concurrent": 600, "route_timeout_ms": 30000 },
     });
     let component = std::fs::read(guests::PROBE_PLUGIN_WASM).expect("probe");
     write_plugin(plugins.path(), "sleeper", &manifest, &component);
-    let server = Server::start(plugins.path(), &[]);
-    let url = server.url("/api/plugins/sleeper/sleep?ms=4000");
-    let sleepers: Vec<_> = (0..100)
+    let server = Server::start(plugins.path(), &["--pool-instances", "1200"]);
+    let url = server.url("/api/plugins/sleeper/sleep?ms=8000");
+    let sleepers: Vec<_> = (0..500)
         .map(|_| {
             let url = url.clone();
             std::thread::spawn(move || common::send(&url, "GET", None).0)
         })
         .collect();
-    // Wait (bounded) until all 100 are inside the plugin.
+    // Wait (bounded) until all 500 are inside the plugin.
     let running = || server.get("/api/plugins/sleeper").1["health"]["running"].as_u64().unwrap_or(0);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while running() < 100 && Instant::now() < deadline {
+    while running() < 500 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(running(), 100, "all sleepers in flight");
+    assert_eq!(running(), 500, "all sleepers in flight");
     let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).expect("status");
     let threads: u64 = status
         .lines()
         .find_map(|line| line.strip_prefix("Threads:"))
         .and_then(|n| n.trim().parse().ok())
         .expect("thread count");
-    assert!(threads < 50, "{threads} threads for 100 sleeping calls");
+    assert!(threads < 50, "{threads} threads for 500 sleeping calls");
     assert_eq!(server.get("/healthz").0, 200);
     let (status, stats) = server.get("/api/plugins/character-stats/stats/character");
     assert_eq!(status, 200, "{stats}");
     for sleeper in sleepers {
         assert_eq!(sleeper.join().expect("client"), 200);
     }
+}
+
+/// The server listens before its plugins have loaded: `/healthz` answers 503
+/// `loading` while a plugin's initialisation runs (here an endless one, stopped
+/// at its 3 s init limit), then 200 with the failure listed.
+#[test]
+fn the_server_listens_while_plugins_load() {
+    let plugins = tempfile::tempdir().expect("temp dir");
+    let manifest = json!({
+        "id": "slow-init", "name": "slow-init", "version": "0.1.0", "wasm": { "module": "plugin.wasm" },
+        "limits": { "route_timeout_ms": 3000 },
+        "capabilities": { "host_functions": ["setting_get"], "settings": { "init": { "type": "string", "default": "loop" } } },
+    });
+    let component = std::fs::read(guests::PROBE_PLUGIN_WASM).expect("probe");
+    write_plugin(plugins.path(), "slow-init", &manifest, &component);
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let data = scratch.path().join("data");
+    let server = Server::listening(plugins.path(), &data, &[], scratch);
+    assert_eq!(server.get("/healthz"), (503, json!({"status": "loading", "plugins": 0})));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.get("/healthz").0 != 200 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(server.get("/healthz"), (200, json!({"status": "ok", "plugins": 0})));
+    let (_, listed) = server.get("/api/plugins");
+    assert_eq!(listed["plugins"][0]["status"], "failed", "{listed}");
 }

@@ -170,6 +170,10 @@ impl Host {
             }),
         };
         let sandbox = Sandbox::new(settings).map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        let pool_share = match (sandbox.pooled, settings.pool) {
+            (true, Some(pool)) => Some((pool.instances as usize / 2).max(1)),
+            _ => None,
+        };
         // One worker for timers and the blocking pool for long host calls; a
         // blocking call runs its future on the caller's own thread.
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -184,7 +188,8 @@ impl Host {
         #[cfg(feature = "legacy")]
         let legacy = match config.legacy {
             Some(legacy) => {
-                Some(LegacyRunner::new(sandbox.engine.clone(), &data_dir, legacy, settings.fuel)?)
+                let handle = runtime.handle().clone();
+                Some(LegacyRunner::new(sandbox.engine.clone(), &data_dir, legacy, settings.fuel, handle)?)
             }
             None => None,
         };
@@ -197,6 +202,7 @@ impl Host {
                 ceilings: config.ceilings,
                 breaker: config.breaker,
                 max_component_bytes: config.max_component_bytes,
+                pool_share,
                 compile_cache,
                 serial_locks: Default::default(),
                 runtime: runtime.handle().clone(),

@@ -83,3 +83,20 @@ fn a_slow_query_is_stopped_at_the_call_deadline_and_frees_the_database() {
     // The database was released at the deadline: it answers at once.
     assert_eq!(host.count_entities(&plinth_host::EntityQuery::of_type("row")).expect("count"), 20_000);
 }
+
+/// One plugin cannot take more than half the instance pool.
+#[test]
+fn a_plugin_gets_at_most_half_the_instance_pool() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let config = HostConfig { pooling: Some(8), ..HostConfig::new(data.path()) };
+    let host = Host::with_config(config).expect("open host");
+    let greedy = PluginDir::new(
+        "greedy",
+        guests::PROBE_PLUGIN_WASM,
+        &[],
+        json!({ "limits": { "max_concurrent": 100 } }),
+    );
+    host.load_plugin(greedy.path()).expect("load");
+    let expected = if host.pooling_active() { 4 } else { 100 };
+    assert_eq!(host.plugin_limits("greedy").map(|l| l.max_concurrent), Some(expected));
+}

@@ -161,6 +161,22 @@ fn no_environment_and_only_the_program_name() {
     assert_eq!(reply.value, Some(json!({"vars": 0, "args": ["legacy-probe.wasm"]})));
 }
 
+/// A module sleeping for an hour through WASI ends at the job's timeout (a
+/// test that finishes shows it), and its worker is free again.
+#[test]
+fn a_sleeping_module_is_stopped_at_its_timeout() {
+    let (_data, host) =
+        fresh(LegacyConfig { timeout: Duration::from_millis(300), workers: 1, ..LegacyConfig::default() });
+    match probe(&host, json!({"fn": "sleep", "args": [3_600_000]})) {
+        Err(error @ LegacyError::Timeout { limit_ms: 300, .. }) => assert_eq!(error.code(), "timeout"),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert_eq!(
+        probe(&host, json!({"fn": "sleep", "args": [1]})).expect("next job").value,
+        Some(json!("woke"))
+    );
+}
+
 #[test]
 fn an_endless_module_is_stopped_and_the_host_carries_on() {
     let (_data, host) =

@@ -20,6 +20,7 @@ use plinth_host::{Host, HostConfig, LegacyConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub use api::ApiError;
@@ -60,12 +61,17 @@ pub struct ServeArgs {
     /// Keep each legacy job's folder under DATA_DIR/_sandbox after it ends.
     #[arg(long)]
     pub keep_sandboxes: bool,
+    /// Instances the pooling allocator keeps ready (calls running at once,
+    /// all plugins together; one plugin may use at most half).
+    #[arg(long, default_value_t = 128)]
+    pub pool_instances: u32,
 }
 
 impl ServeArgs {
     /// The host configuration these arguments describe.
     fn host_config(&self) -> anyhow::Result<HostConfig> {
         let mut config = HostConfig::new(&self.data_dir);
+        config.pooling = Some(self.pool_instances);
         let call_timeout = Duration::from_millis(self.call_timeout_ms);
         config.limits.route_timeout = call_timeout;
         config.limits.hook_timeout = call_timeout;
@@ -94,6 +100,8 @@ pub struct AppState {
     pub host: Arc<Host>,
     pub plugins_dir: PathBuf,
     pub max_request_bytes: usize,
+    /// True until the plugins folder has been loaded once.
+    pub loading: AtomicBool,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -107,17 +115,14 @@ pub fn run(options: ServeArgs) -> anyhow::Result<()> {
 async fn serve(options: ServeArgs) -> anyhow::Result<()> {
     let config = options.host_config()?;
     let host = tokio::task::spawn_blocking(move || Host::with_config(config)).await??;
+    std::fs::read_dir(&options.plugins)
+        .with_context(|| format!("reading plugins from {}", options.plugins.display()))?;
     let state = Arc::new(AppState {
         host: Arc::new(host),
         plugins_dir: options.plugins.clone(),
         max_request_bytes: options.max_request_bytes,
+        loading: AtomicBool::new(true),
     });
-    plugins::load_all(&state)
-        .await
-        .with_context(|| format!("reading plugins from {}", options.plugins.display()))?;
-    if options.reload {
-        tokio::spawn(reload::watch(state.clone()));
-    }
 
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
@@ -125,7 +130,21 @@ async fn serve(options: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     // Tests and scripts read this line to learn the port.
     println!("plinth listening on http://{addr}");
-    tracing::info!(%addr, plugins = state.host.plugins().len(), "listening");
+    tracing::info!(%addr, "listening; loading plugins");
+    // Plugins load while the server already answers: `/healthz` says 503
+    // "loading" until every folder has loaded or failed.
+    let loader = state.clone();
+    let reload = options.reload;
+    tokio::spawn(async move {
+        if let Err(error) = plugins::load_all(&loader).await {
+            tracing::error!("reading plugins from {}: {error}", loader.plugins_dir.display());
+        }
+        loader.loading.store(false, Ordering::SeqCst);
+        tracing::info!(plugins = loader.host.plugins().len(), "plugins loaded");
+        if reload {
+            reload::watch(loader).await;
+        }
+    });
 
     axum::serve(listener, router(state.clone())).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("shutting down: in-flight requests finished, closing the database");

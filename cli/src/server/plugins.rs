@@ -56,8 +56,14 @@ fn describe(state: &SharedState, info: PluginInfo) -> Value {
     value
 }
 
-pub async fn healthz(State(state): AppStateExtractor) -> Json<Value> {
-    Json(json!({ "status": "ok", "plugins": state.host.plugins().len() }))
+/// 200 `ok` once the plugins have loaded; 503 `loading` before (load
+/// balancers and scripts wait for it).
+pub async fn healthz(State(state): AppStateExtractor) -> (StatusCode, Json<Value>) {
+    let plugins = state.host.plugins().len();
+    if state.loading.load(std::sync::atomic::Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "loading", "plugins": plugins })));
+    }
+    (StatusCode::OK, Json(json!({ "status": "ok", "plugins": plugins })))
 }
 
 pub async fn list(State(state): AppStateExtractor) -> Json<Value> {

@@ -32,8 +32,24 @@ impl Server {
         Server::start_on(plugins, &scratch.path().join("data"), extra, scratch)
     }
 
-    /// Like [`Server::start`] on a given data directory.
+    /// Like [`Server::start`] on a given data directory; returns once the
+    /// plugins have loaded (`/healthz` 200).
     pub fn start_on(plugins: &Path, data_dir: &Path, extra: &[&str], scratch: tempfile::TempDir) -> Server {
+        let server = Server::listening(plugins, data_dir, extra, scratch);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        while server.get("/healthz").0 != 200 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "plugins still loading after 5 minutes: {}",
+                server.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        server
+    }
+
+    /// Starts the server and returns as soon as it listens (plugins may still be loading).
+    pub fn listening(plugins: &Path, data_dir: &Path, extra: &[&str], scratch: tempfile::TempDir) -> Server {
         let log_file = scratch.path().join(format!("server-{}.log", std::process::id()));
         let log = std::fs::File::create(&log_file).expect("log file");
         let mut child = Command::new(PLINTH)

@@ -14,7 +14,6 @@ pub use error::LegacyError;
 pub use protocol::LegacyReply;
 pub use store::ModuleInfo;
 
-use crate::sandbox::EPOCH_TICK;
 use queue::JobQueue;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -96,6 +95,9 @@ struct Inner {
     /// A metering engine needs fuel in every store; jobs are bounded by time instead.
     engine_meters_fuel: bool,
     next_job: AtomicU64,
+    /// The host's runtime: a job is a future under a timer, so it ends at its
+    /// limit even while the module sleeps.
+    runtime: tokio::runtime::Handle,
 }
 
 impl LegacyRunner {
@@ -106,6 +108,7 @@ impl LegacyRunner {
         data_dir: &Path,
         config: LegacyConfig,
         engine_meters_fuel: bool,
+        runtime: tokio::runtime::Handle,
     ) -> Result<LegacyRunner, LegacyError> {
         let sandbox_root = data_dir.join(SANDBOX_DIR);
         if config.wipe_sandboxes_on_start && sandbox_root.exists() {
@@ -115,7 +118,7 @@ impl LegacyRunner {
         let modules_dir = data_dir.join(MODULES_DIR);
         std::fs::create_dir_all(&modules_dir).map_err(LegacyError::io("creating _external_modules"))?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut JobState| &mut state.wasi).map_err(
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut JobState| &mut state.wasi).map_err(
             |e| LegacyError::Io {
                 operation: "linking WASI preview 1".into(),
                 source: std::io::Error::other(format!("{e:#}")),
@@ -132,6 +135,7 @@ impl LegacyRunner {
             compiled: Mutex::default(),
             engine_meters_fuel,
             next_job: AtomicU64::new(1),
+            runtime,
         };
         Ok(LegacyRunner { inner: Arc::new(inner), queue })
     }
@@ -256,8 +260,8 @@ impl Inner {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
-        let ticks = config.timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1);
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        // Running wasm yields at every epoch tick, so the timer below can stop it.
+        store.epoch_deadline_async_yield_and_update(1);
         if self.engine_meters_fuel {
             store.set_fuel(u64::MAX).map_err(|e| LegacyError::Trap {
                 module: name.to_string(),
@@ -265,12 +269,23 @@ impl Inner {
             })?;
         }
 
-        let outcome = self.linker.instantiate(&mut store, module).and_then(|instance| {
-            instance.get_typed_func::<(), ()>(&mut store, "_start")?.call(&mut store, ())
-        });
+        let job = async {
+            let instance = self.linker.instantiate_async(&mut store, module).await?;
+            instance.get_typed_func::<(), ()>(&mut store, "_start")?.call_async(&mut store, ()).await
+        };
+        // The timer is made inside the runtime (its constructor needs one).
+        let outcome = match self.runtime.block_on(async { tokio::time::timeout(config.timeout, job).await }) {
+            Ok(outcome) => outcome,
+            Err(_elapsed) => {
+                return Err(LegacyError::Timeout {
+                    module: name.to_string(),
+                    limit_ms: config.timeout.as_millis(),
+                });
+            }
+        };
         let errors = String::from_utf8_lossy(&stderr.contents()).into_owned();
         for line in errors.lines().filter(|l| !l.is_empty()) {
-            tracing::info!(module = name, stream = "stderr", "{line}");
+            tracing::info!(module = name, stream = "stderr", "{}", crate::plugin_log::escaped(line));
         }
         let written = stdout.contents();
         if written.len() > config.max_output_bytes {

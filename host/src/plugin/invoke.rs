@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub ceilings: Limits,
     pub breaker: BreakerConfig,
     pub max_component_bytes: u64,
+    /// The most concurrent calls one plugin may have: half the instance pool.
+    pub pool_share: Option<usize>,
     pub compile_cache: super::cache::CompileCache,
     /// Each plugin id's serial lock (see `PluginContext::serial`), kept here
     /// so the versions of a reloaded plugin share it.

@@ -93,10 +93,18 @@ pub(crate) fn load(
     let manifest = read_manifest(dir)?;
     let id = manifest.id.clone();
     let path = dir.join(&manifest.wasm.module);
-    let limits = manifest
+    let mut limits = manifest
         .limits
         .resolve(&shared.defaults, &shared.ceilings)
         .map_err(|problem| LoadError::Invalid { plugin: id.clone(), problem })?;
+    // No plugin may hold more than half the instance pool, so one plugin's
+    // many waiting calls cannot starve the others.
+    if let Some(share) = shared.pool_share
+        && limits.max_concurrent > share
+    {
+        tracing::warn!(plugin = %id, asked = limits.max_concurrent, share, "concurrent calls capped at half the instance pool");
+        limits.max_concurrent = share;
+    }
     let bytes = read_component_bytes(&id, &path, shared.max_component_bytes)?;
     if !bytes.starts_with(b"\0asm") {
         return Err(LoadError::NotWasm { plugin: id, path, what: describe_non_wasm(&bytes) });

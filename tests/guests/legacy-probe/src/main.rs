@@ -63,6 +63,12 @@ fn main() {
                 n = std::hint::black_box(n.wrapping_add(1));
             }
         }
+        "sleep" => {
+            // Sleeps (WASI poll on a clock) for args[0] milliseconds, then answers.
+            let ms = args.first().and_then(Value::as_u64).unwrap_or(0);
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            reply(json!({"ok": true, "value": "woke"}))
+        }
         "two_lines" => {
             reply(json!({"ok": true, "value": 1}));
             reply(json!({"ok": true, "value": 2}));
