@@ -43,24 +43,26 @@ fn query_of(query: wit::EntityQuery) -> Result<EntityQuery, GuestError> {
 }
 
 impl EntitiesView<'_> {
-    /// Runs a query on the blocking pool, stopped at the call's deadline:
-    /// a slow query holds neither a runtime thread nor the database past it.
-    async fn listing<R: Send + 'static>(
+    /// Runs a query, stopped by the backend at the call's deadline, so a slow
+    /// query holds the database no longer than the call may run. On a worker
+    /// of a multi-threaded runtime the worker's other tasks move to another
+    /// thread meanwhile (`block_in_place`); elsewhere it simply runs.
+    async fn listing<R>(
         &mut self,
         query: wit::EntityQuery,
         operation: &str,
-        run: impl FnOnce(&dyn EntityStore, &EntityQuery, Instant) -> Result<R, StoreError> + Send + 'static,
+        run: impl FnOnce(&dyn EntityStore, &EntityQuery, Instant) -> Result<R, StoreError>,
     ) -> Result<R, GuestError> {
         self.caller.require(HostFunction::EntityList)?;
         let query = query_of(query)?;
-        let (store, deadline) = (self.store.clone(), self.caller.deadline);
-        let ran = tokio::task::spawn_blocking(move || run(&*store, &query, deadline)).await;
-        let result = ran.unwrap_or_else(|e| {
-            Err(StoreError::Failed {
-                operation: "querying entities",
-                message: format!("the query task failed: {e}"),
-            })
-        });
+        let (store, deadline) = (&**self.store, self.caller.deadline);
+        let multi_threaded = tokio::runtime::Handle::try_current()
+            .is_ok_and(|runtime| runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let result = if multi_threaded {
+            tokio::task::block_in_place(|| run(store, &query, deadline))
+        } else {
+            run(store, &query, deadline)
+        };
         result.map_err(|e| self.caller.internal(operation, e))
     }
 }

@@ -122,12 +122,13 @@ pub(crate) async fn run_checked<R: Send>(
     for run in 0..ATTEMPTS {
         // The first run shares the plugin's serial lock with its other calls;
         // a re-run after a conflict holds it alone.
+        let invocation = Invocation { plugin, sandbox, shared, kind, phase, call, accept };
         let outcome = if run == 0 {
             let _shared = context.serial.read().await;
-            attempt(plugin, sandbox, shared, kind, phase, call, accept).await
+            invocation.attempt().await
         } else {
             let _alone = context.serial.write().await;
-            attempt(plugin, sandbox, shared, kind, phase, call, accept).await
+            invocation.attempt().await
         };
         match outcome {
             Attempt::Done(done) => {
@@ -182,96 +183,103 @@ enum Attempt<R> {
     Conflict(CommitError),
 }
 
-async fn attempt<R: Send>(
-    plugin: &LoadedPlugin,
-    sandbox: &Sandbox,
-    shared: &Shared,
+/// Everything one run of a call needs.
+struct Invocation<'a, R> {
+    plugin: &'a LoadedPlugin,
+    sandbox: &'a Sandbox,
+    shared: &'a Shared,
     kind: CallKind,
-    phase: &str,
-    call: GuestCall<'_, R>,
-    accept: Accept<'_, R>,
-) -> Attempt<R> {
-    let context = &plugin.context;
-    let internal = |message: String| CallError::new(&context.id, phase, CallErrorKind::Internal { message });
-    let mut store = match sandbox.new_store(context.clone(), kind, shared.backend.clone()) {
-        Ok(store) => store,
-        Err(e) => return Attempt::Done(Err(internal(format!("{e:#}")))),
-    };
-    // The deadline is a timer around the whole call: dropping the call's
-    // future stops the guest wherever it is (computing, sleeping, waiting in a
-    // host call). A panic in host code ends only this call.
-    let limit = kind.timeout(&context.limits);
-    let started = Instant::now();
-    let guest = async {
-        let instance = plugin.pre.instantiate_async(&mut store).await?;
-        call(&mut store, instance).await
-    };
-    let timed = tokio::time::timeout(limit, AssertUnwindSafe(guest).catch_unwind()).await;
-    let outcome = match timed {
-        Ok(outcome) => outcome,
-        Err(_elapsed) => Ok(Err(wasmtime::Error::new(DeadlinePassed))),
-    };
-    store.data_mut().take_output();
-    let exhausted = store.data().limiter.exhausted;
-    let mut state = store.into_data();
-    let result = match outcome {
-        Err(panic) => {
-            let reason = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned());
-            Err(internal(format!("the host panicked during the call: {}", reason.unwrap_or_default())))
-        }
-        Ok(Ok(result)) => {
-            // A failed call writes nothing, but its answer still rests on what
-            // it read: that is checked like a success's.
-            let result = result
-                .map_err(|error| {
-                    CallError::new(&context.id, phase, CallErrorKind::Guest(bounded_guest(error)))
-                })
-                .and_then(|value| accept(&value).map(|()| value));
-            let mut changes = state.storage.into_changes();
-            if result.is_err() {
-                changes.writes.clear();
+    phase: &'a str,
+    call: GuestCall<'a, R>,
+    accept: Accept<'a, R>,
+}
+
+impl<R: Send> Invocation<'_, R> {
+    async fn attempt(&self) -> Attempt<R> {
+        let Invocation { plugin, sandbox, shared, kind, phase, call, accept } = *self;
+        let context = &plugin.context;
+        let internal =
+            |message: String| CallError::new(&context.id, phase, CallErrorKind::Internal { message });
+        let mut store = match sandbox.new_store(context.clone(), kind, shared.backend.clone()) {
+            Ok(store) => store,
+            Err(e) => return Attempt::Done(Err(internal(format!("{e:#}")))),
+        };
+        // The deadline is a timer around the whole call: dropping the call's
+        // future stops the guest wherever it is (computing, sleeping, waiting in a
+        // host call). A panic in host code ends only this call.
+        let limit = kind.timeout(&context.limits);
+        let started = Instant::now();
+        let guest = async {
+            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            call(&mut store, instance).await
+        };
+        let timed = tokio::time::timeout(limit, AssertUnwindSafe(guest).catch_unwind()).await;
+        let outcome = match timed {
+            Ok(outcome) => outcome,
+            Err(_elapsed) => Ok(Err(wasmtime::Error::new(DeadlinePassed))),
+        };
+        store.data_mut().take_output();
+        let exhausted = store.data().limiter.exhausted;
+        let mut state = store.into_data();
+        let result = match outcome {
+            Err(panic) => {
+                let reason = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned());
+                Err(internal(format!("the host panicked during the call: {}", reason.unwrap_or_default())))
             }
-            let limits = &context.limits;
-            let quota = Usage { bytes: limits.storage_bytes, keys: limits.storage_keys };
-            let committed = match changes.needs_commit() {
-                true => shared.backend.kv.commit(&context.id, &changes, quota),
-                false => Ok(()),
-            };
-            match committed {
-                Ok(()) => result,
-                Err(CommitError::Store(e)) => {
-                    Err(internal(format!("committing its storage writes failed: {e}")))
+            Ok(Ok(result)) => {
+                // A failed call writes nothing, but its answer still rests on what
+                // it read: that is checked like a success's.
+                let result = result
+                    .map_err(|error| {
+                        CallError::new(&context.id, phase, CallErrorKind::Guest(bounded_guest(error)))
+                    })
+                    .and_then(|value| accept(&value).map(|()| value));
+                let mut changes = state.storage.into_changes();
+                if result.is_err() {
+                    changes.writes.clear();
                 }
-                Err(conflict) => return Attempt::Conflict(conflict),
+                let limits = &context.limits;
+                let quota = Usage { bytes: limits.storage_bytes, keys: limits.storage_keys };
+                let committed = match changes.needs_commit() {
+                    true => shared.backend.kv.commit(&context.id, &changes, quota),
+                    false => Ok(()),
+                };
+                match committed {
+                    Ok(()) => result,
+                    Err(CommitError::Store(e)) => {
+                        Err(internal(format!("committing its storage writes failed: {e}")))
+                    }
+                    Err(conflict) => return Attempt::Conflict(conflict),
+                }
             }
-        }
-        Ok(Err(error)) if error.downcast_ref::<StorageConflict>().is_some() => {
-            return Attempt::Conflict(CommitError::Conflict { key: "a key read twice".into() });
-        }
-        Ok(Err(error)) if error.downcast_ref::<DeadlinePassed>().is_some() => {
-            let limit_ms = limit.as_millis();
-            let elapsed_ms = started.elapsed().as_millis();
-            Err(CallError::new(&context.id, phase, CallErrorKind::Timeout { limit_ms, elapsed_ms }))
-        }
-        Ok(Err(error)) => {
-            let classified = classify(&context.id, phase, kind, &context.limits, exhausted, &error);
-            if matches!(classified.kind, CallErrorKind::Trap { .. }) {
-                // The operator gets the whole story (wasm backtrace included),
-                // in the plugin's log; the caller a short message.
-                state.caller.log.push(
-                    LogLevel::Error,
-                    LogSource::Host,
-                    format!("{phase} trapped: {error:?}"),
-                );
+            Ok(Err(error)) if error.downcast_ref::<StorageConflict>().is_some() => {
+                return Attempt::Conflict(CommitError::Conflict { key: "a key read twice".into() });
             }
-            Err(classified)
-        }
-    };
-    state.caller.log.publish(&shared.log, &context.id);
-    Attempt::Done(result)
+            Ok(Err(error)) if error.downcast_ref::<DeadlinePassed>().is_some() => {
+                let limit_ms = limit.as_millis();
+                let elapsed_ms = started.elapsed().as_millis();
+                Err(CallError::new(&context.id, phase, CallErrorKind::Timeout { limit_ms, elapsed_ms }))
+            }
+            Ok(Err(error)) => {
+                let classified = classify(&context.id, phase, kind, &context.limits, exhausted, &error);
+                if matches!(classified.kind, CallErrorKind::Trap { .. }) {
+                    // The operator gets the whole story (wasm backtrace included),
+                    // in the plugin's log; the caller a short message.
+                    state.caller.log.push(
+                        LogLevel::Error,
+                        LogSource::Host,
+                        format!("{phase} trapped: {error:?}"),
+                    );
+                }
+                Err(classified)
+            }
+        };
+        state.caller.log.publish(&shared.log, &context.id);
+        Attempt::Done(result)
+    }
 }
 
 /// Longest message of a plugin's own error that the host keeps or forwards.
