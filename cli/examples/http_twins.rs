@@ -1,9 +1,9 @@
 //! Two HTTP routes doing the same work on one axum server, for
 //! `host/benches/http.sh`: `GET /plugin/stats/character` calls the
-//! `character-stats` plugin (a fresh instance per request), and
-//! `GET /native/stats/character` does its logic in Rust (count the entities of
-//! a type, read the `analysis_depth` setting, answer the same JSON). Both run
-//! their blocking work on tokio's blocking pool, as `plinth serve` does.
+//! `character-stats` plugin (a fresh instance per request, awaited on the
+//! runtime), and `GET /native/stats/character` does its logic in Rust (count
+//! the entities of a type, read the `analysis_depth` setting, answer the same
+//! JSON) on tokio's blocking pool; `plinth serve` runs each the same way.
 //!
 //! Run: `cargo run --release --example http_twins -- 127.0.0.1:18081` after
 //! building the example plugins; it seeds 1,000 entities in a temporary folder.
@@ -19,13 +19,17 @@ use std::sync::Arc;
 
 const PLUGIN: &str = "character-stats";
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:18081".into());
     let data = tempfile::tempdir()?;
+    // Set-up uses the host's blocking API, so it runs before the server's runtime starts.
     let host = Host::open(data.path())?;
     seed_entities(&host, 1_000);
     host.load_plugin(concat!(env!("CARGO_MANIFEST_DIR"), "/../example-plugins/character-stats"))?;
+    tokio::runtime::Runtime::new()?.block_on(serve(addr, host))
+}
+
+async fn serve(addr: String, host: Host) -> anyhow::Result<()> {
     let app = Router::new()
         .route("/plugin/stats/{entity_type}", get(plugin_route))
         .route("/native/stats/{entity_type}", get(native_route))
@@ -36,13 +40,16 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The plugin call is awaited on the server's runtime, as `plinth serve` does.
 async fn plugin_route(State(host): State<Arc<Host>>, Path(entity_type): Path<String>) -> Response {
-    json_from_blocking(move || {
-        let request = RouteRequest::new(Method::Get, &format!("/stats/{entity_type}"));
-        let response = host.call_route(PLUGIN, request)?;
-        Ok((StatusCode::from_u16(response.status)?, response.body))
-    })
-    .await
+    let request = RouteRequest::new(Method::Get, &format!("/stats/{entity_type}"));
+    match host.call_route_async(PLUGIN, request).await {
+        Ok(response) => {
+            let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (status, [("content-type", "application/json")], response.body).into_response()
+        }
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+    }
 }
 
 async fn native_route(State(host): State<Arc<Host>>, Path(entity_type): Path<String>) -> Response {

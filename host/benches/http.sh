@@ -11,13 +11,14 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk 
 rustup target add wasm32-wasip2 >/dev/null 2>&1
 cargo build -q --release --target wasm32-wasip2 -p character-stats -p word-count-widget -p audit-trail
 cargo build -q --release -p plinth --bin plinth --example http_twins
+release="${CARGO_TARGET_DIR:-target}/release"
 
 data=$(mktemp -d)
 twins=
 trap 'kill "$server" $twins 2>/dev/null; rm -rf "$data"' EXIT
 port=18080
 log="$data/server.log"
-RUST_LOG=warn target/release/plinth serve --plugins example-plugins --data-dir "$data" --addr "127.0.0.1:$port" >"$log" 2>&1 &
+RUST_LOG=warn "$release/plinth" serve --plugins example-plugins --data-dir "$data" --addr "127.0.0.1:$port" >"$log" 2>&1 &
 server=$!
 # Up to 5 minutes: the Python and JavaScript examples compile on a fresh data directory.
 wait_for() { # URL WHAT
@@ -47,7 +48,7 @@ run "native route: GET /api/entities?entity_type=character&limit=1" "/api/entiti
 
 kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true
 twins_port=18081
-target/release/examples/http_twins "127.0.0.1:$twins_port" >/dev/null &
+"$release/examples/http_twins" "127.0.0.1:$twins_port" >/dev/null &
 twins=$!
 server=$twins
 log=/dev/null
