@@ -100,3 +100,33 @@ fn a_plugin_gets_at_most_half_the_instance_pool() {
     let expected = if host.pooling_active() { 4 } else { 100 };
     assert_eq!(host.plugin_limits("greedy").map(|l| l.max_concurrent), Some(expected));
 }
+
+/// A caller that goes away mid-call (an HTTP client disconnecting drops the
+/// call's future) leaves nothing behind: not its concurrency slot, and not a
+/// half-open circuit breaker waiting forever for its test call to end.
+#[test]
+fn a_call_dropped_mid_way_releases_its_slot_and_the_breaker() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut config = HostConfig::new(data.path());
+    config.breaker =
+        plinth_host::BreakerConfig { failures: 1, backoff: std::time::Duration::from_millis(100) };
+    let host = Host::with_config(config).expect("open host");
+    let probe =
+        PluginDir::new("probe", guests::PROBE_PLUGIN_WASM, &[], json!({ "limits": { "max_concurrent": 1 } }));
+    host.load_plugin(probe.path()).expect("load");
+    host.call_route("probe", RouteRequest::new(Method::Get, "/trap")).expect_err("a trap opens the circuit");
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    // The back-off is over: this call is the half-open test call, dropped while it sleeps.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let sleeping =
+        host.call_route_async("probe", RouteRequest::new(Method::Get, &format!("/sleep?ms={HOUR_MS}")));
+    let dropped = runtime
+        .block_on(async { tokio::time::timeout(std::time::Duration::from_millis(200), sleeping).await });
+    assert!(dropped.is_err(), "the caller gave up");
+    assert_eq!(host.plugin("probe").map(|p| p.health.running), Some(0), "the slot is free");
+    let next = host
+        .call_route("probe", RouteRequest::new(Method::Get, "/sleep?ms=1"))
+        .expect("the next call tests the plugin");
+    assert_eq!(next.body, b"woke up");
+    assert_eq!(host.plugin("probe").map(|p| p.health.state), Some("healthy"));
+}

@@ -87,17 +87,19 @@ impl Health {
     }
 
     /// `Err(wait)` while the circuit is open, and while the single test call
-    /// of a half-open circuit runs.
-    pub(crate) fn admit(&self) -> Result<(), Duration> {
+    /// of a half-open circuit runs. An admitted call ends through
+    /// [`Admitted::record`]; one dropped before that (its caller went away)
+    /// counts as nothing and, if it was the test call, lets the next call test.
+    pub(crate) fn admit(&self) -> Result<Admitted<'_>, Duration> {
         let mut breaker = self.breaker();
         let now = Instant::now();
-        let refused = match breaker.open_until {
-            None => None,
-            Some(until) if until > now => Some(until - now),
-            Some(_) if breaker.probing => Some(Duration::ZERO),
+        let (refused, probe) = match breaker.open_until {
+            None => (None, false),
+            Some(until) if until > now => (Some(until - now), false),
+            Some(_) if breaker.probing => (Some(Duration::ZERO), false),
             Some(_) => {
                 breaker.probing = true;
-                None
+                (None, true)
             }
         };
         match refused {
@@ -105,7 +107,7 @@ impl Health {
                 self.refused.fetch_add(1, Ordering::Relaxed);
                 Err(wait)
             }
-            None => Ok(()),
+            None => Ok(Admitted { health: self, probe, recorded: false }),
         }
     }
 
@@ -118,7 +120,7 @@ impl Health {
     }
 
     /// Counts a finished call; returns true when this call opened the circuit.
-    pub(crate) fn record(&self, outcome: Outcome, config: &BreakerConfig) -> bool {
+    fn record(&self, outcome: Outcome, config: &BreakerConfig) -> bool {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let counter = match outcome {
             Outcome::Completed => None,
@@ -161,6 +163,30 @@ impl Health {
             denials: self.denials.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
             running: self.running.load(Ordering::SeqCst),
+        }
+    }
+}
+
+/// A call the breaker let through.
+pub(crate) struct Admitted<'a> {
+    health: &'a Health,
+    /// The single test call of a half-open circuit.
+    probe: bool,
+    recorded: bool,
+}
+
+impl Admitted<'_> {
+    /// Counts the finished call; returns true when it opened the circuit.
+    pub(crate) fn record(mut self, outcome: Outcome, config: &BreakerConfig) -> bool {
+        self.recorded = true;
+        self.health.record(outcome, config)
+    }
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        if !self.recorded && self.probe {
+            self.health.breaker().probing = false;
         }
     }
 }

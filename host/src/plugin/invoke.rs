@@ -114,9 +114,10 @@ pub(crate) async fn run_checked<R: Send>(
         context.health.refused();
         return Err(error(CallErrorKind::Busy { limit: context.limits.max_concurrent }));
     };
-    if let Err(wait) = context.health.admit() {
-        return Err(error(CallErrorKind::Degraded { retry_in_ms: wait.as_millis() }));
-    }
+    let admitted = match context.health.admit() {
+        Ok(admitted) => admitted,
+        Err(wait) => return Err(error(CallErrorKind::Degraded { retry_in_ms: wait.as_millis() })),
+    };
     // From here every path reaches `record`, which also ends a half-open test call.
     let mut result = Err(error(CallErrorKind::Conflict { attempts: ATTEMPTS }));
     for run in 0..ATTEMPTS {
@@ -153,7 +154,7 @@ pub(crate) async fn run_checked<R: Send>(
         Err(CallErrorKind::LimitExceeded { .. }) => Outcome::LimitExceeded,
         _ => Outcome::Completed,
     };
-    if context.health.record(outcome, &shared.breaker) {
+    if admitted.record(outcome, &shared.breaker) {
         let message = format!(
             "plugin `{}` is degraded for {} s after repeated failures: its hooks are skipped and its calls refused",
             context.id,
