@@ -256,6 +256,8 @@ pub enum CallErrorKind {
         /// Its concurrent-call limit.
         limit: usize,
     },
+    /// Every instance of the host's pool is in use (by all plugins together).
+    HostBusy,
     /// The plugin failed repeatedly and is left alone for a while.
     Degraded {
         /// When it is tried again.
@@ -329,6 +331,11 @@ impl CallError {
             CallErrorKind::Busy { limit } => {
                 format!("plugin `{plugin}` is busy: {limit} calls are running, its limit; try again shortly")
             }
+            CallErrorKind::HostBusy => {
+                format!(
+                    "plugin `{plugin}` ({phase}): every instance of the host's pool is in use; try again shortly"
+                )
+            }
             CallErrorKind::Degraded { retry_in_ms } => format!(
                 "plugin `{plugin}` is degraded after repeated failures; it is tried again in {retry_in_ms} ms"
             ),
@@ -366,6 +373,7 @@ impl CallError {
             CallErrorKind::Trap { .. } => "trap",
             CallErrorKind::LimitExceeded { .. } => "limit_exceeded",
             CallErrorKind::Busy { .. } => "busy",
+            CallErrorKind::HostBusy => "host_busy",
             CallErrorKind::Degraded { .. } => "degraded",
             CallErrorKind::RequestTooLarge { .. } => "payload_too_large",
             CallErrorKind::ResponseTooLarge { .. } => "response_too_large",

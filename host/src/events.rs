@@ -4,6 +4,7 @@
 //! recorded in the outcome, and never undoes the write.
 
 use crate::Host;
+use crate::capabilities::in_place;
 use crate::error::HostError;
 use crate::plugin::invoke;
 use crate::plugin_log::{LogLevel, LogSource, now_millis};
@@ -80,7 +81,7 @@ impl Host {
             created_at: now,
             updated_at: now,
         };
-        if !self.shared.backend.entities.insert(&entity)? {
+        if !in_place(|| self.shared.backend.entities.insert(&entity))? {
             return Err(HostError::EntityExists(id));
         }
         Ok(self.fan_out(EntityEvent::Created, entity).await)
@@ -88,11 +89,12 @@ impl Host {
 
     /// Replaces an entity's data and fires `on-entity-updated`.
     pub async fn update_entity_async(&self, id: &str, data: Value) -> Result<EntityWrite, HostError> {
-        let mut entity = self.entity(id)?.ok_or_else(|| HostError::EntityNotFound(id.to_string()))?;
+        let mut entity =
+            in_place(|| self.entity(id))?.ok_or_else(|| HostError::EntityNotFound(id.to_string()))?;
         check_entity(id, &entity.entity_type, &data)?;
         entity.data = data;
         entity.updated_at = now_millis().max(entity.created_at);
-        if !self.shared.backend.entities.update(&entity)? {
+        if !in_place(|| self.shared.backend.entities.update(&entity))? {
             return Err(HostError::EntityNotFound(id.to_string()));
         }
         Ok(self.fan_out(EntityEvent::Updated, entity).await)
@@ -159,7 +161,7 @@ impl Host {
         }
         // The write stands whatever happens here: a history that cannot be
         // kept is the operator's to see, not the writer's error.
-        if let Err(error) = self.shared.backend.hooks.append(&hooks) {
+        if let Err(error) = in_place(|| self.shared.backend.hooks.append(&hooks)) {
             tracing::error!(entity = %entity.id, "hook outcomes not recorded: {error}");
         }
         EntityWrite { entity, hooks }

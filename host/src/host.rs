@@ -174,22 +174,29 @@ impl Host {
             (true, Some(pool)) => Some((pool.instances as usize / 2).max(1)),
             _ => None,
         };
-        // One worker for timers and the blocking pool for long host calls; a
-        // blocking call runs its future on the caller's own thread.
+        let cache_dir = config.compile_cache_dir.unwrap_or_else(|| data_dir.join(COMPILED_DIR));
+        let compile_cache = CompileCache::new(&sandbox.engine, &cache_dir, config.compile_cache)
+            .map_err(|source| HostError::DataDir { path: cache_dir.clone(), source })?;
+        // One worker for timers; a blocking call runs its future on the
+        // caller's own thread. Built last, and shut down in the background on
+        // any later failure (dropping a runtime inside async code panics).
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("plinth-runtime")
             .enable_all()
             .build()
             .map_err(|source| HostError::DataDir { path: data_dir.clone(), source })?;
-        let cache_dir = config.compile_cache_dir.unwrap_or_else(|| data_dir.join(COMPILED_DIR));
-        let compile_cache = CompileCache::new(&sandbox.engine, &cache_dir, config.compile_cache)
-            .map_err(|source| HostError::DataDir { path: cache_dir.clone(), source })?;
         #[cfg(feature = "legacy")]
         let legacy = match config.legacy {
             Some(legacy) => {
                 let handle = runtime.handle().clone();
-                Some(LegacyRunner::new(sandbox.engine.clone(), &data_dir, legacy, settings.fuel, handle)?)
+                match LegacyRunner::new(sandbox.engine.clone(), &data_dir, legacy, settings.fuel, handle) {
+                    Ok(runner) => Some(runner),
+                    Err(error) => {
+                        runtime.shutdown_background();
+                        return Err(error.into());
+                    }
+                }
             }
             None => None,
         };

@@ -127,20 +127,20 @@ impl Sandbox {
         Ok(Sandbox { engine, linker, pooled, fuel: settings.fuel, ticker })
     }
 
-    /// A fresh store for one call of `plugin`, with its limits and deadline set.
+    /// A fresh store for one call of `plugin`, with its limits set; host calls
+    /// that can run long stop at `deadline`.
     pub(crate) fn new_store(
         &self,
         plugin: Arc<PluginContext>,
-        kind: CallKind,
+        deadline: std::time::Instant,
         backend: Backend,
     ) -> wasmtime::Result<Store<InvocationState>> {
         let limits = plugin.limits;
         let stdout = MemoryOutputPipe::new(limits.output_bytes);
         let stderr = MemoryOutputPipe::new(limits.output_bytes);
         let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
-        let timeout = kind.timeout(&limits);
         let state = InvocationState {
-            caller: Caller::new(plugin, std::time::Instant::now() + timeout),
+            caller: Caller::new(plugin, deadline),
             backend,
             storage: StorageCtx::default(),
             logging: LoggingCtx::default(),

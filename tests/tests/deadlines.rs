@@ -1,12 +1,13 @@
 //! Every call ends at its deadline whatever the guest does: computing,
-//! sleeping in WASI, or waiting in a slow host call. The guest sleeps for an
-//! hour in each case, so a test that finishes shows the call was cut.
+//! sleeping in WASI, or waiting in a slow host call. The guest sleeps for two
+//! minutes in each case: a broken deadline fails the test (it would answer
+//! 200 then), it does not hang it.
 
 use plinth_host::{CallError, CallErrorKind, FieldContext, Host, HostConfig, Method, RouteRequest};
 use plinth_tests::{PluginDir, guests};
 use serde_json::{Value, json};
 
-const HOUR_MS: u64 = 3_600_000;
+const LONG_MS: u64 = 120_000;
 
 fn host_with_probe(limits: Value) -> (tempfile::TempDir, Host, PluginDir) {
     let data = tempfile::tempdir().expect("temp dir");
@@ -28,7 +29,7 @@ fn timeout_of(error: &CallError) -> (u128, u128) {
 fn a_route_sleeping_in_wasi_ends_at_its_limit() {
     let (_d, host, _p) = host_with_probe(json!({ "route_timeout_ms": 300 }));
     let error = host
-        .call_route("probe", RouteRequest::new(Method::Get, &format!("/sleep?ms={HOUR_MS}")))
+        .call_route("probe", RouteRequest::new(Method::Get, &format!("/sleep?ms={LONG_MS}")))
         .expect_err("stopped");
     let (limit_ms, elapsed_ms) = timeout_of(&error);
     assert_eq!(limit_ms, 300);
@@ -42,7 +43,7 @@ fn a_route_sleeping_in_wasi_ends_at_its_limit() {
 #[test]
 fn a_hook_sleeping_in_wasi_ends_at_its_limit_and_the_write_stands() {
     let (_d, host, _p) = host_with_probe(json!({ "hook_timeout_ms": 300 }));
-    let write = host.create_entity("note", json!({ "sleep_ms": HOUR_MS })).expect("the write");
+    let write = host.create_entity("note", json!({ "sleep_ms": LONG_MS })).expect("the write");
     let error = write.hooks[0].error.as_deref().expect("the hook was stopped");
     assert!(error.contains("300 ms time limit"), "{error}");
     assert!(host.entity(&write.entity.id).expect("read").is_some());
@@ -119,7 +120,7 @@ fn a_call_dropped_mid_way_releases_its_slot_and_the_breaker() {
     // The back-off is over: this call is the half-open test call, dropped while it sleeps.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let sleeping =
-        host.call_route_async("probe", RouteRequest::new(Method::Get, &format!("/sleep?ms={HOUR_MS}")));
+        host.call_route_async("probe", RouteRequest::new(Method::Get, &format!("/sleep?ms={LONG_MS}")));
     let dropped = runtime
         .block_on(async { tokio::time::timeout(std::time::Duration::from_millis(200), sleeping).await });
     assert!(dropped.is_err(), "the caller gave up");
@@ -129,4 +130,36 @@ fn a_call_dropped_mid_way_releases_its_slot_and_the_breaker() {
         .expect("the next call tests the plugin");
     assert_eq!(next.body, b"woke up");
     assert_eq!(host.plugin("probe").map(|p| p.health.state), Some("healthy"));
+}
+
+/// A full instance pool is the host's load: the call gets `HostBusy` (503),
+/// and the plugin's health does not count it as a failure.
+#[test]
+fn a_full_instance_pool_is_not_the_plugins_fault() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let host =
+        Host::with_config(HostConfig { pooling: Some(2), ..HostConfig::new(data.path()) }).expect("host");
+    if !host.pooling_active() {
+        return; // on-demand allocation has no pool to fill
+    }
+    let dirs: Vec<PluginDir> =
+        (0..3).map(|i| PluginDir::new(&format!("p{i}"), guests::PROBE_PLUGIN_WASM, &[], json!({}))).collect();
+    for dir in &dirs {
+        host.load_plugin(dir.path()).expect("load");
+    }
+    std::thread::scope(|scope| {
+        for id in ["p0", "p1"] {
+            let host = &host;
+            scope.spawn(move || host.call_route(id, RouteRequest::new(Method::Get, "/sleep?ms=3000")));
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let running = |id: &str| host.plugin(id).map_or(0, |p| p.health.running);
+        while (running("p0") < 1 || running("p1") < 1) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let error =
+            host.call_route("p2", RouteRequest::new(Method::Get, "/sleep?ms=1")).expect_err("pool full");
+        assert!(matches!(error.kind, CallErrorKind::HostBusy), "{error}");
+        assert_eq!(host.plugin("p2").map(|p| (p.health.traps, p.health.consecutive_failures)), Some((0, 0)));
+    });
 }

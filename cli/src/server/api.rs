@@ -88,6 +88,15 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::new(500, "internal", format!("the host task failed: {e}")))
 }
 
+/// Runs a plugin call as a task of its own, so a client that goes away does
+/// not cut it short: an entity write's hooks all run and are recorded, and the
+/// call counts for the plugin's health. It still ends at its deadline.
+pub async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::spawn(work).await.map_err(|e| ApiError::new(500, "internal", format!("the host task failed: {e}")))
+}
+
 /// Reads a request body, refusing more than `limit` bytes with 413 (and a
 /// body that breaks off or is malformed with 400).
 pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {

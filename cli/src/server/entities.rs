@@ -2,7 +2,7 @@
 //! plugins' hooks; the response reports the write and every hook's outcome).
 
 use super::AppStateExtractor;
-use super::api::{ApiError, blocking, parse_json, read_body};
+use super::api::{ApiError, blocking, detached, parse_json, read_body};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -53,7 +53,12 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let new: NewEntity = parse_json(&read_body(body, state.max_request_bytes).await?)?;
     // Hooks run on the server's runtime: a waiting guest holds no thread.
-    let write = state.host.create_entity_async(new.id.as_deref(), &new.entity_type, new.data).await?;
+    let host = state.host.clone();
+    let write =
+        detached(
+            async move { host.create_entity_async(new.id.as_deref(), &new.entity_type, new.data).await },
+        )
+        .await??;
     Ok((StatusCode::CREATED, Json(json!(write))))
 }
 
@@ -77,7 +82,8 @@ pub async fn update(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let update: EntityUpdate = parse_json(&read_body(body, state.max_request_bytes).await?)?;
-    let write = state.host.update_entity_async(&id, update.data).await?;
+    let host = state.host.clone();
+    let write = detached(async move { host.update_entity_async(&id, update.data).await }).await??;
     Ok(Json(json!(write)))
 }
 
@@ -85,7 +91,8 @@ pub async fn delete(
     State(state): AppStateExtractor,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let write = state.host.delete_entity_async(&id).await?;
+    let host = state.host.clone();
+    let write = detached(async move { host.delete_entity_async(&id).await }).await??;
     Ok(Json(json!(write)))
 }
 

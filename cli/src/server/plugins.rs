@@ -1,6 +1,6 @@
 //! `/api/plugins…`: listing, settings, reload, and the plugins' own routes.
 
-use super::api::{ApiError, blocking, parse_json, read_body};
+use super::api::{ApiError, blocking, detached, parse_json, read_body};
 use super::{AppStateExtractor, SharedState};
 use axum::Json;
 use axum::body::Body;
@@ -148,7 +148,8 @@ pub async fn route(
 
     let started = Instant::now();
     // The call runs on the server's runtime: a waiting guest holds no thread.
-    let result = state.host.call_route_async(&id, request).await;
+    let (host, plugin) = (state.host.clone(), id.clone());
+    let result = detached(async move { host.call_route_async(&plugin, request).await }).await?;
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     let route = format!("{} /{path}", method.as_str());
     match &result {

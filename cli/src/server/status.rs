@@ -17,7 +17,7 @@ pub fn of_call(error: &CallError) -> u16 {
         | CallErrorKind::Internal { .. }
         | CallErrorKind::ResponseTooLarge { .. } => 500,
         CallErrorKind::LimitExceeded { .. } => 507,
-        CallErrorKind::Busy { .. } | CallErrorKind::Degraded { .. } => 503,
+        CallErrorKind::Busy { .. } | CallErrorKind::HostBusy | CallErrorKind::Degraded { .. } => 503,
         CallErrorKind::RequestTooLarge { .. } => 413,
         CallErrorKind::Conflict { .. } => 409,
         CallErrorKind::Guest(error) => match error {

@@ -2,7 +2,7 @@
 //! `plugin:{plugin-id}:{widget-id}` ids.
 
 use super::AppStateExtractor;
-use super::api::{ApiError, blocking, parse_json, read_body};
+use super::api::{ApiError, blocking, detached, parse_json, read_body};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -51,7 +51,8 @@ pub async fn render(
         settings: request.settings,
     };
     // Plugin calls run on the server's runtime: a waiting guest holds no thread.
-    let html = state.host.render_widget_async(&widget_id, &context).await?;
+    let host = state.host.clone();
+    let html = detached(async move { host.render_widget_async(&widget_id, &context).await }).await??;
     Ok(Json(json!({ "html": html })))
 }
 
@@ -68,6 +69,8 @@ pub async fn validate(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let request: ValidateRequest = parse_json(&read_body(body, state.max_request_bytes).await?)?;
-    let problems = state.host.validate_widget_async(&widget_id, &request.value).await?;
+    let host = state.host.clone();
+    let problems =
+        detached(async move { host.validate_widget_async(&widget_id, &request.value).await }).await??;
     Ok(Json(json!({ "valid": problems.is_empty(), "problems": problems })))
 }

@@ -2,7 +2,7 @@
 //! `entity_read` and `entity_list` grants. Writes go through the host API
 //! (see [`crate::events`]), never through a plugin.
 
-use super::Caller;
+use super::{Caller, in_place};
 use crate::GuestError;
 use crate::bindings::plinth::plugin::{entities as wit, types};
 use crate::manifest::HostFunction;
@@ -44,9 +44,7 @@ fn query_of(query: wit::EntityQuery) -> Result<EntityQuery, GuestError> {
 
 impl EntitiesView<'_> {
     /// Runs a query, stopped by the backend at the call's deadline, so a slow
-    /// query holds the database no longer than the call may run. On a worker
-    /// of a multi-threaded runtime the worker's other tasks move to another
-    /// thread meanwhile (`block_in_place`); elsewhere it simply runs.
+    /// query holds the database no longer than the call may run.
     async fn listing<R>(
         &mut self,
         query: wit::EntityQuery,
@@ -56,23 +54,19 @@ impl EntitiesView<'_> {
         self.caller.require(HostFunction::EntityList)?;
         let query = query_of(query)?;
         let (store, deadline) = (&**self.store, self.caller.deadline);
-        let multi_threaded = tokio::runtime::Handle::try_current()
-            .is_ok_and(|runtime| runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        let result = if multi_threaded {
-            tokio::task::block_in_place(|| run(store, &query, deadline))
-        } else {
-            run(store, &query, deadline)
-        };
+        let result = in_place(|| run(store, &query, deadline));
         result.map_err(|e| self.caller.internal(operation, e))
     }
 }
 
 impl wit::Host for EntitiesView<'_> {
     async fn read(&mut self, id: String) -> wasmtime::Result<Result<types::Entity, GuestError>> {
-        let result = self.caller.require(HostFunction::EntityRead).and_then(|()| match self.store.get(&id) {
-            Ok(Some(entity)) => Ok(entity.to_wit()),
-            Ok(None) => Err(GuestError::NotFound(format!("no entity with id `{id}`"))),
-            Err(e) => Err(self.caller.internal("entity read", e)),
+        let result = self.caller.require(HostFunction::EntityRead).and_then(|()| {
+            match in_place(|| self.store.get(&id)) {
+                Ok(Some(entity)) => Ok(entity.to_wit()),
+                Ok(None) => Err(GuestError::NotFound(format!("no entity with id `{id}`"))),
+                Err(e) => Err(self.caller.internal("entity read", e)),
+            }
         });
         Ok(result)
     }

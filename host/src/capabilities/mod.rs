@@ -130,6 +130,17 @@ impl Caller {
     }
 }
 
+/// Runs blocking backend work from async code: on a worker of a
+/// multi-threaded tokio runtime its other tasks move to another thread
+/// meanwhile (`block_in_place`), so waiting on the database never stalls the
+/// runtime; elsewhere (the host's blocking API, a current-thread runtime) it
+/// simply runs.
+pub(crate) fn in_place<R>(work: impl FnOnce() -> R) -> R {
+    let multi_threaded = tokio::runtime::Handle::try_current()
+        .is_ok_and(|runtime| runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_threaded { tokio::task::block_in_place(work) } else { work() }
+}
+
 struct HasCaller;
 
 impl HasData for HasCaller {

@@ -10,7 +10,7 @@
 //! A key read twice with different versions in one call means another call
 //! committed in between: the call stops with [`StorageConflict`] and is re-run.
 
-use super::Caller;
+use super::{Caller, in_place};
 use crate::GuestError;
 use crate::bindings::plinth::plugin::storage as wit;
 use crate::manifest::HostFunction;
@@ -94,7 +94,7 @@ impl StorageView<'_> {
         if let Some(buffered) = self.ctx.changes.writes.get(key) {
             return Ok(Ok(buffered.clone()));
         }
-        let stored = match self.kv.get(&self.caller.plugin.id, key) {
+        let stored = match in_place(|| self.kv.get(&self.caller.plugin.id, key)) {
             Ok(stored) => stored,
             Err(e) => return Ok(Err(self.caller.internal("storage get", e))),
         };
@@ -123,7 +123,7 @@ impl StorageView<'_> {
         let plugin = self.caller.plugin.clone();
         let old_size = match self.ctx.changes.writes.get(&key) {
             Some(buffered) => buffered.as_ref().map(|v| key.len() + v.len()),
-            None => match self.kv.get(&plugin.id, &key) {
+            None => match in_place(|| self.kv.get(&plugin.id, &key)) {
                 Ok(stored) => {
                     if value.is_none() {
                         self.saw(&key, stored.as_ref().map(|v| v.version))?;
@@ -135,7 +135,7 @@ impl StorageView<'_> {
         };
         let mut usage = match self.ctx.usage {
             Some(usage) => usage,
-            None => match self.kv.usage(&plugin.id) {
+            None => match in_place(|| self.kv.usage(&plugin.id)) {
                 Ok(usage) => usage,
                 Err(e) => return Ok(Err(self.caller.internal("storage usage", e))),
             },
@@ -156,7 +156,7 @@ impl StorageView<'_> {
     }
 
     fn list(&mut self, prefix: String) -> Checked<Vec<String>> {
-        let stored = match self.kv.list_keys(&self.caller.plugin.id, &prefix) {
+        let stored = match in_place(|| self.kv.list_keys(&self.caller.plugin.id, &prefix)) {
             Ok(stored) => stored,
             Err(e) => return Ok(Err(self.caller.internal("storage list-keys", e))),
         };

@@ -13,6 +13,7 @@
 use super::LoadedPlugin;
 use super::health::{BreakerConfig, Outcome};
 use crate::GuestError;
+use crate::capabilities::in_place;
 use crate::capabilities::storage::StorageConflict;
 use crate::error::{CallError, CallErrorKind};
 use crate::limits::Limits;
@@ -118,18 +119,31 @@ pub(crate) async fn run_checked<R: Send>(
         Ok(admitted) => admitted,
         Err(wait) => return Err(error(CallErrorKind::Degraded { retry_in_ms: wait.as_millis() })),
     };
+    // One deadline for the whole call: waiting for the serial lock and every
+    // run count against it.
+    let limit = kind.timeout(&context.limits);
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::from_std(started + limit);
+    let timed_out = || {
+        let (limit_ms, elapsed_ms) = (limit.as_millis(), started.elapsed().as_millis());
+        error(CallErrorKind::Timeout { limit_ms, elapsed_ms })
+    };
     // From here every path reaches `record`, which also ends a half-open test call.
     let mut result = Err(error(CallErrorKind::Conflict { attempts: ATTEMPTS }));
     for run in 0..ATTEMPTS {
         // The first run shares the plugin's serial lock with its other calls;
         // a re-run after a conflict holds it alone.
-        let invocation = Invocation { plugin, sandbox, shared, kind, phase, call, accept };
+        let invocation = Invocation { plugin, sandbox, shared, kind, phase, call, accept, started, deadline };
         let outcome = if run == 0 {
-            let _shared = context.serial.read().await;
-            invocation.attempt().await
+            match until(shared, deadline, context.serial.read()).await {
+                Ok(_shared) => invocation.attempt().await,
+                Err(_) => Attempt::Done(Err(timed_out())),
+            }
         } else {
-            let _alone = context.serial.write().await;
-            invocation.attempt().await
+            match until(shared, deadline, context.serial.write()).await {
+                Ok(_alone) => invocation.attempt().await,
+                Err(_) => Attempt::Done(Err(timed_out())),
+            }
         };
         match outcome {
             Attempt::Done(done) => {
@@ -165,6 +179,13 @@ pub(crate) async fn run_checked<R: Send>(
     result
 }
 
+/// `future`, cut at `deadline` by a timer on the host's own runtime, so the
+/// deadline holds whatever executor polls the call.
+fn until<F: Future>(shared: &Shared, deadline: tokio::time::Instant, future: F) -> tokio::time::Timeout<F> {
+    let _host_timer = shared.runtime.enter();
+    tokio::time::timeout_at(deadline, future)
+}
+
 /// The call's timer ran out before it ended.
 #[derive(Debug)]
 struct DeadlinePassed;
@@ -193,15 +214,19 @@ struct Invocation<'a, R> {
     phase: &'a str,
     call: GuestCall<'a, R>,
     accept: Accept<'a, R>,
+    /// When the call began, and when it must end (all runs together).
+    started: Instant,
+    deadline: tokio::time::Instant,
 }
 
 impl<R: Send> Invocation<'_, R> {
     async fn attempt(&self) -> Attempt<R> {
-        let Invocation { plugin, sandbox, shared, kind, phase, call, accept } = *self;
+        let Invocation { plugin, sandbox, shared, kind, phase, call, accept, started, deadline } = *self;
         let context = &plugin.context;
         let internal =
             |message: String| CallError::new(&context.id, phase, CallErrorKind::Internal { message });
-        let mut store = match sandbox.new_store(context.clone(), kind, shared.backend.clone()) {
+        let mut store = match sandbox.new_store(context.clone(), deadline.into_std(), shared.backend.clone())
+        {
             Ok(store) => store,
             Err(e) => return Attempt::Done(Err(internal(format!("{e:#}")))),
         };
@@ -209,12 +234,11 @@ impl<R: Send> Invocation<'_, R> {
         // future stops the guest wherever it is (computing, sleeping, waiting in a
         // host call). A panic in host code ends only this call.
         let limit = kind.timeout(&context.limits);
-        let started = Instant::now();
         let guest = async {
             let instance = plugin.pre.instantiate_async(&mut store).await?;
             call(&mut store, instance).await
         };
-        let timed = tokio::time::timeout(limit, AssertUnwindSafe(guest).catch_unwind()).await;
+        let timed = until(shared, deadline, AssertUnwindSafe(guest).catch_unwind()).await;
         let outcome = match timed {
             Ok(outcome) => outcome,
             Err(_elapsed) => Ok(Err(wasmtime::Error::new(DeadlinePassed))),
@@ -245,7 +269,7 @@ impl<R: Send> Invocation<'_, R> {
                 let limits = &context.limits;
                 let quota = Usage { bytes: limits.storage_bytes, keys: limits.storage_keys };
                 let committed = match changes.needs_commit() {
-                    true => shared.backend.kv.commit(&context.id, &changes, quota),
+                    true => in_place(|| shared.backend.kv.commit(&context.id, &changes, quota)),
                     false => Ok(()),
                 };
                 match committed {
@@ -263,6 +287,10 @@ impl<R: Send> Invocation<'_, R> {
                 let limit_ms = limit.as_millis();
                 let elapsed_ms = started.elapsed().as_millis();
                 Err(CallError::new(&context.id, phase, CallErrorKind::Timeout { limit_ms, elapsed_ms }))
+            }
+            // A full pool is the host's load, not the plugin's fault.
+            Ok(Err(error)) if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() => {
+                Err(CallError::new(&context.id, phase, CallErrorKind::HostBusy))
             }
             Ok(Err(error)) => {
                 let classified = classify(&context.id, phase, kind, &context.limits, exhausted, &error);
