@@ -45,7 +45,7 @@ fn query_of(query: wit::EntityQuery) -> Result<EntityQuery, GuestError> {
 impl EntitiesView<'_> {
     /// Runs a query, stopped by the backend at the call's deadline, so a slow
     /// query holds the database no longer than the call may run.
-    async fn listing<R>(
+    fn listing<R>(
         &mut self,
         query: wit::EntityQuery,
         operation: &str,
@@ -75,16 +75,12 @@ impl wit::Host for EntitiesView<'_> {
         &mut self,
         query: wit::EntityQuery,
     ) -> wasmtime::Result<Result<Vec<types::Entity>, GuestError>> {
-        Ok(self
-            .listing(query, "entity find", |store, query, deadline| {
-                Ok(store.find(query, Some(deadline))?.iter().map(Entity::to_wit).collect())
-            })
-            .await)
+        Ok(self.listing(query, "entity find", |store, query, deadline| {
+            Ok(store.find(query, Some(deadline))?.iter().map(Entity::to_wit).collect())
+        }))
     }
 
     async fn count(&mut self, query: wit::EntityQuery) -> wasmtime::Result<Result<u64, GuestError>> {
-        Ok(self
-            .listing(query, "entity count", |store, query, deadline| store.count(query, Some(deadline)))
-            .await)
+        Ok(self.listing(query, "entity count", |store, query, deadline| store.count(query, Some(deadline))))
     }
 }
