@@ -440,6 +440,29 @@ pub enum HostError {
         /// What is wrong.
         problem: String,
     },
+    /// A field configuration is malformed.
+    #[error("field configuration of `{entity_type}`: {message}")]
+    InvalidFieldConfig {
+        /// The entity type it configures.
+        entity_type: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A write was refused by the entity type's field configuration: a
+    /// required field is empty or a widget's `validate` found problems.
+    #[error("the {entity_type} was not saved: {}", describe_fields(.fields))]
+    ValidationFailed {
+        /// The entity type written.
+        entity_type: String,
+        /// The problems, by field name.
+        fields: std::collections::BTreeMap<String, Vec<String>>,
+    },
+}
+
+fn describe_fields(fields: &std::collections::BTreeMap<String, Vec<String>>) -> String {
+    let each: Vec<String> =
+        fields.iter().map(|(name, problems)| format!("`{name}`: {}", problems.join("; "))).collect();
+    each.join(", ")
 }
 
 impl HostError {
@@ -456,6 +479,8 @@ impl HostError {
             HostError::InvalidEntity(_) => "invalid_entity",
             HostError::UnknownPlugin(_) => "unknown_plugin",
             HostError::InvalidSetting { .. } => "invalid_setting",
+            HostError::InvalidFieldConfig { .. } => "invalid_field_config",
+            HostError::ValidationFailed { .. } => "validation_failed",
         }
     }
 }

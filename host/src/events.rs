@@ -73,6 +73,7 @@ impl Host {
     ) -> Result<EntityWrite, HostError> {
         let id = id.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
         check_entity(&id, entity_type, &data)?;
+        self.check_fields(entity_type, &data).await?;
         let now = now_millis();
         let entity = Entity {
             id: id.clone(),
@@ -92,6 +93,7 @@ impl Host {
         let mut entity =
             in_place(|| self.entity(id))?.ok_or_else(|| HostError::EntityNotFound(id.to_string()))?;
         check_entity(id, &entity.entity_type, &data)?;
+        self.check_fields(&entity.entity_type, &data).await?;
         entity.data = data;
         entity.updated_at = now_millis().max(entity.created_at);
         if !in_place(|| self.shared.backend.entities.update(&entity))? {
@@ -114,6 +116,13 @@ impl Host {
     /// The most recent hook outcomes (up to 1,000), oldest first.
     pub fn hook_history(&self) -> Result<Vec<HookOutcome>, HostError> {
         Ok(self.shared.backend.hooks.recent(HISTORY_SHOWN)?)
+    }
+
+    /// Hook outcomes from now on, as they happen (a console's live view).
+    /// A subscriber that falls more than 1,024 behind gets
+    /// `RecvError::Lagged` and goes on from the newest.
+    pub fn subscribe_hooks(&self) -> tokio::sync::broadcast::Receiver<HookOutcome> {
+        self.hook_feed.subscribe()
     }
 
     async fn fan_out(&self, event: EntityEvent, entity: Entity) -> EntityWrite {
@@ -163,6 +172,10 @@ impl Host {
         // kept is the operator's to see, not the writer's error.
         if let Err(error) = in_place(|| self.shared.backend.hooks.append(&hooks)) {
             tracing::error!(entity = %entity.id, "hook outcomes not recorded: {error}");
+        }
+        for hook in &hooks {
+            // No subscriber is not an error: the feed is for whoever listens.
+            let _ = self.hook_feed.send(hook.clone());
         }
         EntityWrite { entity, hooks }
     }

@@ -102,6 +102,12 @@ pub struct PluginInfo {
     pub host_functions: Vec<String>,
     /// Its call counters and circuit-breaker state.
     pub health: PluginHealth,
+    /// The limits its calls run under.
+    pub limits: Limits,
+    /// The settings its manifest declares (types, defaults, descriptions).
+    pub settings: BTreeMap<String, crate::manifest::SettingSchema>,
+    /// Its front-end panels.
+    pub panels: Vec<crate::manifest::PanelDeclaration>,
 }
 
 impl PluginInfo {
@@ -123,9 +129,16 @@ impl PluginInfo {
                 .map(|f| f.name().to_string())
                 .collect(),
             health: plugin.context.health.snapshot(),
+            limits: plugin.context.limits,
+            settings: manifest.capabilities.settings.clone(),
+            panels: manifest.panels.clone(),
         }
     }
 }
+
+/// Hook outcomes a slow subscriber may fall behind by before it misses some
+/// (it is told how many, and the history still has them).
+const HOOK_FEED_CAPACITY: usize = 1024;
 
 /// A Plinth host: the engine, the database and the loaded plugins.
 ///
@@ -141,6 +154,8 @@ pub struct Host {
     #[cfg(feature = "legacy")]
     legacy: Option<LegacyRunner>,
     data_dir: PathBuf,
+    /// Hook outcomes as they happen, for [`Host::subscribe_hooks`].
+    pub(crate) hook_feed: tokio::sync::broadcast::Sender<crate::HookOutcome>,
 }
 
 impl Host {
@@ -220,6 +235,7 @@ impl Host {
             #[cfg(feature = "legacy")]
             legacy,
             data_dir,
+            hook_feed: tokio::sync::broadcast::channel(HOOK_FEED_CAPACITY).0,
         })
     }
 

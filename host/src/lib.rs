@@ -44,6 +44,7 @@ mod calls;
 pub mod capabilities;
 mod error;
 pub mod events;
+pub mod field_config;
 mod host;
 #[cfg(feature = "legacy")]
 pub mod legacy;
@@ -60,6 +61,7 @@ pub use bindings::{GuestError, Method};
 pub use calls::{FieldContext, RouteRequest, RouteResponse};
 pub use error::{CallError, CallErrorKind, HostError, LoadError};
 pub use events::{EntityEvent, EntityWrite, HookOutcome};
+pub use field_config::{FieldConfig, FieldSetting};
 pub use host::{Host, HostConfig, PluginInfo};
 #[cfg(feature = "legacy")]
 pub use legacy::{LegacyConfig, LegacyError, LegacyReply, LegacyRunner, ModuleInfo};

@@ -6,15 +6,19 @@ use serde::Deserialize;
 use std::time::Duration;
 
 /// Limits of one plugin's calls (or the host's defaults and ceilings).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Serialized with times in milliseconds (`hook_timeout_ms`).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Limits {
     /// Linear memory one instance may grow to.
     pub memory_bytes: usize,
     /// Time an entity hook may run.
+    #[serde(rename = "hook_timeout_ms", serialize_with = "millis")]
     pub hook_timeout: Duration,
     /// Time a route call (and loading: init) may run.
+    #[serde(rename = "route_timeout_ms", serialize_with = "millis")]
     pub route_timeout: Duration,
     /// Time a widget render or validate may run.
+    #[serde(rename = "widget_timeout_ms", serialize_with = "millis")]
     pub widget_timeout: Duration,
     /// Wasm instructions' fuel per call; `None` when fuel metering is off.
     pub fuel: Option<u64>,
@@ -34,6 +38,10 @@ pub struct Limits {
     pub response_bytes: usize,
     /// Calls of one plugin running at once; more are refused as busy.
     pub max_concurrent: usize,
+}
+
+fn millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl Default for Limits {

@@ -31,9 +31,9 @@ pub struct Manifest {
     /// Limits the plugin asks for, within the host's ceilings.
     #[serde(default)]
     pub limits: crate::limits::LimitRequest,
-    /// Front-end panels (HTML files), kept for applications that show them.
+    /// Front-end panels: HTML pages a web front end shows in sandboxed frames.
     #[serde(default)]
-    pub panels: Vec<Value>,
+    pub panels: Vec<PanelDeclaration>,
 }
 
 /// The `wasm` section.
@@ -121,7 +121,7 @@ impl fmt::Display for HostFunction {
 }
 
 /// One declared setting.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SettingSchema {
     /// The JSON type values must have.
@@ -133,6 +133,10 @@ pub struct SettingSchema {
     /// What the setting does.
     #[serde(default)]
     pub description: Option<String>,
+    /// Whether the plugin's widget and panel pages receive this setting (in
+    /// their `init` message). Off by default: a setting may hold a secret.
+    #[serde(default)]
+    pub expose_to_ui: bool,
 }
 
 /// The JSON type of a setting.
@@ -191,9 +195,21 @@ pub struct WidgetDeclaration {
     /// Field types it edits.
     #[serde(default)]
     pub field_types: Vec<String>,
-    /// An HTML file for web front ends.
+    /// An HTML file for web front ends, relative to the plugin's folder.
     #[serde(default)]
     pub html: Option<String>,
+}
+
+/// A front-end panel declared in the manifest.
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PanelDeclaration {
+    /// The panel's id within the plugin.
+    pub id: String,
+    /// A title for people.
+    pub title: String,
+    /// Its HTML file, relative to the plugin's folder.
+    pub html: String,
 }
 
 /// Why a manifest was refused: the field path and the problem.
@@ -248,6 +264,27 @@ impl Manifest {
                 ));
             }
         }
+        let mut panels = BTreeSet::new();
+        for (index, panel) in self.panels.iter().enumerate() {
+            if !is_identifier(&panel.id) {
+                return Err(ManifestError::at(
+                    format!("panels[{index}].id"),
+                    format!(
+                        "`{}` is not a valid panel id: use lower-case letters, digits, `-` and `_`",
+                        panel.id
+                    ),
+                ));
+            }
+            if !panels.insert(&panel.id) {
+                return Err(ManifestError::at(
+                    format!("panels[{index}].id"),
+                    format!("panel `{}` is declared twice", panel.id),
+                ));
+            }
+        }
+        for (path, file) in self.ui_files() {
+            check_ui_path(file).map_err(|message| ManifestError::at(path, message))?;
+        }
         let mut seen = BTreeSet::new();
         for (index, widget) in self.field_widgets.iter().enumerate() {
             if !is_identifier(&widget.id) {
@@ -268,6 +305,58 @@ impl Manifest {
         }
         Ok(())
     }
+}
+
+impl Manifest {
+    /// The HTML files of its widgets and panels, with their field paths.
+    pub fn ui_files(&self) -> impl Iterator<Item = (String, &str)> {
+        let widgets = self.field_widgets.iter().enumerate().filter_map(|(index, widget)| {
+            Some((format!("field_widgets[{index}].html"), widget.html.as_deref()?))
+        });
+        let panels = self
+            .panels
+            .iter()
+            .enumerate()
+            .map(|(index, panel)| (format!("panels[{index}].html"), panel.html.as_str()));
+        widgets.chain(panels)
+    }
+
+    /// Checks that every widget and panel HTML file is a file inside `dir`
+    /// (symbolic links out of the folder are refused).
+    pub fn check_ui_files(&self, dir: &std::path::Path) -> Result<(), ManifestError> {
+        let root =
+            dir.canonicalize().map_err(|e| ManifestError::at(".", format!("{}: {e}", dir.display())))?;
+        for (path, file) in self.ui_files() {
+            let resolved = root.join(file).canonicalize().map_err(|_| {
+                ManifestError::at(
+                    &path,
+                    format!("`{file}` does not exist in the plugin's folder; add it or fix the path"),
+                )
+            })?;
+            if !resolved.starts_with(&root) || !resolved.is_file() {
+                return Err(ManifestError::at(
+                    &path,
+                    format!("`{file}` must be a file inside the plugin's folder"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A UI file's path: relative, forward slashes, no `..`, an `.html` page.
+fn check_ui_path(file: &str) -> Result<(), String> {
+    let parts_ok =
+        file.split('/').all(|part| !part.is_empty() && part != "." && part != ".." && !part.starts_with('.'));
+    if file.len() > 256 || file.contains('\\') || file.starts_with('/') || !parts_ok {
+        return Err(format!(
+            "`{file}` must be a relative path inside the plugin's folder (like `ui/widget.html`), without `..` or hidden parts"
+        ));
+    }
+    if !(file.ends_with(".html") || file.ends_with(".htm")) {
+        return Err(format!("`{file}` must be an .html file"));
+    }
+    Ok(())
 }
 
 /// Plugin and widget ids appear in URLs and in `plugin:{id}:{widget}`.
@@ -312,6 +401,29 @@ mod tests {
         let err = Manifest::parse(&manifest(r#"{"settings":{"depth":{"type":"integer","default":"deep"}}}"#))
             .expect_err("wrong default type");
         assert_eq!(err.path, "capabilities.settings.depth.default");
+    }
+
+    #[test]
+    fn ui_paths_stay_inside_the_folder() {
+        let with = |html: &str| {
+            Manifest::parse(&format!(
+                r#"{{"id":"p","name":"P","version":"1","wasm":{{"module":"p.wasm"}},"panels":[{{"id":"main","title":"Main","html":"{html}"}}]}}"#
+            ))
+        };
+        assert!(with("ui/panel.html").is_ok());
+        for bad in
+            ["../other/panel.html", "/etc/panel.html", "ui/.hidden/p.html", "ui/panel.js", "ui//p.html"]
+        {
+            let err = with(bad).expect_err(bad);
+            assert_eq!(err.path, "panels[0].html", "{bad}: {err}");
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let manifest = with("ui/panel.html").expect("valid");
+        let err = manifest.check_ui_files(dir.path()).expect_err("missing file");
+        assert!(err.message.contains("does not exist"), "{err}");
+        std::fs::create_dir(dir.path().join("ui")).expect("mkdir");
+        std::fs::write(dir.path().join("ui/panel.html"), "<p>hi</p>").expect("write");
+        manifest.check_ui_files(dir.path()).expect("present");
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub fn run_all(backend: &Backend) {
     storage_is_scoped_by_plugin(backend);
     settings_change_and_reset(backend);
     hook_records_keep_the_newest(backend);
+    field_configs_put_and_remove(backend);
 }
 
 fn entity(id: &str, entity_type: &str, data: Value, at: u64) -> Entity {
@@ -210,4 +211,20 @@ pub fn hook_records_keep_the_newest(backend: &Backend) {
     let kept = backend.hooks.recent(5_000).expect("all kept");
     assert_eq!(kept.len(), 1_000);
     assert_eq!(kept.first(), Some(&outcomes[200]));
+}
+
+/// A field configuration is stored per entity type, replaced whole, removed by `None`.
+pub fn field_configs_put_and_remove(backend: &Backend) {
+    let store = &backend.field_configs;
+    let bio = json!({"fields": {"bio": {"widget": "plugin:w:count"}}});
+    store.put("fc-character", Some(&bio)).expect("put");
+    store.put("fc-place", Some(&json!({"fields": {}}))).expect("put");
+    assert_eq!(store.all().expect("all").get("fc-character"), Some(&bio));
+    let replaced = json!({"fields": {"name": {"required": true}}});
+    store.put("fc-character", Some(&replaced)).expect("replace");
+    assert_eq!(store.all().expect("all").get("fc-character"), Some(&replaced));
+    store.put("fc-character", None).expect("remove");
+    let all = store.all().expect("all");
+    assert!(!all.contains_key("fc-character"), "{all:?}");
+    assert!(all.contains_key("fc-place"));
 }

@@ -148,7 +148,8 @@ pub fn get_json(host: &plinth_host::Host, plugin: &str, path: &str) -> (u16, ser
 }
 
 /// Writes plugin `name` of `example-plugins/` into `dest/name/`, its component
-/// copied beside its manifest, so the folder can be changed freely.
+/// copied beside its manifest (and its `ui/` pages too), so the folder can be
+/// changed freely.
 pub fn copy_example(name: &str, dest: &Path) -> PathBuf {
     let source = example(name);
     let text = std::fs::read_to_string(source.join("plugin.json")).expect("example manifest");
@@ -159,7 +160,23 @@ pub fn copy_example(name: &str, dest: &Path) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("create plugin folder");
     std::fs::copy(source.join(module), dir.join("plugin.wasm")).expect("copy component");
     std::fs::write(dir.join("plugin.json"), manifest.to_string()).expect("write manifest");
+    copy_tree(&source.join("ui"), &dir.join("ui"));
     dir
+}
+
+/// Copies the files of `from` (if it exists) into `to`, recursively.
+pub fn copy_tree(from: &Path, to: &Path) {
+    let Ok(entries) = std::fs::read_dir(from) else { return };
+    std::fs::create_dir_all(to).expect("create folder");
+    for entry in entries {
+        let entry = entry.expect("read folder");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
 }
 
 /// Writes a plugin folder `dest/folder/` from a manifest and component bytes.

@@ -17,6 +17,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     plugin: Option<String>,
+    /// More, for errors a front end shows field by field.
+    details: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -26,6 +28,7 @@ impl ApiError {
             code,
             message: message.into(),
             plugin: None,
+            details: None,
         }
     }
 
@@ -45,7 +48,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code, "message": self.message, "plugin": self.plugin } });
+        let mut error = json!({ "code": self.code, "message": self.message, "plugin": self.plugin });
+        if let (Some(details), Some(object)) = (self.details, error.as_object_mut()) {
+            object.insert("details".into(), details);
+        }
+        let body = json!({ "error": error });
         (self.status, Json(body)).into_response()
     }
 }
@@ -65,7 +72,16 @@ impl From<HostError> for ApiError {
             }
             _ => None,
         };
-        ApiError { plugin, ..ApiError::new(status::of_host(&error), error.code(), error.to_string()) }
+        let details = match &error {
+            HostError::ValidationFailed { fields, .. } => Some(json!({ "fields": fields })),
+            HostError::InvalidSetting { name, .. } => Some(json!({ "setting": name })),
+            _ => None,
+        };
+        ApiError {
+            plugin,
+            details,
+            ..ApiError::new(status::of_host(&error), error.code(), error.to_string())
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use plinth_host::EntityQuery;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -118,4 +119,23 @@ pub async fn events(
         .filter(|hook| !failed_only || hook.error.is_some())
         .collect();
     Ok(Json(json!({ "hooks": hooks })))
+}
+
+/// `/api/events/stream`: hook outcomes as they happen, as server-sent events
+/// (`hook` events carrying the outcome's JSON; `lagged` when this client fell
+/// more than 1,024 behind and missed some: `/api/events` still has them).
+pub async fn stream(
+    State(state): AppStateExtractor,
+) -> Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>> {
+    let feed = state.host.subscribe_hooks();
+    let events = futures_util::stream::unfold(feed, |mut feed| async move {
+        use tokio::sync::broadcast::error::RecvError;
+        let event = match feed.recv().await {
+            Ok(hook) => Event::default().event("hook").data(json!(hook).to_string()),
+            Err(RecvError::Lagged(missed)) => Event::default().event("lagged").data(missed.to_string()),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(event), feed))
+    });
+    Sse::new(events).keep_alive(KeepAlive::default())
 }

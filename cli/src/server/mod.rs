@@ -3,10 +3,14 @@
 //! HTTP and one `Host` call, run on the blocking pool.
 
 mod api;
+mod console;
 mod entities;
+mod field_configs;
 mod legacy;
+mod plugin_ui;
 mod plugins;
 mod reload;
+pub mod security;
 pub mod status;
 mod widgets;
 
@@ -65,6 +69,10 @@ pub struct ServeArgs {
     /// all plugins together; one plugin may use at most half).
     #[arg(long, default_value_t = 128)]
     pub pool_instances: u32,
+    /// The token the API requires (`Authorization: Bearer TOKEN`); needed to
+    /// listen on anything but loopback.
+    #[arg(long, env = security::TOKEN_VARIABLE, hide_env_values = true)]
+    pub admin_token: Option<String>,
 }
 
 impl ServeArgs {
@@ -102,6 +110,8 @@ pub struct AppState {
     pub max_request_bytes: usize,
     /// True until the plugins folder has been loaded once.
     pub loading: AtomicBool,
+    /// The token `/api/*` requires, if any.
+    pub admin_token: Option<String>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -113,6 +123,7 @@ pub fn run(options: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(options: ServeArgs) -> anyhow::Result<()> {
+    security::check_listen_address(options.addr, options.admin_token.as_deref())?;
     let config = options.host_config()?;
     let host = tokio::task::spawn_blocking(move || Host::with_config(config)).await??;
     std::fs::read_dir(&options.plugins)
@@ -122,6 +133,7 @@ async fn serve(options: ServeArgs) -> anyhow::Result<()> {
         plugins_dir: options.plugins.clone(),
         max_request_bytes: options.max_request_bytes,
         loading: AtomicBool::new(true),
+        admin_token: options.admin_token.clone(),
     });
 
     let listener = tokio::net::TcpListener::bind(options.addr)
@@ -155,6 +167,10 @@ async fn serve(options: ServeArgs) -> anyhow::Result<()> {
 
 fn router(state: SharedState) -> Router {
     Router::new()
+        .route("/", get(console::index))
+        .route("/console/{file}", get(console::file))
+        .route("/plinth-widget.js", get(console::widget_client))
+        .route("/plugin-ui/{id}/{*path}", get(plugin_ui::file))
         .route("/healthz", get(plugins::healthz))
         .route("/api/plugins", get(plugins::list))
         .route("/api/plugins/{id}", get(plugins::one))
@@ -168,6 +184,9 @@ fn router(state: SharedState) -> Router {
         .route("/api/entities", get(entities::list).post(entities::create))
         .route("/api/entities/{id}", get(entities::one).put(entities::update).delete(entities::delete))
         .route("/api/events", get(entities::events))
+        .route("/api/events/stream", get(entities::stream))
+        .route("/api/field-configs", get(field_configs::list))
+        .route("/api/field-configs/{entity_type}", get(field_configs::one).put(field_configs::put))
         .route("/api/widgets", get(widgets::list))
         .route("/api/widgets/{widget_id}/render", post(widgets::render))
         .route("/api/widgets/{widget_id}/validate", post(widgets::validate))
@@ -177,6 +196,7 @@ fn router(state: SharedState) -> Router {
         .fallback(|| async {
             ApiError::not_found("no such endpoint; see /api/plugins, /api/entities, /api/widgets")
         })
+        .layer(middleware::from_fn_with_state(state.clone(), security::guard))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }

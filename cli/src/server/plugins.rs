@@ -142,7 +142,7 @@ pub async fn route(
     let body = read_body(body, limit).await.map_err(|error| error.for_plugin(&id))?;
     let mut request = RouteRequest::new(method, &format!("/{path}")).with_body(body.to_vec());
     request = request.with_query_string(query.as_deref().unwrap_or(""));
-    for (name, value) in &headers {
+    for (name, value) in headers.iter().filter(|(name, _)| super::security::forwarded_to_plugin(name)) {
         request = request.with_header(name.as_str(), &String::from_utf8_lossy(value.as_bytes()));
     }
 
@@ -175,5 +175,6 @@ pub async fn route(
             reply.headers_mut().append(name, value);
         }
     }
+    super::security::harden_plugin_response(reply.headers_mut());
     Ok(reply)
 }

@@ -38,7 +38,9 @@ pub fn of_host(error: &HostError) -> u16 {
         HostError::EntityNotFound(_) | HostError::UnknownPlugin(_) => 404,
         HostError::EntityExists(_) => 409,
         HostError::InvalidEntity(_) => 400,
-        HostError::InvalidSetting { .. } => 422,
+        HostError::InvalidSetting { .. }
+        | HostError::InvalidFieldConfig { .. }
+        | HostError::ValidationFailed { .. } => 422,
         _ => 500,
     }
 }

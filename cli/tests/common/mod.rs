@@ -3,6 +3,8 @@
 
 #![allow(dead_code, missing_docs)]
 
+pub mod browser;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -123,9 +125,22 @@ impl Drop for Server {
 
 /// One HTTP request with a real client; non-2xx statuses are answers, not errors.
 pub fn send(url: &str, method: &str, body: Option<&str>) -> (u16, Vec<(String, String)>, Value) {
+    send_with(url, method, body, &[])
+}
+
+/// Like [`send`], with extra request headers.
+pub fn send_with(
+    url: &str,
+    method: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (u16, Vec<(String, String)>, Value) {
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let request =
+    let mut request =
         ureq::http::Request::builder().method(method).uri(url).header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
     let mut response = agent
         .run(request.body(body.unwrap_or("").as_bytes().to_vec()).expect("request"))
         .unwrap_or_else(|e| panic!("{method} {url}: {e}"));

@@ -36,6 +36,9 @@ pub struct WidgetInfo {
     pub label: String,
     /// Field types it edits.
     pub field_types: Vec<String>,
+    /// Its HTML page for web front ends, relative to the plugin's folder
+    /// (front ends without one show the WASM `render` output).
+    pub html: Option<String>,
 }
 
 pub(crate) struct LoadedPlugin {
@@ -81,7 +84,10 @@ impl LoadedPlugin {
 pub(crate) fn read_manifest(dir: &Path) -> Result<Manifest, LoadError> {
     let text = std::fs::read_to_string(dir.join("plugin.json"))
         .map_err(|source| LoadError::ManifestUnreadable { dir: dir.to_path_buf(), source })?;
-    Manifest::parse(&text).map_err(|error| LoadError::ManifestInvalid { dir: dir.to_path_buf(), error })
+    let invalid = |error| LoadError::ManifestInvalid { dir: dir.to_path_buf(), error };
+    let manifest = Manifest::parse(&text).map_err(invalid)?;
+    manifest.check_ui_files(dir).map_err(invalid)?;
+    Ok(manifest)
 }
 
 /// Loads the plugin in `dir`: manifest, component, imports, exports, routes, widgets.
@@ -260,10 +266,13 @@ fn initialise(
                     bounded(&widget.id, 64)
                 )));
             }
+            let html =
+                plugin.manifest.field_widgets.iter().find(|d| d.id == widget.id).and_then(|d| d.html.clone());
             infos.push(WidgetInfo {
                 id: format!("plugin:{id}:{}", widget.id),
                 plugin_id: id.clone(),
                 widget_id: widget.id,
+                html,
                 label: widget.label,
                 field_types: widget.field_types,
             });

@@ -153,6 +153,15 @@ pub trait HookRecords: Send + Sync {
     fn recent(&self, limit: usize) -> Result<Vec<HookOutcome>, StoreError>;
 }
 
+/// Per-entity-type field configurations (which field is edited by which
+/// widget), kept as JSON the host validated.
+pub trait FieldConfigStore: Send + Sync {
+    /// Every stored configuration, by entity type.
+    fn all(&self) -> Result<BTreeMap<String, Value>, StoreError>;
+    /// Stores the configuration of `entity_type`, or removes it (`None`).
+    fn put(&self, entity_type: &str, config: Option<&Value>) -> Result<(), StoreError>;
+}
+
 /// A complete backend: one implementation of each trait, usually sharing one
 /// database. Cheap to clone.
 #[derive(Clone)]
@@ -165,6 +174,8 @@ pub struct Backend {
     pub settings: Arc<dyn SettingsStore>,
     /// Hook outcomes.
     pub hooks: Arc<dyn HookRecords>,
+    /// Field configurations.
+    pub field_configs: Arc<dyn FieldConfigStore>,
 }
 
 impl Backend {
@@ -172,7 +183,13 @@ impl Backend {
     /// migrated to the current schema.
     pub fn sqlite(data_dir: &Path) -> Result<Backend, StoreError> {
         let db = Arc::new(sqlite::Sqlite::open(&data_dir.join(DATABASE_FILE))?);
-        Ok(Backend { entities: db.clone(), kv: db.clone(), settings: db.clone(), hooks: db })
+        Ok(Backend {
+            entities: db.clone(),
+            kv: db.clone(),
+            settings: db.clone(),
+            hooks: db.clone(),
+            field_configs: db,
+        })
     }
 }
 

@@ -5,6 +5,7 @@
 //! database runs the migrations it has not seen, in one transaction.
 
 mod entities;
+mod field_configs;
 mod hooks;
 mod kv;
 mod settings;
@@ -58,6 +59,11 @@ const MIGRATIONS: &[&str] = &[
         duration_us INTEGER NOT NULL,
         error       TEXT
     );",
+    // 3: per-entity-type field configurations (which widget edits which field).
+    "CREATE TABLE field_configs (
+        entity_type TEXT PRIMARY KEY,
+        config      TEXT NOT NULL CHECK (json_valid(config))
+    ) WITHOUT ROWID;",
 ];
 
 /// The SQLite backend; implements every backend trait.

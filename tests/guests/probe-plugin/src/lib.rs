@@ -69,6 +69,8 @@ impl Plugin for Probe {
             .get("/forge-log", forge_log)
             .get("/print-line", print_line)
             .get("/sleep", sleep)
+            .get("/page", page)
+            .get("/credentials", credentials)
     }
 
     fn widgets() -> Vec<Widget> {
@@ -370,3 +372,30 @@ fn print(_request: Request) -> Response {
 }
 
 export!(Probe);
+
+/// An HTML page whose script tries to read the console's cookies (its title
+/// says what it got); the answer also tries to set a cookie and clear the
+/// site's data.
+fn page(_request: Request) -> Response {
+    Response::html(
+        200,
+        "<!doctype html><title>page</title><script>\
+         try { document.title = 'cookie:' + document.cookie; } \
+         catch (e) { document.title = 'blocked:' + e.name; }\
+         </script>",
+    )
+    .header("set-cookie", "plugin=planted; Path=/")
+    .header("clear-site-data", "\"*\"")
+}
+
+/// The credentials the plugin was sent, if any.
+fn credentials(request: Request) -> Response {
+    Response::json(
+        200,
+        &json!({
+            "cookie": request.header("cookie"),
+            "authorization": request.header("authorization"),
+            "x_probe": request.header("x-probe"),
+        }),
+    )
+}

@@ -1,0 +1,690 @@
+// Plinth's web console. It uses only the public HTTP API, so anything it does
+// a script can do too. Plugin content (widget and panel pages, WASM renders)
+// is shown only inside <iframe sandbox="allow-scripts">: an opaque origin
+// that cannot reach this page, its storage or the API. Frames talk to the
+// console through the versioned sb-field-widget / sb-panel postMessage
+// protocol (docs/widgets.md); a message counts only when it comes from the
+// frame's own window.
+"use strict";
+
+// ---------------------------------------------------------------- helpers
+
+/** Builds an element; strings become text nodes (never parsed as HTML). */
+function h(tag, attributes, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith("on")) element.addEventListener(name.slice(2), value);
+    else if (name === "dataset") Object.assign(element.dataset, value);
+    else if (value === true) element.setAttribute(name, "");
+    else element.setAttribute(name, String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    element.append(child instanceof Node ? child : String(child));
+  }
+  return element;
+}
+
+const main = () => document.getElementById("main");
+const show = (...nodes) => main().replaceChildren(...nodes);
+const json = (value) => JSON.stringify(value, null, 2);
+
+const api = {
+  token: sessionStorage.getItem("plinth-token") || "",
+
+  /** One API call; resolves to {ok, status, json, text}. */
+  async call(method, path, body, contentType) {
+    const headers = {};
+    if (this.token) headers.Authorization = "Bearer " + this.token;
+    let payload;
+    if (body !== undefined) {
+      headers["Content-Type"] = contentType || "application/json";
+      payload = contentType ? body : JSON.stringify(body);
+    }
+    const response = await fetch(path, { method, headers, body: payload });
+    const text = await response.text();
+    let parsed = null;
+    try { parsed = text ? JSON.parse(text) : null; } catch (_) { parsed = null; }
+    if (response.status === 401 && path.startsWith("/api/")) askForToken();
+    return { ok: response.ok, status: response.status, json: parsed, text };
+  },
+
+  /** Like call, but throws the API's error message. */
+  async must(method, path, body, contentType) {
+    const reply = await this.call(method, path, body, contentType);
+    if (!reply.ok) throw new ApiFailure(reply);
+    return reply.json;
+  },
+};
+
+class ApiFailure extends Error {
+  constructor(reply) {
+    const error = (reply.json && reply.json.error) || {};
+    super(error.message || `HTTP ${reply.status}: ${reply.text.slice(0, 300)}`);
+    this.reply = reply;
+    this.details = error.details || {};
+  }
+}
+
+function askForToken() {
+  const dialog = document.getElementById("login");
+  if (!dialog.open) dialog.showModal();
+}
+
+function errorBox(error) {
+  return h("p", { class: "error", role: "alert" }, String(error.message || error));
+}
+
+// ------------------------------------------------------------------ theme
+
+const THEME_VARS = ["--plinth-bg", "--plinth-fg", "--plinth-muted", "--plinth-card", "--plinth-border",
+  "--plinth-accent", "--plinth-danger", "--plinth-ok", "--plinth-font"];
+
+/** The theme frames get: light or dark, and the console's CSS variables. */
+function theme() {
+  const style = getComputedStyle(document.documentElement);
+  const vars = {};
+  for (const name of THEME_VARS) vars[name] = style.getPropertyValue(name).trim();
+  return { scheme: document.documentElement.dataset.theme, vars };
+}
+
+function setTheme(scheme) {
+  document.documentElement.dataset.theme = scheme;
+  localStorage.setItem("plinth-theme", scheme);
+  document.getElementById("theme").textContent = scheme === "dark" ? "Light" : "Dark";
+  for (const frame of frames) frame.send("theme-changed", { theme: theme() });
+}
+
+// ------------------------------------------------- frames and the protocol
+
+/** Every live plugin frame; messages are matched to one by event.source. */
+const frames = new Set();
+
+window.addEventListener("message", (event) => {
+  for (const frame of frames) {
+    if (frame.iframe.contentWindow === event.source) {
+      frame.receive(event.data);
+      return;
+    }
+  }
+  // A message from any other window (or a frame already gone) is ignored.
+});
+
+const MAX_MESSAGES = 20;
+const MAX_MESSAGE_CHARS = 500;
+const MAX_INVOKE_BODY_CHARS = 1 << 20;
+
+/**
+ * One plugin frame: a field widget (protocol "sb-field-widget") or a panel
+ * ("sb-panel"). `init` builds the init message; `on` handles set-value and
+ * set-validity for widgets.
+ */
+class PluginFrame {
+  constructor({ protocol, pluginId, src, srcdoc, title, init, on, minHeight }) {
+    this.protocol = protocol;
+    this.pluginId = pluginId;
+    this.init = init;
+    this.on = on || {};
+    // No allow-same-origin: the frame's origin is opaque whatever it loads.
+    this.iframe = h("iframe", {
+      class: "plugin-frame", sandbox: "allow-scripts", title, referrerpolicy: "no-referrer",
+      dataset: { plugin: pluginId, protocol },
+    });
+    this.iframe.style.height = (minHeight || 60) + "px";
+    if (src) this.iframe.src = src;
+    else this.iframe.srcdoc = srcdoc;
+    frames.add(this);
+  }
+
+  send(type, fields) {
+    if (!this.iframe.isConnected) return frames.delete(this);
+    const message = { protocol: this.protocol, version: 1, type: `${this.protocol}-${type}`, ...fields };
+    // The frame's origin is opaque, so "*" is the only target that reaches it.
+    this.iframe.contentWindow.postMessage(message, "*");
+  }
+
+  receive(data) {
+    if (!data || data.protocol !== this.protocol || data.version !== 1 || typeof data.type !== "string") return;
+    const type = data.type.slice(this.protocol.length + 1);
+    if (!data.type.startsWith(this.protocol + "-")) return;
+    if (type === "ready") {
+      const versions = Array.isArray(data.versions) ? data.versions : [1];
+      if (!versions.includes(1)) return this.send("error", { message: "this console speaks version 1 only" });
+      // init may need a request first (the settings the frame may see).
+      Promise.resolve(this.init()).then((init) => this.send("init", init), (error) => this.send("error", { message: String(error.message || error) }));
+    } else if (type === "resize") {
+      const height = Number(data.height);
+      // +2: the frame's own border (the height is border-box).
+      if (Number.isFinite(height)) this.iframe.style.height = Math.min(Math.max(height, 24), 1600) + 2 + "px";
+    } else if (type === "invoke") {
+      this.invoke(data);
+    } else if (type === "set-value" && this.on.setValue) {
+      this.on.setValue(data.value);
+    } else if (type === "set-validity" && this.on.setValidity) {
+      const messages = (Array.isArray(data.messages) ? data.messages : [])
+        .slice(0, MAX_MESSAGES).map((m) => String(m).slice(0, MAX_MESSAGE_CHARS));
+      this.on.setValidity(data.valid === true, messages);
+    }
+  }
+
+  /** Runs a request against this plugin's own routes, and nothing else. */
+  async invoke(data) {
+    const id = data.id;
+    const refuse = (error) => this.send("invoke-result", { id, error });
+    const method = String(data.method || "GET").toUpperCase();
+    if (!["GET", "POST", "PUT", "PATCH", "DELETE"].includes(method)) return refuse(`method ${method} is not allowed`);
+    const path = typeof data.path === "string" ? data.path : "";
+    const base = `/api/plugins/${this.pluginId}`;
+    const url = new URL(base + path, location.origin);
+    const segments = url.pathname.split("/").map((s) => { try { return decodeURIComponent(s); } catch (_) { return ".."; } });
+    const own = url.origin === location.origin && url.pathname.startsWith(base + "/");
+    // Decoded, no segment may climb out or hide a separator (%2e%2e, %2f).
+    const sneaky = segments.some((s) => s === "." || s === ".." || s.includes("/") || s.includes("\\"));
+    if (!path.startsWith("/") || path.length > 2048 || !own || sneaky || /[\\#]/.test(path)) {
+      return refuse(`invoke reaches only this plugin's own routes (/api/plugins/${this.pluginId}/...)`);
+    }
+    let body;
+    if (data.body !== null && data.body !== undefined) body = typeof data.body === "string" ? data.body : JSON.stringify(data.body);
+    if (body !== undefined && body.length > MAX_INVOKE_BODY_CHARS) return refuse("the request body is too large");
+    try {
+      const reply = await api.call(method, url.pathname + url.search, body, body === undefined ? undefined : "application/json");
+      this.send("invoke-result", { id, status: reply.status, body: reply.text.slice(0, MAX_INVOKE_BODY_CHARS) });
+    } catch (error) {
+      refuse(String(error.message || error));
+    }
+  }
+}
+
+function uiUrl(pluginId, file) {
+  return `/plugin-ui/${encodeURIComponent(pluginId)}/${file.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+/** The settings a plugin's pages may see: those its manifest exposes. */
+async function exposedSettings(plugin) {
+  const names = Object.entries(plugin.settings || {}).filter(([, schema]) => schema.expose_to_ui).map(([name]) => name);
+  if (!names.length) return {};
+  const all = await api.must("GET", `/api/plugins/${plugin.id}/settings`);
+  return Object.fromEntries(names.filter((n) => n in all).map((n) => [n, all[n]]));
+}
+
+// ---------------------------------------------------------------- plugins
+
+async function pluginsPage() {
+  const data = await api.must("GET", "/api/plugins");
+  const reload = h("button", { class: "secondary", type: "button", onclick: () => route() }, "Refresh");
+  show(h("div", { class: "row" }, h("h1", { class: "grow" }, "Plugins"), reload),
+    ...data.plugins.map((plugin) => plugin.status === "failed" ? failedCard(plugin) : pluginCard(plugin)));
+}
+
+function failedCard(plugin) {
+  return h("section", { class: "card failed", dataset: { plugin: plugin.id || "" } },
+    h("h2", {}, plugin.id || plugin.dir, " ", h("span", { class: "tag error" }, "failed to load")),
+    h("div", { class: "muted" }, plugin.dir),
+    h("p", { class: "error" }, plugin.error));
+}
+
+function pluginCard(plugin) {
+  const health = plugin.health;
+  const limits = plugin.limits;
+  const status = h("span", { class: "result" });
+  const reload = h("button", {
+    class: "secondary", type: "button", onclick: async () => {
+      status.textContent = "reloading…";
+      try { await api.must("POST", `/api/plugins/${plugin.id}/reload`); route(); }
+      catch (error) { status.replaceChildren(errorBox(error)); }
+    },
+  }, "Reload");
+  return h("section", { class: "card", dataset: { plugin: plugin.id } },
+    h("div", { class: "row" },
+      h("h2", { class: "grow" }, plugin.name, " ", h("span", { class: "muted" }, `${plugin.id} ${plugin.version}`)),
+      h("span", { class: `health state-${health.state}`, title: "circuit breaker" }, health.state), reload),
+    plugin.description && h("p", {}, plugin.description),
+    plugin.reload_error && h("p", { class: "error" }, "Last reload failed (the previous version still runs): ", plugin.reload_error),
+    status,
+    h("div", { class: "kv" },
+      h("span", { class: "muted" }, "exports"), h("span", {}, plugin.exports.map((e) => h("span", { class: "tag" }, e))),
+      h("span", { class: "muted" }, "grants"), h("span", { class: "grants" }, plugin.host_functions.length ? plugin.host_functions.map((g) => h("span", { class: "tag" }, g)) : "none"),
+      h("span", { class: "muted" }, "routes"), h("span", {}, plugin.routes.map((r) => h("span", { class: "tag" }, `${r.method} ${r.path}`))),
+      h("span", { class: "muted" }, "widgets"), h("span", {}, plugin.widgets.map((w) => h("span", { class: "tag" }, w.id))),
+      h("span", { class: "muted" }, "panels"), h("span", {}, plugin.panels.map((p) => h("span", { class: "tag" }, p.title))),
+      h("span", { class: "muted" }, "health"), h("span", { class: "counters" },
+        `${health.calls} calls, ${health.traps} traps, ${health.timeouts} timeouts, ${health.limits_exceeded} over limits, ` +
+        `${health.denials} denials, ${health.refused} refused, ${health.running} running`),
+      h("span", { class: "muted" }, "limits"), h("span", {},
+        `memory ${Math.round(limits.memory_bytes / 1048576)} MiB, route ${limits.route_timeout_ms} ms, ` +
+        `hook ${limits.hook_timeout_ms} ms, widget ${limits.widget_timeout_ms} ms, ${limits.max_concurrent} at once`)),
+    plugin.last_errors && plugin.last_errors.length ? h("details", {}, h("summary", {}, `${plugin.last_errors.length} recent warnings and errors`),
+      plugin.last_errors.map((r) => h("div", { class: "error" }, r.message))) : null,
+    Object.keys(plugin.settings).length ? settingsForm(plugin) : null);
+}
+
+/** A form generated from the manifest's settings schema. */
+function settingsForm(plugin) {
+  // novalidate: problems show beside their field, in words, not as browser bubbles.
+  const form = h("form", { class: "settings", novalidate: true, dataset: { plugin: plugin.id } }, h("h3", {}, "Settings"));
+  const inputs = {};
+  const problems = {};
+  for (const [name, schema] of Object.entries(plugin.settings)) {
+    let input;
+    if (schema.type === "boolean") input = h("input", { type: "checkbox", name });
+    else if (schema.type === "integer" || schema.type === "number") input = h("input", { type: "number", name, step: schema.type === "integer" ? "1" : "any" });
+    else if (schema.type === "string") input = h("input", { type: "text", name });
+    else input = h("textarea", { name, rows: 3 });
+    inputs[name] = input;
+    problems[name] = h("div", { class: "problems", dataset: { setting: name } });
+    const fallback = schema.default === undefined || schema.default === null ? "none" : JSON.stringify(schema.default);
+    form.append(h("div", { class: "field" }, h("label", {}, name, " ", h("span", { class: "muted" }, schema.type)), input,
+      h("div", { class: "hint" }, schema.description || "", ` (default: ${fallback})`), problems[name]));
+  }
+  const result = h("span", { class: "result" });
+  form.append(h("div", { class: "row" }, h("button", { type: "submit" }, "Save settings"), result));
+  api.must("GET", `/api/plugins/${plugin.id}/settings`).then((values) => {
+    for (const [name, input] of Object.entries(inputs)) {
+      const value = values[name];
+      if (input.type === "checkbox") input.checked = value === true;
+      else if (input.tagName === "TEXTAREA") input.value = value === undefined ? "" : json(value);
+      else input.value = value === undefined || value === null ? "" : String(value);
+    }
+  }, (error) => result.replaceChildren(errorBox(error)));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    for (const box of Object.values(problems)) box.textContent = "";
+    result.textContent = "";
+    const values = {};
+    let bad = false;
+    for (const [name, schema] of Object.entries(plugin.settings)) {
+      const input = inputs[name];
+      if (input.type === "checkbox") { values[name] = input.checked; continue; }
+      if (input.value.trim() === "") continue;
+      if (schema.type === "string") values[name] = input.value;
+      else if (schema.type === "integer" || schema.type === "number") {
+        const number = Number(input.value);
+        if (!Number.isFinite(number) || (schema.type === "integer" && !Number.isInteger(number))) {
+          problems[name].textContent = `must be ${schema.type === "integer" ? "a whole number" : "a number"}`;
+          bad = true;
+        } else values[name] = number;
+      } else {
+        try { values[name] = JSON.parse(input.value); } catch (error) { problems[name].textContent = "must be JSON: " + error.message; bad = true; }
+      }
+    }
+    if (bad) return;
+    try {
+      await api.must("PUT", `/api/plugins/${plugin.id}/settings`, values);
+      result.replaceChildren(h("span", { class: "ok" }, "Saved."));
+    } catch (error) {
+      const name = error.details && error.details.setting;
+      if (name && problems[name]) problems[name].textContent = error.message;
+      else result.replaceChildren(errorBox(error));
+    }
+  });
+  return form;
+}
+
+// --------------------------------------------------------------- entities
+
+async function entitiesPage(params) {
+  const type = params.get("type") || "";
+  const [configs, list] = await Promise.all([
+    api.must("GET", "/api/field-configs"),
+    api.must("GET", "/api/entities?limit=100" + (type ? "&entity_type=" + encodeURIComponent(type) : "")),
+  ]);
+  const types = new Set(Object.keys(configs.field_configs));
+  for (const entity of list.entities) types.add(entity.entity_type);
+  const typeInput = h("input", { id: "entity-type", list: "entity-types", value: type, placeholder: "entity type" });
+  const filter = h("form", { class: "row", onsubmit: (e) => { e.preventDefault(); location.hash = "#/entities?type=" + encodeURIComponent(typeInput.value.trim()); } },
+    typeInput, h("datalist", { id: "entity-types" }, [...types].map((t) => h("option", { value: t }))),
+    h("button", { type: "submit", class: "secondary" }, "Filter"),
+    h("button", { type: "button", id: "new-entity", onclick: () => { location.hash = "#/entity/new?type=" + encodeURIComponent(typeInput.value.trim() || "item"); } }, "New entity"));
+  const rows = list.entities.map((entity) => h("tr", { dataset: { entity: entity.id } },
+    h("td", {}, h("a", { href: "#/entity/" + encodeURIComponent(entity.id) }, entity.id.slice(0, 12))),
+    h("td", {}, entity.entity_type),
+    h("td", { class: "data" }, JSON.stringify(entity.data)),
+    h("td", { class: "muted" }, new Date(entity.updated_at).toLocaleString())));
+  show(h("h1", {}, "Entities"), filter,
+    h("p", { class: "muted" }, `${list.total} ${type ? type + " " : ""}entities`),
+    h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "id"), h("th", {}, "type"), h("th", {}, "data"), h("th", {}, "updated"))), h("tbody", {}, rows)),
+    type ? await fieldConfigEditor(type, configs.field_configs[type] || { fields: {} }) : h("p", { class: "muted" }, "Filter by a type to configure its fields."));
+}
+
+/** Edits which field of `type` uses which widget (stored by the host). */
+async function fieldConfigEditor(type, config) {
+  const widgets = (await api.must("GET", "/api/widgets")).widgets;
+  const body = h("tbody");
+  const addRow = (name, field) => {
+    const select = h("select", { class: "widget" }, h("option", { value: "" }, "built-in input"),
+      widgets.map((w) => h("option", { value: w.id, selected: w.id === field.widget }, `${w.label} (${w.id})`)));
+    const kind = h("select", { class: "type" }, ["text", "number", "boolean", "json"].map((t) => h("option", { value: t, selected: t === (field.type || "text") }, t)));
+    const row = h("tr", {},
+      h("td", {}, h("input", { class: "name", value: name, placeholder: "field name" })), h("td", {}, kind), h("td", {}, select),
+      h("td", {}, h("input", { type: "checkbox", class: "required", checked: !!field.required })),
+      h("td", {}, h("input", { type: "checkbox", class: "read-only", checked: !!field.read_only })),
+      h("td", {}, h("button", { type: "button", class: "secondary", onclick: () => row.remove() }, "Remove")));
+    row.config = field.config;
+    body.append(row);
+  };
+  for (const [name, field] of Object.entries(config.fields)) addRow(name, field);
+  const result = h("span", { class: "result" });
+  const save = async () => {
+    const fields = {};
+    for (const row of body.children) {
+      const name = row.querySelector(".name").value.trim();
+      if (!name) continue;
+      const widget = row.querySelector(".widget").value;
+      fields[name] = {
+        type: row.querySelector(".type").value, required: row.querySelector(".required").checked,
+        read_only: row.querySelector(".read-only").checked, ...(widget ? { widget } : {}),
+        ...(row.config !== undefined && row.config !== null ? { config: row.config } : {}),
+      };
+    }
+    try { await api.must("PUT", "/api/field-configs/" + encodeURIComponent(type), { fields }); result.replaceChildren(h("span", { class: "ok" }, "Saved.")); }
+    catch (error) { result.replaceChildren(errorBox(error)); }
+  };
+  return h("section", { class: "card", id: "field-config" }, h("h2", {}, `Fields of ${type}`),
+    h("table", {}, h("thead", {}, h("tr", {}, ["field", "type", "edited with", "required", "read-only", ""].map((t) => h("th", {}, t)))), body),
+    h("div", { class: "row" }, h("button", { type: "button", class: "secondary", id: "add-config-field", onclick: () => addRow("", {}) }, "Add field"),
+      h("button", { type: "button", id: "save-field-config", onclick: save }, "Save field configuration"), result));
+}
+
+/** What a create showed, carried over to the new entity's editor. */
+let shownAfterCreate = null;
+
+/** The editor of one entity (`id` "new" makes one of `type`). */
+async function entityPage(id, params) {
+  const creating = id === "new";
+  const entity = creating
+    ? { id: null, entity_type: params.get("type") || "item", data: {} }
+    : await api.must("GET", "/api/entities/" + encodeURIComponent(id));
+  const config = await api.must("GET", "/api/field-configs/" + encodeURIComponent(entity.entity_type));
+  const [{ widgets }, { plugins }] = await Promise.all([api.must("GET", "/api/widgets"), api.must("GET", "/api/plugins")]);
+  const values = { ...entity.data };
+  const names = [...new Set([...Object.keys(config.fields), ...Object.keys(values)])];
+  const editors = {};
+  const form = h("form", { id: "entity-form", dataset: { entityType: entity.entity_type } });
+  const outcome = h("div", { id: "save-outcome" });
+  if (shownAfterCreate && shownAfterCreate.id === entity.id) outcome.replaceChildren(...shownAfterCreate.nodes);
+  shownAfterCreate = null;
+
+  for (const name of names) {
+    const field = config.fields[name] || { type: guessType(values[name]) };
+    editors[name] = await fieldEditor(name, field, values, entity, widgets, plugins);
+    form.append(editors[name].element);
+  }
+  const newName = h("input", { placeholder: "new field name", id: "new-field-name" });
+  const addField = h("button", { type: "button", class: "secondary", id: "add-field", onclick: async () => {
+    const name = newName.value.trim();
+    if (!name || editors[name]) return;
+    editors[name] = await fieldEditor(name, { type: "text" }, values, entity, widgets, plugins);
+    form.insertBefore(editors[name].element, addRow);
+    newName.value = "";
+  } }, "Add field");
+  const addRow = h("div", { class: "row field" }, newName, addField);
+  form.append(addRow);
+
+  const save = async (event) => {
+    event.preventDefault();
+    outcome.replaceChildren();
+    for (const editor of Object.values(editors)) editor.problems.textContent = "";
+    const data = {};
+    for (const [name, editor] of Object.entries(editors)) {
+      try { const value = editor.read(); if (value !== undefined) data[name] = value; }
+      catch (error) { editor.problems.textContent = error.message; return; }
+    }
+    try {
+      const write = creating
+        ? await api.must("POST", "/api/entities", { entity_type: entity.entity_type, data })
+        : await api.must("PUT", "/api/entities/" + encodeURIComponent(entity.id), { data });
+      const saved = [h("p", { class: "ok" }, creating ? "Created." : "Saved."), hookList(write.hooks)];
+      if (creating) {
+        // From now on this is the entity's own editor (a second save updates it).
+        shownAfterCreate = { id: write.entity.id, nodes: saved };
+        location.replace("#/entity/" + encodeURIComponent(write.entity.id));
+      } else outcome.replaceChildren(...saved);
+    } catch (error) {
+      const fields = (error.details && error.details.fields) || {};
+      for (const [name, messages] of Object.entries(fields)) if (editors[name]) editors[name].problems.textContent = messages.join(" ");
+      outcome.replaceChildren(errorBox(error));
+    }
+  };
+  form.addEventListener("submit", save);
+  form.append(h("div", { class: "row" }, h("button", { type: "submit", id: "save-entity" }, creating ? "Create" : "Save"),
+    !creating && h("button", { type: "button", class: "secondary", id: "reload-entity", onclick: async () => {
+      const fresh = await api.must("GET", "/api/entities/" + encodeURIComponent(entity.id));
+      for (const [name, editor] of Object.entries(editors)) editor.write(fresh.data[name]);
+    } }, "Reload"),
+    !creating && h("button", { type: "button", class: "danger", onclick: async () => {
+      try { const write = await api.must("DELETE", "/api/entities/" + encodeURIComponent(entity.id)); outcome.replaceChildren(h("p", { class: "ok" }, "Deleted."), hookList(write.hooks)); }
+      catch (error) { outcome.replaceChildren(errorBox(error)); }
+    } }, "Delete")));
+  show(h("h1", {}, creating ? `New ${entity.entity_type}` : `${entity.entity_type} ${entity.id}`),
+    h("p", {}, h("a", { href: "#/entities?type=" + encodeURIComponent(entity.entity_type) }, `← all ${entity.entity_type} entities`)),
+    h("section", { class: "card" }, form), outcome);
+}
+
+function guessType(value) {
+  if (typeof value === "number") return "number";
+  if (typeof value === "boolean") return "boolean";
+  if (value === undefined || value === null || typeof value === "string") return "text";
+  return "json";
+}
+
+/**
+ * One field: a built-in input, or the configured widget in a sandboxed
+ * frame. Returns {element, problems, read(), write(value)}.
+ */
+async function fieldEditor(name, field, values, entity, widgets, plugins) {
+  const problems = h("div", { class: "problems", dataset: { problemsFor: name } });
+  const label = h("label", {}, field.label || name, field.required ? " *" : "", " ", h("span", { class: "muted" }, field.widget || field.type));
+  const element = h("div", { class: "field", dataset: { field: name } }, label);
+  const widget = field.widget && widgets.find((w) => w.id === field.widget);
+  if (field.widget && !widget) {
+    element.append(h("p", { class: "error" }, `widget ${field.widget} is not loaded; the server will refuse saves until it is, or the field configuration changes`));
+  }
+  if (widget) {
+    const plugin = plugins.find((p) => p.id === widget.plugin_id) || { id: widget.plugin_id, settings: {} };
+    const validity = h("div", { class: "hint validity" });
+    let value = values[name];
+    const init = async () => ({
+      value: value === undefined ? null : value,
+      field: { name, type: field.type || "text", required: !!field.required, readOnly: !!field.read_only, config: field.config === undefined ? null : field.config },
+      entity: entity.id ? { id: entity.id, type: entity.entity_type } : null,
+      settings: await exposedSettings(plugin),
+      theme: theme(),
+    });
+    let frame;
+    const on = {
+      setValue: (next) => { if (!field.read_only) { value = next; element.dataset.value = JSON.stringify(next); } },
+      setValidity: (valid, messages) => { validity.textContent = valid ? "" : messages.join(" "); element.dataset.valid = String(valid); },
+    };
+    const title = `${widget.label} (${name})`;
+    if (widget.html) {
+      frame = new PluginFrame({ protocol: "sb-field-widget", pluginId: plugin.id, src: uiUrl(plugin.id, widget.html), title, on, init });
+    } else {
+      // No page: the WASM render's HTML, still plugin content, in a sandboxed frame.
+      const rendered = await api.call("POST", `/api/widgets/${encodeURIComponent(widget.id)}/render`,
+        { field_name: name, value: value === undefined ? null : value, entity_id: entity.id || undefined });
+      const srcdoc = rendered.ok ? rendered.json.html : "";
+      if (!rendered.ok) problems.textContent = new ApiFailure(rendered).message;
+      frame = new PluginFrame({ protocol: "sb-field-widget", pluginId: plugin.id, srcdoc, title, on, init });
+    }
+    element.dataset.value = JSON.stringify(value === undefined ? null : value);
+    element.append(frame.iframe, validity, problems);
+    return {
+      element, problems,
+      read: () => value,
+      write: (next) => { value = next; element.dataset.value = JSON.stringify(next === undefined ? null : next); frame.send("value-changed", { value: next === undefined ? null : next }); },
+    };
+  }
+  const kind = field.type || "text";
+  let input;
+  if (kind === "boolean") input = h("input", { type: "checkbox", name });
+  else if (kind === "number") input = h("input", { type: "number", step: "any", name });
+  else if (kind === "json") input = h("textarea", { name, rows: 3 });
+  else input = h("input", { type: "text", name, size: 60 });
+  input.disabled = !!field.read_only;
+  const write = (value) => {
+    if (kind === "boolean") input.checked = value === true;
+    else if (kind === "json") input.value = value === undefined ? "" : json(value);
+    else input.value = value === undefined || value === null ? "" : String(value);
+  };
+  write(values[name]);
+  element.append(input, problems);
+  return {
+    element, problems, write,
+    read: () => {
+      if (kind === "boolean") return input.checked;
+      if (input.value.trim() === "") return kind === "text" ? "" : undefined;
+      if (kind === "number") { const n = Number(input.value); if (!Number.isFinite(n)) throw new Error("must be a number"); return n; }
+      if (kind === "json") { try { return JSON.parse(input.value); } catch (error) { throw new Error("must be JSON: " + error.message); } }
+      return input.value;
+    },
+  };
+}
+
+function hookList(hooks) {
+  if (!hooks.length) return h("p", { class: "muted" }, "No plugin hooks ran.");
+  return h("table", { class: "hooks" }, h("thead", {}, h("tr", {}, ["plugin", "event", "duration", "outcome"].map((t) => h("th", {}, t)))),
+    h("tbody", {}, hooks.map(hookRow)));
+}
+
+function hookRow(hook) {
+  return h("tr", { dataset: { plugin: hook.plugin_id } }, h("td", {}, hook.plugin_id), h("td", {}, hook.event),
+    h("td", {}, `${(hook.duration_us / 1000).toFixed(1)} ms`),
+    h("td", { class: hook.error ? "error" : "ok" }, hook.error || "ok"));
+}
+
+// ----------------------------------------------------------------- panels
+
+async function panelsPage() {
+  const { plugins } = await api.must("GET", "/api/plugins");
+  const cards = [];
+  for (const plugin of plugins.filter((p) => p.status === "loaded")) {
+    for (const panel of plugin.panels) {
+      const init = async () => ({
+        plugin: { id: plugin.id, name: plugin.name, version: plugin.version }, panel: { id: panel.id, title: panel.title },
+        settings: await exposedSettings(plugin), theme: theme(),
+      });
+      const frame = new PluginFrame({ protocol: "sb-panel", pluginId: plugin.id, src: uiUrl(plugin.id, panel.html), title: panel.title, minHeight: 120, init });
+      cards.push(h("section", { class: "card", dataset: { panel: `${plugin.id}:${panel.id}` } }, h("h2", {}, panel.title, " ", h("span", { class: "muted" }, plugin.name)), frame.iframe));
+    }
+  }
+  show(h("h1", {}, "Panels"), ...(cards.length ? cards : [h("p", { class: "muted" }, "No plugin declares a panel.")]));
+}
+
+// ----------------------------------------------------------------- events
+
+let eventStream = null;
+
+async function eventsPage() {
+  const { hooks } = await api.must("GET", "/api/events");
+  const body = h("tbody", {}, hooks.slice(-200).reverse().map(eventRow));
+  const state = h("span", { class: "muted", id: "stream-state" }, "connecting…");
+  show(h("div", { class: "row" }, h("h1", { class: "grow" }, "Events"), state),
+    h("table", { id: "events" }, h("thead", {}, h("tr", {}, ["time", "plugin", "event", "entity", "duration", "outcome"].map((t) => h("th", {}, t)))), body));
+  eventStream = new AbortController();
+  streamHooks(eventStream.signal, (hook) => {
+    body.prepend(eventRow(hook));
+    while (body.children.length > 500) body.lastChild.remove();
+  }, (text) => { state.textContent = text; });
+}
+
+function eventRow(hook) {
+  return h("tr", { dataset: { plugin: hook.plugin_id } }, h("td", { class: "muted" }, new Date(hook.at).toLocaleTimeString()),
+    h("td", {}, hook.plugin_id), h("td", {}, hook.event), h("td", {}, hook.entity_id.slice(0, 12)),
+    h("td", {}, `${(hook.duration_us / 1000).toFixed(1)} ms`), h("td", { class: hook.error ? "error" : "ok" }, hook.error || "ok"));
+}
+
+/** Reads /api/events/stream with fetch (so the token header goes along). */
+async function streamHooks(signal, onHook, onState) {
+  const headers = api.token ? { Authorization: "Bearer " + api.token } : {};
+  try {
+    const response = await fetch("/api/events/stream", { headers, signal });
+    if (!response.ok) return onState(`live updates unavailable (HTTP ${response.status})`);
+    onState("live");
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return onState("disconnected; reload the page");
+      buffer += value;
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const kind = (block.match(/^event: ?(.*)$/m) || [])[1];
+        const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.replace(/^data: ?/, "")).join("\n");
+        if (kind === "hook") onHook(JSON.parse(data));
+        else if (kind === "lagged") onState(`missed ${data} events; reload to see them`);
+      }
+    }
+  } catch (error) {
+    if (!signal.aborted) onState("disconnected: " + error.message);
+  }
+}
+
+// ----------------------------------------------------------------- legacy
+
+async function legacyPage() {
+  const reply = await api.call("GET", "/api/legacy/modules");
+  if (!reply.ok) return show(h("h1", {}, "Legacy modules"), errorBox(new ApiFailure(reply)));
+  const modules = reply.json.modules;
+  const result = h("pre", { id: "legacy-result" });
+  const file = h("input", { type: "file", id: "legacy-file", accept: ".wasm" });
+  const upload = h("form", { class: "row", onsubmit: async (event) => {
+    event.preventDefault();
+    const chosen = file.files[0];
+    if (!chosen) return;
+    try { await api.must("POST", "/api/legacy/modules?name=" + encodeURIComponent(chosen.name), await chosen.arrayBuffer(), "application/wasm"); route(); }
+    catch (error) { result.replaceChildren(errorBox(error)); }
+  } }, file, h("button", { type: "submit" }, "Upload"));
+  const select = h("select", { id: "legacy-module" }, modules.map((m) => h("option", { value: m.name }, m.name)));
+  const request = h("textarea", { id: "legacy-request", rows: 4 }, "{}");
+  const call = h("form", { onsubmit: async (event) => {
+    event.preventDefault();
+    const sent = await api.call("POST", `/api/legacy/${encodeURIComponent(select.value)}/call`, request.value, "application/json");
+    result.textContent = `${sent.status}\n${sent.json ? json(sent.json) : sent.text}`;
+  } }, h("h3", {}, "Call"), h("div", { class: "row" }, select), request, h("button", { type: "submit" }, "Call"));
+  show(h("h1", {}, "Legacy modules"),
+    h("section", { class: "card" }, h("table", {}, h("tbody", {}, modules.map((m) => h("tr", { dataset: { module: m.name } },
+      h("td", {}, m.name), h("td", { class: "muted" }, `${m.size} bytes`),
+      h("td", {}, h("button", { type: "button", class: "secondary", onclick: async () => {
+        try { await api.must("DELETE", "/api/legacy/modules/" + encodeURIComponent(m.name)); route(); }
+        catch (error) { result.replaceChildren(errorBox(error)); }
+      } }, "Remove")))))), h("h3", {}, "Upload"), upload),
+    h("section", { class: "card" }, call, result));
+}
+
+// ----------------------------------------------------------------- router
+
+async function route() {
+  if (eventStream) { eventStream.abort(); eventStream = null; }
+  for (const frame of frames) frame.iframe.remove();
+  frames.clear();
+  const hash = location.hash.replace(/^#\/?/, "") || "plugins";
+  const [path, query] = hash.split("?");
+  const params = new URLSearchParams(query || "");
+  const [page, ...rest] = path.split("/");
+  for (const link of document.querySelectorAll("#nav a")) {
+    link.classList.toggle("active", link.dataset.page === page || (page === "entity" && link.dataset.page === "entities"));
+  }
+  const pages = { plugins: pluginsPage, entities: entitiesPage, panels: panelsPage, events: eventsPage, legacy: legacyPage };
+  try {
+    if (page === "entity") await entityPage(decodeURIComponent(rest.join("/")), params);
+    else await (pages[page] || pluginsPage)(params);
+  } catch (error) {
+    show(errorBox(error));
+  }
+  document.body.dataset.page = page;
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  setTheme(localStorage.getItem("plinth-theme") || (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
+  document.getElementById("theme").addEventListener("click", () => setTheme(document.documentElement.dataset.theme === "dark" ? "light" : "dark"));
+  document.getElementById("login-form").addEventListener("submit", () => {
+    api.token = document.getElementById("login-token").value;
+    sessionStorage.setItem("plinth-token", api.token);
+    route();
+  });
+  window.addEventListener("hashchange", route);
+  route();
+});

@@ -1,0 +1,168 @@
+//! The web security model. Plugin content (route answers, widget and panel
+//! pages) is served on the console's own origin, so it is treated as
+//! untrusted: it gets a `Content-Security-Policy: sandbox`, which gives it an
+//! opaque origin (no cookies, no storage, no same-origin API calls as the
+//! user). The API itself takes an admin token when one is set (required off
+//! loopback) and refuses state-changing requests from other origins.
+
+use super::AppStateExtractor;
+use super::api::ApiError;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
+
+/// The environment variable `--admin-token` may come from instead.
+pub const TOKEN_VARIABLE: &str = "PLINTH_ADMIN_TOKEN";
+
+/// What a plugin's route answer may do in a browser: run scripts in an
+/// opaque origin, nothing else (no forms, popups, top navigation).
+pub const PLUGIN_ROUTE_CSP: &str = "sandbox allow-scripts; frame-ancestors 'self'";
+
+/// Widget and panel pages: scripts and styles from the page itself and this
+/// server (the client script), images inline; no network (`invoke` goes
+/// through the console), no forms, no plugins, no `<base>`.
+pub const PLUGIN_UI_CSP: &str = "sandbox allow-scripts; default-src 'none'; \
+    script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+    font-src 'self' data:; media-src 'self' data:; connect-src 'none'; form-action 'none'; \
+    base-uri 'none'; frame-ancestors 'self'";
+
+/// The console: its own scripts only; frames for plugin pages from this
+/// server; inline styles for `srcdoc` widget renders (which inherit this
+/// policy, so a render's scripts never run).
+pub const CONSOLE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' data:; frame-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+    form-action 'self'; frame-ancestors 'none'";
+
+/// Request headers a plugin never sees: the user's credentials.
+const CREDENTIAL_HEADERS: [header::HeaderName; 3] =
+    [header::COOKIE, header::AUTHORIZATION, header::PROXY_AUTHORIZATION];
+
+/// Whether a request header may be passed to a plugin.
+pub fn forwarded_to_plugin(name: &header::HeaderName) -> bool {
+    !CREDENTIAL_HEADERS.contains(name)
+}
+
+/// Makes a plugin's route answer safe to serve on the console's origin: no
+/// cookies set, no site data cleared, no content sniffing, a sandbox CSP.
+pub fn harden_plugin_response(headers: &mut HeaderMap) {
+    headers.remove(header::SET_COOKIE);
+    headers.remove("clear-site-data");
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // Appended, not replaced: a plugin's own, stricter policy still applies.
+    headers.append(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PLUGIN_ROUTE_CSP));
+}
+
+/// Refuses to serve off loopback without a token.
+pub fn check_listen_address(addr: SocketAddr, token: Option<&str>) -> anyhow::Result<()> {
+    if !addr.ip().is_loopback() && token.is_none() {
+        anyhow::bail!(
+            "refusing to listen on {addr} without an admin token: anyone who can reach it could change \
+             plugins and data. Pass --admin-token or set {TOKEN_VARIABLE}, or listen on 127.0.0.1"
+        );
+    }
+    if token.is_some_and(|token| token.len() < 16) {
+        anyhow::bail!("the admin token must be at least 16 characters");
+    }
+    Ok(())
+}
+
+/// Middleware: the token on `/api/*` (when one is set) and the same-origin
+/// rule on every state-changing request.
+pub async fn guard(State(state): AppStateExtractor, request: Request, next: Next) -> Response {
+    if let Err(error) = check(state.admin_token.as_deref(), &request) {
+        return error.into_response();
+    }
+    next.run(request).await
+}
+
+fn check(token: Option<&str>, request: &Request) -> Result<(), ApiError> {
+    let headers = request.headers();
+    let changes_state = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if changes_state && !same_origin(headers) {
+        return Err(ApiError::new(
+            403,
+            "cross_origin",
+            "state-changing requests are accepted only from the console's own origin",
+        ));
+    }
+    let Some(token) = token else { return Ok(()) };
+    if !request.uri().path().starts_with("/api/") {
+        return Ok(());
+    }
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if constant_time_eq::constant_time_eq(given.as_bytes(), token.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            401,
+            "unauthorized",
+            "this server needs its admin token: send `Authorization: Bearer TOKEN`",
+        ))
+    }
+}
+
+/// A request without `Origin` (curl, scripts) is allowed; one with an
+/// `Origin` must name the host it was sent to (a sandboxed frame's `null`
+/// does not). The scheme is not compared, so a TLS proxy in front works.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).map(|o| o.to_str().unwrap_or_default()) else {
+        return true;
+    };
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return false };
+    let authority = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"));
+    authority.is_some_and(|authority| authority.eq_ignore_ascii_case(host))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+
+    fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Request {
+        let mut builder = Request::builder().method(method).uri(path).header("host", "127.0.0.1:8080");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(Body::empty()).expect("request")
+    }
+
+    #[test]
+    fn state_changes_need_the_same_origin() {
+        let own = [("origin", "http://127.0.0.1:8080")];
+        assert!(check(None, &request("POST", "/api/entities", &own)).is_ok());
+        assert!(check(None, &request("POST", "/api/entities", &[])).is_ok());
+        assert!(check(None, &request("POST", "/api/entities", &[("origin", "null")])).is_err());
+        assert!(
+            check(None, &request("DELETE", "/api/entities/1", &[("origin", "http://evil.test")])).is_err()
+        );
+        assert!(check(None, &request("GET", "/api/entities", &[("origin", "http://evil.test")])).is_ok());
+    }
+
+    #[test]
+    fn the_token_guards_the_api_only() {
+        let token = Some("0123456789abcdef");
+        assert!(check(token, &request("GET", "/api/plugins", &[])).is_err());
+        assert!(check(token, &request("GET", "/api/plugins", &[("authorization", "Bearer nope")])).is_err());
+        assert!(
+            check(token, &request("GET", "/api/plugins", &[("authorization", "Bearer 0123456789abcdef")]))
+                .is_ok()
+        );
+        assert!(check(token, &request("GET", "/", &[])).is_ok());
+        assert!(check(token, &request("GET", "/healthz", &[])).is_ok());
+    }
+
+    #[test]
+    fn public_addresses_need_a_token() {
+        let public: SocketAddr = "0.0.0.0:8080".parse().expect("address");
+        assert!(check_listen_address(public, None).is_err());
+        assert!(check_listen_address(public, Some("short")).is_err());
+        assert!(check_listen_address(public, Some("0123456789abcdef")).is_ok());
+        assert!(check_listen_address("127.0.0.1:0".parse().expect("address"), None).is_ok());
+    }
+}

@@ -1,0 +1,287 @@
+//! The web console, widgets and panels in a real browser: Debian's Chromium,
+//! headless, against a real `plinth serve` with plugins built from source.
+//! Screenshots of the main pages land in `target/screenshots/`.
+
+mod common;
+
+use common::Server;
+use common::browser::Browser;
+use plinth_tests::guests;
+use serde_json::{Value, json};
+
+/// The value a field editor holds in the console's form (its `data-value`).
+fn form_value(browser: &Browser, field: &str) -> Value {
+    let text = browser
+        .eval(&format!("return document.querySelector('[data-field=\"{field}\"]').dataset.value || 'null'"));
+    serde_json::from_str(text.as_str().expect("text")).expect("JSON value")
+}
+
+/// The console: plugins with health, a settings form that a route sees, the
+/// entity editor with the word-count widget (live count, the form's value,
+/// the widget's message, the server refusing the save), the audit-trail
+/// panel, live events and legacy modules.
+#[test]
+fn the_console_in_a_real_browser() {
+    let Some(browser) = Browser::start() else { return };
+    let plugins = plinth_tests::rust_examples();
+    let server = Server::start(plugins.path(), &[]);
+    let base = &server.base;
+
+    // Plugins: every example with its health.
+    browser.goto(&format!("{base}/#/plugins"));
+    browser.wait_for(
+        "three plugin cards",
+        "return document.querySelectorAll('section.card[data-plugin]').length === 3",
+    );
+    for id in ["audit-trail", "character-stats", "word-count-widget"] {
+        let health = browser
+            .eval(&format!("return document.querySelector('[data-plugin=\"{id}\"] .health').textContent"));
+        assert_eq!(health, json!("healthy"), "{id}'s health");
+    }
+    let grants =
+        browser.eval("return document.querySelector('[data-plugin=\"audit-trail\"] .grants').textContent");
+    assert!(grants.as_str().is_some_and(|g| g.contains("storage_set")), "{grants}");
+    browser.screenshot("plugins");
+
+    // A client-side problem shows beside its field, and nothing is sent.
+    let depth = "form.settings[data-plugin=\"character-stats\"] input[name=\"analysis_depth\"]";
+    browser
+        .wait_for("the settings' current values", &format!("return document.querySelector('{depth}').value"));
+    browser.type_into(depth, "2.5", true);
+    browser.click("form.settings[data-plugin=\"character-stats\"] button[type=submit]");
+    let problem = browser.wait_for(
+        "the problem beside the field",
+        "return document.querySelector('[data-plugin=\"character-stats\"] [data-setting=\"analysis_depth\"]').textContent",
+    );
+    assert!(problem.as_str().is_some_and(|p| p.contains("whole number")), "{problem}");
+    // A valid value saves, and the plugin's route sees it.
+    browser.type_into(depth, "7", true);
+    browser.click("form.settings[data-plugin=\"character-stats\"] button[type=submit]");
+    browser.wait_for(
+        "the settings to save",
+        "return document.querySelector('form.settings[data-plugin=\"character-stats\"] .result .ok')",
+    );
+    let (status, stats) = server.get("/api/plugins/character-stats/stats/character");
+    assert_eq!((status, &stats["analysis_depth"]), (200, &json!(7)), "{stats}");
+    let words = "form.settings[data-plugin=\"word-count-widget\"] input[name=\"max_words\"]";
+    browser.type_into(words, "5", true);
+    browser.click("form.settings[data-plugin=\"word-count-widget\"] button[type=submit]");
+    browser.wait_for(
+        "max_words to save",
+        "return document.querySelector('form.settings[data-plugin=\"word-count-widget\"] .result .ok')",
+    );
+
+    // The field configuration, made in the console: `bio` uses the widget.
+    browser.goto(&format!("{base}/#/entities?type=character"));
+    browser.wait_for("the field configuration editor", "return document.getElementById('field-config')");
+    browser.click("#add-config-field");
+    browser.type_into("#field-config tbody tr:last-child input.name", "bio", false);
+    browser.eval(
+        "const select = document.querySelector('#field-config tbody tr:last-child select.widget');
+         select.value = 'plugin:word-count-widget:word-count'; return select.value",
+    );
+    browser.click("#save-field-config");
+    browser
+        .wait_for("the configuration to save", "return document.querySelector('#field-config .result .ok')");
+    let (_, config) = server.get("/api/field-configs/character");
+    assert_eq!(config["fields"]["bio"]["widget"], "plugin:word-count-widget:word-count", "{config}");
+
+    // A new character: the widget counts live and sets the form's value.
+    browser.goto(&format!("{base}/#/entity/new?type=character"));
+    browser.wait_for("the widget frame", "return document.querySelector('[data-field=\"bio\"] iframe')");
+    browser.type_into("#new-field-name", "name", false);
+    browser.click("#add-field");
+    browser.wait_for("the new field", "return document.querySelector('input[name=\"name\"]')");
+    browser.type_into("input[name=\"name\"]", "Ada", false);
+    browser.enter_frame("[data-field=\"bio\"] iframe");
+    browser.wait_for(
+        "the widget to get its init",
+        "return document.getElementById('count').textContent.includes('/ 5')",
+    );
+    browser.type_into("#text", "one two three", false);
+    let count = browser.wait_for(
+        "the live count",
+        "const t = document.getElementById('count').textContent; return t.startsWith('3 ') && t",
+    );
+    assert_eq!(count, json!("3 / 5 words"));
+    browser.leave_frame();
+    browser.wait_for(
+        "the form's value",
+        "return document.querySelector('[data-field=\"bio\"]').dataset.value.includes('three')",
+    );
+    assert_eq!(form_value(&browser, "bio"), json!("one two three"));
+    browser.click("#save-entity");
+    browser.wait_for("the save and its hooks", "return document.querySelector('#save-outcome .hooks')");
+    let hooks = browser.eval("return [...document.querySelectorAll('#save-outcome .hooks tr[data-plugin]')].map(r => r.dataset.plugin)");
+    assert_eq!(hooks, json!(["audit-trail", "character-stats"]));
+    let (_, list) = server.get("/api/entities?entity_type=character");
+    assert_eq!(list["entities"][0]["data"], json!({"name": "Ada", "bio": "one two three"}));
+    let id = list["entities"][0]["id"].as_str().expect("id").to_string();
+
+    // Over the limit: the widget says so, and the server refuses the save.
+    browser.enter_frame("[data-field=\"bio\"] iframe");
+    browser.type_into("#text", " four five six", false);
+    browser.wait_for(
+        "the widget's message",
+        "return document.getElementById('count').textContent.includes('too many')",
+    );
+    browser.leave_frame();
+    let validity = browser.wait_for(
+        "the validity beside the field",
+        "return document.querySelector('[data-field=\"bio\"] .validity').textContent",
+    );
+    assert!(validity.as_str().is_some_and(|v| v.contains("maximum of 5")), "{validity}");
+    browser.click("#save-entity");
+    let refused = browser.wait_for(
+        "the server's refusal beside the field",
+        "return document.querySelector('[data-problems-for=\"bio\"]').textContent",
+    );
+    assert!(
+        refused.as_str().is_some_and(|r| r.contains("6 words is more than the maximum of 5")),
+        "{refused}"
+    );
+    let (_, stored) = server.get(&format!("/api/entities/{id}"));
+    assert_eq!(stored["data"]["bio"], "one two three", "the refused save changed nothing");
+    browser.screenshot("entity-editor");
+
+    // A change made elsewhere reaches the widget (value-changed).
+    server.send(
+        "PUT",
+        &format!("/api/entities/{id}"),
+        Some(r#"{"data":{"name":"Ada","bio":"from elsewhere"}}"#),
+    );
+    browser.click("#reload-entity");
+    browser.enter_frame("[data-field=\"bio\"] iframe");
+    browser.wait_for(
+        "the new value in the widget",
+        "return document.getElementById('text').value === 'from elsewhere'",
+    );
+    browser.leave_frame();
+
+    // The audit-trail panel shows the log through invoke.
+    browser.goto(&format!("{base}/#/panels"));
+    browser.wait_for(
+        "the panel frame",
+        "return document.querySelector('[data-panel=\"audit-trail:log\"] iframe')",
+    );
+    browser.enter_frame("[data-panel=\"audit-trail:log\"] iframe");
+    let rows = browser.wait_for(
+        "the log's rows",
+        "return document.querySelectorAll('#log tr').length >= 2 && document.getElementById('log').innerText",
+    );
+    assert!(
+        rows.as_str().is_some_and(|r| r.contains("created") && r.contains("updated") && r.contains(&id)),
+        "{rows}"
+    );
+    browser.leave_frame();
+    browser.screenshot("panels");
+
+    // Events: hook outcomes as they happen.
+    browser.goto(&format!("{base}/#/events"));
+    browser
+        .wait_for("the live stream", "return document.getElementById('stream-state').textContent === 'live'");
+    let (status, _, write) =
+        server.send("POST", "/api/entities", Some(r#"{"entity_type":"place","data":{}}"#));
+    assert_eq!(status, 201);
+    let new_id = write["entity"]["id"].as_str().expect("id");
+    let live = browser.wait_for(
+        "the new events",
+        &format!(
+            "const t = document.getElementById('events').innerText; return t.includes('{}') && t",
+            &new_id[..12]
+        ),
+    );
+    assert!(live.as_str().is_some_and(|t| t.contains("audit-trail")), "{live}");
+    browser.screenshot("events");
+
+    // Legacy modules: upload, call, remove.
+    browser.goto(&format!("{base}/#/legacy"));
+    browser.wait_for("the legacy page", "return document.getElementById('legacy-file')");
+    let module = std::fs::canonicalize(guests::LEGACY_MATH_WASM).expect("legacy-math built");
+    browser.type_into("#legacy-file", module.to_str().expect("path"), false);
+    browser.click("#legacy-file + button");
+    browser.wait_for("the uploaded module", "return document.querySelector('tr[data-module=\"math.wasm\"]')");
+    browser.type_into("#legacy-request", r#"{"fn":"add","args":[3,5]}"#, true);
+    browser.click("#legacy-request + button");
+    let result = browser
+        .wait_for("the module's answer", "return document.getElementById('legacy-result').textContent");
+    assert!(result.as_str().is_some_and(|r| r.starts_with("200") && r.contains("\"value\": 8")), "{result}");
+    browser.screenshot("legacy");
+    browser.click("tr[data-module=\"math.wasm\"] button");
+    browser.wait_for("the module to go", "return !document.querySelector('tr[data-module=\"math.wasm\"]')");
+    assert_eq!(server.get("/api/legacy/modules").1, json!({"modules": []}));
+}
+
+/// A hostile widget gets nothing: not the console's DOM, cookies or storage,
+/// not the network, not another widget's field, not another plugin's routes;
+/// and a plugin route's HTML cannot read the console's cookies.
+#[test]
+fn hostile_plugin_content_gets_nothing() {
+    let Some(browser) = Browser::start() else { return };
+    let plugins = tempfile::tempdir().expect("temp dir");
+    plinth_tests::copy_example("word-count-widget", plugins.path());
+    plinth_tests::copy_example("audit-trail", plugins.path());
+    let manifest = json!({
+        "id": "probe", "name": "Probe", "version": "0.1.0", "wasm": {"module": "plugin.wasm"},
+        "field_widgets": [{"id": "shout", "html": "ui/hostile.html"}],
+    });
+    let probe = plinth_tests::write_plugin(
+        plugins.path(),
+        "probe",
+        &manifest,
+        &std::fs::read(guests::PROBE_PLUGIN_WASM).expect("probe built"),
+    );
+    std::fs::create_dir(probe.join("ui")).expect("ui folder");
+    let hostile = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/hostile.html");
+    std::fs::copy(hostile, probe.join("ui/hostile.html")).expect("copy the hostile page");
+    let server = Server::start(plugins.path(), &[]);
+    let base = &server.base;
+    let config = json!({"fields": {
+        "bio": {"widget": "plugin:word-count-widget:word-count"},
+        "hostile": {"widget": "plugin:probe:shout"},
+    }});
+    let (status, _, _) = server.send("PUT", "/api/field-configs/doc", Some(&config.to_string()));
+    assert_eq!(status, 200);
+
+    browser.goto(&format!("{base}/#/plugins"));
+    browser.eval("document.cookie = 'console_session=secret; path=/'; sessionStorage.setItem('secret', 'token'); return 1");
+    browser.goto(&format!("{base}/#/entity/new?type=doc"));
+    let report = browser.wait_for(
+        "the hostile widget's report",
+        "const field = document.querySelector('[data-field=\"hostile\"]'); const v = field && field.dataset.value;
+         return v && v.includes('invoke_own') && v",
+    );
+    let report: Value = serde_json::from_str(
+        &serde_json::from_str::<String>(report.as_str().expect("text")).expect("a JSON string"),
+    )
+    .expect("the report");
+    for attempt in
+        ["parent_document", "parent_storage", "cookie", "local_storage", "top_navigation", "fetch_api"]
+    {
+        let outcome = report[attempt].as_str().unwrap_or_default();
+        assert!(outcome.starts_with("blocked"), "{attempt}: {outcome}\n{report:#}");
+    }
+    for outcome in report["invoke_other"].as_array().expect("invoke attempts") {
+        assert!(outcome.as_str().is_some_and(|o| o.starts_with("refused")), "{outcome}\n{report:#}");
+    }
+    // The control: its own route answers, so the refusals above are real.
+    assert_eq!(report["invoke_own"], json!(201), "{report:#}");
+    // Nothing reached the other widget, in the form or in its frame.
+    assert_eq!(form_value(&browser, "bio"), Value::Null);
+    browser.enter_frame("[data-field=\"bio\"] iframe");
+    assert_eq!(browser.eval("return document.getElementById('text').value"), json!(""));
+    browser.leave_frame();
+    let hash = browser.eval("return location.hash");
+    assert_eq!(hash, json!("#/entity/new?type=doc"), "the page was not navigated away");
+
+    // A plugin route's HTML runs in an opaque origin: no cookies to read,
+    // and the cookie it tried to set was dropped.
+    browser.goto(&format!("{base}/api/plugins/probe/page"));
+    let title = browser.wait_for("the page's script", "return document.title !== 'page' && document.title");
+    assert!(title.as_str().is_some_and(|t| t.starts_with("blocked:")), "{title}");
+    browser.goto(&format!("{base}/#/plugins"));
+    let cookies = browser.eval("return document.cookie");
+    assert_eq!(cookies, json!("console_session=secret"), "the plugin's Set-Cookie must be dropped");
+    let kept = browser.eval("return sessionStorage.getItem('secret')");
+    assert_eq!(kept, json!("token"), "Clear-Site-Data from a plugin must be dropped");
+}

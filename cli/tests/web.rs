@@ -1,0 +1,283 @@
+//! The web half over HTTP: the console's files, plugin UI files and their
+//! policy, field configurations enforced on every write, the live event
+//! stream, and the web security model (admin token, same-origin writes,
+//! credentials kept from plugins, plugin answers made harmless).
+
+mod common;
+
+use common::{PLINTH, Server, plinth, send_with};
+use plinth_tests::{copy_example, guests, rust_examples, write_plugin};
+use serde_json::{Value, json};
+use std::io::BufRead;
+use std::time::Duration;
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+}
+
+/// The probe plugin in a folder of its own, with a widget page and a file beside it.
+fn probe_with_ui() -> tempfile::TempDir {
+    let plugins = tempfile::tempdir().expect("temp dir");
+    let manifest = json!({
+        "id": "probe", "name": "Probe", "version": "0.1.0", "wasm": {"module": "plugin.wasm"},
+        "field_widgets": [{"id": "shout", "html": "ui/shout.html"}],
+    });
+    let dir = write_plugin(
+        plugins.path(),
+        "probe",
+        &manifest,
+        &std::fs::read(guests::PROBE_PLUGIN_WASM).expect("probe built"),
+    );
+    std::fs::create_dir_all(dir.join("ui/img")).expect("ui folder");
+    std::fs::write(dir.join("ui/shout.html"), "<p>shout</p>").expect("page");
+    std::fs::write(dir.join("ui/img/logo.svg"), "<svg/>").expect("image");
+    std::fs::write(dir.join("secret.txt"), "not for the web").expect("secret");
+    plugins
+}
+
+#[test]
+fn the_console_and_its_client_script_are_served() {
+    let plugins = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(plugins.path(), &[]);
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/console/app.js", "text/javascript"),
+        ("/console/style.css", "text/css"),
+        ("/plinth-widget.js", "text/javascript"),
+    ] {
+        let (status, headers, _) = server.send("GET", path, None);
+        assert_eq!(status, 200, "{path}");
+        assert!(header(&headers, "content-type").is_some_and(|t| t.starts_with(kind)), "{path}: {headers:?}");
+        let policy = header(&headers, "content-security-policy").unwrap_or_default();
+        assert!(policy.contains("script-src 'self'") && !policy.contains("unsafe-eval"), "{path}: {policy}");
+    }
+    assert_eq!(server.send("GET", "/console/nothing.js", None).0, 404);
+}
+
+#[test]
+fn plugin_ui_files_are_served_sandboxed_and_nothing_else() {
+    let plugins = probe_with_ui();
+    let server = Server::start(plugins.path(), &[]);
+    let (status, headers, _) = server.send("GET", "/plugin-ui/probe/ui/shout.html", None);
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(header(&headers, "x-content-type-options"), Some("nosniff"));
+    let policy = header(&headers, "content-security-policy").unwrap_or_default();
+    assert!(
+        policy.starts_with("sandbox allow-scripts;") && policy.contains("connect-src 'none'"),
+        "{policy}"
+    );
+    assert!(!policy.contains("allow-same-origin"), "{policy}");
+    let (status, headers, _) = server.send("GET", "/plugin-ui/probe/ui/img/logo.svg", None);
+    assert_eq!((status, header(&headers, "content-type")), (200, Some("image/svg+xml")));
+    // Outside the pages' folder, the plugin's own files, climbing out, other plugins.
+    for path in [
+        "/plugin-ui/probe/secret.txt",
+        "/plugin-ui/probe/plugin.json",
+        "/plugin-ui/probe/plugin.wasm",
+        "/plugin-ui/probe/ui/../secret.txt",
+        "/plugin-ui/probe/ui/%2e%2e/secret.txt",
+        "/plugin-ui/probe/ui/missing.html",
+        "/plugin-ui/nobody/ui/shout.html",
+    ] {
+        assert_eq!(server.send("GET", path, None).0, 404, "{path}");
+    }
+    // What the console needs to show it: the widget's page.
+    let (_, widgets) = server.get("/api/widgets");
+    assert_eq!(widgets["widgets"][0]["html"], "ui/shout.html", "{widgets}");
+}
+
+#[test]
+fn a_missing_ui_file_fails_the_load_and_check_naming_the_field() {
+    let plugins = probe_with_ui();
+    std::fs::remove_file(plugins.path().join("probe/ui/shout.html")).expect("remove page");
+    let output = plinth(&["check", plugins.path().join("probe").to_str().expect("path")]);
+    let text = String::from_utf8_lossy(&output.stderr).to_string() + &String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{text}");
+    assert!(text.contains("field_widgets[0].html") && text.contains("does not exist"), "{text}");
+}
+
+#[test]
+fn field_configurations_are_enforced_on_every_write() {
+    let plugins = rust_examples();
+    let server = Server::start(plugins.path(), &[]);
+    let settings = server.send("PUT", "/api/plugins/word-count-widget/settings", Some(r#"{"max_words":3}"#));
+    assert_eq!(settings.0, 200);
+    let config = json!({"fields": {
+        "bio": {"widget": "plugin:word-count-widget:word-count"},
+        "name": {"required": true},
+    }});
+    let (status, _, stored) = server.send("PUT", "/api/field-configs/character", Some(&config.to_string()));
+    assert_eq!(status, 200, "{stored}");
+    assert_eq!(
+        server.get("/api/field-configs").1["field_configs"]["character"]["fields"]["bio"]["widget"],
+        config["fields"]["bio"]["widget"]
+    );
+
+    let create = |data: Value| {
+        let body = json!({"entity_type": "character", "data": data}).to_string();
+        let (status, _, reply) = server.send("POST", "/api/entities", Some(&body));
+        (status, reply)
+    };
+    let (status, refused) = create(json!({"name": "Ada", "bio": "one two three four"}));
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["code"], "validation_failed");
+    assert_eq!(
+        refused["error"]["details"]["fields"]["bio"],
+        json!(["4 words is more than the maximum of 3"])
+    );
+    let (status, refused) = create(json!({"bio": "fine"}));
+    assert_eq!(
+        (status, &refused["error"]["details"]["fields"]["name"]),
+        (422, &json!(["a value is required"]))
+    );
+    let (status, created) = create(json!({"name": "Ada", "bio": "one two"}));
+    assert_eq!(status, 201, "{created}");
+    let id = created["entity"]["id"].as_str().expect("id");
+    // Updates are checked too, and a refused one changes nothing.
+    let (status, _, _) = server.send(
+        "PUT",
+        &format!("/api/entities/{id}"),
+        Some(r#"{"data":{"name":"Ada","bio":"a b c d e"}}"#),
+    );
+    assert_eq!(status, 422);
+    assert_eq!(server.get(&format!("/api/entities/{id}")).1["data"]["bio"], "one two");
+    // Nothing was written for the refused creates.
+    assert_eq!(server.get("/api/entities?entity_type=character").1["total"], 1);
+
+    // A configured widget that is not loaded refuses writes rather than skip its check.
+    let gone = json!({"fields": {"bio": {"widget": "plugin:gone:word-count"}}});
+    server.send("PUT", "/api/field-configs/place", Some(&gone.to_string()));
+    let (status, _, refused) =
+        server.send("POST", "/api/entities", Some(r#"{"entity_type":"place","data":{"bio":"x"}}"#));
+    assert_eq!(status, 422, "{refused}");
+    assert!(
+        refused["error"]["message"].as_str().is_some_and(|m| m.contains("plugin:gone:word-count")),
+        "{refused}"
+    );
+    // Malformed configurations are refused with the field named.
+    let (status, _, bad) =
+        server.send("PUT", "/api/field-configs/place", Some(r#"{"fields":{"bio":{"widget":"word-count"}}}"#));
+    assert_eq!((status, bad["error"]["code"].as_str()), (422, Some("invalid_field_config")), "{bad}");
+    assert!(bad["error"]["message"].as_str().is_some_and(|m| m.contains("bio")), "{bad}");
+    // An empty configuration removes it.
+    server.send("PUT", "/api/field-configs/place", Some(r#"{"fields":{}}"#));
+    assert!(server.get("/api/field-configs").1["field_configs"].get("place").is_none());
+}
+
+#[test]
+fn hook_outcomes_stream_as_they_happen() {
+    let plugins = tempfile::tempdir().expect("temp dir");
+    copy_example("audit-trail", plugins.path());
+    let server = Server::start(plugins.path(), &[]);
+    let url = server.url("/api/events/stream");
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let response = ureq::get(&url).call().expect("stream");
+        let reader = std::io::BufReader::new(response.into_body().into_reader());
+        for line in reader.lines() {
+            let Ok(line) = line else { return };
+            if lines_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // The stream is up once its first keep-alive or event arrives; write
+    // until an event for one of these writes shows (a bounded number).
+    let mut written = Vec::new();
+    let mut seen = None;
+    for _ in 0..50 {
+        let (status, _, write) =
+            server.send("POST", "/api/entities", Some(r#"{"entity_type":"note","data":{}}"#));
+        assert_eq!(status, 201);
+        written.push(write["entity"]["id"].as_str().expect("id").to_string());
+        while let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
+            if let Some(data) = line.strip_prefix("data: ") {
+                let hook: Value = serde_json::from_str(data).expect("hook JSON");
+                if written.iter().any(|id| hook["entity_id"] == json!(id)) {
+                    seen = Some(hook);
+                    break;
+                }
+            }
+        }
+        if seen.is_some() {
+            break;
+        }
+    }
+    let hook = seen.expect("a hook outcome on the stream");
+    assert_eq!((hook["plugin_id"].as_str(), hook["event"].as_str()), (Some("audit-trail"), Some("created")));
+}
+
+#[test]
+fn plugins_never_see_credentials_and_their_answers_are_made_harmless() {
+    let plugins = probe_with_ui();
+    let server = Server::start(plugins.path(), &[]);
+    let (status, _, seen) = send_with(
+        &server.url("/api/plugins/probe/credentials"),
+        "GET",
+        None,
+        &[("cookie", "session=secret"), ("authorization", "Bearer secret"), ("x-probe", "kept")],
+    );
+    assert_eq!(status, 200);
+    assert_eq!(seen, json!({"cookie": null, "authorization": null, "x_probe": "kept"}));
+    let (status, headers, _) = server.send("GET", "/api/plugins/probe/page", None);
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "set-cookie"), None, "{headers:?}");
+    assert_eq!(header(&headers, "clear-site-data"), None, "{headers:?}");
+    assert_eq!(header(&headers, "x-content-type-options"), Some("nosniff"));
+    assert!(
+        header(&headers, "content-security-policy").is_some_and(|p| p.starts_with("sandbox")),
+        "{headers:?}"
+    );
+}
+
+#[test]
+fn state_changes_from_other_origins_are_refused() {
+    let plugins = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(plugins.path(), &[]);
+    let body = Some(r#"{"entity_type":"note","data":{}}"#);
+    let url = server.url("/api/entities");
+    let own = server.base.clone();
+    assert_eq!(send_with(&url, "POST", body, &[("origin", &own)]).0, 201);
+    assert_eq!(send_with(&url, "POST", body, &[]).0, 201, "scripts send no Origin");
+    for origin in ["http://evil.test", "null"] {
+        let (status, _, refused) = send_with(&url, "POST", body, &[("origin", origin)]);
+        assert_eq!((status, refused["error"]["code"].as_str()), (403, Some("cross_origin")), "{origin}");
+    }
+    assert_eq!(send_with(&url, "GET", None, &[("origin", "http://evil.test")]).0, 200);
+    assert_eq!(server.get("/api/entities").1["total"], 2);
+}
+
+#[test]
+fn the_admin_token_guards_the_api() {
+    let plugins = tempfile::tempdir().expect("temp dir");
+    let token = "correct-horse-battery-staple";
+    let server = Server::start(plugins.path(), &["--admin-token", token]);
+    let (status, _, refused) = server.send("GET", "/api/plugins", None);
+    assert_eq!((status, refused["error"]["code"].as_str()), (401, Some("unauthorized")));
+    let wrong = send_with(&server.url("/api/entities"), "GET", None, &[("authorization", "Bearer nope")]);
+    assert_eq!(wrong.0, 401);
+    let bearer = format!("Bearer {token}");
+    let right = send_with(&server.url("/api/entities"), "GET", None, &[("authorization", &bearer)]);
+    assert_eq!(right.0, 200);
+    // The console's files and the health check need no token (they hold no data).
+    assert_eq!(server.send("GET", "/", None).0, 200);
+    assert_eq!(server.send("GET", "/healthz", None).0, 200);
+}
+
+#[test]
+fn serving_off_loopback_needs_a_token() {
+    let plugins = tempfile::tempdir().expect("temp dir");
+    let data = tempfile::tempdir().expect("temp dir");
+    let output = std::process::Command::new(PLINTH)
+        .args(["serve", "--addr", "0.0.0.0:0", "--plugins"])
+        .arg(plugins.path())
+        .arg("--data-dir")
+        .arg(data.path())
+        .env_remove("PLINTH_ADMIN_TOKEN")
+        .output()
+        .expect("run plinth");
+    assert!(!output.status.success());
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(text.contains("--admin-token") && text.contains("PLINTH_ADMIN_TOKEN"), "{text}");
+}

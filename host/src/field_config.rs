@@ -1,0 +1,203 @@
+//! Field configurations: for each entity type, how each field is edited
+//! (a built-in input or a plugin field widget `plugin:{pluginId}:{widgetId}`),
+//! like the guide's template `field_config`. The host keeps them in the
+//! backend and enforces them on every write: a field that has a widget is
+//! checked by that widget's WASM `validate` export, server-side, so no front
+//! end (and no widget frame) can skip it.
+
+use crate::Host;
+use crate::capabilities::in_place;
+use crate::error::HostError;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Fields one configuration may describe.
+pub const MAX_FIELDS: usize = 100;
+/// Bytes of one configuration, as JSON.
+pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
+
+/// How the fields of one entity type are edited.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldConfig {
+    /// By field name (a key of the entity's `data`).
+    #[serde(default)]
+    pub fields: BTreeMap<String, FieldSetting>,
+}
+
+/// How one field is edited.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldSetting {
+    /// The field's type: `text` (the default), `number`, `boolean` or `json`.
+    #[serde(default = "text", rename = "type")]
+    pub kind: String,
+    /// A label for people (the field name when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The widget that edits it, `plugin:{pluginId}:{widgetId}`; none for a built-in input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub widget: Option<String>,
+    /// A write without a value for this field (absent, null or "") is refused.
+    #[serde(default)]
+    pub required: bool,
+    /// Front ends show the value without letting people change it.
+    #[serde(default)]
+    pub read_only: bool,
+    /// Free-form options handed to the widget.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub config: Value,
+}
+
+fn text() -> String {
+    "text".to_string()
+}
+
+/// The field types a configuration may name.
+pub const FIELD_TYPES: [&str; 4] = ["text", "number", "boolean", "json"];
+
+impl FieldConfig {
+    /// Checks names, types, sizes and widget ids (well-formed; whether the
+    /// widget is loaded is checked on each write, as plugins come and go).
+    fn check(&self, entity_type: &str) -> Result<(), HostError> {
+        let invalid =
+            |message: String| HostError::InvalidFieldConfig { entity_type: entity_type.into(), message };
+        if self.fields.len() > MAX_FIELDS {
+            return Err(invalid(format!("at most {MAX_FIELDS} fields may be configured")));
+        }
+        let bytes = serde_json::to_vec(self).map_or(usize::MAX, |json| json.len());
+        if bytes > MAX_CONFIG_BYTES {
+            return Err(invalid(format!("the configuration is {bytes} bytes; at most {MAX_CONFIG_BYTES}")));
+        }
+        for (name, field) in &self.fields {
+            if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+                return Err(invalid(format!("`{name}`: a field name is 1 to 128 bytes of printable text")));
+            }
+            if !FIELD_TYPES.contains(&field.kind.as_str()) {
+                return Err(invalid(format!(
+                    "field `{name}`: type `{}` is not one of {}",
+                    field.kind,
+                    FIELD_TYPES.join(", ")
+                )));
+            }
+            if let Some(widget) = &field.widget
+                && parse_widget_id(widget).is_none()
+            {
+                return Err(invalid(format!(
+                    "field `{name}`: `{widget}` is not a widget id; use plugin:{{pluginId}}:{{widgetId}}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `plugin:{pluginId}:{widgetId}` → (plugin id, widget id).
+pub(crate) fn parse_widget_id(id: &str) -> Option<(&str, &str)> {
+    let (plugin, widget) = id.strip_prefix("plugin:")?.split_once(':')?;
+    (crate::manifest::is_identifier(plugin) && crate::manifest::is_identifier(widget))
+        .then_some((plugin, widget))
+}
+
+/// Whether a field counts as filled in for `required`.
+fn has_value(value: Option<&Value>) -> bool {
+    match value {
+        None | Some(Value::Null) => false,
+        Some(Value::String(text)) => !text.trim().is_empty(),
+        Some(_) => true,
+    }
+}
+
+impl Host {
+    /// Every entity type's field configuration.
+    pub fn field_configs(&self) -> Result<BTreeMap<String, FieldConfig>, HostError> {
+        let stored = in_place(|| self.shared.backend.field_configs.all())?;
+        // Only configurations this host checked are stored; one that no longer
+        // parses (edited by hand) is skipped rather than failing every read.
+        Ok(stored
+            .into_iter()
+            .filter_map(|(entity_type, json)| Some((entity_type, serde_json::from_value(json).ok()?)))
+            .collect())
+    }
+
+    /// The field configuration of one entity type (empty when none is stored).
+    pub fn field_config(&self, entity_type: &str) -> Result<FieldConfig, HostError> {
+        Ok(self.field_configs()?.remove(entity_type).unwrap_or_default())
+    }
+
+    /// Replaces the field configuration of `entity_type`; an empty one removes it.
+    pub fn set_field_config(&self, entity_type: &str, config: &FieldConfig) -> Result<(), HostError> {
+        config.check(entity_type)?;
+        let json = serde_json::to_value(config).map_err(|e| HostError::InvalidFieldConfig {
+            entity_type: entity_type.into(),
+            message: e.to_string(),
+        })?;
+        let stored = (!config.fields.is_empty()).then_some(&json);
+        Ok(in_place(|| self.shared.backend.field_configs.put(entity_type, stored))?)
+    }
+
+    /// Checks `data` against the entity type's field configuration: required
+    /// fields are filled in, and every field with a widget passes that
+    /// widget's `validate`. A widget that is not loaded, or fails to answer,
+    /// refuses the write too: validation that cannot run must not be skipped.
+    pub(crate) async fn check_fields(&self, entity_type: &str, data: &Value) -> Result<(), HostError> {
+        let config = self.field_config(entity_type)?;
+        let mut problems: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (name, field) in &config.fields {
+            let value = data.get(name);
+            if field.required && !has_value(value) {
+                problems.entry(name.clone()).or_default().push("a value is required".into());
+                continue;
+            }
+            let Some(widget) = &field.widget else { continue };
+            if value.is_none() {
+                continue;
+            }
+            let messages = match self.validate_widget_async(widget, value.unwrap_or(&Value::Null)).await {
+                Ok(messages) => messages,
+                Err(error) => vec![format!(
+                    "{widget} could not check this value ({error}); try again, or change the field configuration of `{entity_type}`"
+                )],
+            };
+            if !messages.is_empty() {
+                problems.entry(name.clone()).or_default().extend(messages);
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(HostError::ValidationFailed { entity_type: entity_type.into(), fields: problems })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn widget_ids_parse() {
+        assert_eq!(parse_widget_id("plugin:word-count:count"), Some(("word-count", "count")));
+        assert_eq!(parse_widget_id("plugin:Bad:count"), None);
+        assert_eq!(parse_widget_id("word-count:count"), None);
+        assert_eq!(parse_widget_id("plugin:a:b:c"), None);
+    }
+
+    #[test]
+    fn configurations_are_checked() {
+        let config: FieldConfig =
+            serde_json::from_value(serde_json::json!({"fields": {"bio": {"type": "colour"}}}))
+                .expect("parses");
+        let error = config.check("character").expect_err("unknown type");
+        assert!(error.to_string().contains("colour"), "{error}");
+        let config: FieldConfig =
+            serde_json::from_value(serde_json::json!({"fields": {"bio": {"widget": "count"}}}))
+                .expect("parses");
+        assert!(config.check("character").is_err());
+        assert!(
+            serde_json::from_value::<FieldConfig>(serde_json::json!({"fields": {"bio": {"colour": 1}}}))
+                .is_err()
+        );
+    }
+}
