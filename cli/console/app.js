@@ -27,26 +27,37 @@ function h(tag, attributes, ...children) {
 }
 
 const main = () => document.getElementById("main");
-const show = (...nodes) => main().replaceChildren(...nodes);
+/** Counts navigations; a page that finishes after the user moved on shows nothing. */
+let routeGeneration = 0;
+/** Shows a page's nodes if `generation` is still the current navigation. */
+function show(generation, ...nodes) {
+  if (generation !== routeGeneration) return false;
+  main().replaceChildren(...nodes);
+  return true;
+}
 const json = (value) => JSON.stringify(value, null, 2);
 
 const api = {
   token: sessionStorage.getItem("plinth-token") || "",
 
-  /** One API call; resolves to {ok, status, json, text}. */
-  async call(method, path, body, contentType) {
+  /** One API call; resolves to {ok, status, json, text}. `forFrame` marks
+   *  a frame's `invoke`: redirects are not followed (a plugin's 3xx must not
+   *  carry the token elsewhere) and a 401 does not open the token dialog. */
+  async call(method, path, body, contentType, forFrame) {
     const headers = {};
     if (this.token) headers.Authorization = "Bearer " + this.token;
+    if (forFrame) headers["Plinth-Invoke"] = "1";
     let payload;
     if (body !== undefined) {
       headers["Content-Type"] = contentType || "application/json";
       payload = contentType ? body : JSON.stringify(body);
     }
-    const response = await fetch(path, { method, headers, body: payload });
+    const response = await fetch(path, { method, headers, body: payload, redirect: forFrame ? "manual" : "follow" });
+    if (response.type === "opaqueredirect") return { ok: false, status: 0, json: null, text: "", redirected: true };
     const text = await response.text();
     let parsed = null;
     try { parsed = text ? JSON.parse(text) : null; } catch (_) { parsed = null; }
-    if (response.status === 401 && path.startsWith("/api/")) askForToken();
+    if (response.status === 401 && path.startsWith("/api/") && !forFrame) askForToken();
     return { ok: response.ok, status: response.status, json: parsed, text };
   },
 
@@ -126,6 +137,8 @@ class PluginFrame {
     this.pluginId = pluginId;
     this.init = init;
     this.on = on || {};
+    // A WASM render is static HTML: its frame may not invoke or set values.
+    this.renderOnly = !src;
     // No allow-same-origin: the frame's origin is opaque whatever it loads.
     this.iframe = h("iframe", {
       class: "plugin-frame", sandbox: "allow-scripts", title, referrerpolicy: "no-referrer",
@@ -157,9 +170,9 @@ class PluginFrame {
       const height = Number(data.height);
       // +2: the frame's own border (the height is border-box).
       if (Number.isFinite(height)) this.iframe.style.height = Math.min(Math.max(height, 24), 1600) + 2 + "px";
-    } else if (type === "invoke") {
+    } else if (type === "invoke" && !this.renderOnly) {
       this.invoke(data);
-    } else if (type === "set-value" && this.on.setValue) {
+    } else if (type === "set-value" && this.on.setValue && !this.renderOnly) {
       this.on.setValue(data.value);
     } else if (type === "set-validity" && this.on.setValidity) {
       const messages = (Array.isArray(data.messages) ? data.messages : [])
@@ -179,22 +192,29 @@ class PluginFrame {
     const url = new URL(base + path, location.origin);
     const segments = url.pathname.split("/").map((s) => { try { return decodeURIComponent(s); } catch (_) { return ".."; } });
     const own = url.origin === location.origin && url.pathname.startsWith(base + "/");
+    // The host's own endpoints under the plugin's path are not its routes.
+    const reserved = [base + "/settings", base + "/reload"].includes(url.pathname);
     // Decoded, no segment may climb out or hide a separator (%2e%2e, %2f).
     const sneaky = segments.some((s) => s === "." || s === ".." || s.includes("/") || s.includes("\\"));
-    if (!path.startsWith("/") || path.length > 2048 || !own || sneaky || /[\\#]/.test(path)) {
+    if (!path.startsWith("/") || path.length > 2048 || !own || reserved || sneaky || /[\\#]/.test(path)) {
       return refuse(`invoke reaches only this plugin's own routes (/api/plugins/${this.pluginId}/...)`);
     }
     let body;
     if (data.body !== null && data.body !== undefined) body = typeof data.body === "string" ? data.body : JSON.stringify(data.body);
     if (body !== undefined && body.length > MAX_INVOKE_BODY_CHARS) return refuse("the request body is too large");
     try {
-      const reply = await api.call(method, url.pathname + url.search, body, body === undefined ? undefined : "application/json");
+      const reply = await api.call(method, url.pathname + url.search, body, body === undefined ? undefined : "application/json", true);
+      if (reply.redirected) return refuse("the route answered with a redirect, which invoke does not follow");
       this.send("invoke-result", { id, status: reply.status, body: reply.text.slice(0, MAX_INVOKE_BODY_CHARS) });
     } catch (error) {
       refuse(String(error.message || error));
     }
   }
 }
+
+/** Put ahead of every WASM render shown in a frame (the frame would otherwise
+ *  inherit the console's policy, which allows this server's scripts). */
+const RENDER_CSP = `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">`;
 
 function uiUrl(pluginId, file) {
   return `/plugin-ui/${encodeURIComponent(pluginId)}/${file.split("/").map(encodeURIComponent).join("/")}`;
@@ -210,10 +230,10 @@ async function exposedSettings(plugin) {
 
 // ---------------------------------------------------------------- plugins
 
-async function pluginsPage() {
+async function pluginsPage(params, generation) {
   const data = await api.must("GET", "/api/plugins");
   const reload = h("button", { class: "secondary", type: "button", onclick: () => route() }, "Refresh");
-  show(h("div", { class: "row" }, h("h1", { class: "grow" }, "Plugins"), reload),
+  show(generation, h("div", { class: "row" }, h("h1", { class: "grow" }, "Plugins"), reload),
     ...data.plugins.map((plugin) => plugin.status === "failed" ? failedCard(plugin) : pluginCard(plugin)));
 }
 
@@ -323,7 +343,7 @@ function settingsForm(plugin) {
 
 // --------------------------------------------------------------- entities
 
-async function entitiesPage(params) {
+async function entitiesPage(params, generation) {
   const type = params.get("type") || "";
   const [configs, list] = await Promise.all([
     api.must("GET", "/api/field-configs"),
@@ -341,7 +361,7 @@ async function entitiesPage(params) {
     h("td", {}, entity.entity_type),
     h("td", { class: "data" }, JSON.stringify(entity.data)),
     h("td", { class: "muted" }, new Date(entity.updated_at).toLocaleString())));
-  show(h("h1", {}, "Entities"), filter,
+  show(generation, h("h1", {}, "Entities"), filter,
     h("p", { class: "muted" }, `${list.total} ${type ? type + " " : ""}entities`),
     h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "id"), h("th", {}, "type"), h("th", {}, "data"), h("th", {}, "updated"))), h("tbody", {}, rows)),
     type ? await fieldConfigEditor(type, configs.field_configs[type] || { fields: {} }) : h("p", { class: "muted" }, "Filter by a type to configure its fields."));
@@ -352,29 +372,35 @@ async function fieldConfigEditor(type, config) {
   const widgets = (await api.must("GET", "/api/widgets")).widgets;
   const body = h("tbody");
   const addRow = (name, field) => {
+    // A configured widget that is not loaded stays selected (dropping it would drop its server-side check).
+    const missing = field.widget && !widgets.some((w) => w.id === field.widget);
     const select = h("select", { class: "widget" }, h("option", { value: "" }, "built-in input"),
-      widgets.map((w) => h("option", { value: w.id, selected: w.id === field.widget }, `${w.label} (${w.id})`)));
+      widgets.map((w) => h("option", { value: w.id, selected: w.id === field.widget }, `${w.label} (${w.id})`)),
+      missing && h("option", { value: field.widget, selected: true }, `${field.widget} (not loaded)`));
     const kind = h("select", { class: "type" }, ["text", "number", "boolean", "json"].map((t) => h("option", { value: t, selected: t === (field.type || "text") }, t)));
     const row = h("tr", {},
       h("td", {}, h("input", { class: "name", value: name, placeholder: "field name" })), h("td", {}, kind), h("td", {}, select),
       h("td", {}, h("input", { type: "checkbox", class: "required", checked: !!field.required })),
       h("td", {}, h("input", { type: "checkbox", class: "read-only", checked: !!field.read_only })),
       h("td", {}, h("button", { type: "button", class: "secondary", onclick: () => row.remove() }, "Remove")));
-    row.config = field.config;
+    row.kept = { label: field.label, config: field.config };
     body.append(row);
   };
   for (const [name, field] of Object.entries(config.fields)) addRow(name, field);
   const result = h("span", { class: "result" });
   const save = async () => {
-    const fields = {};
+    const fields = Object.create(null);
     for (const row of body.children) {
       const name = row.querySelector(".name").value.trim();
       if (!name) continue;
+      if (Object.hasOwn(fields, name)) return result.replaceChildren(errorBox(`field \`${name}\` is listed twice`));
       const widget = row.querySelector(".widget").value;
+      const kept = row.kept || {};
       fields[name] = {
         type: row.querySelector(".type").value, required: row.querySelector(".required").checked,
         read_only: row.querySelector(".read-only").checked, ...(widget ? { widget } : {}),
-        ...(row.config !== undefined && row.config !== null ? { config: row.config } : {}),
+        ...(kept.label ? { label: kept.label } : {}),
+        ...(kept.config !== undefined && kept.config !== null ? { config: kept.config } : {}),
       };
     }
     try { await api.must("PUT", "/api/field-configs/" + encodeURIComponent(type), { fields }); result.replaceChildren(h("span", { class: "ok" }, "Saved.")); }
@@ -390,7 +416,7 @@ async function fieldConfigEditor(type, config) {
 let shownAfterCreate = null;
 
 /** The editor of one entity (`id` "new" makes one of `type`). */
-async function entityPage(id, params) {
+async function entityPage(id, params, generation) {
   const creating = id === "new";
   const entity = creating
     ? { id: null, entity_type: params.get("type") || "item", data: {} }
@@ -399,21 +425,22 @@ async function entityPage(id, params) {
   const [{ widgets }, { plugins }] = await Promise.all([api.must("GET", "/api/widgets"), api.must("GET", "/api/plugins")]);
   const values = { ...entity.data };
   const names = [...new Set([...Object.keys(config.fields), ...Object.keys(values)])];
-  const editors = {};
+  // Field names are data: `__proto__` or `constructor` must be plain keys here.
+  const editors = Object.create(null);
   const form = h("form", { id: "entity-form", dataset: { entityType: entity.entity_type } });
   const outcome = h("div", { id: "save-outcome" });
   if (shownAfterCreate && shownAfterCreate.id === entity.id) outcome.replaceChildren(...shownAfterCreate.nodes);
   shownAfterCreate = null;
 
   for (const name of names) {
-    const field = config.fields[name] || { type: guessType(values[name]) };
+    const field = Object.hasOwn(config.fields, name) ? config.fields[name] : { type: guessType(values[name]) };
     editors[name] = await fieldEditor(name, field, values, entity, widgets, plugins);
     form.append(editors[name].element);
   }
   const newName = h("input", { placeholder: "new field name", id: "new-field-name" });
   const addField = h("button", { type: "button", class: "secondary", id: "add-field", onclick: async () => {
     const name = newName.value.trim();
-    if (!name || editors[name]) return;
+    if (!name || Object.hasOwn(editors, name)) return;
     editors[name] = await fieldEditor(name, { type: "text" }, values, entity, widgets, plugins);
     form.insertBefore(editors[name].element, addRow);
     newName.value = "";
@@ -421,15 +448,19 @@ async function entityPage(id, params) {
   const addRow = h("div", { class: "row field" }, newName, addField);
   form.append(addRow);
 
+  let saving = false;
   const save = async (event) => {
     event.preventDefault();
+    if (saving) return; // one save at a time: a double click must not create twice
     outcome.replaceChildren();
     for (const editor of Object.values(editors)) editor.problems.textContent = "";
-    const data = {};
+    const data = Object.create(null);
     for (const [name, editor] of Object.entries(editors)) {
       try { const value = editor.read(); if (value !== undefined) data[name] = value; }
       catch (error) { editor.problems.textContent = error.message; return; }
     }
+    saving = true;
+    saveButton.disabled = true;
     try {
       const write = creating
         ? await api.must("POST", "/api/entities", { entity_type: entity.entity_type, data })
@@ -442,12 +473,16 @@ async function entityPage(id, params) {
       } else outcome.replaceChildren(...saved);
     } catch (error) {
       const fields = (error.details && error.details.fields) || {};
-      for (const [name, messages] of Object.entries(fields)) if (editors[name]) editors[name].problems.textContent = messages.join(" ");
+      for (const [name, messages] of Object.entries(fields)) if (Object.hasOwn(editors, name)) editors[name].problems.textContent = messages.join(" ");
       outcome.replaceChildren(errorBox(error));
+    } finally {
+      // After a create the page moves to the new entity's editor; until then no second create.
+      if (!creating || !shownAfterCreate) { saving = false; saveButton.disabled = false; }
     }
   };
   form.addEventListener("submit", save);
-  form.append(h("div", { class: "row" }, h("button", { type: "submit", id: "save-entity" }, creating ? "Create" : "Save"),
+  const saveButton = h("button", { type: "submit", id: "save-entity" }, creating ? "Create" : "Save");
+  form.append(h("div", { class: "row" }, saveButton,
     !creating && h("button", { type: "button", class: "secondary", id: "reload-entity", onclick: async () => {
       const fresh = await api.must("GET", "/api/entities/" + encodeURIComponent(entity.id));
       for (const [name, editor] of Object.entries(editors)) editor.write(fresh.data[name]);
@@ -456,7 +491,7 @@ async function entityPage(id, params) {
       try { const write = await api.must("DELETE", "/api/entities/" + encodeURIComponent(entity.id)); outcome.replaceChildren(h("p", { class: "ok" }, "Deleted."), hookList(write.hooks)); }
       catch (error) { outcome.replaceChildren(errorBox(error)); }
     } }, "Delete")));
-  show(h("h1", {}, creating ? `New ${entity.entity_type}` : `${entity.entity_type} ${entity.id}`),
+  show(generation, h("h1", {}, creating ? `New ${entity.entity_type}` : `${entity.entity_type} ${entity.id}`),
     h("p", {}, h("a", { href: "#/entities?type=" + encodeURIComponent(entity.entity_type) }, `← all ${entity.entity_type} entities`)),
     h("section", { class: "card" }, form), outcome);
 }
@@ -502,8 +537,9 @@ async function fieldEditor(name, field, values, entity, widgets, plugins) {
     } else {
       // No page: the WASM render's HTML, still plugin content, in a sandboxed frame.
       const rendered = await api.call("POST", `/api/widgets/${encodeURIComponent(widget.id)}/render`,
-        { field_name: name, value: value === undefined ? null : value, entity_id: entity.id || undefined });
-      const srcdoc = rendered.ok ? rendered.json.html : "";
+        { field_name: name, value: value === undefined ? null : value, settings: field.config === undefined ? null : field.config, entity_id: entity.id || undefined });
+      // Its own policy first: no script runs in a render, whatever it contains.
+      const srcdoc = RENDER_CSP + (rendered.ok ? rendered.json.html : "");
       if (!rendered.ok) problems.textContent = new ApiFailure(rendered).message;
       frame = new PluginFrame({ protocol: "sb-field-widget", pluginId: plugin.id, srcdoc, title, on, init });
     }
@@ -515,23 +551,35 @@ async function fieldEditor(name, field, values, entity, widgets, plugins) {
       write: (next) => { value = next; element.dataset.value = JSON.stringify(next === undefined ? null : next); frame.send("value-changed", { value: next === undefined ? null : next }); },
     };
   }
-  const kind = field.type || "text";
+  // A value that does not fit the configured type is edited as JSON, so it is never mangled.
+  const fits = { text: (v) => typeof v === "string", number: (v) => typeof v === "number", boolean: (v) => typeof v === "boolean", json: () => true };
+  const configured = Object.hasOwn(fits, field.type) ? field.type : "text";
+  const original = values[name];
+  const kind = original === undefined || original === null || fits[configured](original) ? configured : "json";
   let input;
   if (kind === "boolean") input = h("input", { type: "checkbox", name });
   else if (kind === "number") input = h("input", { type: "number", step: "any", name });
   else if (kind === "json") input = h("textarea", { name, rows: 3 });
   else input = h("input", { type: "text", name, size: 60 });
   input.disabled = !!field.read_only;
+  // Unless the user edits the field, a save sends back exactly the value it had.
+  let current = original;
+  let edited = false;
+  input.addEventListener("input", () => { edited = true; });
+  input.addEventListener("change", () => { edited = true; });
   const write = (value) => {
+    current = value;
+    edited = false;
     if (kind === "boolean") input.checked = value === true;
     else if (kind === "json") input.value = value === undefined ? "" : json(value);
     else input.value = value === undefined || value === null ? "" : String(value);
   };
-  write(values[name]);
+  write(original);
   element.append(input, problems);
   return {
     element, problems, write,
     read: () => {
+      if (!edited) return current;
       if (kind === "boolean") return input.checked;
       if (input.value.trim() === "") return kind === "text" ? "" : undefined;
       if (kind === "number") { const n = Number(input.value); if (!Number.isFinite(n)) throw new Error("must be a number"); return n; }
@@ -555,7 +603,7 @@ function hookRow(hook) {
 
 // ----------------------------------------------------------------- panels
 
-async function panelsPage() {
+async function panelsPage(params, generation) {
   const { plugins } = await api.must("GET", "/api/plugins");
   const cards = [];
   for (const plugin of plugins.filter((p) => p.status === "loaded")) {
@@ -568,19 +616,20 @@ async function panelsPage() {
       cards.push(h("section", { class: "card", dataset: { panel: `${plugin.id}:${panel.id}` } }, h("h2", {}, panel.title, " ", h("span", { class: "muted" }, plugin.name)), frame.iframe));
     }
   }
-  show(h("h1", {}, "Panels"), ...(cards.length ? cards : [h("p", { class: "muted" }, "No plugin declares a panel.")]));
+  show(generation, h("h1", {}, "Panels"), ...(cards.length ? cards : [h("p", { class: "muted" }, "No plugin declares a panel.")]));
 }
 
 // ----------------------------------------------------------------- events
 
 let eventStream = null;
 
-async function eventsPage() {
+async function eventsPage(params, generation) {
   const { hooks } = await api.must("GET", "/api/events");
   const body = h("tbody", {}, hooks.slice(-200).reverse().map(eventRow));
   const state = h("span", { class: "muted", id: "stream-state" }, "connecting…");
-  show(h("div", { class: "row" }, h("h1", { class: "grow" }, "Events"), state),
+  const shown = show(generation, h("div", { class: "row" }, h("h1", { class: "grow" }, "Events"), state),
     h("table", { id: "events" }, h("thead", {}, h("tr", {}, ["time", "plugin", "event", "entity", "duration", "outcome"].map((t) => h("th", {}, t)))), body));
+  if (!shown) return;
   eventStream = new AbortController();
   streamHooks(eventStream.signal, (hook) => {
     body.prepend(eventRow(hook));
@@ -624,9 +673,9 @@ async function streamHooks(signal, onHook, onState) {
 
 // ----------------------------------------------------------------- legacy
 
-async function legacyPage() {
+async function legacyPage(params, generation) {
   const reply = await api.call("GET", "/api/legacy/modules");
-  if (!reply.ok) return show(h("h1", {}, "Legacy modules"), errorBox(new ApiFailure(reply)));
+  if (!reply.ok) return show(generation, h("h1", {}, "Legacy modules"), errorBox(new ApiFailure(reply)));
   const modules = reply.json.modules;
   const result = h("pre", { id: "legacy-result" });
   const file = h("input", { type: "file", id: "legacy-file", accept: ".wasm" });
@@ -644,7 +693,7 @@ async function legacyPage() {
     const sent = await api.call("POST", `/api/legacy/${encodeURIComponent(select.value)}/call`, request.value, "application/json");
     result.textContent = `${sent.status}\n${sent.json ? json(sent.json) : sent.text}`;
   } }, h("h3", {}, "Call"), h("div", { class: "row" }, select), request, h("button", { type: "submit" }, "Call"));
-  show(h("h1", {}, "Legacy modules"),
+  show(generation, h("h1", {}, "Legacy modules"),
     h("section", { class: "card" }, h("table", {}, h("tbody", {}, modules.map((m) => h("tr", { dataset: { module: m.name } },
       h("td", {}, m.name), h("td", { class: "muted" }, `${m.size} bytes`),
       h("td", {}, h("button", { type: "button", class: "secondary", onclick: async () => {
@@ -657,6 +706,7 @@ async function legacyPage() {
 // ----------------------------------------------------------------- router
 
 async function route() {
+  const generation = ++routeGeneration;
   if (eventStream) { eventStream.abort(); eventStream = null; }
   for (const frame of frames) frame.iframe.remove();
   frames.clear();
@@ -669,10 +719,10 @@ async function route() {
   }
   const pages = { plugins: pluginsPage, entities: entitiesPage, panels: panelsPage, events: eventsPage, legacy: legacyPage };
   try {
-    if (page === "entity") await entityPage(decodeURIComponent(rest.join("/")), params);
-    else await (pages[page] || pluginsPage)(params);
+    if (page === "entity") await entityPage(decodeURIComponent(rest.join("/")), params, generation);
+    else await (pages[page] || pluginsPage)(params, generation);
   } catch (error) {
-    show(errorBox(error));
+    show(generation, errorBox(error));
   }
   document.body.dataset.page = page;
 }

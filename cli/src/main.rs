@@ -67,6 +67,39 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Run the `build` command of each plugin (a plugin folder, or a folder of them).
+    Build {
+        /// Plugin folders, or folders of plugin folders.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+    },
+    /// Build, serve and rebuild on change: `serve --reload` for a plugin (or a
+    /// folder of plugins) being written; `--plugins` and `--reload` are implied.
+    Dev {
+        /// A plugin folder, or a folder of plugin folders.
+        dir: PathBuf,
+        #[command(flatten)]
+        serve: server::ServeArgs,
+    },
+    /// Create a plugin project that builds and passes its own tests with no edit.
+    New {
+        /// The new folder; its name is the plugin's id.
+        dir: PathBuf,
+        /// The plugin's language.
+        #[arg(long, value_enum)]
+        lang: commands::new::Lang,
+        /// What it exports: events, routes, widgets (comma-separated).
+        #[arg(long, default_value = "events,routes")]
+        roles: String,
+        /// The plinth-sdk folder a Rust project depends on (default: this Plinth's).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Run a plugin's test cases (the JSON files in its tests/ folder) against its built component.
+    Test {
+        /// The plugin folder.
+        dir: PathBuf,
+    },
     /// Load every plugin in a folder, write sample entities, and show what the plugins did.
     Demo {
         /// A folder whose sub-folders hold plugins (each with a plugin.json).
@@ -90,7 +123,8 @@ fn init_logging(format: LogFormat, default_level: &str) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
+    let default_level =
+        if matches!(cli.command, Command::Serve(_) | Command::Dev { .. }) { "info" } else { "warn" };
     init_logging(cli.log_format, default_level);
     let result = match cli.command {
         Command::Serve(args) => server::run(args).map(|()| true),
@@ -107,6 +141,10 @@ fn main() -> ExitCode {
                 data_dir,
             })
         }
+        Command::New { dir, lang, roles, sdk } => commands::new::run(&dir, lang, &roles, sdk),
+        Command::Test { dir } => commands::test_cases::run(&dir),
+        Command::Build { dirs } => commands::build::run(&dirs),
+        Command::Dev { dir, serve } => commands::dev::run(dir, serve),
         Command::Demo { plugins, data_dir } => commands::demo::run(&plugins, data_dir).map(|()| true),
     };
     match result {

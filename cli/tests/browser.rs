@@ -234,11 +234,23 @@ fn hostile_plugin_content_gets_nothing() {
     std::fs::create_dir(probe.join("ui")).expect("ui folder");
     let hostile = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/hostile.html");
     std::fs::copy(hostile, probe.join("ui/hostile.html")).expect("copy the hostile page");
+    // A script a WASM render will try to load from this server.
+    std::fs::write(probe.join("ui/attack.js"), "document.body.dataset.ran = 'yes';").expect("attack script");
+    // The same component again, its widget without a page: shown through its WASM render.
+    let render_only = json!({
+        "id": "probe-render", "name": "Probe render", "version": "0.1.0", "wasm": {"module": "plugin.wasm"},
+        "field_widgets": [{"id": "shout"}],
+    });
+    let component = std::fs::read(guests::PROBE_PLUGIN_WASM).expect("probe built");
+    plinth_tests::write_plugin(plugins.path(), "probe-render", &render_only, &component);
     let server = Server::start(plugins.path(), &[]);
     let base = &server.base;
+    // The probe renders `<b>{field name}={value}</b>` unescaped: this field's
+    // name puts a script of this server into the render.
     let config = json!({"fields": {
         "bio": {"widget": "plugin:word-count-widget:word-count"},
         "hostile": {"widget": "plugin:probe:shout"},
+        "<script src=\"/plugin-ui/probe/ui/attack.js\"></script>": {"widget": "plugin:probe-render:shout"},
     }});
     let (status, _, _) = server.send("PUT", "/api/field-configs/doc", Some(&config.to_string()));
     assert_eq!(status, 200);
@@ -273,6 +285,25 @@ fn hostile_plugin_content_gets_nothing() {
     browser.leave_frame();
     let hash = browser.eval("return location.hash");
     assert_eq!(hash, json!("#/entity/new?type=doc"), "the page was not navigated away");
+
+    // The WASM render is shown in a sandboxed frame, and no script in it runs.
+    let sandbox = browser.wait_for(
+        "the render's frame",
+        "const f = document.querySelector('iframe[srcdoc]'); return f && f.getAttribute('sandbox')",
+    );
+    assert_eq!(sandbox, json!("allow-scripts"));
+    browser.enter_frame("iframe[srcdoc]");
+    let shown = browser.wait_for(
+        "the rendered HTML",
+        "const b = document.querySelector('b'); return b && b.textContent.includes('=NULL') && b.textContent",
+    );
+    assert!(shown.as_str().is_some_and(|text| text.ends_with("=NULL")), "{shown}");
+    assert_eq!(
+        browser.eval("return document.body.dataset.ran || null"),
+        Value::Null,
+        "a script in a render ran"
+    );
+    browser.leave_frame();
 
     // A plugin route's HTML runs in an opaque origin: no cookies to read,
     // and the cookie it tried to set was dropped.

@@ -82,6 +82,13 @@ fn plugin_ui_files_are_served_sandboxed_and_nothing_else() {
     ] {
         assert_eq!(server.send("GET", path, None).0, 404, "{path}");
     }
+    // A link inside the pages' folder that points at the manifest is not followed out.
+    std::os::unix::fs::symlink("../plugin.json", plugins.path().join("probe/ui/manifest.txt"))
+        .expect("symlink");
+    std::os::unix::fs::symlink("../secret.txt", plugins.path().join("probe/ui/img/s.txt")).expect("symlink");
+    for path in ["/plugin-ui/probe/ui/manifest.txt", "/plugin-ui/probe/ui/img/s.txt"] {
+        assert_eq!(server.send("GET", path, None).0, 404, "{path}");
+    }
     // What the console needs to show it: the widget's page.
     let (_, widgets) = server.get("/api/widgets");
     assert_eq!(widgets["widgets"][0]["html"], "ui/shout.html", "{widgets}");
@@ -229,6 +236,43 @@ fn plugins_never_see_credentials_and_their_answers_are_made_harmless() {
         header(&headers, "content-security-policy").is_some_and(|p| p.starts_with("sandbox")),
         "{headers:?}"
     );
+}
+
+#[test]
+fn a_frames_invoke_cannot_reach_the_hosts_own_endpoints() {
+    let plugins = probe_with_ui();
+    let server = Server::start(plugins.path(), &[]);
+    let marked = [("plinth-invoke", "1")];
+    for (method, path) in [
+        ("GET", "/api/plugins/probe/settings"),
+        ("PUT", "/api/plugins/probe/settings"),
+        ("POST", "/api/plugins/probe/reload"),
+    ] {
+        let (status, _, refused) = send_with(&server.url(path), method, Some("{}"), &marked);
+        assert_eq!(
+            (status, refused["error"]["code"].as_str()),
+            (403, Some("not_a_plugin_route")),
+            "{method} {path}"
+        );
+        // The control: the console's own request (unmarked) is answered.
+        assert_eq!(send_with(&server.url(path), method, Some("{}"), &[]).0, 200, "{method} {path}");
+    }
+    // The plugin's own routes are reachable with the mark.
+    assert_eq!(send_with(&server.url("/api/plugins/probe/status/201"), "GET", None, &marked).0, 201);
+}
+
+#[test]
+fn without_a_token_only_loopback_names_are_answered() {
+    let plugins = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(plugins.path(), &[]);
+    let port = server.base.rsplit(':').next().expect("port").to_string();
+    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
+        assert_eq!(send_with(&server.url("/api/entities"), "GET", None, &[("host", &host)]).0, 200, "{host}");
+    }
+    // A rebound name (another site pointing at 127.0.0.1) is misdirected.
+    let (status, _, refused) =
+        send_with(&server.url("/api/entities"), "GET", None, &[("host", &format!("evil.test:{port}"))]);
+    assert_eq!((status, refused["error"]["code"].as_str()), (421, Some("misdirected")));
 }
 
 #[test]

@@ -181,11 +181,29 @@ impl Host {
     }
 }
 
+/// `.` and `..` cannot be used in a URL path segment (clients normalise them away).
+fn is_dot_segment(text: &str) -> bool {
+    text == "." || text == ".."
+}
+
+/// An entity type: 1 to 128 bytes of printable text, not `.` or `..`.
+pub(crate) fn check_entity_type(entity_type: &str) -> Result<(), HostError> {
+    if entity_type.is_empty()
+        || entity_type.len() > 128
+        || entity_type.chars().any(char::is_control)
+        || is_dot_segment(entity_type)
+    {
+        return Err(HostError::InvalidEntity(
+            "the entity type must be 1 to 128 bytes of printable text, and not `.` or `..`".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn check_entity(id: &str, entity_type: &str, data: &Value) -> Result<(), HostError> {
-    let problem = if id.is_empty() || id.len() > 256 {
-        "the id must be 1 to 256 bytes"
-    } else if entity_type.is_empty() || entity_type.len() > 128 || entity_type.chars().any(char::is_control) {
-        "the entity type must be 1 to 128 bytes of printable text"
+    check_entity_type(entity_type)?;
+    let problem = if id.is_empty() || id.len() > 256 || is_dot_segment(id) {
+        "the id must be 1 to 256 bytes, and not `.` or `..`"
     } else if !data.is_object() {
         "the data must be a JSON object"
     } else {

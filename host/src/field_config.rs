@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 pub const MAX_FIELDS: usize = 100;
 /// Bytes of one configuration, as JSON.
 pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
+/// Entity types that may have a configuration.
+pub const MAX_CONFIGS: usize = 1000;
 
 /// How the fields of one entity type are edited.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -123,12 +125,21 @@ impl Host {
 
     /// The field configuration of one entity type (empty when none is stored).
     pub fn field_config(&self, entity_type: &str) -> Result<FieldConfig, HostError> {
-        Ok(self.field_configs()?.remove(entity_type).unwrap_or_default())
+        let stored = in_place(|| self.shared.backend.field_configs.get(entity_type))?;
+        Ok(stored.and_then(|json| serde_json::from_value(json).ok()).unwrap_or_default())
     }
 
     /// Replaces the field configuration of `entity_type`; an empty one removes it.
     pub fn set_field_config(&self, entity_type: &str, config: &FieldConfig) -> Result<(), HostError> {
+        crate::events::check_entity_type(entity_type)?;
         config.check(entity_type)?;
+        let stored = in_place(|| self.shared.backend.field_configs.all())?;
+        if !config.fields.is_empty() && !stored.contains_key(entity_type) && stored.len() >= MAX_CONFIGS {
+            return Err(HostError::InvalidFieldConfig {
+                entity_type: entity_type.into(),
+                message: format!("at most {MAX_CONFIGS} entity types may have a field configuration"),
+            });
+        }
         let json = serde_json::to_value(config).map_err(|e| HostError::InvalidFieldConfig {
             entity_type: entity_type.into(),
             message: e.to_string(),

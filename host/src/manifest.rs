@@ -34,6 +34,22 @@ pub struct Manifest {
     /// Front-end panels: HTML pages a web front end shows in sandboxed frames.
     #[serde(default)]
     pub panels: Vec<PanelDeclaration>,
+    /// How to build the component from its sources (`plinth build`, `plinth dev`).
+    #[serde(default)]
+    pub build: Option<BuildSection>,
+}
+
+/// The `build` section: like `spin.toml`'s `[component.build]`. The host
+/// never runs it; the `plinth` tool does, in the plugin's folder.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSection {
+    /// A shell command (`sh -c`) that writes `wasm.module`.
+    pub command: String,
+    /// Files and folders (relative to the plugin's folder; folders count
+    /// with everything inside) whose change calls for a new build.
+    #[serde(default)]
+    pub watch: Vec<String>,
 }
 
 /// The `wasm` section.
@@ -285,6 +301,19 @@ impl Manifest {
         for (path, file) in self.ui_files() {
             check_ui_path(file).map_err(|message| ManifestError::at(path, message))?;
         }
+        if let Some(build) = &self.build {
+            if build.command.trim().is_empty() {
+                return Err(ManifestError::at("build.command", "the build command is empty"));
+            }
+            for (index, path) in build.watch.iter().enumerate() {
+                if path.is_empty() || path.starts_with('/') || path.split('/').any(|part| part == "..") {
+                    return Err(ManifestError::at(
+                        format!("build.watch[{index}]"),
+                        format!("`{path}` must be a relative path inside the plugin's folder"),
+                    ));
+                }
+            }
+        }
         let mut seen = BTreeSet::new();
         for (index, widget) in self.field_widgets.iter().enumerate() {
             if !is_identifier(&widget.id) {
@@ -344,7 +373,7 @@ impl Manifest {
     }
 }
 
-/// A UI file's path: relative, forward slashes, no `..`, an `.html` page.
+/// A UI file's path: relative, in a sub-folder, forward slashes, no `..`, an `.html` page.
 fn check_ui_path(file: &str) -> Result<(), String> {
     let parts_ok =
         file.split('/').all(|part| !part.is_empty() && part != "." && part != ".." && !part.starts_with('.'));
@@ -352,6 +381,11 @@ fn check_ui_path(file: &str) -> Result<(), String> {
         return Err(format!(
             "`{file}` must be a relative path inside the plugin's folder (like `ui/widget.html`), without `..` or hidden parts"
         ));
+    }
+    // The files beside a page are served to browsers: a page at the top would
+    // publish the whole folder (sources, build output).
+    if !file.contains('/') {
+        return Err(format!("`{file}` must be in a sub-folder of the plugin's folder, like `ui/{file}`"));
     }
     if !(file.ends_with(".html") || file.ends_with(".htm")) {
         return Err(format!("`{file}` must be an .html file"));
@@ -411,9 +445,14 @@ mod tests {
             ))
         };
         assert!(with("ui/panel.html").is_ok());
-        for bad in
-            ["../other/panel.html", "/etc/panel.html", "ui/.hidden/p.html", "ui/panel.js", "ui//p.html"]
-        {
+        for bad in [
+            "../other/panel.html",
+            "/etc/panel.html",
+            "ui/.hidden/p.html",
+            "ui/panel.js",
+            "ui//p.html",
+            "panel.html",
+        ] {
             let err = with(bad).expect_err(bad);
             assert_eq!(err.path, "panels[0].html", "{bad}: {err}");
         }

@@ -220,6 +220,8 @@ pub fn field_configs_put_and_remove(backend: &Backend) {
     store.put("fc-character", Some(&bio)).expect("put");
     store.put("fc-place", Some(&json!({"fields": {}}))).expect("put");
     assert_eq!(store.all().expect("all").get("fc-character"), Some(&bio));
+    assert_eq!(store.get("fc-character").expect("get"), Some(bio.clone()));
+    assert_eq!(store.get("fc-nothing").expect("get"), None);
     let replaced = json!({"fields": {"name": {"required": true}}});
     store.put("fc-character", Some(&replaced)).expect("replace");
     assert_eq!(store.all().expect("all").get("fc-character"), Some(&replaced));

@@ -121,21 +121,31 @@ pub async fn events(
     Ok(Json(json!({ "hooks": hooks })))
 }
 
+/// Live event streams open at once; one more is refused (503), so idle
+/// clients cannot pile up without bound.
+const MAX_STREAMS: usize = 64;
+static STREAMS: std::sync::LazyLock<std::sync::Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)));
+
 /// `/api/events/stream`: hook outcomes as they happen, as server-sent events
 /// (`hook` events carrying the outcome's JSON; `lagged` when this client fell
 /// more than 1,024 behind and missed some: `/api/events` still has them).
 pub async fn stream(
     State(state): AppStateExtractor,
-) -> Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>> {
+) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>>, ApiError> {
+    let permit = STREAMS.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(503, "busy", format!("{MAX_STREAMS} event streams are open already; try again later"))
+    })?;
     let feed = state.host.subscribe_hooks();
-    let events = futures_util::stream::unfold(feed, |mut feed| async move {
+    // The permit lives as long as the stream.
+    let events = futures_util::stream::unfold((feed, permit), |(mut feed, permit)| async move {
         use tokio::sync::broadcast::error::RecvError;
         let event = match feed.recv().await {
             Ok(hook) => Event::default().event("hook").data(json!(hook).to_string()),
             Err(RecvError::Lagged(missed)) => Event::default().event("lagged").data(missed.to_string()),
             Err(RecvError::Closed) => return None,
         };
-        Some((Ok(event), feed))
+        Some((Ok(event), (feed, permit)))
     });
-    Sse::new(events).keep_alive(KeepAlive::default())
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }

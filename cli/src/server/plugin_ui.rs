@@ -1,8 +1,9 @@
 //! `/plugin-ui/{id}/{path}`: a plugin's widget and panel pages, and the files
 //! beside them (scripts, styles, images), served from its folder with a
 //! sandbox Content-Security-Policy (`security::PLUGIN_UI_CSP`). Only files in
-//! the folders of the HTML files the manifest declares are served, never the
-//! manifest, the component or anything outside the plugin's folder.
+//! the folders of the HTML files the manifest declares are served (checked
+//! after following links), never the manifest, a component or anything else
+//! of the plugin's folder.
 
 use super::AppStateExtractor;
 use super::api::ApiError;
@@ -13,7 +14,12 @@ use axum::response::{IntoResponse, Response};
 use std::path::PathBuf;
 
 /// The largest UI file served.
-const MAX_FILE_BYTES: u64 = 16 << 20;
+const MAX_FILE_BYTES: u64 = 8 << 20;
+
+/// UI files read at once: each is held in memory while it is sent, so this
+/// bounds that memory (8 × 8 MiB); more requests wait their turn.
+static READS: std::sync::LazyLock<tokio::sync::Semaphore> =
+    std::sync::LazyLock::new(|| tokio::sync::Semaphore::new(8));
 
 pub async fn file(
     State(state): AppStateExtractor,
@@ -26,20 +32,21 @@ pub async fn file(
         .for_plugin(&id)
     };
     let info = state.host.plugin(&id).ok_or_else(not_found)?;
-    let declared = info
+    let pages = info
         .widgets
         .iter()
         .filter_map(|w| w.html.as_deref())
         .chain(info.panels.iter().map(|p| p.html.as_str()));
-    let folders: Vec<&str> =
-        declared.map(|html| html.rsplit_once('/').map_or("", |(folder, _)| folder)).collect();
-    let inside = |folder: &str| folder.is_empty() || path.starts_with(&format!("{folder}/"));
+    // The manifest puts every page in a sub-folder, so no folder here is the plugin's own.
+    let folders: Vec<PathBuf> =
+        pages.filter_map(|html| html.rsplit_once('/')).map(|(folder, _)| info.dir.join(folder)).collect();
     let clean = path.split('/').all(|part| !part.is_empty() && part != ".." && !part.starts_with('.'));
-    if !clean || !folders.iter().any(|folder| inside(folder)) || is_plugin_file(&path) {
+    if !clean {
         return Err(not_found());
     }
-    let (root, wanted) = (info.dir.clone(), info.dir.join(&path));
-    let bytes = tokio::task::spawn_blocking(move || read_inside(&root, &wanted))
+    let wanted = info.dir.join(&path);
+    let _turn = READS.acquire().await.map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+    let bytes = tokio::task::spawn_blocking(move || read_inside(&folders, &wanted))
         .await
         .map_err(|e| ApiError::new(500, "internal", e.to_string()))?
         .ok_or_else(not_found)?;
@@ -53,17 +60,21 @@ pub async fn file(
 }
 
 /// The plugin's own files are not UI files, even beside a page.
-fn is_plugin_file(path: &str) -> bool {
-    path == "plugin.json" || path.ends_with(".wasm")
+fn is_plugin_file(path: &std::path::Path) -> bool {
+    path.file_name().is_some_and(|name| name == "plugin.json")
+        || path.extension().is_some_and(|extension| extension.eq_ignore_ascii_case("wasm"))
 }
 
-/// The file's bytes, if it is a regular file inside `root` (links resolved)
-/// and not too large.
-fn read_inside(root: &std::path::Path, wanted: &std::path::Path) -> Option<Vec<u8>> {
-    let root: PathBuf = root.canonicalize().ok()?;
+/// The file's bytes, if it resolves (links followed) to a regular file inside
+/// one of `folders` that is not one of the plugin's own files, and is not too large.
+fn read_inside(folders: &[PathBuf], wanted: &std::path::Path) -> Option<Vec<u8>> {
     let resolved = wanted.canonicalize().ok()?;
+    let inside = folders
+        .iter()
+        .filter_map(|folder| folder.canonicalize().ok())
+        .any(|folder| resolved.starts_with(folder));
     let metadata = resolved.metadata().ok()?;
-    if !resolved.starts_with(&root) || !metadata.is_file() || metadata.len() > MAX_FILE_BYTES {
+    if !inside || is_plugin_file(&resolved) || !metadata.is_file() || metadata.len() > MAX_FILE_BYTES {
         return None;
     }
     std::fs::read(resolved).ok()

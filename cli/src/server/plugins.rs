@@ -96,7 +96,9 @@ pub async fn one(State(state): AppStateExtractor, Path(id): Path<String>) -> Res
 pub async fn get_settings(
     State(state): AppStateExtractor,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
+    super::security::refuse_invoke(&headers)?;
     let settings = blocking(&state.host, move |host| host.settings(&id)).await??;
     Ok(Json(Value::Object(settings)))
 }
@@ -104,8 +106,10 @@ pub async fn get_settings(
 pub async fn put_settings(
     State(state): AppStateExtractor,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
+    super::security::refuse_invoke(&headers)?;
     let bytes = read_body(body, state.max_request_bytes).await?;
     let values: Map<String, Value> = parse_json(&bytes)?;
     let settings = blocking(&state.host, move |host| host.set_settings(&id, values)).await??;
@@ -115,7 +119,9 @@ pub async fn put_settings(
 pub async fn reload(
     State(state): AppStateExtractor,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
+    super::security::refuse_invoke(&headers)?;
     // A failed reload keeps the running version; the host lists why.
     let info = blocking(&state.host, move |host| host.reload_plugin(&id)).await??;
     Ok(Json(describe(&state, info)))

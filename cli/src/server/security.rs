@@ -18,7 +18,7 @@ pub const TOKEN_VARIABLE: &str = "PLINTH_ADMIN_TOKEN";
 
 /// What a plugin's route answer may do in a browser: run scripts in an
 /// opaque origin, nothing else (no forms, popups, top navigation).
-pub const PLUGIN_ROUTE_CSP: &str = "sandbox allow-scripts; frame-ancestors 'self'";
+pub const PLUGIN_ROUTE_CSP: &str = "sandbox allow-scripts; frame-ancestors 'none'";
 
 /// Widget and panel pages: scripts and styles from the page itself and this
 /// server (the client script), images inline; no network (`invoke` goes
@@ -68,8 +68,21 @@ pub fn check_listen_address(addr: SocketAddr, token: Option<&str>) -> anyhow::Re
     Ok(())
 }
 
-/// Middleware: the token on `/api/*` (when one is set) and the same-origin
-/// rule on every state-changing request.
+/// The header the console puts on a frame's `invoke` requests: the host's
+/// own endpoints under a plugin's path (`settings`, `reload`) refuse them.
+pub const INVOKE_HEADER: &str = "plinth-invoke";
+
+/// Refuses a frame's `invoke` on one of the host's own endpoints.
+pub fn refuse_invoke(headers: &HeaderMap) -> Result<(), ApiError> {
+    if headers.contains_key(INVOKE_HEADER) {
+        return Err(ApiError::new(403, "not_a_plugin_route", "invoke reaches only the plugin's own routes"));
+    }
+    Ok(())
+}
+
+/// Middleware: loopback names only without a token (DNS rebinding), the
+/// token on `/api/*` (when one is set), and the same-origin rule on every
+/// state-changing request.
 pub async fn guard(State(state): AppStateExtractor, request: Request, next: Next) -> Response {
     if let Err(error) = check(state.admin_token.as_deref(), &request) {
         return error.into_response();
@@ -79,6 +92,17 @@ pub async fn guard(State(state): AppStateExtractor, request: Request, next: Next
 
 fn check(token: Option<&str>, request: &Request) -> Result<(), ApiError> {
     let headers = request.headers();
+    // Without a token, a page on another site that points its own name at
+    // 127.0.0.1 (DNS rebinding) would be "same-origin": answer only the
+    // loopback names. With a token, the token is what protects the API.
+    if token.is_none() && !loopback_host(headers) {
+        return Err(ApiError::new(
+            421,
+            "misdirected",
+            "without an admin token this server answers only requests to localhost, 127.0.0.1 or [::1]; \
+             set --admin-token to serve other names (for example behind a proxy)",
+        ));
+    }
     let changes_state = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if changes_state && !same_origin(headers) {
         return Err(ApiError::new(
@@ -105,6 +129,16 @@ fn check(token: Option<&str>, request: &Request) -> Result<(), ApiError> {
             "this server needs its admin token: send `Authorization: Bearer TOKEN`",
         ))
     }
+}
+
+/// Whether the `Host` header names the loopback interface (any port).
+fn loopback_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return false };
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    name.eq_ignore_ascii_case("localhost") || name == "127.0.0.1" || name == "::1"
 }
 
 /// A request without `Origin` (curl, scripts) is allowed; one with an
@@ -155,6 +189,23 @@ mod tests {
         );
         assert!(check(token, &request("GET", "/", &[])).is_ok());
         assert!(check(token, &request("GET", "/healthz", &[])).is_ok());
+    }
+
+    #[test]
+    fn without_a_token_only_loopback_names_are_answered() {
+        let with_host = |host: &str| {
+            Request::builder().uri("/api/entities").header("host", host).body(Body::empty()).expect("request")
+        };
+        for host in ["127.0.0.1:8080", "localhost:1", "LOCALHOST", "[::1]:8080"] {
+            assert!(check(None, &with_host(host)).is_ok(), "{host}");
+        }
+        for host in ["evil.test:8080", "127.0.0.1.evil.test", "[::2]:80", ""] {
+            assert!(check(None, &with_host(host)).is_err(), "{host}");
+        }
+        let token = Some("0123456789abcdef");
+        let mut request = with_host("plinth.example.com");
+        request.headers_mut().insert("authorization", HeaderValue::from_static("Bearer 0123456789abcdef"));
+        assert!(check(token, &request).is_ok());
     }
 
     #[test]

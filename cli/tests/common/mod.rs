@@ -38,30 +38,48 @@ impl Server {
     /// plugins have loaded (`/healthz` 200).
     pub fn start_on(plugins: &Path, data_dir: &Path, extra: &[&str], scratch: tempfile::TempDir) -> Server {
         let server = Server::listening(plugins, data_dir, extra, scratch);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
-        while server.get("/healthz").0 != 200 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "plugins still loading after 5 minutes: {}",
-                server.log()
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        server.wait_until_loaded();
         server
     }
 
     /// Starts the server and returns as soon as it listens (plugins may still be loading).
     pub fn listening(plugins: &Path, data_dir: &Path, extra: &[&str], scratch: tempfile::TempDir) -> Server {
+        let mut args = vec!["serve".into(), "--plugins".into(), plugins.as_os_str().to_owned()];
+        args.extend(extra.iter().map(std::ffi::OsString::from));
+        Server::launch(&args, data_dir, scratch)
+    }
+
+    /// `plinth dev DIR` (build, serve, rebuild on change); returns once the
+    /// plugins have loaded.
+    pub fn dev(dir: &Path) -> Server {
+        let scratch = tempfile::tempdir().expect("temp dir");
+        let args = ["dev".into(), dir.as_os_str().to_owned()];
+        let server = Server::launch(&args, &scratch.path().join("data"), scratch);
+        server.wait_until_loaded();
+        server
+    }
+
+    fn wait_until_loaded(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        while self.get("/healthz").0 != 200 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "plugins still loading after 5 minutes: {}",
+                self.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Runs `plinth ARGS --data-dir DATA --addr 127.0.0.1:0` and reads the address it listens on.
+    fn launch(args: &[std::ffi::OsString], data_dir: &Path, scratch: tempfile::TempDir) -> Server {
         let log_file = scratch.path().join(format!("server-{}.log", std::process::id()));
         let log = std::fs::File::create(&log_file).expect("log file");
         let mut child = Command::new(PLINTH)
-            .arg("serve")
-            .arg("--plugins")
-            .arg(plugins)
+            .args(args)
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--addr", "127.0.0.1:0"])
-            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)

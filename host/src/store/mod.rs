@@ -158,6 +158,8 @@ pub trait HookRecords: Send + Sync {
 pub trait FieldConfigStore: Send + Sync {
     /// Every stored configuration, by entity type.
     fn all(&self) -> Result<BTreeMap<String, Value>, StoreError>;
+    /// The configuration of one entity type (read on every entity write).
+    fn get(&self, entity_type: &str) -> Result<Option<Value>, StoreError>;
     /// Stores the configuration of `entity_type`, or removes it (`None`).
     fn put(&self, entity_type: &str, config: Option<&Value>) -> Result<(), StoreError>;
 }

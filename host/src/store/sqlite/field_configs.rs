@@ -2,7 +2,7 @@
 
 use super::{Sqlite, fail};
 use crate::store::{FieldConfigStore, StoreError};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -21,6 +21,15 @@ impl FieldConfigStore for Sqlite {
             .into_iter()
             .filter_map(|(entity_type, text)| Some((entity_type, serde_json::from_str(&text).ok()?)))
             .collect())
+    }
+
+    fn get(&self, entity_type: &str) -> Result<Option<Value>, StoreError> {
+        let db = self.lock();
+        let text: Option<String> = db
+            .prepare_cached("SELECT config FROM field_configs WHERE entity_type = ?1")
+            .and_then(|mut statement| statement.query_row([entity_type], |row| row.get(0)).optional())
+            .map_err(fail("reading a field configuration"))?;
+        Ok(text.and_then(|text| serde_json::from_str(&text).ok()))
     }
 
     fn put(&self, entity_type: &str, config: Option<&Value>) -> Result<(), StoreError> {

@@ -71,6 +71,7 @@ impl Plugin for Probe {
             .get("/sleep", sleep)
             .get("/page", page)
             .get("/credentials", credentials)
+            .get("/redirect", redirect)
     }
 
     fn widgets() -> Vec<Widget> {
@@ -398,4 +399,9 @@ fn credentials(request: Request) -> Response {
             "x_probe": request.header("x-probe"),
         }),
     )
+}
+
+/// A 307 to `?to=`: a route may redirect, but a frame's `invoke` must not follow.
+fn redirect(request: Request) -> Response {
+    Response::new(307).header("location", request.query("to").unwrap_or("/"))
 }

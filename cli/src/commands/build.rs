@@ -1,0 +1,121 @@
+//! `plinth build [DIR...]`: runs each plugin's `build.command` (from its
+//! `plugin.json`) in its folder. A DIR is a plugin folder or a folder of
+//! plugin folders. `plinth dev` reuses the same pieces to rebuild on changes.
+
+use anyhow::Context;
+use plinth_host::manifest::Manifest;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+/// One plugin's build, from its manifest.
+pub struct PluginBuild {
+    /// The plugin's id.
+    pub id: String,
+    /// Its folder.
+    pub dir: PathBuf,
+    /// The shell command.
+    pub command: String,
+    /// What to watch, resolved against the folder.
+    pub watch: Vec<PathBuf>,
+}
+
+/// The plugin folders a DIR names: itself when it holds a `plugin.json`,
+/// else its sub-folders that do, in name order.
+pub fn plugin_folders(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if dir.join("plugin.json").is_file() {
+        return Ok(vec![dir.to_path_buf()]);
+    }
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.join("plugin.json").is_file())
+        .collect();
+    folders.sort();
+    Ok(folders)
+}
+
+/// The build of the plugin in `dir`, or `None` when its manifest has no `build`.
+pub fn plugin_build(dir: &Path) -> anyhow::Result<Option<PluginBuild>> {
+    let path = dir.join("plugin.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let manifest = Manifest::parse(&text).with_context(|| format!("{} is invalid", path.display()))?;
+    Ok(manifest.build.map(|build| PluginBuild {
+        id: manifest.id,
+        dir: dir.to_path_buf(),
+        command: build.command,
+        watch: build.watch.iter().map(|path| dir.join(path)).collect(),
+    }))
+}
+
+impl PluginBuild {
+    /// Runs the command in the plugin's folder, all its output going to this
+    /// process's stderr (stdout stays for what scripts read, like the
+    /// server's address). Returns whether it succeeded.
+    pub fn run(&self) -> anyhow::Result<bool> {
+        eprintln!("plinth: building {} ({}): {}", self.id, self.dir.display(), self.command);
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(&self.command)
+            .current_dir(&self.dir)
+            .stdout(std::io::stderr())
+            .status()
+            .with_context(|| format!("running the build of {}", self.id))?;
+        if !status.success() {
+            eprintln!("plinth: the build of {} failed ({status}); fix it and build again", self.id);
+        }
+        Ok(status.success())
+    }
+
+    /// A fingerprint of the watched files (paths, sizes, modification times):
+    /// it changes when any of them does.
+    pub fn fingerprint(&self) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+        let mut seen = Vec::new();
+        for path in &self.watch {
+            collect(path, &mut seen, 0);
+        }
+        seen.sort();
+        seen
+    }
+}
+
+/// Files under `path`, skipping hidden entries and `target/` (build output),
+/// at most 16 levels and 100,000 files deep.
+fn collect(path: &Path, seen: &mut Vec<(PathBuf, u64, Option<SystemTime>)>, depth: usize) {
+    let Ok(metadata) = std::fs::metadata(path) else { return };
+    if metadata.is_file() {
+        seen.push((path.to_path_buf(), metadata.len(), metadata.modified().ok()));
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(path) else { return };
+    if depth >= 16 || seen.len() >= 100_000 {
+        return;
+    }
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !name.starts_with('.') && name != "target" && name != "node_modules" {
+            collect(&entry.path(), seen, depth + 1);
+        }
+    }
+}
+
+/// `plinth build DIR...`: every plugin with a `build` section, in order;
+/// false if any build failed (the others still run).
+pub fn run(dirs: &[PathBuf]) -> anyhow::Result<bool> {
+    let mut ok = true;
+    let mut built = 0;
+    for dir in dirs {
+        for folder in plugin_folders(dir)? {
+            match plugin_build(&folder)? {
+                Some(build) => {
+                    ok &= build.run()?;
+                    built += 1;
+                }
+                None => eprintln!("plinth: {} has no build section; nothing to build", folder.display()),
+            }
+        }
+    }
+    eprintln!("plinth: {built} plugin build{} run", if built == 1 { "" } else { "s" });
+    Ok(ok)
+}

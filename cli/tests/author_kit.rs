@@ -1,0 +1,102 @@
+//! The author's path, as a new plugin author walks it: `plinth new` →
+//! `plinth build` → `plinth test`, in each language, with no edit between.
+
+mod common;
+
+use plinth_tests::guests;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs `plinth ARGS` in `dir`, with the repository's pinned componentize
+/// tools on PATH (as `scripts/tools.sh` installs them).
+fn plinth_in(dir: &Path, args: &[&str]) -> Output {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("repository");
+    let tools = [root.join("target/py-tools/bin"), root.join("target/js-tools/node_modules/.bin")];
+    let path = std::env::join_paths(
+        tools.iter().cloned().chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )
+    .expect("PATH");
+    Command::new(common::PLINTH)
+        .args(args)
+        .current_dir(dir)
+        .env("PATH", path)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run plinth")
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// new → build → test for one language; returns the project folder.
+fn new_build_test(scratch: &Path, name: &str, lang: &str, roles: &str, cases: usize) -> PathBuf {
+    let created = plinth_in(scratch, &["new", name, "--lang", lang, "--roles", roles]);
+    assert!(created.status.success(), "new: {}", text(&created));
+    let built = plinth_in(scratch, &["build", name]);
+    assert!(built.status.success(), "build: {}", text(&built));
+    let tested = plinth_in(scratch, &["test", name]);
+    let report = text(&tested);
+    assert!(tested.status.success(), "test: {report}");
+    assert!(report.contains(&format!("{cases} passed, 0 failed")), "{report}");
+    let checked = plinth_in(scratch, &["check", name]);
+    assert!(checked.status.success(), "check: {}", text(&checked));
+    scratch.join(name)
+}
+
+#[test]
+fn a_new_rust_plugin_builds_and_passes_its_tests() {
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let project = new_build_test(scratch.path(), "hello-rs", "rust", "events,routes,widgets", 5);
+    assert!(project.join("ui/widget.html").is_file());
+    // The grants are exactly what the stubs use.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(project.join("plugin.json")).expect("manifest"))
+            .expect("JSON");
+    assert_eq!(manifest["capabilities"]["host_functions"], serde_json::json!(["log"]));
+
+    // A failing case is reported as such, with the summary line and exit 1.
+    let cases = project.join("tests/cases.json");
+    let edited = std::fs::read_to_string(&cases)
+        .expect("cases")
+        .replace("hello from hello-rs", "hello from elsewhere");
+    std::fs::write(&cases, edited).expect("edit cases");
+    let tested = plinth_in(scratch.path(), &["test", "hello-rs"]);
+    let report = text(&tested);
+    assert!(!tested.status.success(), "{report}");
+    assert!(report.contains("FAIL  GET /hello answers") && report.contains("4 passed, 1 failed"), "{report}");
+}
+
+#[test]
+fn a_new_python_plugin_builds_and_passes_its_tests() {
+    if !plinth_tests::guest_built(guests::CHARACTER_STATS_PY) {
+        return;
+    }
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let project = new_build_test(scratch.path(), "hello-py", "python", "events,routes", 2);
+    assert!(project.join("wit/worlds.wit").is_file(), "the WIT is vendored");
+}
+
+#[test]
+fn a_new_javascript_plugin_builds_and_passes_its_tests() {
+    if !plinth_tests::guest_built(guests::WORD_COUNT_WIDGET_JS) {
+        return;
+    }
+    let scratch = tempfile::tempdir().expect("temp dir");
+    new_build_test(scratch.path(), "hello-js", "js", "widgets", 3);
+}
+
+#[test]
+fn new_refuses_what_it_cannot_make() {
+    let scratch = tempfile::tempdir().expect("temp dir");
+    for (args, problem) in [
+        (vec!["new", "Bad Name", "--lang", "rust"], "cannot be a plugin id"),
+        (vec!["new", "ok", "--lang", "rust", "--roles", "events,cron"], "`cron` is not a role"),
+    ] {
+        let output = plinth_in(scratch.path(), &args);
+        assert!(!output.status.success() && text(&output).contains(problem), "{args:?}: {}", text(&output));
+    }
+    std::fs::create_dir(scratch.path().join("taken")).expect("folder");
+    let output = plinth_in(scratch.path(), &["new", "taken", "--lang", "js"]);
+    assert!(!output.status.success() && text(&output).contains("exists already"), "{}", text(&output));
+}
