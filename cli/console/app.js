@@ -294,19 +294,27 @@ function settingsForm(plugin) {
     inputs[name] = input;
     problems[name] = h("div", { class: "problems", dataset: { setting: name } });
     const fallback = schema.default === undefined || schema.default === null ? "none" : JSON.stringify(schema.default);
-    form.append(h("div", { class: "field" }, h("label", {}, name, " ", h("span", { class: "muted" }, schema.type)), input,
+    // null resets the setting to its manifest default.
+    const reset = h("button", { type: "button", class: "secondary", dataset: { reset: name }, onclick: async () => {
+      problems[name].textContent = "";
+      try { fill(await api.must("PUT", `/api/plugins/${plugin.id}/settings`, { [name]: null })); }
+      catch (error) { problems[name].textContent = error.message; }
+    } }, "Default");
+    form.append(h("div", { class: "field" }, h("label", {}, name, " ", h("span", { class: "muted" }, schema.type)),
+      h("div", { class: "row" }, input, reset),
       h("div", { class: "hint" }, schema.description || "", ` (default: ${fallback})`), problems[name]));
   }
   const result = h("span", { class: "result" });
   form.append(h("div", { class: "row" }, h("button", { type: "submit" }, "Save settings"), result));
-  api.must("GET", `/api/plugins/${plugin.id}/settings`).then((values) => {
+  const fill = (values) => {
     for (const [name, input] of Object.entries(inputs)) {
       const value = values[name];
       if (input.type === "checkbox") input.checked = value === true;
       else if (input.tagName === "TEXTAREA") input.value = value === undefined ? "" : json(value);
       else input.value = value === undefined || value === null ? "" : String(value);
     }
-  }, (error) => result.replaceChildren(errorBox(error)));
+  };
+  api.must("GET", `/api/plugins/${plugin.id}/settings`).then(fill, (error) => result.replaceChildren(errorBox(error)));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     for (const box of Object.values(problems)) box.textContent = "";

@@ -21,6 +21,9 @@ fn plinth_in(dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .env("PATH", path)
         .env("RUST_LOG", "warn")
+        // `plinth test` keeps compiled components in TMPDIR/plinth-compile-cache:
+        // the cache the other tests fill (plinth_tests::shared_compile_cache).
+        .env("TMPDIR", env!("CARGO_TARGET_TMPDIR"))
         .output()
         .expect("run plinth")
 }
@@ -99,4 +102,66 @@ fn new_refuses_what_it_cannot_make() {
     std::fs::create_dir(scratch.path().join("taken")).expect("folder");
     let output = plinth_in(scratch.path(), &["new", "taken", "--lang", "js"]);
     assert!(!output.status.success() && text(&output).contains("exists already"), "{}", text(&output));
+}
+
+/// A plugin's own panic message (or Python traceback, or JavaScript error)
+/// reaches its author in `plinth call` and `plinth test`, not only a short
+/// "trap"; an expected error passes.
+#[test]
+fn the_plugins_own_error_reaches_call_and_test_output() {
+    let dir = plinth_tests::PluginDir::new("probe", guests::PROBE_PLUGIN_WASM, &[], serde_json::json!({}));
+    let called = plinth_in(dir.path(), &["call", ".", "GET", "/trap"]);
+    assert!(!called.status.success());
+    assert!(String::from_utf8_lossy(&called.stderr).contains("asked to trap"), "{}", text(&called));
+
+    std::fs::create_dir(dir.path().join("tests")).expect("tests folder");
+    let cases = serde_json::json!([
+        { "name": "the trap is a failure", "request": { "path": "/trap" }, "expect": { "status": 200 } },
+        { "name": "an expected trap passes", "request": { "path": "/trap" }, "expect": { "error": "trap" } },
+    ]);
+    std::fs::write(dir.path().join("tests/trap.json"), cases.to_string()).expect("cases");
+    let tested = plinth_in(dir.path(), &["test", "."]);
+    let report = text(&tested);
+    assert!(!tested.status.success(), "{report}");
+    assert!(report.contains("FAIL  the trap is a failure") && report.contains("asked to trap"), "{report}");
+    assert!(
+        report.contains("ok    an expected trap passes") && report.contains("1 passed, 1 failed"),
+        "{report}"
+    );
+}
+
+/// The example plugins carry their own cases, in the same format.
+#[test]
+fn the_examples_pass_their_own_test_cases() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../example-plugins");
+    let mut names = vec!["character-stats", "word-count-widget", "audit-trail"];
+    if plinth_tests::guest_built(guests::CHARACTER_STATS_PY) {
+        names.push("character-stats-py");
+    }
+    if plinth_tests::guest_built(guests::WORD_COUNT_WIDGET_JS) {
+        names.push("word-count-widget-js");
+    }
+    for name in names {
+        let tested = plinth_in(&examples, &["test", name]);
+        let report = text(&tested);
+        assert!(tested.status.success() && report.contains(" passed, 0 failed"), "{name}: {report}");
+    }
+}
+
+/// componentize tools import every host function whatever the code calls:
+/// `plinth check` says so once instead of a warning per grant.
+#[test]
+fn check_reports_whole_world_imports_once() {
+    if !plinth_tests::guest_built(guests::CHARACTER_STATS_PY) {
+        return;
+    }
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../example-plugins");
+    let checked = plinth_in(&examples, &["check", "character-stats-py"]);
+    let report = text(&checked);
+    assert!(checked.status.success(), "{report}");
+    assert_eq!(report.matches("warning:").count(), 1, "{report}");
+    assert!(
+        report.contains("built by componentize-py") && report.contains("storage_delete, storage_list"),
+        "{report}"
+    );
 }

@@ -119,7 +119,13 @@ fn the_console_in_a_real_browser() {
     let id = list["entities"][0]["id"].as_str().expect("id").to_string();
 
     // Over the limit: the widget says so, and the server refuses the save.
+    // (The page moved to the new entity's editor: wait for its widget.)
+    browser.wait_for(
+        "the editor of the new entity",
+        "return document.querySelector('[data-field=\"bio\"] iframe')",
+    );
     browser.enter_frame("[data-field=\"bio\"] iframe");
+    browser.wait_for("the widget's text", "return document.getElementById('text').value === 'one two three'");
     browser.type_into("#text", " four five six", false);
     browser.wait_for(
         "the widget's message",

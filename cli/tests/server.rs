@@ -92,6 +92,14 @@ fn serves_the_examples_end_to_end() {
         server.send("PUT", "/api/plugins/character-stats/settings", Some(r#"{"analysis_depth":"deep"}"#));
     assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_setting")));
     assert_eq!(server.get("/api/plugins/character-stats/stats/character").1["analysis_depth"], 5);
+    // null resets a setting to its default (and the plugin sees the default again).
+    let (status, _, body) =
+        server.send("PUT", "/api/plugins/character-stats/settings", Some(r#"{"analysis_depth":null}"#));
+    assert_eq!((status, body), (200, json!({"analysis_depth": 3})));
+    assert_eq!(server.get("/api/plugins/character-stats/stats/character").1["analysis_depth"], 3);
+    let (status, _, body) =
+        server.send("PUT", "/api/plugins/character-stats/settings", Some(r#"{"colour":null}"#));
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_setting")), "undeclared");
 
     // Widgets.
     let (_, widgets) = server.get("/api/widgets");

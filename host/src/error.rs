@@ -84,9 +84,10 @@ pub enum LoadError {
     },
     /// The component imports something the host does not provide.
     #[error(
-        "plugin `{plugin}` (link): imports {}, which Plinth does not provide; a plugin may import {} and WASI 0.2 (cli, io, clocks, random, filesystem, sockets: all granting nothing)",
+        "plugin `{plugin}` (link): imports {}, which Plinth does not provide; a plugin may import {} and WASI 0.2 (cli, io, clocks, random, filesystem, sockets: all granting nothing){}",
         imports.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", "),
-        provided_imports()
+        provided_imports(),
+        toolchain_hint(imports)
     )]
     UnsupportedImport {
         /// The plugin's id.
@@ -465,6 +466,15 @@ fn describe_fields(fields: &std::collections::BTreeMap<String, Vec<String>>) -> 
     each.join(", ")
 }
 
+/// The fix for an import a known toolchain adds by mistake.
+fn toolchain_hint(imports: &[String]) -> &'static str {
+    if imports.iter().any(|import| import.starts_with("wasi:http/")) {
+        ". componentize-js adds wasi:http unless told not to: build with `-d http -d fetch-event`"
+    } else {
+        ""
+    }
+}
+
 impl HostError {
     /// A stable, machine-readable name for the error.
     pub fn code(&self) -> &'static str {
@@ -482,5 +492,22 @@ impl HostError {
             HostError::InvalidFieldConfig { .. } => "invalid_field_config",
             HostError::ValidationFailed { .. } => "validation_failed",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_componentize_js_build_without_its_flags_gets_the_fix() {
+        let error = LoadError::UnsupportedImport {
+            plugin: "w".into(),
+            imports: vec!["wasi:http/incoming-handler@0.2.3".into()],
+        };
+        assert!(error.to_string().contains("build with `-d http -d fetch-event`"), "{error}");
+        let other =
+            LoadError::UnsupportedImport { plugin: "w".into(), imports: vec!["acme:app/query".into()] };
+        assert!(!other.to_string().contains("fetch-event"), "{other}");
     }
 }

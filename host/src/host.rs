@@ -456,20 +456,32 @@ impl Host {
     }
 
     /// Sets some of a plugin's settings: every value is checked against the
-    /// manifest's schema first, then all are stored together or none.
-    /// Returns the settings in force afterwards.
+    /// manifest's schema first, then all are stored together or none. A
+    /// `null` value resets that setting to its default. Returns the settings
+    /// in force afterwards.
     pub fn set_settings(
         &self,
         plugin_id: &str,
         values: Map<String, Value>,
     ) -> Result<Map<String, Value>, HostError> {
         let plugin = self.loaded(plugin_id).ok_or_else(|| HostError::UnknownPlugin(plugin_id.to_string()))?;
-        for (name, value) in &values {
-            settings::validate(&plugin.context.settings, name, value).map_err(|problem| {
-                HostError::InvalidSetting { plugin: plugin_id.to_string(), name: name.clone(), problem }
-            })?;
+        // No setting type admits null, so null unambiguously means "back to the default".
+        let (reset, set): (Map<String, Value>, Map<String, Value>) =
+            values.into_iter().partition(|(_, value)| value.is_null());
+        let invalid = |name: &str, problem| HostError::InvalidSetting {
+            plugin: plugin_id.to_string(),
+            name: name.to_string(),
+            problem,
+        };
+        for (name, value) in &set {
+            settings::validate(&plugin.context.settings, name, value)
+                .map_err(|problem| invalid(name, problem))?;
         }
-        self.shared.backend.settings.change(plugin_id, &values, &[])?;
+        let reset: Vec<String> = reset.into_iter().map(|(name, _)| name).collect();
+        for name in &reset {
+            settings::declared(&plugin.context.settings, name).map_err(|problem| invalid(name, problem))?;
+        }
+        self.shared.backend.settings.change(plugin_id, &set, &reset)?;
         self.settings(plugin_id)
     }
 

@@ -280,24 +280,7 @@ impl Manifest {
                 ));
             }
         }
-        let mut panels = BTreeSet::new();
-        for (index, panel) in self.panels.iter().enumerate() {
-            if !is_identifier(&panel.id) {
-                return Err(ManifestError::at(
-                    format!("panels[{index}].id"),
-                    format!(
-                        "`{}` is not a valid panel id: use lower-case letters, digits, `-` and `_`",
-                        panel.id
-                    ),
-                ));
-            }
-            if !panels.insert(&panel.id) {
-                return Err(ManifestError::at(
-                    format!("panels[{index}].id"),
-                    format!("panel `{}` is declared twice", panel.id),
-                ));
-            }
-        }
+        check_ids("panels", "panel", self.panels.iter().map(|panel| panel.id.as_str()))?;
         for (path, file) in self.ui_files() {
             check_ui_path(file).map_err(|message| ManifestError::at(path, message))?;
         }
@@ -314,24 +297,7 @@ impl Manifest {
                 }
             }
         }
-        let mut seen = BTreeSet::new();
-        for (index, widget) in self.field_widgets.iter().enumerate() {
-            if !is_identifier(&widget.id) {
-                return Err(ManifestError::at(
-                    format!("field_widgets[{index}].id"),
-                    format!(
-                        "`{}` is not a valid widget id: use lower-case letters, digits, `-` and `_`",
-                        widget.id
-                    ),
-                ));
-            }
-            if !seen.insert(&widget.id) {
-                return Err(ManifestError::at(
-                    format!("field_widgets[{index}].id"),
-                    format!("widget `{}` is declared twice", widget.id),
-                ));
-            }
-        }
+        check_ids("field_widgets", "widget", self.field_widgets.iter().map(|widget| widget.id.as_str()))?;
         Ok(())
     }
 }
@@ -371,6 +337,24 @@ impl Manifest {
         }
         Ok(())
     }
+}
+
+/// Ids of one list (`panels`, `field_widgets`): identifiers, each once.
+fn check_ids<'a>(list: &str, kind: &str, ids: impl Iterator<Item = &'a str>) -> Result<(), ManifestError> {
+    let mut seen = BTreeSet::new();
+    for (index, id) in ids.enumerate() {
+        let at = || format!("{list}[{index}].id");
+        if !is_identifier(id) {
+            return Err(ManifestError::at(
+                at(),
+                format!("`{id}` is not a valid {kind} id: use lower-case letters, digits, `-` and `_`"),
+            ));
+        }
+        if !seen.insert(id) {
+            return Err(ManifestError::at(at(), format!("{kind} `{id}` is declared twice")));
+        }
+    }
+    Ok(())
 }
 
 /// A UI file's path: relative, in a sub-folder, forward slashes, no `..`, an `.html` page.

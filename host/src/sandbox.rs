@@ -279,12 +279,19 @@ pub(crate) struct InvocationState {
 }
 
 impl InvocationState {
-    /// Moves what the guest printed into the call's log.
+    /// Moves what the guest printed into the call's log: stdout at info,
+    /// stderr at warn, where a Python traceback, a JavaScript error or a Rust
+    /// panic message lands, so it shows in the plugin's `last_errors` and at
+    /// warn in the server's log.
     pub(crate) fn take_output(&mut self) {
-        for (pipe, source) in [(&self.stdout, LogSource::Stdout), (&self.stderr, LogSource::Stderr)] {
+        use crate::plugin_log::LogLevel;
+        for (pipe, source, level) in [
+            (&self.stdout, LogSource::Stdout, LogLevel::Info),
+            (&self.stderr, LogSource::Stderr, LogLevel::Warn),
+        ] {
             let bytes = pipe.contents();
             for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.is_empty()) {
-                self.caller.log.push(crate::plugin_log::LogLevel::Info, source, line.to_string());
+                self.caller.log.push(level, source, line.to_string());
             }
         }
     }

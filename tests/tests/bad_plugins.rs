@@ -121,4 +121,9 @@ fn settings_are_validated_against_the_schema() {
         set(json!({"depth": 9, "name": "n"})).expect("valid"),
         *json!({"depth": 9, "name": "n"}).as_object().expect("object")
     );
+    // null resets to the default, in the same batch as a change.
+    assert_eq!(
+        set(json!({"depth": null, "name": "m"})).expect("reset"),
+        *json!({"depth": 3, "name": "m"}).as_object().expect("object")
+    );
 }

@@ -1,7 +1,7 @@
 //! Isolation: storage scoped per plugin, data that survives a restart, and
 //! plugin failures that stay inside the call that caused them.
 
-use plinth_host::{CallError, CallErrorKind, Host, HostConfig, LogSource, Method, RouteRequest};
+use plinth_host::{CallError, CallErrorKind, Host, HostConfig, LogLevel, LogSource, Method, RouteRequest};
 use plinth_tests::{PluginDir, call_json, example, fresh_host, get_json, guests, shared_compile_cache};
 use serde_json::json;
 
@@ -148,6 +148,16 @@ fn guest_output_is_captured_into_the_plugin_log() {
     let response = host.call_route("probe", RouteRequest::new(Method::Get, "/print")).expect("call");
     assert_eq!(response.body, b"printed");
     let log = host.plugin_log("probe");
-    assert!(log.iter().any(|r| r.source == LogSource::Stdout && r.message == "hello from stdout"), "{log:?}");
-    assert!(log.iter().any(|r| r.source == LogSource::Stderr && r.message == "hello from stderr"), "{log:?}");
+    let printed = |source, message: &str| log.iter().find(|r| r.source == source && r.message == message);
+    assert_eq!(
+        printed(LogSource::Stdout, "hello from stdout").map(|r| r.level),
+        Some(LogLevel::Info),
+        "{log:?}"
+    );
+    // Stderr is where exceptions and panics go: warn, so `last_errors` shows it.
+    assert_eq!(
+        printed(LogSource::Stderr, "hello from stderr").map(|r| r.level),
+        Some(LogLevel::Warn),
+        "{log:?}"
+    );
 }

@@ -1,7 +1,7 @@
 //! `plinth call PLUGIN_DIR METHOD PATH`: one route call without a server.
 
 use anyhow::Context;
-use plinth_host::{Host, Method, RouteRequest};
+use plinth_host::{Method, RouteRequest};
 use std::path::{Path, PathBuf};
 
 pub struct CallOptions<'a> {
@@ -25,7 +25,7 @@ pub fn run(options: CallOptions<'_>) -> anyhow::Result<bool> {
             scratch.path().to_path_buf()
         }
     };
-    let host = Host::open(&data_dir)?;
+    let host = super::host_with_compile_cache(&data_dir)?;
     let info = host.load_plugin(options.plugin_dir)?;
     let path =
         if options.path.starts_with('/') { options.path.to_string() } else { format!("/{}", options.path) };
@@ -52,6 +52,11 @@ pub fn run(options: CallOptions<'_>) -> anyhow::Result<bool> {
         Err(error) => {
             let body = serde_json::json!({ "error": { "code": error.code(), "message": error.to_string(), "plugin": error.plugin() } });
             println!("{}\n\n{body}", crate::server::status::of_call(&error));
+            // What the plugin itself said (a traceback, a panic message) is for its author.
+            for record in host.plugin_log(&info.id).iter().filter(|r| r.level >= plinth_host::LogLevel::Warn)
+            {
+                eprintln!("{}: {:?} {}", info.id, record.level, record.message);
+            }
             Ok(false)
         }
     }

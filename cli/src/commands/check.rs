@@ -2,7 +2,6 @@
 //! a throw-away data directory) and reports every problem found.
 
 use super::inspect;
-use plinth_host::Host;
 use std::path::Path;
 
 /// Returns whether the plugin passed.
@@ -11,7 +10,7 @@ pub fn run(dir: &Path) -> anyhow::Result<bool> {
     let mut warnings: Vec<String> = Vec::new();
 
     let scratch = tempfile::tempdir()?;
-    let host = Host::open(scratch.path())?;
+    let host = super::host_with_compile_cache(scratch.path())?;
     match host.load_plugin(dir) {
         Ok(info) => {
             println!("loaded {} {}: exports {}", info.id, info.version, info.exports.join(", "));
@@ -29,10 +28,22 @@ pub fn run(dir: &Path) -> anyhow::Result<bool> {
         && let Ok(report) = inspect::report(&component)
     {
         let needed = report.needed_grants();
-        for missing in needed.difference(&manifest.capabilities.host_functions) {
+        let missing: Vec<&str> =
+            needed.difference(&manifest.capabilities.host_functions).map(|grant| grant.name()).collect();
+        if let Some(tool) = report.toolchain.filter(|_| !missing.is_empty()) {
+            // componentize tools import every host function whatever the
+            // code calls: one note, so that a real gap is not buried.
             warnings.push(format!(
-                "the component imports a function that needs `{missing}`, which plugin.json does not grant: those calls will return `denied`"
+                "built by {tool}, which imports every host function whatever the code calls, so the imports cannot \
+                 tell which grants it needs; not granted: {} (calls to them return `denied`)",
+                missing.join(", ")
             ));
+        } else {
+            for missing in missing {
+                warnings.push(format!(
+                    "the component imports a function that needs `{missing}`, which plugin.json does not grant: those calls will return `denied`"
+                ));
+            }
         }
         for unused in manifest.capabilities.host_functions.difference(&needed) {
             warnings

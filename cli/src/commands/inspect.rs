@@ -5,9 +5,6 @@ use anyhow::Context;
 use plinth_host::manifest::{HostFunction, Manifest};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use wasmtime::Engine;
-use wasmtime::component::Component;
-use wasmtime::component::types::{ComponentExtern, ComponentItem};
 
 /// A component's interface, read without running it.
 pub struct Report {
@@ -16,6 +13,9 @@ pub struct Report {
     pub imports: Vec<(String, Vec<String>)>,
     /// (name, functions) of each export.
     pub exports: Vec<(String, Vec<String>)>,
+    /// The componentize tool that built it (`componentize-py`), if one did:
+    /// such tools import every function of their WIT world, used or not.
+    pub toolchain: Option<&'static str>,
 }
 
 impl Report {
@@ -46,50 +46,72 @@ pub fn locate(path: &Path) -> anyhow::Result<(Option<Manifest>, PathBuf)> {
 
 /// Decodes the component's world with `wit-component` and lists its imports
 /// and exports with wasmtime's component types.
+/// Reads a component's interface from its embedded WIT, without compiling
+/// it (an 18 MB Python component takes many seconds to compile).
 pub fn report(component_path: &Path) -> anyhow::Result<Report> {
     let bytes =
         std::fs::read(component_path).with_context(|| format!("reading {}", component_path.display()))?;
     if wasmparser::Parser::is_core_wasm(&bytes) {
         anyhow::bail!("{} is a core WebAssembly module, not a component", component_path.display());
     }
-    let wit = match wit_component::decode(&bytes).context("decoding the component's WIT")? {
-        wit_component::DecodedWasm::Component(resolve, world) => {
-            let package = resolve.worlds[world].package.context("the decoded world has no package")?;
-            let mut printer = wit_component::WitPrinter::default();
-            printer.print(&resolve, package, &[])?;
-            String::from(printer.output)
-        }
-        wit_component::DecodedWasm::WitPackage(..) => {
-            anyhow::bail!("this is a WIT package, not a component")
-        }
+    let (resolve, world) = match wit_component::decode(&bytes).context("decoding the component's WIT")? {
+        wit_component::DecodedWasm::Component(resolve, world) => (resolve, world),
+        wit_component::DecodedWasm::WitPackage(..) => anyhow::bail!("this is a WIT package, not a component"),
     };
-    let engine = Engine::default();
-    let component = Component::from_binary(&engine, &bytes)
-        .map_err(|e| anyhow::anyhow!("compiling the component: {e:#}"))?;
-    let ty = component.component_type();
-    let describe = |(name, item): (&str, ComponentExtern<'_>)| {
-        let functions = match item.ty {
-            ComponentItem::ComponentInstance(instance) => instance
-                .exports(&engine)
-                .filter(|(_, item)| matches!(item.ty, ComponentItem::ComponentFunc(_)))
-                .map(|(name, _)| name.to_string())
-                .collect(),
-            ComponentItem::ComponentFunc(_) => vec![name.to_string()],
-            _ => Vec::new(),
-        };
-        (name.to_string(), functions)
+    let package = resolve.worlds[world].package.context("the decoded world has no package")?;
+    let mut printer = wit_component::WitPrinter::default();
+    printer.print(&resolve, package, &[])?;
+    let describe = |items: &wit_parser::IndexMap<wit_parser::WorldKey, wit_parser::WorldItem>| {
+        items
+            .iter()
+            .filter_map(|(key, item)| {
+                let functions = match item {
+                    wit_parser::WorldItem::Interface { id, .. } => {
+                        resolve.interfaces[*id].functions.keys().cloned().collect()
+                    }
+                    wit_parser::WorldItem::Function(function) => vec![function.name.clone()],
+                    wit_parser::WorldItem::Type { .. } => return None,
+                };
+                Some((resolve.name_world_key(key), functions))
+            })
+            .collect()
     };
     Ok(Report {
-        wit,
-        imports: ty.imports(&engine).map(describe).collect(),
-        exports: ty.exports(&engine).map(describe).collect(),
+        wit: String::from(printer.output),
+        imports: describe(&resolve.worlds[world].imports),
+        exports: describe(&resolve.worlds[world].exports),
+        toolchain: toolchain(&bytes),
     })
+}
+
+/// The componentize tool that made the component, from the producers
+/// sections (`processed-by`) of the component and the modules inside it:
+/// componentize-js signs as `ComponentizeJS`, componentize-py's last step is
+/// `component-init-transform`.
+fn toolchain(bytes: &[u8]) -> Option<&'static str> {
+    for payload in wasmparser::Parser::new(0).parse_all(bytes).flatten() {
+        let wasmparser::Payload::CustomSection(section) = payload else { continue };
+        let wasmparser::KnownCustom::Producers(reader) = section.as_known() else { continue };
+        for field in reader.into_iter().flatten() {
+            for value in field.values.into_iter().flatten() {
+                match value.name {
+                    "ComponentizeJS" => return Some("componentize-js"),
+                    "component-init-transform" => return Some("componentize-py"),
+                    _ => {}
+                }
+            }
+        }
+    }
+    None
 }
 
 pub fn run(path: &Path) -> anyhow::Result<()> {
     let (manifest, component_path) = locate(path)?;
     let report = report(&component_path)?;
     println!("component: {}", component_path.display());
+    if let Some(tool) = report.toolchain {
+        println!("built by: {tool} (it imports every host function, whatever the code calls)");
+    }
     if let Some(manifest) = &manifest {
         println!("plugin: {} {} ({})", manifest.id, manifest.version, manifest.name);
     }

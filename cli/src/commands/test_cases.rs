@@ -14,7 +14,7 @@
 //! ```
 
 use anyhow::Context;
-use plinth_host::{Entity, FieldContext, Host, HostConfig, Method, RouteRequest};
+use plinth_host::{Entity, FieldContext, Host, Method, RouteRequest};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
@@ -70,9 +70,20 @@ fn get() -> String {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 enum EventAction {
-    Created { entity_type: String, data: Value },
-    Updated { id: String, data: Value },
-    Deleted { id: String },
+    Created {
+        entity_type: String,
+        data: Value,
+        /// The new entity's id (generated when absent).
+        #[serde(default)]
+        id: Option<String>,
+    },
+    Updated {
+        id: String,
+        data: Value,
+    },
+    Deleted {
+        id: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -159,14 +170,24 @@ fn read_cases(folder: &Path) -> anyhow::Result<Vec<(PathBuf, Case)>> {
 
 fn run_case(dir: &Path, case: &Case) -> anyhow::Result<()> {
     let scratch = tempfile::tempdir()?;
-    let mut config = HostConfig::new(scratch.path());
-    // Compiled components are kept between runs: the second run of an
-    // unchanged component does not compile it again.
-    config.compile_cache_dir = Some(std::env::temp_dir().join("plinth-compile-cache"));
-    let host = Host::with_config(config)?;
+    let host = super::host_with_compile_cache(scratch.path())?;
     let id = host.load_plugin(dir)?.id;
+    exercise(&host, &id, case).map_err(|problem| {
+        // What the plugin itself said (a traceback, a panic message) is for its author.
+        let said: Vec<String> = host
+            .plugin_log(&id)
+            .into_iter()
+            .filter(|record| record.level >= plinth_host::LogLevel::Warn)
+            .map(|record| format!("\n      {id}: {}", record.message))
+            .collect();
+        anyhow::anyhow!("{problem:#}{}", said.concat())
+    })
+}
+
+/// The case's seeds, action and checks, on a host with the plugin loaded.
+fn exercise(host: &Host, id: &str, case: &Case) -> anyhow::Result<()> {
     if !case.settings.is_empty() {
-        host.set_settings(&id, case.settings.clone())?;
+        host.set_settings(id, case.settings.clone())?;
     }
     for seed in &case.entities {
         let data = if seed.data.is_null() { json!({}) } else { seed.data.clone() };
@@ -185,11 +206,16 @@ fn run_case(dir: &Path, case: &Case) -> anyhow::Result<()> {
         + usize::from(case.widget.is_some());
     anyhow::ensure!(actions <= 1, "a case has one action: `request`, `event` or `widget`");
     if let Some(request) = &case.request {
-        check_route(&host, &id, request, expect)?;
+        check_route(host, id, request, expect)?;
     }
     if let Some(event) = &case.event {
         let write = match event {
-            EventAction::Created { entity_type, data } => host.create_entity(entity_type, data.clone())?,
+            EventAction::Created { entity_type, data, id: Some(new_id) } => {
+                host.create_entity_with_id(new_id, entity_type, data.clone())?
+            }
+            EventAction::Created { entity_type, data, id: None } => {
+                host.create_entity(entity_type, data.clone())?
+            }
             EventAction::Updated { id, data } => host.update_entity(id, data.clone())?,
             EventAction::Deleted { id } => host.delete_entity(id)?,
         };
@@ -206,10 +232,10 @@ fn run_case(dir: &Path, case: &Case) -> anyhow::Result<()> {
         }
     }
     if let Some(widget) = &case.widget {
-        check_widget(&host, &id, widget, expect)?;
+        check_widget(host, id, widget, expect)?;
     }
     for (key, wanted) in expect.storage.iter().flatten() {
-        let stored = host.storage_get(&id, key)?;
+        let stored = host.storage_get(id, key)?;
         let stored: Value = match stored {
             None => Value::Null,
             Some(bytes) => serde_json::from_slice(&bytes)
@@ -217,7 +243,7 @@ fn run_case(dir: &Path, case: &Case) -> anyhow::Result<()> {
         };
         anyhow::ensure!(&stored == wanted, "storage `{key}` holds {stored}, expected {wanted}");
     }
-    let log: Vec<String> = host.plugin_log(&id).into_iter().map(|record| record.message).collect();
+    let log: Vec<String> = host.plugin_log(id).into_iter().map(|record| record.message).collect();
     for wanted in expect.log.iter().flatten() {
         anyhow::ensure!(
             log.iter().any(|message| message.contains(wanted.as_str())),
@@ -239,7 +265,13 @@ fn check_route(host: &Host, id: &str, request: &RequestAction, expect: &Expect) 
     }
     let response = match (host.call_route(id, call), &expect.error) {
         (Err(error), Some(wanted)) if error.code() == wanted => return Ok(()),
-        (Err(error), _) => anyhow::bail!("the call failed: {error} (code `{}`)", error.code()),
+        // A plugin's own error is an HTTP status too (invalid-input 400, not-found 404, …).
+        (Err(error), None) if expect.status == Some(crate::server::status::of_call(&error)) => return Ok(()),
+        (Err(error), _) => anyhow::bail!(
+            "the call failed: {error} (code `{}`, HTTP {})",
+            error.code(),
+            crate::server::status::of_call(&error)
+        ),
         (Ok(response), Some(wanted)) => {
             anyhow::bail!("answered {}, expected the error `{wanted}`", response.status)
         }

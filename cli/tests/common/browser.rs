@@ -95,11 +95,15 @@ impl Browser {
             .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
     }
 
-    /// Waits until `script` returns something truthy, and returns it.
+    /// Waits until `script` returns something truthy, and returns it. A
+    /// script that throws (the page not rendered yet) counts as not yet.
     pub fn wait_for(&self, what: &str, script: &str) -> Value {
         let started = Instant::now();
         loop {
-            let value = self.eval(script);
+            let (value, error) = match self.run(self.client.execute(script, Vec::new())) {
+                Ok(value) => (value, None),
+                Err(error) => (Value::Null, Some(error.to_string())),
+            };
             let truthy =
                 !matches!(value, Value::Null | Value::Bool(false)) && value != json!("") && value != json!(0);
             if truthy {
@@ -107,7 +111,7 @@ impl Browser {
             }
             assert!(
                 started.elapsed() < PATIENCE,
-                "waited {PATIENCE:?} for {what}; the page's text:\n{}",
+                "waited {PATIENCE:?} for {what} (last script error: {error:?}); the page's text:\n{}",
                 self.page_text()
             );
             std::thread::sleep(Duration::from_millis(100));
