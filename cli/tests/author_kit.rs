@@ -21,9 +21,9 @@ fn plinth_in(dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .env("PATH", path)
         .env("RUST_LOG", "warn")
-        // `plinth test` keeps compiled components in TMPDIR/plinth-compile-cache:
-        // the cache the other tests fill (plinth_tests::shared_compile_cache).
-        .env("TMPDIR", env!("CARGO_TARGET_TMPDIR"))
+        // `plinth test` keeps compiled components in $XDG_CACHE_HOME/plinth-compile-cache:
+        // here the cache the other tests fill (plinth_tests::shared_compile_cache).
+        .env("XDG_CACHE_HOME", env!("CARGO_TARGET_TMPDIR"))
         .output()
         .expect("run plinth")
 }
@@ -164,4 +164,36 @@ fn check_reports_whole_world_imports_once() {
         report.contains("built by componentize-py") && report.contains("storage_delete, storage_list"),
         "{report}"
     );
+}
+
+/// `plinth test` refuses cases that could not fail: an expectation the action
+/// cannot meet, no action, a `status` met by a missing route, a hook that
+/// never ran.
+#[test]
+fn test_cases_that_cannot_fail_are_refused() {
+    let dir = plinth_tests::PluginDir::new("probe", guests::PROBE_PLUGIN_WASM, &[], serde_json::json!({}));
+    std::fs::create_dir(dir.path().join("tests")).expect("tests folder");
+    let cases = serde_json::json!([
+        { "name": "status on an event", "event": { "created": { "entity_type": "n", "data": {} } }, "expect": { "status": 200 } },
+        { "name": "no action", "expect": { "log": ["x"] } },
+        { "name": "a missing route is not a 404 from the plugin", "request": { "path": "/nope" }, "expect": { "status": 404 } },
+        { "name": "the control", "request": { "path": "/status/201" }, "expect": { "status": 201 } },
+    ]);
+    std::fs::write(dir.path().join("tests/cases.json"), cases.to_string()).expect("cases");
+    let report = text(&plinth_in(dir.path(), &["test", "."]));
+    assert!(
+        report.contains("FAIL  status on an event") && report.contains("`expect.status` does not apply"),
+        "{report}"
+    );
+    assert!(report.contains("FAIL  no action") && report.contains("exactly one action"), "{report}");
+    assert!(report.contains("FAIL  a missing route") && report.contains("route_not_found"), "{report}");
+    assert!(report.contains("ok    the control") && report.contains("1 passed, 3 failed"), "{report}");
+
+    let widget = tempfile::tempdir().expect("temp dir");
+    let folder = plinth_tests::copy_example("word-count-widget", widget.path());
+    std::fs::create_dir_all(folder.join("tests")).expect("tests folder");
+    let hook = serde_json::json!({ "name": "a hook that never runs", "event": { "created": { "entity_type": "n", "data": {} } }, "expect": { "hook_error": null } });
+    std::fs::write(folder.join("tests/cases.json"), hook.to_string()).expect("case");
+    let report = text(&plinth_in(&folder, &["test", "."]));
+    assert!(report.contains("no hook ran") && report.contains("0 passed, 1 failed"), "{report}");
 }

@@ -18,6 +18,8 @@ pub struct PluginBuild {
     pub command: String,
     /// What to watch, resolved against the folder.
     pub watch: Vec<PathBuf>,
+    /// The component the build must write (`wasm.module`).
+    pub module: PathBuf,
 }
 
 /// The plugin folders a DIR names: itself when it holds a `plugin.json`,
@@ -40,11 +42,13 @@ pub fn plugin_build(dir: &Path) -> anyhow::Result<Option<PluginBuild>> {
     let path = dir.join("plugin.json");
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let manifest = Manifest::parse(&text).with_context(|| format!("{} is invalid", path.display()))?;
+    let module = dir.join(&manifest.wasm.module);
     Ok(manifest.build.map(|build| PluginBuild {
         id: manifest.id,
         dir: dir.to_path_buf(),
         command: build.command,
         watch: build.watch.iter().map(|path| dir.join(path)).collect(),
+        module,
     }))
 }
 
@@ -58,13 +62,25 @@ impl PluginBuild {
             .arg("-c")
             .arg(&self.command)
             .current_dir(&self.dir)
+            .stdin(std::process::Stdio::null())
             .stdout(std::io::stderr())
             .status()
             .with_context(|| format!("running the build of {}", self.id))?;
         if !status.success() {
             eprintln!("plinth: the build of {} failed ({status}); fix it and build again", self.id);
+            return Ok(false);
         }
-        Ok(status.success())
+        // A command that exits 0 but leaves no component is a failed build too.
+        // (Not "written now": an up-to-date incremental build rewrites nothing.)
+        let written = self.module.is_file();
+        if !written {
+            eprintln!(
+                "plinth: the build of {} succeeded but {} is missing; make `build.command` write `wasm.module`",
+                self.id,
+                self.module.display()
+            );
+        }
+        Ok(written)
     }
 
     /// A fingerprint of the watched files (paths, sizes, modification times):
@@ -106,13 +122,26 @@ pub fn run(dirs: &[PathBuf]) -> anyhow::Result<bool> {
     let mut ok = true;
     let mut built = 0;
     for dir in dirs {
-        for folder in plugin_folders(dir)? {
-            match plugin_build(&folder)? {
-                Some(build) => {
+        let folders = plugin_folders(dir)?;
+        if folders.is_empty() {
+            eprintln!(
+                "plinth: {} holds no plugin: no plugin.json in it or in its sub-folders",
+                dir.display()
+            );
+            ok = false;
+        }
+        for folder in folders {
+            // One bad manifest does not stop the other builds.
+            match plugin_build(&folder) {
+                Ok(Some(build)) => {
                     ok &= build.run()?;
                     built += 1;
                 }
-                None => eprintln!("plinth: {} has no build section; nothing to build", folder.display()),
+                Ok(None) => eprintln!("plinth: {} has no build section; nothing to build", folder.display()),
+                Err(error) => {
+                    eprintln!("plinth: {error:#}");
+                    ok = false;
+                }
             }
         }
     }

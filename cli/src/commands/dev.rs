@@ -61,14 +61,16 @@ fn rebuild_on_change(builds: Vec<PluginBuild>) {
     loop {
         std::thread::sleep(POLL);
         for (plugin, last) in builds.iter().zip(seen.iter_mut()) {
-            if plugin.fingerprint() == *last {
+            let now = plugin.fingerprint();
+            if now == *last {
                 continue;
             }
+            // Taken before the build: an edit saved while it runs calls for
+            // another build. (Watch sources, not build output.)
+            *last = now;
             if let Err(error) = plugin.run() {
                 eprintln!("plinth: {error:#}");
             }
-            // After the build, so files it writes among the watched ones do not loop.
-            *last = plugin.fingerprint();
         }
     }
 }

@@ -44,8 +44,6 @@ pub fn locate(path: &Path) -> anyhow::Result<(Option<Manifest>, PathBuf)> {
     }
 }
 
-/// Decodes the component's world with `wit-component` and lists its imports
-/// and exports with wasmtime's component types.
 /// Reads a component's interface from its embedded WIT, without compiling
 /// it (an 18 MB Python component takes many seconds to compile).
 pub fn report(component_path: &Path) -> anyhow::Result<Report> {

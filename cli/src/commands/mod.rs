@@ -10,11 +10,24 @@ pub mod legacy;
 pub mod new;
 pub mod test_cases;
 
-/// A host on `data_dir` whose compiled components are kept between runs (in
-/// the system's temporary folder), so `check`, `call` and `test` of an
-/// unchanged component do not compile it again.
+/// A host on `data_dir` whose compiled components are kept between runs in
+/// the user's own cache folder (`$XDG_CACHE_HOME/plinth-compile-cache`, or
+/// `~/.cache/…`), so `check`, `call` and `test` of an unchanged component do
+/// not compile it again. Compiled code is loaded as native code, so the cache
+/// never lives where another user could write (not in a shared temp folder);
+/// without a home, nothing is cached.
 pub fn host_with_compile_cache(data_dir: &std::path::Path) -> anyhow::Result<plinth_host::Host> {
     let mut config = plinth_host::HostConfig::new(data_dir);
-    config.compile_cache_dir = Some(std::env::temp_dir().join("plinth-compile-cache"));
+    match user_cache_dir() {
+        Some(dir) => config.compile_cache_dir = Some(dir.join("plinth-compile-cache")),
+        None => config.compile_cache = false,
+    }
     Ok(plinth_host::Host::with_config(config)?)
+}
+
+fn user_cache_dir() -> Option<std::path::PathBuf> {
+    let absolute = |dir: std::path::PathBuf| dir.is_absolute().then_some(dir);
+    std::env::var_os("XDG_CACHE_HOME").map(std::path::PathBuf::from).and_then(absolute).or_else(|| {
+        std::env::var_os("HOME").map(|home| std::path::PathBuf::from(home).join(".cache")).and_then(absolute)
+    })
 }

@@ -14,7 +14,7 @@
 //! ```
 
 use anyhow::Context;
-use plinth_host::{Entity, FieldContext, Host, Method, RouteRequest};
+use plinth_host::{CallErrorKind, Entity, FieldContext, Host, Method, RouteRequest};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
@@ -125,8 +125,37 @@ struct Expect {
     log: Option<Vec<String>>,
 }
 
+impl Expect {
+    /// Refuses expectations that the case's action cannot meet, so that no
+    /// part of a case is silently ignored.
+    fn applies_to(&self, case: &Case) -> anyhow::Result<()> {
+        let (action, allowed): (&str, &[&str]) = match (&case.request, &case.event, &case.widget) {
+            (Some(_), None, None) => ("request", &["status", "body", "contains", "error"]),
+            (None, Some(_), None) => ("event", &["hook_error"]),
+            (None, None, Some(widget)) if widget.call == "render" => ("render", &["contains", "error"]),
+            (None, None, Some(_)) => ("validate", &["problems", "error"]),
+            _ => anyhow::bail!("a case has exactly one action: `request`, `event` or `widget`"),
+        };
+        let set = [
+            ("status", self.status.is_some()),
+            ("body", self.body.is_some()),
+            ("contains", self.contains.is_some()),
+            ("problems", self.problems.is_some()),
+            ("error", self.error.is_some()),
+            ("hook_error", self.hook_error.is_some()),
+        ];
+        match set.iter().find(|(key, present)| *present && !allowed.contains(key)) {
+            Some((key, _)) => {
+                anyhow::bail!("`expect.{key}` does not apply to a {action}; it takes {}", allowed.join(", "))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
 /// Runs every case of the plugin in `dir`; false if any failed.
 pub fn run(dir: &Path) -> anyhow::Result<bool> {
+    warn_if_stale(dir);
     let cases = read_cases(&dir.join("tests"))?;
     if cases.is_empty() {
         anyhow::bail!("{} has no test cases: add JSON files to its tests/ folder", dir.display());
@@ -146,6 +175,29 @@ pub fn run(dir: &Path) -> anyhow::Result<bool> {
     }
     println!("{passed} passed, {failed} failed");
     Ok(failed == 0)
+}
+
+/// Says so when a watched source is newer than the component: the cases
+/// would test an old build.
+fn warn_if_stale(dir: &Path) {
+    let Ok(Some(build)) = super::build::plugin_build(dir) else { return };
+    let Ok(built) = std::fs::metadata(&build.module).and_then(|m| m.modified()) else {
+        eprintln!(
+            "plinth: {} is missing; run `plinth build {}` first",
+            build.module.display(),
+            dir.display()
+        );
+        return;
+    };
+    if let Some((source, ..)) =
+        build.fingerprint().into_iter().find(|(_, _, at)| at.is_some_and(|at| at > built))
+    {
+        eprintln!(
+            "plinth: {} is newer than the component; run `plinth build {}` to test your latest code",
+            source.display(),
+            dir.display()
+        );
+    }
 }
 
 fn read_cases(folder: &Path) -> anyhow::Result<Vec<(PathBuf, Case)>> {
@@ -201,10 +253,7 @@ fn exercise(host: &Host, id: &str, case: &Case) -> anyhow::Result<()> {
         host.backend().entities.insert(&entity)?;
     }
     let expect = &case.expect;
-    let actions = usize::from(case.request.is_some())
-        + usize::from(case.event.is_some())
-        + usize::from(case.widget.is_some());
-    anyhow::ensure!(actions <= 1, "a case has one action: `request`, `event` or `widget`");
+    expect.applies_to(case)?;
     if let Some(request) = &case.request {
         check_route(host, id, request, expect)?;
     }
@@ -219,8 +268,9 @@ fn exercise(host: &Host, id: &str, case: &Case) -> anyhow::Result<()> {
             EventAction::Updated { id, data } => host.update_entity(id, data.clone())?,
             EventAction::Deleted { id } => host.delete_entity(id)?,
         };
-        let error = write.hooks.iter().find(|hook| hook.plugin_id == id).and_then(|hook| hook.error.clone());
-        match (&expect.hook_error, &error) {
+        let hook = write.hooks.iter().find(|hook| hook.plugin_id == id);
+        let hook = hook.ok_or_else(|| anyhow::anyhow!("no hook ran: the plugin does not export `events`"))?;
+        match (&expect.hook_error, &hook.error) {
             (Some(None), Some(error)) | (None, Some(error)) => anyhow::bail!("the hook failed: {error}"),
             (Some(Some(wanted)), None) => {
                 anyhow::bail!("the hook succeeded; expected an error with `{wanted}`")
@@ -264,9 +314,15 @@ fn check_route(host: &Host, id: &str, request: &RequestAction, expect: &Expect) 
         call = call.with_header(name, value.as_str().unwrap_or_default());
     }
     let response = match (host.call_route(id, call), &expect.error) {
-        (Err(error), Some(wanted)) if error.code() == wanted => return Ok(()),
-        // A plugin's own error is an HTTP status too (invalid-input 400, not-found 404, …).
-        (Err(error), None) if expect.status == Some(crate::server::status::of_call(&error)) => return Ok(()),
+        (Err(error), Some(wanted)) if error.code() == wanted => return check_error_text(&error, expect),
+        // A plugin's own typed error is an HTTP status too (invalid-input 400,
+        // not-found 404, …); a trap or a missing route is not what `status` means.
+        (Err(error), None)
+            if matches!(error.kind, CallErrorKind::Guest(_))
+                && expect.status == Some(crate::server::status::of_call(&error)) =>
+        {
+            return check_error_text(&error, expect);
+        }
         (Err(error), _) => anyhow::bail!(
             "the call failed: {error} (code `{}`, HTTP {})",
             error.code(),
@@ -298,6 +354,17 @@ fn check_route(host: &Host, id: &str, request: &RequestAction, expect: &Expect) 
 
 fn check_widget(host: &Host, id: &str, widget: &WidgetAction, expect: &Expect) -> anyhow::Result<()> {
     let widget_id = format!("plugin:{id}:{}", widget.id);
+    // An expected error code passes on that error (no answer to check).
+    fn outcome<T>(error: plinth_host::CallError, expect: &Expect, call: &str) -> anyhow::Result<Option<T>> {
+        match &expect.error {
+            Some(wanted) if error.code() == wanted => Ok(None),
+            _ => Err(anyhow::anyhow!("{call} failed: {error} (code `{}`)", error.code())),
+        }
+    }
+    let unexpected_answer = || match &expect.error {
+        Some(wanted) => Err(anyhow::anyhow!("{} answered; expected the error `{wanted}`", widget.call)),
+        None => Ok(()),
+    };
     match widget.call.as_str() {
         "render" => {
             let context = FieldContext {
@@ -306,9 +373,14 @@ fn check_widget(host: &Host, id: &str, widget: &WidgetAction, expect: &Expect) -
                 value: widget.value.clone(),
                 settings: Value::Null,
             };
-            let html = host
+            let Some(html) = host
                 .render_widget(&widget_id, &context)
-                .map_err(|e| anyhow::anyhow!("render failed: {e}"))?;
+                .map(Some)
+                .or_else(|e| outcome(e, expect, &widget.call))?
+            else {
+                return Ok(());
+            };
+            unexpected_answer()?;
             if let Some(wanted) = &expect.contains {
                 anyhow::ensure!(
                     html.contains(wanted.as_str()),
@@ -317,14 +389,35 @@ fn check_widget(host: &Host, id: &str, widget: &WidgetAction, expect: &Expect) -
             }
         }
         "validate" => {
-            let problems = host
+            let Some(problems) = host
                 .validate_widget(&widget_id, &widget.value)
-                .map_err(|e| anyhow::anyhow!("validate failed: {e}"))?;
+                .map(Some)
+                .or_else(|e| outcome(e, expect, &widget.call))?
+            else {
+                return Ok(());
+            };
+            unexpected_answer()?;
             if let Some(wanted) = &expect.problems {
                 anyhow::ensure!(&problems == wanted, "validate gave {problems:?}, expected {wanted:?}");
             }
         }
         other => anyhow::bail!("widget `call` is `render` or `validate`, not `{other}`"),
+    }
+    Ok(())
+}
+
+/// `body` and `contains` against an error answer: the JSON the server sends.
+fn check_error_text(error: &plinth_host::CallError, expect: &Expect) -> anyhow::Result<()> {
+    let body =
+        json!({ "error": { "code": error.code(), "message": error.to_string(), "plugin": error.plugin() } });
+    if let Some(wanted) = &expect.body {
+        anyhow::ensure!(contains(&body, wanted), "the error body {body} does not contain {wanted}");
+    }
+    if let Some(wanted) = &expect.contains {
+        anyhow::ensure!(
+            body.to_string().contains(wanted.as_str()),
+            "the error {body} does not contain `{wanted}`"
+        );
     }
     Ok(())
 }

@@ -79,6 +79,6 @@ export const fieldWidget = {
             roles.world()
         ),
         watch: vec!["app.js".into(), "wit".into()],
-        needs: "componentize-js 0.23.0 on PATH: npm install @bytecodealliance/componentize-js@0.23.0 @bytecodealliance/preview2-shim@0.25.0",
+        needs: "componentize-js 0.23.0 on PATH: npm install -g @bytecodealliance/componentize-js@0.23.0 @bytecodealliance/preview2-shim@0.25.0",
     }
 }

@@ -65,16 +65,19 @@ pub struct Project {
 }
 
 impl Project {
-    /// `my-plugin` → `MyPlugin`.
+    /// `my-plugin` → `MyPluginPlugin`: the suffix keeps it clear of the
+    /// SDK's names (`plinth new widget` must not clash with `Widget`).
     fn type_name(&self) -> String {
-        self.id
+        let name: String = self
+            .id
             .split(['-', '_'])
             .filter(|part| !part.is_empty())
             .map(|part| {
                 let mut chars = part.chars();
                 chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
             })
-            .collect()
+            .collect();
+        format!("{name}Plugin")
     }
 }
 
@@ -125,10 +128,15 @@ pub fn run(dir: &Path, lang: Lang, roles: &str, sdk: Option<PathBuf>) -> anyhow:
         // componentize tools build a whole WIT world, and only `plugin` has these roles together.
         roles = Roles { events: true, routes: true, widgets: true };
     }
-    let sdk = sdk.unwrap_or_else(|| PathBuf::from(SDK));
-    let sdk = sdk
-        .canonicalize()
-        .with_context(|| format!("the plinth-sdk folder {} is missing; pass --sdk", sdk.display()))?;
+    // Only Rust projects depend on the SDK.
+    let sdk = match lang {
+        Lang::Rust => {
+            let sdk = sdk.unwrap_or_else(|| PathBuf::from(SDK));
+            sdk.canonicalize()
+                .with_context(|| format!("the plinth-sdk folder {} is missing; pass --sdk", sdk.display()))?
+        }
+        Lang::Python | Lang::Js => PathBuf::new(),
+    };
     let project = Project { id: id.clone(), roles, sdk };
     let sources = match lang {
         Lang::Rust => rust::sources(&project),

@@ -16,14 +16,15 @@ publish = false
 crate-type = ["cdylib"]
 
 [dependencies]
-plinth-sdk = {{ path = "{sdk}" }}
+plinth-sdk = {{ path = {sdk} }}
 serde_json = "1"
 
 # A project of its own, even inside another workspace.
 [workspace]
 "#,
         id = project.id,
-        sdk = project.sdk.display(),
+        // A JSON string is a valid TOML basic string: quotes and backslashes escaped.
+        sdk = serde_json::to_string(&project.sdk.display().to_string()).unwrap_or_default(),
     );
     Sources {
         files: vec![
@@ -32,7 +33,8 @@ serde_json = "1"
             (".gitignore".into(), "/target\n".into()),
         ],
         module: format!("target/wasm32-wasip2/release/{crate_name}.wasm"),
-        build: "cargo build --release --target wasm32-wasip2".into(),
+        // --target-dir: the module path must not depend on CARGO_TARGET_DIR.
+        build: "cargo build --release --target wasm32-wasip2 --target-dir target".into(),
         watch: vec!["src".into(), "Cargo.toml".into()],
         needs: "the Rust target: rustup target add wasm32-wasip2",
     }
