@@ -155,24 +155,28 @@ impl Host {
     pub(crate) async fn check_fields(&self, entity_type: &str, data: &Value) -> Result<(), HostError> {
         let config = self.field_config(entity_type)?;
         let mut problems: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut reported = 0;
         for (name, field) in &config.fields {
             let value = data.get(name);
             if field.required && !has_value(value) {
                 problems.entry(name.clone()).or_default().push("a value is required".into());
                 continue;
             }
-            let Some(widget) = &field.widget else { continue };
-            if value.is_none() {
-                continue;
-            }
-            let messages = match self.validate_widget_async(widget, value.unwrap_or(&Value::Null)).await {
+            let (Some(widget), Some(value)) = (&field.widget, value) else { continue };
+            let messages = match self.validate_widget_async(widget, value).await {
                 Ok(messages) => messages,
                 Err(error) => vec![format!(
                     "{widget} could not check this value ({error}); try again, or change the field configuration of `{entity_type}`"
                 )],
             };
+            reported += messages.len();
             if !messages.is_empty() {
                 problems.entry(name.clone()).or_default().extend(messages);
+            }
+            // The write is refused already: checking more fields would only
+            // make the answer longer (each widget may give 100 messages).
+            if reported >= crate::calls::MAX_VALIDATION_MESSAGES {
+                break;
             }
         }
         if problems.is_empty() {

@@ -313,26 +313,17 @@ fn check_route(host: &Host, id: &str, request: &RequestAction, expect: &Expect) 
     for (name, value) in &request.headers {
         call = call.with_header(name, value.as_str().unwrap_or_default());
     }
-    let response = match (host.call_route(id, call), &expect.error) {
-        (Err(error), Some(wanted)) if error.code() == wanted => return check_error_text(&error, expect),
-        // A plugin's own typed error is an HTTP status too (invalid-input 400,
-        // not-found 404, …); a trap or a missing route is not what `status` means.
-        (Err(error), None)
-            if matches!(error.kind, CallErrorKind::Guest(_))
-                && expect.status == Some(crate::server::status::of_call(&error)) =>
-        {
-            return check_error_text(&error, expect);
-        }
-        (Err(error), _) => anyhow::bail!(
-            "the call failed: {error} (code `{}`, HTTP {})",
-            error.code(),
-            crate::server::status::of_call(&error)
-        ),
-        (Ok(response), Some(wanted)) => {
-            anyhow::bail!("answered {}, expected the error `{wanted}`", response.status)
-        }
-        (Ok(response), None) => response,
-    };
+    let result = host.call_route(id, call);
+    // A plugin's own typed error is an HTTP status too (invalid-input 400,
+    // not-found 404, …); a trap or a missing route is not what `status` means.
+    if let Err(error) = &result
+        && expect.error.is_none()
+        && matches!(error.kind, CallErrorKind::Guest(_))
+        && expect.status == Some(crate::server::status::of_call(error))
+    {
+        return check_error_text(error, expect);
+    }
+    let Some(response) = answer_or_expected_error(result, expect, "the route call")? else { return Ok(()) };
     let text = String::from_utf8_lossy(&response.body).into_owned();
     if let Some(status) = expect.status {
         anyhow::ensure!(
@@ -354,17 +345,6 @@ fn check_route(host: &Host, id: &str, request: &RequestAction, expect: &Expect) 
 
 fn check_widget(host: &Host, id: &str, widget: &WidgetAction, expect: &Expect) -> anyhow::Result<()> {
     let widget_id = format!("plugin:{id}:{}", widget.id);
-    // An expected error code passes on that error (no answer to check).
-    fn outcome<T>(error: plinth_host::CallError, expect: &Expect, call: &str) -> anyhow::Result<Option<T>> {
-        match &expect.error {
-            Some(wanted) if error.code() == wanted => Ok(None),
-            _ => Err(anyhow::anyhow!("{call} failed: {error} (code `{}`)", error.code())),
-        }
-    }
-    let unexpected_answer = || match &expect.error {
-        Some(wanted) => Err(anyhow::anyhow!("{} answered; expected the error `{wanted}`", widget.call)),
-        None => Ok(()),
-    };
     match widget.call.as_str() {
         "render" => {
             let context = FieldContext {
@@ -373,15 +353,10 @@ fn check_widget(host: &Host, id: &str, widget: &WidgetAction, expect: &Expect) -
                 value: widget.value.clone(),
                 settings: Value::Null,
             };
-            let Some(html) = host
-                .render_widget(&widget_id, &context)
-                .map(Some)
-                .or_else(|e| outcome(e, expect, &widget.call))?
-            else {
-                return Ok(());
-            };
-            unexpected_answer()?;
-            if let Some(wanted) = &expect.contains {
+            let result = host.render_widget(&widget_id, &context);
+            if let (Some(html), Some(wanted)) =
+                (answer_or_expected_error(result, expect, "render")?, &expect.contains)
+            {
                 anyhow::ensure!(
                     html.contains(wanted.as_str()),
                     "the render does not contain `{wanted}`: {html}"
@@ -389,21 +364,38 @@ fn check_widget(host: &Host, id: &str, widget: &WidgetAction, expect: &Expect) -
             }
         }
         "validate" => {
-            let Some(problems) = host
-                .validate_widget(&widget_id, &widget.value)
-                .map(Some)
-                .or_else(|e| outcome(e, expect, &widget.call))?
-            else {
-                return Ok(());
-            };
-            unexpected_answer()?;
-            if let Some(wanted) = &expect.problems {
+            let result = host.validate_widget(&widget_id, &widget.value);
+            if let (Some(problems), Some(wanted)) =
+                (answer_or_expected_error(result, expect, "validate")?, &expect.problems)
+            {
                 anyhow::ensure!(&problems == wanted, "validate gave {problems:?}, expected {wanted:?}");
             }
         }
         other => anyhow::bail!("widget `call` is `render` or `validate`, not `{other}`"),
     }
     Ok(())
+}
+
+/// A call's answer to check (`Some`), or its error when `expect.error` names
+/// it (`None`, after checking `body` and `contains` against the error); any
+/// other outcome fails the case.
+fn answer_or_expected_error<T>(
+    result: Result<T, plinth_host::CallError>,
+    expect: &Expect,
+    call: &str,
+) -> anyhow::Result<Option<T>> {
+    match (result, &expect.error) {
+        (Ok(answer), None) => Ok(Some(answer)),
+        (Ok(_), Some(wanted)) => anyhow::bail!("{call} answered; expected the error `{wanted}`"),
+        (Err(error), Some(wanted)) if error.code() == wanted => {
+            check_error_text(&error, expect).map(|()| None)
+        }
+        (Err(error), _) => anyhow::bail!(
+            "{call} failed: {error} (code `{}`, HTTP {})",
+            error.code(),
+            crate::server::status::of_call(&error)
+        ),
+    }
 }
 
 /// `body` and `contains` against an error answer: the JSON the server sends.
