@@ -32,9 +32,13 @@ const GUESTS: &[Guest] = &[
     component("audit-trail", "example-plugins/audit-trail", "audit_trail.wasm"),
     component("probe-plugin", "tests/guests/probe-plugin", "probe_plugin.wasm"),
     component("foreign-import", "tests/guests/foreign-import", "foreign_import.wasm"),
+    component("v0-1-plugin", "tests/guests/v0-1-plugin", "v0_1_plugin.wasm"),
     legacy("legacy-math", "example-plugins/legacy-math", "math.wasm"),
     legacy("legacy-probe", "tests/guests/legacy-probe", "legacy-probe.wasm"),
 ];
+
+/// The WIT version the Python and JavaScript examples build against.
+const NEWEST_WIT: &str = "0.2.0";
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -143,7 +147,7 @@ fn build_python_guest(root: &Path, target_dir: &Path) -> Result<PathBuf, String>
         "target/py-tools/bin/componentize-py",
         "python3 -m venv target/py-tools && target/py-tools/bin/pip install componentize-py==0.25.1",
     );
-    let wit = root.join("wit");
+    let wit = root.join("wit").join(NEWEST_WIT);
     componentize(
         root,
         target_dir,
@@ -164,7 +168,7 @@ fn build_javascript_guest(root: &Path, target_dir: &Path) -> Result<PathBuf, Str
         "target/js-tools/node_modules/.bin/componentize-js",
         "npm install --prefix target/js-tools @bytecodealliance/componentize-js@0.23.0 @bytecodealliance/preview2-shim@0.25.0",
     );
-    let wit = root.join("wit");
+    let wit = root.join("wit").join(NEWEST_WIT);
     let output = "javascript/word_count_widget_js.wasm";
     componentize(root, target_dir, "word-count-widget-js", "app.js", tool, output, |c| {
         c.arg("app.js").arg("-w").arg(&wit).args(["-n", "widget-plugin", "-d", "http", "-d", "fetch-event"]);

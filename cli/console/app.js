@@ -257,7 +257,7 @@ function pluginCard(plugin) {
   }, "Reload");
   return h("section", { class: "card", dataset: { plugin: plugin.id } },
     h("div", { class: "row" },
-      h("h2", { class: "grow" }, plugin.name, " ", h("span", { class: "muted" }, `${plugin.id} ${plugin.version}`)),
+      h("h2", { class: "grow" }, plugin.name, " ", h("span", { class: "muted" }, `${plugin.id} ${plugin.version} · WIT ${plugin.wit_version}`)),
       h("span", { class: `health state-${health.state}`, title: "circuit breaker" }, health.state), reload),
     plugin.description && h("p", {}, plugin.description),
     plugin.reload_error && h("p", { class: "error" }, "Last reload failed (the previous version still runs): ", plugin.reload_error),

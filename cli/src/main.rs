@@ -49,20 +49,30 @@ enum Command {
         /// The plugin folder.
         plugin_dir: PathBuf,
     },
-    /// Call one route of a plugin without a server; non-zero exit unless 2xx.
+    /// Call one route, hook or widget of a plugin without a server; the exit
+    /// status says whether it succeeded (a 2xx answer, a hook without error,
+    /// a value without problems). `call DIR GET /stats/character`,
+    /// `call DIR hook created character --body '{"name":"Ada"}'`,
+    /// `call DIR widget validate word-count --body '"some text"'`.
     Call {
         /// The plugin folder.
         plugin_dir: PathBuf,
-        /// GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS.
-        method: String,
-        /// The route path relative to the plugin, with any query (`/stats/character?x=1`).
-        path: String,
-        /// A JSON request body.
+        /// An HTTP method (GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS), `hook` or `widget`.
+        kind: String,
+        /// A route path with any query (`/stats/character?x=1`); for a hook
+        /// `created`, `updated` or `deleted`; for a widget `render` or `validate`.
+        name: String,
+        /// For a hook, the entity type; for a widget, its id.
+        target: Option<String>,
+        /// JSON: a route's request body, a hook's entity data, a widget's value.
         #[arg(long)]
         body: Option<String>,
-        /// A request header, `NAME:VALUE` (repeatable).
+        /// A request header, `NAME:VALUE` (repeatable; routes).
         #[arg(long = "header")]
         headers: Vec<String>,
+        /// The widget configuration a render gets, a JSON object.
+        #[arg(long)]
+        settings: Option<String>,
         /// The database to use; a throw-away one when omitted.
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -131,13 +141,15 @@ fn main() -> ExitCode {
         Command::Legacy(command) => commands::legacy::run(command),
         Command::Inspect { path } => commands::inspect::run(&path).map(|()| true),
         Command::Check { plugin_dir } => commands::check::run(&plugin_dir),
-        Command::Call { plugin_dir, method, path, body, headers, data_dir } => {
+        Command::Call { plugin_dir, kind, name, target, body, headers, settings, data_dir } => {
             commands::call::run(commands::call::CallOptions {
                 plugin_dir: &plugin_dir,
-                method: &method,
-                path: &path,
+                kind: &kind,
+                name: &name,
+                target: target.as_deref(),
                 body: body.as_deref(),
                 headers: &headers,
+                settings: settings.as_deref(),
                 data_dir,
             })
         }

@@ -32,8 +32,9 @@ fn inspect_prints_the_world_imports_exports_and_grant_gaps() {
     assert!(output.status.success());
     let text = stdout(&output);
     assert!(text.contains("world root"), "{text}");
-    assert!(text.contains("export plinth:plugin/events@0.1.0;"), "{text}");
-    assert!(text.contains("plinth:plugin/storage@0.1.0: get, set, delete, list-keys"), "{text}");
+    assert!(text.contains("built against: plinth:plugin@0.2.0 (supported"), "{text}");
+    assert!(text.contains("export plinth:plugin/events@0.2.0;"), "{text}");
+    assert!(text.contains("plinth:plugin/storage@0.2.0: get, set, delete, list-keys"), "{text}");
     assert!(text.contains("used but not granted: none"), "{text}");
 
     // The probe imports everything; grant it one function and leave another unused.
@@ -52,7 +53,7 @@ fn inspect_prints_the_world_imports_exports_and_grant_gaps() {
 
     // A bare .wasm works too.
     let bare = plinth(&["inspect", guests::WORD_COUNT_WIDGET_WASM]);
-    assert!(stdout(&bare).contains("export plinth:plugin/field-widget@0.1.0;"), "{}", stdout(&bare));
+    assert!(stdout(&bare).contains("export plinth:plugin/field-widget@0.2.0;"), "{}", stdout(&bare));
 }
 
 #[test]
@@ -120,6 +121,63 @@ fn call_runs_one_route_without_a_server() {
     let missing = plinth(&["call", dir.to_str().expect("path"), "GET", "/nowhere"]);
     assert!(!missing.status.success());
     assert!(stdout(&missing).starts_with("404\n"), "{}", stdout(&missing));
+}
+
+#[test]
+fn call_fires_a_hook_and_runs_a_widget_without_a_server() {
+    let audit = example("audit-trail");
+    let audit = audit.to_str().expect("path");
+    let created = plinth(&["call", audit, "hook", "created", "character", "--body", r#"{"name":"Ada"}"#]);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(stdout(&created).starts_with("on-entity-created: ok ("), "{}", stdout(&created));
+    for event in ["updated", "deleted"] {
+        let fired = plinth(&["call", audit, "hook", event, "character"]);
+        assert!(fired.status.success(), "{event}: {}", String::from_utf8_lossy(&fired.stderr));
+        assert!(stdout(&fired).starts_with(&format!("on-entity-{event}: ok")), "{}", stdout(&fired));
+    }
+
+    // A failing hook fails the command and shows the plugin's error.
+    let plugins = tempfile::tempdir().expect("temp dir");
+    let manifest = json!({ "id": "probe", "name": "probe", "version": "1.0.0", "wasm": { "module": "plugin.wasm" },
+        "capabilities": { "host_functions": ["storage_set"] } });
+    let bytes = std::fs::read(guests::PROBE_PLUGIN_WASM).expect("probe");
+    let probe = write_plugin(plugins.path(), "probe", &manifest, &bytes);
+    let failed = plinth(&[
+        "call",
+        probe.to_str().expect("path"),
+        "hook",
+        "created",
+        "thing",
+        "--body",
+        r#"{"fail":true}"#,
+    ]);
+    assert!(!failed.status.success());
+    assert!(stdout(&failed).contains("on-entity-created: failed"), "{}", stdout(&failed));
+    assert!(stdout(&failed).contains("refusing entity"), "{}", stdout(&failed));
+
+    // Widgets: render prints HTML with the configuration given; validate
+    // prints the problems and fails when there are some.
+    let widget = example("word-count-widget");
+    let widget = widget.to_str().expect("path");
+    let rendered =
+        plinth(&["call", widget, "widget", "render", "word-count", "--body", r#""one two three""#]);
+    assert!(rendered.status.success(), "{}", String::from_utf8_lossy(&rendered.stderr));
+    assert!(stdout(&rendered).contains("3 / 200 words"), "{}", stdout(&rendered));
+    let valid = plinth(&["call", widget, "widget", "validate", "word-count", "--body", r#""a few words""#]);
+    assert!(valid.status.success());
+    assert_eq!(stdout(&valid).trim(), "[]");
+    let long = format!("\"{}\"", "word ".repeat(201));
+    let invalid = plinth(&["call", widget, "widget", "validate", "word-count", "--body", &long]);
+    assert!(!invalid.status.success());
+    assert!(stdout(&invalid).contains("201 words is more than the maximum of 200"), "{}", stdout(&invalid));
+
+    // Mistakes are named.
+    let no_events = plinth(&["call", widget, "hook", "created", "character"]);
+    assert!(!no_events.status.success());
+    assert!(String::from_utf8_lossy(&no_events.stderr).contains("does not export plinth:plugin/events"));
+    let unknown = plinth(&["call", widget, "widget", "validate", "nope", "--body", "1"]);
+    assert!(!unknown.status.success());
+    assert!(stdout(&unknown).starts_with("unknown_widget"), "{}", stdout(&unknown));
 }
 
 #[test]

@@ -68,6 +68,14 @@ pub fn storage_list(prefix: &str) -> Result<Vec<String>> {
     storage::list_keys(prefix)
 }
 
+/// Adds `delta` to the counter under `key` (a missing key counts as 0) and
+/// returns the new value; stored as decimal text, so [`storage_get_str`]
+/// reads it. Atomic across concurrent calls. Grant: `storage_increment`
+/// (plinth:plugin 0.2.0).
+pub fn storage_increment(key: &str, delta: i64) -> Result<i64> {
+    storage::increment(key, delta)
+}
+
 /// A setting as JSON text (`3`, `"dark"`): the value set by the application or
 /// the manifest's default. [`Error::NotFound`] when it has neither.
 /// Grant: `setting_get`.

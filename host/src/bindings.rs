@@ -1,4 +1,5 @@
-//! Host bindings generated from `wit/` by `wasmtime::component::bindgen!`.
+//! Host bindings generated from the newest WIT, `wit/0.2.0/`, by
+//! `wasmtime::component::bindgen!` (older versions: `capabilities::v0_1`).
 //! Host functions return `wasmtime::Result<Result<T, Error>>`: the outer error
 //! traps the guest (a host fault or a limit), the inner one is the typed WIT
 //! `error` the guest handles. Imports and exports are async: a call is a
@@ -7,7 +8,7 @@
 #![allow(missing_docs, clippy::all)]
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../wit/0.2.0",
     world: "plugin",
     imports: { default: async | trappable },
     exports: { default: async },

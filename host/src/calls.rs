@@ -1,9 +1,10 @@
 //! Calling a plugin's routes and field widgets through the embedding API.
 
-use crate::bindings::exports::plinth::plugin::{field_widget, routes as wit};
+use crate::bindings::exports::plinth::plugin::routes as wit;
 use crate::error::{CallError, CallErrorKind};
 use crate::plugin::LoadedPlugin;
 use crate::plugin::WidgetInfo;
+use crate::plugin::exports::WidgetsExport;
 use crate::plugin::invoke;
 use crate::plugin::routes::RouteMatch;
 use crate::plugin_log::{bounded, escaped};
@@ -231,7 +232,7 @@ impl Host {
         context: &FieldContext,
     ) -> Result<String, CallError> {
         let (plugin, indices, local_id) = self.widget(widget_id)?;
-        let wit_context = Arc::new(field_widget::FieldContext {
+        let wit_context = Arc::new(crate::bindings::exports::plinth::plugin::field_widget::FieldContext {
             entity: context.entity.as_ref().map(Entity::to_wit),
             field_name: context.field_name.clone(),
             value: context.value.to_string(),
@@ -292,10 +293,7 @@ impl Host {
 
     /// The plugin of widget `plugin:{plugin-id}:{widget-id}`, its widget
     /// export, and the widget's local id.
-    fn widget(
-        &self,
-        widget_id: &str,
-    ) -> Result<(Arc<LoadedPlugin>, field_widget::GuestIndices, String), CallError> {
+    fn widget(&self, widget_id: &str) -> Result<(Arc<LoadedPlugin>, WidgetsExport, String), CallError> {
         let unknown = || CallError {
             plugin: None,
             phase: String::new(),

@@ -95,9 +95,24 @@ pub enum LoadError {
         /// Every import the host does not provide.
         imports: Vec<String>,
     },
-    /// Linking failed for another reason (a version or type mismatch).
+    /// The component was built against a version of `plinth:plugin` this
+    /// host does not know.
     #[error(
-        "plugin `{plugin}` (link): {message}; rebuild the plugin against this host's wit/ (plinth:plugin@{}, WASI 0.2)",
+        "plugin `{plugin}` (link): built against plinth:plugin@{}, which this host does not support; it supports {}: rebuild the plugin against wit/{} or run a newer Plinth",
+        versions.join(", @"),
+        crate::capabilities::WIT_VERSIONS.join(", "),
+        crate::capabilities::WIT_VERSION
+    )]
+    UnsupportedVersion {
+        /// The plugin's id.
+        plugin: String,
+        /// The unknown versions it names.
+        versions: Vec<String>,
+    },
+    /// Linking failed for another reason (a type mismatch).
+    #[error(
+        "plugin `{plugin}` (link): {message}; rebuild the plugin against this host's wit/{} (plinth:plugin@{}, WASI 0.2)",
+        crate::capabilities::WIT_VERSION,
         crate::capabilities::WIT_VERSION
     )]
     Link {
@@ -108,8 +123,8 @@ pub enum LoadError {
     },
     /// The component exports none of the plugin interfaces.
     #[error(
-        "plugin `{plugin}` (load): exports none of plinth:plugin/events, routes or field-widget @{}; export at least one (with the Rust SDK: plinth_sdk::export!(MyPlugin: routes))",
-        crate::capabilities::WIT_VERSION
+        "plugin `{plugin}` (load): exports none of plinth:plugin/events, routes or field-widget (@{}); export at least one (with the Rust SDK: plinth_sdk::export!(MyPlugin: routes))",
+        crate::capabilities::WIT_VERSIONS.join(" or @")
     )]
     NoExports {
         /// The plugin's id.
@@ -173,6 +188,7 @@ impl LoadError {
             | LoadError::UnsupportedImport { plugin, .. }
             | LoadError::Link { plugin, .. }
             | LoadError::NoExports { plugin }
+            | LoadError::UnsupportedVersion { plugin, .. }
             | LoadError::Init { plugin, .. }
             | LoadError::Invalid { plugin, .. }
             | LoadError::NotLoaded { plugin }
@@ -182,11 +198,12 @@ impl LoadError {
     }
 }
 
-/// The host interfaces, as an error text lists them (`plinth:plugin/{entities,…}@0.1.0`).
+/// The host interfaces, as an error text lists them
+/// (`plinth:plugin/{entities,…}@{0.1.0,0.2.0}`).
 fn provided_imports() -> String {
-    use crate::capabilities::{INTERFACES, WIT_VERSION};
+    use crate::capabilities::{INTERFACES, WIT_VERSIONS};
     let names: Vec<&str> = INTERFACES.iter().map(|i| i.name).filter(|name| *name != "types").collect();
-    format!("plinth:plugin/{{{}}}@{WIT_VERSION}", names.join(","))
+    format!("plinth:plugin/{{{}}}@{{{}}}", names.join(","), WIT_VERSIONS.join(","))
 }
 
 /// Why a call into a plugin failed: the plugin, the phase, and what happened.

@@ -56,6 +56,8 @@ pub struct HostConfig {
     /// no worker threads, no `_sandbox/` or `_external_modules/` folders.
     #[cfg(feature = "legacy")]
     pub legacy: Option<LegacyConfig>,
+    /// Told of every host function any plugin calls (test harnesses).
+    pub host_call_observer: Option<crate::capabilities::HostCallObserver>,
 }
 
 impl HostConfig {
@@ -75,7 +77,22 @@ impl HostConfig {
             keep_resident_bytes: 1 << 20,
             #[cfg(feature = "legacy")]
             legacy: None,
+            host_call_observer: None,
         }
+    }
+
+    /// The compile cache folder in the user's own cache folder:
+    /// `$XDG_CACHE_HOME/plinth-compile-cache`, else
+    /// `~/.cache/plinth-compile-cache` (absolute paths only), shared by the
+    /// `plinth` tool and `plinth-test`. Compiled code is loaded as native
+    /// code, so it never lives where another user could write (no shared temp
+    /// folder); `None` without a home.
+    pub fn user_compile_cache_dir() -> Option<PathBuf> {
+        let absolute = |dir: PathBuf| dir.is_absolute().then_some(dir);
+        let cache = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).and_then(absolute).or_else(|| {
+            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")).and_then(absolute)
+        });
+        cache.map(|dir| dir.join("plinth-compile-cache"))
     }
 }
 
@@ -92,6 +109,8 @@ pub struct PluginInfo {
     pub description: Option<String>,
     /// The folder it was loaded from.
     pub dir: PathBuf,
+    /// The version of `plinth:plugin` its component was built against.
+    pub wit_version: &'static str,
     /// The plugin interfaces it exports: `events`, `routes`, `field-widget`.
     pub exports: Vec<&'static str>,
     /// Its routes, relative to `/api/plugins/{id}`.
@@ -119,6 +138,7 @@ impl PluginInfo {
             version: manifest.version.clone(),
             description: manifest.description.clone(),
             dir: plugin.dir.clone(),
+            wit_version: plugin.wit_version,
             exports: plugin.exports(),
             routes: plugin.route_infos(),
             widgets: plugin.widget_infos().to_vec(),
@@ -228,6 +248,7 @@ impl Host {
                 compile_cache,
                 serial_locks: Default::default(),
                 runtime: runtime.handle().clone(),
+                observer: config.host_call_observer,
             },
             plugins: RwLock::default(),
             folders: Folders::default(),

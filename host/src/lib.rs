@@ -59,6 +59,7 @@ pub mod types;
 
 pub use bindings::{GuestError, Method};
 pub use calls::{FieldContext, RouteRequest, RouteResponse};
+pub use capabilities::HostCallObserver;
 pub use error::{CallError, CallErrorKind, HostError, LoadError};
 pub use events::{EntityEvent, EntityWrite, HookOutcome};
 pub use field_config::{FieldConfig, FieldSetting};

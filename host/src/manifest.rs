@@ -88,6 +88,8 @@ pub enum HostFunction {
     StorageDelete,
     /// `storage.list-keys`
     StorageList,
+    /// `storage.increment` (since 0.2.0)
+    StorageIncrement,
     /// `settings.get` and `settings.get-all`
     SettingGet,
     /// `logging.log`
@@ -104,6 +106,7 @@ impl HostFunction {
             HostFunction::StorageSet => "storage_set",
             HostFunction::StorageDelete => "storage_delete",
             HostFunction::StorageList => "storage_list",
+            HostFunction::StorageIncrement => "storage_increment",
             HostFunction::SettingGet => "setting_get",
             HostFunction::Log => "log",
         }
@@ -112,13 +115,14 @@ impl HostFunction {
 
 impl HostFunction {
     /// Every host function.
-    pub const ALL: [HostFunction; 8] = [
+    pub const ALL: [HostFunction; 9] = [
         HostFunction::EntityRead,
         HostFunction::EntityList,
         HostFunction::StorageGet,
         HostFunction::StorageSet,
         HostFunction::StorageDelete,
         HostFunction::StorageList,
+        HostFunction::StorageIncrement,
         HostFunction::SettingGet,
         HostFunction::Log,
     ];

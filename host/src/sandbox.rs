@@ -247,20 +247,30 @@ impl ResourceLimiter for Limiter {
     }
 }
 
-/// Links WASI (granting nothing) and every Plinth host interface. All are
-/// always linked; the grants decide, per call, which succeed.
+/// Links WASI (granting nothing) and every Plinth host interface, in every
+/// supported version. All are always linked; the grants decide, per call,
+/// which succeed.
 fn link(linker: &mut Linker<InvocationState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     caps::add_types_to_linker(linker, |s| &mut s.caller)?;
-    entities::add_to_linker(linker, |s| EntitiesView { caller: &mut s.caller, store: &s.backend.entities })?;
-    storage::add_to_linker(linker, |s| StorageView {
-        caller: &mut s.caller,
-        kv: &*s.backend.kv,
-        ctx: &mut s.storage,
-    })?;
-    settings::add_to_linker(linker, |s| SettingsView { caller: &mut s.caller, store: &*s.backend.settings })?;
-    logging::add_to_linker(linker, |s| LoggingView { caller: &mut s.caller, ctx: &mut s.logging })?;
-    Ok(())
+    fn entities_view(s: &mut InvocationState) -> EntitiesView<'_> {
+        EntitiesView { caller: &mut s.caller, store: &s.backend.entities }
+    }
+    fn storage_view(s: &mut InvocationState) -> StorageView<'_> {
+        StorageView { caller: &mut s.caller, kv: &*s.backend.kv, ctx: &mut s.storage }
+    }
+    fn settings_view(s: &mut InvocationState) -> SettingsView<'_> {
+        SettingsView { caller: &mut s.caller, store: &*s.backend.settings }
+    }
+    fn logging_view(s: &mut InvocationState) -> LoggingView<'_> {
+        LoggingView { caller: &mut s.caller, ctx: &mut s.logging }
+    }
+    entities::add_to_linker(linker, entities_view)?;
+    storage::add_to_linker(linker, storage_view)?;
+    settings::add_to_linker(linker, settings_view)?;
+    logging::add_to_linker(linker, logging_view)?;
+    // Older versions of plinth:plugin, each delegating to the newest.
+    caps::v0_1::add_to_linker(linker, entities_view, storage_view, settings_view, logging_view)
 }
 
 /// The state of one invocation: who is calling, the backend its host calls

@@ -13,7 +13,13 @@ pub fn run(dir: &Path) -> anyhow::Result<bool> {
     let host = super::host_with_compile_cache(scratch.path())?;
     match host.load_plugin(dir) {
         Ok(info) => {
-            println!("loaded {} {}: exports {}", info.id, info.version, info.exports.join(", "));
+            println!(
+                "loaded {} {} (plinth:plugin@{}): exports {}",
+                info.id,
+                info.version,
+                info.wit_version,
+                info.exports.join(", ")
+            );
             for route in &info.routes {
                 println!("  route {} {}", route.method, route.path);
             }

@@ -19,6 +19,16 @@ pub struct Report {
 }
 
 impl Report {
+    /// The versions of `plinth:plugin` the component was built against, from
+    /// the names of its imports and exports (one, for a well-built plugin).
+    pub fn plinth_versions(&self) -> BTreeSet<&str> {
+        self.imports
+            .iter()
+            .chain(&self.exports)
+            .filter_map(|(name, _)| plinth_host::capabilities::plinth_version(name))
+            .collect()
+    }
+
     /// The grants the component's imports need.
     pub fn needed_grants(&self) -> BTreeSet<HostFunction> {
         self.imports
@@ -112,6 +122,14 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
     }
     if let Some(manifest) = &manifest {
         println!("plugin: {} {} ({})", manifest.id, manifest.version, manifest.name);
+    }
+    let supported = plinth_host::capabilities::WIT_VERSIONS;
+    for version in report.plinth_versions() {
+        let support = if supported.contains(&version) { "supported" } else { "NOT supported" };
+        println!(
+            "built against: plinth:plugin@{version} ({support}; this host supports {})",
+            supported.join(", ")
+        );
     }
     println!("\nworld:\n{}", report.wit.trim_end());
     println!("\nimports:");

@@ -18,16 +18,9 @@ pub mod test_cases;
 /// without a home, nothing is cached.
 pub fn host_with_compile_cache(data_dir: &std::path::Path) -> anyhow::Result<plinth_host::Host> {
     let mut config = plinth_host::HostConfig::new(data_dir);
-    match user_cache_dir() {
-        Some(dir) => config.compile_cache_dir = Some(dir.join("plinth-compile-cache")),
+    match plinth_host::HostConfig::user_compile_cache_dir() {
+        Some(dir) => config.compile_cache_dir = Some(dir),
         None => config.compile_cache = false,
     }
     Ok(plinth_host::Host::with_config(config)?)
-}
-
-fn user_cache_dir() -> Option<std::path::PathBuf> {
-    let absolute = |dir: std::path::PathBuf| dir.is_absolute().then_some(dir);
-    std::env::var_os("XDG_CACHE_HOME").map(std::path::PathBuf::from).and_then(absolute).or_else(|| {
-        std::env::var_os("HOME").map(|home| std::path::PathBuf::from(home).join(".cache")).and_then(absolute)
-    })
 }

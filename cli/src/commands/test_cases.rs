@@ -14,7 +14,7 @@
 //! ```
 
 use anyhow::Context;
-use plinth_host::{CallErrorKind, Entity, FieldContext, Host, Method, RouteRequest};
+use plinth_host::{CallErrorKind, FieldContext, Host, Method, RouteRequest};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
@@ -243,14 +243,7 @@ fn exercise(host: &Host, id: &str, case: &Case) -> anyhow::Result<()> {
     }
     for seed in &case.entities {
         let data = if seed.data.is_null() { json!({}) } else { seed.data.clone() };
-        let entity = Entity {
-            id: seed.id.clone(),
-            entity_type: seed.entity_type.clone(),
-            data,
-            created_at: 1,
-            updated_at: 1,
-        };
-        host.backend().entities.insert(&entity)?;
+        host.import_entity(Some(&seed.id), &seed.entity_type, data)?;
     }
     let expect = &case.expect;
     expect.applies_to(case)?;

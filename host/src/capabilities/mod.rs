@@ -12,6 +12,7 @@ pub(crate) mod entities;
 pub(crate) mod logging;
 pub(crate) mod settings;
 pub(crate) mod storage;
+pub(crate) mod v0_1;
 
 use crate::GuestError;
 use crate::bindings::plinth::plugin::types;
@@ -24,8 +25,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use wasmtime::component::{HasData, Linker};
 
-/// The version of `plinth:plugin` this host implements.
-pub const WIT_VERSION: &str = "0.1.0";
+/// The newest version of `plinth:plugin`: what `wit/` and the SDK target.
+pub const WIT_VERSION: &str = "0.2.0";
+
+/// Every version of `plinth:plugin` the host links at once, oldest first: a
+/// component built against any of them loads (see `docs/versioning.md`).
+pub const WIT_VERSIONS: &[&str] = &["0.1.0", WIT_VERSION];
 
 /// A host interface of `plinth:plugin` and the grant each of its functions needs.
 #[derive(Debug)]
@@ -54,6 +59,7 @@ pub const INTERFACES: &[Interface] = &[
             ("set", HostFunction::StorageSet),
             ("delete", HostFunction::StorageDelete),
             ("list-keys", HostFunction::StorageList),
+            ("increment", HostFunction::StorageIncrement),
         ],
     },
     Interface {
@@ -63,10 +69,25 @@ pub const INTERFACES: &[Interface] = &[
     Interface { name: "logging", functions: &[("log", HostFunction::Log)] },
 ];
 
-/// The full name of a host interface as a component imports it
-/// (`plinth:plugin/storage@0.1.0`).
+/// The full name of a host interface as a component built against the
+/// newest version imports it (`plinth:plugin/storage@0.2.0`).
 pub fn import_name(interface: &Interface) -> String {
     format!("plinth:plugin/{}@{WIT_VERSION}", interface.name)
+}
+
+/// The version of `plinth:plugin` an import or export names
+/// (`plinth:plugin/storage@0.1.0` → `0.1.0`); `None` for other packages.
+pub fn plinth_version(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix("plinth:plugin/")?;
+    Some(rest.split_once('@').map_or("", |(_, version)| version))
+}
+
+/// Whether the host links `name` (`plinth:plugin/storage@0.1.0`): a host
+/// interface in one of [`WIT_VERSIONS`].
+pub fn provides(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("plinth:plugin/") else { return false };
+    let Some((interface, version)) = rest.split_once('@') else { return false };
+    WIT_VERSIONS.contains(&version) && INTERFACES.iter().any(|i| i.name == interface)
 }
 
 /// The grant a call to `function` of the imported `interface` needs
@@ -76,6 +97,21 @@ pub fn grant_for(interface: &str, function: &str) -> Option<HostFunction> {
     let name = name.split_once('@').map_or(name, |(name, _)| name);
     let interface = INTERFACES.iter().find(|i| i.name == name)?;
     interface.functions.iter().find(|(f, _)| *f == function).map(|(_, grant)| *grant)
+}
+
+/// Told of every host function a plugin calls, with the plugin's id, before
+/// its grant is checked: how a test harness sees what a plugin did (strict
+/// mode). Called on the call's own thread; keep it quick.
+#[derive(Clone)]
+pub struct HostCallObserver(pub Arc<ObserveHostCall>);
+
+/// What a [`HostCallObserver`] calls: the plugin's id and the function.
+pub type ObserveHostCall = dyn Fn(&str, HostFunction) + Send + Sync;
+
+impl std::fmt::Debug for HostCallObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HostCallObserver")
+    }
 }
 
 /// What a plugin is, as its calls need it.
@@ -90,6 +126,7 @@ pub(crate) struct PluginContext {
     /// holds it alone, so the re-run cannot conflict again. One per plugin id,
     /// shared by the versions of a reloaded plugin.
     pub serial: Arc<tokio::sync::RwLock<()>>,
+    pub observer: Option<HostCallObserver>,
 }
 
 /// The calling plugin, the call's deadline and its log, shared by every
@@ -109,6 +146,9 @@ impl Caller {
     /// Checks a grant. A missing one is logged under the plugin's id and
     /// becomes the typed `denied` error the guest sees.
     pub(crate) fn require(&mut self, function: HostFunction) -> Result<(), GuestError> {
+        if let Some(observer) = &self.plugin.observer {
+            (observer.0)(&self.plugin.id, function);
+        }
         if self.plugin.grants.contains(&function) {
             return Ok(());
         }
@@ -161,6 +201,40 @@ pub(crate) fn add_types_to_linker<T: Send + 'static>(
 mod tests {
     use super::*;
 
+    /// The SHA-256 of every file of a released WIT folder, in name order.
+    fn wit_digest(version: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let dir = format!("{}/../wit/{version}", env!("CARGO_MANIFEST_DIR"));
+        let mut files: Vec<_> =
+            std::fs::read_dir(&dir).expect("WIT folder").map(|e| e.expect("entry").path()).collect();
+        files.sort();
+        let mut hasher = Sha256::new();
+        for file in files {
+            hasher.update(file.file_name().expect("name").as_encoded_bytes());
+            hasher.update(std::fs::read(&file).expect("WIT file"));
+        }
+        hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Released versions are frozen (docs/versioning.md): a plugin built
+    /// against one must keep loading, so its files never change. A new
+    /// version is a new folder, with its hash added here.
+    #[test]
+    fn frozen_wit_versions_never_change() {
+        let frozen = [
+            ("0.1.0", "30033e510a6195dbe5ee4a69c3f2b2ce11d982d7fe6a4230b7e69b8662d6156b"),
+            ("0.2.0", "2108bd99aa152901a9eb9ff783aa117c1405b64f10a41ecd92a11470d562917c"),
+        ];
+        assert_eq!(frozen.map(|(v, _)| v), WIT_VERSIONS, "every supported version is frozen here");
+        for (version, digest) in frozen {
+            assert_eq!(
+                wit_digest(version),
+                digest,
+                "wit/{version}/ changed; released WIT is frozen: add a new version instead"
+            );
+        }
+    }
+
     /// The table is the one source of truth; the WIT files and the SDK's
     /// binding map (a macro literal, so it cannot be generated from it) are
     /// checked against it, and every grant is needed by some function.
@@ -175,8 +249,8 @@ mod tests {
                 interface.name
             );
             assert!(sdk.contains(&mapped), "guest-sdk/src/bindings.rs lacks {mapped}");
-            let wit =
-                std::fs::read_to_string(format!("{root}/wit/{}.wit", interface.name)).expect("WIT file");
+            let wit = std::fs::read_to_string(format!("{root}/wit/{WIT_VERSION}/{}.wit", interface.name))
+                .expect("WIT file");
             assert!(wit.contains(&format!("interface {} {{", interface.name)));
             assert_eq!(
                 wit.matches(": func(").count(),

@@ -214,6 +214,35 @@ impl wit::Host for StorageView<'_> {
         self.write(key, None)
     }
 
+    /// A read (recorded, so concurrent increments conflict and re-run rather
+    /// than lose a count) and a write, in the call's one commit.
+    async fn increment(&mut self, key: String, delta: i64) -> Checked<i64> {
+        if let Err(e) = self.caller.require(HostFunction::StorageIncrement).and_then(|()| check_key(&key)) {
+            return Ok(Err(e));
+        }
+        let current = match self.read(&key)? {
+            Ok(None) => 0,
+            Ok(Some(bytes)) => {
+                match std::str::from_utf8(&bytes).ok().and_then(|text| text.parse::<i64>().ok()) {
+                    Some(number) => number,
+                    None => {
+                        return Ok(Err(GuestError::InvalidInput(format!(
+                            "storage key `{}` holds a value that is not a decimal integer; increment needs one, or no value",
+                            crate::plugin_log::bounded(&key, 64)
+                        ))));
+                    }
+                }
+            }
+            Err(e) => return Ok(Err(e)),
+        };
+        let Some(next) = current.checked_add(delta) else {
+            return Ok(Err(GuestError::InvalidInput(format!(
+                "{current} + {delta} leaves the range of a 64-bit counter"
+            ))));
+        };
+        Ok(self.write(key, Some(next.to_string().into_bytes()))?.map(|_| next))
+    }
+
     async fn list_keys(&mut self, prefix: String) -> Checked<Vec<String>> {
         if let Err(e) = self.caller.require(HostFunction::StorageList) {
             return Ok(Err(e));

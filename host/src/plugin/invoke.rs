@@ -52,6 +52,7 @@ pub(crate) struct Shared {
     pub serial_locks: Arc<Mutex<HashMap<String, Arc<RwLock<()>>>>>,
     /// The host's runtime, which the blocking API runs calls on.
     pub runtime: tokio::runtime::Handle,
+    pub observer: Option<crate::capabilities::HostCallObserver>,
 }
 
 impl Shared {

@@ -3,16 +3,17 @@
 //! widgets. Every call gets a fresh `Store` and instance (see [`invoke`]).
 
 pub(crate) mod cache;
+pub(crate) mod exports;
 pub(crate) mod health;
 pub(crate) mod invoke;
 pub mod routes;
 
-use crate::bindings::exports::plinth::plugin::{events, field_widget, routes as wit_routes};
-use crate::capabilities::{INTERFACES, PluginContext, import_name};
+use crate::capabilities::{PluginContext, WIT_VERSIONS, plinth_version, provides};
 use crate::error::{CallError, LoadError};
 use crate::manifest::Manifest;
 use crate::plugin_log::bounded;
 use crate::sandbox::{CallKind, InvocationState, Sandbox};
+use exports::{EventsExport, RoutesExport, WidgetsExport};
 use routes::{RouteInfo, RouteTable};
 use serde::Serialize;
 use std::io::Read;
@@ -46,9 +47,11 @@ pub(crate) struct LoadedPlugin {
     pub dir: PathBuf,
     pub context: Arc<PluginContext>,
     pre: InstancePre<InvocationState>,
-    pub events: Option<events::GuestIndices>,
-    pub routes: Option<(wit_routes::GuestIndices, RouteTable)>,
-    pub widgets: Option<(field_widget::GuestIndices, Vec<WidgetInfo>)>,
+    /// The version of `plinth:plugin` the component was built against.
+    pub wit_version: &'static str,
+    pub events: Option<EventsExport>,
+    pub routes: Option<(RoutesExport, RouteTable)>,
+    pub widgets: Option<(WidgetsExport, Vec<WidgetInfo>)>,
 }
 
 impl LoadedPlugin {
@@ -121,13 +124,25 @@ pub(crate) fn load(
     let component = shared.compile_cache.component(&sandbox.engine, &bytes).map_err(|e| {
         LoadError::Compile { plugin: id.clone(), path: path.clone(), message: format!("{e:#}") }
     })?;
-    let provided: Vec<String> = INTERFACES.iter().map(import_name).collect();
-    let unsupported: Vec<String> = component
-        .component_type()
-        .imports(&sandbox.engine)
-        .map(|(import, _)| import)
-        .filter(|import| !provided.iter().any(|p| p == import) && !import.starts_with("wasi:"))
+    let component_type = component.component_type();
+    let imports: Vec<&str> = component_type.imports(&sandbox.engine).map(|(import, _)| import).collect();
+    let exported: Vec<&str> = component_type.exports(&sandbox.engine).map(|(export, _)| export).collect();
+    let mut unknown_versions: Vec<String> = imports
+        .iter()
+        .chain(&exported)
+        .filter_map(|name| plinth_version(name))
+        .filter(|version| !WIT_VERSIONS.contains(version))
         .map(str::to_string)
+        .collect();
+    unknown_versions.sort();
+    unknown_versions.dedup();
+    if !unknown_versions.is_empty() {
+        return Err(LoadError::UnsupportedVersion { plugin: id, versions: unknown_versions });
+    }
+    let unsupported: Vec<String> = imports
+        .iter()
+        .filter(|import| !provides(import) && !import.starts_with("wasi:"))
+        .map(|import| import.to_string())
         .collect();
     if !unsupported.is_empty() {
         return Err(LoadError::UnsupportedImport { plugin: id, imports: unsupported });
@@ -137,12 +152,21 @@ pub(crate) fn load(
         .instantiate_pre(&component)
         .map_err(|e| LoadError::Link { plugin: id.clone(), message: format!("{e:#}") })?;
 
-    let events = events::GuestIndices::new(&pre).ok();
-    let route_indices = wit_routes::GuestIndices::new(&pre).ok();
-    let widget_indices = field_widget::GuestIndices::new(&pre).ok();
-    if events.is_none() && route_indices.is_none() && widget_indices.is_none() {
+    let events = EventsExport::new(&pre);
+    let route_indices = RoutesExport::new(&pre);
+    let widget_indices = WidgetsExport::new(&pre);
+    let versions: Vec<&'static str> = [
+        events.as_ref().map(|e| e.version),
+        route_indices.as_ref().map(|e| e.version),
+        widget_indices.as_ref().map(|e| e.version),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let newest = versions.iter().max_by_key(|v| WIT_VERSIONS.iter().position(|known| known == *v));
+    let Some(&wit_version) = newest else {
         return Err(LoadError::NoExports { plugin: id });
-    }
+    };
 
     let context = Arc::new(PluginContext {
         id: id.clone(),
@@ -151,9 +175,18 @@ pub(crate) fn load(
         limits,
         health: Default::default(),
         serial: shared.serial_lock(&id),
+        observer: shared.observer.clone(),
     });
-    let mut plugin =
-        LoadedPlugin { manifest, dir: dir.to_path_buf(), context, pre, events, routes: None, widgets: None };
+    let mut plugin = LoadedPlugin {
+        manifest,
+        dir: dir.to_path_buf(),
+        context,
+        pre,
+        wit_version,
+        events,
+        routes: None,
+        widgets: None,
+    };
     initialise(&mut plugin, sandbox, shared, route_indices, widget_indices)?;
     Ok(plugin)
 }
@@ -196,8 +229,8 @@ fn initialise(
     plugin: &mut LoadedPlugin,
     sandbox: &Sandbox,
     shared: &invoke::Shared,
-    route_indices: Option<wit_routes::GuestIndices>,
-    widget_indices: Option<field_widget::GuestIndices>,
+    route_indices: Option<RoutesExport>,
+    widget_indices: Option<WidgetsExport>,
 ) -> Result<(), LoadError> {
     let id = plugin.id().to_string();
     let init_error = |source: CallError| LoadError::Init { plugin: id.clone(), source: Box::new(source) };

@@ -10,7 +10,10 @@ pub fn sources(project: &Project) -> Sources {
         id = project.id
     );
     if roles.events {
-        app.push_str("\nimport { log } from 'plinth:plugin/logging@0.1.0';\n");
+        app.push_str(&format!(
+            "\nimport {{ log }} from 'plinth:plugin/logging@{}';\n",
+            plinth_host::capabilities::WIT_VERSION
+        ));
         app.push_str(
             r#"
 export const events = {

@@ -97,15 +97,15 @@ pub struct Sources {
 
 /// The WIT files vendored into Python and JavaScript projects.
 const WIT: [(&str, &str); 9] = [
-    ("types.wit", include_str!("../../../../wit/types.wit")),
-    ("entities.wit", include_str!("../../../../wit/entities.wit")),
-    ("storage.wit", include_str!("../../../../wit/storage.wit")),
-    ("settings.wit", include_str!("../../../../wit/settings.wit")),
-    ("logging.wit", include_str!("../../../../wit/logging.wit")),
-    ("events.wit", include_str!("../../../../wit/events.wit")),
-    ("routes.wit", include_str!("../../../../wit/routes.wit")),
-    ("field-widget.wit", include_str!("../../../../wit/field-widget.wit")),
-    ("worlds.wit", include_str!("../../../../wit/worlds.wit")),
+    ("types.wit", include_str!("../../../../wit/0.2.0/types.wit")),
+    ("entities.wit", include_str!("../../../../wit/0.2.0/entities.wit")),
+    ("storage.wit", include_str!("../../../../wit/0.2.0/storage.wit")),
+    ("settings.wit", include_str!("../../../../wit/0.2.0/settings.wit")),
+    ("logging.wit", include_str!("../../../../wit/0.2.0/logging.wit")),
+    ("events.wit", include_str!("../../../../wit/0.2.0/events.wit")),
+    ("routes.wit", include_str!("../../../../wit/0.2.0/routes.wit")),
+    ("field-widget.wit", include_str!("../../../../wit/0.2.0/field-widget.wit")),
+    ("worlds.wit", include_str!("../../../../wit/0.2.0/worlds.wit")),
 ];
 
 /// The SDK of the Plinth this binary was built from.

@@ -62,6 +62,7 @@ impl Plugin for Probe {
             .post("/big-key", big_key)
             .get("/leftovers", leftovers)
             .post("/counter/{key}", counter)
+            .post("/increment/{key}", increment)
             .post("/claim/{key}", claim)
             .get("/status/{code}", status)
             .get("/headers", headers)
@@ -307,6 +308,14 @@ fn counter(request: Request) -> Result<Response, Error> {
     host::storage_set_json(&key, &(count + 1))?;
     host::log(Level::Info, &format!("counted {key} to {}", count + 1))?;
     Ok(Response::json(200, &json!({ "count": count + 1 })))
+}
+
+/// Adds `?by=` (default 1) to the counter `key` with the 0.2.0 `increment`.
+fn increment(request: Request) -> Response {
+    let by = request.query("by").and_then(|s| s.parse().ok()).unwrap_or(1);
+    let result = host::storage_increment(request.param("key"), by);
+    spin_for(&request);
+    outcome(result)
 }
 
 /// Stores `key` (one new key against the quota), then spins before returning.
