@@ -725,7 +725,7 @@ async function route() {
   for (const link of document.querySelectorAll("#nav a")) {
     link.classList.toggle("active", link.dataset.page === page || (page === "entity" && link.dataset.page === "entities"));
   }
-  const pages = { plugins: pluginsPage, entities: entitiesPage, panels: panelsPage, events: eventsPage, legacy: legacyPage };
+  const pages = { plugins: pluginsPage, entities: entitiesPage, panels: panelsPage, events: eventsPage, installs: installsPage, legacy: legacyPage };
   try {
     if (page === "entity") await entityPage(decodeURIComponent(rest.join("/")), params, generation);
     else await (pages[page] || pluginsPage)(params, generation);

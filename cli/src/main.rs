@@ -119,6 +119,80 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Write a plugin folder as one package (.tgz); prints its SHA-256 and its registry index entry.
+    Pack {
+        /// The plugin folder.
+        dir: PathBuf,
+        /// The package file (default: ID-VERSION.tgz here).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Sign it with this secret key file (from `plinth keygen`); writes OUT.sig.
+        #[arg(long, requires = "key_name")]
+        sign: Option<PathBuf>,
+        /// The key's name, as operators' trusted keys list it.
+        #[arg(long)]
+        key_name: Option<String>,
+    },
+    /// Make a publisher key pair: NAME.secret, and the public line for operators' trusted keys.
+    Keygen {
+        /// The key's name.
+        name: String,
+    },
+    /// Install a plugin from a folder, a package file, or an id in a registry index
+    /// (`--index`); shows what it asks for and asks for consent (`--yes` for scripts).
+    Install {
+        /// A plugin folder, a .tgz package, or a plugin id.
+        source: String,
+        /// The server's data directory.
+        #[arg(long, default_value = "plinth-data")]
+        data_dir: PathBuf,
+        /// Approve what it asks for without asking.
+        #[arg(long, short)]
+        yes: bool,
+        #[command(flatten)]
+        trust: commands::install::Trust,
+    },
+    /// Approve a pending install: it replaces the installed version and runs.
+    Approve {
+        /// The plugin's id.
+        id: String,
+        /// The server's data directory.
+        #[arg(long, default_value = "plinth-data")]
+        data_dir: PathBuf,
+    },
+    /// Drop a pending install.
+    Reject {
+        /// The plugin's id.
+        id: String,
+        /// The server's data directory.
+        #[arg(long, default_value = "plinth-data")]
+        data_dir: PathBuf,
+    },
+    /// Uninstall a plugin; its storage and settings are kept unless --remove-data.
+    Uninstall {
+        /// The plugin's id.
+        id: String,
+        /// Also delete its storage and settings.
+        #[arg(long)]
+        remove_data: bool,
+        /// The server's data directory.
+        #[arg(long, default_value = "plinth-data")]
+        data_dir: PathBuf,
+    },
+    /// List installed and pending plugins.
+    Installed {
+        /// The server's data directory.
+        #[arg(long, default_value = "plinth-data")]
+        data_dir: PathBuf,
+    },
+    /// List a registry index's plugins that run on this host.
+    Search {
+        /// Text to look for in ids and descriptions.
+        #[arg(default_value = "")]
+        text: String,
+        #[command(flatten)]
+        trust: commands::install::Trust,
+    },
 }
 
 fn init_logging(format: LogFormat, default_level: &str) {
@@ -158,6 +232,21 @@ fn main() -> ExitCode {
         Command::Build { dirs } => commands::build::run(&dirs),
         Command::Dev { dir, serve } => commands::dev::run(dir, serve),
         Command::Demo { plugins, data_dir } => commands::demo::run(&plugins, data_dir).map(|()| true),
+        Command::Pack { dir, out, sign, key_name } => {
+            let sign = sign.as_deref().zip(key_name.as_deref()).map(|(secret, name)| (name, secret));
+            commands::install::pack(&dir, out.as_deref(), sign)
+        }
+        Command::Keygen { name } => commands::install::keygen(&name),
+        Command::Install { source, data_dir, yes, trust } => {
+            commands::install::install(&source, &data_dir, &trust, yes)
+        }
+        Command::Approve { id, data_dir } => commands::install::approve(&id, &data_dir),
+        Command::Reject { id, data_dir } => commands::install::reject(&id, &data_dir),
+        Command::Uninstall { id, remove_data, data_dir } => {
+            commands::install::uninstall(&id, &data_dir, remove_data)
+        }
+        Command::Installed { data_dir } => commands::install::list(&data_dir),
+        Command::Search { text, trust } => commands::install::search(&text, &trust),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -322,3 +322,43 @@ fn hostile_plugin_content_gets_nothing() {
     let kept = browser.eval("return sessionStorage.getItem('secret')");
     assert_eq!(kept, json!("token"), "Clear-Site-Data from a plugin must be dropped");
 }
+
+/// Installing in the console: "Install Local" uploads a package, its card
+/// shows what the plugin asks for, nothing of it runs before Approve, and it
+/// serves once approved.
+#[test]
+fn installing_a_plugin_with_consent_in_the_console() {
+    let Some(browser) = Browser::start() else { return };
+    let (plugins, work) = (tempfile::tempdir().expect("temp dir"), tempfile::tempdir().expect("temp dir"));
+    let server = Server::start(plugins.path(), &[]);
+    let dir = plinth_tests::copy_example("word-count-widget", work.path());
+    let package = work.path().join("word-count.tgz");
+    let packed =
+        common::plinth(&["pack", dir.to_str().expect("path"), "-o", package.to_str().expect("path")]);
+    assert!(packed.status.success(), "{}", String::from_utf8_lossy(&packed.stderr));
+
+    browser.goto(&format!("{}/#/installs", server.base));
+    browser.wait_for("the installs page", "return document.getElementById('install-file')");
+    browser.type_into("#install-file", package.to_str().expect("path"), false);
+    browser.click("#install-local button");
+    let card = "section.install[data-plugin=\"word-count-widget\"]";
+    browser.wait_for(
+        "the pending install",
+        &format!("return document.querySelector('{card}[data-state=\"pending\"]')"),
+    );
+    let grants = browser.eval(&format!("return document.querySelector('{card} .grants').textContent"));
+    assert_eq!(grants, json!("setting_get"));
+    let reasons = browser.eval(&format!("return document.querySelector('{card} .reasons').textContent"));
+    assert!(reasons.as_str().is_some_and(|r| r.contains("a new plugin")), "{reasons}");
+    assert_eq!(server.get("/api/plugins/word-count-widget").0, 404, "nothing runs before approval");
+    browser.screenshot("install-pending");
+
+    browser.click(&format!("{card} button.approve"));
+    browser.wait_for(
+        "the approved install",
+        &format!("return document.querySelector('{card}[data-state=\"approved\"]')"),
+    );
+    let (status, plugin) = server.get("/api/plugins/word-count-widget");
+    assert_eq!(status, 200, "{plugin}");
+    assert_eq!(plugin["widgets"][0]["id"], "plugin:word-count-widget:word-count", "{plugin}");
+}

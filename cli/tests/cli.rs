@@ -18,6 +18,10 @@ fn every_command_has_help() {
         &["inspect", "--help"],
         &["check", "--help"],
         &["call", "--help"],
+        &["pack", "--help"],
+        &["install", "--help"],
+        &["uninstall", "--help"],
+        &["search", "--help"],
         &["demo", "--help"],
     ] {
         let output = plinth(command);

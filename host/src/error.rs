@@ -98,7 +98,7 @@ pub enum LoadError {
     /// The component was built against a version of `plinth:plugin` this
     /// host does not know.
     #[error(
-        "plugin `{plugin}` (link): built against plinth:plugin@{}, which this host does not support; it supports {}: rebuild the plugin against wit/{} or run a newer Plinth",
+        "plugin `{plugin}` (link): built against plinth:plugin@{}, which this host does not support; it supports {}: rebuild the plugin against wit/{} (or, for a plugin newer than this host, run a Plinth that supports its version)",
         versions.join(", @"),
         crate::capabilities::WIT_VERSIONS.join(", "),
         crate::capabilities::WIT_VERSION

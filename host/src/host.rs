@@ -58,6 +58,9 @@ pub struct HostConfig {
     pub legacy: Option<LegacyConfig>,
     /// Told of every host function any plugin calls (test harnesses).
     pub host_call_observer: Option<crate::capabilities::HostCallObserver>,
+    /// The rules for installing packages (sizes, trusted keys, signatures).
+    #[cfg(feature = "install")]
+    pub install: crate::install::InstallConfig,
 }
 
 impl HostConfig {
@@ -78,6 +81,8 @@ impl HostConfig {
             #[cfg(feature = "legacy")]
             legacy: None,
             host_call_observer: None,
+            #[cfg(feature = "install")]
+            install: Default::default(),
         }
     }
 
@@ -142,12 +147,7 @@ impl PluginInfo {
             exports: plugin.exports(),
             routes: plugin.route_infos(),
             widgets: plugin.widget_infos().to_vec(),
-            host_functions: manifest
-                .capabilities
-                .host_functions
-                .iter()
-                .map(|f| f.name().to_string())
-                .collect(),
+            host_functions: manifest.capabilities.grant_names(),
             health: plugin.context.health.snapshot(),
             limits: plugin.context.limits,
             settings: manifest.capabilities.settings.clone(),
@@ -173,6 +173,11 @@ pub struct Host {
     runtime: Option<tokio::runtime::Runtime>,
     #[cfg(feature = "legacy")]
     legacy: Option<LegacyRunner>,
+    #[cfg(feature = "install")]
+    pub(crate) install_config: crate::install::InstallConfig,
+    /// One install step at a time: each ends with renames that must not interleave.
+    #[cfg(feature = "install")]
+    pub(crate) install_lock: std::sync::Mutex<()>,
     data_dir: PathBuf,
     /// Hook outcomes as they happen, for [`Host::subscribe_hooks`].
     pub(crate) hook_feed: tokio::sync::broadcast::Sender<crate::HookOutcome>,
@@ -235,6 +240,8 @@ impl Host {
             }
             None => None,
         };
+        #[cfg(feature = "install")]
+        crate::install::recover(&data_dir);
         Ok(Host {
             sandbox,
             shared: Shared {
@@ -255,6 +262,10 @@ impl Host {
             runtime: Some(runtime),
             #[cfg(feature = "legacy")]
             legacy,
+            #[cfg(feature = "install")]
+            install_config: config.install,
+            #[cfg(feature = "install")]
+            install_lock: Default::default(),
             data_dir,
             hook_feed: tokio::sync::broadcast::channel(HOOK_FEED_CAPACITY).0,
         })

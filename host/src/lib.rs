@@ -46,6 +46,8 @@ mod error;
 pub mod events;
 pub mod field_config;
 mod host;
+#[cfg(feature = "install")]
+pub mod install;
 #[cfg(feature = "legacy")]
 pub mod legacy;
 pub mod limits;

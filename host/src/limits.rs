@@ -7,18 +7,18 @@ use std::time::Duration;
 
 /// Limits of one plugin's calls (or the host's defaults and ceilings).
 /// Serialized with times in milliseconds (`hook_timeout_ms`).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, Deserialize)]
 pub struct Limits {
     /// Linear memory one instance may grow to.
     pub memory_bytes: usize,
     /// Time an entity hook may run.
-    #[serde(rename = "hook_timeout_ms", serialize_with = "millis")]
+    #[serde(rename = "hook_timeout_ms", with = "millis")]
     pub hook_timeout: Duration,
     /// Time a route call (and loading: init) may run.
-    #[serde(rename = "route_timeout_ms", serialize_with = "millis")]
+    #[serde(rename = "route_timeout_ms", with = "millis")]
     pub route_timeout: Duration,
     /// Time a widget render or validate may run.
-    #[serde(rename = "widget_timeout_ms", serialize_with = "millis")]
+    #[serde(rename = "widget_timeout_ms", with = "millis")]
     pub widget_timeout: Duration,
     /// Wasm instructions' fuel per call; `None` when fuel metering is off.
     pub fuel: Option<u64>,
@@ -40,8 +40,18 @@ pub struct Limits {
     pub max_concurrent: usize,
 }
 
-fn millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_u64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+/// Durations as whole milliseconds.
+mod millis {
+    use serde::Deserialize;
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        u64::deserialize(deserializer).map(Duration::from_millis)
+    }
 }
 
 impl Default for Limits {

@@ -72,6 +72,13 @@ pub struct Capabilities {
     pub settings: BTreeMap<String, SettingSchema>,
 }
 
+impl Capabilities {
+    /// The granted host functions by their `plugin.json` names, sorted.
+    pub fn grant_names(&self) -> Vec<String> {
+        self.host_functions.iter().map(|f| f.name().to_string()).collect()
+    }
+}
+
 /// A host function a manifest can grant. Unknown names are refused at load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

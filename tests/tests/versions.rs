@@ -46,9 +46,12 @@ fn a_0_1_0_and_a_0_2_0_component_run_side_by_side() {
     // The 0.2.0 component, in the same host, uses what 0.2.0 added.
     let (status, body) = call_json(&host, "probe", RouteRequest::new(Method::Post, "/increment/n?by=5"));
     assert_eq!((status, body), (200, json!({ "ok": 5 })));
-    // Storage stays private per plugin across versions.
+    // Storage stays private per plugin across versions: each sees only its own key.
+    assert_eq!(host.storage_get("old", "created").expect("read").as_deref(), Some(&b"3"[..]));
+    assert_eq!(host.storage_get("probe", "n").expect("read").as_deref(), Some(&b"5"[..]));
     assert_eq!(host.storage_get("old", "n").expect("read"), None);
-    assert_eq!(host.storage_get("probe", "created").expect("read"), None);
+    let (_, from_probe) = get_json(&host, "probe", "/storage/created");
+    assert_eq!(from_probe, json!({ "ok": null }), "the 0.2.0 plugin cannot read the 0.1.0 plugin's key");
 }
 
 #[test]

@@ -3,7 +3,10 @@
 //!
 //! - a route: `plinth call DIR GET /stats/character [--body JSON] [--header N:V]`;
 //! - a hook: `plinth call DIR hook created|updated|deleted ENTITY_TYPE [--body DATA]`
-//!   (for `updated` and `deleted` the entity is first stored without hooks);
+//!   (for `updated` and `deleted` the entity is first stored, without hooks,
+//!   with the same data: an `updated` hook sees the data as it is after the
+//!   write; seed the entity and call the route or write that changes it to
+//!   test what changed);
 //! - a widget: `plinth call DIR widget render|validate WIDGET_ID [--body VALUE] [--settings JSON]`.
 //!
 //! What the plugin logged during the call goes to stderr, so a traceback or a
@@ -50,10 +53,21 @@ pub fn run(options: CallOptions<'_>) -> anyhow::Result<bool> {
             format!("`plinth call DIR {} {}` needs one more argument", options.kind, options.name)
         })
     };
-    let succeeded = match options.kind {
+    let kind = options.kind.to_ascii_lowercase();
+    let route_call = kind != "hook" && kind != "widget";
+    if !route_call && !options.headers.is_empty() {
+        bail!("--header applies to route calls only");
+    }
+    if kind != "widget" && options.settings.is_some() {
+        bail!("--settings applies to widget calls only (the widget configuration a render gets)");
+    }
+    let succeeded = match kind.as_str() {
         "hook" => hook(&host, &id, options.name, target()?, body)?,
         "widget" => widget(&host, &id, options.name, target()?, body, options.settings)?,
-        method => {
+        _ => {
+            let method = Method::parse(options.kind).with_context(|| {
+                format!("`{}` is neither an HTTP method plugins serve nor `hook` or `widget`", options.kind)
+            })?;
             if let Some(extra) = options.target {
                 bail!("a route call takes a method and a path; `{extra}` is one argument too many");
             }
@@ -72,14 +86,11 @@ pub fn run(options: CallOptions<'_>) -> anyhow::Result<bool> {
 fn route(
     host: &Host,
     id: &str,
-    method: &str,
+    method: Method,
     path: &str,
     body: Option<Value>,
     headers: &[String],
 ) -> anyhow::Result<bool> {
-    let method = Method::parse(method).with_context(|| {
-        format!("`{method}` is neither an HTTP method plugins serve nor `hook` or `widget`")
-    })?;
     let path = if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
     let mut request = RouteRequest::new(method, &path);
     if let Some(json) = &body {

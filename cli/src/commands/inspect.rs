@@ -124,10 +124,17 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
         println!("plugin: {} {} ({})", manifest.id, manifest.version, manifest.name);
     }
     let supported = plinth_host::capabilities::WIT_VERSIONS;
-    for version in report.plinth_versions() {
-        let support = if supported.contains(&version) { "supported" } else { "NOT supported" };
+    let named = report.plinth_versions();
+    let names = report.imports.iter().chain(&report.exports).map(|(name, _)| name.as_str());
+    if let Some(version) = plinth_host::capabilities::built_against(names) {
         println!(
-            "built against: plinth:plugin@{version} ({support}; this host supports {})",
+            "built against: plinth:plugin@{version} (supported; this host supports {})",
+            supported.join(", ")
+        );
+    }
+    for version in named.iter().filter(|v| !supported.contains(v)) {
+        println!(
+            "names plinth:plugin@{version}: NOT supported (this host supports {})",
             supported.join(", ")
         );
     }

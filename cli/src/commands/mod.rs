@@ -6,6 +6,7 @@ pub mod check;
 pub mod demo;
 pub mod dev;
 pub mod inspect;
+pub mod install;
 pub mod legacy;
 pub mod new;
 pub mod test_cases;

@@ -8,9 +8,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// The console's files: name, content type, bytes.
-const FILES: [(&str, &str, &str); 3] = [
+const FILES: [(&str, &str, &str); 4] = [
     ("index.html", "text/html; charset=utf-8", include_str!("../../console/index.html")),
     ("app.js", "text/javascript; charset=utf-8", include_str!("../../console/app.js")),
+    ("installs.js", "text/javascript; charset=utf-8", include_str!("../../console/installs.js")),
     ("style.css", "text/css; charset=utf-8", include_str!("../../console/style.css")),
 ];
 

@@ -6,6 +6,7 @@ mod api;
 mod console;
 mod entities;
 mod field_configs;
+mod installs;
 mod legacy;
 mod plugin_ui;
 mod plugins;
@@ -73,6 +74,9 @@ pub struct ServeArgs {
     /// listen on anything but loopback.
     #[arg(long, env = security::TOKEN_VARIABLE, hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Where installs come from and which signatures count.
+    #[command(flatten)]
+    pub trust: crate::commands::install::Trust,
 }
 
 impl ServeArgs {
@@ -99,6 +103,7 @@ impl ServeArgs {
             legacy.workers = workers;
         }
         config.legacy = Some(legacy);
+        config.install = self.trust.config()?;
         Ok(config)
     }
 }
@@ -112,6 +117,10 @@ pub struct AppState {
     pub loading: AtomicBool,
     /// The token `/api/*` requires, if any.
     pub admin_token: Option<String>,
+    /// The registry index and trusted keys for installs.
+    pub trust: crate::commands::install::Trust,
+    /// Largest package accepted.
+    pub install_limit: u64,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -125,6 +134,7 @@ pub fn run(options: ServeArgs) -> anyhow::Result<()> {
 async fn serve(options: ServeArgs) -> anyhow::Result<()> {
     security::check_listen_address(options.addr, options.admin_token.as_deref())?;
     let config = options.host_config()?;
+    let install_limit = config.install.max_package_bytes;
     let host = tokio::task::spawn_blocking(move || Host::with_config(config)).await??;
     std::fs::read_dir(&options.plugins)
         .with_context(|| format!("reading plugins from {}", options.plugins.display()))?;
@@ -134,6 +144,8 @@ async fn serve(options: ServeArgs) -> anyhow::Result<()> {
         max_request_bytes: options.max_request_bytes,
         loading: AtomicBool::new(true),
         admin_token: options.admin_token.clone(),
+        trust: options.trust.clone(),
+        install_limit,
     });
 
     let listener = tokio::net::TcpListener::bind(options.addr)
@@ -190,6 +202,11 @@ fn router(state: SharedState) -> Router {
         .route("/api/widgets", get(widgets::list))
         .route("/api/widgets/{widget_id}/render", post(widgets::render))
         .route("/api/widgets/{widget_id}/validate", post(widgets::validate))
+        .route("/api/installs", get(installs::list).post(installs::create))
+        .route("/api/installs/{id}", delete(installs::uninstall))
+        .route("/api/installs/{id}/approve", post(installs::approve))
+        .route("/api/installs/{id}/reject", post(installs::reject))
+        .route("/api/registry", get(installs::registry))
         .route("/api/legacy/modules", get(legacy::list).post(legacy::upload))
         .route("/api/legacy/modules/{name}", delete(legacy::remove))
         .route("/api/legacy/{name}/call", post(legacy::call))

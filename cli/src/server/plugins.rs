@@ -19,9 +19,15 @@ fn failed_json(failed: &FailedLoad) -> Value {
 /// Loads every plugin folder; failures are logged and listed, never fatal.
 pub async fn load_all(state: &SharedState) -> std::io::Result<()> {
     let dir = state.plugins_dir.clone();
-    let results = blocking(&state.host, move |host| host.load_plugins_in(&dir))
-        .await
-        .map_err(|e| std::io::Error::other(format!("{e:?}")))??;
+    let results = blocking(&state.host, move |host| {
+        // The folder's plugins, then the installed ones (DATA_DIR/installed).
+        host.load_plugins_in(&dir).map(|mut results| {
+            results.extend(host.load_installed());
+            results
+        })
+    })
+    .await
+    .map_err(|e| std::io::Error::other(format!("{e:?}")))??;
     for (dir, result) in results {
         match result {
             Ok(info) => tracing::info!(plugin = %info.id, dir = %dir.display(), "loaded"),

