@@ -34,7 +34,7 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the plugins of a folder over HTTP, on an embedded database.
+    /// Serve the plugins of a folder (and the installed ones) over HTTP, on an embedded database or PostgreSQL.
     Serve(server::ServeArgs),
     /// Run legacy wasip1 stdin/stdout JSON modules.
     #[command(subcommand)]
@@ -44,9 +44,9 @@ enum Command {
         /// A plugin folder (with plugin.json) or a .wasm component.
         path: PathBuf,
     },
-    /// Validate a plugin folder's manifest and component; non-zero exit on any problem.
+    /// Validate a plugin folder's (or package's) manifest and component; non-zero exit on any problem.
     Check {
-        /// The plugin folder.
+        /// The plugin folder, or a package (.tgz from `plinth pack`).
         plugin_dir: PathBuf,
     },
     /// Call one route, hook or widget of a plugin without a server; the exit

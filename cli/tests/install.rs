@@ -73,6 +73,11 @@ fn install_from_a_folder_a_package_and_an_index_with_consent() {
     assert_eq!(entry["wit"], "^0.2");
     let data = work.path().join("data");
 
+    // `plinth check` takes a package as it takes a folder.
+    let checked = plinth(&["check", path(&work.path().join("audit.tgz"))]);
+    assert!(checked.status.success(), "{}", stdout(&checked));
+    assert!(stdout(&checked).contains("loaded audit-trail 0.1.0"), "{}", stdout(&checked));
+
     // A package: pending without --yes (no terminal to ask), until approved.
     let pending = plinth(&["install", path(&work.path().join("audit.tgz")), "--data-dir", path(&data)]);
     assert!(pending.status.success(), "{}", stderr(&pending));
@@ -140,7 +145,7 @@ fn tampered_mislisted_escaping_and_unsigned_packages_are_refused() {
         changed
     };
     let cases = [
-        ("tampered", with(json!({ "id": "tampered", "url": "tampered.tgz" })), "the index says"),
+        ("tampered", with(json!({ "id": "tampered", "url": "tampered.tgz" })), "has SHA-256"),
         (
             "wrong-size",
             with(json!({ "id": "wrong-size", "size": entry["size"].as_u64().expect("size") - 1 })),
@@ -162,7 +167,14 @@ fn tampered_mislisted_escaping_and_unsigned_packages_are_refused() {
         assert!(!refused.status.success(), "{id} was installed");
         assert!(stderr(&refused).contains(expected), "{id}: {}", stderr(&refused));
     }
-    assert!(!work.path().join("outside.json").exists() && !data.join("outside.json").exists());
+    for place in
+        [work.path().join("outside.json"), data.join("outside.json"), data.join("_install/outside.json")]
+    {
+        assert!(!place.exists(), "{} was written", place.display());
+    }
+    let checked = plinth(&["check", path(&work.path().join("escape.tgz"))]);
+    assert!(!checked.status.success());
+    assert!(stderr(&checked).contains("would leave the plugin's folder"), "{}", stderr(&checked));
     let unsigned = plinth(&[
         "install",
         "audit-trail",
@@ -245,6 +257,14 @@ fn the_server_installs_with_consent_and_keeps_installs_across_restarts() {
     // Refusals are errors with a code; uninstall says what happens to the data.
     let (status, refused) = upload(&server, b"not a package");
     assert_eq!((status, &refused["error"]["code"]), (422, &json!("bad_archive")), "{refused}");
+    // Ids name folders: anything but a plugin id is refused before touching one.
+    for hostile in ["%2E%2E", "..%2F..%2Fetc"] {
+        let (status, _, body) = server.send("DELETE", &format!("/api/installs/{hostile}"), None);
+        assert_eq!(status, 404, "{hostile}: {body}");
+    }
+    assert!(data.join("installed/character-stats/plugin.wasm").is_file(), "the data directory is intact");
+    let (status, _, body) = server.send("POST", "/api/installs", Some(r#"{"id": "/etc"}"#));
+    assert_eq!(status, 409, "without --index an id is not installable, and never a path: {body}");
     let (status, _, removed) = server.send("DELETE", "/api/installs/character-stats?remove_data=true", None);
     assert_eq!((status, &removed["data"]), (200, &json!("removed")), "{removed}");
     let (status, _) = server.get("/api/plugins/character-stats");

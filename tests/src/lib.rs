@@ -189,3 +189,4 @@ pub fn write_plugin(dest: &Path, folder: &str, manifest: &serde_json::Value, com
 }
 
 pub mod conformance;
+pub mod postgres;

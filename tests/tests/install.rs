@@ -143,10 +143,8 @@ fn packages_that_do_not_match_their_listing_or_signature_are_refused() {
     let mut tampered = bytes.clone();
     let middle = tampered.len() / 2;
     tampered[middle] ^= 0xff;
-    assert!(
-        host.install(Package::local(&tampered, "tampered.tgz")).is_err(),
-        "a corrupted package is refused"
-    );
+    let corrupted = code(host.install(Package::local(&tampered, "tampered.tgz")));
+    assert!(["bad_archive", "invalid_plugin"].contains(&corrupted), "{corrupted}");
     assert!(host.installs().expect("list").is_empty(), "nothing is left of refused packages");
 
     // Signatures: required, so unsigned and untrusted packages are refused,
@@ -167,4 +165,87 @@ fn packages_that_do_not_match_their_listing_or_signature_are_refused() {
     assert_eq!(code(strict.install(signed(other_bytes))), "bad_signature");
     let install = strict.install(signed(signature)).expect("a trusted signature installs");
     assert_eq!(install.signed_by.as_deref(), Some("acme"));
+}
+
+/// The probe as plugin `probe` at `version`, registering `routes` extra
+/// routes at load (over 1,000 and it fails to load).
+fn probe(root: &Path, version: &str, routes: u64) -> Vec<u8> {
+    let manifest = json!({
+        "id": "probe", "name": "probe", "version": version, "wasm": { "module": "plugin.wasm" },
+        "capabilities": { "host_functions": ["setting_get"], "settings": {
+            "init": { "type": "string", "default": "plain" },
+            "routes": { "type": "integer", "default": routes } } },
+    });
+    let bytes = std::fs::read(plinth_tests::guests::PROBE_PLUGIN_WASM).expect("probe");
+    let dir = plinth_tests::write_plugin(root, version, &manifest, &bytes);
+    package::pack(&dir).expect("pack")
+}
+
+#[test]
+fn an_update_that_fails_to_load_leaves_the_previous_version_serving() {
+    let (work, data) = (tempfile::tempdir().expect("temp"), tempfile::tempdir().expect("temp"));
+    let host = open(data.path(), InstallConfig::default());
+    host.install(Package::local(&probe(work.path(), "1.0.0", 0), "v1")).expect("install");
+    host.approve_install("probe").expect("approve");
+    // Same grants, so it is approved at once; its init registers 2,000 routes and fails.
+    let error =
+        host.install(Package::local(&probe(work.path(), "2.0.0", 2000), "v2")).expect_err("fails to load");
+    assert_eq!(error.code(), "load_failed", "{error}");
+    assert_eq!(host.plugin("probe").expect("still loaded").version, "1.0.0");
+    let version = host.installs().expect("list").into_iter().map(|i| i.version).collect::<Vec<_>>();
+    assert_eq!(version, ["1.0.0"], "the folder on disk is the previous version again");
+    assert!(host.call_route("probe", RouteRequest::new(Method::Get, "/keys")).is_ok());
+}
+
+#[test]
+fn a_version_caught_between_two_renames_comes_back_when_a_host_opens() {
+    let (work, data) = (tempfile::tempdir().expect("temp"), tempfile::tempdir().expect("temp"));
+    {
+        let host = open(data.path(), InstallConfig::default());
+        host.install(Package::local(&probe(work.path(), "1.0.0", 0), "v1")).expect("install");
+        host.approve_install("probe").expect("approve");
+    }
+    // A crash after moving the old version aside and before moving the new one in.
+    let staging = data.path().join("_install/staging");
+    std::fs::create_dir_all(&staging).expect("staging");
+    std::fs::rename(data.path().join("installed/probe"), staging.join("old-probe")).expect("move aside");
+    std::fs::create_dir_all(staging.join("unpack-half")).expect("a half-unpacked package");
+    let host = open(data.path(), InstallConfig::default());
+    assert_eq!(std::fs::read_dir(&staging).expect("staging").count(), 0, "staging is emptied");
+    let loaded: Vec<_> =
+        host.load_installed().into_iter().filter_map(|(_, r)| r.ok()).map(|i| i.version).collect();
+    assert_eq!(loaded, ["1.0.0"]);
+}
+
+#[test]
+fn ids_that_are_not_plugin_ids_are_refused_before_touching_a_folder() {
+    let data = tempfile::tempdir().expect("temp");
+    let host = open(data.path(), InstallConfig::default());
+    std::fs::write(data.path().join("keep.txt"), "x").expect("write");
+    for id in ["..", "../..", "/etc", "a/b", ""] {
+        assert_eq!(host.uninstall(id, true).expect_err(id).code(), "not_found");
+        assert_eq!(host.reject_install(id).expect_err(id).code(), "not_found");
+        assert_eq!(host.approve_install(id).expect_err(id).code(), "not_found");
+    }
+    assert!(data.path().join("keep.txt").is_file());
+}
+
+#[test]
+fn a_package_whose_component_lies_outside_it_is_refused() {
+    let data = tempfile::tempdir().expect("temp");
+    let host = open(data.path(), InstallConfig::default());
+    let manifest = json!({ "id": "p", "name": "p", "version": "1.0.0", "wasm": { "module": "../../../../outside.wasm" } });
+    let bytes = std::fs::read(plinth_tests::guests::PROBE_PLUGIN_WASM).expect("probe");
+    // Written as a hostile packer would: plugin.json and a component it does not name.
+    let mut builder =
+        tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    for (name, data) in [("plugin.json", manifest.to_string().into_bytes()), ("plugin.wasm", bytes)] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        builder.append_data(&mut header, name, data.as_slice()).expect("append");
+    }
+    let hostile = builder.into_inner().expect("tar").finish().expect("gzip");
+    let error = host.install(Package::local(&hostile, "hostile.tgz")).expect_err("refused");
+    assert_eq!(error.code(), "bad_archive", "{error}");
 }

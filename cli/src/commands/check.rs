@@ -1,11 +1,41 @@
-//! `plinth check PLUGIN_DIR`: loads the plugin the way the server would (into
-//! a throw-away data directory) and reports every problem found.
+//! `plinth check PLUGIN_DIR|PACKAGE`: loads the plugin the way the server
+//! would (into a throw-away data directory) and reports every problem found.
+//! A package is unpacked first, with the checks an install makes.
 
 use super::inspect;
-use std::path::Path;
+use plinth_host::install::{InstallConfig, package};
+use std::path::{Path, PathBuf};
 
 /// Returns whether the plugin passed.
-pub fn run(dir: &Path) -> anyhow::Result<bool> {
+pub fn run(path: &Path) -> anyhow::Result<bool> {
+    let unpacked = tempfile::tempdir()?;
+    let dir = match unpack_if_package(path, unpacked.path())? {
+        Some(dir) => dir,
+        None => path.to_path_buf(),
+    };
+    check(&dir)
+}
+
+/// Unpacks `path` into `scratch` when it is a package; `None` otherwise.
+fn unpack_if_package(path: &Path, scratch: &Path) -> anyhow::Result<Option<PathBuf>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let max = InstallConfig::default().max_package_bytes;
+    if std::fs::metadata(path)?.len() > max {
+        anyhow::bail!("{} is larger than the {max} bytes a package may be", path.display());
+    }
+    let bytes = std::fs::read(path)?;
+    if !package::is_package(&bytes) {
+        return Ok(None);
+    }
+    println!("package: {} bytes, sha256 {}", bytes.len(), package::sha256_hex(&bytes));
+    let dir = scratch.join("plugin");
+    package::unpack(&bytes, &dir, &InstallConfig::default(), &path.display().to_string())?;
+    Ok(Some(dir))
+}
+
+fn check(dir: &Path) -> anyhow::Result<bool> {
     let mut errors: Vec<String> = Vec::new();
     let mut warnings: Vec<String> = Vec::new();
 

@@ -33,10 +33,10 @@ pub fn run(dir: PathBuf, mut serve: ServeArgs) -> anyhow::Result<bool> {
         let plugin = dir.canonicalize()?;
         let name = plugin.file_name().map_or_else(|| "plugin".into(), |name| name.to_os_string());
         link(&plugin, &scratch.path().join(name))?;
-        serve.plugins = scratch.path().to_path_buf();
+        serve.plugins = Some(scratch.path().to_path_buf());
         Some(scratch)
     } else {
-        serve.plugins = dir;
+        serve.plugins = Some(dir);
         None
     };
     serve.reload = true;

@@ -38,6 +38,11 @@ impl Trust {
         Ok(config)
     }
 
+    /// The largest package these rules accept.
+    pub fn max_package_bytes(&self) -> u64 {
+        InstallConfig::default().max_package_bytes
+    }
+
     /// The index, read or downloaded.
     pub fn read_index(&self) -> anyhow::Result<(Index, String)> {
         let location =
@@ -51,7 +56,12 @@ impl Trust {
 /// Reads `location` (a file or an http(s) URL), refusing more than `max` bytes.
 pub fn fetch(location: &str, max: u64) -> anyhow::Result<Vec<u8>> {
     if location.starts_with("http://") || location.starts_with("https://") {
-        let mut response = ureq::get(location).call().with_context(|| format!("downloading {location}"))?;
+        // A registry that stalls must not hold a command or a server thread forever.
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(std::time::Duration::from_secs(120)))
+            .build()
+            .into();
+        let mut response = agent.get(location).call().with_context(|| format!("downloading {location}"))?;
         return response
             .body_mut()
             .with_config()
@@ -91,17 +101,26 @@ pub fn resolve(source: &str, trust: &Trust, max: u64) -> anyhow::Result<(Vec<u8>
         package.signature = read_signature(&format!("{source}.sig"))?;
         fetch(source, max)?
     } else {
-        let (index, location) = trust.read_index()?;
-        let entry = index.newest(source)?.clone();
-        let url = package_location(&location, &entry);
-        package.origin = format!("{} {} from {url}", entry.id, entry.version);
-        package.expected_id = Some(entry.id.clone());
-        package.expected_sha256 = Some(entry.sha256.clone());
-        package.expected_size = Some(entry.size);
-        package.signature = entry.signature.clone();
-        // One byte over the listed size is enough to refuse it.
-        fetch(&url, entry.size.min(max) + 1)?
+        return from_index(source, trust, max);
     };
+    Ok((bytes, package))
+}
+
+/// The package of plugin `id` in the registry index, and what it must match.
+pub fn from_index(id: &str, trust: &Trust, max: u64) -> anyhow::Result<(Vec<u8>, Package<'static>)> {
+    let (index, location) = trust.read_index()?;
+    let entry = index.newest(id)?.clone();
+    let url = package_location(&location, &entry);
+    let package = Package {
+        origin: format!("{} {} from {url}", entry.id, entry.version),
+        expected_id: Some(entry.id.clone()),
+        expected_sha256: Some(entry.sha256.clone()),
+        expected_size: Some(entry.size),
+        signature: entry.signature.clone(),
+        ..Package::local(&[], id)
+    };
+    // One byte over the listed size is enough to refuse it.
+    let bytes = fetch(&url, entry.size.min(max) + 1)?;
     Ok((bytes, package))
 }
 
@@ -160,7 +179,7 @@ pub fn describe(install: &Install) {
 /// person at the terminal agrees; otherwise leaves it pending.
 pub fn install(source: &str, data_dir: &Path, trust: &Trust, yes: bool) -> anyhow::Result<bool> {
     let host = open_host(data_dir, trust)?;
-    let (bytes, package) = resolve(source, trust, host_max(trust)?)?;
+    let (bytes, package) = resolve(source, trust, trust.max_package_bytes())?;
     let install = host.install(Package { bytes: &bytes, ..package })?;
     describe(&install);
     if install.state == InstallState::Approved {
@@ -175,12 +194,14 @@ pub fn install(source: &str, data_dir: &Path, trust: &Trust, yes: bool) -> anyho
         println!("installed {} {}", approved.id, approved.version);
         return Ok(true);
     }
-    println!("pending: approve with `plinth approve {} --data-dir {}`", install.id, data_dir.display());
+    println!(
+        "pending: approve with `plinth approve {} --data-dir {}` (a running server sees it at its next start; \
+         approve in its console or with POST /api/installs/{}/approve to load it at once)",
+        install.id,
+        data_dir.display(),
+        install.id
+    );
     Ok(true)
-}
-
-fn host_max(trust: &Trust) -> anyhow::Result<u64> {
-    Ok(trust.config()?.max_package_bytes)
 }
 
 /// Asks a yes/no question on the terminal; no terminal means no.

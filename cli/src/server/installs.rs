@@ -6,7 +6,7 @@
 
 use super::AppStateExtractor;
 use super::api::{ApiError, blocking, read_body};
-use crate::commands::install::{Trust, resolve};
+use crate::commands::install::from_index;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -67,7 +67,8 @@ pub async fn create(
                     "this server has no registry index (start it with --index)",
                 ));
             }
-            let (package_bytes, package) = resolve(&id, &trust, host_limit(&trust))
+            // Only from the index: an id is never a path on the server's disk.
+            let (package_bytes, package) = from_index(&id, &trust, trust.max_package_bytes())
                 .map_err(|e| ApiError::new(502, "registry_unavailable", format!("{e:#}")))?;
             Ok(host.install(Package { bytes: &package_bytes, ..package })?)
         } else {
@@ -76,10 +77,6 @@ pub async fn create(
     })
     .await??;
     Ok((StatusCode::CREATED, Json(json!(install))))
-}
-
-fn host_limit(trust: &Trust) -> u64 {
-    trust.config().map_or(64 << 20, |config| config.max_package_bytes)
 }
 
 pub async fn approve(

@@ -31,14 +31,21 @@ use std::time::{Duration, Instant};
 pub use api::ApiError;
 
 /// `plinth serve`'s arguments.
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct ServeArgs {
-    /// A folder whose sub-folders hold plugins (each with a plugin.json).
-    #[arg(long, default_value = "example-plugins")]
-    pub plugins: PathBuf,
+    /// A folder whose sub-folders hold plugins (each with a plugin.json);
+    /// by default `example-plugins` when there is one here. Installed
+    /// plugins (DATA_DIR/installed) are served too.
+    #[arg(long)]
+    pub plugins: Option<PathBuf>,
     /// Where the database lives (created if missing).
     #[arg(long, default_value = "plinth-data")]
     pub data_dir: PathBuf,
+    /// A PostgreSQL database (`postgres://user@host:5432/db`) instead of the
+    /// embedded SQLite file in --data-dir: what several nodes share
+    /// (docs/scaling.md).
+    #[arg(long, env = "PLINTH_DATABASE", hide_env_values = true)]
+    pub database: Option<String>,
     /// Address to listen on; port 0 picks a free one (printed on start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
@@ -104,6 +111,11 @@ impl ServeArgs {
         }
         config.legacy = Some(legacy);
         config.install = self.trust.config()?;
+        if let Some(url) = &self.database {
+            let backend = plinth_host::store::Backend::postgres(url)
+                .map_err(|e| anyhow::anyhow!("connecting to the database given by --database: {e}"))?;
+            config.backend = Some(backend);
+        }
         Ok(config)
     }
 }
@@ -111,7 +123,8 @@ impl ServeArgs {
 /// What every handler shares.
 pub struct AppState {
     pub host: Arc<Host>,
-    pub plugins_dir: PathBuf,
+    /// The `--plugins` folder, if any.
+    pub plugins_dir: Option<PathBuf>,
     pub max_request_bytes: usize,
     /// True until the plugins folder has been loaded once.
     pub loading: AtomicBool,
@@ -133,14 +146,23 @@ pub fn run(options: ServeArgs) -> anyhow::Result<()> {
 
 async fn serve(options: ServeArgs) -> anyhow::Result<()> {
     security::check_listen_address(options.addr, options.admin_token.as_deref())?;
-    let config = options.host_config()?;
+    // Opened on a blocking thread: connecting to a database blocks.
+    let config = {
+        let options = options.clone();
+        tokio::task::spawn_blocking(move || options.host_config()).await??
+    };
     let install_limit = config.install.max_package_bytes;
     let host = tokio::task::spawn_blocking(move || Host::with_config(config)).await??;
-    std::fs::read_dir(&options.plugins)
-        .with_context(|| format!("reading plugins from {}", options.plugins.display()))?;
+    let plugins_dir = match &options.plugins {
+        Some(dir) => {
+            std::fs::read_dir(dir).with_context(|| format!("reading plugins from {}", dir.display()))?;
+            Some(dir.clone())
+        }
+        None => Some(PathBuf::from("example-plugins")).filter(|dir| dir.is_dir()),
+    };
     let state = Arc::new(AppState {
         host: Arc::new(host),
-        plugins_dir: options.plugins.clone(),
+        plugins_dir,
         max_request_bytes: options.max_request_bytes,
         loading: AtomicBool::new(true),
         admin_token: options.admin_token.clone(),
@@ -161,7 +183,7 @@ async fn serve(options: ServeArgs) -> anyhow::Result<()> {
     let reload = options.reload;
     tokio::spawn(async move {
         if let Err(error) = plugins::load_all(&loader).await {
-            tracing::error!("reading plugins from {}: {error}", loader.plugins_dir.display());
+            tracing::error!("loading plugins: {error}");
         }
         loader.loading.store(false, Ordering::SeqCst);
         tracing::info!(plugins = loader.host.plugins().len(), "plugins loaded");

@@ -21,10 +21,12 @@ pub async fn load_all(state: &SharedState) -> std::io::Result<()> {
     let dir = state.plugins_dir.clone();
     let results = blocking(&state.host, move |host| {
         // The folder's plugins, then the installed ones (DATA_DIR/installed).
-        host.load_plugins_in(&dir).map(|mut results| {
-            results.extend(host.load_installed());
-            results
-        })
+        let mut results = match &dir {
+            Some(dir) => host.load_plugins_in(dir)?,
+            None => Vec::new(),
+        };
+        results.extend(host.load_installed());
+        Ok::<_, std::io::Error>(results)
     })
     .await
     .map_err(|e| std::io::Error::other(format!("{e:?}")))??;

@@ -9,10 +9,11 @@ use super::api::blocking;
 use std::time::Duration;
 
 pub async fn watch(state: SharedState) {
+    let Some(root) = state.plugins_dir.clone() else { return };
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     loop {
         ticker.tick().await;
-        let root = state.plugins_dir.clone();
+        let root = root.clone();
         match blocking(&state.host, move |host| host.reload_changed(&root)).await {
             Ok(Ok(done)) => {
                 for (dir, result) in done {
@@ -24,7 +25,7 @@ pub async fn watch(state: SharedState) {
                     }
                 }
             }
-            Ok(Err(error)) => tracing::error!("reading {}: {error}", state.plugins_dir.display()),
+            Ok(Err(error)) => tracing::error!("reading the plugins folder: {error}"),
             Err(error) => tracing::error!("reload task failed: {error:?}"),
         }
     }

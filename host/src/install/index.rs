@@ -120,14 +120,13 @@ pub(crate) fn verify(
     trusted: &[TrustedKey],
     origin: &str,
 ) -> Result<Option<String>, InstallError> {
-    use ed25519_dalek::Verifier as _;
     let Some(signature) = signature else { return Ok(None) };
     let Some(trusted) = trusted.iter().find(|k| k.name == signature.key) else { return Ok(None) };
     let bad = || InstallError::BadSignature { origin: origin.to_string(), key: signature.key.clone() };
     let bytes = BASE64.decode(&signature.ed25519).map_err(|_| bad())?;
     let signature_bytes = ed25519_dalek::Signature::from_slice(&bytes).map_err(|_| bad())?;
     let digest = <sha2::Sha256 as sha2::Digest>::digest(package);
-    trusted.key.verify(&digest, &signature_bytes).map_err(|_| bad())?;
+    trusted.key.verify_strict(&digest, &signature_bytes).map_err(|_| bad())?;
     Ok(Some(trusted.name.clone()))
 }
 

@@ -8,34 +8,29 @@
 //! asks for no more than the approved version (no new grant, no higher
 //! limit) replaces it at once; one that asks for more is pending again.
 //!
-//! The data directory holds approved plugins in `installed/{id}/` (each with
-//! its `install.json` record), pending ones in `_install/pending/{id}/`, and
-//! work in progress in `_install/staging/`. Every step ends in a rename, so
-//! an install that fails or is killed midway leaves the previous version in
-//! place and no partial folder: [`recover`] (run when a host opens) puts back
-//! a version caught between two renames and clears the staging folder.
+//! The folders, the renames that make every step all or nothing, the lock
+//! that serializes steps across processes and the recovery after a crash are
+//! in [`disk`].
 //!
 //! Nothing of a plugin runs before it is approved, so its route paths are
 //! known only once it loads (its request says whether it serves routes).
 
+mod disk;
 pub mod error;
 pub mod index;
 pub mod package;
 
+pub use disk::INSTALLED_DIR;
+
 use crate::limits::Limits;
 use crate::manifest::{PanelDeclaration, SettingSchema};
 use crate::{Host, LoadError, PluginInfo};
-use error::{InstallError, io};
+use disk::{Layout, read_record, write_record};
+use error::InstallError;
 use index::{Signature, TrustedKey};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// Approved, installed plugins: `DATA/installed/{id}/`.
-pub const INSTALLED_DIR: &str = "installed";
-const PENDING_DIR: &str = "_install/pending";
-const STAGING_DIR: &str = "_install/staging";
-const RECORD_FILE: &str = "install.json";
 
 /// The operator's rules for installs.
 #[derive(Debug, Clone)]
@@ -169,9 +164,16 @@ pub struct Uninstalled {
     pub data: &'static str,
 }
 
+/// A staged package: its folder, digest and signer.
+struct Staged {
+    dir: PathBuf,
+    sha256: String,
+    signed_by: Option<String>,
+}
+
 impl Host {
-    fn install_path(&self, dir: &str) -> PathBuf {
-        self.data_dir().join(dir)
+    fn layout(&self) -> Layout {
+        Layout::new(self.data_dir())
     }
 
     /// Installs a package: checks it, unpacks it and vets the plugin. A new
@@ -180,15 +182,17 @@ impl Host {
     /// more replaces the approved version and is reloaded at once.
     pub fn install(&self, package: Package<'_>) -> Result<Install, InstallError> {
         let _one_at_a_time = self.install_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let staged = self.stage(&package)?;
-        let result = self.install_staged(&package, &staged);
+        let layout = self.layout();
+        let _held = layout.lock()?;
+        let staged = self.stage(&layout, &package)?;
+        let result = self.install_staged(&layout, &package, &staged);
         // Whatever happened, nothing stays in staging.
-        let _ = std::fs::remove_dir_all(&staged.0);
+        let _ = std::fs::remove_dir_all(&staged.dir);
         result
     }
 
     /// Checks and unpacks `package` into a new staging folder.
-    fn stage(&self, package: &Package<'_>) -> Result<(PathBuf, Option<String>), InstallError> {
+    fn stage(&self, layout: &Layout, package: &Package<'_>) -> Result<Staged, InstallError> {
         let config = &self.install_config;
         let origin = package.origin.clone();
         let size = package.bytes.len() as u64;
@@ -212,24 +216,32 @@ impl Host {
         if signed_by.is_none() && config.require_signatures {
             return Err(InstallError::Unsigned { origin });
         }
-        let staging = self.install_path(STAGING_DIR).join(format!("unpack-{}", uuid::Uuid::new_v4()));
-        if let Err(error) = package::unpack(package.bytes, &staging, config, &origin) {
-            let _ = std::fs::remove_dir_all(&staging);
+        let dir = layout.staging("unpack");
+        if let Err(error) = package::unpack(package.bytes, &dir, config, &origin) {
+            let _ = std::fs::remove_dir_all(&dir);
             return Err(error);
         }
-        Ok((staging, signed_by))
+        Ok(Staged { dir, sha256, signed_by })
     }
 
     fn install_staged(
         &self,
+        layout: &Layout,
         package: &Package<'_>,
-        staged: &(PathBuf, Option<String>),
+        staged: &Staged,
     ) -> Result<Install, InstallError> {
-        let (staging, signed_by) = staged;
         let origin = &package.origin;
-        let request = self
-            .vet_plugin(staging)
-            .map_err(|source| InstallError::Invalid { origin: origin.clone(), source: Box::new(source) })?;
+        let invalid =
+            |source: LoadError| InstallError::Invalid { origin: origin.clone(), source: Box::new(source) };
+        // The code that runs must be the code that was checked and signed.
+        let manifest = crate::plugin::read_manifest(&staged.dir).map_err(invalid)?;
+        if !package::is_inside(&manifest.wasm.module) {
+            return Err(InstallError::BadArchive {
+                origin: origin.clone(),
+                problem: format!("wasm.module `{}` is not a file inside the package", manifest.wasm.module),
+            });
+        }
+        let request = self.vet_plugin(&staged.dir).map_err(invalid)?;
         if let Some(expected) = package.expected_id.as_ref().filter(|id| **id != request.id) {
             return Err(InstallError::WrongPlugin {
                 origin: origin.clone(),
@@ -238,11 +250,9 @@ impl Host {
             });
         }
         let id = request.id.clone();
-        let target = self.install_path(INSTALLED_DIR).join(&id);
-        if let Some(loaded) = self.loaded(&id).filter(|plugin| plugin.dir != target) {
-            return Err(InstallError::NotManaged { plugin: id, dir: loaded.dir.clone() });
-        }
-        let approved = read_record(&target).filter(|record| record.state == InstallState::Approved);
+        self.check_managed(layout, &id)?;
+        let approved =
+            read_record(&layout.installed(&id)).filter(|record| record.state == InstallState::Approved);
         let reasons = match &approved {
             Some(approved) => consent_reasons(&approved.request, &request),
             None => vec!["a new plugin: approve what it asks for before it runs".to_string()],
@@ -253,24 +263,35 @@ impl Host {
             state: InstallState::Pending,
             reasons,
             request,
-            sha256: package::sha256_hex(package.bytes),
+            sha256: staged.sha256.clone(),
             origin: origin.clone(),
-            signed_by: signed_by.clone(),
+            signed_by: staged.signed_by.clone(),
             replaces: approved.map(|a| a.version),
         };
         if record.reasons.is_empty() {
             record.state = InstallState::Approved;
-            write_record(staging, &record)?;
-            self.swap_in(&id, staging)?;
+            write_record(&staged.dir, &record)?;
+            self.swap_in(layout, &id, &staged.dir)?;
             // A pending install of an older update is superseded.
-            remove_folder(&self.install_path(PENDING_DIR).join(&id))?;
+            layout.remove(&layout.pending(&id))?;
             return Ok(record);
         }
-        write_record(staging, &record)?;
-        let pending = self.install_path(PENDING_DIR).join(&id);
-        remove_folder(&pending)?;
-        rename(staging, &pending)?;
+        write_record(&staged.dir, &record)?;
+        let pending = layout.pending(&id);
+        layout.remove(&pending)?;
+        disk::rename(&staged.dir, &pending)?;
         Ok(record)
+    }
+
+    /// Refuses an id loaded from a folder the installer does not manage
+    /// (`--plugins`): installing would shadow it or be shadowed by it.
+    fn check_managed(&self, layout: &Layout, id: &str) -> Result<(), InstallError> {
+        match self.loaded(id) {
+            Some(loaded) if loaded.dir != layout.installed(id) => {
+                Err(InstallError::NotManaged { plugin: id.to_string(), dir: loaded.dir.clone() })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Checks the plugin in `dir` without running it, and says what it asks for.
@@ -294,15 +315,7 @@ impl Host {
 
     /// Installs (pending and approved), by id.
     pub fn installs(&self) -> Result<Vec<Install>, InstallError> {
-        let mut installs = Vec::new();
-        for dir in [INSTALLED_DIR, PENDING_DIR] {
-            let root = self.install_path(dir);
-            let Ok(entries) = std::fs::read_dir(&root) else { continue };
-            for entry in entries {
-                let entry = entry.map_err(io(&root))?;
-                installs.extend(read_record(&entry.path()));
-            }
-        }
+        let mut installs = self.layout().records()?;
         installs.sort_by(|a, b| {
             (&a.id, a.state == InstallState::Approved).cmp(&(&b.id, b.state == InstallState::Approved))
         });
@@ -313,39 +326,52 @@ impl Host {
     /// (if any) and is loaded. If it does not load, the previous version is
     /// put back and stays loaded, and the install stays pending.
     pub fn approve_install(&self, id: &str) -> Result<Install, InstallError> {
+        checked_id(id)?;
         let _one_at_a_time = self.install_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let pending = self.install_path(PENDING_DIR).join(id);
+        let layout = self.layout();
+        let _held = layout.lock()?;
+        let pending = layout.pending(id);
         let mut record = read_record(&pending)
             .ok_or_else(|| InstallError::NotFound { plugin: id.to_string(), what: "pending install" })?;
+        // The operator's rules may have changed since it was staged.
+        if record.signed_by.is_none() && self.install_config.require_signatures {
+            return Err(InstallError::Unsigned { origin: record.origin });
+        }
+        self.check_managed(&layout, id)?;
         // Approved from a copy, so a failure leaves the pending install as it was.
-        let staging = self.install_path(STAGING_DIR).join(format!("approve-{}", uuid::Uuid::new_v4()));
-        copy_folder(&pending, &staging)?;
+        let copy = layout.staging("approve");
+        disk::copy_folder(&pending, &copy)?;
         record.state = InstallState::Approved;
         record.reasons.clear();
-        let swapped = write_record(&staging, &record).and_then(|()| self.swap_in(id, &staging));
-        let _ = std::fs::remove_dir_all(&staging);
+        let swapped = write_record(&copy, &record).and_then(|()| self.swap_in(&layout, id, &copy));
+        let _ = std::fs::remove_dir_all(&copy);
         swapped?;
-        remove_folder(&pending)?;
+        layout.remove(&pending)?;
         Ok(record)
     }
 
     /// Drops the pending install of `id`; the approved version, if any, stays.
     pub fn reject_install(&self, id: &str) -> Result<(), InstallError> {
+        checked_id(id)?;
         let _one_at_a_time = self.install_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let pending = self.install_path(PENDING_DIR).join(id);
+        let layout = self.layout();
+        let _held = layout.lock()?;
+        let pending = layout.pending(id);
         if !pending.is_dir() {
             return Err(InstallError::NotFound { plugin: id.to_string(), what: "pending install" });
         }
-        remove_folder(&pending)
+        layout.remove(&pending)
     }
 
     /// Uninstalls `id`: unloads it, removes its folder and any pending
     /// install. Its storage and settings are kept for a later install unless
     /// `remove_data`.
     pub fn uninstall(&self, id: &str, remove_data: bool) -> Result<Uninstalled, InstallError> {
+        checked_id(id)?;
         let _one_at_a_time = self.install_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let target = self.install_path(INSTALLED_DIR).join(id);
-        let pending = self.install_path(PENDING_DIR).join(id);
+        let layout = self.layout();
+        let _held = layout.lock()?;
+        let (target, pending) = (layout.installed(id), layout.pending(id));
         let version = read_record(&target).map(|record| record.version);
         let dropped_pending = pending.is_dir();
         if version.is_none() && !dropped_pending {
@@ -354,8 +380,8 @@ impl Host {
         if self.loaded(id).is_some_and(|plugin| plugin.dir == target) {
             self.unload_plugin(id)?;
         }
-        remove_folder(&target)?;
-        remove_folder(&pending)?;
+        layout.remove(&target)?;
+        layout.remove(&pending)?;
         if remove_data {
             self.remove_plugin_data(id)?;
         }
@@ -367,43 +393,35 @@ impl Host {
         })
     }
 
-    /// Loads every approved, installed plugin (a server does at start).
+    /// Loads every approved, installed plugin (a server does at start); with
+    /// signatures required, an unsigned one is refused.
     pub fn load_installed(&self) -> Vec<(PathBuf, Result<PluginInfo, LoadError>)> {
-        self.load_plugins_in(self.install_path(INSTALLED_DIR)).unwrap_or_default()
-    }
-
-    /// Puts the folder `ready` (with its record) in place of `installed/{id}`
-    /// and loads it; on a load failure the previous folder and version come back.
-    fn swap_in(&self, id: &str, ready: &Path) -> Result<(), InstallError> {
-        let target = self.install_path(INSTALLED_DIR).join(id);
-        let backup = self.install_path(STAGING_DIR).join(format!("old-{id}"));
-        remove_folder(&backup)?;
-        let had_previous = target.is_dir();
-        if had_previous {
-            rename(&target, &backup)?;
-        } else if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(io(parent))?;
-        }
-        let loaded = rename(ready, &target).map_err(|e| (e, None)).and_then(|()| {
-            let result =
-                if self.loaded(id).is_some() { self.reload_plugin(id) } else { self.load_plugin(&target) };
-            result.map(|_| ()).map_err(|e| {
-                (InstallError::LoadFailed { plugin: id.to_string(), source: Box::new(e) }, Some(()))
-            })
-        });
-        match loaded {
-            Ok(()) => remove_folder(&backup),
-            Err((error, moved)) => {
-                if moved.is_some() {
-                    remove_folder(&target)?;
+        let layout = self.layout();
+        if self.install_config.require_signatures {
+            for record in layout.records().unwrap_or_default() {
+                if record.state == InstallState::Approved && record.signed_by.is_none() {
+                    tracing::warn!(plugin = %record.id, "installed unsigned, and signatures are required: not loaded");
+                    let _ = layout.remove(&layout.installed(&record.id));
                 }
-                if had_previous {
-                    rename(&backup, &target)?;
-                    // The previous version was never unloaded; it keeps running.
-                }
-                Err(error)
             }
         }
+        self.load_plugins_in(layout.installed_root()).unwrap_or_default()
+    }
+
+    /// Puts `ready` in place of `installed/{id}` and loads it; on a load
+    /// failure the previous folder comes back and its version, never
+    /// unloaded, keeps serving.
+    fn swap_in(&self, layout: &Layout, id: &str, ready: &Path) -> Result<(), InstallError> {
+        let target = layout.installed(id);
+        layout.swap_in(id, ready, || {
+            let loaded = match self.loaded(id) {
+                Some(_) => self.reload_plugin(id),
+                None => self.load_plugin(&target),
+            };
+            loaded
+                .map(|_| ())
+                .map_err(|e| InstallError::LoadFailed { plugin: id.to_string(), source: Box::new(e) })
+        })
     }
 
     /// Removes every stored key and setting of `id`.
@@ -427,7 +445,7 @@ impl Host {
 }
 
 /// Why `asked` needs approval again after `approved`: new grants, higher
-/// limits, new widgets or panels. Empty: it asks for no more.
+/// limits, new exports. Empty: it asks for no more.
 fn consent_reasons(approved: &PluginRequest, asked: &PluginRequest) -> Vec<String> {
     let mut reasons = Vec::new();
     for grant in asked.host_functions.iter().filter(|g| !approved.host_functions.contains(g)) {
@@ -452,62 +470,16 @@ fn consent_reasons(approved: &PluginRequest, asked: &PluginRequest) -> Vec<Strin
     reasons
 }
 
-fn read_record(dir: &Path) -> Option<Install> {
-    let text = std::fs::read_to_string(dir.join(RECORD_FILE)).ok()?;
-    serde_json::from_str(&text).ok()
-}
-
-fn write_record(dir: &Path, record: &Install) -> Result<(), InstallError> {
-    let path = dir.join(RECORD_FILE);
-    std::fs::write(&path, serde_json::to_vec_pretty(record).expect("record JSON")).map_err(io(&path))
-}
-
-fn rename(from: &Path, to: &Path) -> Result<(), InstallError> {
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent).map_err(io(parent))?;
-    }
-    std::fs::rename(from, to).map_err(io(to))
-}
-
-fn remove_folder(dir: &Path) -> Result<(), InstallError> {
-    match std::fs::remove_dir_all(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(InstallError::Io { path: dir.to_path_buf(), source: e })
-        }
-        _ => Ok(()),
+/// Ids come from callers (URLs, commands) and name folders: only plugin ids.
+fn checked_id(id: &str) -> Result<(), InstallError> {
+    if crate::manifest::is_identifier(id) {
+        Ok(())
+    } else {
+        Err(InstallError::NotFound { plugin: id.chars().take(64).collect(), what: "install under that id" })
     }
 }
 
-fn copy_folder(from: &Path, to: &Path) -> Result<(), InstallError> {
-    std::fs::create_dir_all(to).map_err(io(to))?;
-    for entry in std::fs::read_dir(from).map_err(io(from))? {
-        let entry = entry.map_err(io(from))?;
-        let (source, target) = (entry.path(), to.join(entry.file_name()));
-        if entry.file_type().map_err(io(&source))?.is_dir() {
-            copy_folder(&source, &target)?;
-        } else {
-            std::fs::copy(&source, &target).map_err(io(&target))?;
-        }
-    }
-    Ok(())
-}
-
-/// Finishes what an interrupted install left: a previous version caught
-/// between two renames goes back in place, and the staging folder is
-/// emptied. Run when a host opens.
+/// Finishes what an interrupted install left (see [`disk`]); run when a host opens.
 pub(crate) fn recover(data_dir: &Path) {
-    let staging = data_dir.join(STAGING_DIR);
-    let Ok(entries) = std::fs::read_dir(&staging) else { return };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(id) = name.strip_prefix("old-") {
-            let target = data_dir.join(INSTALLED_DIR).join(id);
-            if !target.exists() && std::fs::rename(&path, &target).is_ok() {
-                tracing::warn!(plugin = %id, "an interrupted install was rolled back to the previous version");
-                continue;
-            }
-        }
-        let _ = std::fs::remove_dir_all(&path);
-    }
+    Layout::new(data_dir).recover();
 }

@@ -21,6 +21,11 @@ pub const PACKAGE_EXTENSION: &str = "tgz";
 /// Longest name (a path inside the package) accepted, in bytes.
 const MAX_NAME_BYTES: usize = 512;
 
+/// Whether `bytes` look like a package (gzip's magic number).
+pub fn is_package(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x1f, 0x8b])
+}
+
 /// The lowercase hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
@@ -102,13 +107,8 @@ fn add_folder(
 /// Unpacks package `bytes` into the new folder `into`, refusing anything
 /// but plain files and folders with safe, distinct names, within the
 /// configured counts and sizes. On error, `into` may hold part of the
-/// package: the caller unpacks into a staging folder and removes it.
-pub(crate) fn unpack(
-    bytes: &[u8],
-    into: &Path,
-    config: &InstallConfig,
-    origin: &str,
-) -> Result<(), InstallError> {
+/// package: unpack into a staging folder and remove it.
+pub fn unpack(bytes: &[u8], into: &Path, config: &InstallConfig, origin: &str) -> Result<(), InstallError> {
     let bad = |problem: String| InstallError::BadArchive { origin: origin.to_string(), problem };
     // A decompression bomb stops here: headers take 512 bytes per entry at most thrice.
     let stream_limit = config.max_unpacked_bytes + (config.max_files as u64 + 16) * 1536;
@@ -145,7 +145,10 @@ pub(crate) fn unpack(
                 return Err(bad(format!("`{shown}` is inside `{}`, which is a file", parent.display())));
             }
         }
-        if seen.insert(name.clone(), is_dir).is_some() && !is_dir {
+        // Only a folder may be named again, and only as a folder.
+        if let Some(was_dir) = seen.insert(name.clone(), is_dir)
+            && !(was_dir && is_dir)
+        {
             return Err(bad(format!("`{shown}` appears twice")));
         }
         let target = into.join(&name);
@@ -171,6 +174,12 @@ pub(crate) fn unpack(
         return Err(bad("it has no plugin.json at its top".into()));
     }
     Ok(())
+}
+
+/// Whether `path` (a manifest's `wasm.module`) names a file inside the
+/// plugin's folder: relative, plain parts only.
+pub fn is_inside(path: &str) -> bool {
+    check_name(Path::new(path)).is_ok()
 }
 
 /// A name inside a package: relative, plain parts only, not too long.

@@ -1,8 +1,9 @@
 //! The backend seam: what the host needs from a database, as four small
 //! traits (entities, plugin key-value storage, settings, hook records) with
-//! one error type. SQLite ([`Backend::sqlite`]) is the default; another
-//! database plugs in by implementing the traits, and the conformance suite in
-//! `plinth-tests` runs against any [`Backend`].
+//! one error type. SQLite ([`Backend::sqlite`]) is the default; PostgreSQL
+//! (`Backend::postgres`, feature `postgres`) lets several nodes share one
+//! database; another database plugs in by implementing the traits, and the
+//! conformance suite in `plinth-tests` runs against any [`Backend`].
 //!
 //! Plugin storage is serializable per call: a call reads through
 //! [`PluginKv::get`] (which returns each key's version), buffers its writes,
@@ -11,9 +12,11 @@
 //! plugin's quota still holds afterwards. Both checks run inside the commit,
 //! so no interleaving of calls can lose an update or pass the quota.
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod sqlite;
 
-use crate::types::{Entity, EntityQuery, HookOutcome};
+use crate::types::{Entity, EntityEvent, EntityQuery, HookOutcome};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -123,6 +126,27 @@ pub enum CommitError {
     Store(#[from] StoreError),
 }
 
+/// Hook outcomes a backend keeps; older ones are deleted as new ones arrive.
+pub(crate) const HOOK_RECORDS_KEPT: i64 = 1000;
+
+/// An event's name as backends store it.
+pub(crate) fn event_name(event: EntityEvent) -> &'static str {
+    match event {
+        EntityEvent::Created => "created",
+        EntityEvent::Updated => "updated",
+        EntityEvent::Deleted => "deleted",
+    }
+}
+
+/// The event a stored name stands for.
+pub(crate) fn event_of(name: &str) -> EntityEvent {
+    match name {
+        "created" => EntityEvent::Created,
+        "updated" => EntityEvent::Updated,
+        _ => EntityEvent::Deleted,
+    }
+}
+
 /// Plugin key-value storage, scoped by plugin id.
 pub trait PluginKv: Send + Sync {
     /// A value and its version.
@@ -181,17 +205,33 @@ pub struct Backend {
 }
 
 impl Backend {
-    /// The embedded SQLite database `DATA_DIR/plinth.sqlite3`, created or
-    /// migrated to the current schema.
-    pub fn sqlite(data_dir: &Path) -> Result<Backend, StoreError> {
-        let db = Arc::new(sqlite::Sqlite::open(&data_dir.join(DATABASE_FILE))?);
-        Ok(Backend {
+    /// A backend whose one database implements every trait.
+    pub fn of<D>(db: Arc<D>) -> Backend
+    where
+        D: EntityStore + PluginKv + SettingsStore + HookRecords + FieldConfigStore + 'static,
+    {
+        Backend {
             entities: db.clone(),
             kv: db.clone(),
             settings: db.clone(),
             hooks: db.clone(),
             field_configs: db,
-        })
+        }
+    }
+
+    /// The embedded SQLite database `DATA_DIR/plinth.sqlite3`, created or
+    /// migrated to the current schema.
+    pub fn sqlite(data_dir: &Path) -> Result<Backend, StoreError> {
+        Ok(Backend::of(Arc::new(sqlite::Sqlite::open(&data_dir.join(DATABASE_FILE))?)))
+    }
+
+    /// The PostgreSQL database at `url` (`postgres://user:password@host:port/db`),
+    /// migrated to the current schema (once, however many nodes start
+    /// together). A database that cannot be reached is
+    /// [`StoreError::Unavailable`].
+    #[cfg(feature = "postgres")]
+    pub fn postgres(url: &str) -> Result<Backend, StoreError> {
+        Ok(Backend::of(Arc::new(postgres::Postgres::connect(url)?)))
     }
 }
 

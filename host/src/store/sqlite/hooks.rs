@@ -1,28 +1,10 @@
 //! Hook outcomes in SQLite, the most recent [`KEPT`] kept.
 
 use super::{Sqlite, fail};
+use crate::store::{HOOK_RECORDS_KEPT as KEPT, event_name, event_of};
 use crate::store::{HookRecords, StoreError};
-use crate::types::{EntityEvent, HookOutcome};
+use crate::types::HookOutcome;
 use rusqlite::params;
-
-/// Outcomes kept; older ones are deleted as new ones arrive.
-const KEPT: i64 = 1000;
-
-fn event_name(event: EntityEvent) -> &'static str {
-    match event {
-        EntityEvent::Created => "created",
-        EntityEvent::Updated => "updated",
-        EntityEvent::Deleted => "deleted",
-    }
-}
-
-fn event_of(name: &str) -> EntityEvent {
-    match name {
-        "created" => EntityEvent::Created,
-        "updated" => EntityEvent::Updated,
-        _ => EntityEvent::Deleted,
-    }
-}
 
 impl HookRecords for Sqlite {
     fn append(&self, outcomes: &[HookOutcome]) -> Result<(), StoreError> {

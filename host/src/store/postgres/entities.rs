@@ -1,0 +1,192 @@
+//! Entities in PostgreSQL: one row each, the data as `jsonb`. A filter's
+//! field path is a `text[]` parameter of `data #> …`, so no text from a query
+//! reaches the SQL itself. A query with a deadline runs in a transaction
+//! whose `statement_timeout` is the time left, so the server itself stops a
+//! slow query and releases what it held.
+
+use super::{Error, Postgres, fail, to_i64, to_u64};
+use crate::store::{EntityStore, StoreError};
+use crate::types::{Entity, EntityQuery, field_path};
+use deadpool_postgres::Pool;
+use std::time::{Duration, Instant};
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+/// Parameters built on the caller's thread and moved to the runtime.
+type Params = Vec<Box<dyn ToSql + Send + Sync>>;
+
+/// The largest `statement_timeout`, in milliseconds (a 32-bit setting).
+const MAX_TIMEOUT_MS: u64 = 2_147_483_647;
+
+/// The WHERE clause of `query` and its parameters. A filter matches, as in
+/// SQLite, a string by its text, a number by its JSON text (`3`, `2.5`) and
+/// a boolean by `true` or `false`; null, objects, arrays and missing fields
+/// never match.
+fn where_clause(query: &EntityQuery) -> Result<(String, Params), String> {
+    let mut conditions = Vec::new();
+    let mut values: Params = Vec::new();
+    if let Some(entity_type) = &query.entity_type {
+        values.push(Box::new(entity_type.clone()));
+        conditions.push(format!("entity_type = ${}", values.len()));
+    }
+    for (field, value) in &query.filters {
+        // `stats.level` → `{stats,level}`.
+        let path: Vec<String> = field_path(field)?.into_iter().map(str::to_owned).collect();
+        let (p, v) = (values.len() + 1, values.len() + 2);
+        conditions.push(format!(
+            "(jsonb_typeof(data #> ${p}::text[]) IN ('string', 'number', 'boolean')
+              AND data #>> ${p}::text[] = ${v}::text)"
+        ));
+        values.push(Box::new(path));
+        values.push(Box::new(value.clone()));
+    }
+    let sql =
+        if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+    Ok((sql, values))
+}
+
+fn from_row(row: &Row) -> Result<Entity, Error> {
+    Ok(Entity {
+        id: row.try_get(0)?,
+        entity_type: row.try_get(1)?,
+        data: row.try_get(2)?,
+        created_at: to_u64(row.try_get(3)?)?,
+        updated_at: to_u64(row.try_get(4)?)?,
+    })
+}
+
+/// The time left before `deadline`; [`Error::Deadline`] under a millisecond
+/// (a `statement_timeout` of 0 would mean none).
+fn left(deadline: Instant) -> Result<Duration, Error> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left < Duration::from_millis(1) { Err(Error::Deadline) } else { Ok(left) }
+}
+
+/// Runs a SELECT. With a deadline: waits for a connection no longer than
+/// the time left, then runs the query in a transaction whose
+/// `statement_timeout` is whatever time is left then.
+async fn select(
+    pool: Pool,
+    sql: String,
+    params: Params,
+    deadline: Option<Instant>,
+) -> Result<Vec<Row>, Error> {
+    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
+    let Some(deadline) = deadline else {
+        let client = pool.get().await?;
+        let statement = client.prepare_cached(&sql).await?;
+        return Ok(client.query(&statement, &refs).await?);
+    };
+    let mut timeouts = pool.timeouts();
+    let waiting = left(deadline)?;
+    timeouts.wait = Some(timeouts.wait.map_or(waiting, |wait| wait.min(waiting)));
+    let mut client = pool.timeout_get(&timeouts).await?;
+    let transaction = client.transaction().await?;
+    let millis = u64::try_from(left(deadline)?.as_millis()).unwrap_or(u64::MAX).min(MAX_TIMEOUT_MS);
+    // An integer of ours, not text from the query (SET takes no parameters).
+    transaction.batch_execute(&format!("SET LOCAL statement_timeout = {millis}")).await?;
+    let statement = transaction.prepare_cached(&sql).await?;
+    let rows = transaction.query(&statement, &refs).await?;
+    transaction.commit().await?;
+    Ok(rows)
+}
+
+/// [`Error::Deadline`] as `operation`'s error when `deadline` has passed:
+/// such a query is refused before it is sent.
+fn passed(operation: &'static str, deadline: Option<Instant>) -> Result<(), StoreError> {
+    match deadline {
+        Some(deadline) if Instant::now() >= deadline => Err(fail(operation)(Error::Deadline)),
+        _ => Ok(()),
+    }
+}
+
+/// A query the caller should have checked; refused here all the same.
+fn invalid(problem: String) -> StoreError {
+    StoreError::Failed { operation: "querying entities", message: problem }
+}
+
+impl EntityStore for Postgres {
+    fn get(&self, id: &str) -> Result<Option<Entity>, StoreError> {
+        let id = id.to_owned();
+        self.run("reading an entity", move |pool| async move {
+            let client = pool.get().await?;
+            let statement = client
+                .prepare_cached(
+                    "SELECT id, entity_type, data, created_at, updated_at FROM entities WHERE id = $1",
+                )
+                .await?;
+            client.query_opt(&statement, &[&id]).await?.as_ref().map(from_row).transpose()
+        })
+    }
+
+    fn find(&self, query: &EntityQuery, deadline: Option<Instant>) -> Result<Vec<Entity>, StoreError> {
+        const OPERATION: &str = "querying entities";
+        let (clause, mut params) = where_clause(query).map_err(invalid)?;
+        let (limit, offset) = (params.len() + 1, params.len() + 2);
+        // `LIMIT NULL` is no limit.
+        params.push(Box::new(query.limit.map(i64::from)));
+        params.push(Box::new(i64::from(query.offset)));
+        let sql = format!(
+            "SELECT id, entity_type, data, created_at, updated_at FROM entities {clause}
+             ORDER BY created_at, seq LIMIT ${limit} OFFSET ${offset}"
+        );
+        passed(OPERATION, deadline)?;
+        self.run(OPERATION, move |pool| async move {
+            select(pool, sql, params, deadline).await?.iter().map(from_row).collect()
+        })
+    }
+
+    fn count(&self, query: &EntityQuery, deadline: Option<Instant>) -> Result<u64, StoreError> {
+        const OPERATION: &str = "counting entities";
+        let (clause, params) = where_clause(query).map_err(invalid)?;
+        let sql = format!("SELECT COUNT(*) FROM entities {clause}");
+        passed(OPERATION, deadline)?;
+        self.run(OPERATION, move |pool| async move {
+            let rows = select(pool, sql, params, deadline).await?;
+            let row = rows.first().ok_or_else(|| Error::Invalid("COUNT(*) returned no row".into()))?;
+            to_u64(row.try_get(0)?)
+        })
+    }
+
+    fn insert(&self, entity: &Entity) -> Result<bool, StoreError> {
+        let entity = entity.clone();
+        self.run("creating an entity", move |pool| async move {
+            let (created_at, updated_at) = (to_i64(entity.created_at)?, to_i64(entity.updated_at)?);
+            let client = pool.get().await?;
+            let statement = client
+                .prepare_cached(
+                    "INSERT INTO entities (id, entity_type, data, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+                )
+                .await?;
+            let params: [&(dyn ToSql + Sync); 5] =
+                [&entity.id, &entity.entity_type, &entity.data, &created_at, &updated_at];
+            Ok(client.execute(&statement, &params).await? > 0)
+        })
+    }
+
+    fn update(&self, entity: &Entity) -> Result<bool, StoreError> {
+        let entity = entity.clone();
+        self.run("updating an entity", move |pool| async move {
+            let updated_at = to_i64(entity.updated_at)?;
+            let client = pool.get().await?;
+            let statement =
+                client.prepare_cached("UPDATE entities SET data = $2, updated_at = $3 WHERE id = $1").await?;
+            Ok(client.execute(&statement, &[&entity.id, &entity.data, &updated_at]).await? > 0)
+        })
+    }
+
+    fn delete(&self, id: &str) -> Result<Option<Entity>, StoreError> {
+        let id = id.to_owned();
+        self.run("deleting an entity", move |pool| async move {
+            let client = pool.get().await?;
+            let statement = client
+                .prepare_cached(
+                    "DELETE FROM entities WHERE id = $1
+                     RETURNING id, entity_type, data, created_at, updated_at",
+                )
+                .await?;
+            client.query_opt(&statement, &[&id]).await?.as_ref().map(from_row).transpose()
+        })
+    }
+}

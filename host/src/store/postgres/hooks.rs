@@ -1,0 +1,74 @@
+//! Hook outcomes in PostgreSQL, the most recent [`KEPT`] kept. `seq` (a
+//! sequence) orders them; the trim keeps the newest [`KEPT`] rows by `seq`
+//! rather than a range of numbers, so gaps a sequence may leave (a rolled
+//! back insert) never make it keep fewer.
+
+use super::{Postgres, to_i64, to_u64};
+use crate::store::{HOOK_RECORDS_KEPT as KEPT, event_name, event_of};
+use crate::store::{HookRecords, StoreError};
+use crate::types::HookOutcome;
+
+impl HookRecords for Postgres {
+    fn append(&self, outcomes: &[HookOutcome]) -> Result<(), StoreError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let outcomes = outcomes.to_vec();
+        self.run("recording hook outcomes", move |pool| async move {
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await?;
+            let insert = transaction
+                .prepare_cached(
+                    r#"INSERT INTO hook_records (plugin_id, event, entity_id, "at", duration_us, error)
+                       VALUES ($1, $2, $3, $4, $5, $6)"#,
+                )
+                .await?;
+            // One statement per outcome, in order, so `seq` follows the order given.
+            for outcome in &outcomes {
+                let (event, at, duration_us) =
+                    (event_name(outcome.event), to_i64(outcome.at)?, to_i64(outcome.duration_us)?);
+                transaction
+                    .execute(
+                        &insert,
+                        &[&outcome.plugin_id, &event, &outcome.entity_id, &at, &duration_us, &outcome.error],
+                    )
+                    .await?;
+            }
+            let trim = transaction
+                .prepare_cached(
+                    "DELETE FROM hook_records
+                     WHERE seq < (SELECT seq FROM hook_records ORDER BY seq DESC OFFSET $1 LIMIT 1)",
+                )
+                .await?;
+            transaction.execute(&trim, &[&(KEPT - 1)]).await?;
+            transaction.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn recent(&self, limit: usize) -> Result<Vec<HookOutcome>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run("reading hook outcomes", move |pool| async move {
+            let client = pool.get().await?;
+            let statement = client
+                .prepare_cached(
+                    r#"SELECT plugin_id, event, entity_id, "at", duration_us, error FROM hook_records
+                       ORDER BY seq DESC LIMIT $1"#,
+                )
+                .await?;
+            let mut outcomes = Vec::new();
+            for row in client.query(&statement, &[&limit]).await? {
+                outcomes.push(HookOutcome {
+                    plugin_id: row.try_get(0)?,
+                    event: event_of(row.try_get(1)?),
+                    entity_id: row.try_get(2)?,
+                    at: to_u64(row.try_get(3)?)?,
+                    duration_us: to_u64(row.try_get(4)?)?,
+                    error: row.try_get(5)?,
+                });
+            }
+            outcomes.reverse();
+            Ok(outcomes)
+        })
+    }
+}

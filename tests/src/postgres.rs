@@ -1,0 +1,160 @@
+//! A throw-away PostgreSQL cluster for one test: `initdb` into a temporary
+//! folder, `pg_ctl start` on 127.0.0.1 and a free port, stopped and removed
+//! when dropped. PostgreSQL refuses to run as root, so under root the
+//! cluster runs as Debian's `postgres` user (`runuser`).
+//!
+//! Debian's server binaries live in `/usr/lib/postgresql/<major>/bin`
+//! (`scripts/tools.sh --system` installs them); `PLINTH_PG_BIN` names another
+//! folder. Without them a test skips with the reason, unless
+//! `PLINTH_REQUIRE_ALL_GUESTS=1` (set by `.ci/run`) makes that a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A running cluster; `url()` connects as its superuser `plinth`.
+pub struct Cluster {
+    bin: PathBuf,
+    data: PathBuf,
+    port: u16,
+    run_as: Option<&'static str>,
+    _dir: tempfile::TempDir,
+}
+
+/// The folder holding `initdb` and `pg_ctl`, if any.
+fn server_binaries() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("PLINTH_PG_BIN") {
+        return Some(PathBuf::from(dir));
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .map(|major| major.path().join("bin"))
+        .filter(|bin| bin.join("initdb").is_file() && bin.join("pg_ctl").is_file())
+        .collect();
+    found.sort_by_key(|bin| bin.parent().and_then(|p| p.file_name()?.to_str()?.parse::<u32>().ok()));
+    found.pop()
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|out| out.stdout.starts_with(b"0\n"))
+}
+
+impl Cluster {
+    /// Starts a cluster, or `None` (with the reason on stderr) when the
+    /// server binaries are missing and `PLINTH_REQUIRE_ALL_GUESTS` is not 1.
+    pub fn start() -> Option<Cluster> {
+        let Some(bin) = server_binaries() else {
+            crate::guest_built(Err(
+                "PostgreSQL's server binaries are missing (/usr/lib/postgresql/*/bin): run `bash scripts/tools.sh --system`",
+            ));
+            return None;
+        };
+        let dir = tempfile::Builder::new().prefix("plinth-pg-").tempdir().expect("temp dir");
+        let run_as = is_root().then_some("postgres");
+        if run_as.is_some() {
+            let status = Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status();
+            assert!(status.is_ok_and(|s| s.success()), "chown of the cluster folder to postgres failed");
+        }
+        let data = dir.path().join("data");
+        let mut cluster = Cluster { bin, data, port: free_port(), run_as, _dir: dir };
+        let init = cluster.run(
+            "initdb",
+            &[
+                "-D",
+                path(&cluster.data),
+                "-U",
+                "plinth",
+                "--auth=trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ],
+        );
+        assert!(init.status.success(), "initdb failed: {}", String::from_utf8_lossy(&init.stderr));
+        // The free port may be taken by another test's cluster before this one
+        // binds it: then try another.
+        let mut problem = String::new();
+        for _ in 0..5 {
+            match cluster.try_start() {
+                Ok(()) => return Some(cluster),
+                Err(why) => problem = why,
+            }
+            cluster.port = free_port();
+        }
+        panic!("PostgreSQL did not start: {problem}");
+    }
+
+    /// `postgres://plinth@127.0.0.1:PORT/postgres`.
+    pub fn url(&self) -> String {
+        format!("postgres://plinth@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Starts the server again after [`Cluster::stop`], on the same port.
+    pub fn start_server(&self) {
+        if let Err(problem) = self.try_start() {
+            panic!("pg_ctl start failed: {problem}");
+        }
+    }
+
+    /// Starts the server and waits until it accepts connections. `fsync=off`
+    /// only risks data if the machine crashes; commits stay synchronous, so a
+    /// killed server loses nothing it acknowledged.
+    fn try_start(&self) -> Result<(), String> {
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c max_connections=200",
+            self.port,
+            path(&self.data)
+        );
+        let log = self.data.join("server.log");
+        let started =
+            self.run("pg_ctl", &["-D", path(&self.data), "-o", &options, "-l", path(&log), "-w", "start"]);
+        if started.status.success() {
+            return Ok(());
+        }
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&started.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        ))
+    }
+
+    /// Stops the server at once (`-m immediate`, as a crash would), keeping its data.
+    pub fn stop(&self) {
+        let stopped = self.run("pg_ctl", &["-D", path(&self.data), "-m", "immediate", "-w", "stop"]);
+        assert!(stopped.status.success(), "pg_ctl stop failed: {}", String::from_utf8_lossy(&stopped.stderr));
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Output {
+        let program = self.bin.join(program);
+        let mut command = match self.run_as {
+            Some(user) => {
+                let mut command = Command::new("runuser");
+                command.args(["-u", user, "--"]).arg(&program);
+                command
+            }
+            None => Command::new(&program),
+        };
+        command
+            .args(args)
+            .env_remove("PGDATA")
+            .output()
+            .unwrap_or_else(|e| panic!("running {}: {e}", program.display()))
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.run("pg_ctl", &["-D", path(&self.data), "-m", "immediate", "-w", "stop"]);
+    }
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+/// A port nobody listens on now (the kernel's pick, released at once).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("address").port()
+}
