@@ -224,10 +224,12 @@ pub(crate) fn check_entity_type(entity_type: &str) -> Result<(), HostError> {
 
 fn check_entity(id: &str, entity_type: &str, data: &Value) -> Result<(), HostError> {
     check_entity_type(entity_type)?;
-    let problem = if id.is_empty() || id.len() > 256 || is_dot_segment(id) {
-        "the id must be 1 to 256 bytes, and not `.` or `..`"
+    let problem = if id.is_empty() || id.len() > 256 || is_dot_segment(id) || id.contains('\0') {
+        "the id must be 1 to 256 bytes without NUL, and not `.` or `..`"
     } else if !data.is_object() {
         "the data must be a JSON object"
+    } else if crate::types::contains_nul(data) {
+        "the data must not contain NUL characters (\\u0000)"
     } else {
         return Ok(());
     };

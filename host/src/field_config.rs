@@ -144,6 +144,10 @@ impl Host {
             entity_type: entity_type.into(),
             message: e.to_string(),
         })?;
+        if crate::types::contains_nul(&json) {
+            let message = "a field configuration must not contain NUL characters (\\u0000)".to_string();
+            return Err(HostError::InvalidFieldConfig { entity_type: entity_type.into(), message });
+        }
         let stored = (!config.fields.is_empty()).then_some(&json);
         Ok(in_place(|| self.shared.backend.field_configs.put(entity_type, stored))?)
     }

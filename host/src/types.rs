@@ -112,3 +112,17 @@ pub struct HookOutcome {
     /// `None` when it succeeded; otherwise why it failed.
     pub error: Option<String>,
 }
+
+/// Whether `value` holds a NUL character in any string or object key.
+/// Stored JSON and text refuse it: PostgreSQL cannot store it, so no
+/// backend takes it, and a write gets the same answer on every backend.
+pub(crate) fn contains_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(contains_nul),
+        serde_json::Value::Object(fields) => {
+            fields.iter().any(|(key, value)| key.contains('\0') || contains_nul(value))
+        }
+        _ => false,
+    }
+}

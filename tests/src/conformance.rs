@@ -52,6 +52,7 @@ pub fn entity_queries(backend: &Backend) {
         ("q-a", "qchar", json!({"name": "Ada", "level": 3, "alive": true, "stats": {"hp": 10}})),
         ("q-b", "qchar", json!({"name": "Bo", "level": 4, "alive": false})),
         ("q-c", "qloc", json!({"name": "Ada"})),
+        ("q-d", "qlist", json!({"items": ["Ada"], "keyed": {"0": "Ada"}})),
     ];
     for (at, (id, entity_type, data)) in rows.into_iter().enumerate() {
         assert!(store.insert(&entity(id, entity_type, data, 100 + at as u64)).expect("insert"));
@@ -70,6 +71,9 @@ pub fn entity_queries(backend: &Backend) {
     assert_eq!(ids(EntityQuery::of_type("qchar").where_field("level", "4")), ["q-b"]);
     assert_eq!(ids(EntityQuery::default().where_field("alive", "true")), ["q-a"]);
     assert_eq!(ids(EntityQuery::default().where_field("stats.hp", "10")), ["q-a"]);
+    // A path step is an object key, never an array index.
+    assert!(ids(EntityQuery::default().where_field("items.0", "Ada")).is_empty());
+    assert_eq!(ids(EntityQuery::default().where_field("keyed.0", "Ada")), ["q-d"]);
     assert_eq!(ids(EntityQuery { limit: Some(1), offset: 1, ..EntityQuery::of_type("qchar") }), ["q-b"]);
     assert_eq!(store.count(&EntityQuery::of_type("qchar"), None).expect("count"), 2);
     assert_eq!(

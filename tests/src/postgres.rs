@@ -125,7 +125,17 @@ impl Cluster {
         assert!(stopped.status.success(), "pg_ctl stop failed: {}", String::from_utf8_lossy(&stopped.stderr));
     }
 
-    fn run(&self, program: &str, args: &[&str]) -> Output {
+    /// Starts `psql` running `sql` in its own session (for a test that needs
+    /// another client holding a lock); the caller waits for it.
+    pub fn psql(&self, sql: &str) -> std::process::Child {
+        self.command("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &self.url(), "-c", sql])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start psql")
+    }
+
+    fn command(&self, program: &str) -> Command {
         let program = self.bin.join(program);
         let mut command = match self.run_as {
             Some(user) => {
@@ -135,11 +145,12 @@ impl Cluster {
             }
             None => Command::new(&program),
         };
+        command.env_remove("PGDATA");
         command
-            .args(args)
-            .env_remove("PGDATA")
-            .output()
-            .unwrap_or_else(|e| panic!("running {}: {e}", program.display()))
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Output {
+        self.command(program).args(args).output().unwrap_or_else(|e| panic!("running {program}: {e}"))
     }
 }
 

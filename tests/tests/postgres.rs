@@ -94,6 +94,9 @@ fn a_host_serves_plugins_on_postgresql() {
         "one audit record per write"
     );
     assert_eq!(host.hook_history().expect("history").len(), 4);
+    // Text PostgreSQL cannot store is refused by the host, as on SQLite, not failed by the database.
+    let refused = host.create_entity("character", json!({ "name": "A\u{0}da" })).expect_err("NUL");
+    assert_eq!(refused.code(), "invalid_entity", "{refused}");
 }
 
 /// Two nodes (two hosts, one database) increment one counter at once: every
@@ -150,4 +153,31 @@ fn plugin_storage_stays_serializable_across_nodes() {
         counted.to_string(),
         "every answered increment counted once"
     );
+}
+
+/// A query still waiting at its deadline (here on a table another session
+/// has locked) is stopped by the database, and says so.
+#[test]
+fn a_query_is_stopped_at_its_deadline_in_the_database() {
+    let Some(cluster) = Cluster::start() else { return };
+    let backend = Backend::postgres(&cluster.url()).expect("connect");
+    let mut locker =
+        cluster.psql("BEGIN; LOCK TABLE entities IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(4); COMMIT;");
+    // The lock is taken once a query without a deadline cannot get through either.
+    let query = plinth_host::EntityQuery::of_type("t");
+    let mut stopped = None;
+    for _ in 0..50 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(300);
+        match backend.entities.find(&query, Some(deadline)) {
+            Err(error) => {
+                stopped = Some(error);
+                break;
+            }
+            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    }
+    let error = stopped.expect("a query on the locked table stops at its deadline");
+    assert!(error.to_string().contains("deadline"), "{error}");
+    assert!(locker.wait().expect("psql").success());
+    assert_eq!(backend.entities.find(&query, None).expect("answers once the lock is gone"), []);
 }

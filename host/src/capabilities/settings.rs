@@ -51,6 +51,9 @@ pub(crate) fn validate(
     value: &Value,
 ) -> Result<(), String> {
     let setting = declared(schema, name)?;
+    if crate::types::contains_nul(value) {
+        return Err("a setting must not contain NUL characters (\\u0000)".into());
+    }
     if setting.kind.accepts(value) {
         Ok(())
     } else {

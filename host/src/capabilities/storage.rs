@@ -73,6 +73,8 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
 fn check_key(key: &str) -> Result<(), GuestError> {
     if key.is_empty() {
         Err(GuestError::InvalidInput("storage keys must not be empty".into()))
+    } else if key.contains('\0') {
+        Err(GuestError::InvalidInput("storage keys must not contain NUL characters".into()))
     } else if key.len() > MAX_KEY_BYTES {
         Err(GuestError::InvalidInput(format!(
             "storage key of {} bytes is longer than the {MAX_KEY_BYTES}-byte limit",

@@ -97,6 +97,7 @@ pub(crate) struct Vetted {
 
 impl Vetted {
     /// The exported roles, by WIT interface name.
+    #[cfg_attr(not(feature = "install"), allow(dead_code))]
     pub(crate) fn exports(&self) -> Vec<&'static str> {
         role_names(self.events.is_some(), self.routes.is_some(), self.widgets.is_some())
     }

@@ -30,15 +30,18 @@ fn where_clause(query: &EntityQuery) -> Result<(String, Params), String> {
         conditions.push(format!("entity_type = ${}", values.len()));
     }
     for (field, value) in &query.filters {
-        // `stats.level` → `{stats,level}`.
-        let path: Vec<String> = field_path(field)?.into_iter().map(str::to_owned).collect();
-        let (p, v) = (values.len() + 1, values.len() + 2);
-        conditions.push(format!(
-            "(jsonb_typeof(data #> ${p}::text[]) IN ('string', 'number', 'boolean')
-              AND data #>> ${p}::text[] = ${v}::text)"
-        ));
-        values.push(Box::new(path));
+        // `stats.level` → `data -> 'stats' -> 'level'`: each step a text key
+        // (a parameter), which never indexes an array, as in SQLite.
+        let mut field_value = String::from("data");
+        for segment in field_path(field)? {
+            values.push(Box::new(segment.to_owned()));
+            field_value.push_str(&format!(" -> ${}::text", values.len()));
+        }
         values.push(Box::new(value.clone()));
+        conditions.push(format!(
+            "(jsonb_typeof({field_value}) IN ('string', 'number', 'boolean') AND ({field_value}) #>> '{{}}' = ${}::text)",
+            values.len()
+        ));
     }
     let sql =
         if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
