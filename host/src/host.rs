@@ -335,7 +335,15 @@ impl Host {
         &self,
         dir: impl AsRef<Path>,
     ) -> std::io::Result<Vec<(PathBuf, Result<PluginInfo, LoadError>)>> {
-        let dirs = plugin_dirs(dir.as_ref())?;
+        Ok(self.load_dirs(plugin_dirs(dir.as_ref())?, |_| None))
+    }
+
+    /// Loads `dirs` in parallel, except those `refused` answers for.
+    pub(crate) fn load_dirs(
+        &self,
+        dirs: Vec<PathBuf>,
+        refused: impl Fn(&Path) -> Option<LoadError> + Sync,
+    ) -> Vec<(PathBuf, Result<PluginInfo, LoadError>)> {
         // Folders that declare the same id are all refused: which one would
         // win would depend on the order of loading, and the winner would read
         // the others' stored data.
@@ -356,7 +364,14 @@ impl Host {
                 self.folders.record(dir, &result);
                 result
             }
-            None => self.load_plugin(dir),
+            None => match refused(dir) {
+                Some(refusal) => {
+                    let result = Err(refusal);
+                    self.folders.record(dir, &result);
+                    result
+                }
+                None => self.load_plugin(dir),
+            },
         };
         // Compile in parallel, one worker per core: each load is independent
         // until it registers.
@@ -378,7 +393,7 @@ impl Host {
             handles.into_iter().filter_map(|worker| worker.join().ok()).flatten().collect()
         });
         results.sort_by_key(|(index, _)| *index);
-        Ok(results.into_iter().map(|(index, result)| (dirs[index].clone(), result)).collect())
+        results.into_iter().map(|(index, result)| (dirs[index].clone(), result)).collect()
     }
 
     /// Loads a plugin again from the folder it came from (to pick up a rebuilt

@@ -249,3 +249,24 @@ fn a_package_whose_component_lies_outside_it_is_refused() {
     let error = host.install(Package::local(&hostile, "hostile.tgz")).expect_err("refused");
     assert_eq!(error.code(), "bad_archive", "{error}");
 }
+
+#[test]
+fn an_unsigned_install_is_not_loaded_once_signatures_are_required() {
+    let (work, data) = (tempfile::tempdir().expect("temp"), tempfile::tempdir().expect("temp"));
+    {
+        let host = open(data.path(), InstallConfig::default());
+        host.install(Package::local(&probe(work.path(), "1.0.0", 0), "v1")).expect("install");
+        host.approve_install("probe").expect("approve");
+    }
+    let strict = InstallConfig { require_signatures: true, ..InstallConfig::default() };
+    let host = open(data.path(), strict);
+    let loaded = host.load_installed();
+    assert_eq!(loaded.len(), 1);
+    let error = loaded[0].1.as_ref().expect_err("refused");
+    assert!(error.to_string().contains("installed unsigned"), "{error}");
+    assert!(host.plugin("probe").is_none());
+    assert!(
+        data.path().join("installed/probe/plugin.wasm").is_file(),
+        "kept, so a signed package can replace it"
+    );
+}

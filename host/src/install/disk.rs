@@ -128,6 +128,10 @@ impl Layout {
     /// lock, when a host opens.
     pub(crate) fn recover(&self) {
         let staging = self.data_dir.join(STAGING_DIR);
+        // A data directory that never installed anything gets no `_install/`.
+        if !staging.is_dir() {
+            return;
+        }
         let Ok(_held) = self.lock() else { return };
         let Ok(entries) = std::fs::read_dir(&staging) else { return };
         for entry in entries.flatten() {

@@ -99,7 +99,7 @@ pub fn sign(package: &[u8], key_name: &str, secret_base64: &str) -> Result<Signa
         BASE64.decode(secret_base64.trim()).map_err(|e| format!("the secret key is not base64: {e}"))?;
     let bytes: [u8; 32] = bytes.try_into().map_err(|_| "an ed25519 secret key is 32 bytes".to_string())?;
     let key = ed25519_dalek::SigningKey::from_bytes(&bytes);
-    let digest = <sha2::Sha256 as sha2::Digest>::digest(package);
+    let digest = super::package::sha256(package);
     Ok(Signature { key: key_name.to_string(), ed25519: BASE64.encode(key.sign(&digest).to_bytes()) })
 }
 
@@ -110,12 +110,12 @@ pub fn key_pair(seed: [u8; 32]) -> (String, String) {
     (BASE64.encode(key.verifying_key().to_bytes()), BASE64.encode(seed))
 }
 
-/// Checks a package's signature. `Ok(Some(key))`: signed by that trusted
+/// Checks the signature of a package whose SHA-256 is `digest`. `Ok(Some(key))`: signed by that trusted
 /// key; `Ok(None)`: unsigned, or signed by a key the operator does not
 /// trust (which proves nothing); a signature by a trusted key that does not
 /// verify is refused.
 pub(crate) fn verify(
-    package: &[u8],
+    digest: &[u8; 32],
     signature: Option<&Signature>,
     trusted: &[TrustedKey],
     origin: &str,
@@ -125,8 +125,7 @@ pub(crate) fn verify(
     let bad = || InstallError::BadSignature { origin: origin.to_string(), key: signature.key.clone() };
     let bytes = BASE64.decode(&signature.ed25519).map_err(|_| bad())?;
     let signature_bytes = ed25519_dalek::Signature::from_slice(&bytes).map_err(|_| bad())?;
-    let digest = <sha2::Sha256 as sha2::Digest>::digest(package);
-    trusted.key.verify_strict(&digest, &signature_bytes).map_err(|_| bad())?;
+    trusted.key.verify_strict(digest, &signature_bytes).map_err(|_| bad())?;
     Ok(Some(trusted.name.clone()))
 }
 

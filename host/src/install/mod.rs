@@ -202,7 +202,8 @@ impl Host {
         if let Some(expected) = package.expected_size.filter(|expected| *expected != size) {
             return Err(InstallError::SizeMismatch { origin, expected, actual: size });
         }
-        let sha256 = package::sha256_hex(package.bytes);
+        let digest = package::sha256(package.bytes);
+        let sha256 = package::hex(&digest);
         if let Some(expected) = package.expected_sha256.as_ref().filter(|e| !e.eq_ignore_ascii_case(&sha256))
         {
             return Err(InstallError::ChecksumMismatch {
@@ -211,8 +212,7 @@ impl Host {
                 actual: sha256,
             });
         }
-        let signed_by =
-            index::verify(package.bytes, package.signature.as_ref(), &config.trusted_keys, &origin)?;
+        let signed_by = index::verify(&digest, package.signature.as_ref(), &config.trusted_keys, &origin)?;
         if signed_by.is_none() && config.require_signatures {
             return Err(InstallError::Unsigned { origin });
         }
@@ -393,19 +393,22 @@ impl Host {
         })
     }
 
-    /// Loads every approved, installed plugin (a server does at start); with
-    /// signatures required, an unsigned one is refused.
+    /// Loads every approved, installed plugin (a server does at start). With
+    /// signatures required, an unsigned one is refused (and kept on disk, so
+    /// a signed package of it can replace it).
     pub fn load_installed(&self) -> Vec<(PathBuf, Result<PluginInfo, LoadError>)> {
-        let layout = self.layout();
-        if self.install_config.require_signatures {
-            for record in layout.records().unwrap_or_default() {
-                if record.state == InstallState::Approved && record.signed_by.is_none() {
-                    tracing::warn!(plugin = %record.id, "installed unsigned, and signatures are required: not loaded");
-                    let _ = layout.remove(&layout.installed(&record.id));
-                }
-            }
-        }
-        self.load_plugins_in(layout.installed_root()).unwrap_or_default()
+        let root = self.layout().installed_root();
+        let dirs = crate::reload::plugin_dirs(&root).unwrap_or_default();
+        let require_signatures = self.install_config.require_signatures;
+        self.load_dirs(dirs, |dir| {
+            let record = read_record(dir)?;
+            (require_signatures && record.signed_by.is_none()).then(|| LoadError::Invalid {
+                plugin: record.id,
+                problem: "it was installed unsigned, and this host installs only signed packages: \
+                          install a signed package of it, or turn off require_signatures"
+                    .into(),
+            })
+        })
     }
 
     /// Puts `ready` in place of `installed/{id}` and loads it; on a load
