@@ -307,6 +307,9 @@ pub enum CallErrorKind {
         /// How many times it ran.
         attempts: usize,
     },
+    /// The call was a hook delivery that another node completed while it
+    /// ran: its storage writes were dropped, so the event took effect once.
+    AlreadyDelivered,
     /// The host failed around the call (its database, say); the plugin is not to blame.
     Internal {
         /// What failed.
@@ -369,6 +372,9 @@ impl CallError {
             CallErrorKind::Conflict { attempts } => format!(
                 "plugin `{plugin}` ({phase}): its storage changed under it in all {attempts} runs (a storage conflict); nothing was committed, try again"
             ),
+            CallErrorKind::AlreadyDelivered => format!(
+                "plugin `{plugin}` ({phase}): another node delivered this event first; this run's storage writes were dropped"
+            ),
             CallErrorKind::Internal { message } => {
                 format!("plugin `{plugin}` ({phase}): the host failed: {message}")
             }
@@ -397,6 +403,7 @@ impl CallError {
             CallErrorKind::ResponseTooLarge { .. } => "response_too_large",
             CallErrorKind::InvalidResponse { .. } => "invalid_response",
             CallErrorKind::Conflict { .. } => "conflict",
+            CallErrorKind::AlreadyDelivered => "already_delivered",
             CallErrorKind::Internal { .. } => "internal",
             CallErrorKind::Guest(error) => match error {
                 GuestError::NotFound(_) => "plugin_not_found",

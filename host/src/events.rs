@@ -1,20 +1,22 @@
-//! Entity writes and their events. A write is committed first; then every
+//! Entity writes and their events. A write and its event's hook deliveries
+//! commit in one transaction (the outbox, see `delivery.rs`); then every
 //! loaded plugin that exports `events` gets the matching hook, one after the
 //! other in plugin-id order. A failing hook is logged under the plugin's id and
 //! recorded in the outcome, and never undoes the write.
 
 use crate::Host;
 use crate::capabilities::in_place;
+use crate::delivery::Delivered;
 use crate::error::HostError;
-use crate::plugin::invoke;
-use crate::plugin_log::{LogLevel, LogSource, now_millis};
-use crate::sandbox::CallKind;
+use crate::plugin::LoadedPlugin;
+use crate::plugin_log::now_millis;
+use crate::store::NewDeliveries;
 use crate::types::Entity;
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
-use std::time::Instant;
 
+pub use crate::delivery::{MAX_ATTEMPTS, PendingHook};
 pub use crate::types::{EntityEvent, HookOutcome};
 
 /// Hook outcomes [`Host::hook_history`] returns.
@@ -25,14 +27,18 @@ const HISTORY_SHOWN: usize = 1000;
 pub struct EntityWrite {
     /// The entity as written (for a delete: as it was).
     pub entity: Entity,
-    /// One outcome per plugin that exports `events`.
+    /// One outcome per plugin that exports `events` whose hook ran here.
     pub hooks: Vec<HookOutcome>,
+    /// Hooks put back in the outbox (their plugin was busy): a later
+    /// attempt, on this node or another, delivers them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<PendingHook>,
 }
 
 impl EntityWrite {
-    /// Whether every hook succeeded.
+    /// Whether every hook ran here and succeeded.
     pub fn hooks_succeeded(&self) -> bool {
-        self.hooks.iter().all(|hook| hook.error.is_none())
+        self.pending.is_empty() && self.hooks.iter().all(|hook| hook.error.is_none())
     }
 }
 
@@ -71,8 +77,10 @@ impl Host {
         entity_type: &str,
         data: Value,
     ) -> Result<EntityWrite, HostError> {
-        let entity = self.store_new_entity(id, entity_type, data).await?;
-        Ok(self.fan_out(EntityEvent::Created, entity).await)
+        let plugins = self.hook_plugins();
+        let deliveries = self.new_deliveries(&plugins);
+        let (entity, ids) = self.store_new_entity(id, entity_type, data, &deliveries).await?;
+        Ok(self.fan_out(EntityEvent::Created, entity, &plugins, ids).await)
     }
 
     /// Stores a new entity (with a generated id when `id` is `None`) without
@@ -84,15 +92,18 @@ impl Host {
         entity_type: &str,
         data: Value,
     ) -> Result<Entity, HostError> {
-        self.block_on(self.store_new_entity(id, entity_type, data))
+        let none = NewDeliveries::none();
+        Ok(self.block_on(self.store_new_entity(id, entity_type, data, &none))?.0)
     }
 
+    /// Stores a new entity and `deliveries` in one transaction.
     async fn store_new_entity(
         &self,
         id: Option<&str>,
         entity_type: &str,
         data: Value,
-    ) -> Result<Entity, HostError> {
+        deliveries: &NewDeliveries,
+    ) -> Result<(Entity, Vec<u64>), HostError> {
         let id = id.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
         check_entity(&id, entity_type, &data)?;
         self.check_fields(entity_type, &data).await?;
@@ -104,10 +115,10 @@ impl Host {
             created_at: now,
             updated_at: now,
         };
-        if !in_place(|| self.shared.backend.entities.insert(&entity))? {
-            return Err(HostError::EntityExists(id));
+        match in_place(|| self.shared.backend.entities.insert(&entity, deliveries))? {
+            Some(ids) => Ok((entity, ids)),
+            None => Err(HostError::EntityExists(id)),
         }
-        Ok(entity)
     }
 
     /// Replaces an entity's data and fires `on-entity-updated`.
@@ -118,21 +129,21 @@ impl Host {
         self.check_fields(&entity.entity_type, &data).await?;
         entity.data = data;
         entity.updated_at = now_millis().max(entity.created_at);
-        if !in_place(|| self.shared.backend.entities.update(&entity))? {
+        let plugins = self.hook_plugins();
+        let deliveries = self.new_deliveries(&plugins);
+        let Some(ids) = in_place(|| self.shared.backend.entities.update(&entity, &deliveries))? else {
             return Err(HostError::EntityNotFound(id.to_string()));
-        }
-        Ok(self.fan_out(EntityEvent::Updated, entity).await)
+        };
+        Ok(self.fan_out(EntityEvent::Updated, entity, &plugins, ids).await)
     }
 
     /// Deletes an entity and fires `on-entity-deleted`.
     pub async fn delete_entity_async(&self, id: &str) -> Result<EntityWrite, HostError> {
-        let entity = self
-            .shared
-            .backend
-            .entities
-            .delete(id)?
+        let plugins = self.hook_plugins();
+        let deliveries = self.new_deliveries(&plugins);
+        let (entity, ids) = in_place(|| self.shared.backend.entities.delete(id, &deliveries))?
             .ok_or_else(|| HostError::EntityNotFound(id.to_string()))?;
-        Ok(self.fan_out(EntityEvent::Deleted, entity).await)
+        Ok(self.fan_out(EntityEvent::Deleted, entity, &plugins, ids).await)
     }
 
     /// The most recent hook outcomes (up to 1,000), oldest first.
@@ -147,59 +158,24 @@ impl Host {
         self.hook_feed.subscribe()
     }
 
-    async fn fan_out(&self, event: EntityEvent, entity: Entity) -> EntityWrite {
-        let wit_entity = Arc::new(entity.to_wit());
-        let mut hooks = Vec::new();
-        for plugin in self.loaded_all() {
-            let Some(indices) = &plugin.events else {
-                continue;
-            };
-            let started = Instant::now();
-            let call = invoke::guest_call(|store, instance| {
-                let (indices, entity) = (indices.clone(), wit_entity.clone());
-                Box::pin(async move {
-                    let guest = indices.load(&mut *store, &instance)?;
-                    match event {
-                        EntityEvent::Created => guest.call_on_entity_created(store, &entity).await,
-                        EntityEvent::Updated => guest.call_on_entity_updated(store, &entity).await,
-                        EntityEvent::Deleted => {
-                            guest.call_on_entity_deleted(store, &entity.entity_type, &entity.id).await
-                        }
-                    }
-                })
-            });
-            let result = invoke::run_fallible(
-                &plugin,
-                &self.sandbox,
-                &self.shared,
-                CallKind::Hook,
-                event.hook_name(),
-                &call,
-            )
-            .await;
-            let error = result.err().map(|e| e.to_string());
-            if let Some(message) = &error {
-                self.shared.log.record(plugin.id(), LogLevel::Error, LogSource::Host, message);
+    /// Delivers a committed write's event to `plugins` (delivery `ids`, in
+    /// the same order), one after the other.
+    async fn fan_out(
+        &self,
+        event: EntityEvent,
+        entity: Entity,
+        plugins: &[Arc<LoadedPlugin>],
+        ids: Vec<u64>,
+    ) -> EntityWrite {
+        let mut write = EntityWrite { entity, hooks: Vec::new(), pending: Vec::new() };
+        for (plugin, id) in plugins.iter().zip(ids) {
+            match self.deliver(plugin, id, event, &write.entity, 0).await {
+                Delivered::Done(outcome) => write.hooks.push(outcome),
+                Delivered::Later(pending) => write.pending.push(pending),
+                Delivered::Elsewhere => {}
             }
-            hooks.push(HookOutcome {
-                plugin_id: plugin.id().to_string(),
-                event,
-                entity_id: entity.id.clone(),
-                at: now_millis(),
-                duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-                error,
-            });
         }
-        // The write stands whatever happens here: a history that cannot be
-        // kept is the operator's to see, not the writer's error.
-        if let Err(error) = in_place(|| self.shared.backend.hooks.append(&hooks)) {
-            tracing::error!(entity = %entity.id, "hook outcomes not recorded: {error}");
-        }
-        for hook in &hooks {
-            // No subscriber is not an error: the feed is for whoever listens.
-            let _ = self.hook_feed.send(hook.clone());
-        }
-        EntityWrite { entity, hooks }
+        write
     }
 }
 

@@ -181,6 +181,8 @@ pub struct Host {
     data_dir: PathBuf,
     /// Hook outcomes as they happen, for [`Host::subscribe_hooks`].
     pub(crate) hook_feed: tokio::sync::broadcast::Sender<crate::HookOutcome>,
+    /// This host's name in the hook outbox's leases.
+    pub(crate) node: String,
 }
 
 impl Host {
@@ -268,6 +270,7 @@ impl Host {
             install_lock: Default::default(),
             data_dir,
             hook_feed: tokio::sync::broadcast::channel(HOOK_FEED_CAPACITY).0,
+            node: format!("node-{}", uuid::Uuid::new_v4()),
         })
     }
 

@@ -42,6 +42,7 @@ pub mod embedding {}
 mod bindings;
 mod calls;
 pub mod capabilities;
+mod delivery;
 mod error;
 pub mod events;
 pub mod field_config;

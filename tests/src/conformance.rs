@@ -2,10 +2,11 @@
 //! through the traits alone. `tests/backend.rs` runs it on SQLite; another
 //! backend runs the same functions on a fresh, empty database of its own.
 
-use plinth_host::store::{Backend, CommitError, KvChanges, Usage};
+use plinth_host::store::{Backend, CommitError, DeliveryMark, KvChanges, NewDeliveries, Usage};
 use plinth_host::types::{EntityEvent, HookOutcome};
 use plinth_host::{Entity, EntityQuery};
 use serde_json::{Map, Value, json};
+use std::time::Duration;
 
 /// Every check, in order, on one empty backend.
 pub fn run_all(backend: &Backend) {
@@ -18,6 +19,7 @@ pub fn run_all(backend: &Backend) {
     storage_is_scoped_by_plugin(backend);
     settings_change_and_reset(backend);
     hook_records_keep_the_newest(backend);
+    hook_outbox_delivers_once(backend);
     field_configs_put_and_remove(backend);
 }
 
@@ -29,18 +31,28 @@ fn entity(id: &str, entity_type: &str, data: Value, at: u64) -> Entity {
 pub fn entities_round_trip(backend: &Backend) {
     let store = &backend.entities;
     let ada = entity("rt-1", "character", json!({"name": "Ada"}), 1);
-    assert!(store.insert(&ada).expect("insert"));
-    assert!(!store.insert(&entity("rt-1", "location", json!({}), 2)).expect("insert twice"));
+    assert!(store.insert(&ada, &NewDeliveries::none()).expect("insert").is_some());
+    assert!(
+        store
+            .insert(&entity("rt-1", "location", json!({}), 2), &NewDeliveries::none())
+            .expect("insert twice")
+            .is_none()
+    );
     assert_eq!(store.get("rt-1").expect("get"), Some(ada.clone()));
     let renamed = Entity { data: json!({"name": "Ada L."}), updated_at: 5, ..ada.clone() };
-    assert!(store.update(&renamed).expect("update"));
+    assert!(store.update(&renamed, &NewDeliveries::none()).expect("update").is_some());
     assert_eq!(
         store.get("rt-1").expect("get").map(|e| (e.data, e.updated_at)),
         Some((renamed.data.clone(), 5))
     );
-    assert!(!store.update(&entity("rt-missing", "x", json!({}), 1)).expect("update missing"));
-    assert_eq!(store.delete("rt-1").expect("delete"), Some(renamed));
-    assert_eq!(store.delete("rt-1").expect("delete again"), None);
+    assert!(
+        store
+            .update(&entity("rt-missing", "x", json!({}), 1), &NewDeliveries::none())
+            .expect("update missing")
+            .is_none()
+    );
+    assert_eq!(store.delete("rt-1", &NewDeliveries::none()).expect("delete"), Some((renamed, vec![])));
+    assert_eq!(store.delete("rt-1", &NewDeliveries::none()).expect("delete again"), None);
     assert_eq!(store.get("rt-1").expect("get deleted"), None);
 }
 
@@ -55,7 +67,12 @@ pub fn entity_queries(backend: &Backend) {
         ("q-d", "qlist", json!({"items": ["Ada"], "keyed": {"0": "Ada"}})),
     ];
     for (at, (id, entity_type, data)) in rows.into_iter().enumerate() {
-        assert!(store.insert(&entity(id, entity_type, data, 100 + at as u64)).expect("insert"));
+        assert!(
+            store
+                .insert(&entity(id, entity_type, data, 100 + at as u64), &NewDeliveries::none())
+                .expect("insert")
+                .is_some()
+        );
     }
     let ids = |query: EntityQuery| -> Vec<String> {
         store
@@ -87,7 +104,13 @@ pub fn entity_queries(backend: &Backend) {
 pub fn queries_stop_at_their_deadline(backend: &Backend) {
     for i in 0..5_000u64 {
         let data = json!({ "n": i, "text": "x".repeat(50) });
-        assert!(backend.entities.insert(&entity(&format!("dl-{i}"), "dl", data, 1_000 + i)).expect("insert"));
+        assert!(
+            backend
+                .entities
+                .insert(&entity(&format!("dl-{i}"), "dl", data, 1_000 + i), &NewDeliveries::none())
+                .expect("insert")
+                .is_some()
+        );
     }
     let query = EntityQuery::of_type("dl").where_field("text", "no such text");
     let past = std::time::Instant::now();
@@ -215,6 +238,80 @@ pub fn hook_records_keep_the_newest(backend: &Backend) {
     let kept = backend.hooks.recent(5_000).expect("all kept");
     assert_eq!(kept.len(), 1_000);
     assert_eq!(kept.first(), Some(&outcomes[200]));
+}
+
+/// The hook outbox: a write's deliveries commit with it, leased to the
+/// writer; a claim takes only deliveries whose lease ran out, of the plugins
+/// named, never one another claim holds; a storage commit marks a delivery
+/// done once (the second commit writes nothing); a completion records the
+/// outcome once, and only by the node that marked it or of an unmarked one.
+pub fn hook_outbox_delivers_once(backend: &Backend) {
+    let (store, outbox) = (&backend.entities, &backend.outbox);
+    let minute = Duration::from_secs(60);
+    let plugins = vec!["ob-a".to_string(), "ob-b".to_string()];
+    let leased = |node: &str, lease| NewDeliveries { plugins: plugins.clone(), node: node.into(), lease };
+    let written = entity("ob-1", "ob", json!({"n": 1}), 1);
+    let held = store.insert(&written, &leased("writer", minute)).expect("insert").expect("a new id");
+    assert_eq!(held.len(), 2, "one delivery per plugin");
+    assert_ne!(held[0], held[1]);
+    assert_eq!(outbox.pending().expect("pending"), 2, "the deliveries committed with the write");
+    assert!(
+        outbox.claim_due("other", &plugins, minute, 10).expect("claim").is_empty(),
+        "the writer's lease keeps them"
+    );
+
+    // A writer that died at once: its lease is over.
+    let (deleted, orphans) =
+        store.delete("ob-1", &leased("dead", Duration::ZERO)).expect("delete").expect("existed");
+    assert_eq!(deleted, written);
+    let only_a = outbox.claim_due("b", &plugins[..1], minute, 10).expect("claim");
+    assert_eq!(only_a.len(), 1, "only the plugins named: {only_a:?}");
+    let claimed = &only_a[0];
+    assert_eq!((claimed.id, claimed.plugin_id.as_str()), (orphans[0], "ob-a"));
+    assert_eq!((claimed.event, &claimed.entity, claimed.attempts), (EntityEvent::Deleted, &written, 1));
+    let rest = outbox.claim_due("c", &plugins, minute, 10).expect("claim");
+    assert_eq!(
+        rest.iter().map(|d| d.id).collect::<Vec<_>>(),
+        [orphans[1]],
+        "a claimed one is not claimed again"
+    );
+
+    // The hook's commit marks it done once; a second run's commit writes nothing.
+    let marked = |node: &str| KvChanges {
+        delivery: Some(DeliveryMark { id: orphans[0], node: node.into() }),
+        ..writes(&[(node, Some("ran"))])
+    };
+    commit(backend, "ob-a", &marked("b")).expect("first run commits");
+    assert!(matches!(commit(backend, "ob-a", &marked("c")), Err(CommitError::Delivered)));
+    assert!(backend.kv.get("ob-a", "c").expect("get").is_none(), "the second run wrote nothing");
+    assert!(backend.kv.get("ob-a", "b").expect("get").is_some());
+
+    let outcome = |plugin: &str, error: Option<&str>| HookOutcome {
+        plugin_id: plugin.into(),
+        event: EntityEvent::Deleted,
+        entity_id: "ob-1".into(),
+        at: 7,
+        duration_us: 8,
+        error: error.map(str::to_string),
+    };
+    assert!(
+        !outbox.complete(orphans[0], "c", &outcome("ob-a", None)).expect("complete"),
+        "c did not mark it"
+    );
+    assert!(outbox.complete(orphans[0], "b", &outcome("ob-a", None)).expect("complete"));
+    assert!(!outbox.complete(orphans[0], "b", &outcome("ob-a", None)).expect("complete"), "once");
+    assert_eq!(backend.hooks.recent(1).expect("recent"), [outcome("ob-a", None)]);
+
+    // Put back, it is due again and counts its claims.
+    outbox.retry(orphans[1], Duration::ZERO).expect("retry");
+    let again = outbox.claim_due("d", &plugins, minute, 10).expect("claim");
+    assert_eq!(again.iter().map(|d| (d.id, d.attempts)).collect::<Vec<_>>(), [(orphans[1], 2)]);
+    // An unmarked delivery is completed by whoever finishes first.
+    assert!(outbox.complete(orphans[1], "c", &outcome("ob-b", Some("timeout"))).expect("complete"));
+    for id in held {
+        assert!(outbox.complete(id, "writer", &outcome("ob-a", None)).expect("complete"));
+    }
+    assert_eq!(outbox.pending().expect("pending"), 0);
 }
 
 /// A field configuration is stored per entity type, replaced whole, removed by `None`.

@@ -121,6 +121,13 @@ pub async fn events(
     Ok(Json(json!({ "hooks": hooks })))
 }
 
+/// The hook outbox: deliveries still waiting (on every node sharing the
+/// database), and this node's name in their leases.
+pub async fn outbox(State(state): AppStateExtractor) -> Result<Json<Value>, ApiError> {
+    let pending = blocking(&state.host, |host| host.pending_deliveries()).await??;
+    Ok(Json(json!({ "pending": pending, "node": state.host.node_id() })))
+}
+
 /// Live event streams open at once; one more is refused (503), so idle
 /// clients cannot pile up without bound.
 const MAX_STREAMS: usize = 64;

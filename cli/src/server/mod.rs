@@ -187,6 +187,8 @@ async fn serve(options: ServeArgs) -> anyhow::Result<()> {
         }
         loader.loading.store(false, Ordering::SeqCst);
         tracing::info!(plugins = loader.host.plugins().len(), "plugins loaded");
+        // Deliveries a stopped node (this one, before a crash) left behind.
+        Host::start_delivery_loop(&loader.host);
         if reload {
             reload::watch(loader).await;
         }
@@ -219,6 +221,7 @@ fn router(state: SharedState) -> Router {
         .route("/api/entities/{id}", get(entities::one).put(entities::update).delete(entities::delete))
         .route("/api/events", get(entities::events))
         .route("/api/events/stream", get(entities::stream))
+        .route("/api/outbox", get(entities::outbox))
         .route("/api/field-configs", get(field_configs::list))
         .route("/api/field-configs/{entity_type}", get(field_configs::one).put(field_configs::put))
         .route("/api/widgets", get(widgets::list))

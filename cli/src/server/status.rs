@@ -19,7 +19,7 @@ pub fn of_call(error: &CallError) -> u16 {
         CallErrorKind::LimitExceeded { .. } => 507,
         CallErrorKind::Busy { .. } | CallErrorKind::HostBusy | CallErrorKind::Degraded { .. } => 503,
         CallErrorKind::RequestTooLarge { .. } => 413,
-        CallErrorKind::Conflict { .. } => 409,
+        CallErrorKind::Conflict { .. } | CallErrorKind::AlreadyDelivered => 409,
         CallErrorKind::Guest(error) => match error {
             GuestError::NotFound(_) => 404,
             GuestError::Denied(_) => 403,

@@ -141,6 +141,53 @@ impl Drop for Server {
     }
 }
 
+/// Creates `count` entities of `entity_type` through `node`, from `clients`
+/// threads at once; the ids acknowledged (201) and how many requests failed.
+pub fn create_entities(node: &str, entity_type: &str, count: usize, clients: usize) -> (Vec<String>, usize) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<(Vec<String>, usize)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..clients)
+            .map(|_| {
+                scope.spawn(|| {
+                    let (mut created, mut failed) = (Vec::new(), 0);
+                    loop {
+                        let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        if n >= count {
+                            return (created, failed);
+                        }
+                        let body =
+                            serde_json::json!({ "entity_type": entity_type, "data": { "n": n } }).to_string();
+                        match try_send(&format!("{node}/api/entities"), "POST", Some(&body)) {
+                            Ok((201, answer)) if answer["entity"]["id"].is_string() => {
+                                created.push(answer["entity"]["id"].as_str().unwrap_or_default().to_string())
+                            }
+                            _ => failed += 1,
+                        }
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().map(|worker| worker.join().expect("client thread")).collect()
+    });
+    results.into_iter().fold((Vec::new(), 0), |(mut ids, failed), (more, also)| {
+        ids.extend(more);
+        (ids, failed + also)
+    })
+}
+
+/// Waits (bounded) until the hook outbox is empty, as `node` sees it.
+pub fn wait_for_empty_outbox(node: &Server) {
+    let mut pending = serde_json::json!(null);
+    for _ in 0..600 {
+        pending = node.get("/api/outbox").1["pending"].clone();
+        if pending == 0 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("hook deliveries still pending after 2 minutes: {pending}; log:\n{}", node.log());
+}
+
 /// One HTTP request with a real client; non-2xx statuses are answers, not errors.
 pub fn send(url: &str, method: &str, body: Option<&str>) -> (u16, Vec<(String, String)>, Value) {
     send_with(url, method, body, &[])
@@ -153,20 +200,43 @@ pub fn send_with(
     body: Option<&str>,
     headers: &[(&str, &str)],
 ) -> (u16, Vec<(String, String)>, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    try_send_with(url, method, body, headers).unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+}
+
+/// Like [`send`], with a failed connection (a server being killed) as an
+/// error instead of a panic.
+pub fn try_send(url: &str, method: &str, body: Option<&str>) -> Result<(u16, Value), String> {
+    try_send_with(url, method, body, &[]).map(|(status, _, body)| (status, body))
+}
+
+/// A status, the headers and the JSON body (Null when not JSON).
+type Answer = (u16, Vec<(String, String)>, Value);
+
+/// One request, given up after 2 minutes so no test waits forever.
+fn try_send_with(
+    url: &str,
+    method: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Result<Answer, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(120)))
+        .build()
+        .into();
     let mut request =
         ureq::http::Request::builder().method(method).uri(url).header("content-type", "application/json");
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
     let mut response = agent
-        .run(request.body(body.unwrap_or("").as_bytes().to_vec()).expect("request"))
-        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        .run(request.body(body.unwrap_or("").as_bytes().to_vec()).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
     let headers = response
         .headers()
         .iter()
         .map(|(name, value)| (name.to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
         .collect();
     let text = response.body_mut().read_to_string().unwrap_or_default();
-    (response.status().as_u16(), headers, serde_json::from_str(&text).unwrap_or(Value::Null))
+    Ok((response.status().as_u16(), headers, serde_json::from_str(&text).unwrap_or(Value::Null)))
 }

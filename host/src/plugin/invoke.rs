@@ -278,6 +278,9 @@ impl<R: Send> Invocation<'_, R> {
                     Err(CommitError::Store(e)) => {
                         Err(internal(format!("committing its storage writes failed: {e}")))
                     }
+                    Err(CommitError::Delivered) => {
+                        Err(CallError::new(&context.id, phase, CallErrorKind::AlreadyDelivered))
+                    }
                     Err(conflict) => return Attempt::Conflict(conflict),
                 }
             }

@@ -1,6 +1,6 @@
-//! The backend seam: what the host needs from a database, as four small
-//! traits (entities, plugin key-value storage, settings, hook records) with
-//! one error type. SQLite ([`Backend::sqlite`]) is the default; PostgreSQL
+//! The backend seam: what the host needs from a database, as small traits
+//! (entities, plugin key-value storage, settings, hook records, the hook
+//! outbox, field configurations) with one error type. SQLite ([`Backend::sqlite`]) is the default; PostgreSQL
 //! (`Backend::postgres`, feature `postgres`) lets several nodes share one
 //! database; another database plugs in by implementing the traits, and the
 //! conformance suite in `plinth-tests` runs against any [`Backend`].
@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use sqlite::DATABASE_FILE;
 
@@ -58,12 +58,95 @@ pub trait EntityStore: Send + Sync {
     /// How many entities match `query`, ignoring its limit and offset;
     /// stopped at `deadline` like [`EntityStore::find`].
     fn count(&self, query: &EntityQuery, deadline: Option<Instant>) -> Result<u64, StoreError>;
-    /// Adds an entity; `false` (and nothing written) when the id is taken.
-    fn insert(&self, entity: &Entity) -> Result<bool, StoreError>;
-    /// Replaces an entity's data and `updated_at`; `false` when it does not exist.
-    fn update(&self, entity: &Entity) -> Result<bool, StoreError>;
-    /// Removes an entity, returning it as it was; `None` when it did not exist.
-    fn delete(&self, id: &str) -> Result<Option<Entity>, StoreError>;
+    /// Adds an entity and, in the same transaction, its `created` event's
+    /// deliveries; `None` (and nothing written) when the id is taken, else
+    /// the deliveries' ids in the order of [`NewDeliveries::plugins`].
+    fn insert(&self, entity: &Entity, deliveries: &NewDeliveries) -> Result<Option<Vec<u64>>, StoreError>;
+    /// Replaces an entity's data and `updated_at` and adds its `updated`
+    /// event's deliveries, in one transaction; `None` when it does not exist.
+    fn update(&self, entity: &Entity, deliveries: &NewDeliveries) -> Result<Option<Vec<u64>>, StoreError>;
+    /// Removes an entity and adds its `deleted` event's deliveries, in one
+    /// transaction, returning it as it was; `None` when it did not exist.
+    fn delete(&self, id: &str, deliveries: &NewDeliveries) -> Result<Option<(Entity, Vec<u64>)>, StoreError>;
+}
+
+/// The hook deliveries an entity write puts in the outbox, in the write's
+/// own transaction: one per plugin, leased to the writing node, which
+/// delivers them at once. Another node takes over a delivery only when its
+/// lease has run out (the writer died mid-way).
+#[derive(Debug, Clone, Default)]
+pub struct NewDeliveries {
+    /// The plugins whose hooks get the event (none: nothing is added).
+    pub plugins: Vec<String>,
+    /// The node that holds the lease.
+    pub node: String,
+    /// How long the lease lasts.
+    pub lease: Duration,
+}
+
+impl NewDeliveries {
+    /// No deliveries: a write that fires no hook.
+    pub fn none() -> NewDeliveries {
+        NewDeliveries::default()
+    }
+}
+
+/// One event waiting in the outbox for one plugin's hook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// Its id in the outbox.
+    pub id: u64,
+    /// The plugin whose hook it is for.
+    pub plugin_id: String,
+    /// The event.
+    pub event: EntityEvent,
+    /// The entity as written (for a delete: as it was).
+    pub entity: Entity,
+    /// How many times a node has claimed it after its writer (0: never).
+    pub attempts: u32,
+}
+
+/// A delivery marked done inside a storage commit ([`KvChanges::delivery`]):
+/// the hook's storage writes and the mark commit together or not at all, so
+/// an event's effect on plugin storage happens exactly once however many
+/// nodes run the hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryMark {
+    /// The delivery.
+    pub id: u64,
+    /// The node running the hook.
+    pub node: String,
+}
+
+/// The outbox of hook deliveries (see [`NewDeliveries`]). A delivery is
+/// pending until a node completes it; each node claims due ones (never
+/// leased, or whose lease ran out) for the plugins it runs, so a delivery a
+/// dead node left is delivered by another.
+pub trait HookOutbox: Send + Sync {
+    /// Leases to `node`, for `lease`, up to `limit` pending deliveries whose
+    /// lease has run out, oldest first, for the given plugins only, and
+    /// counts the claim in their `attempts`. Concurrent claims from several
+    /// nodes never get the same delivery. A delivery marked done whose lease
+    /// ran out (its node died before completing it) is removed.
+    fn claim_due(
+        &self,
+        node: &str,
+        plugins: &[String],
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    /// Gives a delivery back for now (its plugin was busy): it is due again
+    /// after `after`, and every node is woken to look for due deliveries.
+    fn retry(&self, id: u64, after: Duration) -> Result<(), StoreError>;
+    /// Completes a delivery and records `outcome` in the hook records, in one
+    /// transaction: `false` (nothing recorded) when it is gone or another
+    /// node's commit marked it done.
+    fn complete(&self, id: u64, node: &str, outcome: &HookOutcome) -> Result<bool, StoreError>;
+    /// How many deliveries are waiting (leased or not).
+    fn pending(&self) -> Result<u64, StoreError>;
+    /// Told when a delivery is given up for a retry, by any node sharing the
+    /// database, so idle nodes claim it without waiting for their next poll.
+    fn wake_ups(&self) -> Arc<tokio::sync::Notify>;
 }
 
 /// A stored value and the version it has had since its last write. Versions
@@ -94,13 +177,15 @@ pub struct KvChanges {
     pub listed: BTreeMap<String, Vec<String>>,
     /// Each key written: the new value, or `None` to delete it.
     pub writes: BTreeMap<String, Option<Vec<u8>>>,
+    /// The hook delivery this call is, marked done in the same commit.
+    pub delivery: Option<DeliveryMark>,
 }
 
 impl KvChanges {
-    /// Whether the commit has anything to check or write. A call that read
-    /// one key or one list and wrote nothing saw a single consistent state.
+    /// Whether the commit has anything to check, write or mark. A call that
+    /// read one key or one list and wrote nothing saw a single consistent state.
     pub fn needs_commit(&self) -> bool {
-        !self.writes.is_empty() || self.reads.len() + self.listed.len() > 1
+        !self.writes.is_empty() || self.reads.len() + self.listed.len() > 1 || self.delivery.is_some()
     }
 }
 
@@ -121,6 +206,10 @@ pub enum CommitError {
         /// The plugin's quota.
         quota: Usage,
     },
+    /// The call is a hook delivery another node has completed already:
+    /// nothing is written, so the event takes effect once.
+    #[error("the event was delivered already (by another node)")]
+    Delivered,
     /// The backend failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -200,6 +289,8 @@ pub struct Backend {
     pub settings: Arc<dyn SettingsStore>,
     /// Hook outcomes.
     pub hooks: Arc<dyn HookRecords>,
+    /// Hook deliveries not yet completed.
+    pub outbox: Arc<dyn HookOutbox>,
     /// Field configurations.
     pub field_configs: Arc<dyn FieldConfigStore>,
 }
@@ -208,13 +299,14 @@ impl Backend {
     /// A backend whose one database implements every trait.
     pub fn of<D>(db: Arc<D>) -> Backend
     where
-        D: EntityStore + PluginKv + SettingsStore + HookRecords + FieldConfigStore + 'static,
+        D: EntityStore + PluginKv + SettingsStore + HookRecords + HookOutbox + FieldConfigStore + 'static,
     {
         Backend {
             entities: db.clone(),
             kv: db.clone(),
             settings: db.clone(),
             hooks: db.clone(),
+            outbox: db.clone(),
             field_configs: db,
         }
     }

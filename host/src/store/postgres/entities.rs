@@ -4,9 +4,9 @@
 //! whose `statement_timeout` is the time left, so the server itself stops a
 //! slow query and releases what it held.
 
-use super::{Error, Postgres, fail, to_i64, to_u64};
-use crate::store::{EntityStore, StoreError};
-use crate::types::{Entity, EntityQuery, field_path};
+use super::{Error, Postgres, fail, outbox, to_i64, to_u64};
+use crate::store::{EntityStore, NewDeliveries, StoreError};
+use crate::types::{Entity, EntityEvent, EntityQuery, field_path};
 use deadpool_postgres::Pool;
 use std::time::{Duration, Instant};
 use tokio_postgres::Row;
@@ -151,12 +151,13 @@ impl EntityStore for Postgres {
         })
     }
 
-    fn insert(&self, entity: &Entity) -> Result<bool, StoreError> {
-        let entity = entity.clone();
+    fn insert(&self, entity: &Entity, deliveries: &NewDeliveries) -> Result<Option<Vec<u64>>, StoreError> {
+        let (entity, deliveries) = (entity.clone(), deliveries.clone());
         self.run("creating an entity", move |pool| async move {
             let (created_at, updated_at) = (to_i64(entity.created_at)?, to_i64(entity.updated_at)?);
-            let client = pool.get().await?;
-            let statement = client
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await?;
+            let statement = transaction
                 .prepare_cached(
                     "INSERT INTO entities (id, entity_type, data, created_at, updated_at)
                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
@@ -164,32 +165,52 @@ impl EntityStore for Postgres {
                 .await?;
             let params: [&(dyn ToSql + Sync); 5] =
                 [&entity.id, &entity.entity_type, &entity.data, &created_at, &updated_at];
-            Ok(client.execute(&statement, &params).await? > 0)
+            if transaction.execute(&statement, &params).await? == 0 {
+                return Ok(None);
+            }
+            let ids = outbox::add(&transaction, EntityEvent::Created, &entity, &deliveries).await?;
+            transaction.commit().await?;
+            Ok(Some(ids))
         })
     }
 
-    fn update(&self, entity: &Entity) -> Result<bool, StoreError> {
-        let entity = entity.clone();
+    fn update(&self, entity: &Entity, deliveries: &NewDeliveries) -> Result<Option<Vec<u64>>, StoreError> {
+        let (entity, deliveries) = (entity.clone(), deliveries.clone());
         self.run("updating an entity", move |pool| async move {
             let updated_at = to_i64(entity.updated_at)?;
-            let client = pool.get().await?;
-            let statement =
-                client.prepare_cached("UPDATE entities SET data = $2, updated_at = $3 WHERE id = $1").await?;
-            Ok(client.execute(&statement, &[&entity.id, &entity.data, &updated_at]).await? > 0)
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await?;
+            let statement = transaction
+                .prepare_cached("UPDATE entities SET data = $2, updated_at = $3 WHERE id = $1")
+                .await?;
+            if transaction.execute(&statement, &[&entity.id, &entity.data, &updated_at]).await? == 0 {
+                return Ok(None);
+            }
+            let ids = outbox::add(&transaction, EntityEvent::Updated, &entity, &deliveries).await?;
+            transaction.commit().await?;
+            Ok(Some(ids))
         })
     }
 
-    fn delete(&self, id: &str) -> Result<Option<Entity>, StoreError> {
-        let id = id.to_owned();
+    fn delete(&self, id: &str, deliveries: &NewDeliveries) -> Result<Option<(Entity, Vec<u64>)>, StoreError> {
+        let (id, deliveries) = (id.to_owned(), deliveries.clone());
         self.run("deleting an entity", move |pool| async move {
-            let client = pool.get().await?;
-            let statement = client
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await?;
+            let statement = transaction
                 .prepare_cached(
                     "DELETE FROM entities WHERE id = $1
                      RETURNING id, entity_type, data, created_at, updated_at",
                 )
                 .await?;
-            client.query_opt(&statement, &[&id]).await?.as_ref().map(from_row).transpose()
+            let Some(entity) =
+                transaction.query_opt(&statement, &[&id]).await?.as_ref().map(from_row).transpose()?
+            else {
+                return Ok(None);
+            };
+            let ids = outbox::add(&transaction, EntityEvent::Deleted, &entity, &deliveries).await?;
+            transaction.commit().await?;
+            Ok(Some((entity, ids)))
         })
     }
 }

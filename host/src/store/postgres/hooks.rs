@@ -3,10 +3,41 @@
 //! rather than a range of numbers, so gaps a sequence may leave (a rolled
 //! back insert) never make it keep fewer.
 
-use super::{Postgres, to_i64, to_u64};
+use super::{Error, Postgres, to_i64, to_u64};
 use crate::store::{HOOK_RECORDS_KEPT as KEPT, event_name, event_of};
 use crate::store::{HookRecords, StoreError};
 use crate::types::HookOutcome;
+use deadpool_postgres::Transaction;
+
+/// Appends `outcomes` and drops the oldest beyond [`KEPT`], inside the
+/// caller's transaction.
+pub(super) async fn append(transaction: &Transaction<'_>, outcomes: &[HookOutcome]) -> Result<(), Error> {
+    let insert = transaction
+        .prepare_cached(
+            r#"INSERT INTO hook_records (plugin_id, event, entity_id, "at", duration_us, error)
+               VALUES ($1, $2, $3, $4, $5, $6)"#,
+        )
+        .await?;
+    // One statement per outcome, in order, so `seq` follows the order given.
+    for outcome in outcomes {
+        let (event, at, duration_us) =
+            (event_name(outcome.event), to_i64(outcome.at)?, to_i64(outcome.duration_us)?);
+        transaction
+            .execute(
+                &insert,
+                &[&outcome.plugin_id, &event, &outcome.entity_id, &at, &duration_us, &outcome.error],
+            )
+            .await?;
+    }
+    let trim = transaction
+        .prepare_cached(
+            "DELETE FROM hook_records
+             WHERE seq < (SELECT seq FROM hook_records ORDER BY seq DESC OFFSET $1 LIMIT 1)",
+        )
+        .await?;
+    transaction.execute(&trim, &[&(KEPT - 1)]).await?;
+    Ok(())
+}
 
 impl HookRecords for Postgres {
     fn append(&self, outcomes: &[HookOutcome]) -> Result<(), StoreError> {
@@ -17,30 +48,7 @@ impl HookRecords for Postgres {
         self.run("recording hook outcomes", move |pool| async move {
             let mut client = pool.get().await?;
             let transaction = client.transaction().await?;
-            let insert = transaction
-                .prepare_cached(
-                    r#"INSERT INTO hook_records (plugin_id, event, entity_id, "at", duration_us, error)
-                       VALUES ($1, $2, $3, $4, $5, $6)"#,
-                )
-                .await?;
-            // One statement per outcome, in order, so `seq` follows the order given.
-            for outcome in &outcomes {
-                let (event, at, duration_us) =
-                    (event_name(outcome.event), to_i64(outcome.at)?, to_i64(outcome.duration_us)?);
-                transaction
-                    .execute(
-                        &insert,
-                        &[&outcome.plugin_id, &event, &outcome.entity_id, &at, &duration_us, &outcome.error],
-                    )
-                    .await?;
-            }
-            let trim = transaction
-                .prepare_cached(
-                    "DELETE FROM hook_records
-                     WHERE seq < (SELECT seq FROM hook_records ORDER BY seq DESC OFFSET $1 LIMIT 1)",
-                )
-                .await?;
-            transaction.execute(&trim, &[&(KEPT - 1)]).await?;
+            append(&transaction, &outcomes).await?;
             transaction.commit().await?;
             Ok(())
         })

@@ -49,6 +49,11 @@ async fn apply(
     changes: &KvChanges,
     quota: Usage,
 ) -> Result<Result<(), CommitError>, Error> {
+    if let Some(mark) = &changes.delivery
+        && !super::outbox::mark_done(transaction, mark).await?
+    {
+        return Ok(Err(CommitError::Delivered));
+    }
     let lock = transaction
         .prepare_cached("SELECT bytes, keys, generation FROM plugin_usage WHERE plugin_id = $1 FOR UPDATE")
         .await?;

@@ -16,6 +16,7 @@ mod entities;
 mod field_configs;
 mod hooks;
 mod kv;
+mod outbox;
 mod settings;
 
 use super::StoreError;
@@ -92,6 +93,19 @@ const MIGRATIONS: &[&str] = &[
         entity_type text PRIMARY KEY,
         config      jsonb NOT NULL
     );"#,
+    // 2: the hook outbox (see `outbox.rs`). Lease times are the database's
+    // clock in milliseconds, so nodes' clocks need not agree.
+    r#"CREATE TABLE hook_deliveries (
+        id          bigserial PRIMARY KEY,
+        plugin_id   text NOT NULL,
+        event       text NOT NULL,
+        entity      jsonb NOT NULL,
+        lease_owner text NOT NULL,
+        lease_until bigint NOT NULL,
+        attempts    integer NOT NULL DEFAULT 0,
+        done        boolean NOT NULL DEFAULT false
+    );
+    CREATE INDEX hook_deliveries_due ON hook_deliveries (lease_until);"#,
 ];
 
 /// The PostgreSQL backend; implements every backend trait. Open it with
@@ -100,6 +114,8 @@ pub struct Postgres {
     pool: Pool,
     /// One storage commit per plugin at a time on this node (see `kv.rs`).
     commit_locks: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    /// Woken by `NOTIFY` from any node (see `outbox.rs`).
+    wake_ups: std::sync::Arc<tokio::sync::Notify>,
     /// Where calls run: the handle of `runtime`.
     handle: Handle,
     /// Owned so it lives as long as the backend; `None` only while dropping.
@@ -129,8 +145,11 @@ impl Postgres {
         }
         // Fast: a pooled connection is only checked for being closed; a dead
         // one fails its next query (Unavailable) and is replaced.
-        let manager =
-            Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .wait_timeout(Some(WAIT_TIMEOUT))
@@ -148,10 +167,12 @@ impl Postgres {
         let db = Postgres {
             pool,
             commit_locks: Default::default(),
+            wake_ups: Default::default(),
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
         };
         db.run("migrating the database", migrate)?;
+        db.handle.spawn(outbox::listen(config, db.wake_ups.clone()));
         Ok(db)
     }
 

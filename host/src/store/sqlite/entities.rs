@@ -2,9 +2,9 @@
 //! `json_extract` on quoted path segments, so no text from a query reaches
 //! the SQL itself.
 
-use super::{Sqlite, fail};
-use crate::store::{EntityStore, StoreError};
-use crate::types::{Entity, EntityQuery, field_path};
+use super::{Sqlite, fail, outbox};
+use crate::store::{EntityStore, NewDeliveries, StoreError};
+use crate::types::{Entity, EntityEvent, EntityQuery, field_path};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use std::time::Instant;
@@ -115,41 +115,64 @@ impl EntityStore for Sqlite {
         .map_err(fail("counting entities"))
     }
 
-    fn insert(&self, entity: &Entity) -> Result<bool, StoreError> {
-        let inserted = self
-            .lock()
-            .prepare_cached(&format!(
-                "INSERT INTO entities ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO NOTHING"
-            ))
-            .and_then(|mut statement| {
-                statement.execute(params![
+    fn insert(&self, entity: &Entity, deliveries: &NewDeliveries) -> Result<Option<Vec<u64>>, StoreError> {
+        let mut db = self.lock();
+        let mut run = || -> rusqlite::Result<Option<Vec<u64>>> {
+            let transaction = db.transaction()?;
+            let inserted = transaction
+                .prepare_cached(&format!(
+                    "INSERT INTO entities ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO NOTHING"
+                ))?
+                .execute(params![
                     entity.id,
                     entity.entity_type,
                     entity.data.to_string(),
                     entity.created_at,
                     entity.updated_at
-                ])
-            })
-            .map_err(fail("creating an entity"))?;
-        Ok(inserted > 0)
+                ])?;
+            if inserted == 0 {
+                return Ok(None);
+            }
+            let ids = outbox::add(&transaction, EntityEvent::Created, entity, deliveries)?;
+            transaction.commit()?;
+            Ok(Some(ids))
+        };
+        run().map_err(fail("creating an entity"))
     }
 
-    fn update(&self, entity: &Entity) -> Result<bool, StoreError> {
-        let changed = self
-            .lock()
-            .prepare_cached("UPDATE entities SET data = ?2, updated_at = ?3 WHERE id = ?1")
-            .and_then(|mut statement| {
-                statement.execute(params![entity.id, entity.data.to_string(), entity.updated_at])
-            })
-            .map_err(fail("updating an entity"))?;
-        Ok(changed > 0)
+    fn update(&self, entity: &Entity, deliveries: &NewDeliveries) -> Result<Option<Vec<u64>>, StoreError> {
+        let mut db = self.lock();
+        let mut run = || -> rusqlite::Result<Option<Vec<u64>>> {
+            let transaction = db.transaction()?;
+            let changed = transaction
+                .prepare_cached("UPDATE entities SET data = ?2, updated_at = ?3 WHERE id = ?1")?
+                .execute(params![entity.id, entity.data.to_string(), entity.updated_at])?;
+            if changed == 0 {
+                return Ok(None);
+            }
+            let ids = outbox::add(&transaction, EntityEvent::Updated, entity, deliveries)?;
+            transaction.commit()?;
+            Ok(Some(ids))
+        };
+        run().map_err(fail("updating an entity"))
     }
 
-    fn delete(&self, id: &str) -> Result<Option<Entity>, StoreError> {
-        let db = self.lock();
-        db.prepare_cached(&format!("DELETE FROM entities WHERE id = ?1 RETURNING {COLUMNS}"))
-            .and_then(|mut statement| statement.query_row([id], from_row).optional())
-            .map_err(fail("deleting an entity"))
+    fn delete(&self, id: &str, deliveries: &NewDeliveries) -> Result<Option<(Entity, Vec<u64>)>, StoreError> {
+        let mut db = self.lock();
+        let mut run = || -> rusqlite::Result<Option<(Entity, Vec<u64>)>> {
+            let transaction = db.transaction()?;
+            let deleted = transaction
+                .prepare_cached(&format!("DELETE FROM entities WHERE id = ?1 RETURNING {COLUMNS}"))?
+                .query_row([id], from_row)
+                .optional()?;
+            let Some(entity) = deleted else {
+                return Ok(None);
+            };
+            let ids = outbox::add(&transaction, EntityEvent::Deleted, &entity, deliveries)?;
+            transaction.commit()?;
+            Ok(Some((entity, ids)))
+        };
+        run().map_err(fail("deleting an entity"))
     }
 }
 

@@ -4,7 +4,29 @@ use super::{Sqlite, fail};
 use crate::store::{HOOK_RECORDS_KEPT as KEPT, event_name, event_of};
 use crate::store::{HookRecords, StoreError};
 use crate::types::HookOutcome;
-use rusqlite::params;
+use rusqlite::{Connection, params};
+
+/// Appends `outcomes` and drops the oldest beyond [`KEPT`], inside the
+/// caller's transaction.
+pub(super) fn append(db: &Connection, outcomes: &[HookOutcome]) -> rusqlite::Result<()> {
+    for outcome in outcomes {
+        db.prepare_cached(
+            "INSERT INTO hook_records (plugin_id, event, entity_id, at, duration_us, error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            outcome.plugin_id,
+            event_name(outcome.event),
+            outcome.entity_id,
+            outcome.at,
+            outcome.duration_us,
+            outcome.error
+        ])?;
+    }
+    db.prepare_cached("DELETE FROM hook_records WHERE seq <= (SELECT MAX(seq) FROM hook_records) - ?1")?
+        .execute([KEPT])?;
+    Ok(())
+}
 
 impl HookRecords for Sqlite {
     fn append(&self, outcomes: &[HookOutcome]) -> Result<(), StoreError> {
@@ -14,26 +36,7 @@ impl HookRecords for Sqlite {
         let mut db = self.lock();
         let mut run = || -> rusqlite::Result<()> {
             let transaction = db.transaction()?;
-            for outcome in outcomes {
-                transaction
-                    .prepare_cached(
-                        "INSERT INTO hook_records (plugin_id, event, entity_id, at, duration_us, error)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    )?
-                    .execute(params![
-                        outcome.plugin_id,
-                        event_name(outcome.event),
-                        outcome.entity_id,
-                        outcome.at,
-                        outcome.duration_us,
-                        outcome.error
-                    ])?;
-            }
-            transaction
-                .prepare_cached(
-                    "DELETE FROM hook_records WHERE seq <= (SELECT MAX(seq) FROM hook_records) - ?1",
-                )?
-                .execute([KEPT])?;
+            append(&transaction, outcomes)?;
             transaction.commit()
         };
         run().map_err(fail("recording hook outcomes"))

@@ -85,6 +85,11 @@ impl PluginKv for Sqlite {
         // Immediate: the write lock from the start, so another process on the
         // same file makes this wait (busy timeout) instead of failing mid-way.
         let transaction = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
+        if let Some(mark) = &changes.delivery
+            && !super::outbox::mark_done(&transaction, mark).map_err(sql)?
+        {
+            return Err(CommitError::Delivered);
+        }
         for (key, seen) in &changes.reads {
             if version(&transaction, plugin, key).map_err(sql)? != *seen {
                 return Err(CommitError::Conflict { key: key.clone() });
@@ -96,7 +101,7 @@ impl PluginKv for Sqlite {
             }
         }
         if changes.writes.is_empty() {
-            return Ok(());
+            return transaction.commit().map_err(sql);
         }
         let before = usage(&transaction, plugin).map_err(sql)?;
         let generation: u64 = transaction

@@ -8,6 +8,7 @@ mod entities;
 mod field_configs;
 mod hooks;
 mod kv;
+mod outbox;
 mod settings;
 
 use super::StoreError;
@@ -64,11 +65,25 @@ const MIGRATIONS: &[&str] = &[
         entity_type TEXT PRIMARY KEY,
         config      TEXT NOT NULL CHECK (json_valid(config))
     ) WITHOUT ROWID;",
+    // 4: the hook outbox (see `outbox.rs`).
+    "CREATE TABLE hook_deliveries (
+        id          INTEGER PRIMARY KEY,
+        plugin_id   TEXT NOT NULL,
+        event       TEXT NOT NULL,
+        entity      TEXT NOT NULL CHECK (json_valid(entity)),
+        lease_owner TEXT NOT NULL,
+        lease_until INTEGER NOT NULL,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        done        INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX hook_deliveries_due ON hook_deliveries (lease_until);",
 ];
 
 /// The SQLite backend; implements every backend trait.
 pub(crate) struct Sqlite {
     connection: Mutex<Connection>,
+    /// Wakes this process's delivery loop when a delivery is retried.
+    wake_ups: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Sqlite {
@@ -81,7 +96,7 @@ impl Sqlite {
         connection.pragma_update(None, "synchronous", "NORMAL").map_err(fail)?;
         connection.busy_timeout(std::time::Duration::from_secs(5)).map_err(fail)?;
         migrate(&mut connection).map_err(|e| error("migrating the database", e))?;
-        Ok(Sqlite { connection: Mutex::new(connection) })
+        Ok(Sqlite { connection: Mutex::new(connection), wake_ups: Default::default() })
     }
 
     /// An in-memory database, for unit tests.
@@ -89,7 +104,7 @@ impl Sqlite {
     pub(crate) fn in_memory() -> Sqlite {
         let mut connection = Connection::open_in_memory().expect("in-memory database");
         migrate(&mut connection).expect("migrations");
-        Sqlite { connection: Mutex::new(connection) }
+        Sqlite { connection: Mutex::new(connection), wake_ups: Default::default() }
     }
 
     /// The connection, for one statement or transaction. A poisoned lock only

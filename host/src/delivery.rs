@@ -1,0 +1,236 @@
+//! Delivering entity events to plugin hooks through the outbox.
+//!
+//! An entity write puts one delivery per hook in the outbox, in the write's
+//! own transaction, leased to the writing node, which then runs the hooks at
+//! once (so the writer still sees their outcomes). A hook's storage commit
+//! marks its delivery done in the same transaction, so its writes take effect
+//! once however often it runs; a node that finds the mark set drops its own
+//! writes. A delivery the writer could not finish (the node died, or the
+//! plugin was busy) is claimed later by whichever node runs
+//! [`Host::deliver_due`]: the delivery loop ([`Host::start_delivery_loop`])
+//! does so every second and whenever the outbox wakes it.
+//!
+//! The guarantee: every event reaches every hook's plugin storage exactly
+//! once (in effect); the hook itself runs at least once, so what it does
+//! outside its storage (logs, entity writes) may happen again after a crash.
+
+use crate::Host;
+use crate::capabilities::in_place;
+use crate::error::{CallErrorKind, HostError};
+use crate::plugin::{LoadedPlugin, invoke};
+use crate::plugin_log::{LogLevel, LogSource, now_millis};
+use crate::sandbox::CallKind;
+use crate::store::{Delivery, DeliveryMark, NewDeliveries};
+use crate::types::{Entity, EntityEvent, HookOutcome};
+use serde::Serialize;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+/// Deliveries claimed at a time by [`Host::deliver_due`] (run together).
+const CLAIM_BATCH: usize = 32;
+/// How often the delivery loop looks for due deliveries when nothing wakes it.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// What a lease adds to the hooks' time limits: the commits and records
+/// around them (a PostgreSQL commit may wait 5 s for its row lock).
+const LEASE_MARGIN: Duration = Duration::from_secs(10);
+/// Claims of one delivery, after its writer, before it is given up and
+/// recorded as failed: its plugin was busy every time.
+pub const MAX_ATTEMPTS: u32 = 20;
+
+/// A hook that did not finish on the writing node and stays in the outbox.
+#[derive(Debug, Clone, Serialize)]
+pub struct PendingHook {
+    /// The plugin whose hook it is.
+    pub plugin_id: String,
+    /// Why it was put back (its plugin was busy, say).
+    pub reason: String,
+}
+
+/// How one delivery ended here.
+pub(crate) enum Delivered {
+    /// The hook ran to an outcome, now recorded.
+    Done(HookOutcome),
+    /// Put back in the outbox for a later attempt.
+    Later(PendingHook),
+    /// Another node completed it; it records the outcome.
+    Elsewhere,
+}
+
+/// The wait before a delivery put back after `attempts` claims is due again:
+/// 100 ms, doubling, at most 5 s.
+fn backoff(attempts: u32) -> Duration {
+    Duration::from_millis(100u64 << attempts.min(6)).min(Duration::from_secs(5))
+}
+
+/// Whether `kind` says the plugin could not take the call now, rather than
+/// anything about the hook: such a delivery is tried again.
+fn busy(kind: &CallErrorKind) -> bool {
+    matches!(kind, CallErrorKind::Conflict { .. } | CallErrorKind::Busy { .. } | CallErrorKind::HostBusy)
+}
+
+impl Host {
+    /// The loaded plugins that export `events`, in id order.
+    pub(crate) fn hook_plugins(&self) -> Vec<Arc<LoadedPlugin>> {
+        self.loaded_all().into_iter().filter(|plugin| plugin.events.is_some()).collect()
+    }
+
+    /// The outbox entries a write adds for `plugins`, leased to this node
+    /// for long enough to run every hook one after the other.
+    pub(crate) fn new_deliveries(&self, plugins: &[Arc<LoadedPlugin>]) -> NewDeliveries {
+        let hooks: Duration = plugins.iter().map(|p| CallKind::Hook.timeout(&p.context.limits)).sum();
+        NewDeliveries {
+            plugins: plugins.iter().map(|plugin| plugin.id().to_string()).collect(),
+            node: self.node.clone(),
+            lease: hooks + LEASE_MARGIN,
+        }
+    }
+
+    /// This host's name in the outbox's leases: unique per opened host.
+    pub fn node_id(&self) -> &str {
+        &self.node
+    }
+
+    /// Hook deliveries waiting in the outbox (leased or not), on every node
+    /// sharing the database.
+    pub fn pending_deliveries(&self) -> Result<u64, HostError> {
+        Ok(self.shared.backend.outbox.pending()?)
+    }
+
+    /// Runs `plugin`'s hook for delivery `id` and settles it in the outbox.
+    /// `last` is the last attempt: a busy plugin then fails the delivery.
+    pub(crate) async fn deliver(
+        &self,
+        plugin: &LoadedPlugin,
+        id: u64,
+        event: EntityEvent,
+        entity: &Entity,
+        attempts: u32,
+    ) -> Delivered {
+        let Some(indices) = &plugin.events else {
+            return Delivered::Elsewhere;
+        };
+        let outbox = &self.shared.backend.outbox;
+        let wit_entity = Arc::new(entity.to_wit());
+        let mark = DeliveryMark { id, node: self.node.clone() };
+        let started = Instant::now();
+        let call = invoke::guest_call(|store, instance| {
+            let (indices, entity, mark) = (indices.clone(), wit_entity.clone(), mark.clone());
+            Box::pin(async move {
+                store.data_mut().storage.commit_as_delivery(mark);
+                let guest = indices.load(&mut *store, &instance)?;
+                match event {
+                    EntityEvent::Created => guest.call_on_entity_created(store, &entity).await,
+                    EntityEvent::Updated => guest.call_on_entity_updated(store, &entity).await,
+                    EntityEvent::Deleted => {
+                        guest.call_on_entity_deleted(store, &entity.entity_type, &entity.id).await
+                    }
+                }
+            })
+        });
+        let result = invoke::run_fallible(
+            plugin,
+            &self.sandbox,
+            &self.shared,
+            CallKind::Hook,
+            event.hook_name(),
+            &call,
+        )
+        .await;
+        let error = match result {
+            Ok(()) => None,
+            Err(error) if matches!(error.kind, CallErrorKind::AlreadyDelivered) => {
+                return Delivered::Elsewhere;
+            }
+            Err(error) if busy(&error.kind) && attempts < MAX_ATTEMPTS => {
+                let reason = error.to_string();
+                // Not put back: its lease runs out and it is claimed then.
+                if let Err(failed) = in_place(|| outbox.retry(id, backoff(attempts))) {
+                    tracing::warn!(plugin = %plugin.id(), delivery = id, "delivery not put back: {failed}");
+                }
+                return Delivered::Later(PendingHook { plugin_id: plugin.id().to_string(), reason });
+            }
+            Err(error) if busy(&error.kind) => {
+                Some(format!("{error} (given up after {} attempts)", attempts + 1))
+            }
+            Err(error) => Some(error.to_string()),
+        };
+        if let Some(message) = &error {
+            self.shared.log.record(plugin.id(), LogLevel::Error, LogSource::Host, message);
+        }
+        let outcome = HookOutcome {
+            plugin_id: plugin.id().to_string(),
+            event,
+            entity_id: entity.id.clone(),
+            at: now_millis(),
+            duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            error,
+        };
+        match in_place(|| outbox.complete(id, &self.node, &outcome)) {
+            Ok(true) => {
+                // No subscriber is not an error: the feed is for whoever listens.
+                let _ = self.hook_feed.send(outcome.clone());
+                Delivered::Done(outcome)
+            }
+            Ok(false) => Delivered::Elsewhere,
+            Err(failed) => {
+                // The hook ran; the outbox keeps the delivery until its lease
+                // runs out (a done mark then just goes).
+                tracing::error!(plugin = %plugin.id(), delivery = id, "hook outcome not recorded: {failed}");
+                Delivered::Done(outcome)
+            }
+        }
+    }
+
+    /// Claims the due deliveries (left by a node that died, or put back) of
+    /// the plugins loaded here, up to 32, and delivers them; how many it
+    /// claimed. Embedders that do not run [`Host::start_delivery_loop`] call
+    /// this themselves, for instance once after loading their plugins.
+    pub async fn deliver_due(&self) -> Result<usize, HostError> {
+        let plugins = self.hook_plugins();
+        if plugins.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<String> = plugins.iter().map(|plugin| plugin.id().to_string()).collect();
+        // Claimed deliveries run together: one hook's time limit each.
+        let longest = plugins.iter().map(|p| CallKind::Hook.timeout(&p.context.limits)).max();
+        let lease = longest.unwrap_or_default() + LEASE_MARGIN;
+        let claimed: Vec<Delivery> =
+            in_place(|| self.shared.backend.outbox.claim_due(&self.node, &ids, lease, CLAIM_BATCH))?;
+        let count = claimed.len();
+        let runs = claimed.into_iter().filter_map(|delivery| {
+            let plugin = plugins.iter().find(|plugin| plugin.id() == delivery.plugin_id)?.clone();
+            Some(async move {
+                let Delivery { id, event, entity, attempts, .. } = delivery;
+                self.deliver(&plugin, id, event, &entity, attempts).await
+            })
+        });
+        futures_util::future::join_all(runs).await;
+        Ok(count)
+    }
+
+    /// Delivers due deliveries in the background, on the host's runtime:
+    /// every second, and at once when the outbox says one was put back (on
+    /// PostgreSQL, by any node). Holds the host weakly and ends once it is
+    /// dropped. `plinth serve` runs it; an embedder may.
+    pub fn start_delivery_loop(host: &Arc<Host>) {
+        let weak: Weak<Host> = Arc::downgrade(host);
+        let wake_ups = host.shared.backend.outbox.wake_ups();
+        host.shared.runtime.spawn(async move {
+            loop {
+                // Woken or not: a poll either way.
+                let _ = tokio::time::timeout(POLL_INTERVAL, wake_ups.notified()).await;
+                let Some(host) = weak.upgrade() else { return };
+                loop {
+                    match host.deliver_due().await {
+                        Ok(claimed) if claimed == CLAIM_BATCH => continue,
+                        Ok(_) => break,
+                        Err(error) => {
+                            tracing::warn!("delivering due hook deliveries failed: {error}");
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    }
+}

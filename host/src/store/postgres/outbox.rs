@@ -1,0 +1,200 @@
+//! The hook outbox in PostgreSQL: one row per (event, plugin) in
+//! `hook_deliveries`, written in the entity write's transaction and removed
+//! when the delivery completes. Nodes claim due rows with
+//! `FOR UPDATE SKIP LOCKED`, so two nodes never claim the same one and none
+//! waits for another's claim. Leases are the database's clock in
+//! milliseconds. `NOTIFY plinth_hooks` (sent when a delivery is retried)
+//! only wakes nodes up: each also polls, so a lost notification (a dropped
+//! listening connection) delays a delivery, never loses it.
+
+use super::{Error, Postgres, to_i64, to_u64};
+use crate::store::{Delivery, DeliveryMark, HookOutbox, NewDeliveries, StoreError, event_name, event_of};
+use crate::types::{Entity, EntityEvent, HookOutcome};
+use deadpool_postgres::Transaction;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+/// The database's clock, in milliseconds since the Unix epoch.
+const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+/// The channel nodes listen on.
+const CHANNEL: &str = "plinth_hooks";
+
+fn millis(duration: Duration) -> Result<i64, Error> {
+    to_i64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Adds `event`'s deliveries of `entity` inside the caller's transaction;
+/// their ids in the order of `deliveries.plugins`.
+pub(super) async fn add(
+    transaction: &Transaction<'_>,
+    event: EntityEvent,
+    entity: &Entity,
+    deliveries: &NewDeliveries,
+) -> Result<Vec<u64>, Error> {
+    if deliveries.plugins.is_empty() {
+        return Ok(Vec::new());
+    }
+    let snapshot = serde_json::to_value(entity).map_err(|e| Error::Invalid(e.to_string()))?;
+    let insert = transaction
+        .prepare_cached(&format!(
+            "INSERT INTO hook_deliveries (plugin_id, event, entity, lease_owner, lease_until)
+             SELECT plugin, $2, $3, $4, {NOW_MS} + $5 FROM unnest($1::text[]) AS plugin
+             RETURNING plugin_id, id"
+        ))
+        .await?;
+    let rows = transaction
+        .query(
+            &insert,
+            &[
+                &deliveries.plugins,
+                &event_name(event),
+                &snapshot,
+                &deliveries.node,
+                &millis(deliveries.lease)?,
+            ],
+        )
+        .await?;
+    let mut ids = std::collections::HashMap::new();
+    for row in rows {
+        ids.insert(row.try_get::<_, String>(0)?, to_u64(row.try_get(1)?)?);
+    }
+    deliveries
+        .plugins
+        .iter()
+        .map(|plugin| {
+            ids.get(plugin).copied().ok_or_else(|| Error::Invalid(format!("no delivery for `{plugin}`")))
+        })
+        .collect()
+}
+
+/// Marks `mark`'s delivery done inside a storage commit's transaction;
+/// `false` when it is gone or another commit marked it first (the row lock
+/// makes the second wait, then find it done).
+pub(super) async fn mark_done(transaction: &Transaction<'_>, mark: &DeliveryMark) -> Result<bool, Error> {
+    let statement = transaction
+        .prepare_cached("UPDATE hook_deliveries SET done = true, lease_owner = $2 WHERE id = $1 AND NOT done")
+        .await?;
+    Ok(transaction.execute(&statement, &[&to_i64(mark.id)?, &mark.node]).await? == 1)
+}
+
+/// Listens on [`CHANNEL`] on a connection of its own and wakes `wake_ups`
+/// at each notification; reconnects a second after losing it, until the
+/// backend's runtime stops.
+pub(super) async fn listen(config: tokio_postgres::Config, wake_ups: Arc<Notify>) {
+    loop {
+        if let Ok((client, mut connection)) = config.connect(NoTls).await {
+            let woken = wake_ups.clone();
+            let messages = tokio::spawn(async move {
+                while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                    if let AsyncMessage::Notification(_) = message {
+                        woken.notify_one();
+                    }
+                }
+            });
+            if client.batch_execute(&format!("LISTEN {CHANNEL}")).await.is_ok() {
+                // Whatever was retried while nobody listened is found by a poll now.
+                wake_ups.notify_one();
+                let _ = messages.await;
+            } else {
+                messages.abort();
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+impl HookOutbox for Postgres {
+    fn claim_due(
+        &self,
+        node: &str,
+        plugins: &[String],
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let (node, plugins) = (node.to_owned(), plugins.to_vec());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run("claiming hook deliveries", move |pool| async move {
+            let lease = millis(lease)?;
+            let client = pool.get().await?;
+            let forget = client
+                .prepare_cached(&format!(
+                    "DELETE FROM hook_deliveries WHERE id IN (
+                        SELECT id FROM hook_deliveries WHERE done AND lease_until < {NOW_MS}
+                        FOR UPDATE SKIP LOCKED)"
+                ))
+                .await?;
+            client.execute(&forget, &[]).await?;
+            let claim = client
+                .prepare_cached(&format!(
+                    "WITH due AS (
+                        SELECT id FROM hook_deliveries
+                        WHERE NOT done AND lease_until <= {NOW_MS} AND plugin_id = ANY($2::text[])
+                        ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
+                     UPDATE hook_deliveries AS d
+                     SET lease_owner = $1, lease_until = {NOW_MS} + $4, attempts = d.attempts + 1
+                     FROM due WHERE d.id = due.id
+                     RETURNING d.id, d.plugin_id, d.event, d.entity, d.attempts"
+                ))
+                .await?;
+            let mut claimed = Vec::new();
+            for row in client.query(&claim, &[&node, &plugins, &limit, &lease]).await? {
+                let entity: serde_json::Value = row.try_get(3)?;
+                claimed.push(Delivery {
+                    id: to_u64(row.try_get(0)?)?,
+                    plugin_id: row.try_get(1)?,
+                    event: event_of(row.try_get(2)?),
+                    entity: serde_json::from_value(entity).map_err(|e| Error::Invalid(e.to_string()))?,
+                    attempts: u32::try_from(row.try_get::<_, i32>(4)?).unwrap_or(0),
+                });
+            }
+            claimed.sort_by_key(|delivery| delivery.id);
+            Ok(claimed)
+        })
+    }
+
+    fn retry(&self, id: u64, after: Duration) -> Result<(), StoreError> {
+        self.run("retrying a hook delivery", move |pool| async move {
+            let client = pool.get().await?;
+            let due = client
+                .prepare_cached(&format!(
+                    "UPDATE hook_deliveries SET lease_until = {NOW_MS} + $2 WHERE id = $1 AND NOT done"
+                ))
+                .await?;
+            client.execute(&due, &[&to_i64(id)?, &millis(after)?]).await?;
+            client.execute("SELECT pg_notify($1, '')", &[&CHANNEL]).await?;
+            Ok(())
+        })
+    }
+
+    fn complete(&self, id: u64, node: &str, outcome: &HookOutcome) -> Result<bool, StoreError> {
+        let (node, outcome) = (node.to_owned(), outcome.clone());
+        self.run("completing a hook delivery", move |pool| async move {
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await?;
+            let remove = transaction
+                .prepare_cached(
+                    "DELETE FROM hook_deliveries WHERE id = $1 AND (NOT done OR lease_owner = $2)",
+                )
+                .await?;
+            let removed = transaction.execute(&remove, &[&to_i64(id)?, &node]).await? == 1;
+            if removed {
+                super::hooks::append(&transaction, std::slice::from_ref(&outcome)).await?;
+            }
+            transaction.commit().await?;
+            Ok(removed)
+        })
+    }
+
+    fn pending(&self) -> Result<u64, StoreError> {
+        self.run("counting hook deliveries", move |pool| async move {
+            let client = pool.get().await?;
+            to_u64(client.query_one("SELECT COUNT(*) FROM hook_deliveries", &[]).await?.try_get(0)?)
+        })
+    }
+
+    fn wake_ups(&self) -> Arc<Notify> {
+        self.wake_ups.clone()
+    }
+}

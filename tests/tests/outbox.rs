@@ -1,0 +1,98 @@
+//! The hook outbox on the embedded database: a write's hook deliveries
+//! commit with it, so hooks a crashed host never ran are delivered when a
+//! host opens the database again, exactly once; and a hook put back because
+//! its plugin was busy is delivered later.
+
+use plinth_host::store::{Backend, NewDeliveries};
+use plinth_host::{Entity, Host, HostConfig};
+use plinth_tests::guests::PROBE_PLUGIN_WASM;
+use plinth_tests::{PluginDir, copy_example, shared_compile_cache};
+use serde_json::json;
+use std::time::Duration;
+
+fn host_on(data: &std::path::Path) -> Host {
+    let config = HostConfig { compile_cache_dir: Some(shared_compile_cache()), ..HostConfig::new(data) };
+    Host::with_config(config).expect("open host")
+}
+
+/// Delivers whatever is due, as the delivery loop would.
+fn deliver_due(host: &Host) -> usize {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(host.deliver_due()).expect("deliver due")
+}
+
+#[test]
+fn hooks_a_crashed_host_left_are_delivered_once_when_a_host_opens_again() {
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let data = scratch.path().join("data");
+    // What a host that died right after committing two writes leaves: the
+    // entities and their deliveries, leased to it (the lease long over).
+    {
+        std::fs::create_dir_all(&data).expect("data dir");
+        let backend = Backend::sqlite(&data).expect("database");
+        let dead =
+            NewDeliveries { plugins: vec!["audit-trail".into()], node: "gone".into(), lease: Duration::ZERO };
+        for id in ["a", "b"] {
+            let entity = Entity {
+                id: id.into(),
+                entity_type: "note".into(),
+                data: json!({}),
+                created_at: 1,
+                updated_at: 1,
+            };
+            assert!(backend.entities.insert(&entity, &dead).expect("insert").is_some());
+        }
+        assert_eq!(backend.outbox.pending().expect("pending"), 2);
+    }
+    let host = host_on(&data);
+    host.load_plugin(copy_example("audit-trail", scratch.path())).expect("load audit-trail");
+    assert_eq!(deliver_due(&host), 2, "both left deliveries are claimed");
+    assert_eq!(host.pending_deliveries().expect("pending"), 0);
+    assert_eq!(deliver_due(&host), 0, "and never again");
+    let (status, log) = plinth_tests::get_json(&host, "audit-trail", "/log");
+    let ids: Vec<_> =
+        log["events"].as_array().expect("events").iter().map(|e| e["entity_id"].clone()).collect();
+    assert_eq!((status, ids), (200, vec![json!("a"), json!("b")]), "each audited once: {log}");
+    let history = host.hook_history().expect("history");
+    assert_eq!(history.iter().filter(|h| h.plugin_id == "audit-trail" && h.error.is_none()).count(), 2);
+}
+
+#[test]
+fn a_hook_put_back_for_a_busy_plugin_is_delivered_later() {
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let host = host_on(&scratch.path().join("data"));
+    // One call at a time: a second write's hook finds the plugin busy.
+    let probe = PluginDir::new(
+        "probe",
+        PROBE_PLUGIN_WASM,
+        &["storage_set"],
+        json!({ "limits": { "max_concurrent": 1 } }),
+    );
+    host.load_plugin(probe.path()).expect("load probe");
+    let (slow, quick) = std::thread::scope(|scope| {
+        let slow =
+            scope.spawn(|| host.create_entity("note", json!({ "sleep_ms": 600 })).expect("slow write"));
+        std::thread::sleep(Duration::from_millis(150));
+        let quick = host.create_entity("note", json!({})).expect("quick write");
+        (slow.join().expect("slow thread"), quick)
+    });
+    assert!(slow.hooks_succeeded(), "{slow:?}");
+    assert!(quick.hooks.is_empty(), "the busy plugin's hook did not run now: {quick:?}");
+    assert_eq!(quick.pending.len(), 1, "{quick:?}");
+    assert!(quick.pending[0].reason.contains("busy"), "{}", quick.pending[0].reason);
+    assert_eq!(host.pending_deliveries().expect("pending"), 1);
+
+    // Due again after its back-off (100 ms); bounded wait.
+    let mut delivered = 0;
+    for _ in 0..50 {
+        delivered += deliver_due(&host);
+        if delivered > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(delivered, 1);
+    assert_eq!(host.pending_deliveries().expect("pending"), 0);
+    let seen = host.storage_get("probe", &format!("seen/{}", quick.entity.id)).expect("storage");
+    assert_eq!(seen.as_deref(), Some(&b"note"[..]), "the hook ran, once delivered");
+}
