@@ -133,6 +133,8 @@ fn three_nodes_deliver_every_event_once_even_when_one_is_killed() {
     assert_eq!(assert_audited_once(&nodes[1], "calm"), 600);
 
     // Node C dies mid-load, without a chance to clean up.
+    let doomed_node = nodes[2].get("/api/outbox").1["node"].as_str().expect("node name").to_string();
+    assert!(doomed_node.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'), "{doomed_node}");
     let survivors = [bases[0].clone(), bases[1].clone()];
     let doomed = bases[2].clone();
     let (survived, cut_short) = std::thread::scope(|scope| {
@@ -143,8 +145,14 @@ fn three_nodes_deliver_every_event_once_even_when_one_is_killed() {
         let on_doomed = scope.spawn(move || common::create_entities(&doomed, "stormy", 200, 16));
         std::thread::sleep(std::time::Duration::from_millis(700));
         nodes[2].child.kill().expect("kill -9 node C");
-        let left = nodes[0].get("/api/outbox").1["pending"].clone();
-        eprintln!("deliveries pending right after the kill: {left}");
+        let _ = nodes[2].child.wait();
+        // Leased to C when it died: nobody else may take them until their
+        // lease runs out, so they are the ones the other nodes must take over.
+        let orphaned = cluster.query(&format!(
+            "SELECT count(*) FROM hook_deliveries WHERE lease_owner = '{doomed_node}' AND NOT done"
+        ));
+        eprintln!("deliveries node C held when it died: {orphaned}");
+        assert_ne!(orphaned, "0", "node C died holding deliveries, so the takeover is tested");
         let survived: Vec<_> = steady.into_iter().map(|run| run.join().expect("load")).collect();
         (survived, on_doomed.join().expect("load on C"))
     });
@@ -162,5 +170,9 @@ fn three_nodes_deliver_every_event_once_even_when_one_is_killed() {
     eprintln!("outbox empty {:.1} s after the load ended", draining.elapsed().as_secs_f64());
     let stored = assert_audited_once(&nodes[0], "stormy");
     eprintln!("{stored} writes stored, each audited once");
+    let counter = cluster.query(
+        "SELECT convert_from(value, 'UTF8') FROM plugin_storage WHERE plugin_id = 'audit-trail' AND key = 'next'",
+    );
+    assert_eq!(counter, (600 + stored).to_string(), "audit-trail's counter: one step per event, no more");
     assert!(stored >= 400 + cut_short.0.len(), "every acknowledged write is stored ({stored})");
 }

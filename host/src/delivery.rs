@@ -26,8 +26,10 @@ use serde::Serialize;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-/// Deliveries claimed at a time by [`Host::deliver_due`] (run together).
-const CLAIM_BATCH: usize = 32;
+/// Deliveries claimed at a time by [`Host::deliver_due`], then run one after
+/// the other: each call blocks its task while it waits for the database, so
+/// running them together would let one slow commit eat the others' time.
+const CLAIM_BATCH: usize = 8;
 /// How often the delivery loop looks for due deliveries when nothing wakes it.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// What a lease adds to the hooks' time limits: the commits and records
@@ -57,15 +59,26 @@ pub(crate) enum Delivered {
 }
 
 /// The wait before a delivery put back after `attempts` claims is due again:
-/// 100 ms, doubling, at most 5 s.
+/// none when its writer puts it back (any node with room may take it at
+/// once), then 100 ms, doubling, at most 5 s.
 fn backoff(attempts: u32) -> Duration {
-    Duration::from_millis(100u64 << attempts.min(6)).min(Duration::from_secs(5))
+    match attempts {
+        0 => Duration::ZERO,
+        n => Duration::from_millis(100u64 << (n - 1).min(6)).min(Duration::from_secs(5)),
+    }
 }
 
-/// Whether `kind` says the plugin could not take the call now, rather than
-/// anything about the hook: such a delivery is tried again.
+/// Whether `kind` says the call could not run now for reasons that are not
+/// the hook's (its storage busy with other calls, its slots or the host's
+/// pool full, the host's database failing): such a delivery is tried again.
 fn busy(kind: &CallErrorKind) -> bool {
-    matches!(kind, CallErrorKind::Conflict { .. } | CallErrorKind::Busy { .. } | CallErrorKind::HostBusy)
+    matches!(
+        kind,
+        CallErrorKind::Conflict { .. }
+            | CallErrorKind::Busy { .. }
+            | CallErrorKind::HostBusy
+            | CallErrorKind::Internal { .. }
+    )
 }
 
 impl Host {
@@ -144,7 +157,7 @@ impl Host {
             Err(error) if busy(&error.kind) && attempts < MAX_ATTEMPTS => {
                 let reason = error.to_string();
                 // Not put back: its lease runs out and it is claimed then.
-                if let Err(failed) = in_place(|| outbox.retry(id, backoff(attempts))) {
+                if let Err(failed) = in_place(|| outbox.retry(id, &self.node, backoff(attempts))) {
                     tracing::warn!(plugin = %plugin.id(), delivery = id, "delivery not put back: {failed}");
                 }
                 return Delivered::Later(PendingHook { plugin_id: plugin.id().to_string(), reason });
@@ -182,8 +195,8 @@ impl Host {
     }
 
     /// Claims the due deliveries (left by a node that died, or put back) of
-    /// the plugins loaded here, up to 32, and delivers them; how many it
-    /// claimed. Embedders that do not run [`Host::start_delivery_loop`] call
+    /// the plugins loaded here, up to 8, and delivers them one after the
+    /// other; how many it claimed. Embedders that do not run [`Host::start_delivery_loop`] call
     /// this themselves, for instance once after loading their plugins.
     pub async fn deliver_due(&self) -> Result<usize, HostError> {
         let plugins = self.hook_plugins();
@@ -191,26 +204,27 @@ impl Host {
             return Ok(0);
         }
         let ids: Vec<String> = plugins.iter().map(|plugin| plugin.id().to_string()).collect();
-        // Claimed deliveries run together: one hook's time limit each.
+        // One after the other: the longest hook time limit each.
         let longest = plugins.iter().map(|p| CallKind::Hook.timeout(&p.context.limits)).max();
-        let lease = longest.unwrap_or_default() + LEASE_MARGIN;
+        let batch = u32::try_from(CLAIM_BATCH).unwrap_or(u32::MAX);
+        let lease = longest.unwrap_or_default() * batch + LEASE_MARGIN;
         let claimed: Vec<Delivery> =
             in_place(|| self.shared.backend.outbox.claim_due(&self.node, &ids, lease, CLAIM_BATCH))?;
         let count = claimed.len();
-        let runs = claimed.into_iter().filter_map(|delivery| {
-            let plugin = plugins.iter().find(|plugin| plugin.id() == delivery.plugin_id)?.clone();
-            Some(async move {
-                let Delivery { id, event, entity, attempts, .. } = delivery;
-                self.deliver(&plugin, id, event, &entity, attempts).await
-            })
-        });
-        futures_util::future::join_all(runs).await;
+        for delivery in claimed {
+            // Unloaded since the claim: its lease runs out and a node that runs it takes it.
+            let Some(plugin) = plugins.iter().find(|plugin| plugin.id() == delivery.plugin_id) else {
+                continue;
+            };
+            let Delivery { id, event, entity, attempts, .. } = delivery;
+            self.deliver(plugin, id, event, &entity, attempts).await;
+        }
         Ok(count)
     }
 
     /// Delivers due deliveries in the background, on the host's runtime:
-    /// every second, and at once when the outbox says one was put back (on
-    /// PostgreSQL, by any node). Holds the host weakly and ends once it is
+    /// every second, and at once when a writer puts one back (on PostgreSQL,
+    /// a writer on any node). Holds the host weakly and ends once it is
     /// dropped. `plinth serve` runs it; an embedder may.
     pub fn start_delivery_loop(host: &Arc<Host>) {
         let weak: Weak<Host> = Arc::downgrade(host);

@@ -243,8 +243,9 @@ pub fn hook_records_keep_the_newest(backend: &Backend) {
 /// The hook outbox: a write's deliveries commit with it, leased to the
 /// writer; a claim takes only deliveries whose lease ran out, of the plugins
 /// named, never one another claim holds; a storage commit marks a delivery
-/// done once (the second commit writes nothing); a completion records the
-/// outcome once, and only by the node that marked it or of an unmarked one.
+/// done once (the second commit writes nothing); only the node holding a
+/// delivery (its lease, or its mark) gives it back or completes it, which
+/// records the outcome once.
 pub fn hook_outbox_delivers_once(backend: &Backend) {
     let (store, outbox) = (&backend.entities, &backend.outbox);
     let minute = Duration::from_secs(60);
@@ -302,12 +303,16 @@ pub fn hook_outbox_delivers_once(backend: &Backend) {
     assert!(!outbox.complete(orphans[0], "b", &outcome("ob-a", None)).expect("complete"), "once");
     assert_eq!(backend.hooks.recent(1).expect("recent"), [outcome("ob-a", None)]);
 
-    // Put back, it is due again and counts its claims.
-    outbox.retry(orphans[1], Duration::ZERO).expect("retry");
+    // Only its holder gives a delivery back or completes it.
+    outbox.retry(orphans[1], "b", Duration::ZERO).expect("retry");
+    assert!(outbox.claim_due("d", &plugins, minute, 10).expect("claim").is_empty(), "b does not hold it");
+    assert!(!outbox.complete(orphans[1], "b", &outcome("ob-b", None)).expect("complete"));
+    // Given back, it is due again and counts its claims.
+    outbox.retry(orphans[1], "c", Duration::ZERO).expect("retry");
     let again = outbox.claim_due("d", &plugins, minute, 10).expect("claim");
     assert_eq!(again.iter().map(|d| (d.id, d.attempts)).collect::<Vec<_>>(), [(orphans[1], 2)]);
-    // An unmarked delivery is completed by whoever finishes first.
-    assert!(outbox.complete(orphans[1], "c", &outcome("ob-b", Some("timeout"))).expect("complete"));
+    assert!(!outbox.complete(orphans[1], "c", &outcome("ob-b", None)).expect("complete"), "c lost it to d");
+    assert!(outbox.complete(orphans[1], "d", &outcome("ob-b", Some("timeout"))).expect("complete"));
     for id in held {
         assert!(outbox.complete(id, "writer", &outcome("ob-a", None)).expect("complete"));
     }

@@ -135,6 +135,18 @@ impl Cluster {
             .expect("start psql")
     }
 
+    /// Runs `sql` with psql and returns what it printed, unaligned and
+    /// without headers (one row a line, columns split by `|`).
+    pub fn query(&self, sql: &str) -> String {
+        let output = self
+            .command("psql")
+            .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-d", &self.url(), "-c", sql])
+            .output()
+            .expect("run psql");
+        assert!(output.status.success(), "psql failed: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+
     fn command(&self, program: &str) -> Command {
         let program = self.bin.join(program);
         let mut command = match self.run_as {

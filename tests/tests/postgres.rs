@@ -181,3 +181,36 @@ fn a_query_is_stopped_at_its_deadline_in_the_database() {
     assert!(locker.wait().expect("psql").success());
     assert_eq!(backend.entities.find(&query, None).expect("answers once the lock is gone"), []);
 }
+
+/// A delivery put back on one node wakes the delivery loop of another
+/// (`NOTIFY` on the database, heard by the other backend's `LISTEN`), so
+/// idle nodes need not wait for their next poll.
+#[test]
+fn a_delivery_put_back_on_one_node_wakes_the_others() {
+    let Some(cluster) = Cluster::start() else { return };
+    let (a, b) = (
+        Backend::postgres(&cluster.url()).expect("node A"),
+        Backend::postgres(&cluster.url()).expect("node B"),
+    );
+    let woken = b.outbox.wake_ups();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    // B's listener may still be connecting: a wake-up it sends then is fine,
+    // so wait for it first (it wakes once when it starts listening).
+    let within =
+        |waiting| async move { tokio::time::timeout(std::time::Duration::from_secs(30), waiting).await };
+    runtime.block_on(within(woken.notified())).expect("B listens");
+    let entity =
+        Entity { id: "woken".into(), entity_type: "t".into(), data: json!({}), created_at: 1, updated_at: 1 };
+    let held = NewDeliveries {
+        plugins: vec!["p".into()],
+        node: "A".into(),
+        lease: std::time::Duration::from_secs(60),
+    };
+    let ids = a.entities.insert(&entity, &held).expect("insert").expect("new");
+    let waiting = woken.notified();
+    a.outbox.retry(ids[0], "A", std::time::Duration::ZERO).expect("put back on A");
+    runtime.block_on(within(waiting)).expect("B is woken by A's NOTIFY");
+    let claimed =
+        b.outbox.claim_due("B", &["p".to_string()], std::time::Duration::from_secs(60), 10).expect("claim");
+    assert_eq!(claimed.iter().map(|d| d.id).collect::<Vec<_>>(), ids, "and B claims it");
+}

@@ -135,14 +135,17 @@ pub trait HookOutbox: Send + Sync {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError>;
-    /// Gives a delivery back for now (its plugin was busy): it is due again
-    /// after `after`, and every node is woken to look for due deliveries.
-    fn retry(&self, id: u64, after: Duration) -> Result<(), StoreError>;
-    /// Completes a delivery and records `outcome` in the hook records, in one
-    /// transaction: `false` (nothing recorded) when it is gone or another
-    /// node's commit marked it done.
+    /// Gives back a delivery `node` holds (its plugin was busy): it is due
+    /// again after `after`. When that is at once, every node sharing the
+    /// database is woken to claim it. A stale holder changes nothing.
+    fn retry(&self, id: u64, node: &str, after: Duration) -> Result<(), StoreError>;
+    /// Completes a delivery `node` holds (leased to it, or marked done by its
+    /// commit) and records `outcome` in the hook records, in one transaction:
+    /// `false` (nothing recorded) when it is gone or another node holds it,
+    /// which then settles it.
     fn complete(&self, id: u64, node: &str, outcome: &HookOutcome) -> Result<bool, StoreError>;
-    /// How many deliveries are waiting (leased or not).
+    /// How many deliveries have not taken effect yet (leased or not; one
+    /// marked done but not yet completed does not count).
     fn pending(&self) -> Result<u64, StoreError>;
     /// Told when a delivery is given up for a retry, by any node sharing the
     /// database, so idle nodes claim it without waiting for their next poll.
@@ -182,10 +185,16 @@ pub struct KvChanges {
 }
 
 impl KvChanges {
-    /// Whether the commit has anything to check, write or mark. A call that
-    /// read one key or one list and wrote nothing saw a single consistent state.
+    /// Whether the commit has anything to check, write or mark.
     pub fn needs_commit(&self) -> bool {
-        !self.writes.is_empty() || self.reads.len() + self.listed.len() > 1 || self.delivery.is_some()
+        self.needs_storage_commit() || self.delivery.is_some()
+    }
+
+    /// Whether the commit must check or write storage (beyond a delivery
+    /// mark). A call that read one key or one list and wrote nothing saw a
+    /// single consistent state.
+    pub fn needs_storage_commit(&self) -> bool {
+        !self.writes.is_empty() || self.reads.len() + self.listed.len() > 1
     }
 }
 

@@ -54,6 +54,10 @@ async fn apply(
     {
         return Ok(Err(CommitError::Delivered));
     }
+    if !changes.needs_storage_commit() {
+        // Only the mark: no reason to queue behind the plugin's other commits.
+        return Ok(Ok(()));
+    }
     let lock = transaction
         .prepare_cached("SELECT bytes, keys, generation FROM plugin_usage WHERE plugin_id = $1 FOR UPDATE")
         .await?;
@@ -208,9 +212,12 @@ impl PluginKv for Postgres {
         let (plugin, changes) = (plugin.to_owned(), changes.clone());
         // One commit per plugin at a time on this node: the others wait here,
         // not holding a pooled connection while they wait for the row lock.
-        let serial = self.commit_lock(&plugin);
+        let serial = changes.needs_storage_commit().then(|| self.commit_lock(&plugin));
         self.run("committing plugin storage", move |pool| async move {
-            let _one_per_plugin = serial.lock().await;
+            let _one_per_plugin = match &serial {
+                Some(serial) => Some(serial.lock().await),
+                None => None,
+            };
             let mut client = pool.get().await?;
             let transaction =
                 client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().await?;

@@ -20,6 +20,9 @@ use tokio_postgres::{AsyncMessage, NoTls};
 const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 /// The channel nodes listen on.
 const CHANNEL: &str = "plinth_hooks";
+/// How long a delivery marked done stays before any node may remove it:
+/// time for the marking node to complete it and record its outcome.
+const DONE_GRACE: Duration = Duration::from_secs(60);
 
 fn millis(duration: Duration) -> Result<i64, Error> {
     to_i64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
@@ -74,9 +77,13 @@ pub(super) async fn add(
 /// makes the second wait, then find it done).
 pub(super) async fn mark_done(transaction: &Transaction<'_>, mark: &DeliveryMark) -> Result<bool, Error> {
     let statement = transaction
-        .prepare_cached("UPDATE hook_deliveries SET done = true, lease_owner = $2 WHERE id = $1 AND NOT done")
+        .prepare_cached(&format!(
+            "UPDATE hook_deliveries SET done = true, lease_owner = $2, lease_until = GREATEST(lease_until, {NOW_MS} + $3)
+             WHERE id = $1 AND NOT done"
+        ))
         .await?;
-    Ok(transaction.execute(&statement, &[&to_i64(mark.id)?, &mark.node]).await? == 1)
+    let grace = millis(DONE_GRACE)?;
+    Ok(transaction.execute(&statement, &[&to_i64(mark.id)?, &mark.node, &grace]).await? == 1)
 }
 
 /// Listens on [`CHANNEL`] on a connection of its own and wakes `wake_ups`
@@ -154,16 +161,20 @@ impl HookOutbox for Postgres {
         })
     }
 
-    fn retry(&self, id: u64, after: Duration) -> Result<(), StoreError> {
+    fn retry(&self, id: u64, node: &str, after: Duration) -> Result<(), StoreError> {
+        let node = node.to_owned();
         self.run("retrying a hook delivery", move |pool| async move {
             let client = pool.get().await?;
             let due = client
                 .prepare_cached(&format!(
-                    "UPDATE hook_deliveries SET lease_until = {NOW_MS} + $2 WHERE id = $1 AND NOT done"
+                    "UPDATE hook_deliveries SET lease_until = {NOW_MS} + $3
+                     WHERE id = $1 AND lease_owner = $2 AND NOT done"
                 ))
                 .await?;
-            client.execute(&due, &[&to_i64(id)?, &millis(after)?]).await?;
-            client.execute("SELECT pg_notify($1, '')", &[&CHANNEL]).await?;
+            let given_back = client.execute(&due, &[&to_i64(id)?, &node, &millis(after)?]).await? == 1;
+            if given_back && after.is_zero() {
+                client.execute("SELECT pg_notify($1, '')", &[&CHANNEL]).await?;
+            }
             Ok(())
         })
     }
@@ -174,9 +185,7 @@ impl HookOutbox for Postgres {
             let mut client = pool.get().await?;
             let transaction = client.transaction().await?;
             let remove = transaction
-                .prepare_cached(
-                    "DELETE FROM hook_deliveries WHERE id = $1 AND (NOT done OR lease_owner = $2)",
-                )
+                .prepare_cached("DELETE FROM hook_deliveries WHERE id = $1 AND lease_owner = $2")
                 .await?;
             let removed = transaction.execute(&remove, &[&to_i64(id)?, &node]).await? == 1;
             if removed {
@@ -190,7 +199,12 @@ impl HookOutbox for Postgres {
     fn pending(&self) -> Result<u64, StoreError> {
         self.run("counting hook deliveries", move |pool| async move {
             let client = pool.get().await?;
-            to_u64(client.query_one("SELECT COUNT(*) FROM hook_deliveries", &[]).await?.try_get(0)?)
+            to_u64(
+                client
+                    .query_one("SELECT COUNT(*) FROM hook_deliveries WHERE NOT done", &[])
+                    .await?
+                    .try_get(0)?,
+            )
         })
     }
 

@@ -12,6 +12,10 @@ use rusqlite::{Connection, params};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How long a delivery marked done stays before any node may remove it:
+/// time for the marking node to complete it and record its outcome.
+const DONE_GRACE: Duration = Duration::from_secs(60);
+
 /// `now` plus `lease`, in milliseconds.
 fn until(now: u64, lease: Duration) -> u64 {
     now.saturating_add(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX))
@@ -55,8 +59,11 @@ pub(super) fn add(
 /// `false` when it is gone or already done.
 pub(super) fn mark_done(db: &Connection, mark: &DeliveryMark) -> rusqlite::Result<bool> {
     let marked = db
-        .prepare_cached("UPDATE hook_deliveries SET done = 1, lease_owner = ?2 WHERE id = ?1 AND done = 0")?
-        .execute(params![mark.id, mark.node])?;
+        .prepare_cached(
+            "UPDATE hook_deliveries SET done = 1, lease_owner = ?2, lease_until = MAX(lease_until, ?3)
+             WHERE id = ?1 AND done = 0",
+        )?
+        .execute(params![mark.id, mark.node, until(now_millis(), DONE_GRACE)])?;
     Ok(marked == 1)
 }
 
@@ -110,12 +117,16 @@ impl HookOutbox for Sqlite {
         run().map_err(fail("claiming hook deliveries"))
     }
 
-    fn retry(&self, id: u64, after: Duration) -> Result<(), StoreError> {
+    fn retry(&self, id: u64, node: &str, after: Duration) -> Result<(), StoreError> {
         self.lock()
-            .prepare_cached("UPDATE hook_deliveries SET lease_until = ?2 WHERE id = ?1 AND done = 0")
-            .and_then(|mut statement| statement.execute(params![id, until(now_millis(), after)]))
+            .prepare_cached(
+                "UPDATE hook_deliveries SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2 AND done = 0",
+            )
+            .and_then(|mut statement| statement.execute(params![id, node, until(now_millis(), after)]))
             .map_err(fail("retrying a hook delivery"))?;
-        self.wake_ups.notify_one();
+        if after.is_zero() {
+            self.wake_ups.notify_one();
+        }
         Ok(())
     }
 
@@ -124,9 +135,7 @@ impl HookOutbox for Sqlite {
         let mut run = || -> rusqlite::Result<bool> {
             let transaction = db.transaction()?;
             let removed = transaction
-                .prepare_cached(
-                    "DELETE FROM hook_deliveries WHERE id = ?1 AND (done = 0 OR lease_owner = ?2)",
-                )?
+                .prepare_cached("DELETE FROM hook_deliveries WHERE id = ?1 AND lease_owner = ?2")?
                 .execute(params![id, node])?;
             if removed == 1 {
                 super::hooks::append(&transaction, std::slice::from_ref(outcome))?;
@@ -139,7 +148,7 @@ impl HookOutbox for Sqlite {
 
     fn pending(&self) -> Result<u64, StoreError> {
         self.lock()
-            .query_row("SELECT COUNT(*) FROM hook_deliveries", [], |row| row.get(0))
+            .query_row("SELECT COUNT(*) FROM hook_deliveries WHERE done = 0", [], |row| row.get(0))
             .map_err(fail("counting hook deliveries"))
     }
 
