@@ -71,7 +71,13 @@ fn a_hook_put_back_for_a_busy_plugin_is_delivered_later() {
     let (slow, quick) = std::thread::scope(|scope| {
         let slow =
             scope.spawn(|| host.create_entity("note", json!({ "sleep_ms": 600 })).expect("slow write"));
-        std::thread::sleep(Duration::from_millis(150));
+        // Bounded wait until the slow hook holds the plugin's one slot.
+        for _ in 0..200 {
+            if host.plugin("probe").is_some_and(|info| info.health.running == 1) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let quick = host.create_entity("note", json!({})).expect("quick write");
         (slow.join().expect("slow thread"), quick)
     });

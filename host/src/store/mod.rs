@@ -224,6 +224,10 @@ pub enum CommitError {
     Store(#[from] StoreError),
 }
 
+/// How long a delivery marked done stays before any node may remove it:
+/// time for the marking node to complete it and record its outcome.
+pub(crate) const DONE_GRACE: Duration = Duration::from_secs(60);
+
 /// Hook outcomes a backend keeps; older ones are deleted as new ones arrive.
 pub(crate) const HOOK_RECORDS_KEPT: i64 = 1000;
 

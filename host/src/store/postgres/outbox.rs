@@ -8,7 +8,9 @@
 //! listening connection) delays a delivery, never loses it.
 
 use super::{Error, Postgres, to_i64, to_u64};
-use crate::store::{Delivery, DeliveryMark, HookOutbox, NewDeliveries, StoreError, event_name, event_of};
+use crate::store::{
+    DONE_GRACE, Delivery, DeliveryMark, HookOutbox, NewDeliveries, StoreError, event_name, event_of,
+};
 use crate::types::{Entity, EntityEvent, HookOutcome};
 use deadpool_postgres::Transaction;
 use std::sync::Arc;
@@ -20,9 +22,6 @@ use tokio_postgres::{AsyncMessage, NoTls};
 const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 /// The channel nodes listen on.
 const CHANNEL: &str = "plinth_hooks";
-/// How long a delivery marked done stays before any node may remove it:
-/// time for the marking node to complete it and record its outcome.
-const DONE_GRACE: Duration = Duration::from_secs(60);
 
 fn millis(duration: Duration) -> Result<i64, Error> {
     to_i64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))

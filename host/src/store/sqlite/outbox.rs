@@ -6,15 +6,13 @@
 
 use super::{Sqlite, fail};
 use crate::plugin_log::now_millis;
-use crate::store::{Delivery, DeliveryMark, HookOutbox, NewDeliveries, StoreError, event_name, event_of};
+use crate::store::{
+    DONE_GRACE, Delivery, DeliveryMark, HookOutbox, NewDeliveries, StoreError, event_name, event_of,
+};
 use crate::types::{Entity, EntityEvent, HookOutcome};
 use rusqlite::{Connection, params};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// How long a delivery marked done stays before any node may remove it:
-/// time for the marking node to complete it and record its outcome.
-const DONE_GRACE: Duration = Duration::from_secs(60);
 
 /// `now` plus `lease`, in milliseconds.
 fn until(now: u64, lease: Duration) -> u64 {
