@@ -143,9 +143,8 @@ enum Command {
     Install {
         /// A plugin folder, a .tgz package, or a plugin id.
         source: String,
-        /// The server's data directory.
-        #[arg(long, default_value = "plinth-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        target: commands::install::Target,
         /// Approve what it asks for without asking.
         #[arg(long, short)]
         yes: bool,
@@ -156,17 +155,15 @@ enum Command {
     Approve {
         /// The plugin's id.
         id: String,
-        /// The server's data directory.
-        #[arg(long, default_value = "plinth-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        target: commands::install::Target,
     },
     /// Drop a pending install.
     Reject {
         /// The plugin's id.
         id: String,
-        /// The server's data directory.
-        #[arg(long, default_value = "plinth-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        target: commands::install::Target,
     },
     /// Uninstall a plugin; its storage and settings are kept unless --remove-data.
     Uninstall {
@@ -175,15 +172,13 @@ enum Command {
         /// Also delete its storage and settings.
         #[arg(long)]
         remove_data: bool,
-        /// The server's data directory.
-        #[arg(long, default_value = "plinth-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        target: commands::install::Target,
     },
     /// List installed and pending plugins.
     Installed {
-        /// The server's data directory.
-        #[arg(long, default_value = "plinth-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        target: commands::install::Target,
     },
     /// List a registry index's plugins that run on this host.
     Search {
@@ -237,15 +232,15 @@ fn main() -> ExitCode {
             commands::install::pack(&dir, out.as_deref(), sign)
         }
         Command::Keygen { name } => commands::install::keygen(&name),
-        Command::Install { source, data_dir, yes, trust } => {
-            commands::install::install(&source, &data_dir, &trust, yes)
+        Command::Install { source, target, yes, trust } => {
+            commands::install::install(&source, &target, &trust, yes)
         }
-        Command::Approve { id, data_dir } => commands::install::approve(&id, &data_dir),
-        Command::Reject { id, data_dir } => commands::install::reject(&id, &data_dir),
-        Command::Uninstall { id, remove_data, data_dir } => {
-            commands::install::uninstall(&id, &data_dir, remove_data)
+        Command::Approve { id, target } => commands::install::approve(&id, &target),
+        Command::Reject { id, target } => commands::install::reject(&id, &target),
+        Command::Uninstall { id, remove_data, target } => {
+            commands::install::uninstall(&id, &target, remove_data)
         }
-        Command::Installed { data_dir } => commands::install::list(&data_dir),
+        Command::Installed { target } => commands::install::list(&target),
         Command::Search { text, trust } => commands::install::search(&text, &trust),
     };
     match result {

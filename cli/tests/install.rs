@@ -231,7 +231,7 @@ fn the_server_installs_with_consent_and_keeps_installs_across_restarts() {
     let mut server = Server::start_on(plugins.path(), &data, &[], scratch);
 
     // "Install Local": the upload is vetted and pending, and nothing of it runs.
-    let (status, created) = upload(&server, &package);
+    let (status, created) = server.upload(&package);
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["state"], "pending");
     assert_eq!(created["request"]["exports"], json!(["events", "routes"]));
@@ -255,7 +255,7 @@ fn the_server_installs_with_consent_and_keeps_installs_across_restarts() {
     assert_eq!(installs["installs"][0]["state"], "approved", "{installs}");
 
     // Refusals are errors with a code; uninstall says what happens to the data.
-    let (status, refused) = upload(&server, b"not a package");
+    let (status, refused) = server.upload(b"not a package");
     assert_eq!((status, &refused["error"]["code"]), (422, &json!("bad_archive")), "{refused}");
     // Ids name folders: anything but a plugin id is refused before touching one.
     for hostile in ["%2E%2E", "..%2F..%2Fetc"] {
@@ -270,17 +270,6 @@ fn the_server_installs_with_consent_and_keeps_installs_across_restarts() {
     let (status, _) = server.get("/api/plugins/character-stats");
     assert_eq!(status, 404);
     server.terminate();
-}
-
-/// Uploads a package as the console's "Install Local" does.
-fn upload(server: &Server, package: &[u8]) -> (u16, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let mut response = agent
-        .post(server.url("/api/installs"))
-        .header("content-type", "application/gzip")
-        .send(package)
-        .expect("upload");
-    (response.status().as_u16(), response.body_mut().read_json().unwrap_or(Value::Null))
 }
 
 /// The newest `installed/{id}` version recorded, if any.

@@ -1,7 +1,7 @@
 //! Two `plinth serve` nodes on one throw-away PostgreSQL cluster, over HTTP:
-//! what one node writes the other serves, hook records and settings are
-//! shared, and a stopped database gives 503 until it is back, with no node
-//! restarted.
+//! what one node writes the other serves, hook records, settings and
+//! installs are shared, and a stopped database gives 503 until it is back,
+//! with no node restarted.
 
 mod common;
 
@@ -40,6 +40,20 @@ fn two_nodes_share_one_postgresql_database() {
     let (_, stats) = a.get("/api/plugins/character-stats/stats/character");
     assert_eq!(stats["analysis_depth"], 9, "a setting changed on node B holds on node A: {stats}");
 
+    // Installs are shared: uploaded on A, pending on B, approved on B, then served by A;
+    // uninstalled on A, then gone from B.
+    let (status, created) = a.upload(&probe_package());
+    assert_eq!((status, &created["state"]), (201, &json!("pending")), "{created}");
+    let (_, listed) = b.get("/api/installs");
+    assert_eq!(listed["installs"][0]["id"], "probe", "node B lists node A's pending install: {listed}");
+    let (status, _, approved) = b.send("POST", "/api/installs/probe/approve", None);
+    assert_eq!((status, &approved["state"]), (200, &json!("approved")), "{approved}");
+    assert_eq!(b.get("/api/plugins/probe/keys").0, 200);
+    assert!(answers(&a, "/api/plugins/probe/keys", 200), "node A loads what node B approved");
+    let (status, _, removed) = a.send("DELETE", "/api/installs/probe", None);
+    assert_eq!(status, 200, "{removed}");
+    assert!(answers(&b, "/api/plugins/probe/keys", 404), "node B drops what node A uninstalled");
+
     // The database goes away: clear 503s, no crash; it comes back: no restart needed.
     cluster.stop();
     let (status, down) = a.get("/api/entities");
@@ -60,6 +74,30 @@ fn two_nodes_share_one_postgresql_database() {
     assert_eq!(status, 201);
     let (_, listed) = a.get("/api/entities?entity_type=character");
     assert_eq!(listed["total"], 2, "{listed}");
+}
+
+/// The probe plugin (it serves `/keys`), packed for an upload.
+fn probe_package() -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manifest = json!({
+        "id": "probe", "name": "Probe", "version": "1.0.0", "wasm": { "module": "plugin.wasm" },
+        "capabilities": { "host_functions": ["storage_list"] },
+    });
+    let component = std::fs::read(plinth_tests::guests::PROBE_PLUGIN_WASM).expect("probe built");
+    let plugin = plinth_tests::write_plugin(dir.path(), "probe", &manifest, &component);
+    plinth_host::install::package::pack(&plugin).expect("pack")
+}
+
+/// Whether `node` answers `path` with `status` within 30 s (nodes pick up
+/// another node's install change at once when notified, within 5 s if not).
+fn answers(node: &Server, path: &str, status: u16) -> bool {
+    for _ in 0..300 {
+        if node.get(path).0 == status {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
 }
 
 /// Every entity of `entity_type` (as `node` lists them) has exactly one

@@ -178,6 +178,10 @@ pub struct Host {
     /// One install step at a time: each ends with renames that must not interleave.
     #[cfg(feature = "install")]
     pub(crate) install_lock: std::sync::Mutex<()>,
+    /// Approved packages this node could not put in place, and why it
+    /// stopped trying (until they change).
+    #[cfg(feature = "install")]
+    pub(crate) install_skips: crate::install::Skips,
     data_dir: PathBuf,
     /// Hook outcomes as they happen, for [`Host::subscribe_hooks`].
     pub(crate) hook_feed: tokio::sync::broadcast::Sender<crate::HookOutcome>,
@@ -243,7 +247,7 @@ impl Host {
             None => None,
         };
         #[cfg(feature = "install")]
-        crate::install::recover(&data_dir);
+        crate::install::recover(&data_dir, &backend);
         Ok(Host {
             sandbox,
             shared: Shared {
@@ -268,6 +272,8 @@ impl Host {
             install_config: config.install,
             #[cfg(feature = "install")]
             install_lock: Default::default(),
+            #[cfg(feature = "install")]
+            install_skips: Default::default(),
             data_dir,
             hook_feed: tokio::sync::broadcast::channel(HOOK_FEED_CAPACITY).0,
             node: format!("node-{}", uuid::Uuid::new_v4()),

@@ -2,7 +2,9 @@
 //! through the traits alone. `tests/backend.rs` runs it on SQLite; another
 //! backend runs the same functions on a fresh, empty database of its own.
 
-use plinth_host::store::{Backend, CommitError, DeliveryMark, KvChanges, NewDeliveries, Usage};
+use plinth_host::store::{
+    Backend, CommitError, DeliveryMark, KvChanges, NewDeliveries, PackageSlot, StoredPackage, Usage,
+};
 use plinth_host::types::{EntityEvent, HookOutcome};
 use plinth_host::{Entity, EntityQuery};
 use serde_json::{Map, Value, json};
@@ -21,6 +23,7 @@ pub fn run_all(backend: &Backend) {
     hook_records_keep_the_newest(backend);
     hook_outbox_delivers_once(backend);
     field_configs_put_and_remove(backend);
+    packages_change_only_from_the_version_seen(backend);
 }
 
 fn entity(id: &str, entity_type: &str, data: Value, at: u64) -> Entity {
@@ -335,4 +338,61 @@ pub fn field_configs_put_and_remove(backend: &Backend) {
     let all = store.all().expect("all");
     assert!(!all.contains_key("fc-character"), "{all:?}");
     assert!(all.contains_key("fc-place"));
+}
+
+/// Installed packages: a pending and an approved slot per plugin; a change
+/// lands only if the approved version is still the one its installer saw,
+/// approving removes the pending one, and every change is announced.
+pub fn packages_change_only_from_the_version_seen(backend: &Backend) {
+    let store = &backend.packages;
+    let changes = store.changes();
+    let package = |slot, sha: &str| StoredPackage {
+        plugin_id: "pk-plugin".into(),
+        slot,
+        sha256: sha.into(),
+        record: format!("{{\"sha\":\"{sha}\"}}"),
+    };
+    let announced = |within| {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(async { tokio::time::timeout(within, changes.notified()).await }).is_ok()
+    };
+    // A wake-up left from before (a listener connecting) is used up first.
+    announced(Duration::from_secs(1));
+    assert!(store.put(&package(PackageSlot::Pending, "p1"), b"pending-1", None).expect("put"));
+    assert!(announced(Duration::from_secs(10)), "storing a package is announced");
+    assert_eq!(store.bytes("pk-plugin", PackageSlot::Pending).expect("bytes"), Some(b"pending-1".to_vec()));
+    assert_eq!(store.bytes("pk-plugin", PackageSlot::Approved).expect("bytes"), None);
+    // Approving removes the pending package, in the same change.
+    assert!(store.put(&package(PackageSlot::Approved, "a1"), b"approved-1", None).expect("approve"));
+    let listed = store.list().expect("list");
+    let ours: Vec<_> = listed.iter().filter(|p| p.plugin_id == "pk-plugin").collect();
+    assert_eq!(
+        ours,
+        [&package(PackageSlot::Approved, "a1")],
+        "the bytes are not listed; the pending one is gone"
+    );
+    // Two installers that both saw "none approved", or a stale version: the second loses.
+    assert!(!store.put(&package(PackageSlot::Approved, "a2"), b"x", None).expect("stale"));
+    assert!(!store.put(&package(PackageSlot::Pending, "p2"), b"x", Some("a0")).expect("stale"));
+    assert!(store.put(&package(PackageSlot::Approved, "a2"), b"approved-2", Some("a1")).expect("update"));
+    assert_eq!(store.bytes("pk-plugin", PackageSlot::Approved).expect("bytes"), Some(b"approved-2".to_vec()));
+    // Two at once from the same version: exactly one wins.
+    let wins: usize = std::thread::scope(|scope| {
+        let racers: Vec<_> = ["a3", "a4"]
+            .map(|sha| scope.spawn(move || store.put(&package(PackageSlot::Approved, sha), b"r", Some("a2"))))
+            .into_iter()
+            .collect();
+        racers.into_iter().map(|r| usize::from(r.join().expect("racer").expect("put"))).sum()
+    });
+    assert_eq!(wins, 1, "one of two installers replacing the same version wins");
+    let approved = store.list().expect("list").into_iter().find(|p| p.plugin_id == "pk-plugin");
+    let approved = approved.map(|p| p.sha256);
+    assert!(store.put(&package(PackageSlot::Pending, "p3"), b"p", approved.as_deref()).expect("put"));
+    assert!(store.remove("pk-plugin", Some(PackageSlot::Pending)).expect("reject"));
+    assert!(!store.remove("pk-plugin", Some(PackageSlot::Pending)).expect("nothing left to reject"));
+    assert!(store.put(&package(PackageSlot::Pending, "p4"), b"p", approved.as_deref()).expect("put"));
+    let slots = store.list().expect("list").into_iter().filter(|p| p.plugin_id == "pk-plugin").count();
+    assert_eq!(slots, 2, "a pending update beside the approved version");
+    assert!(store.remove("pk-plugin", None).expect("uninstall"));
+    assert!(store.list().expect("list").iter().all(|p| p.plugin_id != "pk-plugin"), "both slots are gone");
 }

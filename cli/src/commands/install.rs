@@ -25,6 +25,19 @@ pub struct Trust {
     pub require_signatures: bool,
 }
 
+/// Where the installs live: the server's data directory and, when the
+/// server runs on PostgreSQL, its database, which holds the list of installs
+/// every node shares.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Target {
+    /// The server's data directory.
+    #[arg(long, default_value = "plinth-data")]
+    pub data_dir: PathBuf,
+    /// The server's PostgreSQL database (`postgres://…`), when it uses one.
+    #[arg(long, env = "PLINTH_DATABASE", hide_env_values = true)]
+    pub database: Option<String>,
+}
+
 impl Trust {
     /// The library's install rules for these options.
     pub fn config(&self) -> anyhow::Result<InstallConfig> {
@@ -134,9 +147,14 @@ fn read_signature(path: &str) -> anyhow::Result<Option<Signature>> {
     }
 }
 
-fn open_host(data_dir: &Path, trust: &Trust) -> anyhow::Result<Host> {
-    let mut config = HostConfig::new(data_dir);
+fn open_host(target: &Target, trust: &Trust) -> anyhow::Result<Host> {
+    let mut config = HostConfig::new(&target.data_dir);
     config.install = trust.config()?;
+    if let Some(url) = &target.database {
+        let backend = plinth_host::store::Backend::postgres(url)
+            .map_err(|e| anyhow::anyhow!("connecting to the database given by --database: {e}"))?;
+        config.backend = Some(backend);
+    }
     if let Some(dir) = HostConfig::user_compile_cache_dir() {
         config.compile_cache_dir = Some(dir);
     }
@@ -177,8 +195,8 @@ pub fn describe(install: &Install) {
 
 /// `plinth install SOURCE`: installs, then approves with `--yes` or when a
 /// person at the terminal agrees; otherwise leaves it pending.
-pub fn install(source: &str, data_dir: &Path, trust: &Trust, yes: bool) -> anyhow::Result<bool> {
-    let host = open_host(data_dir, trust)?;
+pub fn install(source: &str, target: &Target, trust: &Trust, yes: bool) -> anyhow::Result<bool> {
+    let host = open_host(target, trust)?;
     let (bytes, package) = resolve(source, trust, trust.max_package_bytes())?;
     let install = host.install(Package { bytes: &bytes, ..package })?;
     describe(&install);
@@ -195,10 +213,10 @@ pub fn install(source: &str, data_dir: &Path, trust: &Trust, yes: bool) -> anyho
         return Ok(true);
     }
     println!(
-        "pending: approve with `plinth approve {} --data-dir {}` (a running server sees it at its next start; \
-         approve in its console or with POST /api/installs/{}/approve to load it at once)",
+        "pending: approve with `plinth approve {} --data-dir {}`, in a server's console, or with \
+         POST /api/installs/{}/approve; running servers load it within seconds of the approval",
         install.id,
-        data_dir.display(),
+        target.data_dir.display(),
         install.id
     );
     Ok(true)
@@ -217,30 +235,30 @@ fn ask(question: &str) -> anyhow::Result<bool> {
 }
 
 /// `plinth approve ID`.
-pub fn approve(id: &str, data_dir: &Path) -> anyhow::Result<bool> {
-    let install = open_host(data_dir, &Trust::default())?.approve_install(id)?;
+pub fn approve(id: &str, target: &Target) -> anyhow::Result<bool> {
+    let install = open_host(target, &Trust::default())?.approve_install(id)?;
     println!("installed {} {}", install.id, install.version);
     Ok(true)
 }
 
 /// `plinth reject ID`.
-pub fn reject(id: &str, data_dir: &Path) -> anyhow::Result<bool> {
-    open_host(data_dir, &Trust::default())?.reject_install(id)?;
+pub fn reject(id: &str, target: &Target) -> anyhow::Result<bool> {
+    open_host(target, &Trust::default())?.reject_install(id)?;
     println!("dropped the pending install of {id}");
     Ok(true)
 }
 
 /// `plinth uninstall ID [--remove-data]`.
-pub fn uninstall(id: &str, data_dir: &Path, remove_data: bool) -> anyhow::Result<bool> {
-    let done = open_host(data_dir, &Trust::default())?.uninstall(id, remove_data)?;
+pub fn uninstall(id: &str, target: &Target, remove_data: bool) -> anyhow::Result<bool> {
+    let done = open_host(target, &Trust::default())?.uninstall(id, remove_data)?;
     let version = done.version.as_deref().unwrap_or("(pending only)");
     println!("uninstalled {} {version}; its storage and settings were {}", done.id, done.data);
     Ok(true)
 }
 
 /// `plinth installed`: one line per install, pending or approved.
-pub fn list(data_dir: &Path) -> anyhow::Result<bool> {
-    for install in open_host(data_dir, &Trust::default())?.installs()? {
+pub fn list(target: &Target) -> anyhow::Result<bool> {
+    for install in open_host(target, &Trust::default())?.installs()? {
         let state = if install.state == InstallState::Pending { "pending" } else { "installed" };
         println!(
             "{}\t{}\t{state}\t{}",

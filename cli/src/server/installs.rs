@@ -22,7 +22,7 @@ impl From<InstallError> for ApiError {
             InstallError::Host(host) => return host.into(),
             InstallError::TooLarge { .. } => 413,
             InstallError::NotFound { .. } => 404,
-            InstallError::NotManaged { .. } => 409,
+            InstallError::NotManaged { .. } | InstallError::Changed { .. } => 409,
             InstallError::Io { .. } => 500,
             _ => 422,
         };

@@ -189,6 +189,8 @@ async fn serve(options: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(plugins = loader.host.plugins().len(), "plugins loaded");
         // Deliveries a stopped node (this one, before a crash) left behind.
         Host::start_delivery_loop(&loader.host);
+        // Installs, approvals and uninstalls made on other nodes (or by `plinth install`).
+        Host::start_install_sync(&loader.host);
         if reload {
             reload::watch(loader).await;
         }

@@ -118,6 +118,17 @@ impl Server {
         (status, body)
     }
 
+    /// Uploads a package to `/api/installs`, as the console's "Install Local" does.
+    pub fn upload(&self, package: &[u8]) -> (u16, Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let mut response = agent
+            .post(self.url("/api/installs"))
+            .header("content-type", "application/gzip")
+            .send(package)
+            .expect("upload");
+        (response.status().as_u16(), response.body_mut().read_json().unwrap_or(Value::Null))
+    }
+
     /// Sends SIGTERM and waits; returns whether it exited successfully, and what it printed.
     pub fn terminate(&mut self) -> (bool, String) {
         let pid = self.child.id().to_string();

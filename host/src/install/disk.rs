@@ -2,7 +2,8 @@
 //! change: renames, so every step is all or nothing.
 //!
 //! - `installed/{id}/`: approved plugins, each with its `install.json`;
-//! - `_install/pending/{id}/`: installs waiting for approval;
+//! - `_install/pending/{id}/`: where installs waiting for approval were kept
+//!   before the shared list of installs (now only read, once, to add them to it);
 //! - `_install/staging/`: work in progress (`unpack-*`, `approve-*`), the
 //!   version being replaced (`old-{id}`), and folders on their way out
 //!   (`trash-*`), which are renamed in before they are deleted, so a deletion
@@ -46,10 +47,6 @@ impl Layout {
         self.installed_root().join(id)
     }
 
-    pub(crate) fn pending(&self, id: &str) -> PathBuf {
-        self.data_dir.join(PENDING_DIR).join(id)
-    }
-
     /// A new, unique folder name in staging (`unpack-…`, `approve-…`).
     pub(crate) fn staging(&self, purpose: &str) -> PathBuf {
         self.data_dir.join(STAGING_DIR).join(format!("{purpose}-{}", uuid::Uuid::new_v4()))
@@ -70,13 +67,16 @@ impl Layout {
         Ok(StepLock { _file: file })
     }
 
-    /// Every record under `installed/` and `_install/pending/`.
-    pub(crate) fn records(&self) -> Result<Vec<Install>, InstallError> {
+    /// Every folder with a record under `installed/` and under
+    /// `_install/pending/` (where a Plinth before the shared list of
+    /// installs kept pending ones), with its record.
+    pub(crate) fn records_on_disk(&self) -> Result<Vec<(PathBuf, Install)>, InstallError> {
         let mut records = Vec::new();
         for root in [self.installed_root(), self.data_dir.join(PENDING_DIR)] {
             let Ok(entries) = std::fs::read_dir(&root) else { continue };
             for entry in entries {
-                records.extend(read_record(&entry.map_err(io(&root))?.path()));
+                let dir = entry.map_err(io(&root))?.path();
+                records.extend(read_record(&dir).map(|record| (dir, record)));
             }
         }
         Ok(records)
@@ -164,19 +164,4 @@ pub(crate) fn rename(from: &Path, to: &Path) -> Result<(), InstallError> {
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
     std::fs::rename(from, to).map_err(io(to))
-}
-
-/// Copies a plugin folder (plain files and folders; packages hold nothing else).
-pub(crate) fn copy_folder(from: &Path, to: &Path) -> Result<(), InstallError> {
-    std::fs::create_dir_all(to).map_err(io(to))?;
-    for entry in std::fs::read_dir(from).map_err(io(from))? {
-        let entry = entry.map_err(io(from))?;
-        let (source, target) = (entry.path(), to.join(entry.file_name()));
-        if entry.file_type().map_err(io(&source))?.is_dir() {
-            copy_folder(&source, &target)?;
-        } else {
-            std::fs::copy(&source, &target).map_err(io(&target))?;
-        }
-    }
-    Ok(())
 }

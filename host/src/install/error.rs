@@ -116,6 +116,15 @@ pub enum InstallError {
         #[source]
         source: Box<crate::LoadError>,
     },
+    /// Another installer (another node, or a `plinth install`) changed the
+    /// plugin's approved version while this step ran: nothing was changed.
+    #[error(
+        "plugin `{plugin}` (install): another installer changed its approved version at the same time, so nothing was changed; look at the installs again and retry"
+    )]
+    Changed {
+        /// The plugin's id.
+        plugin: String,
+    },
     /// A file operation in the data directory failed.
     #[error("installing in {path}: {source}")]
     Io {
@@ -125,7 +134,7 @@ pub enum InstallError {
         #[source]
         source: std::io::Error,
     },
-    /// The database failed (removing a plugin's data).
+    /// The database failed (the shared list of installs, or removing a plugin's data).
     #[error(transparent)]
     Host(#[from] crate::HostError),
 }
@@ -146,6 +155,7 @@ impl InstallError {
             InstallError::NotFound { .. } => "not_found",
             InstallError::Index(_) => "bad_index",
             InstallError::LoadFailed { .. } => "load_failed",
+            InstallError::Changed { .. } => "install_conflict",
             InstallError::Io { .. } => "internal",
             InstallError::Host(error) => error.code(),
         }

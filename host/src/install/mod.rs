@@ -19,12 +19,16 @@ mod disk;
 pub mod error;
 pub mod index;
 pub mod package;
+mod shared;
 
 pub use disk::INSTALLED_DIR;
+pub use shared::Synced;
+pub(crate) use shared::{Skips, recover};
 
 use crate::limits::Limits;
 use crate::manifest::{PanelDeclaration, SettingSchema};
-use crate::{Host, LoadError, PluginInfo};
+use crate::store::PackageSlot;
+use crate::{Host, HostError, LoadError, PluginInfo};
 use disk::{Layout, read_record, write_record};
 use error::InstallError;
 use index::{Signature, TrustedKey};
@@ -251,12 +255,12 @@ impl Host {
         }
         let id = request.id.clone();
         self.check_managed(layout, &id)?;
-        let approved =
-            read_record(&layout.installed(&id)).filter(|record| record.state == InstallState::Approved);
+        let approved = self.stored_install(&id, PackageSlot::Approved)?;
         let reasons = match &approved {
-            Some(approved) => consent_reasons(&approved.request, &request),
+            Some((_, approved)) => consent_reasons(&approved.request, &request),
             None => vec!["a new plugin: approve what it asks for before it runs".to_string()],
         };
+        let approved_now = approved.as_ref().map(|(package, _)| package.sha256.clone());
         let mut record = Install {
             id: id.clone(),
             version: request.version.clone(),
@@ -266,20 +270,15 @@ impl Host {
             sha256: staged.sha256.clone(),
             origin: origin.clone(),
             signed_by: staged.signed_by.clone(),
-            replaces: approved.map(|a| a.version),
+            replaces: approved.map(|(_, a)| a.version),
         };
         if record.reasons.is_empty() {
+            // Asks for no more: it replaces the approved version (and any pending update).
             record.state = InstallState::Approved;
-            write_record(&staged.dir, &record)?;
-            self.swap_in(layout, &id, &staged.dir)?;
-            // A pending install of an older update is superseded.
-            layout.remove(&layout.pending(&id))?;
-            return Ok(record);
+            self.activate(layout, &record, &staged.dir, package.bytes, approved_now.as_deref())?;
+        } else {
+            self.publish(&record, package.bytes, approved_now.as_deref())?;
         }
-        write_record(&staged.dir, &record)?;
-        let pending = layout.pending(&id);
-        layout.remove(&pending)?;
-        disk::rename(&staged.dir, &pending)?;
         Ok(record)
     }
 
@@ -313,9 +312,11 @@ impl Host {
         })
     }
 
-    /// Installs (pending and approved), by id.
+    /// Installs (pending and approved), by id: the list every node sharing
+    /// the database shares.
     pub fn installs(&self) -> Result<Vec<Install>, InstallError> {
-        let mut installs = self.layout().records()?;
+        let mut installs: Vec<Install> =
+            self.stored_installs()?.into_iter().map(|(_, record)| record).collect();
         installs.sort_by(|a, b| {
             (&a.id, a.state == InstallState::Approved).cmp(&(&b.id, b.state == InstallState::Approved))
         });
@@ -323,65 +324,64 @@ impl Host {
     }
 
     /// Approves the pending install of `id`: it replaces the approved version
-    /// (if any) and is loaded. If it does not load, the previous version is
-    /// put back and stays loaded, and the install stays pending.
+    /// (if any), is loaded, and then every node sharing the database loads
+    /// it. If it does not load here, the previous version stays loaded and
+    /// the install stays pending.
     pub fn approve_install(&self, id: &str) -> Result<Install, InstallError> {
         checked_id(id)?;
         let _one_at_a_time = self.install_lock.lock().unwrap_or_else(|p| p.into_inner());
         let layout = self.layout();
         let _held = layout.lock()?;
-        let pending = layout.pending(id);
-        let mut record = read_record(&pending)
-            .ok_or_else(|| InstallError::NotFound { plugin: id.to_string(), what: "pending install" })?;
+        let not_pending = || InstallError::NotFound { plugin: id.to_string(), what: "pending install" };
+        let (_, mut record) = self.stored_install(id, PackageSlot::Pending)?.ok_or_else(not_pending)?;
         // The operator's rules may have changed since it was staged.
         if record.signed_by.is_none() && self.install_config.require_signatures {
             return Err(InstallError::Unsigned { origin: record.origin });
         }
         self.check_managed(&layout, id)?;
-        // Approved from a copy, so a failure leaves the pending install as it was.
-        let copy = layout.staging("approve");
-        disk::copy_folder(&pending, &copy)?;
+        let bytes = self.packages().bytes(id, PackageSlot::Pending).map_err(HostError::from)?;
+        let bytes = bytes.ok_or_else(not_pending)?;
+        let approved_now = self.stored_install(id, PackageSlot::Approved)?.map(|(package, _)| package.sha256);
+        let dir = layout.staging("approve");
         record.state = InstallState::Approved;
         record.reasons.clear();
-        let swapped = write_record(&copy, &record).and_then(|()| self.swap_in(&layout, id, &copy));
-        let _ = std::fs::remove_dir_all(&copy);
-        swapped?;
-        layout.remove(&pending)?;
-        Ok(record)
+        let result = package::unpack(&bytes, &dir, &self.install_config, &record.origin)
+            .and_then(|()| self.activate(&layout, &record, &dir, &bytes, approved_now.as_deref()));
+        let _ = std::fs::remove_dir_all(&dir);
+        result.map(|()| record)
     }
 
     /// Drops the pending install of `id`; the approved version, if any, stays.
     pub fn reject_install(&self, id: &str) -> Result<(), InstallError> {
         checked_id(id)?;
         let _one_at_a_time = self.install_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let layout = self.layout();
-        let _held = layout.lock()?;
-        let pending = layout.pending(id);
-        if !pending.is_dir() {
-            return Err(InstallError::NotFound { plugin: id.to_string(), what: "pending install" });
+        match self.packages().remove(id, Some(PackageSlot::Pending)).map_err(HostError::from)? {
+            true => Ok(()),
+            false => Err(InstallError::NotFound { plugin: id.to_string(), what: "pending install" }),
         }
-        layout.remove(&pending)
     }
 
-    /// Uninstalls `id`: unloads it, removes its folder and any pending
-    /// install. Its storage and settings are kept for a later install unless
-    /// `remove_data`.
+    /// Uninstalls `id`, on every node sharing the database: unloads it,
+    /// removes its folder and any pending install. Its storage and settings
+    /// are kept for a later install unless `remove_data`.
     pub fn uninstall(&self, id: &str, remove_data: bool) -> Result<Uninstalled, InstallError> {
         checked_id(id)?;
         let _one_at_a_time = self.install_lock.lock().unwrap_or_else(|p| p.into_inner());
         let layout = self.layout();
         let _held = layout.lock()?;
-        let (target, pending) = (layout.installed(id), layout.pending(id));
-        let version = read_record(&target).map(|record| record.version);
-        let dropped_pending = pending.is_dir();
+        let stored = self.stored_installs()?;
+        let find = |slot| stored.iter().find(|(p, _)| p.plugin_id == id && p.slot == slot);
+        let version = find(PackageSlot::Approved).map(|(_, record)| record.version.clone());
+        let dropped_pending = find(PackageSlot::Pending).is_some();
         if version.is_none() && !dropped_pending {
             return Err(InstallError::NotFound { plugin: id.to_string(), what: "installed version" });
         }
+        self.packages().remove(id, None).map_err(HostError::from)?;
+        let target = layout.installed(id);
         if self.loaded(id).is_some_and(|plugin| plugin.dir == target) {
             self.unload_plugin(id)?;
         }
         layout.remove(&target)?;
-        layout.remove(&pending)?;
         if remove_data {
             self.remove_plugin_data(id)?;
         }
@@ -393,12 +393,22 @@ impl Host {
         })
     }
 
-    /// Loads every approved, installed plugin (a server does at start). With
-    /// signatures required, an unsigned one is refused (and kept on disk, so
-    /// a signed package of it can replace it).
+    /// Loads every approved, installed plugin (a server does at start), after
+    /// bringing the `installed/` folder in line with the shared list of
+    /// installs. With signatures required, an unsigned one is refused (and
+    /// kept on disk, so a signed package of it can replace it).
     pub fn load_installed(&self) -> Vec<(PathBuf, Result<PluginInfo, LoadError>)> {
-        let root = self.layout().installed_root();
-        let dirs = crate::reload::plugin_dirs(&root).unwrap_or_default();
+        let layout = self.layout();
+        {
+            let _one_at_a_time = self.install_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let reconciled = layout.lock().and_then(|_held| self.reconcile(&layout, false));
+            if let Err(error) = reconciled {
+                tracing::warn!(
+                    "the shared list of installs could not be read; loading this node's copies: {error}"
+                );
+            }
+        }
+        let dirs = crate::reload::plugin_dirs(&layout.installed_root()).unwrap_or_default();
         let require_signatures = self.install_config.require_signatures;
         self.load_dirs(dirs, |dir| {
             let record = read_record(dir)?;
@@ -411,20 +421,64 @@ impl Host {
         })
     }
 
-    /// Puts `ready` in place of `installed/{id}` and loads it; on a load
-    /// failure the previous folder comes back and its version, never
-    /// unloaded, keeps serving.
-    fn swap_in(&self, layout: &Layout, id: &str, ready: &Path) -> Result<(), InstallError> {
+    /// Makes `record` (approved, unpacked in `ready`) the installed version
+    /// here, then in the shared list if its approved version is still
+    /// `approved_now`. If it does not load, or another installer changed the
+    /// list first, the previous version comes back and keeps serving.
+    fn activate(
+        &self,
+        layout: &Layout,
+        record: &Install,
+        ready: &Path,
+        bytes: &[u8],
+        approved_now: Option<&str>,
+    ) -> Result<(), InstallError> {
+        write_record(ready, record)?;
+        self.swap_in(layout, &record.id, ready, Some(&|| self.publish(record, bytes, approved_now)))
+    }
+
+    /// Puts `ready` in place of `installed/{id}`, loads it, then runs
+    /// `publish`; on a failure the previous folder comes back and its
+    /// version serves (it was never unloaded if the new one did not load).
+    fn swap_in(
+        &self,
+        layout: &Layout,
+        id: &str,
+        ready: &Path,
+        publish: Option<&dyn Fn() -> Result<(), InstallError>>,
+    ) -> Result<(), InstallError> {
         let target = layout.installed(id);
-        layout.swap_in(id, ready, || {
+        let mut loaded_new = false;
+        let result = layout.swap_in(id, ready, || {
             let loaded = match self.loaded(id) {
                 Some(_) => self.reload_plugin(id),
                 None => self.load_plugin(&target),
             };
-            loaded
-                .map(|_| ())
-                .map_err(|e| InstallError::LoadFailed { plugin: id.to_string(), source: Box::new(e) })
-        })
+            loaded.map_err(|e| InstallError::LoadFailed { plugin: id.to_string(), source: Box::new(e) })?;
+            loaded_new = true;
+            publish.map_or(Ok(()), |publish| publish())
+        });
+        if result.is_err() && loaded_new {
+            self.serve_installed_folder(id);
+        }
+        result
+    }
+
+    /// Loads what `installed/{id}` holds now in place of what is loaded
+    /// (nothing, if the folder is gone).
+    fn serve_installed_folder(&self, id: &str) {
+        let target = self.layout().installed(id);
+        let restored = match (target.is_dir(), self.loaded(id).is_some()) {
+            (true, true) => self.reload_plugin(id).map(drop),
+            (true, false) => self.load_plugin(&target).map(drop),
+            (false, true) => self
+                .unload_plugin(id)
+                .map_err(|e| LoadError::Invalid { plugin: id.to_string(), problem: e.to_string() }),
+            (false, false) => Ok(()),
+        };
+        if let Err(error) = restored {
+            tracing::error!(plugin = %id, "putting the previous version back failed: {error}");
+        }
     }
 
     /// Removes every stored key and setting of `id`.
@@ -480,9 +534,4 @@ fn checked_id(id: &str) -> Result<(), InstallError> {
     } else {
         Err(InstallError::NotFound { plugin: id.chars().take(64).collect(), what: "install under that id" })
     }
-}
-
-/// Finishes what an interrupted install left (see [`disk`]); run when a host opens.
-pub(crate) fn recover(data_dir: &Path) {
-    Layout::new(data_dir).recover();
 }

@@ -1,6 +1,6 @@
 //! The backend seam: what the host needs from a database, as small traits
 //! (entities, plugin key-value storage, settings, hook records, the hook
-//! outbox, field configurations) with one error type. SQLite ([`Backend::sqlite`]) is the default; PostgreSQL
+//! outbox, field configurations, installed packages) with one error type. SQLite ([`Backend::sqlite`]) is the default; PostgreSQL
 //! (`Backend::postgres`, feature `postgres`) lets several nodes share one
 //! database; another database plugs in by implementing the traits, and the
 //! conformance suite in `plinth-tests` runs against any [`Backend`].
@@ -290,6 +290,69 @@ pub trait FieldConfigStore: Send + Sync {
     fn put(&self, entity_type: &str, config: Option<&Value>) -> Result<(), StoreError>;
 }
 
+/// Which of a plugin's two install slots a package fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PackageSlot {
+    /// Waiting for an operator's approval; runs nowhere.
+    Pending,
+    /// Approved: every node runs it.
+    Approved,
+}
+
+impl PackageSlot {
+    /// The slot's name as backends store it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            PackageSlot::Pending => "pending",
+            PackageSlot::Approved => "approved",
+        }
+    }
+
+    /// The slot a stored name stands for.
+    pub(crate) fn of(name: &str) -> PackageSlot {
+        if name == "approved" { PackageSlot::Approved } else { PackageSlot::Pending }
+    }
+}
+
+/// A package kept for an install, without its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPackage {
+    /// The plugin it holds.
+    pub plugin_id: String,
+    /// Pending or approved.
+    pub slot: PackageSlot,
+    /// The package's SHA-256 (hex): what a node compares its own copy with.
+    pub sha256: String,
+    /// The install's record (JSON), kept as the installer wrote it.
+    pub record: String,
+}
+
+/// Installed plugin packages, pending and approved: the one list every node
+/// sharing the database installs from, so an install, approval or uninstall
+/// on one node holds on all of them.
+pub trait PackageStore: Send + Sync {
+    /// Every stored package, without its bytes, by plugin id.
+    fn list(&self) -> Result<Vec<StoredPackage>, StoreError>;
+    /// A stored package's bytes.
+    fn bytes(&self, plugin_id: &str, slot: PackageSlot) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Stores `package` in its slot, in one transaction, if the plugin's
+    /// approved package is still the one with SHA-256 `approved_now` (`None`:
+    /// none is approved): that is what the install's consent was weighed
+    /// against. Storing an approved package removes the pending one. `false`,
+    /// and nothing stored, when another installer changed it first. Every node
+    /// sharing the database is told ([`PackageStore::changes`]).
+    fn put(
+        &self,
+        package: &StoredPackage,
+        bytes: &[u8],
+        approved_now: Option<&str>,
+    ) -> Result<bool, StoreError>;
+    /// Removes the plugin's package in `slot` (`None`: both); whether there was one.
+    fn remove(&self, plugin_id: &str, slot: Option<PackageSlot>) -> Result<bool, StoreError>;
+    /// Told when any node sharing the database stores or removes a package.
+    fn changes(&self) -> Arc<tokio::sync::Notify>;
+}
+
 /// A complete backend: one implementation of each trait, usually sharing one
 /// database. Cheap to clone.
 #[derive(Clone)]
@@ -306,13 +369,22 @@ pub struct Backend {
     pub outbox: Arc<dyn HookOutbox>,
     /// Field configurations.
     pub field_configs: Arc<dyn FieldConfigStore>,
+    /// Installed plugin packages.
+    pub packages: Arc<dyn PackageStore>,
 }
 
 impl Backend {
     /// A backend whose one database implements every trait.
     pub fn of<D>(db: Arc<D>) -> Backend
     where
-        D: EntityStore + PluginKv + SettingsStore + HookRecords + HookOutbox + FieldConfigStore + 'static,
+        D: EntityStore
+            + PluginKv
+            + SettingsStore
+            + HookRecords
+            + HookOutbox
+            + FieldConfigStore
+            + PackageStore
+            + 'static,
     {
         Backend {
             entities: db.clone(),
@@ -320,7 +392,8 @@ impl Backend {
             settings: db.clone(),
             hooks: db.clone(),
             outbox: db.clone(),
-            field_configs: db,
+            field_configs: db.clone(),
+            packages: db,
         }
     }
 

@@ -17,16 +17,19 @@ mod field_configs;
 mod hooks;
 mod kv;
 mod outbox;
+mod packages;
 mod settings;
 
 use super::StoreError;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod};
 use std::future::Future;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::runtime::{Handle, Runtime};
-use tokio_postgres::NoTls;
+use tokio::sync::Notify;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::{AsyncMessage, NoTls};
 
 /// Connections kept at most, per node.
 const POOL_SIZE: usize = 16;
@@ -106,6 +109,15 @@ const MIGRATIONS: &[&str] = &[
         done        boolean NOT NULL DEFAULT false
     );
     CREATE INDEX hook_deliveries_due ON hook_deliveries (lease_until);"#,
+    // 3: installed packages, pending and approved (see `packages.rs`).
+    r#"CREATE TABLE plugin_packages (
+        plugin_id text NOT NULL,
+        slot      text NOT NULL,
+        sha256    text NOT NULL,
+        record    text NOT NULL,
+        package   bytea NOT NULL,
+        PRIMARY KEY (plugin_id, slot)
+    );"#,
 ];
 
 /// The PostgreSQL backend; implements every backend trait. Open it with
@@ -116,6 +128,8 @@ pub struct Postgres {
     commit_locks: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
     /// Woken by `NOTIFY` from any node (see `outbox.rs`).
     wake_ups: std::sync::Arc<tokio::sync::Notify>,
+    /// Woken when any node stores or removes a package (see `packages.rs`).
+    package_changes: std::sync::Arc<tokio::sync::Notify>,
     /// Where calls run: the handle of `runtime`.
     handle: Handle,
     /// Owned so it lives as long as the backend; `None` only while dropping.
@@ -168,11 +182,14 @@ impl Postgres {
             pool,
             commit_locks: Default::default(),
             wake_ups: Default::default(),
+            package_changes: Default::default(),
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
         };
         db.run("migrating the database", migrate)?;
-        db.handle.spawn(outbox::listen(config, db.wake_ups.clone()));
+        let channels =
+            [(outbox::CHANNEL, db.wake_ups.clone()), (packages::CHANNEL, db.package_changes.clone())];
+        db.handle.spawn(listen(config, channels));
         Ok(db)
     }
 
@@ -213,6 +230,36 @@ impl Drop for Postgres {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
+    }
+}
+
+/// Listens on each channel on a connection of its own and wakes its
+/// `Notify` at each notification; reconnects a second after losing it, until
+/// the backend's runtime stops. Notifications only wake nodes up: each also
+/// polls, so one lost while the connection was down delays work, never loses it.
+async fn listen<const N: usize>(config: tokio_postgres::Config, channels: [(&'static str, Arc<Notify>); N]) {
+    loop {
+        if let Ok((client, mut connection)) = config.connect(NoTls).await {
+            let wakers = channels.clone();
+            let messages = tokio::spawn(async move {
+                while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                    if let AsyncMessage::Notification(note) = message
+                        && let Some((_, woken)) = wakers.iter().find(|(name, _)| *name == note.channel())
+                    {
+                        woken.notify_one();
+                    }
+                }
+            });
+            let statements: String = channels.iter().map(|(name, _)| format!("LISTEN {name};")).collect();
+            if client.batch_execute(&statements).await.is_ok() {
+                // Whatever happened while nobody listened is found by a poll now.
+                channels.iter().for_each(|(_, woken)| woken.notify_one());
+                let _ = messages.await;
+            } else {
+                messages.abort();
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

@@ -16,12 +16,11 @@ use deadpool_postgres::Transaction;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
-use tokio_postgres::{AsyncMessage, NoTls};
 
 /// The database's clock, in milliseconds since the Unix epoch.
 const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
-/// The channel nodes listen on.
-const CHANNEL: &str = "plinth_hooks";
+/// The channel a retried delivery is announced on.
+pub(super) const CHANNEL: &str = "plinth_hooks";
 
 fn millis(duration: Duration) -> Result<i64, Error> {
     to_i64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
@@ -83,32 +82,6 @@ pub(super) async fn mark_done(transaction: &Transaction<'_>, mark: &DeliveryMark
         .await?;
     let grace = millis(DONE_GRACE)?;
     Ok(transaction.execute(&statement, &[&to_i64(mark.id)?, &mark.node, &grace]).await? == 1)
-}
-
-/// Listens on [`CHANNEL`] on a connection of its own and wakes `wake_ups`
-/// at each notification; reconnects a second after losing it, until the
-/// backend's runtime stops.
-pub(super) async fn listen(config: tokio_postgres::Config, wake_ups: Arc<Notify>) {
-    loop {
-        if let Ok((client, mut connection)) = config.connect(NoTls).await {
-            let woken = wake_ups.clone();
-            let messages = tokio::spawn(async move {
-                while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                    if let AsyncMessage::Notification(_) = message {
-                        woken.notify_one();
-                    }
-                }
-            });
-            if client.batch_execute(&format!("LISTEN {CHANNEL}")).await.is_ok() {
-                // Whatever was retried while nobody listened is found by a poll now.
-                wake_ups.notify_one();
-                let _ = messages.await;
-            } else {
-                messages.abort();
-            }
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
 }
 
 impl HookOutbox for Postgres {

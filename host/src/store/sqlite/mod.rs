@@ -9,6 +9,7 @@ mod field_configs;
 mod hooks;
 mod kv;
 mod outbox;
+mod packages;
 mod settings;
 
 use super::StoreError;
@@ -77,6 +78,15 @@ const MIGRATIONS: &[&str] = &[
         done        INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX hook_deliveries_due ON hook_deliveries (lease_until);",
+    // 5: installed packages, pending and approved (see `packages.rs`).
+    "CREATE TABLE plugin_packages (
+        plugin_id TEXT NOT NULL,
+        slot      TEXT NOT NULL,
+        sha256    TEXT NOT NULL,
+        record    TEXT NOT NULL,
+        package   BLOB NOT NULL,
+        PRIMARY KEY (plugin_id, slot)
+    ) WITHOUT ROWID;",
 ];
 
 /// The SQLite backend; implements every backend trait.
@@ -84,6 +94,9 @@ pub(crate) struct Sqlite {
     connection: Mutex<Connection>,
     /// Wakes this process's delivery loop when a delivery is retried.
     wake_ups: std::sync::Arc<tokio::sync::Notify>,
+    /// Wakes this process's install sync when a package is stored or removed
+    /// (other processes sharing the file find it when they poll).
+    package_changes: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Sqlite {
@@ -96,7 +109,11 @@ impl Sqlite {
         connection.pragma_update(None, "synchronous", "NORMAL").map_err(fail)?;
         connection.busy_timeout(std::time::Duration::from_secs(5)).map_err(fail)?;
         migrate(&mut connection).map_err(|e| error("migrating the database", e))?;
-        Ok(Sqlite { connection: Mutex::new(connection), wake_ups: Default::default() })
+        Ok(Sqlite {
+            connection: Mutex::new(connection),
+            wake_ups: Default::default(),
+            package_changes: Default::default(),
+        })
     }
 
     /// An in-memory database, for unit tests.
@@ -104,7 +121,11 @@ impl Sqlite {
     pub(crate) fn in_memory() -> Sqlite {
         let mut connection = Connection::open_in_memory().expect("in-memory database");
         migrate(&mut connection).expect("migrations");
-        Sqlite { connection: Mutex::new(connection), wake_ups: Default::default() }
+        Sqlite {
+            connection: Mutex::new(connection),
+            wake_ups: Default::default(),
+            package_changes: Default::default(),
+        }
     }
 
     /// The connection, for one statement or transaction. A poisoned lock only
