@@ -272,6 +272,33 @@ fn the_server_installs_with_consent_and_keeps_installs_across_restarts() {
     server.terminate();
 }
 
+/// `plinth install`, `approve` and `uninstall` on the data directory of a
+/// running server (one SQLite file, two processes): the server follows
+/// within seconds, without a restart.
+#[test]
+fn a_running_server_follows_install_commands_on_its_data_directory() {
+    let work = tempfile::tempdir().expect("temp dir");
+    pack("character-stats", work.path(), "stats.tgz", &[]);
+    let plugins = tempfile::tempdir().expect("empty plugins folder");
+    let data = work.path().join("data");
+    let server = Server::start_on(plugins.path(), &data, &[], tempfile::tempdir().expect("temp dir"));
+    let stats = "/api/plugins/character-stats/stats/character";
+    assert_eq!(server.get(stats).0, 404);
+
+    let package = work.path().join("stats.tgz");
+    let pending = plinth(&["install", path(&package), "--data-dir", path(&data)]);
+    assert!(pending.status.success(), "{}", stderr(&pending));
+    let (_, listed) = server.get("/api/installs");
+    assert_eq!(listed["installs"][0]["state"], "pending", "{listed}");
+    assert_eq!(server.get(stats).0, 404, "nothing pending runs");
+    let approved = plinth(&["approve", "character-stats", "--data-dir", path(&data)]);
+    assert!(approved.status.success(), "{}", stderr(&approved));
+    assert!(server.answers(stats, 200), "the server loads what the command approved");
+    let removed = plinth(&["uninstall", "character-stats", "--data-dir", path(&data)]);
+    assert!(removed.status.success(), "{}", stderr(&removed));
+    assert!(server.answers(stats, 404), "the server unloads what the command uninstalled");
+}
+
 /// The newest `installed/{id}` version recorded, if any.
 fn installed_version(data: &Path, id: &str) -> Option<String> {
     let record = std::fs::read_to_string(data.join("installed").join(id).join("install.json")).ok()?;

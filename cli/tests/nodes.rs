@@ -40,6 +40,30 @@ fn two_nodes_share_one_postgresql_database() {
     let (_, stats) = a.get("/api/plugins/character-stats/stats/character");
     assert_eq!(stats["analysis_depth"], 9, "a setting changed on node B holds on node A: {stats}");
 
+    // Health is per node and visible from every node: A's calls show in A's report, read on B.
+    for _ in 0..5 {
+        assert_eq!(a.get("/api/plugins/character-stats/stats/character").0, 200);
+    }
+    let a_name = a.get("/api/outbox").1["node"].as_str().expect("node name").to_string();
+    let calls_on = |listed: &serde_json::Value, this_node: bool| {
+        let all = listed["nodes"].as_array().cloned().unwrap_or_default();
+        let node = all
+            .into_iter()
+            .find(|n| n["this_node"] == this_node && (this_node || n["node"] == a_name.as_str()));
+        node.and_then(|n| n["plugins"]["character-stats"]["calls"].as_u64()).unwrap_or(0)
+    };
+    let seen_from_b = (0..300).any(|_| {
+        let (status, listed) = b.get("/api/nodes");
+        assert_eq!(status, 200, "{listed}");
+        if calls_on(&listed, false) >= 5 {
+            assert!(calls_on(&listed, true) < 5, "node B's own counters are its own: {listed}");
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        false
+    });
+    assert!(seen_from_b, "node B shows node A's plugin health");
+
     // Installs are shared: uploaded on A, pending on B, approved on B, then served by A;
     // uninstalled on A, then gone from B.
     let (status, created) = a.upload(&probe_package());
@@ -49,10 +73,10 @@ fn two_nodes_share_one_postgresql_database() {
     let (status, _, approved) = b.send("POST", "/api/installs/probe/approve", None);
     assert_eq!((status, &approved["state"]), (200, &json!("approved")), "{approved}");
     assert_eq!(b.get("/api/plugins/probe/keys").0, 200);
-    assert!(answers(&a, "/api/plugins/probe/keys", 200), "node A loads what node B approved");
+    assert!(a.answers("/api/plugins/probe/keys", 200), "node A loads what node B approved");
     let (status, _, removed) = a.send("DELETE", "/api/installs/probe", None);
     assert_eq!(status, 200, "{removed}");
-    assert!(answers(&b, "/api/plugins/probe/keys", 404), "node B drops what node A uninstalled");
+    assert!(b.answers("/api/plugins/probe/keys", 404), "node B drops what node A uninstalled");
 
     // The database goes away: clear 503s, no crash; it comes back: no restart needed.
     cluster.stop();
@@ -86,18 +110,6 @@ fn probe_package() -> Vec<u8> {
     let component = std::fs::read(plinth_tests::guests::PROBE_PLUGIN_WASM).expect("probe built");
     let plugin = plinth_tests::write_plugin(dir.path(), "probe", &manifest, &component);
     plinth_host::install::package::pack(&plugin).expect("pack")
-}
-
-/// Whether `node` answers `path` with `status` within 30 s (nodes pick up
-/// another node's install change at once when notified, within 5 s if not).
-fn answers(node: &Server, path: &str, status: u16) -> bool {
-    for _ in 0..300 {
-        if node.get(path).0 == status {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    false
 }
 
 /// Every entity of `entity_type` (as `node` lists them) has exactly one
@@ -213,4 +225,22 @@ fn three_nodes_deliver_every_event_once_even_when_one_is_killed() {
     );
     assert_eq!(counter, (600 + stored).to_string(), "audit-trail's counter: one step per event, no more");
     assert!(stored >= 400 + cut_short.0.len(), "every acknowledged write is stored ({stored})");
+
+    // Every node lists the others; the killed one, silent since, is marked stale.
+    let stale_listed = (0..300).any(|_| {
+        let (_, listed) = nodes[1].get("/api/nodes");
+        let entry = listed["nodes"]
+            .as_array()
+            .and_then(|all| all.iter().find(|n| n["node"] == doomed_node.as_str()).cloned());
+        if entry.is_some_and(|entry| entry["stale"] == true) {
+            let live = listed["nodes"]
+                .as_array()
+                .map_or(0, |all| all.iter().filter(|n| n["stale"] == false).count());
+            assert_eq!(live, 2, "nodes A and B report: {listed}");
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        false
+    });
+    assert!(stale_listed, "node B lists killed node C as stale");
 }

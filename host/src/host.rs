@@ -178,15 +178,17 @@ pub struct Host {
     /// One install step at a time: each ends with renames that must not interleave.
     #[cfg(feature = "install")]
     pub(crate) install_lock: std::sync::Mutex<()>,
-    /// Approved packages this node could not put in place, and why it
-    /// stopped trying (until they change).
+    /// The approved versions this host serves, and those it gave up on.
     #[cfg(feature = "install")]
-    pub(crate) install_skips: crate::install::Skips,
+    pub(crate) installs_followed: crate::install::Followed,
     data_dir: PathBuf,
     /// Hook outcomes as they happen, for [`Host::subscribe_hooks`].
     pub(crate) hook_feed: tokio::sync::broadcast::Sender<crate::HookOutcome>,
-    /// This host's name in the hook outbox's leases.
+    /// This host's name in the hook outbox's leases and the node reports.
     pub(crate) node: String,
+    /// Set once this host withdrew its node report (it is stopping): it
+    /// reports no more.
+    pub(crate) node_withdrawn: std::sync::atomic::AtomicBool,
 }
 
 impl Host {
@@ -247,7 +249,7 @@ impl Host {
             None => None,
         };
         #[cfg(feature = "install")]
-        crate::install::recover(&data_dir, &backend);
+        crate::install::recover(&data_dir);
         Ok(Host {
             sandbox,
             shared: Shared {
@@ -273,10 +275,11 @@ impl Host {
             #[cfg(feature = "install")]
             install_lock: Default::default(),
             #[cfg(feature = "install")]
-            install_skips: Default::default(),
+            installs_followed: Default::default(),
             data_dir,
             hook_feed: tokio::sync::broadcast::channel(HOOK_FEED_CAPACITY).0,
             node: format!("node-{}", uuid::Uuid::new_v4()),
+            node_withdrawn: Default::default(),
         })
     }
 

@@ -53,6 +53,7 @@ pub mod install;
 pub mod legacy;
 pub mod limits;
 pub mod manifest;
+mod nodes;
 mod plugin;
 mod plugin_log;
 mod reload;
@@ -70,6 +71,7 @@ pub use host::{Host, HostConfig, PluginInfo};
 #[cfg(feature = "legacy")]
 pub use legacy::{LegacyConfig, LegacyError, LegacyReply, LegacyRunner, ModuleInfo};
 pub use limits::{LimitRequest, Limits};
+pub use nodes::{NodeStatus, STALE_AFTER};
 pub use plugin::WidgetInfo;
 pub use plugin::health::{BreakerConfig, PluginHealth};
 pub use plugin::routes::RouteInfo;

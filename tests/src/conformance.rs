@@ -24,6 +24,7 @@ pub fn run_all(backend: &Backend) {
     hook_outbox_delivers_once(backend);
     field_configs_put_and_remove(backend);
     packages_change_only_from_the_version_seen(backend);
+    node_reports_replace_expire_and_withdraw(backend);
 }
 
 fn entity(id: &str, entity_type: &str, data: Value, at: u64) -> Entity {
@@ -341,8 +342,9 @@ pub fn field_configs_put_and_remove(backend: &Backend) {
 }
 
 /// Installed packages: a pending and an approved slot per plugin; a change
-/// lands only if the approved version is still the one its installer saw,
-/// approving removes the pending one, and every change is announced.
+/// lands only if the approved version is still the one its installer saw
+/// (and, approving, the pending one too), approving removes the pending
+/// one, and changes are announced.
 pub fn packages_change_only_from_the_version_seen(backend: &Backend) {
     let store = &backend.packages;
     let changes = store.changes();
@@ -358,12 +360,18 @@ pub fn packages_change_only_from_the_version_seen(backend: &Backend) {
     };
     // A wake-up left from before (a listener connecting) is used up first.
     announced(Duration::from_secs(1));
-    assert!(store.put(&package(PackageSlot::Pending, "p1"), b"pending-1", None).expect("put"));
+    assert!(store.put(&package(PackageSlot::Pending, "p1"), b"pending-1", None, None).expect("put"));
     assert!(announced(Duration::from_secs(10)), "storing a package is announced");
     assert_eq!(store.bytes("pk-plugin", PackageSlot::Pending).expect("bytes"), Some(b"pending-1".to_vec()));
     assert_eq!(store.bytes("pk-plugin", PackageSlot::Approved).expect("bytes"), None);
+    // Approving a pending install that was replaced (or rejected) meanwhile changes nothing.
+    assert!(
+        !store.put(&package(PackageSlot::Approved, "a1"), b"approved-1", None, Some("p0")).expect("stale")
+    );
     // Approving removes the pending package, in the same change.
-    assert!(store.put(&package(PackageSlot::Approved, "a1"), b"approved-1", None).expect("approve"));
+    assert!(
+        store.put(&package(PackageSlot::Approved, "a1"), b"approved-1", None, Some("p1")).expect("approve")
+    );
     let listed = store.list().expect("list");
     let ours: Vec<_> = listed.iter().filter(|p| p.plugin_id == "pk-plugin").collect();
     assert_eq!(
@@ -372,14 +380,18 @@ pub fn packages_change_only_from_the_version_seen(backend: &Backend) {
         "the bytes are not listed; the pending one is gone"
     );
     // Two installers that both saw "none approved", or a stale version: the second loses.
-    assert!(!store.put(&package(PackageSlot::Approved, "a2"), b"x", None).expect("stale"));
-    assert!(!store.put(&package(PackageSlot::Pending, "p2"), b"x", Some("a0")).expect("stale"));
-    assert!(store.put(&package(PackageSlot::Approved, "a2"), b"approved-2", Some("a1")).expect("update"));
+    assert!(!store.put(&package(PackageSlot::Approved, "a2"), b"x", None, None).expect("stale"));
+    assert!(!store.put(&package(PackageSlot::Pending, "p2"), b"x", Some("a0"), None).expect("stale"));
+    assert!(
+        store.put(&package(PackageSlot::Approved, "a2"), b"approved-2", Some("a1"), None).expect("update")
+    );
     assert_eq!(store.bytes("pk-plugin", PackageSlot::Approved).expect("bytes"), Some(b"approved-2".to_vec()));
     // Two at once from the same version: exactly one wins.
     let wins: usize = std::thread::scope(|scope| {
         let racers: Vec<_> = ["a3", "a4"]
-            .map(|sha| scope.spawn(move || store.put(&package(PackageSlot::Approved, sha), b"r", Some("a2"))))
+            .map(|sha| {
+                scope.spawn(move || store.put(&package(PackageSlot::Approved, sha), b"r", Some("a2"), None))
+            })
             .into_iter()
             .collect();
         racers.into_iter().map(|r| usize::from(r.join().expect("racer").expect("put"))).sum()
@@ -387,12 +399,46 @@ pub fn packages_change_only_from_the_version_seen(backend: &Backend) {
     assert_eq!(wins, 1, "one of two installers replacing the same version wins");
     let approved = store.list().expect("list").into_iter().find(|p| p.plugin_id == "pk-plugin");
     let approved = approved.map(|p| p.sha256);
-    assert!(store.put(&package(PackageSlot::Pending, "p3"), b"p", approved.as_deref()).expect("put"));
+    assert!(store.put(&package(PackageSlot::Pending, "p3"), b"p", approved.as_deref(), None).expect("put"));
     assert!(store.remove("pk-plugin", Some(PackageSlot::Pending)).expect("reject"));
     assert!(!store.remove("pk-plugin", Some(PackageSlot::Pending)).expect("nothing left to reject"));
-    assert!(store.put(&package(PackageSlot::Pending, "p4"), b"p", approved.as_deref()).expect("put"));
+    assert!(store.put(&package(PackageSlot::Pending, "p4"), b"p", approved.as_deref(), None).expect("put"));
     let slots = store.list().expect("list").into_iter().filter(|p| p.plugin_id == "pk-plugin").count();
     assert_eq!(slots, 2, "a pending update beside the approved version");
+    // An update needing no approval supersedes whatever is pending.
+    assert!(
+        store.put(&package(PackageSlot::Approved, "a5"), b"a", approved.as_deref(), None).expect("update")
+    );
+    let slots = store.list().expect("list").into_iter().filter(|p| p.plugin_id == "pk-plugin").count();
+    assert_eq!(slots, 1, "the pending update is superseded");
+    // Which data directories' older installs joined the list.
+    assert!(!store.adopted("pk-dir").expect("adopted"));
+    store.mark_adopted("pk-dir").expect("mark");
+    store.mark_adopted("pk-dir").expect("marking twice is fine");
+    assert!(store.adopted("pk-dir").expect("adopted"));
     assert!(store.remove("pk-plugin", None).expect("uninstall"));
     assert!(store.list().expect("list").iter().all(|p| p.plugin_id != "pk-plugin"), "both slots are gone");
+}
+
+/// Each node's report replaces its last; reports of nodes silent too long
+/// are forgotten when another node reports; a withdrawn one is gone.
+pub fn node_reports_replace_expire_and_withdraw(backend: &Backend) {
+    let nodes = &backend.nodes;
+    let hour = Duration::from_secs(3600);
+    nodes.report("nr-a", &json!({"n": 1}), hour).expect("report");
+    nodes.report("nr-b", &json!({"n": 2}), hour).expect("report");
+    nodes.report("nr-a", &json!({"n": 3}), hour).expect("report again");
+    let ours = || -> Vec<(String, Value)> {
+        let reports = nodes.reports().expect("reports");
+        assert!(reports.iter().all(|r| r.age < Duration::from_secs(60)), "{reports:?}");
+        reports.into_iter().filter(|r| r.node.starts_with("nr-")).map(|r| (r.node, r.report)).collect()
+    };
+    assert_eq!(ours(), [("nr-a".to_string(), json!({"n": 3})), ("nr-b".to_string(), json!({"n": 2}))]);
+    nodes.withdraw("nr-b").expect("withdraw");
+    assert_eq!(ours(), [("nr-a".to_string(), json!({"n": 3}))]);
+    // A report older than `forget_after` goes when another node reports.
+    std::thread::sleep(Duration::from_millis(50));
+    nodes.report("nr-c", &json!({"n": 4}), Duration::from_millis(20)).expect("report");
+    assert_eq!(ours(), [("nr-c".to_string(), json!({"n": 4}))]);
+    nodes.withdraw("nr-c").expect("withdraw");
 }

@@ -103,11 +103,19 @@ fn an_install_approved_on_one_host_runs_on_every_host_sharing_the_database() {
     );
     assert!(loaded_version(&a).is_none());
     assert!(!a_data.path().join("installed/character-stats").exists());
-    // A host that opens after the uninstall does not bring it back from its old copy.
+
+    // A host that was down while a plugin was uninstalled elsewhere does not
+    // bring it back from its old copy when it starts.
+    b.install(Package::local(&character_stats(work.path(), "1.2.0"), "v1.2")).expect("install");
+    b.approve_install("character-stats").expect("approve");
+    assert_eq!(a.sync_installs().expect("sync").len(), 1);
     drop(a);
+    assert!(a_data.path().join("installed/character-stats/plugin.wasm").is_file(), "A's copy");
+    b.uninstall("character-stats", false).expect("uninstall while A is down");
     let a = open(a_data.path(), Some(&backend));
     assert!(a.load_installed().is_empty());
-    assert!(a.installs().expect("list").is_empty());
+    assert!(loaded_version(&a).is_none());
+    assert!(!a_data.path().join("installed/character-stats").exists(), "its old copy is removed");
 }
 
 #[test]
@@ -118,9 +126,7 @@ fn installs_an_older_plinth_kept_on_disk_join_the_shared_list_once() {
         let host = open(data.path(), None);
         let installed = host.install(Package::local(&stats, "v1")).expect("install");
         host.approve_install("character-stats").expect("approve");
-        let mut pending = installed.clone();
-        pending.version = "2.0.0".into();
-        pending
+        Install { version: "2.0.0".into(), ..installed }
     };
     // As an older Plinth left the data directory: the approved install and a
     // pending update only in folders, nothing in the database's list.
@@ -131,9 +137,11 @@ fn installs_an_older_plinth_kept_on_disk_join_the_shared_list_once() {
     package::unpack(&stats, &pending_dir, &InstallConfig::default(), "test").expect("unpack");
     std::fs::write(pending_dir.join("install.json"), serde_json::to_vec(&pending).expect("JSON"))
         .expect("record");
-    std::fs::remove_file(data.path().join("_install/shared")).expect("the marker a shared list leaves");
 
     let host = open(data.path(), None);
+    let loaded: Vec<_> =
+        host.load_installed().into_iter().filter_map(|(_, r)| r.ok()).map(|i| i.version).collect();
+    assert_eq!(loaded, ["1.0.0"]);
     let listed: Vec<(String, InstallState)> =
         host.installs().expect("list").into_iter().map(|i| (i.version, i.state)).collect();
     assert_eq!(
@@ -141,11 +149,9 @@ fn installs_an_older_plinth_kept_on_disk_join_the_shared_list_once() {
         [("2.0.0".to_string(), InstallState::Pending), ("1.0.0".to_string(), InstallState::Approved)]
     );
     assert!(!pending_dir.exists(), "the pending install lives in the list now");
-    let loaded: Vec<_> =
-        host.load_installed().into_iter().filter_map(|(_, r)| r.ok()).map(|i| i.version).collect();
-    assert_eq!(loaded, ["1.0.0"]);
     assert_eq!(stats_status(&host), Some(200));
     host.reject_install("character-stats").expect("the adopted pending install can be rejected");
+    assert!(host.sync_installs().expect("sync").is_empty(), "this copy is the listed version");
     drop(host);
 
     // Once: an install removed from the list afterwards is not adopted again.
@@ -153,7 +159,31 @@ fn installs_an_older_plinth_kept_on_disk_join_the_shared_list_once() {
     assert!(backend.packages.remove("character-stats", Some(PackageSlot::Approved)).expect("remove"));
     drop(backend);
     let host = open(data.path(), None);
-    assert!(host.installs().expect("list").is_empty());
     assert!(host.load_installed().is_empty());
+    assert!(host.installs().expect("list").is_empty());
     assert!(!data.path().join("installed/character-stats").exists());
+}
+
+/// Moving a data directory to another database (SQLite to PostgreSQL, say)
+/// brings its installs along instead of losing them to an empty list.
+#[test]
+fn a_data_directory_moved_to_a_new_database_brings_its_installs() {
+    let (work, data, new_db) = (
+        tempfile::tempdir().expect("temp"),
+        tempfile::tempdir().expect("temp"),
+        tempfile::tempdir().expect("temp"),
+    );
+    {
+        let host = open(data.path(), None);
+        host.install(Package::local(&character_stats(work.path(), "1.0.0"), "v1")).expect("install");
+        host.approve_install("character-stats").expect("approve");
+        assert_eq!(host.load_installed().len(), 0, "already loaded: nothing more to load");
+    }
+    let backend = Backend::sqlite(new_db.path()).expect("another database");
+    let host = open(data.path(), Some(&backend));
+    let loaded: Vec<_> =
+        host.load_installed().into_iter().filter_map(|(_, r)| r.ok()).map(|i| i.id).collect();
+    assert_eq!(loaded, ["character-stats"]);
+    assert_eq!(host.installs().expect("list").len(), 1, "the new database lists it");
+    assert_eq!(stats_status(&host), Some(200));
 }

@@ -191,6 +191,8 @@ async fn serve(options: ServeArgs) -> anyhow::Result<()> {
         Host::start_delivery_loop(&loader.host);
         // Installs, approvals and uninstalls made on other nodes (or by `plinth install`).
         Host::start_install_sync(&loader.host);
+        // This node's plugins' health, for `/api/nodes` on every node.
+        Host::start_node_reports(&loader.host);
         if reload {
             reload::watch(loader).await;
         }
@@ -198,6 +200,10 @@ async fn serve(options: ServeArgs) -> anyhow::Result<()> {
 
     axum::serve(listener, router(state.clone())).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("shutting down: in-flight requests finished, closing the database");
+    let host = state.host.clone();
+    if let Ok(Err(error)) = tokio::task::spawn_blocking(move || host.withdraw_node()).await {
+        tracing::warn!("removing this node from the list of nodes failed: {error}");
+    }
     drop(state);
     println!("plinth stopped");
     Ok(())
@@ -224,6 +230,7 @@ fn router(state: SharedState) -> Router {
         .route("/api/events", get(entities::events))
         .route("/api/events/stream", get(entities::stream))
         .route("/api/outbox", get(entities::outbox))
+        .route("/api/nodes", get(plugins::nodes))
         .route("/api/field-configs", get(field_configs::list))
         .route("/api/field-configs/{entity_type}", get(field_configs::one).put(field_configs::put))
         .route("/api/widgets", get(widgets::list))

@@ -74,6 +74,13 @@ pub async fn healthz(State(state): AppStateExtractor) -> (StatusCode, Json<Value
     (StatusCode::OK, Json(json!({ "status": "ok", "plugins": plugins })))
 }
 
+/// `/api/nodes`: every node sharing the database, with its plugins' health
+/// (breakers and counters are per node) as it last reported it.
+pub async fn nodes(State(state): AppStateExtractor) -> Result<Json<Value>, ApiError> {
+    let nodes = blocking(&state.host, |host| host.nodes()).await??;
+    Ok(Json(json!({ "node": state.host.node_id(), "nodes": nodes })))
+}
+
 pub async fn list(State(state): AppStateExtractor) -> Json<Value> {
     let loaded = state.host.plugins();
     let failed = state.host.failed_loads();

@@ -118,6 +118,18 @@ impl Server {
         (status, body)
     }
 
+    /// Whether the server answers `path` with `status` within 30 s (it
+    /// follows a change made elsewhere: another node, a `plinth` command).
+    pub fn answers(&self, path: &str, status: u16) -> bool {
+        for _ in 0..300 {
+            if self.get(path).0 == status {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        false
+    }
+
     /// Uploads a package to `/api/installs`, as the console's "Install Local" does.
     pub fn upload(&self, package: &[u8]) -> (u16, Value) {
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();

@@ -140,6 +140,13 @@ pub enum InstallError {
 }
 
 impl InstallError {
+    /// Whether the same step would fail the same way again (the package or
+    /// the operator's rules are at fault), rather than for now (a database
+    /// or a disk, or another installer at the same time).
+    pub fn recurs(&self) -> bool {
+        !matches!(self, InstallError::Changed { .. } | InstallError::Io { .. } | InstallError::Host(_))
+    }
+
     /// A stable, machine-readable name for the error.
     pub fn code(&self) -> &'static str {
         match self {

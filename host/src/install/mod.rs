@@ -22,8 +22,8 @@ pub mod package;
 mod shared;
 
 pub use disk::INSTALLED_DIR;
+pub(crate) use shared::Followed;
 pub use shared::Synced;
-pub(crate) use shared::{Skips, recover};
 
 use crate::limits::Limits;
 use crate::manifest::{PanelDeclaration, SettingSchema};
@@ -275,9 +275,9 @@ impl Host {
         if record.reasons.is_empty() {
             // Asks for no more: it replaces the approved version (and any pending update).
             record.state = InstallState::Approved;
-            self.activate(layout, &record, &staged.dir, package.bytes, approved_now.as_deref())?;
+            self.activate(layout, &record, &staged.dir, package.bytes, (approved_now.as_deref(), None))?;
         } else {
-            self.publish(&record, package.bytes, approved_now.as_deref())?;
+            self.publish(&record, package.bytes, approved_now.as_deref(), None)?;
         }
         Ok(record)
     }
@@ -333,20 +333,22 @@ impl Host {
         let layout = self.layout();
         let _held = layout.lock()?;
         let not_pending = || InstallError::NotFound { plugin: id.to_string(), what: "pending install" };
-        let (_, mut record) = self.stored_install(id, PackageSlot::Pending)?.ok_or_else(not_pending)?;
+        let stored = self.stored_installs()?;
+        let find = |slot| stored.iter().find(|(p, _)| p.plugin_id == id && p.slot == slot);
+        let (pending, record) = find(PackageSlot::Pending).ok_or_else(not_pending)?;
         // The operator's rules may have changed since it was staged.
         if record.signed_by.is_none() && self.install_config.require_signatures {
-            return Err(InstallError::Unsigned { origin: record.origin });
+            return Err(InstallError::Unsigned { origin: record.origin.clone() });
         }
         self.check_managed(&layout, id)?;
-        let bytes = self.packages().bytes(id, PackageSlot::Pending).map_err(HostError::from)?;
-        let bytes = bytes.ok_or_else(not_pending)?;
-        let approved_now = self.stored_install(id, PackageSlot::Approved)?.map(|(package, _)| package.sha256);
+        // The bytes of the very install the operator saw, or none.
+        let bytes = self.listed_bytes(pending)?;
+        let approved_now = find(PackageSlot::Approved).map(|(package, _)| package.sha256.as_str());
         let dir = layout.staging("approve");
-        record.state = InstallState::Approved;
-        record.reasons.clear();
-        let result = package::unpack(&bytes, &dir, &self.install_config, &record.origin)
-            .and_then(|()| self.activate(&layout, &record, &dir, &bytes, approved_now.as_deref()));
+        let record = Install { state: InstallState::Approved, reasons: Vec::new(), ..record.clone() };
+        let result = package::unpack(&bytes, &dir, &self.install_config, &record.origin).and_then(|()| {
+            self.activate(&layout, &record, &dir, &bytes, (approved_now, Some(pending.sha256.as_str())))
+        });
         let _ = std::fs::remove_dir_all(&dir);
         result.map(|()| record)
     }
@@ -381,6 +383,7 @@ impl Host {
         if self.loaded(id).is_some_and(|plugin| plugin.dir == target) {
             self.unload_plugin(id)?;
         }
+        self.installs_followed.get().serving.remove(id);
         layout.remove(&target)?;
         if remove_data {
             self.remove_plugin_data(id)?;
@@ -393,24 +396,39 @@ impl Host {
         })
     }
 
-    /// Loads every approved, installed plugin (a server does at start), after
+    /// Loads every approved, installed plugin not loaded yet (a server does at start), after
     /// bringing the `installed/` folder in line with the shared list of
     /// installs. With signatures required, an unsigned one is refused (and
     /// kept on disk, so a signed package of it can replace it).
     pub fn load_installed(&self) -> Vec<(PathBuf, Result<PluginInfo, LoadError>)> {
         let layout = self.layout();
+        // Versions the list changed since this node last ran are put in place
+        // (and loaded) first; those already in place load together below.
+        let mut results: Vec<(PathBuf, Result<PluginInfo, LoadError>)> = Vec::new();
         {
             let _one_at_a_time = self.install_lock.lock().unwrap_or_else(|p| p.into_inner());
-            let reconciled = layout.lock().and_then(|_held| self.reconcile(&layout, false));
-            if let Err(error) = reconciled {
-                tracing::warn!(
-                    "the shared list of installs could not be read; loading this node's copies: {error}"
-                );
+            match layout.lock().and_then(|_held| self.reconcile(&layout, true)) {
+                Ok(synced) => results.extend(
+                    synced
+                        .into_iter()
+                        .filter(|s| s.change == "installed" && s.result.is_ok())
+                        .filter_map(|s| Some((layout.installed(&s.id), Ok(self.plugin(&s.id)?)))),
+                ),
+                Err(error) => {
+                    tracing::warn!(
+                        "the list of installs could not be read, so this node loads its own copies: {error}"
+                    )
+                }
             }
         }
-        let dirs = crate::reload::plugin_dirs(&layout.installed_root()).unwrap_or_default();
+        let dirs: Vec<PathBuf> = crate::reload::plugin_dirs(&layout.installed_root())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|dir| results.iter().all(|(done, _)| done != dir))
+            .filter(|dir| self.loaded_all().iter().all(|plugin| plugin.dir != *dir))
+            .collect();
         let require_signatures = self.install_config.require_signatures;
-        self.load_dirs(dirs, |dir| {
+        let loaded = self.load_dirs(dirs, |dir| {
             let record = read_record(dir)?;
             (require_signatures && record.signed_by.is_none()).then(|| LoadError::Invalid {
                 plugin: record.id,
@@ -418,23 +436,34 @@ impl Host {
                           install a signed package of it, or turn off require_signatures"
                     .into(),
             })
-        })
+        });
+        for (dir, result) in &loaded {
+            if let (Ok(info), Some(record)) = (result, read_record(dir)) {
+                self.installs_followed.get().serving.insert(info.id.clone(), record.sha256);
+            }
+        }
+        results.extend(loaded);
+        results
     }
 
     /// Makes `record` (approved, unpacked in `ready`) the installed version
-    /// here, then in the shared list if its approved version is still
-    /// `approved_now`. If it does not load, or another installer changed the
-    /// list first, the previous version comes back and keeps serving.
+    /// here, then in the shared list if its approved and pending versions
+    /// are still `expected` (see [`Host::publish`]). If it does not load, or
+    /// another installer changed the list first, the previous version comes
+    /// back and keeps serving.
     fn activate(
         &self,
         layout: &Layout,
         record: &Install,
         ready: &Path,
         bytes: &[u8],
-        approved_now: Option<&str>,
+        expected: (Option<&str>, Option<&str>),
     ) -> Result<(), InstallError> {
         write_record(ready, record)?;
-        self.swap_in(layout, &record.id, ready, Some(&|| self.publish(record, bytes, approved_now)))
+        let publish = || self.publish(record, bytes, expected.0, expected.1);
+        self.swap_in(layout, &record.id, ready, Some(&publish))?;
+        self.installs_followed.get().serving.insert(record.id.clone(), record.sha256.clone());
+        Ok(())
     }
 
     /// Puts `ready` in place of `installed/{id}`, loads it, then runs
@@ -534,4 +563,9 @@ fn checked_id(id: &str) -> Result<(), InstallError> {
     } else {
         Err(InstallError::NotFound { plugin: id.chars().take(64).collect(), what: "install under that id" })
     }
+}
+
+/// Finishes what an interrupted step left on disk (see [`disk`]); run when a host opens.
+pub(crate) fn recover(data_dir: &Path) {
+    Layout::new(data_dir).recover();
 }

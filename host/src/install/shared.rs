@@ -10,15 +10,16 @@
 //! seconds behind that ([`Host::start_install_sync`]).
 //!
 //! A data directory from before the shared list had its installs only on
-//! disk: the first host to open it adds them to the list ([`recover`]), once.
+//! disk: the first sync on it adds them to the list, once per data directory
+//! and database (recorded in the database, so a data directory moved to a
+//! new database brings its installs along).
 
 use super::disk::{self, Layout, read_record};
 use super::error::InstallError;
 use super::{Install, InstallState, package};
-use crate::Host;
-use crate::store::{Backend, PackageSlot, PackageStore, StoredPackage};
+use crate::store::{PackageSlot, PackageStore, StoredPackage};
+use crate::{Host, HostError};
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -26,17 +27,25 @@ use std::time::Duration;
 /// change was announced (a missed announcement delays a change by this much).
 const SYNC_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Present once a data directory's own installs are in the shared list.
-const ADOPTED_MARKER: &str = "_install/shared";
+/// The data directory's id, under which the list records that its older
+/// installs joined it.
+const DATA_DIR_ID: &str = "_install/id";
 
-/// Approved packages this node did not put in place (refused or failed to
-/// load), by plugin id, with the SHA-256 it tried: not tried again until the
-/// shared list holds another package for that plugin.
+/// What this host follows of the shared list, by plugin id: the approved
+/// version (SHA-256) it serves from `installed/`, and the versions it gave
+/// up on (refused, or failing to load here): those are not tried again until
+/// the list holds another version.
 #[derive(Debug, Default)]
-pub(crate) struct Skips(Mutex<HashMap<String, String>>);
+pub(crate) struct Followed(Mutex<FollowedVersions>);
 
-impl Skips {
-    fn get(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+#[derive(Debug, Default)]
+pub(crate) struct FollowedVersions {
+    pub(crate) serving: HashMap<String, String>,
+    skipped: HashMap<String, String>,
+}
+
+impl Followed {
+    pub(crate) fn get(&self) -> std::sync::MutexGuard<'_, FollowedVersions> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -46,8 +55,8 @@ impl Skips {
 pub struct Synced {
     /// The plugin.
     pub id: String,
-    /// `installed` (a new or changed approved version put in place and
-    /// loaded) or `removed` (uninstalled elsewhere).
+    /// `installed` (an approved version put in place, or found in place, and
+    /// loaded) or `removed` (no longer in the list).
     pub change: &'static str,
     /// Whether it worked; a failure leaves this node as it was.
     pub result: Result<(), InstallError>,
@@ -83,12 +92,13 @@ impl Host {
     }
 
     /// Stores `record` with its package in the shared list, if the approved
-    /// version is still `approved_now`.
+    /// version is still `approved_now` and (approving) the pending one `pending_now`.
     pub(super) fn publish(
         &self,
         record: &Install,
         bytes: &[u8],
         approved_now: Option<&str>,
+        pending_now: Option<&str>,
     ) -> Result<(), InstallError> {
         let stored = StoredPackage {
             plugin_id: record.id.clone(),
@@ -96,96 +106,180 @@ impl Host {
             sha256: record.sha256.clone(),
             record: serde_json::to_string(record).expect("record JSON"),
         };
-        match self.packages().put(&stored, bytes, approved_now).map_err(crate::HostError::from)? {
+        match self.packages().put(&stored, bytes, approved_now, pending_now).map_err(HostError::from)? {
             true => Ok(()),
             false => Err(InstallError::Changed { plugin: record.id.clone() }),
         }
     }
 
-    /// Brings this node's installed plugins in line with the shared list:
-    /// an approved package this node does not have (or has another version
-    /// of) is unpacked and loaded, replacing its version only once the new
-    /// one loads; a plugin no longer approved is unloaded and its folder
-    /// removed. One that cannot be put in place is logged and not tried
-    /// again until it changes. Returns what changed.
+    /// Brings this host in line with the shared list of installs: an
+    /// approved version it does not serve is put in place and loaded (from
+    /// the package, unless a `plinth` command on this data directory put it
+    /// in place already), replacing the version it had only once the new one
+    /// loads; a plugin no longer approved is unloaded and its folder removed.
+    /// One that cannot be put in place is logged and, if trying again would
+    /// fail the same way, not tried again until it changes. Returns what changed.
     pub fn sync_installs(&self) -> Result<Vec<Synced>, InstallError> {
         let _one_at_a_time = self.install_lock.lock().unwrap_or_else(|p| p.into_inner());
         let layout = self.layout();
         let _held = layout.lock()?;
-        self.reconcile(&layout, true)
+        self.reconcile(&layout, false)
     }
 
-    /// [`Host::sync_installs`] under the caller's locks; `activate` false
-    /// only puts folders in place (a host about to load them all).
-    pub(super) fn reconcile(&self, layout: &Layout, activate: bool) -> Result<Vec<Synced>, InstallError> {
-        let approved: BTreeMap<String, (StoredPackage, Install)> = self
-            .stored_installs()?
+    /// [`Host::sync_installs`] under the caller's locks. `starting`: the
+    /// versions already in place are left for the caller to load.
+    pub(super) fn reconcile(&self, layout: &Layout, starting: bool) -> Result<Vec<Synced>, InstallError> {
+        self.adopt_once(layout)?;
+        // From the raw list: a record this Plinth cannot read is no uninstall.
+        let approved: BTreeMap<String, StoredPackage> = self
+            .packages()
+            .list()
+            .map_err(HostError::from)?
             .into_iter()
-            .filter(|(package, _)| package.slot == PackageSlot::Approved)
-            .map(|entry| (entry.0.plugin_id.clone(), entry))
+            .filter(|package| package.slot == PackageSlot::Approved)
+            .map(|package| (package.plugin_id.clone(), package))
             .collect();
         let mut done = Vec::new();
-        for (id, (package, record)) in &approved {
-            let local = read_record(&layout.installed(id));
-            if local
-                .is_some_and(|local| local.sha256 == package.sha256 && local.state == InstallState::Approved)
-                || self.install_skips.get().get(id) == Some(&package.sha256)
+        for (id, package) in &approved {
+            let followed = self.installs_followed.get();
+            if followed.serving.get(id) == Some(&package.sha256)
+                || followed.skipped.get(id) == Some(&package.sha256)
             {
                 continue;
             }
-            let result = self.put_in_place(layout, package, record, activate);
-            if let Err(error) = &result {
-                tracing::error!(plugin = %id, "the approved version {} was not installed on this node: {error}", record.version);
-                self.install_skips.get().insert(id.clone(), package.sha256.clone());
+            drop(followed);
+            let in_place = read_record(&layout.installed(id))
+                .is_some_and(|local| local.sha256 == package.sha256 && local.state == InstallState::Approved);
+            if starting && in_place {
+                continue;
+            }
+            let record = match serde_json::from_str::<Install>(&package.record) {
+                Ok(record) => record,
+                Err(error) => {
+                    tracing::warn!(plugin = %id, "its install record is unreadable to this Plinth, so it is left as it is here: {error}");
+                    continue;
+                }
+            };
+            let result = self.follow(layout, package, &record, in_place);
+            let mut followed = self.installs_followed.get();
+            match &result {
+                Ok(()) => {
+                    followed.serving.insert(id.clone(), package.sha256.clone());
+                }
+                Err(error) if error.recurs() => {
+                    tracing::error!(plugin = %id, "the approved version {} does not run on this node, which keeps what it had: {error}; install a version that does (or fix this node), and it is tried again", record.version);
+                    followed.skipped.insert(id.clone(), package.sha256.clone());
+                }
+                Err(error) => {
+                    tracing::warn!(plugin = %id, "the approved version {} could not be put in place yet (tried again in a few seconds): {error}", record.version);
+                }
             }
             done.push(Synced { id: id.clone(), change: "installed", result });
         }
-        let local_ids = crate::reload::plugin_dirs(&layout.installed_root()).unwrap_or_default();
-        for dir in local_ids {
-            let Some(id) = dir.file_name().and_then(|name| name.to_str()).map(str::to_string) else {
-                continue;
-            };
-            if approved.contains_key(&id) {
-                continue;
-            }
-            if self.loaded(&id).is_some_and(|plugin| plugin.dir == dir) {
-                let _ = self.unload_plugin(&id);
-            }
-            let result = layout.remove(&dir);
-            tracing::info!(plugin = %id, "uninstalled on another node: unloaded and removed here");
-            done.push(Synced { id, change: "removed", result });
-        }
-        self.install_skips.get().retain(|id, sha| approved.get(id).is_some_and(|(p, _)| p.sha256 == *sha));
+        done.extend(self.remove_unlisted(layout, &approved));
+        self.installs_followed
+            .get()
+            .skipped
+            .retain(|id, sha| approved.get(id).is_some_and(|p| p.sha256 == *sha));
         Ok(done)
     }
 
-    /// Unpacks the approved `package` into place (and loads it, if `activate`).
-    fn put_in_place(
+    /// Unloads the installed plugins the list no longer approves, and removes their folders.
+    fn remove_unlisted(&self, layout: &Layout, approved: &BTreeMap<String, StoredPackage>) -> Vec<Synced> {
+        let root = layout.installed_root();
+        let mut ids: Vec<String> = self
+            .loaded_all()
+            .iter()
+            .filter(|plugin| plugin.dir.starts_with(&root))
+            .map(|plugin| plugin.id().to_string())
+            .collect();
+        let folders = crate::reload::plugin_dirs(&root).unwrap_or_default();
+        ids.extend(folders.iter().filter_map(|dir| dir.file_name()?.to_str().map(str::to_string)));
+        ids.sort();
+        ids.dedup();
+        let mut removed = Vec::new();
+        for id in ids.into_iter().filter(|id| !approved.contains_key(id)) {
+            if self.loaded(&id).is_some_and(|plugin| plugin.dir.starts_with(&root)) {
+                let _ = self.unload_plugin(&id);
+            }
+            self.installs_followed.get().serving.remove(&id);
+            let result = layout.remove(&layout.installed(&id));
+            match &result {
+                Ok(()) => {
+                    tracing::info!(plugin = %id, "no longer in the list of installs: unloaded and removed here")
+                }
+                Err(error) => {
+                    tracing::error!(plugin = %id, "no longer in the list of installs, and unloaded, but its folder could not be removed: {error}")
+                }
+            }
+            removed.push(Synced { id, change: "removed", result });
+        }
+        removed
+    }
+
+    /// Loads the approved `package` here: from its folder if `in_place`,
+    /// else unpacked from the list into place (the previous version serving
+    /// until it loads).
+    fn follow(
         &self,
         layout: &Layout,
         package: &StoredPackage,
         record: &Install,
-        activate: bool,
+        in_place: bool,
     ) -> Result<(), InstallError> {
         let id = &package.plugin_id;
         if record.signed_by.is_none() && self.install_config.require_signatures {
             return Err(InstallError::Unsigned { origin: record.origin.clone() });
         }
         self.check_managed(layout, id)?;
-        let bytes = self
-            .packages()
-            .bytes(id, PackageSlot::Approved)
-            .map_err(crate::HostError::from)?
-            .ok_or_else(|| InstallError::NotFound { plugin: id.clone(), what: "installed version" })?;
+        if in_place {
+            let loaded = match self.loaded(id) {
+                Some(_) => self.reload_plugin(id),
+                None => self.load_plugin(layout.installed(id)),
+            };
+            return loaded
+                .map(drop)
+                .map_err(|e| InstallError::LoadFailed { plugin: id.clone(), source: Box::new(e) });
+        }
+        let bytes = self.listed_bytes(package)?;
         let dir = layout.staging("sync");
         let result = package::unpack(&bytes, &dir, &self.install_config, &record.origin)
             .and_then(|()| disk::write_record(&dir, record))
-            .and_then(|()| match activate {
-                true => self.swap_in(layout, id, &dir, None),
-                false => layout.swap_in(id, &dir, || Ok(())),
-            });
+            .and_then(|()| self.swap_in(layout, id, &dir, None));
         let _ = std::fs::remove_dir_all(&dir);
         result
+    }
+
+    /// The bytes of a listed package, checked against the SHA-256 it was
+    /// listed with: other bytes mean the list changed since it was read.
+    pub(super) fn listed_bytes(&self, package: &StoredPackage) -> Result<Vec<u8>, InstallError> {
+        let changed = || InstallError::Changed { plugin: package.plugin_id.clone() };
+        let bytes = self.packages().bytes(&package.plugin_id, package.slot).map_err(HostError::from)?;
+        bytes.filter(|bytes| package::sha256_hex(bytes) == package.sha256).ok_or_else(changed)
+    }
+
+    /// Adds the installs this data directory held on disk alone (from a
+    /// Plinth before the list) to the list, once per data directory and
+    /// database: a data directory moved to a new database brings them along.
+    fn adopt_once(&self, layout: &Layout) -> Result<(), InstallError> {
+        let id_file = self.data_dir().join(DATA_DIR_ID);
+        let data_dir_id = match std::fs::read_to_string(&id_file) {
+            Ok(id) => id.trim().to_string(),
+            Err(_) => {
+                let id = uuid::Uuid::new_v4().to_string();
+                if let Some(parent) = id_file.parent() {
+                    std::fs::create_dir_all(parent).map_err(super::error::io(parent))?;
+                }
+                std::fs::write(&id_file, &id).map_err(super::error::io(&id_file))?;
+                id
+            }
+        };
+        if self.packages().adopted(&data_dir_id).map_err(HostError::from)? {
+            return Ok(());
+        }
+        adopt(layout, self.packages())?;
+        self.packages().mark_adopted(&data_dir_id).map_err(HostError::from)?;
+        Ok(())
     }
 
     /// Runs [`Host::sync_installs`] at once, whenever any node sharing the
@@ -201,57 +295,42 @@ impl Host {
                 let Some(host) = weak.upgrade() else { return };
                 let synced = runtime.spawn_blocking(move || host.sync_installs()).await;
                 if let Ok(Err(error)) = synced {
-                    tracing::warn!("comparing this node's installs with the shared list failed: {error}");
+                    tracing::warn!("comparing this node's installs with the shared list failed (tried again in a few seconds): {error}");
                 }
             }
         });
     }
 }
 
-/// Run when a host opens: finishes what an interrupted step left on disk,
-/// then, once per data directory, adds the installs it holds only on disk
-/// (from a Plinth before the shared list) to the shared list.
-pub(crate) fn recover(data_dir: &Path, backend: &Backend) {
-    let layout = Layout::new(data_dir);
-    layout.recover();
-    if data_dir.join(ADOPTED_MARKER).exists() {
-        return;
-    }
-    let Ok(_held) = layout.lock() else { return };
-    match adopt(&layout, &*backend.packages) {
-        Ok(()) => {
-            if let Err(error) = std::fs::write(data_dir.join(ADOPTED_MARKER), b"") {
-                tracing::warn!("could not mark the installs as shared: {error}");
-            }
-        }
-        Err(error) => {
-            tracing::warn!("adding this data directory's installs to the shared list failed: {error}")
-        }
-    }
-}
-
-/// Adds every install on disk that the shared list lacks, re-packed from
-/// its folder (approved ones first, so a pending update is weighed against
-/// them); a pending folder then goes, its install living on in the list.
+/// Adds every install on disk that the list lacks, re-packed from its
+/// folder (approved ones first, so a pending update is weighed against
+/// them); its SHA-256 becomes the re-packed package's. A pending folder then
+/// goes, its install living on in the list.
 fn adopt(layout: &Layout, packages: &dyn PackageStore) -> Result<(), InstallError> {
     let on_disk = layout.records_on_disk()?;
     for wanted in [InstallState::Approved, InstallState::Pending] {
-        let stored = packages.list().map_err(crate::HostError::from)?;
+        let stored = packages.list().map_err(HostError::from)?;
         for (dir, record) in on_disk.iter().filter(|(_, record)| record.state == wanted) {
             let slot = slot_of(record.state);
             let find = |slot| stored.iter().find(|p| p.plugin_id == record.id && p.slot == slot);
             if find(slot).is_none() {
+                let bytes = package::pack(dir)?;
+                let record = Install { sha256: package::sha256_hex(&bytes), ..record.clone() };
                 let stored_package = StoredPackage {
                     plugin_id: record.id.clone(),
                     slot,
                     sha256: record.sha256.clone(),
-                    record: serde_json::to_string(record).expect("record JSON"),
+                    record: serde_json::to_string(&record).expect("record JSON"),
                 };
                 let approved_now = find(PackageSlot::Approved).map(|p| p.sha256.as_str());
-                packages
-                    .put(&stored_package, &package::pack(dir)?, approved_now)
-                    .map_err(crate::HostError::from)?;
-                tracing::info!(plugin = %record.id, "an install on disk was added to the shared list");
+                if !packages.put(&stored_package, &bytes, approved_now, None).map_err(HostError::from)? {
+                    return Err(InstallError::Changed { plugin: record.id });
+                }
+                if slot == PackageSlot::Approved {
+                    // This copy is the listed version.
+                    disk::write_record(dir, &record)?;
+                }
+                tracing::info!(plugin = %record.id, "an install on disk was added to the list of installs");
             }
             if slot == PackageSlot::Pending {
                 layout.remove(dir)?;

@@ -1,6 +1,7 @@
 //! The backend seam: what the host needs from a database, as small traits
 //! (entities, plugin key-value storage, settings, hook records, the hook
-//! outbox, field configurations, installed packages) with one error type. SQLite ([`Backend::sqlite`]) is the default; PostgreSQL
+//! outbox, field configurations, installed packages, node reports) with one
+//! error type. SQLite ([`Backend::sqlite`]) is the default; PostgreSQL
 //! (`Backend::postgres`, feature `postgres`) lets several nodes share one
 //! database; another database plugs in by implementing the traits, and the
 //! conformance suite in `plinth-tests` runs against any [`Backend`].
@@ -338,19 +339,51 @@ pub trait PackageStore: Send + Sync {
     /// Stores `package` in its slot, in one transaction, if the plugin's
     /// approved package is still the one with SHA-256 `approved_now` (`None`:
     /// none is approved): that is what the install's consent was weighed
-    /// against. Storing an approved package removes the pending one. `false`,
-    /// and nothing stored, when another installer changed it first. Every node
-    /// sharing the database is told ([`PackageStore::changes`]).
+    /// against. Storing an approved package removes the pending one: only if
+    /// it is still `pending_now` (the one being approved), or whichever there
+    /// is when `pending_now` is `None` (an update that needs no approval
+    /// supersedes it). `false`, and nothing stored, when another installer
+    /// changed either first. Every node sharing the database is told
+    /// ([`PackageStore::changes`]).
     fn put(
         &self,
         package: &StoredPackage,
         bytes: &[u8],
         approved_now: Option<&str>,
+        pending_now: Option<&str>,
     ) -> Result<bool, StoreError>;
     /// Removes the plugin's package in `slot` (`None`: both); whether there was one.
     fn remove(&self, plugin_id: &str, slot: Option<PackageSlot>) -> Result<bool, StoreError>;
     /// Told when any node sharing the database stores or removes a package.
     fn changes(&self) -> Arc<tokio::sync::Notify>;
+    /// Whether the installs a data directory (by its id) held on disk alone,
+    /// from a Plinth before this list, were added to the list already.
+    fn adopted(&self, data_dir: &str) -> Result<bool, StoreError>;
+    /// Records that they were.
+    fn mark_adopted(&self, data_dir: &str) -> Result<(), StoreError>;
+}
+
+/// A node's last report of itself, as [`NodeReports::reports`] gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeReport {
+    /// The node.
+    pub node: String,
+    /// How long ago it reported (by the database's clock).
+    pub age: Duration,
+    /// What it reported (JSON), as it wrote it.
+    pub report: Value,
+}
+
+/// What each node last said of itself (its plugins' health), so that any
+/// node can show every node's.
+pub trait NodeReports: Send + Sync {
+    /// Stores `node`'s report, replacing its last one, and forgets the
+    /// reports of nodes silent for longer than `forget_after`.
+    fn report(&self, node: &str, report: &Value, forget_after: Duration) -> Result<(), StoreError>;
+    /// Every node's last report, by node name.
+    fn reports(&self) -> Result<Vec<NodeReport>, StoreError>;
+    /// Removes `node`'s report (it is stopping).
+    fn withdraw(&self, node: &str) -> Result<(), StoreError>;
 }
 
 /// A complete backend: one implementation of each trait, usually sharing one
@@ -371,6 +404,8 @@ pub struct Backend {
     pub field_configs: Arc<dyn FieldConfigStore>,
     /// Installed plugin packages.
     pub packages: Arc<dyn PackageStore>,
+    /// Nodes' reports of themselves.
+    pub nodes: Arc<dyn NodeReports>,
 }
 
 impl Backend {
@@ -384,6 +419,7 @@ impl Backend {
             + HookOutbox
             + FieldConfigStore
             + PackageStore
+            + NodeReports
             + 'static,
     {
         Backend {
@@ -393,7 +429,8 @@ impl Backend {
             hooks: db.clone(),
             outbox: db.clone(),
             field_configs: db.clone(),
-            packages: db,
+            packages: db.clone(),
+            nodes: db,
         }
     }
 

@@ -16,6 +16,7 @@ mod entities;
 mod field_configs;
 mod hooks;
 mod kv;
+mod nodes;
 mod outbox;
 mod packages;
 mod settings;
@@ -118,6 +119,15 @@ const MIGRATIONS: &[&str] = &[
         package   bytea NOT NULL,
         PRIMARY KEY (plugin_id, slot)
     );"#,
+    // 4: what each node last reported of itself (see `nodes.rs`), at the
+    // database's clock; data directories whose older installs joined the list
+    // (see `packages.rs`).
+    r#"CREATE TABLE node_reports (
+        node        text PRIMARY KEY,
+        reported_at bigint NOT NULL,
+        report      jsonb NOT NULL
+    );
+    CREATE TABLE adopted_data_dirs (id text PRIMARY KEY);"#,
 ];
 
 /// The PostgreSQL backend; implements every backend trait. Open it with
@@ -397,4 +407,12 @@ fn to_u64(value: i64) -> Result<u64, Error> {
 fn to_i64(value: u64) -> Result<i64, Error> {
     i64::try_from(value)
         .map_err(|_| Error::Invalid(format!("{value} is too large for the database (at most {})", i64::MAX)))
+}
+
+/// The database's clock, in milliseconds since the Unix epoch.
+const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+
+/// A duration for a `bigint` column of milliseconds.
+fn millis(duration: Duration) -> Result<i64, Error> {
+    to_i64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
 }

@@ -7,7 +7,7 @@
 //! only wakes nodes up: each also polls, so a lost notification (a dropped
 //! listening connection) delays a delivery, never loses it.
 
-use super::{Error, Postgres, to_i64, to_u64};
+use super::{Error, NOW_MS, Postgres, millis, to_i64, to_u64};
 use crate::store::{
     DONE_GRACE, Delivery, DeliveryMark, HookOutbox, NewDeliveries, StoreError, event_name, event_of,
 };
@@ -17,14 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// The database's clock, in milliseconds since the Unix epoch.
-const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 /// The channel a retried delivery is announced on.
 pub(super) const CHANNEL: &str = "plinth_hooks";
-
-fn millis(duration: Duration) -> Result<i64, Error> {
-    to_i64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
-}
 
 /// Adds `event`'s deliveries of `entity` inside the caller's transaction;
 /// their ids in the order of `deliveries.plugins`.

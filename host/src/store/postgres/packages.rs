@@ -54,9 +54,10 @@ impl PackageStore for Postgres {
         package: &StoredPackage,
         bytes: &[u8],
         approved_now: Option<&str>,
+        pending_now: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let (package, bytes, approved_now) =
-            (package.clone(), bytes.to_vec(), approved_now.map(str::to_owned));
+        let (package, bytes) = (package.clone(), bytes.to_vec());
+        let (approved_now, pending_now) = (approved_now.map(str::to_owned), pending_now.map(str::to_owned));
         self.run("storing an installed package", move |pool| async move {
             let mut client = pool.get().await?;
             let transaction = client.transaction().await?;
@@ -71,7 +72,16 @@ impl PackageStore for Postgres {
                 return Ok(false);
             }
             if package.slot == PackageSlot::Approved {
-                transaction.execute("DELETE FROM plugin_packages WHERE plugin_id = $1 AND slot = 'pending'", &[id]).await?;
+                let removed = transaction
+                    .execute(
+                        "DELETE FROM plugin_packages WHERE plugin_id = $1 AND slot = 'pending'
+                         AND ($2::text IS NULL OR sha256 = $2)",
+                        &[id, &pending_now],
+                    )
+                    .await?;
+                if pending_now.is_some() && removed == 0 {
+                    return Ok(false);
+                }
             }
             transaction
                 .execute(
@@ -108,5 +118,30 @@ impl PackageStore for Postgres {
 
     fn changes(&self) -> Arc<tokio::sync::Notify> {
         self.package_changes.clone()
+    }
+
+    fn adopted(&self, data_dir: &str) -> Result<bool, StoreError> {
+        let data_dir = data_dir.to_owned();
+        self.run("reading which data directories joined the list of installs", move |pool| async move {
+            let client = pool.get().await?;
+            Ok(client
+                .query_opt("SELECT 1 FROM adopted_data_dirs WHERE id = $1", &[&data_dir])
+                .await?
+                .is_some())
+        })
+    }
+
+    fn mark_adopted(&self, data_dir: &str) -> Result<(), StoreError> {
+        let data_dir = data_dir.to_owned();
+        self.run("recording that a data directory joined the list of installs", move |pool| async move {
+            let client = pool.get().await?;
+            client
+                .execute(
+                    "INSERT INTO adopted_data_dirs (id) VALUES ($1) ON CONFLICT DO NOTHING",
+                    &[&data_dir],
+                )
+                .await?;
+            Ok(())
+        })
     }
 }

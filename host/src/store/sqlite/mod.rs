@@ -8,6 +8,7 @@ mod entities;
 mod field_configs;
 mod hooks;
 mod kv;
+mod nodes;
 mod outbox;
 mod packages;
 mod settings;
@@ -87,6 +88,14 @@ const MIGRATIONS: &[&str] = &[
         package   BLOB NOT NULL,
         PRIMARY KEY (plugin_id, slot)
     ) WITHOUT ROWID;",
+    // 6: what each node last reported of itself (see `nodes.rs`); data
+    // directories whose older installs joined the list (see `packages.rs`).
+    "CREATE TABLE node_reports (
+        node        TEXT PRIMARY KEY,
+        reported_at INTEGER NOT NULL,
+        report      TEXT NOT NULL CHECK (json_valid(report))
+    ) WITHOUT ROWID;
+    CREATE TABLE adopted_data_dirs (id TEXT PRIMARY KEY) WITHOUT ROWID;",
 ];
 
 /// The SQLite backend; implements every backend trait.

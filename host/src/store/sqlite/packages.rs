@@ -42,6 +42,7 @@ impl PackageStore for Sqlite {
         package: &StoredPackage,
         bytes: &[u8],
         approved_now: Option<&str>,
+        pending_now: Option<&str>,
     ) -> Result<bool, StoreError> {
         let mut db = self.lock();
         let mut run = || -> rusqlite::Result<bool> {
@@ -56,9 +57,14 @@ impl PackageStore for Sqlite {
                 return Ok(false);
             }
             if package.slot == PackageSlot::Approved {
-                transaction
-                    .prepare_cached("DELETE FROM plugin_packages WHERE plugin_id = ?1 AND slot = 'pending'")?
-                    .execute([&package.plugin_id])?;
+                let removed = transaction
+                    .prepare_cached(
+                        "DELETE FROM plugin_packages WHERE plugin_id = ?1 AND slot = 'pending' AND (?2 IS NULL OR sha256 = ?2)",
+                    )?
+                    .execute(params![package.plugin_id, pending_now])?;
+                if pending_now.is_some() && removed == 0 {
+                    return Ok(false);
+                }
             }
             transaction
                 .prepare_cached(
@@ -91,5 +97,20 @@ impl PackageStore for Sqlite {
 
     fn changes(&self) -> Arc<tokio::sync::Notify> {
         self.package_changes.clone()
+    }
+
+    fn adopted(&self, data_dir: &str) -> Result<bool, StoreError> {
+        self.lock()
+            .prepare_cached("SELECT 1 FROM adopted_data_dirs WHERE id = ?1")
+            .and_then(|mut statement| statement.exists([data_dir]))
+            .map_err(fail("reading which data directories joined the list of installs"))
+    }
+
+    fn mark_adopted(&self, data_dir: &str) -> Result<(), StoreError> {
+        self.lock()
+            .prepare_cached("INSERT INTO adopted_data_dirs (id) VALUES (?1) ON CONFLICT DO NOTHING")
+            .and_then(|mut statement| statement.execute([data_dir]))
+            .map(drop)
+            .map_err(fail("recording that a data directory joined the list of installs"))
     }
 }

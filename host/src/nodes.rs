@@ -1,0 +1,111 @@
+//! Every node's health, visible from any node. Each host's circuit breakers
+//! and counters are its own (a plugin may be degraded on one node and fine
+//! on another), so each host writes a report of them to the shared database
+//! every few seconds ([`Host::start_node_reports`]), and any host lists every
+//! node's last report ([`Host::nodes`]), marking the ones gone quiet.
+
+use crate::Host;
+use crate::capabilities::in_place;
+use crate::error::HostError;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+/// How often a host reports.
+const REPORT_INTERVAL: Duration = Duration::from_secs(5);
+/// A report older than this is marked stale: its node stopped reporting
+/// (killed, cut off from the database, or not running the report loop).
+pub const STALE_AFTER: Duration = Duration::from_secs(15);
+/// A node silent this long is dropped from the list.
+const FORGET_AFTER: Duration = Duration::from_secs(3600);
+
+/// One node as [`Host::nodes`] lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeStatus {
+    /// Its name (as in the outbox's leases).
+    pub node: String,
+    /// Whether it is the host asked.
+    pub this_node: bool,
+    /// How long ago it last reported, in milliseconds.
+    pub reported_ms_ago: u64,
+    /// Whether it has been silent for longer than [`STALE_AFTER`].
+    pub stale: bool,
+    /// Its Plinth version.
+    pub version: Value,
+    /// Each loaded plugin's [`PluginHealth`](crate::PluginHealth), by id.
+    pub plugins: Value,
+    /// Plugin folders that did not load there, with why.
+    pub failed_loads: Value,
+}
+
+impl Host {
+    /// Writes this host's report (its plugins' health and failed loads) to
+    /// the database, for [`Host::nodes`] on every node.
+    pub fn report_node(&self) -> Result<(), HostError> {
+        if self.node_withdrawn.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let plugins: Map<String, Value> = self
+            .loaded_all()
+            .iter()
+            .map(|plugin| (plugin.id().to_string(), json!(plugin.context.health.snapshot())))
+            .collect();
+        let report = json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "plugins": plugins,
+            "failed_loads": self.failed_loads(),
+        });
+        in_place(|| self.shared.backend.nodes.report(&self.node, &report, FORGET_AFTER))?;
+        Ok(())
+    }
+
+    /// Every node sharing the database, with its plugins' health as it last
+    /// reported it; this host's report is written first, so it is current.
+    pub fn nodes(&self) -> Result<Vec<NodeStatus>, HostError> {
+        self.report_node()?;
+        let reports = in_place(|| self.shared.backend.nodes.reports())?;
+        Ok(reports
+            .into_iter()
+            .map(|report| {
+                let field = |name: &str| report.report.get(name).cloned().unwrap_or(Value::Null);
+                NodeStatus {
+                    this_node: report.node == self.node,
+                    reported_ms_ago: u64::try_from(report.age.as_millis()).unwrap_or(u64::MAX),
+                    stale: report.age > STALE_AFTER,
+                    version: field("version"),
+                    plugins: field("plugins"),
+                    failed_loads: field("failed_loads"),
+                    node: report.node,
+                }
+            })
+            .collect())
+    }
+
+    /// Removes this host's report (it is stopping), so the other nodes stop
+    /// listing it; it reports no more.
+    pub fn withdraw_node(&self) -> Result<(), HostError> {
+        self.node_withdrawn.store(true, Ordering::SeqCst);
+        in_place(|| self.shared.backend.nodes.withdraw(&self.node))?;
+        Ok(())
+    }
+
+    /// Reports this host every 5 s until it is dropped (a failure, such as
+    /// the database being away, is logged and tried again next time).
+    /// `plinth serve` starts it.
+    pub fn start_node_reports(host: &Arc<Host>) {
+        let weak: Weak<Host> = Arc::downgrade(host);
+        let runtime = host.shared.runtime.clone();
+        host.shared.runtime.spawn(async move {
+            loop {
+                let Some(host) = weak.upgrade() else { return };
+                let reported = runtime.spawn_blocking(move || host.report_node()).await;
+                if let Ok(Err(error)) = reported {
+                    tracing::warn!("reporting this node's health to the database failed: {error}");
+                }
+                tokio::time::sleep(REPORT_INTERVAL).await;
+            }
+        });
+    }
+}
