@@ -31,7 +31,7 @@ function installCard(install, result) {
       install.replaces ? [h("dt", {}, "Replaces"), h("dd", {}, `version ${install.replaces}`)] : []),
     pending ? h("ul", { class: "reasons" }, install.reasons.map((reason) => h("li", {}, reason))) : [],
     h("div", { class: "row" }, pending
-      ? [h("button", { type: "button", class: "approve", onclick: act("POST", `/api/installs/${encodeURIComponent(install.id)}/approve`) }, "Approve"),
+      ? [h("button", { type: "button", class: "approve", onclick: act("POST", `/api/installs/${encodeURIComponent(install.id)}/approve?sha256=${install.sha256}`) }, "Approve"),
          h("button", { type: "button", class: "secondary", onclick: act("POST", `/api/installs/${encodeURIComponent(install.id)}/reject`) }, "Reject")]
       : [h("label", {}, removeData, " also remove its stored data and settings"),
          h("button", { type: "button", class: "secondary uninstall", onclick: async () => {

@@ -188,7 +188,7 @@ pub struct Host {
     pub(crate) node: String,
     /// Set once this host withdrew its node report (it is stopping): it
     /// reports no more.
-    pub(crate) node_withdrawn: std::sync::atomic::AtomicBool,
+    pub(crate) node_withdrawn: std::sync::Mutex<bool>,
 }
 
 impl Host {

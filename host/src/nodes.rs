@@ -9,7 +9,6 @@ use crate::capabilities::in_place;
 use crate::error::HostError;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -44,7 +43,9 @@ impl Host {
     /// Writes this host's report (its plugins' health and failed loads) to
     /// the database, for [`Host::nodes`] on every node.
     pub fn report_node(&self) -> Result<(), HostError> {
-        if self.node_withdrawn.load(Ordering::SeqCst) {
+        // Held through the write, so a withdrawal never lands before it.
+        let withdrawn = self.node_withdrawn.lock().unwrap_or_else(|p| p.into_inner());
+        if *withdrawn {
             return Ok(());
         }
         let plugins: Map<String, Value> = self
@@ -86,7 +87,7 @@ impl Host {
     /// Removes this host's report (it is stopping), so the other nodes stop
     /// listing it; it reports no more.
     pub fn withdraw_node(&self) -> Result<(), HostError> {
-        self.node_withdrawn.store(true, Ordering::SeqCst);
+        *self.node_withdrawn.lock().unwrap_or_else(|p| p.into_inner()) = true;
         in_place(|| self.shared.backend.nodes.withdraw(&self.node))?;
         Ok(())
     }

@@ -118,6 +118,27 @@ fn an_install_approved_on_one_host_runs_on_every_host_sharing_the_database() {
     assert!(!a_data.path().join("installed/character-stats").exists(), "its old copy is removed");
 }
 
+/// An approval names the package the operator was shown: when another node
+/// replaced the pending install meanwhile, the approval is refused and
+/// nothing runs.
+#[test]
+fn an_approval_of_a_package_replaced_meanwhile_is_refused() {
+    let (work, db) = (tempfile::tempdir().expect("temp"), tempfile::tempdir().expect("temp"));
+    let (a_data, b_data) = (tempfile::tempdir().expect("temp"), tempfile::tempdir().expect("temp"));
+    let backend = Backend::sqlite(db.path()).expect("database");
+    let (a, b) = (open(a_data.path(), Some(&backend)), open(b_data.path(), Some(&backend)));
+    let shown = a.install(Package::local(&character_stats(work.path(), "1.0.0"), "v1")).expect("install");
+    let replaced = b.install(Package::local(&character_stats(work.path(), "6.6.6"), "v6")).expect("install");
+    assert_eq!(replaced.state, InstallState::Pending);
+    assert_ne!(shown.sha256, replaced.sha256);
+    let error = a.approve_install_as_shown("character-stats", Some(&shown.sha256)).expect_err("replaced");
+    assert_eq!(error.code(), "install_conflict", "{error}");
+    assert!(loaded_version(&a).is_none());
+    assert_eq!(a.installs().expect("list")[0].version, "6.6.6", "still pending, untouched");
+    let approved = a.approve_install_as_shown("character-stats", Some(&replaced.sha256)).expect("as shown");
+    assert_eq!((approved.version.as_str(), loaded_version(&a).as_deref()), ("6.6.6", Some("6.6.6")));
+}
+
 #[test]
 fn installs_an_older_plinth_kept_on_disk_join_the_shared_list_once() {
     let (work, data) = (tempfile::tempdir().expect("temp"), tempfile::tempdir().expect("temp"));

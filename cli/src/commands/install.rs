@@ -208,7 +208,8 @@ pub fn install(source: &str, target: &Target, trust: &Trust, yes: bool) -> anyho
         return Ok(true);
     }
     if yes || ask(&format!("Approve {} {} with these grants? [y/N] ", install.id, install.version))? {
-        let approved = host.approve_install(&install.id)?;
+        // Exactly what was shown: another node may have replaced it since.
+        let approved = host.approve_install_as_shown(&install.id, Some(&install.sha256))?;
         println!("installed {} {}", approved.id, approved.version);
         return Ok(true);
     }

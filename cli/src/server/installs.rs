@@ -79,11 +79,21 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(json!(install))))
 }
 
+#[derive(Deserialize)]
+pub struct ApproveQuery {
+    /// The SHA-256 of the package the operator was shown: the approval is
+    /// refused (409) if the pending install has changed since.
+    sha256: Option<String>,
+}
+
 pub async fn approve(
     State(state): AppStateExtractor,
     Path(id): Path<String>,
+    Query(query): Query<ApproveQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let install = blocking(&state.host, move |host| host.approve_install(&id)).await??;
+    let install =
+        blocking(&state.host, move |host| host.approve_install_as_shown(&id, query.sha256.as_deref()))
+            .await??;
     Ok(Json(json!(install)))
 }
 

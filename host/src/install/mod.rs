@@ -328,6 +328,13 @@ impl Host {
     /// it. If it does not load here, the previous version stays loaded and
     /// the install stays pending.
     pub fn approve_install(&self, id: &str) -> Result<Install, InstallError> {
+        self.approve_install_as_shown(id, None)
+    }
+
+    /// [`Host::approve_install`], only if the pending install is still the
+    /// package with SHA-256 `shown` (the one the operator was shown: another
+    /// node may have replaced it since); else `install_conflict`.
+    pub fn approve_install_as_shown(&self, id: &str, shown: Option<&str>) -> Result<Install, InstallError> {
         checked_id(id)?;
         let _one_at_a_time = self.install_lock.lock().unwrap_or_else(|p| p.into_inner());
         let layout = self.layout();
@@ -336,8 +343,11 @@ impl Host {
         let stored = self.stored_installs()?;
         let find = |slot| stored.iter().find(|(p, _)| p.plugin_id == id && p.slot == slot);
         let (pending, record) = find(PackageSlot::Pending).ok_or_else(not_pending)?;
+        if shown.is_some_and(|shown| !shown.eq_ignore_ascii_case(&pending.sha256)) {
+            return Err(InstallError::Changed { plugin: id.to_string() });
+        }
         // The operator's rules may have changed since it was staged.
-        if record.signed_by.is_none() && self.install_config.require_signatures {
+        if !self.trusts_signer(record) {
             return Err(InstallError::Unsigned { origin: record.origin.clone() });
         }
         self.check_managed(&layout, id)?;
@@ -378,16 +388,18 @@ impl Host {
         if version.is_none() && !dropped_pending {
             return Err(InstallError::NotFound { plugin: id.to_string(), what: "installed version" });
         }
-        self.packages().remove(id, None).map_err(HostError::from)?;
         let target = layout.installed(id);
         if self.loaded(id).is_some_and(|plugin| plugin.dir == target) {
             self.unload_plugin(id)?;
         }
-        self.installs_followed.get().serving.remove(id);
-        layout.remove(&target)?;
+        // The data goes first: if that fails, the install is still listed and
+        // the uninstall can be run again.
         if remove_data {
             self.remove_plugin_data(id)?;
         }
+        self.packages().remove(id, None).map_err(HostError::from)?;
+        self.installs_followed.get().serving.remove(id);
+        layout.remove(&target)?;
         Ok(Uninstalled {
             id: id.to_string(),
             version,
@@ -402,23 +414,30 @@ impl Host {
     /// kept on disk, so a signed package of it can replace it).
     pub fn load_installed(&self) -> Vec<(PathBuf, Result<PluginInfo, LoadError>)> {
         let layout = self.layout();
+        // Held throughout, so no install step (an API call, a `plinth`
+        // command) moves a folder while it loads.
+        let _one_at_a_time = self.install_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _held = match layout.lock() {
+            Ok(held) => Some(held),
+            Err(error) => {
+                tracing::warn!("the install folders could not be locked: {error}");
+                None
+            }
+        };
         // Versions the list changed since this node last ran are put in place
         // (and loaded) first; those already in place load together below.
         let mut results: Vec<(PathBuf, Result<PluginInfo, LoadError>)> = Vec::new();
-        {
-            let _one_at_a_time = self.install_lock.lock().unwrap_or_else(|p| p.into_inner());
-            match layout.lock().and_then(|_held| self.reconcile(&layout, true)) {
-                Ok(synced) => results.extend(
-                    synced
-                        .into_iter()
-                        .filter(|s| s.change == "installed" && s.result.is_ok())
-                        .filter_map(|s| Some((layout.installed(&s.id), Ok(self.plugin(&s.id)?)))),
-                ),
-                Err(error) => {
-                    tracing::warn!(
-                        "the list of installs could not be read, so this node loads its own copies: {error}"
-                    )
-                }
+        match self.reconcile(&layout, true) {
+            Ok(synced) => results.extend(
+                synced
+                    .into_iter()
+                    .filter(|s| s.change == "installed" && s.result.is_ok())
+                    .filter_map(|s| Some((layout.installed(&s.id), Ok(self.plugin(&s.id)?)))),
+            ),
+            Err(error) => {
+                tracing::warn!(
+                    "the list of installs could not be read, so this node loads its own copies: {error}"
+                )
             }
         }
         let dirs: Vec<PathBuf> = crate::reload::plugin_dirs(&layout.installed_root())
@@ -427,13 +446,13 @@ impl Host {
             .filter(|dir| results.iter().all(|(done, _)| done != dir))
             .filter(|dir| self.loaded_all().iter().all(|plugin| plugin.dir != *dir))
             .collect();
-        let require_signatures = self.install_config.require_signatures;
         let loaded = self.load_dirs(dirs, |dir| {
             let record = read_record(dir)?;
-            (require_signatures && record.signed_by.is_none()).then(|| LoadError::Invalid {
+            (!self.trusts_signer(&record)).then(|| LoadError::Invalid {
                 plugin: record.id,
-                problem: "it was installed unsigned, and this host installs only signed packages: \
-                          install a signed package of it, or turn off require_signatures"
+                problem: "it was installed unsigned (or signed by a key this host does not trust), and this host \
+                          installs only packages signed by its trusted keys: install a signed package of it, or \
+                          turn off require_signatures"
                     .into(),
             })
         });
@@ -444,6 +463,17 @@ impl Host {
         }
         results.extend(loaded);
         results
+    }
+
+    /// Whether this host's rules let `record` run: with signatures required,
+    /// only if one of its trusted keys signed it.
+    pub(super) fn trusts_signer(&self, record: &Install) -> bool {
+        let config = &self.install_config;
+        !config.require_signatures
+            || record
+                .signed_by
+                .as_ref()
+                .is_some_and(|by| config.trusted_keys.iter().any(|key| key.name == *by))
     }
 
     /// Makes `record` (approved, unpacked in `ready`) the installed version

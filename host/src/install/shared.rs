@@ -154,7 +154,11 @@ impl Host {
                 continue;
             }
             let record = match serde_json::from_str::<Install>(&package.record) {
-                Ok(record) => record,
+                Ok(record) if record.id == *id && crate::manifest::is_identifier(id) => record,
+                Ok(_) => {
+                    tracing::warn!(plugin = %id.chars().take(64).collect::<String>(), "a listed install whose id is not a plugin id (or not its record's) is left alone");
+                    continue;
+                }
                 Err(error) => {
                     tracing::warn!(plugin = %id, "its install record is unreadable to this Plinth, so it is left as it is here: {error}");
                     continue;
@@ -228,7 +232,7 @@ impl Host {
         in_place: bool,
     ) -> Result<(), InstallError> {
         let id = &package.plugin_id;
-        if record.signed_by.is_none() && self.install_config.require_signatures {
+        if !self.trusts_signer(record) {
             return Err(InstallError::Unsigned { origin: record.origin.clone() });
         }
         self.check_managed(layout, id)?;
@@ -264,13 +268,19 @@ impl Host {
     fn adopt_once(&self, layout: &Layout) -> Result<(), InstallError> {
         let id_file = self.data_dir().join(DATA_DIR_ID);
         let data_dir_id = match std::fs::read_to_string(&id_file) {
-            Ok(id) => id.trim().to_string(),
-            Err(_) => {
+            Ok(id) if !id.trim().is_empty() => id.trim().to_string(),
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                return Err(super::error::io(&id_file)(error));
+            }
+            // Missing, or empty after a crash mid-write: a new id, written whole.
+            _ => {
                 let id = uuid::Uuid::new_v4().to_string();
+                let partial = id_file.with_extension("new");
                 if let Some(parent) = id_file.parent() {
                     std::fs::create_dir_all(parent).map_err(super::error::io(parent))?;
                 }
-                std::fs::write(&id_file, &id).map_err(super::error::io(&id_file))?;
+                std::fs::write(&partial, &id).map_err(super::error::io(&partial))?;
+                std::fs::rename(&partial, &id_file).map_err(super::error::io(&id_file))?;
                 id
             }
         };

@@ -102,6 +102,11 @@ impl PackageStore for Postgres {
         self.run("removing an installed package", move |pool| async move {
             let mut client = pool.get().await?;
             let transaction = client.transaction().await?;
+            // The same lock as `put`, so an update weighed against a version
+            // cannot land after that version was uninstalled.
+            transaction
+                .execute("SELECT pg_advisory_xact_lock(hashtext('plinth-install:' || $1))", &[&plugin_id])
+                .await?;
             let removed = transaction
                 .execute(
                     "DELETE FROM plugin_packages WHERE plugin_id = $1 AND ($2::text IS NULL OR slot = $2)",
