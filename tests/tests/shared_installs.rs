@@ -6,7 +6,7 @@
 //! PostgreSQL.
 
 use plinth_host::install::{Install, InstallConfig, InstallState, Package, package};
-use plinth_host::store::{Backend, PackageSlot};
+use plinth_host::store::{Backend, PackageSlot, StoredPackage};
 use plinth_host::{Host, HostConfig, Method, RouteRequest};
 use plinth_tests::{copy_example, shared_compile_cache};
 use serde_json::{Value, json};
@@ -137,6 +137,42 @@ fn an_approval_of_a_package_replaced_meanwhile_is_refused() {
     assert_eq!(a.installs().expect("list")[0].version, "6.6.6", "still pending, untouched");
     let approved = a.approve_install_as_shown("character-stats", Some(&replaced.sha256)).expect("as shown");
     assert_eq!((approved.version.as_str(), loaded_version(&a).as_deref()), ("6.6.6", Some("6.6.6")));
+}
+
+/// A listed install whose id is not a plugin id (a hand-edited database, or a
+/// Plinth with other rules, wrote it) names no folder on any node: it is left
+/// in the list as it is, and the rest of the list is still followed.
+#[test]
+fn a_listed_install_whose_id_is_not_a_plugin_id_is_left_alone() {
+    let (work, db, data) = (
+        tempfile::tempdir().expect("temp"),
+        tempfile::tempdir().expect("temp"),
+        tempfile::tempdir().expect("temp"),
+    );
+    let backend = Backend::sqlite(db.path()).expect("database");
+    let host = open(data.path(), Some(&backend));
+    host.install(Package::local(&character_stats(work.path(), "1.0.0"), "v1")).expect("install");
+    let mut record = host.approve_install("character-stats").expect("approve");
+    record.id = "../stray".into();
+    let stray = StoredPackage {
+        plugin_id: record.id.clone(),
+        slot: PackageSlot::Approved,
+        sha256: "0".repeat(64),
+        record: serde_json::to_string(&record).expect("JSON"),
+    };
+    assert!(backend.packages.put(&stray, b"not a package", None, None).expect("list it"));
+    for _ in 0..2 {
+        let synced = host.sync_installs().expect("the rest is followed");
+        assert!(
+            synced.iter().all(|s| s.id == "character-stats"),
+            "{:?}",
+            synced.iter().map(|s| &s.id).collect::<Vec<_>>()
+        );
+    }
+    assert_eq!(loaded_version(&host).as_deref(), Some("1.0.0"));
+    assert!(!data.path().join("stray").exists(), "nothing is unpacked outside installed/");
+    let listed = backend.packages.list().expect("list");
+    assert!(listed.iter().any(|p| p.plugin_id == "../stray"), "left in the list as it is");
 }
 
 #[test]

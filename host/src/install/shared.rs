@@ -148,22 +148,34 @@ impl Host {
                 continue;
             }
             drop(followed);
+            // Left alone (and not looked at again until it changes): an id
+            // that is not a plugin id never names a folder, and a record this
+            // Plinth cannot read is no uninstall.
+            let skip = || self.installs_followed.get().skipped.insert(id.clone(), package.sha256.clone());
+            if !crate::manifest::is_identifier(id) {
+                let shown: String = id.chars().take(64).collect();
+                tracing::warn!(plugin = %crate::plugin_log::escaped(&shown), "a listed install whose id is not a plugin id is left alone");
+                skip();
+                continue;
+            }
+            let record = match serde_json::from_str::<Install>(&package.record) {
+                Ok(record) if record.id == *id => record,
+                Ok(record) => {
+                    tracing::warn!(plugin = %id, "a listed install whose record names another plugin ({}) is left alone", crate::plugin_log::escaped(&record.id.chars().take(64).collect::<String>()));
+                    skip();
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!(plugin = %id, "its install record is unreadable to this Plinth, so it is left as it is here: {error}");
+                    skip();
+                    continue;
+                }
+            };
             let in_place = read_record(&layout.installed(id))
                 .is_some_and(|local| local.sha256 == package.sha256 && local.state == InstallState::Approved);
             if starting && in_place {
                 continue;
             }
-            let record = match serde_json::from_str::<Install>(&package.record) {
-                Ok(record) if record.id == *id && crate::manifest::is_identifier(id) => record,
-                Ok(_) => {
-                    tracing::warn!(plugin = %id.chars().take(64).collect::<String>(), "a listed install whose id is not a plugin id (or not its record's) is left alone");
-                    continue;
-                }
-                Err(error) => {
-                    tracing::warn!(plugin = %id, "its install record is unreadable to this Plinth, so it is left as it is here: {error}");
-                    continue;
-                }
-            };
             let result = self.follow(layout, package, &record, in_place);
             let mut followed = self.installs_followed.get();
             match &result {
