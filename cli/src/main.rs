@@ -6,6 +6,7 @@
 //! - `plinth call PLUGIN_DIR METHOD PATH`: one route call without a server.
 //! - `plinth legacy add|list|remove|call|run`: wasip1 stdin/stdout JSON modules.
 //! - `plinth demo`: the example plugins at work, printed.
+//! - `plinth precompile PATH --target T`: artifacts for hosts without a compiler.
 //!
 //! Everything here uses only `plinth_host`'s public API.
 
@@ -22,6 +23,14 @@ struct Cli {
     /// Log format on stderr; the level comes from RUST_LOG (default: info for serve, warn otherwise).
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
+    /// How plugin code runs: native code, or the Pulley interpreter (no JIT; docs/platforms.md).
+    #[arg(long, value_enum, default_value_t = EngineArg::Native, global = true)]
+    engine: EngineArg,
+    /// Load precompiled artifacts found in plugin folders as this application's
+    /// own code (they are machine code or bytecode the sandbox trusts); only for
+    /// folders as trusted as the plinth binary itself.
+    #[arg(long, global = true)]
+    trust_precompiled: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -30,6 +39,14 @@ struct Cli {
 enum LogFormat {
     Text,
     Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum EngineArg {
+    /// Machine code compiled by Cranelift.
+    Native,
+    /// The Pulley interpreter (pulley64 or pulley32).
+    Pulley,
 }
 
 #[derive(Subcommand)]
@@ -132,6 +149,25 @@ enum Command {
         /// The key's name, as operators' trusted keys list it.
         #[arg(long)]
         key_name: Option<String>,
+        /// Also put the component precompiled for this target in the package
+        /// (pulley64, pulley32, native or a target triple; repeatable).
+        #[arg(long = "precompile")]
+        precompile: Vec<String>,
+    },
+    /// Compile a plugin's component (or a legacy module) ahead of time for hosts
+    /// without a compiler; writes precompiled/<name>.<target>.cwasm beside it.
+    Precompile {
+        /// A plugin folder, a .wasm file, or a package (.tgz; unpacked into --out).
+        path: PathBuf,
+        /// pulley64, pulley32, native or a target triple (repeatable).
+        #[arg(long = "target", required = true)]
+        targets: Vec<String>,
+        /// With fuel metering, for hosts that meter fuel.
+        #[arg(long)]
+        fuel: bool,
+        /// For a package: the plugin folder to unpack it into.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Make a publisher key pair: NAME.secret, and the public line for operators' trusted keys.
     Keygen {
@@ -205,6 +241,13 @@ fn main() -> ExitCode {
     let default_level =
         if matches!(cli.command, Command::Serve(_) | Command::Dev { .. }) { "info" } else { "warn" };
     init_logging(cli.log_format, default_level);
+    commands::engine::choose(commands::engine::EngineChoice {
+        engine: match cli.engine {
+            EngineArg::Native => plinth_host::EngineKind::Native,
+            EngineArg::Pulley => plinth_host::EngineKind::Pulley,
+        },
+        trust_precompiled: cli.trust_precompiled,
+    });
     let result = match cli.command {
         Command::Serve(args) => server::run(args).map(|()| true),
         Command::Legacy(command) => commands::legacy::run(command),
@@ -227,9 +270,16 @@ fn main() -> ExitCode {
         Command::Build { dirs } => commands::build::run(&dirs),
         Command::Dev { dir, serve } => commands::dev::run(dir, serve),
         Command::Demo { plugins, data_dir } => commands::demo::run(&plugins, data_dir).map(|()| true),
-        Command::Pack { dir, out, sign, key_name } => {
+        Command::Pack { dir, out, sign, key_name, precompile } => {
             let sign = sign.as_deref().zip(key_name.as_deref()).map(|(secret, name)| (name, secret));
-            commands::install::pack(&dir, out.as_deref(), sign)
+            precompile
+                .iter()
+                .map(|t| plinth_host::Target::parse(t).map_err(anyhow::Error::msg))
+                .collect::<anyhow::Result<Vec<_>>>()
+                .and_then(|targets| commands::install::pack(&dir, out.as_deref(), sign, &targets))
+        }
+        Command::Precompile { path, targets, fuel, out } => {
+            commands::precompile::run(&path, &targets, fuel, out.as_deref())
         }
         Command::Keygen { name } => commands::install::keygen(&name),
         Command::Install { source, target, yes, trust } => {

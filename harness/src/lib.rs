@@ -113,6 +113,7 @@
 
 mod actions;
 mod builder;
+pub mod cases;
 mod reads;
 mod strict;
 mod test_host;

@@ -23,6 +23,15 @@ PAIRS = [
     ("languages/widget_render/word-count-widget-js", "languages/widget_render/word-count-widget"),
 ]
 
+# The Pulley interpreter beside native code (`benches/interpreted.rs`).
+INTERPRETED_PAIRS = [
+    *[(f"interpreted_route/pulley/{n}", f"interpreted_route/native/{n}") for n in (100, 1000, 10000)],
+    ("interpreted_cold_start/pulley_artifact", "interpreted_cold_start/native_cached"),
+    ("interpreted_languages/python_route/pulley", "interpreted_languages/python_route/native"),
+    ("interpreted_languages/javascript_render/pulley", "interpreted_languages/javascript_render/native"),
+    ("interpreted_legacy/pulley", "interpreted_legacy/native"),
+]
+
 # Plinth beside Extism (`peers/extism/benches/extism.rs`); a ratio below 1 means Plinth is faster.
 PEER_PAIRS = [
     *[(f"peer_call/plinth/{n}", f"peer_call/extism_live/{n}") for n in (100, 1000, 10000)],
@@ -65,9 +74,14 @@ def table(pairs):
 
 
 def main():
+    # `report.py interpreted` prints only the interpreted table.
+    if sys.argv[1:] == ["interpreted"]:
+        return 1 if table(INTERPRETED_PAIRS) else 0
     missing = table(PAIRS)
     print()
     missing += table(PEER_PAIRS)
+    print()
+    missing += table(INTERPRETED_PAIRS)
     return 1 if missing else 0
 
 

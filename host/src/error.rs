@@ -62,6 +62,17 @@ pub enum LoadError {
         /// What it seems to be instead.
         what: String,
     },
+    /// A precompiled artifact is missing (on a host without a compiler),
+    /// untrusted, stale, changed or made for another engine.
+    #[error("plugin `{plugin}` (load): {error}; {remedy}")]
+    Artifact {
+        /// The plugin's id.
+        plugin: String,
+        /// What is wrong with the artifact.
+        error: crate::artifact::ArtifactError,
+        /// What to do about it.
+        remedy: String,
+    },
     /// The file is a core module, not a component.
     #[error(
         "plugin `{plugin}` (load): {path} is a core WebAssembly module, not a component; build it for wasm32-wasip2 (or wrap it with `wasm-tools component new`)"
@@ -184,6 +195,7 @@ impl LoadError {
             | LoadError::WasmTooLarge { plugin, .. }
             | LoadError::NotWasm { plugin, .. }
             | LoadError::CoreModule { plugin, .. }
+            | LoadError::Artifact { plugin, .. }
             | LoadError::Compile { plugin, .. }
             | LoadError::UnsupportedImport { plugin, .. }
             | LoadError::Link { plugin, .. }
@@ -320,6 +332,35 @@ pub enum CallErrorKind {
 }
 
 impl CallError {
+    /// The HTTP status a server answers this error with (one table, shared
+    /// by `plinth serve` and the test cases that expect a status).
+    pub fn http_status(&self) -> u16 {
+        match &self.kind {
+            CallErrorKind::UnknownPlugin
+            | CallErrorKind::RouteNotFound { .. }
+            | CallErrorKind::UnknownWidget { .. }
+            | CallErrorKind::NotExported { .. } => 404,
+            CallErrorKind::MethodNotAllowed { .. } => 405,
+            CallErrorKind::Timeout { .. } => 504,
+            CallErrorKind::Trap { .. }
+            | CallErrorKind::Internal { .. }
+            | CallErrorKind::ResponseTooLarge { .. } => 500,
+            CallErrorKind::LimitExceeded { .. } => 507,
+            CallErrorKind::Busy { .. } | CallErrorKind::HostBusy | CallErrorKind::Degraded { .. } => 503,
+            CallErrorKind::RequestTooLarge { .. } => 413,
+            CallErrorKind::Conflict { .. } | CallErrorKind::AlreadyDelivered => 409,
+            CallErrorKind::Guest(error) => match error {
+                GuestError::NotFound(_) => 404,
+                GuestError::Denied(_) => 403,
+                GuestError::InvalidInput(_) => 400,
+                GuestError::QuotaExceeded(_) => 507,
+                GuestError::Internal(_) => 500,
+            },
+            #[allow(unreachable_patterns, reason = "CallErrorKind is non_exhaustive for other crates")]
+            _ => 500,
+        }
+    }
+
     /// An error of `kind` in `phase` of `plugin`'s call.
     pub(crate) fn new(plugin: &str, phase: &str, kind: CallErrorKind) -> CallError {
         CallError { plugin: Some(plugin.to_string()), phase: phase.to_string(), kind }
@@ -440,6 +481,12 @@ pub enum HostError {
     #[cfg(feature = "legacy")]
     #[error("cannot set up the legacy adapter: {0}")]
     Legacy(#[from] crate::legacy::LegacyError),
+    /// A build without the `sqlite` feature was given no backend.
+    #[cfg(not(feature = "sqlite"))]
+    #[error(
+        "this build has no embedded database (feature `sqlite`); set HostConfig::backend to the application's Backend"
+    )]
+    NoBackend,
     /// The WebAssembly engine could not be set up.
     #[error("cannot set up the WebAssembly engine: {0}")]
     Engine(String),
@@ -506,6 +553,8 @@ impl HostError {
             HostError::DataDir { .. } | HostError::Engine(_) => "internal",
             #[cfg(feature = "legacy")]
             HostError::Legacy(_) => "internal",
+            #[cfg(not(feature = "sqlite"))]
+            HostError::NoBackend => "internal",
             HostError::Store(crate::store::StoreError::Unavailable { .. }) => "unavailable",
             HostError::Store(_) => "internal",
             HostError::EntityNotFound(_) => "entity_not_found",

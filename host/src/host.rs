@@ -2,11 +2,12 @@
 //! use entities, routes, widgets and settings from Rust without any server.
 
 use crate::capabilities::settings;
+use crate::engine::EngineProfile;
 use crate::error::{HostError, LoadError};
 #[cfg(feature = "legacy")]
 use crate::legacy::{LegacyConfig, LegacyError, LegacyRunner};
 use crate::limits::Limits;
-use crate::plugin::cache::{COMPILED_DIR, CompileCache};
+use crate::plugin::cache::{COMPILED_DIR, CodeSource};
 use crate::plugin::health::{BreakerConfig, PluginHealth};
 use crate::plugin::invoke::Shared;
 use crate::plugin::routes::RouteInfo;
@@ -38,6 +39,14 @@ pub struct HostConfig {
     pub breaker: BreakerConfig,
     /// Wasm stack per call, for every plugin (an engine-wide setting).
     pub max_wasm_stack: usize,
+    /// How plugin code runs: native code (the default) or the Pulley
+    /// interpreter, for platforms without JIT (`docs/platforms.md`).
+    pub engine: crate::engine::EngineKind,
+    /// Trust precompiled artifacts found in plugin folders (and beside legacy
+    /// modules) as the application's own code: for plugins shipped inside a
+    /// signed application bundle. Off by default: only the compile cache and
+    /// installed packages' artifacts are loaded (see [`crate::artifact`]).
+    pub trust_precompiled: bool,
     /// Largest component file accepted.
     pub max_component_bytes: u64,
     /// Keep compiled components to skip compiling on the next load.
@@ -72,7 +81,9 @@ impl HostConfig {
             limits: Limits::default(),
             ceilings: Limits::default_ceilings(),
             breaker: BreakerConfig::default(),
-            max_wasm_stack: 512 << 10,
+            max_wasm_stack: DEFAULT_MAX_WASM_STACK,
+            engine: crate::engine::EngineKind::default(),
+            trust_precompiled: false,
             max_component_bytes: 64 << 20,
             compile_cache: true,
             compile_cache_dir: None,
@@ -100,6 +111,9 @@ impl HostConfig {
         cache.map(|dir| dir.join("plinth-compile-cache"))
     }
 }
+
+/// The wasm stack a call may use unless [`HostConfig::max_wasm_stack`] says otherwise.
+pub const DEFAULT_MAX_WASM_STACK: usize = 512 << 10;
 
 /// What the host knows about a loaded plugin.
 #[derive(Debug, Clone, Serialize)]
@@ -205,11 +219,15 @@ impl Host {
             .map_err(|source| HostError::DataDir { path: data_dir.clone(), source })?;
         let backend = match config.backend {
             Some(backend) => backend,
+            #[cfg(feature = "sqlite")]
             None => Backend::sqlite(&data_dir)?,
+            #[cfg(not(feature = "sqlite"))]
+            None => return Err(HostError::NoBackend),
         };
         // Fuel metering is an engine setting: on when the default limits use it.
         let settings = EngineSettings {
             max_wasm_stack: config.max_wasm_stack,
+            target: config.engine.target(),
             fuel: config.limits.fuel.is_some(),
             pool: config.pooling.map(|instances| PoolSize {
                 instances,
@@ -217,14 +235,25 @@ impl Host {
                 keep_resident_bytes: config.keep_resident_bytes,
             }),
         };
-        let sandbox = Sandbox::new(settings).map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        let sandbox = Sandbox::new(&settings).map_err(|e| HostError::Engine(format!("{e:#}")))?;
         let pool_share = match (sandbox.pooled, settings.pool) {
             (true, Some(pool)) => Some((pool.instances as usize / 2).max(1)),
             _ => None,
         };
         let cache_dir = config.compile_cache_dir.unwrap_or_else(|| data_dir.join(COMPILED_DIR));
-        let compile_cache = CompileCache::new(&sandbox.engine, &cache_dir, config.compile_cache)
-            .map_err(|source| HostError::DataDir { path: cache_dir.clone(), source })?;
+        // Installed packages were verified when installed: their artifacts are trusted.
+        #[cfg(feature = "install")]
+        let trusted_roots = vec![data_dir.join(crate::install::INSTALLED_DIR)];
+        #[cfg(not(feature = "install"))]
+        let trusted_roots = Vec::new();
+        let code = CodeSource::new(
+            EngineProfile::new(settings.target.clone(), settings.fuel),
+            &cache_dir,
+            config.compile_cache,
+            trusted_roots,
+            config.trust_precompiled,
+        )
+        .map_err(|source| HostError::DataDir { path: cache_dir.clone(), source })?;
         // One worker for timers; a blocking call runs its future on the
         // caller's own thread. Built last, and shut down in the background on
         // any later failure (dropping a runtime inside async code panics).
@@ -238,7 +267,11 @@ impl Host {
         let legacy = match config.legacy {
             Some(legacy) => {
                 let handle = runtime.handle().clone();
-                match LegacyRunner::new(sandbox.engine.clone(), &data_dir, legacy, settings.fuel, handle) {
+                let code = crate::legacy::ModuleCode {
+                    profile: EngineProfile::new(settings.target.clone(), settings.fuel),
+                    trust_folders: config.trust_precompiled,
+                };
+                match LegacyRunner::new(sandbox.engine.clone(), &data_dir, legacy, code, handle) {
                     Ok(runner) => Some(runner),
                     Err(error) => {
                         runtime.shutdown_background();
@@ -260,7 +293,7 @@ impl Host {
                 breaker: config.breaker,
                 max_component_bytes: config.max_component_bytes,
                 pool_share,
-                compile_cache,
+                code,
                 serial_locks: Default::default(),
                 runtime: runtime.handle().clone(),
                 observer: config.host_call_observer,

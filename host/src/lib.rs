@@ -39,10 +39,12 @@
 #[doc = include_str!("../../docs/embedding.md")]
 pub mod embedding {}
 
+pub mod artifact;
 mod bindings;
 mod calls;
 pub mod capabilities;
 mod delivery;
+pub mod engine;
 mod error;
 pub mod events;
 pub mod field_config;
@@ -61,13 +63,15 @@ mod sandbox;
 pub mod store;
 pub mod types;
 
+pub use artifact::ArtifactError;
 pub use bindings::{GuestError, Method};
 pub use calls::{FieldContext, RouteRequest, RouteResponse};
 pub use capabilities::HostCallObserver;
+pub use engine::{EngineKind, EngineProfile, Target};
 pub use error::{CallError, CallErrorKind, HostError, LoadError};
 pub use events::{EntityEvent, EntityWrite, HookOutcome};
 pub use field_config::{FieldConfig, FieldSetting};
-pub use host::{Host, HostConfig, PluginInfo};
+pub use host::{DEFAULT_MAX_WASM_STACK, Host, HostConfig, PluginInfo};
 #[cfg(feature = "legacy")]
 pub use legacy::{LegacyConfig, LegacyError, LegacyReply, LegacyRunner, ModuleInfo};
 pub use limits::{LimitRequest, Limits};

@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
+    Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
     StoreLimits, StoreLimitsBuilder,
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -46,9 +46,11 @@ impl CallKind {
 }
 
 /// Engine-wide settings: what cannot differ between plugins.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct EngineSettings {
     pub max_wasm_stack: usize,
+    /// Native code for this machine, or the Pulley interpreter.
+    pub target: crate::engine::Target,
     pub fuel: bool,
     pub pool: Option<PoolSize>,
 }
@@ -102,9 +104,8 @@ pub(crate) struct Sandbox {
 }
 
 impl Sandbox {
-    pub(crate) fn new(settings: EngineSettings) -> wasmtime::Result<Sandbox> {
-        let mut config = Config::new();
-        config.epoch_interruption(true).max_wasm_stack(settings.max_wasm_stack).consume_fuel(settings.fuel);
+    pub(crate) fn new(settings: &EngineSettings) -> wasmtime::Result<Sandbox> {
+        let mut config = crate::engine::config(&settings.target, settings.fuel, settings.max_wasm_stack)?;
         let (engine, pooled) = match settings.pool {
             Some(pool) => {
                 config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool.config()));

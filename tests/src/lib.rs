@@ -190,3 +190,30 @@ pub fn write_plugin(dest: &Path, folder: &str, manifest: &serde_json::Value, com
 
 pub mod conformance;
 pub mod postgres;
+
+/// A test run once on each engine: `on_both_engines! { fn name(engine) { … } }`
+/// makes the tests `name::native` and `name::pulley`, each calling the body
+/// with its [`plinth_host::EngineKind`], so a limit is shown to hold natively
+/// and interpreted alike.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($(#[$meta:meta])* fn $name:ident($engine:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn run($engine: plinth_host::EngineKind) $body
+
+            #[test]
+            fn native() {
+                run(plinth_host::EngineKind::Native)
+            }
+
+            #[test]
+            fn pulley() {
+                run(plinth_host::EngineKind::Pulley)
+            }
+        }
+    };
+}

@@ -3,15 +3,22 @@
 //! minutes in each case: a broken deadline fails the test (it would answer
 //! 200 then), it does not hang it.
 
-use plinth_host::{CallError, CallErrorKind, FieldContext, Host, HostConfig, Method, RouteRequest};
-use plinth_tests::{PluginDir, guests};
+use plinth_host::{
+    CallError, CallErrorKind, EngineKind, FieldContext, Host, HostConfig, Method, RouteRequest,
+};
+use plinth_tests::{PluginDir, guests, on_both_engines};
 use serde_json::{Value, json};
 
 const LONG_MS: u64 = 120_000;
 
 fn host_with_probe(limits: Value) -> (tempfile::TempDir, Host, PluginDir) {
+    probe_on(EngineKind::Native, limits)
+}
+
+/// A host running plugin code on `engine`, with the probe loaded under `limits`.
+fn probe_on(engine: EngineKind, limits: Value) -> (tempfile::TempDir, Host, PluginDir) {
     let data = tempfile::tempdir().expect("temp dir");
-    let host = Host::with_config(HostConfig::new(data.path())).expect("open host");
+    let host = Host::with_config(HostConfig { engine, ..HostConfig::new(data.path()) }).expect("open host");
     let grants = ["storage_get", "storage_set", "entity_list"];
     let probe = PluginDir::new("probe", guests::PROBE_PLUGIN_WASM, &grants, json!({ "limits": limits }));
     host.load_plugin(probe.path()).expect("load the probe");
@@ -25,19 +32,20 @@ fn timeout_of(error: &CallError) -> (u128, u128) {
     }
 }
 
-#[test]
-fn a_route_sleeping_in_wasi_ends_at_its_limit() {
-    let (_d, host, _p) = host_with_probe(json!({ "route_timeout_ms": 300 }));
-    let error = host
-        .call_route("probe", RouteRequest::new(Method::Get, &format!("/sleep?ms={LONG_MS}")))
-        .expect_err("stopped");
-    let (limit_ms, elapsed_ms) = timeout_of(&error);
-    assert_eq!(limit_ms, 300);
-    assert!(elapsed_ms >= 300, "the error reports the real elapsed time: {error}");
-    assert!(error.to_string().contains(&format!("after running {elapsed_ms} ms")), "{error}");
-    let woke =
-        host.call_route("probe", RouteRequest::new(Method::Get, "/sleep?ms=1")).expect("a short sleep");
-    assert_eq!(woke.body, b"woke up");
+on_both_engines! {
+    fn a_route_sleeping_in_wasi_ends_at_its_limit(engine) {
+        let (_d, host, _p) = probe_on(engine, json!({ "route_timeout_ms": 300 }));
+        let error = host
+            .call_route("probe", RouteRequest::new(Method::Get, &format!("/sleep?ms={LONG_MS}")))
+            .expect_err("stopped");
+        let (limit_ms, elapsed_ms) = timeout_of(&error);
+        assert_eq!(limit_ms, 300);
+        assert!(elapsed_ms >= 300, "the error reports the real elapsed time: {error}");
+        assert!(error.to_string().contains(&format!("after running {elapsed_ms} ms")), "{error}");
+        let woke =
+            host.call_route("probe", RouteRequest::new(Method::Get, "/sleep?ms=1")).expect("a short sleep");
+        assert_eq!(woke.body, b"woke up");
+    }
 }
 
 #[test]
@@ -132,32 +140,33 @@ fn a_call_dropped_mid_way_releases_its_slot_and_the_breaker() {
     assert_eq!(host.plugin("probe").map(|p| p.health.state), Some("healthy"));
 }
 
-/// A full instance pool is the host's load: the call gets `HostBusy` (503),
-/// and the plugin's health does not count it as a failure.
-#[test]
-fn a_full_instance_pool_is_not_the_plugins_fault() {
-    let data = tempfile::tempdir().expect("temp dir");
-    let host =
-        Host::with_config(HostConfig { pooling: Some(2), ..HostConfig::new(data.path()) }).expect("host");
-    assert!(host.pooling_active(), "this test is about the pool; the pool could not be created");
-    let dirs: Vec<PluginDir> =
-        (0..3).map(|i| PluginDir::new(&format!("p{i}"), guests::PROBE_PLUGIN_WASM, &[], json!({}))).collect();
-    for dir in &dirs {
-        host.load_plugin(dir.path()).expect("load");
+on_both_engines! {
+    /// A full instance pool is the host's load: the call gets `HostBusy` (503),
+    /// and the plugin's health does not count it as a failure.
+    fn a_full_instance_pool_is_not_the_plugins_fault(engine) {
+        let data = tempfile::tempdir().expect("temp dir");
+        let host =
+            Host::with_config(HostConfig { pooling: Some(2), engine, ..HostConfig::new(data.path()) }).expect("host");
+        assert!(host.pooling_active(), "this test is about the pool; the pool could not be created");
+        let dirs: Vec<PluginDir> =
+            (0..3).map(|i| PluginDir::new(&format!("p{i}"), guests::PROBE_PLUGIN_WASM, &[], json!({}))).collect();
+        for dir in &dirs {
+            host.load_plugin(dir.path()).expect("load");
+        }
+        std::thread::scope(|scope| {
+            for id in ["p0", "p1"] {
+                let host = &host;
+                scope.spawn(move || host.call_route(id, RouteRequest::new(Method::Get, "/sleep?ms=3000")));
+            }
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            let running = |id: &str| host.plugin(id).map_or(0, |p| p.health.running);
+            while (running("p0") < 1 || running("p1") < 1) && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            let error =
+                host.call_route("p2", RouteRequest::new(Method::Get, "/sleep?ms=1")).expect_err("pool full");
+            assert!(matches!(error.kind, CallErrorKind::HostBusy), "{error}");
+            assert_eq!(host.plugin("p2").map(|p| (p.health.traps, p.health.consecutive_failures)), Some((0, 0)));
+        });
     }
-    std::thread::scope(|scope| {
-        for id in ["p0", "p1"] {
-            let host = &host;
-            scope.spawn(move || host.call_route(id, RouteRequest::new(Method::Get, "/sleep?ms=3000")));
-        }
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        let running = |id: &str| host.plugin(id).map_or(0, |p| p.health.running);
-        while (running("p0") < 1 || running("p1") < 1) && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        let error =
-            host.call_route("p2", RouteRequest::new(Method::Get, "/sleep?ms=1")).expect_err("pool full");
-        assert!(matches!(error.kind, CallErrorKind::HostBusy), "{error}");
-        assert_eq!(host.plugin("p2").map(|p| (p.health.traps, p.health.consecutive_failures)), Some((0, 0)));
-    });
 }

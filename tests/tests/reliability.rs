@@ -4,17 +4,24 @@
 //! speed) is what stops each case.
 
 use plinth_host::{
-    BreakerConfig, CallError, CallErrorKind, Host, HostConfig, LoadError, LogSource, Method, RouteRequest,
+    BreakerConfig, CallError, CallErrorKind, EngineKind, Host, HostConfig, LoadError, LogSource, Method,
+    RouteRequest,
 };
-use plinth_tests::{PluginDir, call_json, example, get_json, guests, manifest};
+use plinth_tests::{PluginDir, call_json, example, get_json, guests, manifest, on_both_engines};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 const STORAGE: &[&str] = &["storage_get", "storage_set", "storage_list", "log", "setting_get"];
 
 fn host(configure: impl FnOnce(&mut HostConfig)) -> (tempfile::TempDir, Host) {
+    host_on(EngineKind::Native, configure)
+}
+
+/// A host running plugin code on `engine`.
+fn host_on(engine: EngineKind, configure: impl FnOnce(&mut HostConfig)) -> (tempfile::TempDir, Host) {
     let data = tempfile::tempdir().expect("temp dir");
     let mut config = HostConfig::new(data.path());
+    config.engine = engine;
     configure(&mut config);
     (data, Host::with_config(config).expect("open host"))
 }
@@ -33,15 +40,16 @@ fn still_serves(host: &Host) {
     assert_eq!(status, 200, "{body}");
 }
 
-#[test]
-fn an_endless_export_stops_at_its_route_timeout() {
-    let (_d, host) = host(|_| {});
-    let dir = probe(json!({"route_timeout_ms": 150}));
-    host.load_plugin(dir.path()).expect("load");
-    let error = call(&host, Method::Get, "/loop").expect_err("endless");
-    assert!(matches!(error, CallError { kind: CallErrorKind::Timeout { limit_ms: 150, .. }, .. }), "{error}");
-    assert_eq!(error.code(), "timeout");
-    still_serves(&host);
+on_both_engines! {
+    fn an_endless_export_stops_at_its_route_timeout(engine) {
+        let (_d, host) = host_on(engine, |_| {});
+        let dir = probe(json!({"route_timeout_ms": 150}));
+        host.load_plugin(dir.path()).expect("load");
+        let error = call(&host, Method::Get, "/loop").expect_err("endless");
+        assert!(matches!(error, CallError { kind: CallErrorKind::Timeout { limit_ms: 150, .. }, .. }), "{error}");
+        assert_eq!(error.code(), "timeout");
+        still_serves(&host);
+    }
 }
 
 #[test]
@@ -67,74 +75,80 @@ fn an_endless_initialisation_fails_the_load_and_others_still_load() {
     host.load_plugin(example("character-stats")).expect("another plugin loads");
 }
 
-#[test]
-fn a_memory_bomb_stops_at_the_memory_limit() {
-    let (_d, host) = host(|_| {});
-    let dir = probe(json!({"memory_mb": 16}));
-    host.load_plugin(dir.path()).expect("load");
-    let error = call(&host, Method::Get, "/grow").expect_err("bomb");
-    assert!(
-        matches!(&error, CallError { kind: CallErrorKind::LimitExceeded { limit, .. }, .. } if limit == "memory (16 MiB)"),
-        "{error}"
-    );
-    assert_eq!(error.code(), "limit_exceeded");
-    still_serves(&host);
+on_both_engines! {
+    fn a_memory_bomb_stops_at_the_memory_limit(engine) {
+        let (_d, host) = host_on(engine, |_| {});
+        let dir = probe(json!({"memory_mb": 16}));
+        host.load_plugin(dir.path()).expect("load");
+        let error = call(&host, Method::Get, "/grow").expect_err("bomb");
+        assert!(
+            matches!(&error, CallError { kind: CallErrorKind::LimitExceeded { limit, .. }, .. } if limit == "memory (16 MiB)"),
+            "{error}"
+        );
+        assert_eq!(error.code(), "limit_exceeded");
+        still_serves(&host);
+    }
 }
 
-#[test]
-fn deep_recursion_stops_at_the_stack_limit() {
-    let (_d, host) = host(|config| config.max_wasm_stack = 256 << 10);
-    let dir = probe(json!({}));
-    host.load_plugin(dir.path()).expect("load");
-    let error = call(&host, Method::Get, "/recurse").expect_err("recursion");
-    assert!(
-        matches!(&error, CallError { kind: CallErrorKind::LimitExceeded { limit, .. }, .. } if limit == "wasm stack"),
-        "{error}"
-    );
-    still_serves(&host);
+on_both_engines! {
+    fn deep_recursion_stops_at_the_stack_limit(engine) {
+        let (_d, host) = host_on(engine, |config| config.max_wasm_stack = 256 << 10);
+        let dir = probe(json!({}));
+        host.load_plugin(dir.path()).expect("load");
+        let error = call(&host, Method::Get, "/recurse").expect_err("recursion");
+        assert!(
+            matches!(&error, CallError { kind: CallErrorKind::LimitExceeded { limit, .. }, .. } if limit == "wasm stack"),
+            "{error}"
+        );
+        still_serves(&host);
+    }
 }
 
-#[test]
-fn fuel_bounds_work_when_metering_is_on() {
-    let (_d, host) = host(|config| config.limits.fuel = Some(u64::MAX));
-    let dir = probe(json!({"fuel": 5_000_000, "route_timeout_ms": 60_000}));
-    host.load_plugin(dir.path()).expect("load");
-    let error = call(&host, Method::Get, "/loop").expect_err("endless");
-    assert!(
-        matches!(&error, CallError { kind: CallErrorKind::LimitExceeded { limit, .. }, .. } if limit == "fuel (5000000 units)"),
-        "{error}"
-    );
-    still_serves(&host);
+on_both_engines! {
+    fn fuel_bounds_work_when_metering_is_on(engine) {
+        let (_d, host) = host_on(engine, |config| config.limits.fuel = Some(u64::MAX));
+        let dir = probe(json!({"fuel": 5_000_000, "route_timeout_ms": 60_000}));
+        host.load_plugin(dir.path()).expect("load");
+        let error = call(&host, Method::Get, "/loop").expect_err("endless");
+        assert!(
+            matches!(&error, CallError { kind: CallErrorKind::LimitExceeded { limit, .. }, .. } if limit == "fuel (5000000 units)"),
+            "{error}"
+        );
+        still_serves(&host);
+    }
 }
 
-#[test]
-fn a_huge_response_is_refused_at_the_response_limit() {
-    let (_d, host) = host(|_| {});
-    let dir = probe(json!({"response_kb": 1024}));
-    host.load_plugin(dir.path()).expect("load");
-    let error = call(&host, Method::Get, "/huge").expect_err("huge");
-    assert!(
-        matches!(error, CallError { kind: CallErrorKind::ResponseTooLarge { size, limit: 1_048_576, .. }, .. } if size == 20 << 20),
-        "{error}"
-    );
-    let big = RouteRequest::new(Method::Post, "/echo/x").with_body(vec![b' '; 2 << 20]);
-    assert!(matches!(
-        host.call_route("probe", big),
-        Err(CallError { kind: CallErrorKind::RequestTooLarge { .. }, .. })
-    ));
+on_both_engines! {
+    fn a_huge_response_is_refused_at_the_response_limit(engine) {
+        let (_d, host) = host_on(engine, |_| {});
+        let dir = probe(json!({"response_kb": 1024}));
+        host.load_plugin(dir.path()).expect("load");
+        let error = call(&host, Method::Get, "/huge").expect_err("huge");
+        assert!(
+            matches!(error, CallError { kind: CallErrorKind::ResponseTooLarge { size, limit: 1_048_576, .. }, .. } if size == 20 << 20),
+            "{error}"
+        );
+        let big = RouteRequest::new(Method::Post, "/echo/x").with_body(vec![b' '; 2 << 20]);
+        assert!(matches!(
+            host.call_route("probe", big),
+            Err(CallError { kind: CallErrorKind::RequestTooLarge { .. }, .. })
+        ));
+    }
 }
 
-#[test]
-fn a_log_flood_is_cut_at_the_log_limit() {
-    let (_d, host) = host(|_| {});
-    let dir = probe(json!({"log_records": 50}));
-    host.load_plugin(dir.path()).expect("load");
-    assert_eq!(call(&host, Method::Get, "/log-flood").expect("flood").body, b"flooded");
-    let log = host.plugin_log("probe");
-    assert_eq!(log.iter().filter(|r| r.source == LogSource::Plugin).count(), 50);
-    assert!(
-        log.iter().any(|r| r.source == LogSource::Host && r.message.contains("more than 50 log records"))
-    );
+on_both_engines! {
+    fn a_log_flood_is_cut_at_the_log_limit(engine) {
+        let (_d, host) = host_on(engine, |_| {});
+        // Time is not what this case is about: an interpreted flood on a loaded machine may be slow.
+        let dir = probe(json!({"log_records": 50, "route_timeout_ms": 60_000}));
+        host.load_plugin(dir.path()).expect("load");
+        assert_eq!(call(&host, Method::Get, "/log-flood").expect("flood").body, b"flooded");
+        let log = host.plugin_log("probe");
+        assert_eq!(log.iter().filter(|r| r.source == LogSource::Plugin).count(), 50);
+        assert!(
+            log.iter().any(|r| r.source == LogSource::Host && r.message.contains("more than 50 log records"))
+        );
+    }
 }
 
 #[test]

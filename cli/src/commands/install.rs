@@ -149,6 +149,7 @@ fn read_signature(path: &str) -> anyhow::Result<Option<Signature>> {
 
 fn open_host(target: &Target, trust: &Trust) -> anyhow::Result<Host> {
     let mut config = HostConfig::new(&target.data_dir);
+    super::engine::apply(&mut config);
     config.install = trust.config()?;
     if let Some(url) = &target.database {
         let backend = plinth_host::store::Backend::postgres(url)
@@ -273,11 +274,16 @@ pub fn list(target: &Target) -> anyhow::Result<bool> {
 
 /// `plinth pack DIR`: writes the package, prints its SHA-256 and the index
 /// entry that lists it (signed with `--sign`).
-pub fn pack(dir: &Path, out: Option<&Path>, sign: Option<(&str, &Path)>) -> anyhow::Result<bool> {
+pub fn pack(
+    dir: &Path,
+    out: Option<&Path>,
+    sign: Option<(&str, &Path)>,
+    precompile: &[plinth_host::Target],
+) -> anyhow::Result<bool> {
     let scratch = tempfile::tempdir()?;
     let host = super::host_with_compile_cache(scratch.path())?;
     let request = host.vet_plugin(dir)?;
-    let bytes = package::pack(dir)?;
+    let bytes = package::pack_precompiled(dir, precompile)?;
     let name = format!("{}-{}.{}", request.id, request.version, package::PACKAGE_EXTENSION);
     let out = out.map_or_else(|| PathBuf::from(&name), Path::to_path_buf);
     std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;

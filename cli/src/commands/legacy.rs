@@ -57,7 +57,9 @@ fn open(data_dir: &Path, timeout: Option<f64>) -> anyhow::Result<Host> {
         legacy.timeout =
             Duration::try_from_secs_f64(seconds).context("--timeout must be a positive number of seconds")?;
     }
-    Ok(Host::with_config(HostConfig { legacy: Some(legacy), ..HostConfig::new(data_dir) })?)
+    let mut config = HostConfig { legacy: Some(legacy), ..HostConfig::new(data_dir) };
+    super::engine::apply(&mut config);
+    Ok(Host::with_config(config)?)
 }
 
 /// Prints the module's line; true when `ok` is true.

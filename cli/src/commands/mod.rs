@@ -5,10 +5,12 @@ pub mod call;
 pub mod check;
 pub mod demo;
 pub mod dev;
+pub mod engine;
 pub mod inspect;
 pub mod install;
 pub mod legacy;
 pub mod new;
+pub mod precompile;
 pub mod test_cases;
 
 /// A host on `data_dir` whose compiled components are kept between runs in
@@ -19,6 +21,7 @@ pub mod test_cases;
 /// without a home, nothing is cached.
 pub fn host_with_compile_cache(data_dir: &std::path::Path) -> anyhow::Result<plinth_host::Host> {
     let mut config = plinth_host::HostConfig::new(data_dir);
+    engine::apply(&mut config);
     match plinth_host::HostConfig::user_compile_cache_dir() {
         Some(dir) => config.compile_cache_dir = Some(dir),
         None => config.compile_cache = false,

@@ -90,6 +90,7 @@ impl ServeArgs {
     /// The host configuration these arguments describe.
     fn host_config(&self) -> anyhow::Result<HostConfig> {
         let mut config = HostConfig::new(&self.data_dir);
+        crate::commands::engine::apply(&mut config);
         config.pooling = Some(self.pool_instances);
         let call_timeout = Duration::from_millis(self.call_timeout_ms);
         config.limits.route_timeout = call_timeout;

@@ -2,33 +2,11 @@
 //! (`code()`), the server decides how HTTP says it.
 
 use plinth_host::store::StoreError;
-use plinth_host::{CallError, CallErrorKind, GuestError, HostError, LegacyError};
+use plinth_host::{CallError, HostError, LegacyError};
 
 /// The status of a failed plugin call.
 pub fn of_call(error: &CallError) -> u16 {
-    match &error.kind {
-        CallErrorKind::UnknownPlugin
-        | CallErrorKind::RouteNotFound { .. }
-        | CallErrorKind::UnknownWidget { .. }
-        | CallErrorKind::NotExported { .. } => 404,
-        CallErrorKind::MethodNotAllowed { .. } => 405,
-        CallErrorKind::Timeout { .. } => 504,
-        CallErrorKind::Trap { .. }
-        | CallErrorKind::Internal { .. }
-        | CallErrorKind::ResponseTooLarge { .. } => 500,
-        CallErrorKind::LimitExceeded { .. } => 507,
-        CallErrorKind::Busy { .. } | CallErrorKind::HostBusy | CallErrorKind::Degraded { .. } => 503,
-        CallErrorKind::RequestTooLarge { .. } => 413,
-        CallErrorKind::Conflict { .. } | CallErrorKind::AlreadyDelivered => 409,
-        CallErrorKind::Guest(error) => match error {
-            GuestError::NotFound(_) => 404,
-            GuestError::Denied(_) => 403,
-            GuestError::InvalidInput(_) => 400,
-            GuestError::QuotaExceeded(_) => 507,
-            GuestError::Internal(_) => 500,
-        },
-        _ => 500,
-    }
+    error.http_status()
 }
 
 /// The status of a failed host operation.

@@ -44,6 +44,15 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Packs the plugin folder `dir` into a package (see the module docs).
 pub fn pack(dir: &Path) -> Result<Vec<u8>, InstallError> {
+    pack_precompiled(dir, &[])
+}
+
+/// Packs the plugin folder `dir`, with its component precompiled for each of
+/// `targets` (`precompiled/plugin.<target>.cwasm` and its record, see
+/// [`crate::artifact`]), for hosts that cannot or should not compile. The
+/// folder's own `precompiled` folder is never packed: every artifact in a
+/// package is made here, from the component packed beside it.
+pub fn pack_precompiled(dir: &Path, targets: &[crate::engine::Target]) -> Result<Vec<u8>, InstallError> {
     let origin = dir.display().to_string();
     let bad = |problem: String| InstallError::BadArchive { origin: origin.clone(), problem };
     let manifest = crate::plugin::read_manifest(dir).map_err(|e| bad(e.to_string()))?;
@@ -61,6 +70,15 @@ pub fn pack(dir: &Path) -> Result<Vec<u8>, InstallError> {
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     files.insert("plugin.json".into(), serde_json::to_vec_pretty(&json).expect("JSON value"));
     files.insert("plugin.wasm".into(), component);
+    for target in targets {
+        let (artifact, record) = precompile(&files["plugin.wasm"], target)
+            .map_err(|problem| bad(format!("precompiling for {target}: {problem}")))?;
+        let (artifact_path, record_path) =
+            crate::artifact::artifact_paths(Path::new(""), Path::new("plugin.wasm"), target);
+        for (path, bytes) in [(artifact_path, artifact), (record_path, record.to_json())] {
+            files.insert(path.to_string_lossy().replace('\\', "/"), bytes);
+        }
+    }
     let readme = dir.join("README.md");
     if readme.is_file() {
         files.insert("README.md".into(), std::fs::read(&readme).map_err(io(&readme))?);
@@ -85,6 +103,22 @@ pub fn pack(dir: &Path) -> Result<Vec<u8>, InstallError> {
     }
     let encoder = builder.into_inner().map_err(|e| bad(e.to_string()))?;
     encoder.finish().map_err(|e| bad(e.to_string()))
+}
+
+#[cfg(feature = "compiler")]
+fn precompile(
+    component: &[u8],
+    target: &crate::engine::Target,
+) -> Result<(Vec<u8>, crate::artifact::ArtifactRecord), String> {
+    crate::artifact::make(component, target, false)
+}
+
+#[cfg(not(feature = "compiler"))]
+fn precompile(
+    _: &[u8],
+    _: &crate::engine::Target,
+) -> Result<(Vec<u8>, crate::artifact::ArtifactRecord), String> {
+    Err("this build has no compiler (feature `compiler`)".into())
 }
 
 /// Adds every file under `folder` (named `name/...` in the package); a link

@@ -14,6 +14,7 @@ pub use error::LegacyError;
 pub use protocol::LegacyReply;
 pub use store::ModuleInfo;
 
+use crate::artifact::{self, ArtifactError, Lookup};
 use queue::JobQueue;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -78,6 +79,23 @@ struct JobState {
     limits: StoreLimits,
 }
 
+/// What a module's precompiled artifact must match, and whether artifacts
+/// beside module files outside the data directory are trusted
+/// ([`crate::HostConfig::trust_precompiled`]).
+#[derive(Debug, Clone)]
+pub(crate) struct ModuleCode {
+    pub profile: crate::engine::EngineProfile,
+    pub trust_folders: bool,
+}
+
+/// A module file, its folder, and whether artifacts there are trusted.
+#[derive(Clone, Copy)]
+pub(crate) struct ModuleSource<'a> {
+    pub owner: &'a Path,
+    pub path: &'a Path,
+    pub trusted: bool,
+}
+
 /// Runs legacy jobs and keeps the installed modules. Reach it through
 /// [`Host::legacy`](crate::Host::legacy).
 pub struct LegacyRunner {
@@ -92,8 +110,9 @@ struct Inner {
     sandbox_root: PathBuf,
     modules_dir: PathBuf,
     compiled: Mutex<HashMap<String, (store::Stamp, Module)>>,
-    /// A metering engine needs fuel in every store; jobs are bounded by time instead.
-    engine_meters_fuel: bool,
+    /// What precompiled artifacts must match, and whether module files'
+    /// folders are trusted with them (installed modules' always are).
+    code: ModuleCode,
     next_job: AtomicU64,
     /// The host's runtime: a job is a future under a timer, so it ends at its
     /// limit even while the module sleeps.
@@ -107,7 +126,7 @@ impl LegacyRunner {
         engine: Engine,
         data_dir: &Path,
         config: LegacyConfig,
-        engine_meters_fuel: bool,
+        code: ModuleCode,
         runtime: tokio::runtime::Handle,
     ) -> Result<LegacyRunner, LegacyError> {
         let sandbox_root = data_dir.join(SANDBOX_DIR);
@@ -133,7 +152,7 @@ impl LegacyRunner {
             sandbox_root,
             modules_dir,
             compiled: Mutex::default(),
-            engine_meters_fuel,
+            code,
             next_job: AtomicU64::new(1),
             runtime,
         };
@@ -155,7 +174,9 @@ impl LegacyRunner {
         let name =
             path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
         let bytes = store::read_limited(path, &name, self.inner.config.max_module_bytes)?;
-        let module = self.inner.compile(&name, &bytes)?;
+        let owner = path.parent().unwrap_or(Path::new("."));
+        let source = ModuleSource { owner, path, trusted: self.inner.code.trust_folders };
+        let module = self.inner.compile(&name, &bytes, Some(source))?;
         self.run(&name, module, request)
     }
 
@@ -190,8 +211,15 @@ impl LegacyRunner {
 
 impl Inner {
     /// Checks and compiles module bytes: `\0asm`, a core module (not a
-    /// component), WASI preview 1 imports only, and a `_start` to run.
-    fn compile(&self, name: &str, bytes: &[u8]) -> Result<Module, LegacyError> {
+    /// component), WASI preview 1 imports only, and a `_start` to run. The
+    /// code comes from the precompiled artifact beside the file in `source`
+    /// when there is one, else from the compiler.
+    fn compile(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        source: Option<ModuleSource<'_>>,
+    ) -> Result<Module, LegacyError> {
         let invalid = |problem: String| LegacyError::InvalidModule { module: name.to_string(), problem };
         if !bytes.starts_with(b"\0asm") {
             return Err(invalid("it is not WebAssembly (it does not start with \\0asm)".into()));
@@ -201,8 +229,7 @@ impl Inner {
                 "it is a component, not a core module; legacy modules are plain wasm32-wasip1 programs (load components as plugins instead)".into(),
             ));
         }
-        let module = Module::from_binary(&self.engine, bytes)
-            .map_err(|e| invalid(format!("it does not compile: {e:#}")))?;
+        let module = self.code(name, bytes, source)?;
         if let Some(import) = module.imports().find(|i| i.module() != "wasi_snapshot_preview1") {
             return Err(invalid(format!(
                 "it imports `{}::{}`; legacy modules may import only wasi_snapshot_preview1",
@@ -217,6 +244,44 @@ impl Inner {
             ));
         }
         Ok(module)
+    }
+
+    /// The module's code: a verified artifact, else compiled here (a build
+    /// without a compiler has only the artifact).
+    fn code(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        source: Option<ModuleSource<'_>>,
+    ) -> Result<Module, LegacyError> {
+        let profile = &self.code.profile;
+        let unusable = |error: ArtifactError, what: &Path| LegacyError::InvalidModule {
+            module: name.to_string(),
+            problem: format!("{error}; {}", error.remedy(what, profile)),
+        };
+        if let Some(source) = &source {
+            let lookup = Lookup { owner: source.owner, wasm: source.path, bytes, trusted: source.trusted };
+            match artifact::module(&self.engine, profile, &lookup) {
+                Ok(Some(module)) => return Ok(module),
+                Ok(None) => {}
+                Err(error) => return Err(unusable(error, source.path)),
+            }
+        }
+        #[cfg(feature = "compiler")]
+        {
+            Module::from_binary(&self.engine, bytes).map_err(|e| LegacyError::InvalidModule {
+                module: name.to_string(),
+                problem: format!("it does not compile: {e:#}"),
+            })
+        }
+        #[cfg(not(feature = "compiler"))]
+        {
+            let path = source.map_or_else(|| PathBuf::from(name), |s| s.path.to_path_buf());
+            let owner = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+            let missing =
+                ArtifactError::Missing { path: artifact::artifact_paths(&owner, &path, &profile.target).0 };
+            Err(unusable(missing, &path))
+        }
     }
 
     fn execute(&self, name: &str, module: &Module, input: Vec<u8>) -> Result<LegacyReply, LegacyError> {
@@ -262,7 +327,7 @@ impl Inner {
         store.limiter(|state| &mut state.limits);
         // Running wasm yields at every epoch tick, so the timer below can stop it.
         store.epoch_deadline_async_yield_and_update(1);
-        if self.engine_meters_fuel {
+        if self.code.profile.fuel {
             store.set_fuel(u64::MAX).map_err(|e| LegacyError::Trap {
                 module: name.to_string(),
                 message: format!("setting fuel: {e:#}"),

@@ -2,7 +2,8 @@
 //! (checked, then copied), list, remove, and the compiled-module cache that
 //! `call` uses.
 
-use super::{Inner, LegacyError, LegacyRunner};
+use super::{Inner, LegacyError, LegacyRunner, ModuleSource};
+use crate::artifact;
 use serde::Serialize;
 use std::io::Read;
 use std::path::Path;
@@ -58,12 +59,28 @@ impl LegacyRunner {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         check_name(&name)?;
         let bytes = read_limited(path, &name, self.inner.config.max_module_bytes)?;
-        self.add_module_bytes(&name, &bytes)
+        let owner = path.parent().unwrap_or(Path::new("."));
+        self.install(
+            &name,
+            &bytes,
+            Some(ModuleSource { owner, path, trusted: self.inner.code.trust_folders }),
+        )
     }
 
     /// Installs `bytes` as module `name`, after checking they are a runnable
     /// wasip1 command module. Replaces a module of the same name.
     pub fn add_module_bytes(&self, name: &str, bytes: &[u8]) -> Result<ModuleInfo, LegacyError> {
+        self.install(name, bytes, None)
+    }
+
+    /// Installs module `name` from `bytes`, with the trusted precompiled
+    /// artifact beside its `source` file when there is one.
+    fn install(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        source: Option<ModuleSource<'_>>,
+    ) -> Result<ModuleInfo, LegacyError> {
         check_name(name)?;
         let max = self.inner.config.max_module_bytes;
         if bytes.len() as u64 > max {
@@ -72,8 +89,11 @@ impl LegacyRunner {
                 problem: format!("it is {} bytes, over the {max}-byte limit", bytes.len()),
             });
         }
-        let module = self.inner.compile(name, bytes)?;
+        let module = self.inner.compile(name, bytes, source)?;
         let target = self.inner.modules_dir.join(name);
+        if let Some(source) = source.filter(|s| s.trusted) {
+            self.inner.copy_artifact(source, &target)?;
+        }
         let partial =
             self.inner.modules_dir.join(format!(".{name}.{}.partial", uuid::Uuid::new_v4().simple()));
         std::fs::write(&partial, bytes).map_err(LegacyError::io(format!("writing {name}")))?;
@@ -114,6 +134,24 @@ impl LegacyRunner {
 }
 
 impl Inner {
+    /// Copies the artifact (and its record) of `source` for this host's
+    /// target beside the installed module `installed`, if there is one.
+    fn copy_artifact(&self, source: ModuleSource<'_>, installed: &Path) -> Result<(), LegacyError> {
+        let target = &self.code.profile.target;
+        let (artifact, record) = artifact::artifact_paths(source.owner, source.path, target);
+        if !artifact.is_file() {
+            return Ok(());
+        }
+        let (to_artifact, to_record) = artifact::artifact_paths(&self.modules_dir, installed, target);
+        let folder = self.modules_dir.join(artifact::PRECOMPILED_DIR);
+        std::fs::create_dir_all(&folder)
+            .map_err(LegacyError::io("creating _external_modules/precompiled"))?;
+        for (from, to) in [(record, to_record), (artifact, to_artifact)] {
+            std::fs::copy(&from, &to).map_err(LegacyError::io(format!("copying {}", from.display())))?;
+        }
+        Ok(())
+    }
+
     fn cache(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (Stamp, Module)>> {
         self.compiled.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -135,7 +173,9 @@ impl Inner {
             return Ok(module.clone());
         }
         let bytes = read_limited(&path, name, self.config.max_module_bytes)?;
-        let module = self.compile(name, &bytes)?;
+        // The data directory is trusted like the database in it.
+        let source = ModuleSource { owner: &self.modules_dir, path: &path, trusted: true };
+        let module = self.compile(name, &bytes, Some(source))?;
         self.cache().insert(name.to_string(), (current, module.clone()));
         Ok(module)
     }

@@ -46,7 +46,8 @@ pub(crate) struct Shared {
     pub max_component_bytes: u64,
     /// The most concurrent calls one plugin may have: half the instance pool.
     pub pool_share: Option<usize>,
-    pub compile_cache: super::cache::CompileCache,
+    /// Where compiled code comes from: artifacts, the compile cache, the compiler.
+    pub code: super::cache::CodeSource,
     /// Each plugin id's serial lock (see `PluginContext::serial`), kept here
     /// so the versions of a reloaded plugin share it.
     pub serial_locks: Arc<Mutex<HashMap<String, Arc<RwLock<()>>>>>,

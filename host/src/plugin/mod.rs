@@ -8,6 +8,7 @@ pub(crate) mod health;
 pub(crate) mod invoke;
 pub mod routes;
 
+use crate::artifact::ArtifactError;
 use crate::capabilities::{PluginContext, WIT_VERSIONS, built_against, plinth_version, provides};
 use crate::error::{CallError, LoadError};
 use crate::manifest::Manifest;
@@ -167,9 +168,17 @@ pub(crate) fn vet(sandbox: &Sandbox, shared: &invoke::Shared, dir: &Path) -> Res
     if wasmparser::Parser::is_core_wasm(&bytes) {
         return Err(LoadError::CoreModule { plugin: id, path });
     }
-    let component = shared.compile_cache.component(&sandbox.engine, &bytes).map_err(|e| {
-        LoadError::Compile { plugin: id.clone(), path: path.clone(), message: format!("{e:#}") }
-    })?;
+    let component =
+        shared.code.component(&sandbox.engine, dir, &path, &bytes).map_err(|error| match error {
+            ArtifactError::Compile { message, .. } => {
+                LoadError::Compile { plugin: id.clone(), path: path.clone(), message }
+            }
+            error => LoadError::Artifact {
+                plugin: id.clone(),
+                remedy: error.remedy(dir, &shared.code.profile),
+                error,
+            },
+        })?;
     let component_type = component.component_type();
     let imports: Vec<&str> = component_type.imports(&sandbox.engine).map(|(import, _)| import).collect();
     let exported: Vec<&str> = component_type.exports(&sandbox.engine).map(|(export, _)| export).collect();

@@ -15,16 +15,17 @@
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 use crate::types::{Entity, EntityEvent, EntityQuery, HookOutcome};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use sqlite::DATABASE_FILE;
+/// The embedded database's file name in the data directory.
+pub const DATABASE_FILE: &str = "plinth.sqlite3";
 
 /// Why a backend operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -227,12 +228,15 @@ pub enum CommitError {
 
 /// How long a delivery marked done stays before any node may remove it:
 /// time for the marking node to complete it and record its outcome.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) const DONE_GRACE: Duration = Duration::from_secs(60);
 
 /// Hook outcomes a backend keeps; older ones are deleted as new ones arrive.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) const HOOK_RECORDS_KEPT: i64 = 1000;
 
 /// An event's name as backends store it.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) fn event_name(event: EntityEvent) -> &'static str {
     match event {
         EntityEvent::Created => "created",
@@ -242,6 +246,7 @@ pub(crate) fn event_name(event: EntityEvent) -> &'static str {
 }
 
 /// The event a stored name stands for.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) fn event_of(name: &str) -> EntityEvent {
     match name {
         "created" => EntityEvent::Created,
@@ -300,6 +305,7 @@ pub enum PackageSlot {
     Approved,
 }
 
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 impl PackageSlot {
     /// The slot's name as backends store it.
     pub(crate) fn name(self) -> &'static str {
@@ -436,7 +442,8 @@ impl Backend {
 
     /// The embedded SQLite database `DATA_DIR/plinth.sqlite3`, created or
     /// migrated to the current schema.
-    pub fn sqlite(data_dir: &Path) -> Result<Backend, StoreError> {
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite(data_dir: &std::path::Path) -> Result<Backend, StoreError> {
         Ok(Backend::of(Arc::new(sqlite::Sqlite::open(&data_dir.join(DATABASE_FILE))?)))
     }
 

@@ -18,9 +18,6 @@ use rusqlite::{Connection, TransactionBehavior};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-/// The database file inside the data directory.
-pub const DATABASE_FILE: &str = "plinth.sqlite3";
-
 /// Schema changes, in order; the database's `user_version` counts those applied.
 /// Never edit a released step: add one.
 const MIGRATIONS: &[&str] = &[
@@ -194,7 +191,7 @@ mod tests {
     #[test]
     fn an_unversioned_database_is_migrated() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join(DATABASE_FILE);
+        let path = dir.path().join(crate::store::DATABASE_FILE);
         {
             let old = Connection::open(&path).expect("old database");
             old.execute_batch(MIGRATIONS[0]).expect("old schema");

@@ -1,0 +1,398 @@
+//! The declarative test cases of a plugin (`plinth test DIR`): the JSON files
+//! in `DIR/tests/`, each run in a throw-away host with only this plugin loaded
+//! (the real host: the same grants, limits and errors). Any language: the
+//! cases talk to the built component, not to its sources. The caller opens
+//! the hosts, so the same cases run on every engine and build.
+//!
+//! A case (`docs/testing.md` has the full format):
+//!
+//! ```json
+//! { "name": "hello answers",
+//!   "settings": { "greeting": "hi" },
+//!   "entities": [ { "id": "n1", "entity_type": "note", "data": { "text": "x" } } ],
+//!   "request": { "method": "GET", "path": "/hello" },
+//!   "expect": { "status": 200, "body": { "message": "hi" } } }
+//! ```
+
+use anyhow::Context;
+use plinth_host::{CallErrorKind, FieldContext, Host, Method, RouteRequest};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::path::{Path, PathBuf};
+
+/// One case, as written in a `tests/*.json` file (a case or a list of cases).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    name: String,
+    /// Settings set before the action.
+    #[serde(default)]
+    settings: Map<String, Value>,
+    /// Entities stored before the action, without firing hooks.
+    #[serde(default)]
+    entities: Vec<SeedEntity>,
+    /// The action: exactly one of these.
+    #[serde(default)]
+    request: Option<RequestAction>,
+    #[serde(default)]
+    event: Option<EventAction>,
+    #[serde(default)]
+    widget: Option<WidgetAction>,
+    #[serde(default)]
+    expect: Expect,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedEntity {
+    id: String,
+    entity_type: String,
+    #[serde(default)]
+    data: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestAction {
+    #[serde(default = "get")]
+    method: String,
+    path: String,
+    #[serde(default)]
+    body: Option<Value>,
+    #[serde(default)]
+    headers: Map<String, Value>,
+}
+
+fn get() -> String {
+    "GET".into()
+}
+
+/// An entity write that fires the plugin's hook.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+enum EventAction {
+    Created {
+        entity_type: String,
+        data: Value,
+        /// The new entity's id (generated when absent).
+        #[serde(default)]
+        id: Option<String>,
+    },
+    Updated {
+        id: String,
+        data: Value,
+    },
+    Deleted {
+        id: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WidgetAction {
+    /// The widget's id within the plugin.
+    id: String,
+    /// `render` or `validate`.
+    call: String,
+    #[serde(default)]
+    value: Value,
+    #[serde(default = "field")]
+    field: String,
+}
+
+fn field() -> String {
+    "field".into()
+}
+
+/// What must hold afterwards; every part is optional.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    /// The route's status.
+    status: Option<u16>,
+    /// The route's JSON body contains this (objects: these keys, recursively).
+    body: Option<Value>,
+    /// The route's body, or a render's HTML, contains this text.
+    contains: Option<String>,
+    /// A validate's messages, exactly.
+    problems: Option<Vec<String>>,
+    /// The call fails with this error code (`trap`, `timeout`, `plugin_not_found`, …).
+    error: Option<String>,
+    /// The hook's error contains this text (`null`: the hook succeeded).
+    hook_error: Option<Option<String>>,
+    /// The plugin's storage holds these JSON values (`null`: the key is absent).
+    storage: Option<Map<String, Value>>,
+    /// The plugin's log has a record containing each of these.
+    log: Option<Vec<String>>,
+}
+
+impl Expect {
+    /// Refuses expectations that the case's action cannot meet, so that no
+    /// part of a case is silently ignored.
+    fn applies_to(&self, case: &Case) -> anyhow::Result<()> {
+        let (action, allowed): (&str, &[&str]) = match (&case.request, &case.event, &case.widget) {
+            (Some(_), None, None) => ("request", &["status", "body", "contains", "error"]),
+            (None, Some(_), None) => ("event", &["hook_error"]),
+            (None, None, Some(widget)) if widget.call == "render" => ("render", &["contains", "error"]),
+            (None, None, Some(_)) => ("validate", &["problems", "error"]),
+            _ => anyhow::bail!("a case has exactly one action: `request`, `event` or `widget`"),
+        };
+        let set = [
+            ("status", self.status.is_some()),
+            ("body", self.body.is_some()),
+            ("contains", self.contains.is_some()),
+            ("problems", self.problems.is_some()),
+            ("error", self.error.is_some()),
+            ("hook_error", self.hook_error.is_some()),
+        ];
+        match set.iter().find(|(key, present)| *present && !allowed.contains(key)) {
+            Some((key, _)) => {
+                anyhow::bail!("`expect.{key}` does not apply to a {action}; it takes {}", allowed.join(", "))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// Opens a throw-away host on a data directory.
+pub type OpenHost<'a> = &'a dyn Fn(&Path) -> anyhow::Result<Host>;
+
+/// Runs every case of the plugin in `dir`, each in a host `open_host` makes,
+/// printing a line per case and a closing `N passed, N failed`; false if any failed.
+pub fn run(dir: &Path, open_host: OpenHost<'_>) -> anyhow::Result<bool> {
+    let cases = read_cases(&dir.join("tests"))?;
+    if cases.is_empty() {
+        anyhow::bail!("{} has no test cases: add JSON files to its tests/ folder", dir.display());
+    }
+    let (mut passed, mut failed) = (0, 0);
+    for (file, case) in &cases {
+        match run_case(dir, case, open_host) {
+            Ok(()) => {
+                passed += 1;
+                println!("ok    {}", case.name);
+            }
+            Err(problem) => {
+                failed += 1;
+                println!("FAIL  {} ({}): {problem:#}", case.name, file.display());
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(failed == 0)
+}
+
+fn read_cases(folder: &Path) -> anyhow::Result<Vec<(PathBuf, Case)>> {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(folder) {
+        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(_) => Vec::new(),
+    };
+    files.retain(|path| path.extension().is_some_and(|e| e == "json"));
+    files.sort();
+    let mut cases = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+        let value: Value =
+            serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+        let list = if value.is_array() { value } else { json!([value]) };
+        let parsed: Vec<Case> = serde_json::from_value(list)
+            .with_context(|| format!("{}: not a test case (see docs/testing.md)", file.display()))?;
+        cases.extend(parsed.into_iter().map(|case| (file.clone(), case)));
+    }
+    Ok(cases)
+}
+
+fn run_case(dir: &Path, case: &Case, open_host: OpenHost<'_>) -> anyhow::Result<()> {
+    let scratch = tempfile::tempdir()?;
+    let host = open_host(scratch.path())?;
+    let id = host.load_plugin(dir)?.id;
+    exercise(&host, &id, case).map_err(|problem| {
+        // What the plugin itself said (a traceback, a panic message) is for its author.
+        let said: Vec<String> = host
+            .plugin_log(&id)
+            .into_iter()
+            .filter(|record| record.level >= plinth_host::LogLevel::Warn)
+            .map(|record| format!("\n      {id}: {}", record.message))
+            .collect();
+        anyhow::anyhow!("{problem:#}{}", said.concat())
+    })
+}
+
+/// The case's seeds, action and checks, on a host with the plugin loaded.
+fn exercise(host: &Host, id: &str, case: &Case) -> anyhow::Result<()> {
+    if !case.settings.is_empty() {
+        host.set_settings(id, case.settings.clone())?;
+    }
+    for seed in &case.entities {
+        let data = if seed.data.is_null() { json!({}) } else { seed.data.clone() };
+        host.import_entity(Some(&seed.id), &seed.entity_type, data)?;
+    }
+    let expect = &case.expect;
+    expect.applies_to(case)?;
+    if let Some(request) = &case.request {
+        check_route(host, id, request, expect)?;
+    }
+    if let Some(event) = &case.event {
+        let write = match event {
+            EventAction::Created { entity_type, data, id: Some(new_id) } => {
+                host.create_entity_with_id(new_id, entity_type, data.clone())?
+            }
+            EventAction::Created { entity_type, data, id: None } => {
+                host.create_entity(entity_type, data.clone())?
+            }
+            EventAction::Updated { id, data } => host.update_entity(id, data.clone())?,
+            EventAction::Deleted { id } => host.delete_entity(id)?,
+        };
+        let hook = write.hooks.iter().find(|hook| hook.plugin_id == id);
+        let hook = hook.ok_or_else(|| anyhow::anyhow!("no hook ran: the plugin does not export `events`"))?;
+        match (&expect.hook_error, &hook.error) {
+            (Some(None), Some(error)) | (None, Some(error)) => anyhow::bail!("the hook failed: {error}"),
+            (Some(Some(wanted)), None) => {
+                anyhow::bail!("the hook succeeded; expected an error with `{wanted}`")
+            }
+            (Some(Some(wanted)), Some(error)) if !error.contains(wanted.as_str()) => {
+                anyhow::bail!("the hook's error `{error}` does not contain `{wanted}`")
+            }
+            _ => {}
+        }
+    }
+    if let Some(widget) = &case.widget {
+        check_widget(host, id, widget, expect)?;
+    }
+    for (key, wanted) in expect.storage.iter().flatten() {
+        let stored = host.storage_get(id, key)?;
+        let stored: Value = match stored {
+            None => Value::Null,
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())),
+        };
+        anyhow::ensure!(&stored == wanted, "storage `{key}` holds {stored}, expected {wanted}");
+    }
+    let log: Vec<String> = host.plugin_log(id).into_iter().map(|record| record.message).collect();
+    for wanted in expect.log.iter().flatten() {
+        anyhow::ensure!(
+            log.iter().any(|message| message.contains(wanted.as_str())),
+            "no log record contains `{wanted}`; the log: {log:?}"
+        );
+    }
+    Ok(())
+}
+
+fn check_route(host: &Host, id: &str, request: &RequestAction, expect: &Expect) -> anyhow::Result<()> {
+    let method =
+        Method::parse(&request.method).with_context(|| format!("`{}` is not a method", request.method))?;
+    let mut call = RouteRequest::new(method, &request.path);
+    if let Some(body) = &request.body {
+        call = call.with_json(body);
+    }
+    for (name, value) in &request.headers {
+        call = call.with_header(name, value.as_str().unwrap_or_default());
+    }
+    let result = host.call_route(id, call);
+    // A plugin's own typed error is an HTTP status too (invalid-input 400,
+    // not-found 404, …); a trap or a missing route is not what `status` means.
+    if let Err(error) = &result
+        && expect.error.is_none()
+        && matches!(error.kind, CallErrorKind::Guest(_))
+        && expect.status == Some(error.http_status())
+    {
+        return check_error_text(error, expect);
+    }
+    let Some(response) = answer_or_expected_error(result, expect, "the route call")? else { return Ok(()) };
+    let text = String::from_utf8_lossy(&response.body).into_owned();
+    if let Some(status) = expect.status {
+        anyhow::ensure!(
+            response.status == status,
+            "status {}, expected {status}; body: {text}",
+            response.status
+        );
+    }
+    if let Some(wanted) = &expect.body {
+        let body: Value =
+            serde_json::from_str(&text).with_context(|| format!("the body is not JSON: {text}"))?;
+        anyhow::ensure!(contains(&body, wanted), "the body {body} does not contain {wanted}");
+    }
+    if let Some(wanted) = &expect.contains {
+        anyhow::ensure!(text.contains(wanted.as_str()), "the body does not contain `{wanted}`: {text}");
+    }
+    Ok(())
+}
+
+fn check_widget(host: &Host, id: &str, widget: &WidgetAction, expect: &Expect) -> anyhow::Result<()> {
+    let widget_id = format!("plugin:{id}:{}", widget.id);
+    match widget.call.as_str() {
+        "render" => {
+            let context = FieldContext {
+                entity: None,
+                field_name: widget.field.clone(),
+                value: widget.value.clone(),
+                settings: Value::Null,
+            };
+            let result = host.render_widget(&widget_id, &context);
+            if let (Some(html), Some(wanted)) =
+                (answer_or_expected_error(result, expect, "render")?, &expect.contains)
+            {
+                anyhow::ensure!(
+                    html.contains(wanted.as_str()),
+                    "the render does not contain `{wanted}`: {html}"
+                );
+            }
+        }
+        "validate" => {
+            let result = host.validate_widget(&widget_id, &widget.value);
+            if let (Some(problems), Some(wanted)) =
+                (answer_or_expected_error(result, expect, "validate")?, &expect.problems)
+            {
+                anyhow::ensure!(&problems == wanted, "validate gave {problems:?}, expected {wanted:?}");
+            }
+        }
+        other => anyhow::bail!("widget `call` is `render` or `validate`, not `{other}`"),
+    }
+    Ok(())
+}
+
+/// A call's answer to check (`Some`), or its error when `expect.error` names
+/// it (`None`, after checking `body` and `contains` against the error); any
+/// other outcome fails the case.
+fn answer_or_expected_error<T>(
+    result: Result<T, plinth_host::CallError>,
+    expect: &Expect,
+    call: &str,
+) -> anyhow::Result<Option<T>> {
+    match (result, &expect.error) {
+        (Ok(answer), None) => Ok(Some(answer)),
+        (Ok(_), Some(wanted)) => anyhow::bail!("{call} answered; expected the error `{wanted}`"),
+        (Err(error), Some(wanted)) if error.code() == wanted => {
+            check_error_text(&error, expect).map(|()| None)
+        }
+        (Err(error), _) => {
+            anyhow::bail!("{call} failed: {error} (code `{}`, HTTP {})", error.code(), error.http_status())
+        }
+    }
+}
+
+/// `body` and `contains` against an error answer: the JSON the server sends.
+fn check_error_text(error: &plinth_host::CallError, expect: &Expect) -> anyhow::Result<()> {
+    let body =
+        json!({ "error": { "code": error.code(), "message": error.to_string(), "plugin": error.plugin() } });
+    if let Some(wanted) = &expect.body {
+        anyhow::ensure!(contains(&body, wanted), "the error body {body} does not contain {wanted}");
+    }
+    if let Some(wanted) = &expect.contains {
+        anyhow::ensure!(
+            body.to_string().contains(wanted.as_str()),
+            "the error {body} does not contain `{wanted}`"
+        );
+    }
+    Ok(())
+}
+
+/// Whether `value` contains `wanted`: equal, or for objects every key of
+/// `wanted` present with a value that contains its value.
+fn contains(value: &Value, wanted: &Value) -> bool {
+    match (value, wanted) {
+        (Value::Object(have), Value::Object(want)) => {
+            want.iter().all(|(key, inner)| have.get(key).is_some_and(|found| contains(found, inner)))
+        }
+        _ => value == wanted,
+    }
+}
