@@ -81,6 +81,7 @@ fn main() {
     for (constant, built) in [
         ("CHARACTER_STATS_PY", build_python_guest(&root, &target_dir)),
         ("WORD_COUNT_WIDGET_JS", build_javascript_guest(&root, &target_dir)),
+        ("MY_PLUGIN_PY", build_guide_python_guest(&root, &target_dir)),
     ] {
         writeln!(generated, "/// The built component, or why it could not be built.").unwrap();
         match built {
@@ -159,6 +160,22 @@ fn build_python_guest(root: &Path, target_dir: &Path) -> Result<PathBuf, String>
             c.arg("-d").arg(&wit).args(["-w", "hooks-and-routes", "componentize", "app"]);
         },
     )
+}
+
+/// `my-plugin`: the migration guide's Python plugin, ported with the fewest
+/// changes, on the `plinth_plugin` module (`guest-sdk/python`).
+fn build_guide_python_guest(root: &Path, target_dir: &Path) -> Result<PathBuf, String> {
+    let tool = (
+        "target/py-tools/bin/componentize-py",
+        "python3 -m venv target/py-tools && target/py-tools/bin/pip install componentize-py==0.25.1",
+    );
+    let wit = root.join("wit").join(NEWEST_WIT);
+    let sdk = root.join("guest-sdk").join("python");
+    println!("cargo:rerun-if-changed={}", sdk.join("plinth_plugin.py").display());
+    componentize(root, target_dir, "my-plugin", "backend", tool, "python/my_plugin.wasm", |c| {
+        c.arg("-d").arg(&wit).args(["-w", "hooks-and-routes", "componentize", "-p", "backend", "-p"]);
+        c.arg(&sdk).arg("app");
+    })
 }
 
 /// `word-count-widget-js`, with componentize-js (world `widget-plugin`).

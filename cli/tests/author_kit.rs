@@ -76,8 +76,9 @@ fn a_new_python_plugin_builds_and_passes_its_tests() {
         return;
     }
     let scratch = tempfile::tempdir().expect("temp dir");
-    let project = new_build_test(scratch.path(), "hello-py", "python", "events,routes", 2);
+    let project = new_build_test(scratch.path(), "hello-py", "python", "events,routes,widgets", 5);
     assert!(project.join("wit/worlds.wit").is_file(), "the WIT is vendored");
+    assert!(project.join("plinth_plugin.py").is_file(), "the guide-shaped module is vendored");
 }
 
 #[test]
@@ -141,6 +142,9 @@ fn the_examples_pass_their_own_test_cases() {
     if plinth_tests::guest_built(guests::WORD_COUNT_WIDGET_JS) {
         names.push("word-count-widget-js");
     }
+    if plinth_tests::guest_built(guests::MY_PLUGIN_PY) {
+        names.push("my-plugin");
+    }
     for name in names {
         let tested = plinth_in(&examples, &["test", name]);
         let report = text(&tested);
@@ -164,6 +168,21 @@ fn check_reports_whole_world_imports_once() {
         report.contains("built by componentize-py") && report.contains("storage_delete, storage_list"),
         "{report}"
     );
+}
+
+/// The migration guide's manifest (no name, no version) loads, and `plinth
+/// check` says what it assumed.
+#[test]
+fn check_says_what_the_guides_manifest_leaves_to_defaults() {
+    if !plinth_tests::guest_built(guests::MY_PLUGIN_PY) {
+        return;
+    }
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../example-plugins");
+    let checked = plinth_in(&examples, &["check", "my-plugin"]);
+    let report = text(&checked);
+    assert!(checked.status.success(), "{report}");
+    assert!(report.contains("loaded my-plugin 0.0.0"), "{report}");
+    assert!(report.contains("warning: plugin.json `version`: missing, so it is 0.0.0"), "{report}");
 }
 
 /// `plinth test` refuses cases that could not fail: an expectation the action

@@ -362,3 +362,53 @@ fn installing_a_plugin_with_consent_in_the_console() {
     assert_eq!(status, 200, "{plugin}");
     assert_eq!(plugin["widgets"][0]["id"], "plugin:word-count-widget:word-count", "{plugin}");
 }
+
+/// Front-end code written for Bubbledesk's `Bubbledesk.worker` runs against
+/// `plinth serve` with `/plinth-worker.js`: a module added by name without
+/// `.wasm` from a picked file, listed, called with and without the suffix
+/// (its own JSON line, errors included), an unknown module refused with the
+/// server's message, and removed.
+#[test]
+fn bubbledesk_front_end_code_runs_against_plinth_serve() {
+    use base64::Engine as _;
+    let Some(browser) = Browser::start() else { return };
+    let plugins = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(plugins.path(), &[]);
+    browser.goto(&format!("{}/", server.base));
+    browser.eval(
+        "const s = document.createElement('script'); s.src = '/plinth-worker.js'; document.head.appendChild(s); return true",
+    );
+    browser.wait_for("the bridge", "return !!(window.Bubbledesk && window.Bubbledesk.worker)");
+    let module = base64::engine::general_purpose::STANDARD
+        .encode(std::fs::read(guests::LEGACY_MATH_WASM).expect("module"));
+    browser.eval(&format!(
+        r#"window.__bd = null;
+        const bytes = Uint8Array.from(atob("{module}"), c => c.charCodeAt(0));
+        const file = new File([bytes], "math.wasm", {{ type: "application/wasm" }});
+        (async () => {{
+            const w = Bubbledesk.worker;
+            const added = await w.modules.add("math", file);
+            const listed = await w.modules.list();
+            const res = await w.call("math.wasm", {{ fn: "add", args: [3, 5] }});
+            const bare = await w.call("math", {{ fn: "div", args: [1, 0] }});
+            let unknown = null;
+            try {{ await w.call("nope", {{ fn: "add", args: [1, 2] }}); }} catch (e) {{ unknown = [e.status, e.message]; }}
+            await w.modules.remove("math");
+            const after = await w.modules.list();
+            return {{ added, listed, value: JSON.parse(res).value, res, bare, unknown, after }};
+        }})().then(r => window.__bd = JSON.stringify(r), e => window.__bd = JSON.stringify({{ failed: String(e) }}));
+        return true"#
+    ));
+    let result = browser.wait_for("the Bubbledesk calls", "return window.__bd");
+    let result: Value = serde_json::from_str(result.as_str().expect("text")).expect("JSON");
+    assert_eq!(result["added"]["name"], "math.wasm", "{result}");
+    assert_eq!(result["listed"][0]["name"], "math.wasm", "{result}");
+    assert_eq!(result["value"], 8, "{result}");
+    assert_eq!(result["res"], r#"{"ok":true,"value":8}"#, "{result}");
+    let bare: Value =
+        serde_json::from_str(result["bare"].as_str().expect("the module's line")).expect("JSON");
+    assert_eq!(bare, json!({"ok": false, "error": "division by zero"}), "{result}");
+    assert_eq!(result["unknown"][0], 404, "{result}");
+    assert!(result["unknown"][1].as_str().is_some_and(|m| m.contains("nope.wasm")), "{result}");
+    assert_eq!(result["after"], json!([]), "{result}");
+}

@@ -13,9 +13,12 @@ use std::fmt;
 pub struct Manifest {
     /// Lower-case letters, digits, `-` and `_`; used in URLs and widget ids.
     pub id: String,
-    /// A name for people.
+    /// A name for people; the id when the manifest has none (the migration
+    /// guide's manifests name only the id).
+    #[serde(default)]
     pub name: String,
-    /// The plugin's version.
+    /// The plugin's version; [`DEFAULT_VERSION`] (with a warning) when missing.
+    #[serde(default)]
     pub version: String,
     /// What the plugin does.
     #[serde(default)]
@@ -37,6 +40,41 @@ pub struct Manifest {
     /// How to build the component from its sources (`plinth build`, `plinth dev`).
     #[serde(default)]
     pub build: Option<BuildSection>,
+    /// What the manifest leaves to defaults or asks for in vain: said by
+    /// `plinth check` and logged at load, never a refusal.
+    #[serde(skip)]
+    pub warnings: Vec<ManifestWarning>,
+    /// Top-level keys Plinth does not read (an application may keep its own).
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+/// The version a manifest without one gets.
+pub const DEFAULT_VERSION: &str = "0.0.0";
+
+/// Where migrating authors find the old system's keys mapped to Plinth's.
+const MIGRATING: &str = "docs/migrating.md";
+
+/// Keys of the old Python plugin system, and what replaces them.
+const OLD_SYSTEM_KEYS: [(&str, &str); 3] = [
+    ("capabilities.backend", "the WASM module (`wasm.module`) exports the routes and event handlers"),
+    ("routes", "the WASM module exports its routes (`register-routes`)"),
+    ("event_handlers", "the WASM module exports its event handlers (`events`)"),
+];
+
+/// A manifest problem that does not stop the plugin: the field and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ManifestWarning {
+    /// Where in the JSON.
+    pub path: String,
+    /// What was assumed or ignored, and what to do.
+    pub message: String,
+}
+
+impl fmt::Display for ManifestWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`: {}", self.path, self.message)
+    }
 }
 
 /// The `build` section: like `spin.toml`'s `[component.build]`. The host
@@ -70,6 +108,10 @@ pub struct Capabilities {
     /// The settings the plugin reads, with their types and defaults.
     #[serde(default)]
     pub settings: BTreeMap<String, SettingSchema>,
+    /// The old Python system's `backend` (`routes.py`, `events.py`): read
+    /// only to say what replaces it.
+    #[serde(default)]
+    backend: Option<Value>,
 }
 
 impl Capabilities {
@@ -149,7 +191,6 @@ impl fmt::Display for HostFunction {
 
 /// One declared setting.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct SettingSchema {
     /// The JSON type values must have.
     #[serde(rename = "type")]
@@ -164,7 +205,31 @@ pub struct SettingSchema {
     /// their `init` message). Off by default: a setting may hold a secret.
     #[serde(default)]
     pub expose_to_ui: bool,
+    /// Keys Plinth does not know (`label`, `placeholder`, …): kept, shown to
+    /// front ends, and warned about. Keys that would change which values are
+    /// valid ([`CONSTRAINT_KEYS`]) are refused instead, since the host would
+    /// accept values the author meant to forbid.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
 }
+
+/// Settings-schema keys that restrict values, which Plinth does not enforce.
+pub const CONSTRAINT_KEYS: [&str; 14] = [
+    "enum",
+    "const",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "format",
+    "items",
+    "required",
+    "properties",
+];
 
 /// The JSON type of a setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -259,12 +324,61 @@ impl Manifest {
     /// Parses and validates `plugin.json` text.
     pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
         let deserializer = &mut serde_json::Deserializer::from_str(text);
-        let manifest: Manifest = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let mut manifest: Manifest = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let path = e.path().to_string();
-            ManifestError::at(path, e.into_inner().to_string())
+            let mut message = e.into_inner().to_string();
+            if message.starts_with("missing field `wasm`") {
+                message.push_str(&format!(
+                    ": name the plugin's built WebAssembly in `wasm.module`; a plugin of the old Python system (`capabilities.backend`) is built as WASM first (see {MIGRATING})"
+                ));
+            }
+            ManifestError::at(path, message)
         })?;
         manifest.validate()?;
+        manifest.fill_defaults();
         Ok(manifest)
+    }
+
+    /// The name and version a manifest may leave out, and a warning for
+    /// every key Plinth ignores.
+    fn fill_defaults(&mut self) {
+        let mut warn = |path: &str, message: String| {
+            self.warnings.push(ManifestWarning { path: path.to_string(), message });
+        };
+        if self.name.is_empty() {
+            self.name = self.id.clone();
+        }
+        if self.version.is_empty() {
+            self.version = DEFAULT_VERSION.to_string();
+            warn(
+                "version",
+                format!(
+                    "missing, so it is {DEFAULT_VERSION}; give the plugin a version (installs and updates compare it)"
+                ),
+            );
+        }
+        for (key, replacement) in OLD_SYSTEM_KEYS {
+            let present = match key.strip_prefix("capabilities.") {
+                Some(_) => self.capabilities.backend.is_some(),
+                None => self.other.contains_key(key),
+            };
+            if present {
+                warn(
+                    key,
+                    format!(
+                        "belongs to the old Python plugin system and is ignored: {replacement} (see {MIGRATING})"
+                    ),
+                );
+            }
+        }
+        for (name, schema) in &self.capabilities.settings {
+            for key in schema.other.keys() {
+                warn(
+                    &format!("capabilities.settings.{name}.{key}"),
+                    "is not a key Plinth knows; it is kept and passed to front ends, but the host does nothing with it".into(),
+                );
+            }
+        }
     }
 
     fn validate(&self) -> Result<(), ManifestError> {
@@ -282,6 +396,14 @@ impl Manifest {
             return Err(ManifestError::at("wasm.module", "must name the component's .wasm file"));
         }
         for (name, schema) in &self.capabilities.settings {
+            if let Some(key) = schema.other.keys().find(|key| CONSTRAINT_KEYS.contains(&key.as_str())) {
+                return Err(ManifestError::at(
+                    format!("capabilities.settings.{name}.{key}"),
+                    format!(
+                        "Plinth does not enforce `{key}`, so it would accept values this setting forbids: remove it and check the value in the plugin (see {MIGRATING})"
+                    ),
+                ));
+            }
             if let Some(default) = &schema.default
                 && !schema.kind.accepts(default)
             {
@@ -458,6 +580,32 @@ mod tests {
         std::fs::create_dir(dir.path().join("ui")).expect("mkdir");
         std::fs::write(dir.path().join("ui/panel.html"), "<p>hi</p>").expect("write");
         manifest.check_ui_files(dir.path()).expect("present");
+    }
+
+    #[test]
+    fn the_guides_manifest_loads_with_defaults_and_warnings() {
+        let guide = r#"{"id":"my-plugin","wasm":{"module":"target/wasm32-wasi/release/my_plugin.wasm"},
+            "capabilities":{"host_functions":["entity_read","log"],"backend":{"routes":"routes.py"},
+            "settings":{"depth":{"type":"integer","default":3,"label":"Depth"}}},"event_handlers":"events.py"}"#;
+        let m = Manifest::parse(guide).expect("the guide's manifest loads");
+        assert_eq!((m.name.as_str(), m.version.as_str()), ("my-plugin", DEFAULT_VERSION));
+        let paths: Vec<&str> = m.warnings.iter().map(|w| w.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["version", "capabilities.backend", "event_handlers", "capabilities.settings.depth.label"]
+        );
+        assert!(m.warnings[1].message.contains("docs/migrating.md"), "{}", m.warnings[1]);
+        assert_eq!(m.capabilities.settings["depth"].other["label"], "Depth");
+    }
+
+    #[test]
+    fn a_settings_key_that_restricts_values_is_refused_and_a_backend_only_manifest_is_pointed_to_the_guide() {
+        let err = Manifest::parse(&manifest(r#"{"settings":{"mode":{"type":"string","enum":["a","b"]}}}"#))
+            .expect_err("enum is not enforced");
+        assert_eq!(err.path, "capabilities.settings.mode.enum");
+        let err = Manifest::parse(r#"{"id":"my-plugin","capabilities":{"backend":{"routes":"routes.py"}}}"#)
+            .expect_err("no wasm");
+        assert!(err.message.contains("docs/migrating.md"), "{err}");
     }
 
     #[test]

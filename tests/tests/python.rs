@@ -62,3 +62,30 @@ fn the_python_routes_answer_like_the_rust_ones() {
     assert_eq!(bad.expect_err("invalid body").code(), "plugin_invalid_input");
     assert!(host.plugin_log("character-stats-py").iter().any(|r| r.message == "analyzed 3 character"));
 }
+
+/// The migration guide's "Before (Python)" plugin, ported with the fewest
+/// changes (`example-plugins/my-plugin`: `@event_bus.on`, `APIRouter`, async
+/// handlers, `host.*` in place of the database): its manifest is the guide's
+/// (no name or version), it loads, and it passes its cases.
+#[test]
+fn the_guides_python_plugin_runs_with_the_fewest_changes() {
+    if !guest_built(guests::MY_PLUGIN_PY) {
+        return;
+    }
+    let (_data, host) = fresh_host();
+    let info = host.load_plugin(example("my-plugin")).expect("load the guide's plugin");
+    assert_eq!((info.name.as_str(), info.version.as_str()), ("my-plugin", "0.0.0"));
+    assert_eq!(info.exports, ["events", "routes"]);
+    let open = |data: &std::path::Path| -> anyhow::Result<Host> {
+        let config = plinth_host::HostConfig {
+            compile_cache_dir: Some(plinth_tests::shared_compile_cache()),
+            ..plinth_host::HostConfig::new(data)
+        };
+        Ok(Host::with_config(config)?)
+    };
+    assert!(plinth_test::cases::run(&example("my-plugin"), &open).expect("run the cases"));
+    // A body that cannot build the request model is invalid input (FastAPI's 422).
+    let request = RouteRequest::new(Method::Post, "/analyze").with_body(b"[1, 2]".to_vec());
+    let error = host.call_route("my-plugin", request).expect_err("a list is not the model");
+    assert_eq!(error.code(), "plugin_invalid_input", "{error}");
+}

@@ -59,6 +59,11 @@ fn check(dir: &Path) -> anyhow::Result<bool> {
         }
         Err(error) => errors.push(error.to_string()),
     }
+    if let Ok(manifest) = plinth_host::manifest::Manifest::parse(
+        &std::fs::read_to_string(dir.join("plugin.json")).unwrap_or_default(),
+    ) {
+        warnings.extend(manifest.warnings.iter().map(|warning| format!("plugin.json {warning}")));
+    }
     // The grant comparison needs a readable manifest and a decodable component.
     if let Ok((Some(manifest), component)) = inspect::locate(dir)
         && let Ok(report) = inspect::report(&component)

@@ -18,6 +18,14 @@ const FILES: [(&str, &str, &str); 4] = [
 /// The script widget and panel pages include (`docs/widgets.md`).
 const WIDGET_CLIENT: &str = include_str!("../../console/plinth-widget.js");
 
+/// Bubbledesk's `Bubbledesk.worker` bridge over the HTTP API (`docs/migrating.md`).
+const WORKER_CLIENT: &str = include_str!("../../console/plinth-worker.js");
+
+/// `/plinth-worker.js`: for front-end code on this server's own origin.
+pub async fn worker_client() -> Response {
+    asset("text/javascript; charset=utf-8", WORKER_CLIENT)
+}
+
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();

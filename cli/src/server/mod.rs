@@ -215,6 +215,7 @@ fn router(state: SharedState) -> Router {
         .route("/", get(console::index))
         .route("/console/{file}", get(console::file))
         .route("/plinth-widget.js", get(console::widget_client))
+        .route("/plinth-worker.js", get(console::worker_client))
         .route("/plugin-ui/{id}/{*path}", get(plugin_ui::file))
         .route("/healthz", get(plugins::healthz))
         .route("/api/plugins", get(plugins::list))

@@ -180,8 +180,9 @@ impl LegacyRunner {
         self.run(&name, module, request)
     }
 
-    /// Runs the installed module `name` (`math.wasm`) on `request`.
+    /// Runs the installed module `name` (`math.wasm`, or `math`) on `request`.
     pub fn call(&self, name: &str, request: &[u8]) -> Result<LegacyReply, LegacyError> {
+        let name = &store::module_name(name);
         let module = self.inner.installed(name)?;
         self.run(name, module, request)
     }

@@ -27,6 +27,12 @@ fn stamp(path: &Path) -> std::io::Result<Stamp> {
     Ok((metadata.len(), metadata.modified().ok()))
 }
 
+/// A module's name as installed: `math` and `math.wasm` name the same module
+/// (Bubbledesk's `modules.add("math")` and `call("math.wasm", …)` meet).
+pub(crate) fn module_name(name: &str) -> String {
+    if name.ends_with(".wasm") { name.to_string() } else { format!("{name}.wasm") }
+}
+
 fn check_name(name: &str) -> Result<(), LegacyError> {
     let valid = name.len() <= 128
         && name.ends_with(".wasm")
@@ -70,7 +76,7 @@ impl LegacyRunner {
     /// Installs `bytes` as module `name`, after checking they are a runnable
     /// wasip1 command module. Replaces a module of the same name.
     pub fn add_module_bytes(&self, name: &str, bytes: &[u8]) -> Result<ModuleInfo, LegacyError> {
-        self.install(name, bytes, None)
+        self.install(&module_name(name), bytes, None)
     }
 
     /// Installs module `name` from `bytes`, with the trusted precompiled
@@ -119,8 +125,9 @@ impl LegacyRunner {
         Ok(modules)
     }
 
-    /// Removes an installed module.
+    /// Removes an installed module (`math` or `math.wasm`).
     pub fn remove_module(&self, name: &str) -> Result<(), LegacyError> {
+        let name = &module_name(name);
         check_name(name)?;
         self.inner.cache().remove(name);
         match std::fs::remove_file(self.inner.modules_dir.join(name)) {

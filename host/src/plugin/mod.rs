@@ -148,6 +148,9 @@ pub(crate) fn load(
 pub(crate) fn vet(sandbox: &Sandbox, shared: &invoke::Shared, dir: &Path) -> Result<Vetted, LoadError> {
     let manifest = read_manifest(dir)?;
     let id = manifest.id.clone();
+    for warning in &manifest.warnings {
+        tracing::warn!(plugin = %id, "plugin.json {warning}");
+    }
     let path = dir.join(&manifest.wasm.module);
     let mut limits = manifest
         .limits

@@ -1,41 +1,42 @@
-//! The Python project `plinth new --lang python` writes: `app.py`, built with
-//! componentize-py against the vendored `wit/`.
+//! The Python project `plinth new --lang python` writes: `app.py` on the
+//! vendored `plinth_plugin.py` (the guide's shapes), built with componentize-py
+//! against the vendored `wit/`.
 
 use super::{Project, Sources};
+
+/// The guide-shaped module the project vendors (`guest-sdk/python/plinth_plugin.py`).
+const PLINTH_PLUGIN: &str = include_str!("../../../../guest-sdk/python/plinth_plugin.py");
 
 pub fn sources(project: &Project) -> Sources {
     let roles = project.roles;
     let mut app = format!(
-        "\"\"\"{id}: a Plinth plugin (made by `plinth new`), built with componentize-py.\"\"\"\n\nimport json\n\nfrom wit_world import exports\n",
+        "\"\"\"{id}: a Plinth plugin (made by `plinth new`), built with componentize-py.\n\nEvent handlers and routes use `plinth_plugin` (vendored beside this file), in\nthe shape of the old Python plugins: `@on(...)`, `@router.get(...)`, `host.*`.\n\"\"\"\n\nimport json\n\n",
         id = project.id
     );
-    let mut imports = Vec::new();
+    let mut shaped = Vec::new();
+    if roles.events {
+        shaped.extend(["Events", "host", "on"]);
+    }
     if roles.routes {
-        app.push_str("from wit_world.exports import routes\n");
+        shaped.extend(["Routes", "router"]);
+    }
+    if !shaped.is_empty() {
+        shaped.sort_unstable();
+        shaped.dedup();
+        // Events and Routes are the component's exports; componentize-py finds them here.
+        app.push_str(&format!("from plinth_plugin import {}  # noqa: F401\n", shaped.join(", ")));
     }
     if roles.widgets {
-        app.push_str("from wit_world.exports import field_widget\n");
-    }
-    if roles.events {
-        imports.push("logging");
-    }
-    if !imports.is_empty() {
-        app.push_str(&format!("from wit_world.imports import {}\n", imports.join(", ")));
+        app.push_str("from wit_world import exports\nfrom wit_world.exports import field_widget\n");
     }
     if roles.events {
         app.push_str(
             r#"
 
-class Events(exports.Events):
-    def on_entity_created(self, entity):
-        # Every new entity is logged (the `log` grant).
-        logging.log(logging.Level.INFO, f"created {entity.entity_type} {entity.id}")
-
-    def on_entity_updated(self, entity):
-        pass
-
-    def on_entity_deleted(self, entity_type, entity_id):
-        pass
+@on("entity_created")
+def log_created(event):
+    # Every new entity is logged (the `log` grant).
+    host.log(f"created {event.entity_type} {event.entity_id}")
 "#,
         );
     }
@@ -43,13 +44,9 @@ class Events(exports.Events):
         app.push_str(&format!(
             r#"
 
-class Routes(exports.Routes):
-    def register_routes(self):
-        return [routes.Route(method=routes.Method.GET, path="/hello", handler="hello")]
-
-    def handle(self, request):
-        body = json.dumps({{"message": "hello from {id}"}}).encode()
-        return routes.Response(status=200, headers=[("content-type", "application/json")], body=body)
+@router.get("/hello")
+def hello():
+    return {{"message": "hello from {id}"}}
 "#,
             id = project.id
         ));
@@ -90,10 +87,14 @@ class FieldWidget(exports.FieldWidget):
         );
     }
     Sources {
-        files: vec![("app.py".into(), app), (".gitignore".into(), "app.wasm\n__pycache__/\n".into())],
+        files: vec![
+            ("app.py".into(), app),
+            ("plinth_plugin.py".into(), PLINTH_PLUGIN.into()),
+            (".gitignore".into(), "app.wasm\n__pycache__/\n".into()),
+        ],
         module: "app.wasm".into(),
         build: format!("componentize-py -d wit -w {} componentize app -o app.wasm", roles.world()),
-        watch: vec!["app.py".into(), "wit".into()],
+        watch: vec!["app.py".into(), "plinth_plugin.py".into(), "wit".into()],
         needs: "componentize-py 0.25.1 on PATH: pip install componentize-py==0.25.1",
     }
 }
