@@ -10,20 +10,28 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A guest: its package, folder, target, and the file the build writes.
+/// A guest: its package, folder, target, the file the build writes, and
+/// what its constants' names add to the package's (`_WASIP1` for a plugin
+/// built as a core module, beside its component).
 struct Guest {
     package: &'static str,
     folder: &'static str,
     target: &'static str,
     file: &'static str,
+    suffix: &'static str,
 }
 
 const fn component(package: &'static str, folder: &'static str, file: &'static str) -> Guest {
-    Guest { package, folder, target: "wasm32-wasip2", file }
+    Guest { package, folder, target: "wasm32-wasip2", file, suffix: "" }
 }
 
 const fn legacy(package: &'static str, folder: &'static str, file: &'static str) -> Guest {
-    Guest { package, folder, target: "wasm32-wasip1", file }
+    Guest { package, folder, target: "wasm32-wasip1", file, suffix: "" }
+}
+
+/// A plugin built the migration guide's way: a core module for wasm32-wasip1.
+const fn core_module(package: &'static str, folder: &'static str, file: &'static str) -> Guest {
+    Guest { package, folder, target: "wasm32-wasip1", file, suffix: "_WASIP1" }
 }
 
 const GUESTS: &[Guest] = &[
@@ -35,6 +43,7 @@ const GUESTS: &[Guest] = &[
     component("v0-1-plugin", "tests/guests/v0-1-plugin", "v0_1_plugin.wasm"),
     legacy("legacy-math", "example-plugins/legacy-math", "math.wasm"),
     legacy("legacy-probe", "tests/guests/legacy-probe", "legacy-probe.wasm"),
+    core_module("character-stats", "example-plugins/character-stats", "character_stats.wasm"),
 ];
 
 /// The WIT version the Python and JavaScript examples build against.
@@ -64,7 +73,7 @@ fn main() {
 
     let mut generated = String::new();
     for guest in GUESTS {
-        let constant = guest.package.to_uppercase().replace('-', "_");
+        let constant = format!("{}{}", guest.package.to_uppercase().replace('-', "_"), guest.suffix);
         let built = build_dir.join(guest.target).join("release").join(guest.file);
         assert!(built.is_file(), "guest {} did not produce {}", guest.package, built.display());
         let wasm = target_dir.join(guest.target).join("release").join(guest.file);

@@ -75,13 +75,17 @@ pub enum LoadError {
     },
     /// The file is a core module, not a component.
     #[error(
-        "plugin `{plugin}` (load): {path} is a core WebAssembly module, not a component; build it for wasm32-wasip2 (or wrap it with `wasm-tools component new`)"
+        "plugin `{plugin}` (load): {path} is a core WebAssembly module that cannot become a component ({problem}); {fix}"
     )]
     CoreModule {
         /// The plugin's id.
         plugin: String,
         /// The file.
         path: PathBuf,
+        /// Why it cannot be wrapped (or that this build does not wrap modules).
+        problem: String,
+        /// What to do.
+        fix: &'static str,
     },
     /// Wasmtime could not compile the component.
     #[error("plugin `{plugin}` (compile): {path} is not a valid component: {message}")]

@@ -27,15 +27,23 @@ fn missing_wasm_file_names_the_plugin_and_how_to_build() {
     assert!(text.contains("plugin `ghost`") && text.contains("cargo build --target wasm32-wasip2"), "{text}");
 }
 
+/// A core module without Plinth's component type (here the smallest valid
+/// one, and a legacy stdin/stdout program) cannot become a component: the
+/// error names the plugin and the fix.
 #[test]
-fn a_core_module_is_not_a_component() {
+fn a_core_module_without_plinths_component_type_is_refused_with_the_fix() {
     let (_guard, host) = fresh_host();
-    // The smallest valid core module: magic and version 1.
-    let dir = PluginDir::raw(&manifest("core"), b"\0asm\x01\0\0\0");
-    let error = host.load_plugin(dir.path()).expect_err("core module");
-    let text = error.to_string();
-    assert!(matches!(error, LoadError::CoreModule { ref plugin, .. } if plugin == "core"), "{text}");
-    assert!(text.contains("not a component") && text.contains("wasm32-wasip2"), "{text}");
+    let legacy = std::fs::read(guests::LEGACY_MATH_WASM).expect("the legacy module");
+    for bytes in [b"\0asm\x01\0\0\0".to_vec(), legacy] {
+        let dir = PluginDir::raw(&manifest("core"), &bytes);
+        let error = host.load_plugin(dir.path()).expect_err("core module");
+        let text = error.to_string();
+        assert!(matches!(error, LoadError::CoreModule { ref plugin, .. } if plugin == "core"), "{text}");
+        assert!(
+            text.contains("cannot become a component") && text.contains("wit-bindgen against Plinth's WIT"),
+            "{text}"
+        );
+    }
 }
 
 #[test]

@@ -53,6 +53,11 @@ impl CodeSource {
         Ok(CodeSource { cache_dir, profile, trusted_roots, trust_every_folder })
     }
 
+    /// The compile cache folder, when caching is on.
+    pub(crate) fn cache_dir(&self) -> Option<&Path> {
+        self.cache_dir.as_deref()
+    }
+
     /// Whether artifacts in `owner` may be deserialized.
     pub(crate) fn trusts(&self, owner: &Path) -> bool {
         self.trust_every_folder || self.trusted_roots.iter().any(|root| owner.starts_with(root))

@@ -3,6 +3,8 @@
 //! widgets. Every call gets a fresh `Store` and instance (see [`invoke`]).
 
 pub(crate) mod cache;
+#[cfg(feature = "componentize")]
+mod componentize;
 pub(crate) mod exports;
 pub(crate) mod health;
 pub(crate) mod invoke;
@@ -111,6 +113,21 @@ fn role_names(events: bool, routes: bool, widgets: bool) -> Vec<&'static str> {
         .collect()
 }
 
+/// The component a core module becomes (feature `componentize`), or why not
+/// and what to do.
+#[cfg(feature = "componentize")]
+fn as_component(module: Vec<u8>, cache_dir: Option<&Path>) -> Result<Vec<u8>, (String, &'static str)> {
+    componentize::component_of(&module, cache_dir).map_err(|problem| (problem, componentize::FIX))
+}
+
+#[cfg(not(feature = "componentize"))]
+fn as_component(_: Vec<u8>, _: Option<&Path>) -> Result<Vec<u8>, (String, &'static str)> {
+    Err((
+        "this host was built without the `componentize` feature".into(),
+        "build it for wasm32-wasip2, or load it with the plinth tool, which wraps such modules",
+    ))
+}
+
 /// Loads the plugin in `dir`: manifest, component, imports, exports, routes, widgets.
 pub(crate) fn load(
     sandbox: &Sandbox,
@@ -168,9 +185,16 @@ pub(crate) fn vet(sandbox: &Sandbox, shared: &invoke::Shared, dir: &Path) -> Res
     if !bytes.starts_with(b"\0asm") {
         return Err(LoadError::NotWasm { plugin: id, path, what: describe_non_wasm(&bytes) });
     }
-    if wasmparser::Parser::is_core_wasm(&bytes) {
-        return Err(LoadError::CoreModule { plugin: id, path });
-    }
+    let bytes = if wasmparser::Parser::is_core_wasm(&bytes) {
+        as_component(bytes, shared.code.cache_dir()).map_err(|(problem, fix)| LoadError::CoreModule {
+            plugin: id.clone(),
+            path: path.clone(),
+            problem,
+            fix,
+        })?
+    } else {
+        bytes
+    };
     let component =
         shared.code.component(&sandbox.engine, dir, &path, &bytes).map_err(|error| match error {
             ArtifactError::Compile { message, .. } => {
