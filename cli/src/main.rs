@@ -7,6 +7,7 @@
 //! - `plinth legacy add|list|remove|call|run`: wasip1 stdin/stdout JSON modules.
 //! - `plinth demo`: the example plugins at work, printed.
 //! - `plinth precompile PATH --target T`: artifacts for hosts without a compiler.
+//! - `plinth migrate DIR --lang python|rust`: a plugin of the old Python system as a Plinth project.
 //!
 //! Everything here uses only `plinth_host`'s public API.
 
@@ -154,6 +155,18 @@ enum Command {
         #[arg(long = "precompile")]
         precompile: Vec<String>,
     },
+    /// Turn a plugin of the old Python system (plugin.json with capabilities.backend,
+    /// backend/*.py, frontend/panels/*.html) into a Plinth project (docs/migrating.md).
+    Migrate {
+        /// The old plugin's folder.
+        dir: PathBuf,
+        /// The new project's language.
+        #[arg(long, value_enum)]
+        lang: commands::migrate::MigrateLang,
+        /// Where to write it (default: DIR-wasm).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Compile a plugin's component (or a legacy module) ahead of time for hosts
     /// without a compiler; writes precompiled/<name>.<target>.cwasm beside it.
     Precompile {
@@ -278,6 +291,7 @@ fn main() -> ExitCode {
                 .collect::<anyhow::Result<Vec<_>>>()
                 .and_then(|targets| commands::install::pack(&dir, out.as_deref(), sign, &targets))
         }
+        Command::Migrate { dir, lang, out } => commands::migrate::run(&dir, lang, out),
         Command::Precompile { path, targets, fuel, out } => {
             commands::precompile::run(&path, &targets, fuel, out.as_deref())
         }

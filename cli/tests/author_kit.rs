@@ -216,3 +216,55 @@ fn test_cases_that_cannot_fail_are_refused() {
     let report = text(&plinth_in(&folder, &["test", "."]));
     assert!(report.contains("no hook ran") && report.contains("0 passed, 1 failed"), "{report}");
 }
+
+/// `plinth migrate` turns the guide's example folder (exactly as the guide
+/// shows it) into a Python project that builds and passes its tests: the
+/// handlers kept, the database and PluginDataService calls rewritten into host
+/// calls, the panel carried over unchanged, and what needs a person listed.
+/// `--lang rust` gives a project of stubs that builds and passes its own.
+#[test]
+fn migrate_turns_the_guides_plugin_into_a_project_that_builds_and_passes() {
+    if !plinth_tests::guest_built(guests::CHARACTER_STATS_PY) {
+        return;
+    }
+    let guide = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/guide-plugin");
+    let scratch = tempfile::tempdir().expect("temp dir");
+    for (lang, name, cases) in
+        [("python", "migrated-py", "2 passed, 0 failed"), ("rust", "migrated-rs", "2 passed, 0 failed")]
+    {
+        let out = scratch.path().join(name);
+        let migrated = plinth_in(
+            scratch.path(),
+            &["migrate", guide.to_str().expect("path"), "--lang", lang, "--out", name],
+        );
+        assert!(migrated.status.success(), "migrate: {}", text(&migrated));
+        let built = plinth_in(scratch.path(), &["build", name]);
+        assert!(built.status.success(), "build: {}", text(&built));
+        let tested = plinth_in(scratch.path(), &["test", name]);
+        assert!(tested.status.success() && text(&tested).contains(cases), "{lang}: {}", text(&tested));
+        let panel = std::fs::read_to_string(out.join("frontend/panels/main-panel.html")).expect("the panel");
+        assert_eq!(
+            panel,
+            std::fs::read_to_string(guide.join("frontend/panels/main-panel.html")).expect("old panel")
+        );
+        let manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("plugin.json")).expect("manifest"))
+                .expect("JSON");
+        assert_eq!(manifest["panels"][0]["html"], "frontend/panels/main-panel.html", "{manifest}");
+        assert!(manifest["capabilities"].get("backend").is_none(), "{manifest}");
+    }
+    let events =
+        std::fs::read_to_string(scratch.path().join("migrated-py/backend/events.py")).expect("events.py");
+    assert!(
+        events.contains("@event_bus.on(\"entity_created\")")
+            && events.contains("async def on_entity_created"),
+        "{events}"
+    );
+    assert!(events.contains("host.entity_list(\"entity_type=character\")"), "{events}");
+    assert!(events.contains("host.storage_set(f\"analysis/{entity_id}\""), "{events}");
+    assert!(!events.contains("get_db") && !events.contains("PluginDataService"), "{events}");
+    let notes = std::fs::read_to_string(scratch.path().join("migrated-py/MIGRATION.md")).expect("notes");
+    assert!(notes.contains("`AnalyzeRequest` was a request model"), "{notes}");
+    let rust_notes = std::fs::read_to_string(scratch.path().join("migrated-rs/MIGRATION.md")).expect("notes");
+    assert!(rust_notes.contains("backend/events.py:14: direct database access"), "{rust_notes}");
+}

@@ -56,6 +56,7 @@ __all__ = [
     "EventBus",
     "Events",
     "HTTPException",
+    "Model",
     "Request",
     "Response",
     "Routes",
@@ -88,6 +89,14 @@ class Response:
         self.headers = dict(headers or {})
         if media_type:
             self.headers.setdefault("content-type", media_type)
+
+
+class Model:
+    """A request body's fields as attributes: what ``plinth migrate`` puts
+    where the old app had a pydantic model it did not bring along."""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
 
 
 class EntityEvent:
@@ -416,6 +425,10 @@ class _Host:
         """The setting's value (the manifest's default when unset), or ``default``."""
         value = _settings.get(name)
         return default if value is None else _json_or_text(value)
+
+    def settings(self):
+        """Every setting that has a value or a default, as a dict."""
+        return {name: _json_or_text(value) for name, value in _settings.get_all()}
 
     def log(self, message, level="info"):
         _logging.log(_LEVELS.get(level, _logging.Level.INFO), str(message))

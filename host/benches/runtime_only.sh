@@ -10,9 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 target="${CARGO_TARGET_DIR:-target}"
+cargo build -q -p plinth
 cargo build -q --release -p plinth-runtime-only --target-dir "$target/runtime-only"
 cargo build -q --release -p plinth-runtime-only --features compiler --target-dir "$target/runtime-only-compiler"
-cargo build -q -p plinth
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod inspect;
 pub mod install;
 pub mod legacy;
+pub mod migrate;
 pub mod new;
 pub mod precompile;
 pub mod test_cases;

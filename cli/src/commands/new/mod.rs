@@ -111,6 +111,19 @@ const WIT: [(&str, &str); 9] = [
 /// The SDK of the Plinth this binary was built from.
 const SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-sdk");
 
+/// The guide-shaped Python module projects vendor (`guest-sdk/python/plinth_plugin.py`).
+pub(crate) const PLINTH_PLUGIN: &str = include_str!("../../../../guest-sdk/python/plinth_plugin.py");
+
+/// This Plinth's plinth-sdk folder, as Rust projects name it.
+pub(crate) fn sdk_path() -> String {
+    PathBuf::from(SDK).canonicalize().unwrap_or_else(|_| PathBuf::from(SDK)).display().to_string()
+}
+
+/// The WIT files a Python or JavaScript project vendors, by path in the project.
+pub(crate) fn wit_files() -> Vec<(String, String)> {
+    WIT.iter().map(|(name, text)| (format!("wit/{name}"), text.to_string())).collect()
+}
+
 /// Writes the project into `dir` (the folder name is the plugin's id).
 pub fn run(dir: &Path, lang: Lang, roles: &str, sdk: Option<PathBuf>) -> anyhow::Result<bool> {
     let id = dir.file_name().and_then(|name| name.to_str()).unwrap_or_default().to_string();
@@ -151,7 +164,7 @@ pub fn run(dir: &Path, lang: Lang, roles: &str, sdk: Option<PathBuf>) -> anyhow:
         files.push(("ui/widget.html".into(), include_str!("widget.html").into()));
     }
     if !matches!(lang, Lang::Rust) {
-        files.extend(WIT.iter().map(|(name, text)| (format!("wit/{name}"), text.to_string())));
+        files.extend(wit_files());
     }
     for (path, text) in &files {
         let path = dir.join(path);

@@ -2,10 +2,7 @@
 //! vendored `plinth_plugin.py` (the guide's shapes), built with componentize-py
 //! against the vendored `wit/`.
 
-use super::{Project, Sources};
-
-/// The guide-shaped module the project vendors (`guest-sdk/python/plinth_plugin.py`).
-const PLINTH_PLUGIN: &str = include_str!("../../../../guest-sdk/python/plinth_plugin.py");
+use super::{PLINTH_PLUGIN, Project, Sources};
 
 pub fn sources(project: &Project) -> Sources {
     let roles = project.roles;
