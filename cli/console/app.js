@@ -266,7 +266,7 @@ function pluginCard(plugin) {
       h("span", { class: "muted" }, "exports"), h("span", {}, plugin.exports.map((e) => h("span", { class: "tag" }, e))),
       h("span", { class: "muted" }, "grants"), h("span", { class: "grants" }, plugin.host_functions.length ? plugin.host_functions.map((g) => h("span", { class: "tag" }, g)) : "none"),
       h("span", { class: "muted" }, "routes"), h("span", {}, plugin.routes.map((r) => h("span", { class: "tag" }, `${r.method} ${r.path}`))),
-      h("span", { class: "muted" }, "widgets"), h("span", {}, plugin.widgets.map((w) => h("span", { class: "tag" }, w.id))),
+      h("span", { class: "muted" }, "widgets"), h("span", {}, plugin.widgets.map((w) => h("span", { class: "tag", title: w.server_validation ? "" : "page only: no server-side validation" }, w.server_validation ? w.id : `${w.id} (page only: no server-side validation)`))),
       h("span", { class: "muted" }, "panels"), h("span", {}, plugin.panels.map((p) => h("span", { class: "tag" }, p.title))),
       h("span", { class: "muted" }, "health"), h("span", { class: "counters" },
         `${health.calls} calls, ${health.traps} traps, ${health.timeouts} timeouts, ${health.limits_exceeded} over limits, ` +
@@ -522,6 +522,9 @@ async function fieldEditor(name, field, values, entity, widgets, plugins) {
   const widget = field.widget && widgets.find((w) => w.id === field.widget);
   if (field.widget && !widget) {
     element.append(h("p", { class: "error" }, `widget ${field.widget} is not loaded; the server will refuse saves until it is, or the field configuration changes`));
+  }
+  if (widget && !widget.server_validation) {
+    element.append(h("p", { class: "hint page-only" }, "This widget is a page only: the server does not check its values."));
   }
   if (widget) {
     const plugin = plugins.find((p) => p.id === widget.plugin_id) || { id: widget.plugin_id, settings: {} };

@@ -95,7 +95,7 @@ fn check_passes_good_plugins_and_lists_every_problem_of_bad_ones() {
     );
     let failed = plinth(&["check", core.to_str().expect("path")]);
     assert!(!failed.status.success());
-    assert!(stdout(&failed).contains("not a component"), "{}", stdout(&failed));
+    assert!(stdout(&failed).contains("cannot become a component"), "{}", stdout(&failed));
 }
 
 #[test]

@@ -90,6 +90,9 @@ impl RouteResponse {
     }
 }
 
+/// What a page-only widget lacks, as the missing interface of its error.
+const PAGE_ONLY: &str = "plinth:plugin/field-widget (a page-only widget: its plugin has no component, so it has no WASM render or validate)";
+
 /// Most validation messages a widget's answer keeps.
 pub const MAX_VALIDATION_MESSAGES: usize = 100;
 
@@ -214,6 +217,15 @@ impl Host {
         Ok(RouteResponse { status: response.status, headers: response.headers, body: response.body })
     }
 
+    /// Whether `widget_id` is a page-only widget (no WASM render or validate).
+    pub(crate) fn is_page_only_widget(&self, widget_id: &str) -> bool {
+        let Some((plugin_id, local_id)) = crate::field_config::parse_widget_id(widget_id) else {
+            return false;
+        };
+        self.loaded(plugin_id)
+            .is_some_and(|plugin| plugin.page_widgets.iter().any(|w| w.widget_id == local_id))
+    }
+
     /// Every field widget of every loaded plugin.
     pub fn widgets(&self) -> Vec<WidgetInfo> {
         self.loaded_all().iter().flat_map(|plugin| plugin.widget_infos().to_vec()).collect()
@@ -304,6 +316,13 @@ impl Host {
         let plugin = self.loaded(plugin_id).ok_or_else(unknown)?;
         let indices = match plugin.widgets.as_ref() {
             Some((indices, widgets)) if widgets.iter().any(|w| w.widget_id == local_id) => indices.clone(),
+            _ if plugin.page_widgets.iter().any(|w| w.widget_id == local_id) => {
+                return Err(CallError::new(
+                    plugin_id,
+                    &format!("widget {local_id}"),
+                    CallErrorKind::NotExported { interface: PAGE_ONLY },
+                ));
+            }
             _ => return Err(unknown()),
         };
         Ok((plugin, indices, local_id.to_string()))

@@ -156,6 +156,7 @@ impl Host {
     /// fields are filled in, and every field with a widget passes that
     /// widget's `validate`. A widget that is not loaded, or fails to answer,
     /// refuses the write too: validation that cannot run must not be skipped.
+    /// A page-only widget (of a plugin without a component) validates nothing.
     pub(crate) async fn check_fields(&self, entity_type: &str, data: &Value) -> Result<(), HostError> {
         let config = self.field_config(entity_type)?;
         let mut problems: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -167,6 +168,11 @@ impl Host {
                 continue;
             }
             let (Some(widget), Some(value)) = (&field.widget, value) else { continue };
+            // A page-only widget has nothing to validate with: its page checks
+            // in the browser only (docs/widgets.md says so, and the console).
+            if self.is_page_only_widget(widget) {
+                continue;
+            }
             let messages = match self.validate_widget_async(widget, value).await {
                 Ok(messages) => messages,
                 Err(error) => vec![format!(

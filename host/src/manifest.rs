@@ -23,8 +23,10 @@ pub struct Manifest {
     /// What the plugin does.
     #[serde(default)]
     pub description: Option<String>,
-    /// Where the component is.
-    pub wasm: WasmSection,
+    /// Where the component is; none for a front-end-only plugin (panels and
+    /// page-only widgets, which the guide's front ends keep unchanged).
+    #[serde(default)]
+    pub wasm: Option<WasmSection>,
     /// What the plugin may use.
     #[serde(default)]
     pub capabilities: Capabilities,
@@ -326,13 +328,7 @@ impl Manifest {
         let deserializer = &mut serde_json::Deserializer::from_str(text);
         let mut manifest: Manifest = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let path = e.path().to_string();
-            let mut message = e.into_inner().to_string();
-            if message.starts_with("missing field `wasm`") {
-                message.push_str(&format!(
-                    ": name the plugin's built WebAssembly in `wasm.module`; a plugin of the old Python system (`capabilities.backend`) is built as WASM first (see {MIGRATING})"
-                ));
-            }
-            ManifestError::at(path, message)
+            ManifestError::at(path, e.into_inner().to_string())
         })?;
         manifest.validate()?;
         manifest.fill_defaults();
@@ -391,9 +387,21 @@ impl Manifest {
                 ),
             ));
         }
-        // Only `.wasm` files: a manifest cannot make the host open any other file.
-        if !self.wasm.module.ends_with(".wasm") || self.wasm.module.len() <= ".wasm".len() {
-            return Err(ManifestError::at("wasm.module", "must name the component's .wasm file"));
+        match &self.wasm {
+            // Only `.wasm` files: a manifest cannot make the host open any other file.
+            Some(wasm) if !wasm.module.ends_with(".wasm") || wasm.module.len() <= ".wasm".len() => {
+                return Err(ManifestError::at("wasm.module", "must name the component's .wasm file"));
+            }
+            Some(_) => {}
+            None if self.is_front_end_only() => {}
+            None => {
+                return Err(ManifestError::at(
+                    "wasm",
+                    format!(
+                        "missing: name the plugin's built WebAssembly in `wasm.module`; only a plugin whose panels and widgets are all pages (each widget with `html`) may have none; a plugin of the old Python system (`capabilities.backend`) is built as WASM first (see {MIGRATING})"
+                    ),
+                ));
+            }
         }
         for (name, schema) in &self.capabilities.settings {
             if let Some(key) = schema.other.keys().find(|key| CONSTRAINT_KEYS.contains(&key.as_str())) {
@@ -436,6 +444,19 @@ impl Manifest {
 }
 
 impl Manifest {
+    /// The component's path, relative to the plugin's folder; none for a
+    /// front-end-only plugin.
+    pub fn wasm_module(&self) -> Option<&str> {
+        self.wasm.as_ref().map(|wasm| wasm.module.as_str())
+    }
+
+    /// Whether the plugin could do without a component: it has panels or
+    /// widgets, and every widget is a page (`html`).
+    fn is_front_end_only(&self) -> bool {
+        (!self.panels.is_empty() || !self.field_widgets.is_empty())
+            && self.field_widgets.iter().all(|widget| widget.html.is_some())
+    }
+
     /// The HTML files of its widgets and panels, with their field paths.
     pub fn ui_files(&self) -> impl Iterator<Item = (String, &str)> {
         let widgets = self.field_widgets.iter().enumerate().filter_map(|(index, widget)| {
@@ -614,7 +635,7 @@ mod tests {
             .expect_err("bad id");
         assert_eq!(err.path, "id");
         let err = Manifest::parse(r#"{"id":"ok","name":"x","version":"1"}"#).expect_err("no wasm");
-        assert!(err.message.contains("wasm"), "{err}");
+        assert_eq!(err.path, "wasm", "{err}");
         let err = Manifest::parse("{not json").expect_err("not json");
         assert!(!err.message.is_empty());
     }

@@ -44,8 +44,9 @@ fn fingerprint(dir: &Path) -> Fingerprint {
     let mut print = vec![stamp(&manifest_path)];
     if let Some(manifest) =
         std::fs::read_to_string(&manifest_path).ok().and_then(|t| Manifest::parse(&t).ok())
+        && let Some(module) = manifest.wasm_module()
     {
-        print.push(stamp(&dir.join(manifest.wasm.module)));
+        print.push(stamp(&dir.join(module)));
     }
     print
 }

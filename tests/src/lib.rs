@@ -111,8 +111,14 @@ pub fn native_stats(
 
 /// A host on a fresh temporary data directory (kept alive by the returned guard).
 pub fn fresh_host() -> (tempfile::TempDir, plinth_host::Host) {
+    fresh_host_on(plinth_host::EngineKind::Native)
+}
+
+/// [`fresh_host`] running plugin code on `engine`.
+pub fn fresh_host_on(engine: plinth_host::EngineKind) -> (tempfile::TempDir, plinth_host::Host) {
     let data = tempfile::tempdir().expect("temp dir");
     let config = plinth_host::HostConfig {
+        engine,
         compile_cache_dir: Some(shared_compile_cache()),
         ..plinth_host::HostConfig::new(data.path().join("data"))
     };

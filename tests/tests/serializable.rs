@@ -4,7 +4,7 @@
 
 use plinth_host::{LogSource, Method, RouteRequest};
 use plinth_tests::guests::PROBE_PLUGIN_WASM;
-use plinth_tests::{PluginDir, call_json, fresh_host};
+use plinth_tests::{PluginDir, call_json, fresh_host, fresh_host_on, on_both_engines};
 use serde_json::json;
 
 const CALLS: usize = 32;
@@ -34,33 +34,35 @@ fn concurrently(host: &plinth_host::Host, path: &str) -> Vec<(u16, serde_json::V
     })
 }
 
-#[test]
-fn concurrent_increments_of_one_counter_lose_none() {
-    let (_data, host) = fresh_host();
-    let plugin = probe(json!({}));
-    host.load_plugin(plugin.path()).expect("load probe");
+on_both_engines! {
+    /// Storage commits and their retries after a conflict, on both engines.
+    fn concurrent_increments_of_one_counter_lose_none(engine) {
+        let (_data, host) = fresh_host_on(engine);
+        let plugin = probe(json!({}));
+        host.load_plugin(plugin.path()).expect("load probe");
 
-    let answers = concurrently(&host, "/counter/hits?spin_ms=5");
-    assert!(answers.iter().all(|(status, _)| *status == 200), "{answers:?}");
-    let mut counts: Vec<u64> =
-        answers.iter().map(|(_, body)| body["count"].as_u64().expect("count")).collect();
-    counts.sort_unstable();
-    assert_eq!(counts, (1..=CALLS as u64).collect::<Vec<_>>(), "each call saw a distinct count");
-    let stored = host.storage_get("probe", "hits").expect("read").expect("stored");
-    assert_eq!(String::from_utf8(stored).expect("utf-8"), CALLS.to_string());
+        let answers = concurrently(&host, "/counter/hits?spin_ms=5");
+        assert!(answers.iter().all(|(status, _)| *status == 200), "{answers:?}");
+        let mut counts: Vec<u64> =
+            answers.iter().map(|(_, body)| body["count"].as_u64().expect("count")).collect();
+        counts.sort_unstable();
+        assert_eq!(counts, (1..=CALLS as u64).collect::<Vec<_>>(), "each call saw a distinct count");
+        let stored = host.storage_get("probe", "hits").expect("read").expect("stored");
+        assert_eq!(String::from_utf8(stored).expect("utf-8"), CALLS.to_string());
 
-    // Runs that conflicted were dropped whole: one log line per call.
-    let counted: Vec<String> = host
-        .plugin_log("probe")
-        .into_iter()
-        .filter(|r| r.source == LogSource::Plugin && r.message.starts_with("counted hits"))
-        .map(|r| r.message)
-        .collect();
-    assert_eq!(counted.len(), CALLS, "{counted:?}");
-    let mut distinct = counted.clone();
-    distinct.sort();
-    distinct.dedup();
-    assert_eq!(distinct.len(), CALLS, "no count logged twice: {counted:?}");
+        // Runs that conflicted were dropped whole: one log line per call.
+        let counted: Vec<String> = host
+            .plugin_log("probe")
+            .into_iter()
+            .filter(|r| r.source == LogSource::Plugin && r.message.starts_with("counted hits"))
+            .map(|r| r.message)
+            .collect();
+        assert_eq!(counted.len(), CALLS, "{counted:?}");
+        let mut distinct = counted.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), CALLS, "no count logged twice: {counted:?}");
+    }
 }
 
 #[test]

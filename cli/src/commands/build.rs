@@ -42,8 +42,11 @@ pub fn plugin_build(dir: &Path) -> anyhow::Result<Option<PluginBuild>> {
     let path = dir.join("plugin.json");
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let manifest = Manifest::parse(&text).with_context(|| format!("{} is invalid", path.display()))?;
-    let module = dir.join(&manifest.wasm.module);
-    Ok(manifest.build.map(|build| PluginBuild {
+    let Some(build) = manifest.build else { return Ok(None) };
+    let Some(module) = manifest.wasm.as_ref().map(|wasm| dir.join(&wasm.module)) else {
+        anyhow::bail!("{}: `build` needs `wasm.module`, the file the build writes", dir.display())
+    };
+    Ok(Some(PluginBuild {
         id: manifest.id,
         dir: dir.to_path_buf(),
         command: build.command,

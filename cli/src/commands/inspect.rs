@@ -47,7 +47,9 @@ pub fn locate(path: &Path) -> anyhow::Result<(Option<Manifest>, PathBuf)> {
             .with_context(|| format!("reading {}", path.join("plugin.json").display()))?;
         let manifest = Manifest::parse(&text)
             .with_context(|| format!("{} is invalid", path.join("plugin.json").display()))?;
-        let component = path.join(&manifest.wasm.module);
+        let module =
+            manifest.wasm_module().context("the plugin has no component (wasm.module) to inspect")?;
+        let component = path.join(module);
         Ok((Some(manifest), component))
     } else {
         Ok((None, path.to_path_buf()))

@@ -30,7 +30,9 @@ fn locate(path: &Path, out: Option<&Path>) -> anyhow::Result<(PathBuf, PathBuf)>
                 .with_context(|| format!("{} has no readable plugin.json", path.display()))?,
         )
         .map_err(|e| anyhow::anyhow!("{}: plugin.json is invalid at {e}", path.display()))?;
-        return Ok((path.to_path_buf(), path.join(manifest.wasm.module)));
+        let module =
+            manifest.wasm_module().context("the plugin has no component (wasm.module) to precompile")?;
+        return Ok((path.to_path_buf(), path.join(module)));
     }
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     if package::is_package(&bytes) {

@@ -239,10 +239,10 @@ impl Host {
             |source: LoadError| InstallError::Invalid { origin: origin.clone(), source: Box::new(source) };
         // The code that runs must be the code that was checked and signed.
         let manifest = crate::plugin::read_manifest(&staged.dir).map_err(invalid)?;
-        if !package::is_inside(&manifest.wasm.module) {
+        if let Some(module) = manifest.wasm_module().filter(|module| !package::is_inside(module)) {
             return Err(InstallError::BadArchive {
                 origin: origin.clone(),
-                problem: format!("wasm.module `{}` is not a file inside the package", manifest.wasm.module),
+                problem: format!("wasm.module `{module}` is not a file inside the package"),
             });
         }
         let request = self.vet_plugin(&staged.dir).map_err(invalid)?;

@@ -60,16 +60,26 @@ pub fn pack_precompiled(dir: &Path, targets: &[crate::engine::Target]) -> Result
     let text = std::fs::read_to_string(&manifest_path).map_err(io(&manifest_path))?;
     let mut json: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| bad(format!("plugin.json: {e}")))?;
-    json["wasm"]["module"] = serde_json::json!("plugin.wasm");
     if let Some(object) = json.as_object_mut() {
         object.remove("build");
     }
-    let component_path = dir.join(&manifest.wasm.module);
-    let component = std::fs::read(&component_path).map_err(io(&component_path))?;
-
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    // A front-end-only plugin has no component to pack.
+    let component = match manifest.wasm_module() {
+        Some(module) => {
+            json["wasm"]["module"] = serde_json::json!("plugin.wasm");
+            let component_path = dir.join(module);
+            Some(std::fs::read(&component_path).map_err(io(&component_path))?)
+        }
+        None if !targets.is_empty() => {
+            return Err(bad("a plugin without a component has nothing to precompile".into()));
+        }
+        None => None,
+    };
     files.insert("plugin.json".into(), serde_json::to_vec_pretty(&json).expect("JSON value"));
-    files.insert("plugin.wasm".into(), component);
+    if let Some(component) = component {
+        files.insert("plugin.wasm".into(), component);
+    }
     for target in targets {
         let (artifact, record) = precompile(&files["plugin.wasm"], target)
             .map_err(|problem| bad(format!("precompiling for {target}: {problem}")))?;

@@ -237,7 +237,7 @@ impl<R: Send> Invocation<'_, R> {
         // host call). A panic in host code ends only this call.
         let limit = kind.timeout(&context.limits);
         let guest = async {
-            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            let instance = plugin.instance_pre()?.instantiate_async(&mut store).await?;
             call(&mut store, instance).await
         };
         let timed = until(shared, deadline, AssertUnwindSafe(guest).catch_unwind()).await;

@@ -43,18 +43,24 @@ pub struct WidgetInfo {
     /// Its HTML page for web front ends, relative to the plugin's folder
     /// (front ends without one show the WASM `render` output).
     pub html: Option<String>,
+    /// Whether the server checks values with its WASM `validate` on every
+    /// write: false for a page-only widget of a plugin without a component.
+    pub server_validation: bool,
 }
 
 pub(crate) struct LoadedPlugin {
     pub manifest: Manifest,
     pub dir: PathBuf,
     pub context: Arc<PluginContext>,
-    pre: InstancePre<InvocationState>,
+    /// None for a front-end-only plugin (panels and page-only widgets).
+    pre: Option<InstancePre<InvocationState>>,
     /// The version of `plinth:plugin` the component was built against.
     pub wit_version: &'static str,
     pub events: Option<EventsExport>,
     pub routes: Option<(RoutesExport, RouteTable)>,
     pub widgets: Option<(WidgetsExport, Vec<WidgetInfo>)>,
+    /// A front-end-only plugin's widgets: pages, without WASM render or validate.
+    pub page_widgets: Vec<WidgetInfo>,
 }
 
 impl LoadedPlugin {
@@ -67,7 +73,13 @@ impl LoadedPlugin {
     }
 
     pub(crate) fn widget_infos(&self) -> &[WidgetInfo] {
-        self.widgets.as_ref().map(|(_, widgets)| widgets.as_slice()).unwrap_or_default()
+        self.widgets.as_ref().map_or(self.page_widgets.as_slice(), |(_, widgets)| widgets.as_slice())
+    }
+
+    /// The component's pre-instantiated form; a front-end-only plugin has none
+    /// (no call reaches it: it exports nothing).
+    pub(crate) fn instance_pre(&self) -> wasmtime::Result<&InstancePre<InvocationState>> {
+        self.pre.as_ref().ok_or_else(|| wasmtime::format_err!("plugin {} has no component", self.id()))
     }
 
     /// The exported roles, by WIT interface name.
@@ -91,7 +103,7 @@ pub(crate) fn read_manifest(dir: &Path) -> Result<Manifest, LoadError> {
 pub(crate) struct Vetted {
     pub manifest: Manifest,
     pub limits: crate::limits::Limits,
-    pre: InstancePre<InvocationState>,
+    pre: Option<InstancePre<InvocationState>>,
     pub wit_version: &'static str,
     events: Option<EventsExport>,
     routes: Option<RoutesExport>,
@@ -154,8 +166,13 @@ pub(crate) fn load(
         events,
         routes: None,
         widgets: None,
+        page_widgets: Vec::new(),
     };
-    initialise(&mut plugin, sandbox, shared, routes, widgets)?;
+    if plugin.pre.is_some() {
+        initialise(&mut plugin, sandbox, shared, routes, widgets)?;
+    } else {
+        plugin.page_widgets = page_widgets(&plugin.manifest);
+    }
     Ok(plugin)
 }
 
@@ -168,7 +185,6 @@ pub(crate) fn vet(sandbox: &Sandbox, shared: &invoke::Shared, dir: &Path) -> Res
     for warning in &manifest.warnings {
         tracing::warn!(plugin = %id, "plugin.json {warning}");
     }
-    let path = dir.join(&manifest.wasm.module);
     let mut limits = manifest
         .limits
         .resolve(&shared.defaults, &shared.ceilings)
@@ -181,6 +197,19 @@ pub(crate) fn vet(sandbox: &Sandbox, shared: &invoke::Shared, dir: &Path) -> Res
         tracing::warn!(plugin = %id, asked = limits.max_concurrent, share, "concurrent calls capped at half the instance pool");
         limits.max_concurrent = share;
     }
+    let Some(module) = manifest.wasm_module() else {
+        // Front-end only (panels, page-only widgets): nothing to compile or run.
+        return Ok(Vetted {
+            manifest,
+            limits,
+            pre: None,
+            wit_version: "none",
+            events: None,
+            routes: None,
+            widgets: None,
+        });
+    };
+    let path = dir.join(module);
     let bytes = read_component_bytes(&id, &path, shared.max_component_bytes)?;
     if !bytes.starts_with(b"\0asm") {
         return Err(LoadError::NotWasm { plugin: id, path, what: describe_non_wasm(&bytes) });
@@ -250,7 +279,32 @@ pub(crate) fn vet(sandbox: &Sandbox, shared: &invoke::Shared, dir: &Path) -> Res
     }
     // Imports count too: a component exporting 0.1.0 roles may import 0.2.0 functions.
     let wit_version = built_against(imports.iter().chain(&exported).copied()).unwrap_or(versions[0]);
-    Ok(Vetted { manifest, limits, pre, wit_version, events, routes: route_indices, widgets: widget_indices })
+    Ok(Vetted {
+        manifest,
+        limits,
+        pre: Some(pre),
+        wit_version,
+        events,
+        routes: route_indices,
+        widgets: widget_indices,
+    })
+}
+
+/// A front-end-only plugin's widgets, from its manifest: pages only.
+fn page_widgets(manifest: &Manifest) -> Vec<WidgetInfo> {
+    manifest
+        .field_widgets
+        .iter()
+        .map(|declared| WidgetInfo {
+            id: format!("plugin:{}:{}", manifest.id, declared.id),
+            plugin_id: manifest.id.clone(),
+            widget_id: declared.id.clone(),
+            label: declared.label.clone().unwrap_or_else(|| declared.id.clone()),
+            field_types: declared.field_types.clone(),
+            html: declared.html.clone(),
+            server_validation: false,
+        })
+        .collect()
 }
 
 /// Says what a file that is not WebAssembly seems to be.
@@ -370,6 +424,7 @@ fn initialise(
                 html,
                 label: widget.label,
                 field_types: widget.field_types,
+                server_validation: true,
             });
         }
         plugin.widgets = Some((indices, infos));
