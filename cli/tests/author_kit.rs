@@ -268,3 +268,36 @@ fn migrate_turns_the_guides_plugin_into_a_project_that_builds_and_passes() {
     let rust_notes = std::fs::read_to_string(scratch.path().join("migrated-rs/MIGRATION.md")).expect("notes");
     assert!(rust_notes.contains("backend/events.py:14: direct database access"), "{rust_notes}");
 }
+
+/// A Bubbledesk module's folder keeps its own build: `plinth build` runs the
+/// command of its `plinth-module.json` (here a stand-in for the template's
+/// `npm run build -- math` that writes `dist/math.wasm`), and the module it
+/// wrote installs and answers by its name without `.wasm`.
+#[test]
+fn plinth_build_runs_a_legacy_modules_own_build() {
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let folder = scratch.path().join("math");
+    std::fs::create_dir_all(&folder).expect("folder");
+    let command = format!("mkdir -p dist && cp {} dist/math.wasm", guests::LEGACY_MATH_WASM);
+    let manifest =
+        serde_json::json!({ "module": "dist/math.wasm", "build": { "command": command, "watch": ["src"] } });
+    std::fs::write(folder.join("plinth-module.json"), manifest.to_string()).expect("module manifest");
+    let built = plinth_in(scratch.path(), &["build", "math"]);
+    assert!(built.status.success(), "build: {}", text(&built));
+    assert!(text(&built).contains("1 plugin build run"), "{}", text(&built));
+    let added = plinth_in(scratch.path(), &["legacy", "add", "math/dist/math.wasm", "--data-dir", "data"]);
+    assert!(added.status.success(), "add: {}", text(&added));
+    let called = plinth_in(
+        scratch.path(),
+        &["legacy", "call", "math", r#"{"fn":"add","args":[3,5]}"#, "--data-dir", "data"],
+    );
+    assert!(text(&called).contains(r#"{"ok":true,"value":8}"#), "call: {}", text(&called));
+
+    std::fs::write(
+        folder.join("plinth-module.json"),
+        r#"{"module": "../out.wasm", "build": {"command": "true"}}"#,
+    )
+    .expect("a module outside the folder");
+    let refused = plinth_in(scratch.path(), &["build", "math"]);
+    assert!(!refused.status.success() && text(&refused).contains("inside the folder"), "{}", text(&refused));
+}

@@ -412,3 +412,29 @@ fn bubbledesk_front_end_code_runs_against_plinth_serve() {
     assert!(result["unknown"][1].as_str().is_some_and(|m| m.contains("nope.wasm")), "{result}");
     assert_eq!(result["after"], json!([]), "{result}");
 }
+
+/// A front-end-only plugin (a panel and a page-only widget, no component)
+/// shows in the console, which says its widget's values are not checked by
+/// the server.
+#[test]
+fn the_console_says_a_page_only_widget_is_not_checked_by_the_server() {
+    let Some(browser) = Browser::start() else { return };
+    let plugins = tempfile::tempdir().expect("temp dir");
+    let dir = plugins.path().join("pages");
+    std::fs::create_dir_all(dir.join("ui")).expect("folders");
+    std::fs::write(dir.join("ui/panel.html"), "<p>panel</p>").expect("panel");
+    std::fs::write(dir.join("ui/stars.html"), "<p>stars</p>").expect("widget page");
+    let manifest = json!({
+        "id": "pages",
+        "panels": [{ "id": "main", "title": "Main", "html": "ui/panel.html" }],
+        "field_widgets": [{ "id": "stars", "label": "Stars", "field_types": ["number"], "html": "ui/stars.html" }],
+    });
+    std::fs::write(dir.join("plugin.json"), manifest.to_string()).expect("manifest");
+    let server = Server::start(plugins.path(), &[]);
+    browser.goto(&format!("{}/#/plugins", server.base));
+    let text = browser.wait_for(
+        "the plugin's card",
+        "const card = document.querySelector('section.card[data-plugin=\"pages\"]'); return card && card.textContent",
+    );
+    assert!(text.as_str().is_some_and(|t| t.contains("page only: no server-side validation")), "{text}");
+}

@@ -174,7 +174,10 @@ fn word_count_widget_renders_and_validates_against_its_setting() {
 
 #[test]
 fn all_examples_load_together_and_share_events() {
-    if !guest_built(guests::CHARACTER_STATS_PY) || !guest_built(guests::WORD_COUNT_WIDGET_JS) {
+    if !guest_built(guests::CHARACTER_STATS_PY)
+        || !guest_built(guests::WORD_COUNT_WIDGET_JS)
+        || !guest_built(guests::MY_PLUGIN_PY)
+    {
         return;
     }
     let (_guard, host) = fresh_host();
@@ -185,7 +188,14 @@ fn all_examples_load_together_and_share_events() {
         .collect();
     assert_eq!(
         ids,
-        ["audit-trail", "character-stats", "character-stats-py", "word-count-widget", "word-count-widget-js"]
+        [
+            "audit-trail",
+            "character-stats",
+            "character-stats-py",
+            "my-plugin",
+            "word-count-widget",
+            "word-count-widget-js"
+        ]
     );
     assert_eq!(host.widgets().len(), 2, "a widget from Rust and one from JavaScript");
     let write = host.create_entity("character", json!({"name": "Ada"})).expect("create");
@@ -193,9 +203,9 @@ fn all_examples_load_together_and_share_events() {
     let hooked: Vec<&str> = write.hooks.iter().map(|h| h.plugin_id.as_str()).collect();
     assert_eq!(
         hooked,
-        ["audit-trail", "character-stats", "character-stats-py"],
+        ["audit-trail", "character-stats", "character-stats-py", "my-plugin"],
         "only plugins exporting events get hooks, in whatever language"
     );
     assert_eq!(host.plugin("word-count-widget").map(|p| p.exports), Some(vec!["field-widget"]));
-    assert_eq!(host.hook_history().expect("hook history").len(), 3);
+    assert_eq!(host.hook_history().expect("hook history").len(), 4);
 }

@@ -1,6 +1,9 @@
 //! `plinth build [DIR...]`: runs each plugin's `build.command` (from its
 //! `plugin.json`) in its folder. A DIR is a plugin folder or a folder of
-//! plugin folders. `plinth dev` reuses the same pieces to rebuild on changes.
+//! plugin folders. A legacy module's folder takes part too when it holds a
+//! `plinth-module.json` (`{"module": "dist/math.wasm", "build": {...}}`), so
+//! a Bubbledesk module keeps its own build (`npm run build -- math`).
+//! `plinth dev` reuses the same pieces to rebuild on changes.
 
 use anyhow::Context;
 use plinth_host::manifest::Manifest;
@@ -22,16 +25,34 @@ pub struct PluginBuild {
     pub module: PathBuf,
 }
 
-/// The plugin folders a DIR names: itself when it holds a `plugin.json`,
-/// else its sub-folders that do, in name order.
+/// A legacy module folder's description of its build.
+const MODULE_MANIFEST: &str = "plinth-module.json";
+
+/// `plinth-module.json`: where a legacy module's build writes it, and how.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModuleManifest {
+    /// The `.wasm` the build writes, relative to the folder.
+    module: String,
+    build: plinth_host::manifest::BuildSection,
+}
+
+/// Whether `dir` is a plugin folder or a legacy module folder with a build.
+fn buildable(dir: &Path) -> bool {
+    dir.join("plugin.json").is_file() || dir.join(MODULE_MANIFEST).is_file()
+}
+
+/// The plugin folders a DIR names (and legacy module folders with a
+/// `plinth-module.json`): itself when it is one, else its sub-folders that
+/// are, in name order.
 pub fn plugin_folders(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    if dir.join("plugin.json").is_file() {
+    if buildable(dir) {
         return Ok(vec![dir.to_path_buf()]);
     }
     let mut folders: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| path.join("plugin.json").is_file())
+        .filter(|path| buildable(path))
         .collect();
     folders.sort();
     Ok(folders)
@@ -40,6 +61,9 @@ pub fn plugin_folders(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 /// The build of the plugin in `dir`, or `None` when its manifest has no `build`.
 pub fn plugin_build(dir: &Path) -> anyhow::Result<Option<PluginBuild>> {
     let path = dir.join("plugin.json");
+    if !path.is_file() {
+        return module_build(dir).map(Some);
+    }
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let manifest = Manifest::parse(&text).with_context(|| format!("{} is invalid", path.display()))?;
     let Some(build) = manifest.build else { return Ok(None) };
@@ -53,6 +77,29 @@ pub fn plugin_build(dir: &Path) -> anyhow::Result<Option<PluginBuild>> {
         watch: build.watch.iter().map(|path| dir.join(path)).collect(),
         module,
     }))
+}
+
+/// A legacy module folder's build, from its `plinth-module.json`.
+fn module_build(dir: &Path) -> anyhow::Result<PluginBuild> {
+    let path = dir.join(MODULE_MANIFEST);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let manifest: ModuleManifest =
+        serde_json::from_str(&text).with_context(|| format!("{} is invalid", path.display()))?;
+    let relative = Path::new(&manifest.module);
+    anyhow::ensure!(
+        manifest.module.ends_with(".wasm") && relative.is_relative() && !manifest.module.contains(".."),
+        "{}: `module` must be a .wasm file inside the folder",
+        path.display()
+    );
+    Ok(PluginBuild {
+        id: relative
+            .file_name()
+            .map_or_else(|| manifest.module.clone(), |n| n.to_string_lossy().into_owned()),
+        dir: dir.to_path_buf(),
+        command: manifest.build.command,
+        watch: manifest.build.watch.iter().map(|watched| dir.join(watched)).collect(),
+        module: dir.join(relative),
+    })
 }
 
 impl PluginBuild {
