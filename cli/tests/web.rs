@@ -257,6 +257,29 @@ fn a_frames_invoke_cannot_reach_the_hosts_own_endpoints() {
         // The control: the console's own request (unmarked) is answered.
         assert_eq!(send_with(&server.url(path), method, Some("{}"), &[]).0, 200, "{method} {path}");
     }
+    // Nor any other endpoint of the host (issue 26's probes: an entity
+    // created and a field configuration saved with the mark).
+    let others = [
+        ("POST", "/api/entities", Some(r#"{"entity_type":"note","data":{}}"#)),
+        ("PUT", "/api/field-configs/note", Some(r#"{"fields":{}}"#)),
+        ("GET", "/api/plugins", None),
+        ("GET", "/api/plugins/probe", None),
+        ("POST", "/api/legacy/modules?name=x.wasm", None),
+        ("GET", "/api/installs", None),
+    ];
+    for (method, path, body) in others {
+        let (status, _, refused) = send_with(&server.url(path), method, body, &marked);
+        assert_eq!(
+            (status, refused["error"]["code"].as_str()),
+            (403, Some("not_a_plugin_route")),
+            "{method} {path}"
+        );
+    }
+    assert_eq!(server.get("/api/entities?entity_type=note").1["entities"], json!([]), "nothing was created");
+    // The control: unmarked, the same requests are not refused for the mark.
+    for (method, path, body) in others {
+        assert_ne!(send_with(&server.url(path), method, body, &[]).0, 403, "{method} {path} unmarked");
+    }
     // The plugin's own routes are reachable with the mark.
     assert_eq!(send_with(&server.url("/api/plugins/probe/status/201"), "GET", None, &marked).0, 201);
 }

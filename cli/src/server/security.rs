@@ -68,9 +68,18 @@ pub fn check_listen_address(addr: SocketAddr, token: Option<&str>) -> anyhow::Re
     Ok(())
 }
 
-/// The header the console puts on a frame's `invoke` requests: the host's
-/// own endpoints under a plugin's path (`settings`, `reload`) refuse them.
+/// The header the console puts on a frame's `invoke` requests. Only a
+/// plugin's own routes (`/api/plugins/{id}/…`) answer them: [`guard`]
+/// refuses the mark everywhere else, and the host's own endpoints under a
+/// plugin's path (`settings`, `reload`) refuse it themselves.
 pub const INVOKE_HEADER: &str = "plinth-invoke";
+
+/// Whether `path` is under a plugin's own routes, as the router matches
+/// them (`/api/plugins/{id}/{*path}`).
+fn is_plugin_route(path: &str) -> bool {
+    path.strip_prefix("/api/plugins/")
+        .is_some_and(|rest| rest.split_once('/').is_some_and(|(id, _)| !id.is_empty()))
+}
 
 /// Refuses a frame's `invoke` on one of the host's own endpoints.
 pub fn refuse_invoke(headers: &HeaderMap) -> Result<(), ApiError> {
@@ -92,6 +101,10 @@ pub async fn guard(State(state): AppStateExtractor, request: Request, next: Next
 
 fn check(token: Option<&str>, request: &Request) -> Result<(), ApiError> {
     let headers = request.headers();
+    // A frame's invoke reaches its plugin's routes and nothing else of the host.
+    if headers.contains_key(INVOKE_HEADER) && !is_plugin_route(request.uri().path()) {
+        refuse_invoke(headers)?;
+    }
     // Without a token, a page on another site that points its own name at
     // 127.0.0.1 (DNS rebinding) would be "same-origin": answer only the
     // loopback names. With a token, the token is what protects the API.
