@@ -1,10 +1,11 @@
 // Plinth's web console. It uses only the public HTTP API, so anything it does
-// a script can do too. Plugin content (widget and panel pages, WASM renders)
-// is shown only inside <iframe sandbox="allow-scripts">: an opaque origin
-// that cannot reach this page, its storage or the API. Frames talk to the
-// console through the versioned sb-field-widget / sb-panel postMessage
-// protocol (docs/widgets.md); a message counts only when it comes from the
-// frame's own window.
+// a script can do too. Plugin content is shown only in sandboxed frames: widget
+// and panel pages in <iframe sandbox="allow-scripts">, an opaque origin that
+// cannot reach this page, its storage or the API; WASM renders in
+// <iframe sandbox="">, where nothing runs. Frames talk to the console through
+// the versioned sb-field-widget / sb-panel postMessage protocol
+// (docs/widgets.md); a message counts only when it comes from the frame's own
+// window, and a frame that loads a second page is no longer trusted.
 "use strict";
 
 // ---------------------------------------------------------------- helpers
@@ -137,17 +138,33 @@ class PluginFrame {
     this.pluginId = pluginId;
     this.init = init;
     this.on = on || {};
-    // A WASM render is static HTML: its frame may not invoke or set values.
+    this.title = title;
+    // A WASM render is static HTML: no script runs in its frame.
     this.renderOnly = !src;
     // No allow-same-origin: the frame's origin is opaque whatever it loads.
     this.iframe = h("iframe", {
-      class: "plugin-frame", sandbox: "allow-scripts", title, referrerpolicy: "no-referrer",
+      class: "plugin-frame", sandbox: this.renderOnly ? "" : "allow-scripts", title, referrerpolicy: "no-referrer",
       dataset: { plugin: pluginId, protocol },
     });
     this.iframe.style.height = (minHeight || 60) + "px";
+    // The console opens one page per frame. A second load, or a second
+    // "ready", means the frame navigated itself (to another plugin's page, a
+    // meta refresh in a render): whatever it shows now is not this plugin's page.
+    this.loads = 0;
+    this.iframe.addEventListener("load", () => { if (++this.loads > 1) this.leave(); });
     if (src) this.iframe.src = src;
     else this.iframe.srcdoc = srcdoc;
     frames.add(this);
+  }
+
+  /** Stops trusting the frame and puts a notice where it was. */
+  leave() {
+    if (this.left) return;
+    this.left = true;
+    frames.delete(this);
+    const notice = h("p", { class: "error frame-left", role: "alert", dataset: { plugin: this.pluginId } },
+      `${this.title} left its own page, so the console no longer trusts it. Reload the page to show it again.`);
+    this.iframe.replaceWith(notice);
   }
 
   send(type, fields) {
@@ -162,6 +179,8 @@ class PluginFrame {
     const type = data.type.slice(this.protocol.length + 1);
     if (!data.type.startsWith(this.protocol + "-")) return;
     if (type === "ready") {
+      if (this.ready) return this.leave();
+      this.ready = true;
       const versions = Array.isArray(data.versions) ? data.versions : [1];
       if (!versions.includes(1)) return this.send("error", { message: "this console speaks version 1 only" });
       // init may need a request first (the settings the frame may see).

@@ -50,14 +50,20 @@
       }
     });
 
+    // The content's own height, not the frame's: scrollHeight is never less
+    // than the frame, so a frame sized by it could grow but never shrink.
     function reportSize() {
-      var height = Math.ceil(document.documentElement.scrollHeight);
+      var height = Math.ceil(document.documentElement.getBoundingClientRect().height);
       if (height !== lastHeight) {
         lastHeight = height;
         send("resize", { height: height });
       }
     }
-    if (window.ResizeObserver) new ResizeObserver(reportSize).observe(document.documentElement);
+    if (window.ResizeObserver) {
+      var observer = new ResizeObserver(reportSize);
+      observer.observe(document.documentElement);
+      if (document.body) observer.observe(document.body);
+    }
     window.addEventListener("load", reportSize);
 
     var api = {

@@ -243,9 +243,10 @@ fn hostile_plugin_content_gets_nothing() {
     // A script a WASM render will try to load from this server.
     std::fs::write(probe.join("ui/attack.js"), "document.body.dataset.ran = 'yes';").expect("attack script");
     // The same component again, its widget without a page: shown through its WASM render.
+    // It also opts its `/page` route into being a page that runs scripts.
     let render_only = json!({
         "id": "probe-render", "name": "Probe render", "version": "0.1.0", "wasm": {"module": "plugin.wasm"},
-        "field_widgets": [{"id": "shout"}],
+        "field_widgets": [{"id": "shout"}], "route_pages": ["/page"],
     });
     let component = std::fs::read(guests::PROBE_PLUGIN_WASM).expect("probe built");
     plinth_tests::write_plugin(plugins.path(), "probe-render", &render_only, &component);
@@ -261,6 +262,8 @@ fn hostile_plugin_content_gets_nothing() {
     let (status, _, _) = server.send("PUT", "/api/field-configs/doc", Some(&config.to_string()));
     assert_eq!(status, 200);
 
+    let audit_calls = || server.get("/api/plugins/audit-trail").1["health"]["calls"].clone();
+    let calls_before = audit_calls();
     browser.goto(&format!("{base}/#/plugins"));
     browser.eval("document.cookie = 'console_session=secret; path=/'; sessionStorage.setItem('secret', 'token'); return 1");
     browser.goto(&format!("{base}/#/entity/new?type=doc"));
@@ -284,6 +287,8 @@ fn hostile_plugin_content_gets_nothing() {
     }
     // The control: its own route answers, so the refusals above are real.
     assert_eq!(report["invoke_own"], json!(201), "{report:#}");
+    // Its image, frame and script image of another plugin's route never ran it.
+    assert_eq!(audit_calls(), calls_before, "another plugin's route ran: {}", server.log());
     // Nothing reached the other widget, in the form or in its frame.
     assert_eq!(form_value(&browser, "bio"), Value::Null);
     browser.enter_frame("[data-field=\"bio\"] iframe");
@@ -292,12 +297,12 @@ fn hostile_plugin_content_gets_nothing() {
     let hash = browser.eval("return location.hash");
     assert_eq!(hash, json!("#/entity/new?type=doc"), "the page was not navigated away");
 
-    // The WASM render is shown in a sandboxed frame, and no script in it runs.
+    // The WASM render is shown in a frame where nothing runs.
     let sandbox = browser.wait_for(
         "the render's frame",
-        "const f = document.querySelector('iframe[srcdoc]'); return f && f.getAttribute('sandbox')",
+        "const f = document.querySelector('iframe[srcdoc]'); return f && [f.getAttribute('sandbox')]",
     );
-    assert_eq!(sandbox, json!("allow-scripts"));
+    assert_eq!(sandbox, json!([""]));
     browser.enter_frame("iframe[srcdoc]");
     let shown = browser.wait_for(
         "the rendered HTML",
@@ -311,16 +316,115 @@ fn hostile_plugin_content_gets_nothing() {
     );
     browser.leave_frame();
 
-    // A plugin route's HTML runs in an opaque origin: no cookies to read,
-    // and the cookie it tried to set was dropped.
+    // A plugin route's HTML runs no script unless its manifest makes the
+    // route a page...
     browser.goto(&format!("{base}/api/plugins/probe/page"));
+    browser.wait_for("the page without scripts", "return document.getElementById('noscript')");
+    assert_eq!(browser.eval("return document.title"), json!("page"), "the route's script ran");
+    // ...and a page runs in an opaque origin: no cookies to read, no API, no
+    // other host; only its own routes.
+    browser.goto(&format!("{base}/api/plugins/probe-render/page"));
     let title = browser.wait_for("the page's script", "return document.title !== 'page' && document.title");
     assert!(title.as_str().is_some_and(|t| t.starts_with("blocked:")), "{title}");
+    let reached =
+        browser.wait_for("the page's requests", "return document.getElementById('report').textContent");
+    let reached: Value = serde_json::from_str(reached.as_str().expect("text")).expect("the page's report");
+    assert_eq!(reached, json!({"api": "blocked", "other_host": "blocked", "own_route": "sent"}));
+    // The cookie either page tried to set was dropped.
     browser.goto(&format!("{base}/#/plugins"));
     let cookies = browser.eval("return document.cookie");
     assert_eq!(cookies, json!("console_session=secret"), "the plugin's Set-Cookie must be dropped");
     let kept = browser.eval("return sessionStorage.getItem('secret')");
     assert_eq!(kept, json!("token"), "Clear-Site-Data from a plugin must be dropped");
+}
+
+/// A frame that navigates itself away from its plugin's page is refused by
+/// the server and no longer trusted by the console: the page it tried to
+/// load (another plugin's) never gets the field's `init` or sets its value.
+/// A render's meta refresh goes nowhere: nothing automatic runs in a render.
+#[test]
+fn a_frame_that_leaves_its_page_is_no_longer_trusted() {
+    let Some(browser) = Browser::start() else { return };
+    let plugins = tempfile::tempdir().expect("temp dir");
+    let component = std::fs::read(guests::PROBE_PLUGIN_WASM).expect("probe built");
+    let wanderer = json!({
+        "id": "probe", "wasm": {"module": "plugin.wasm"}, "field_widgets": [{"id": "shout", "html": "ui/wander.html"}],
+    });
+    let probe = plinth_tests::write_plugin(plugins.path(), "probe", &wanderer, &component);
+    std::fs::create_dir(probe.join("ui")).expect("ui folder");
+    // Once loaded, it navigates its frame to another plugin's page.
+    std::fs::write(
+        probe.join("ui/wander.html"),
+        "<p>wander</p><script>addEventListener('load', function () { setTimeout(function () {\
+         location.href = '/plugin-ui/other/ui/grab.html'; }, 0); });</script>",
+    )
+    .expect("page");
+    // A page-only widget that does so at once, before it has even loaded.
+    let hasty = plugins.path().join("hasty");
+    std::fs::create_dir_all(hasty.join("ui")).expect("folders");
+    std::fs::write(
+        hasty.join("ui/hasty.html"),
+        "<script>location.href = '/plugin-ui/other/ui/grab.html';</script>",
+    )
+    .expect("page");
+    let manifest = json!({"id": "hasty", "field_widgets": [{"id": "go", "html": "ui/hasty.html"}]});
+    std::fs::write(hasty.join("plugin.json"), manifest.to_string()).expect("manifest");
+    let render_only =
+        json!({"id": "probe-render", "wasm": {"module": "plugin.wasm"}, "field_widgets": [{"id": "shout"}]});
+    plinth_tests::write_plugin(plugins.path(), "probe-render", &render_only, &component);
+    // Another plugin's page that takes over whatever field it is shown for.
+    let other = plugins.path().join("other");
+    std::fs::create_dir_all(other.join("ui")).expect("folders");
+    std::fs::write(
+        other.join("ui/grab.html"),
+        "<script src=\"/plinth-widget.js\"></script><script>var w = PlinthWidget.connect({ onInit: function () {\
+         w.setValue('HIJACKED'); w.setValidity(false, ['hijacked']); } });</script>",
+    )
+    .expect("grab page");
+    let manifest = json!({"id": "other", "field_widgets": [{"id": "grab", "html": "ui/grab.html"}]});
+    std::fs::write(other.join("plugin.json"), manifest.to_string()).expect("manifest");
+    let server = Server::start(plugins.path(), &[]);
+    // The probe renders the field name unescaped: this one is a meta refresh.
+    let refresh = "<meta http-equiv=\"refresh\" content=\"0;url=/plugin-ui/other/ui/grab.html\">";
+    let config = json!({"fields": {
+        "wander": {"widget": "plugin:probe:shout"},
+        "hasty": {"widget": "plugin:hasty:go"},
+        refresh: {"widget": "plugin:probe-render:shout"},
+    }});
+    assert_eq!(server.send("PUT", "/api/field-configs/doc", Some(&config.to_string())).0, 200);
+
+    browser.goto(&format!("{}/#/entity/new?type=doc", server.base));
+    let notice = browser.wait_for(
+        "the notice where the wandering frame was",
+        "const n = document.querySelector('[data-field=\"wander\"] .frame-left'); return n && n.textContent",
+    );
+    assert!(notice.as_str().is_some_and(|n| n.contains("left its own page")), "{notice}");
+    assert_eq!(form_value(&browser, "wander"), Value::Null, "the other plugin's page set the value");
+    // The hasty frame navigated before the console could see its page: the
+    // browser says who started that navigation, and the server refused it.
+    browser.enter_frame("[data-field=\"hasty\"] iframe");
+    let shown = browser
+        .wait_for("the server's refusal in the frame", "return document.body && document.body.innerText");
+    assert!(shown.as_str().is_some_and(|text| text.contains("frame_navigation")), "{shown}");
+    browser.leave_frame();
+    assert_eq!(form_value(&browser, "hasty"), Value::Null, "the other plugin's page set the value");
+    // The render still shows what the plugin rendered: its refresh did not run.
+    browser.enter_frame("iframe[srcdoc]");
+    let shown =
+        browser.wait_for("the render", "const b = document.querySelector('b'); return b && b.textContent");
+    assert!(shown.as_str().is_some_and(|text| text.ends_with("=NULL")), "{shown}");
+    browser.leave_frame();
+    let validity =
+        browser.eval("return [...document.querySelectorAll('.validity')].map(v => v.textContent).join('')");
+    assert_eq!(validity, json!(""), "a page the console did not open set a validity");
+    // The server refuses such a navigation on its own, whatever the console does.
+    let (status, _, refused) = common::send_with(
+        &server.url("/plugin-ui/other/ui/grab.html"),
+        "GET",
+        None,
+        &[("sec-fetch-dest", "iframe"), ("sec-fetch-mode", "navigate"), ("sec-fetch-site", "cross-site")],
+    );
+    assert_eq!((status, refused["error"]["code"].as_str()), (403, Some("frame_navigation")));
 }
 
 /// Installing in the console: "Install Local" uploads a package, its card

@@ -232,10 +232,59 @@ fn plugins_never_see_credentials_and_their_answers_are_made_harmless() {
     assert_eq!(header(&headers, "set-cookie"), None, "{headers:?}");
     assert_eq!(header(&headers, "clear-site-data"), None, "{headers:?}");
     assert_eq!(header(&headers, "x-content-type-options"), Some("nosniff"));
-    assert!(
-        header(&headers, "content-security-policy").is_some_and(|p| p.starts_with("sandbox")),
-        "{headers:?}"
-    );
+    // A plain route answer runs no script and loads nothing from anywhere.
+    let policy = header(&headers, "content-security-policy").unwrap_or_default();
+    assert!(policy.starts_with("sandbox; default-src 'none';"), "{headers:?}");
+    assert!(!policy.contains("allow-scripts") && !policy.contains("connect-src"), "{policy}");
+}
+
+/// A plugin answers with whatever it likes; the server sends clean HTTP:
+/// no hop-by-hop headers, one `Content-Type`, no body on 204 and 304, and
+/// the JSON error shape (naming the plugin) for a status that is no answer.
+#[test]
+fn plugin_answers_are_clean_http() {
+    let plugins = probe_with_ui();
+    let server = Server::start(plugins.path(), &[]);
+    let (status, headers, _) = server.send("GET", "/api/plugins/probe/dirty", None);
+    assert_eq!(status, 200);
+    let types: Vec<&(String, String)> =
+        headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("content-type")).collect();
+    assert_eq!(types.len(), 1, "{headers:?}");
+    assert_eq!(types[0].1, "text/plain; charset=utf-8", "the first Content-Type counts");
+    for gone in
+        ["x-secret", "keep-alive", "upgrade", "te", "trailer", "proxy-authenticate", "transfer-encoding"]
+    {
+        assert_eq!(header(&headers, gone), None, "{gone}: {headers:?}");
+    }
+    assert_ne!(header(&headers, "connection").map(|c| c.contains("x-secret")), Some(true), "{headers:?}");
+    assert_eq!(header(&headers, "x-kept"), Some("yes"), "{headers:?}");
+    for code in [204, 304] {
+        let raw = raw_get(&server, &format!("/api/plugins/probe/status/{code}"));
+        let (head, body) = raw.split_once("\r\n\r\n").expect("a head");
+        assert!(head.starts_with(&format!("HTTP/1.1 {code}")), "{raw}");
+        let head = head.to_ascii_lowercase();
+        let framing =
+            head.lines().filter(|l| l.starts_with("content-length:") || l.starts_with("content-type:"));
+        assert_eq!(framing.count(), 0, "{code}: {head}");
+        assert_eq!(body, "", "{code}");
+    }
+    for code in [101, 103] {
+        let (status, _, error) = server.send("GET", &format!("/api/plugins/probe/status/{code}"), None);
+        assert_eq!((status, error["error"]["code"].as_str()), (500, Some("invalid_response")), "{code}");
+        assert_eq!(error["error"]["plugin"], "probe", "{error}");
+        assert!(error["error"]["message"].as_str().is_some_and(|m| m.contains(&code.to_string())), "{error}");
+    }
+}
+
+/// The whole answer to a GET as it came over the wire.
+fn raw_get(server: &Server, path: &str) -> String {
+    use std::io::{Read, Write};
+    let address = server.base.strip_prefix("http://").expect("http");
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    answer
 }
 
 #[test]

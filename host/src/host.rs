@@ -146,9 +146,17 @@ pub struct PluginInfo {
     pub settings: BTreeMap<String, crate::manifest::SettingSchema>,
     /// Its front-end panels.
     pub panels: Vec<crate::manifest::PanelDeclaration>,
+    /// The routes whose HTML answers may run scripts (the manifest's `route_pages`).
+    pub route_pages: Vec<String>,
 }
 
 impl PluginInfo {
+    /// Whether the route at `path` (below `/api/plugins/{id}`, no query) is
+    /// one of its `route_pages`, whose HTML answers may run scripts.
+    pub fn is_route_page(&self, path: &str) -> bool {
+        crate::manifest::route_page_matches(&self.route_pages, path)
+    }
+
     fn of(plugin: &LoadedPlugin) -> PluginInfo {
         let manifest = &plugin.manifest;
         PluginInfo {
@@ -166,6 +174,7 @@ impl PluginInfo {
             limits: plugin.context.limits,
             settings: manifest.capabilities.settings.clone(),
             panels: manifest.panels.clone(),
+            route_pages: manifest.route_pages.clone(),
         }
     }
 }

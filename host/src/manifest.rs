@@ -39,6 +39,12 @@ pub struct Manifest {
     /// Front-end panels: HTML pages a web front end shows in sandboxed frames.
     #[serde(default)]
     pub panels: Vec<PanelDeclaration>,
+    /// Route paths whose HTML answers are pages that may run scripts
+    /// (`/dashboard`, or `/reports/*` for every path below `/reports/`).
+    /// Every other route answer is served with a policy that runs no script
+    /// and loads nothing: a plugin opts a route into being a page.
+    #[serde(default)]
+    pub route_pages: Vec<String>,
     /// How to build the component from its sources (`plinth build`, `plinth dev`).
     #[serde(default)]
     pub build: Option<BuildSection>,
@@ -439,7 +445,42 @@ impl Manifest {
             }
         }
         check_ids("field_widgets", "widget", self.field_widgets.iter().map(|widget| widget.id.as_str()))?;
+        if self.route_pages.len() > MAX_ROUTE_PAGES {
+            return Err(ManifestError::at("route_pages", format!("at most {MAX_ROUTE_PAGES} entries")));
+        }
+        for (index, pattern) in self.route_pages.iter().enumerate() {
+            check_route_page(pattern)
+                .map_err(|message| ManifestError::at(format!("route_pages[{index}]"), message))?;
+        }
         Ok(())
+    }
+}
+
+/// Entries `route_pages` may have.
+const MAX_ROUTE_PAGES: usize = 64;
+
+/// Whether `path` matches one of `patterns`: exactly, or below a `/prefix/*`.
+pub fn route_page_matches(patterns: &[String], path: &str) -> bool {
+    patterns.iter().any(|pattern| match pattern.strip_suffix('*') {
+        Some(prefix) => path.starts_with(prefix) && path.len() > prefix.len(),
+        None => path == pattern,
+    })
+}
+
+/// A `route_pages` entry: an absolute route path, `*` only as its last segment.
+fn check_route_page(pattern: &str) -> Result<(), String> {
+    let body = pattern.strip_suffix("/*").map_or(pattern, |prefix| prefix);
+    let well_formed = pattern.starts_with('/')
+        && pattern.len() <= 256
+        && !body.contains('*')
+        && !body.split('/').any(|part| part == ".." || part == ".")
+        && body.chars().all(|c| c.is_ascii_graphic() && c != '?' && c != '#' && c != '\\');
+    if well_formed {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{pattern}` is not a route path: write it as the route is served below /api/plugins/{{id}}, like `/dashboard` or `/reports/*`"
+        ))
     }
 }
 
@@ -542,6 +583,21 @@ pub(crate) fn is_identifier(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn route_pages_are_paths_or_prefixes() {
+        let pages = ["/page".to_string(), "/reports/*".to_string()];
+        assert!(route_page_matches(&pages, "/page"));
+        assert!(route_page_matches(&pages, "/reports/2026"));
+        assert!(!route_page_matches(&pages, "/reports/"));
+        assert!(!route_page_matches(&pages, "/page/more"));
+        assert!(!route_page_matches(&pages, "/pages"));
+        for bad in ["page", "/a/*/b", "/a/../b", "/a?b", "/a b", "/*x"] {
+            let text = format!(r#"{{"id":"p","wasm":{{"module":"p.wasm"}},"route_pages":["{bad}"]}}"#);
+            let error = Manifest::parse(&text).expect_err(bad);
+            assert_eq!(error.path, "route_pages[0]", "{bad}: {error}");
+        }
+    }
 
     fn manifest(capabilities: &str) -> String {
         format!(

@@ -2,9 +2,9 @@
 //! (`cli/console/`): plain HTML, CSS and JavaScript, no build step and no Node
 //! at run time. The console uses only the public HTTP API.
 
-use super::security::CONSOLE_CSP;
+use super::csp::{self, Sources};
 use axum::extract::Path;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// The console's files: name, content type, bytes.
@@ -22,39 +22,40 @@ const WIDGET_CLIENT: &str = include_str!("../../console/plinth-widget.js");
 const WORKER_CLIENT: &str = include_str!("../../console/plinth-worker.js");
 
 /// `/plinth-worker.js`: for front-end code on this server's own origin.
-pub async fn worker_client() -> Response {
-    asset("text/javascript; charset=utf-8", WORKER_CLIENT)
+pub async fn worker_client(headers: HeaderMap) -> Response {
+    asset("text/javascript; charset=utf-8", WORKER_CLIENT, &headers)
 }
 
-fn asset(content_type: &'static str, body: &'static str) -> Response {
+/// One of the console's files, under the console's policy.
+fn asset(content_type: &'static str, body: &'static str, request: &HeaderMap) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONSOLE_CSP));
+    csp::set(headers, &Sources::of(request).console());
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
 
 /// `/`: the console's page.
-pub async fn index() -> Response {
+pub async fn index(headers: HeaderMap) -> Response {
     let (_, content_type, body) = FILES[0];
-    asset(content_type, body)
+    asset(content_type, body, &headers)
 }
 
 /// `/console/{file}`.
-pub async fn file(Path(name): Path<String>) -> Response {
+pub async fn file(Path(name): Path<String>, headers: HeaderMap) -> Response {
     match FILES.iter().find(|(file, _, _)| *file == name) {
-        Some((_, content_type, body)) => asset(content_type, body),
+        Some((_, content_type, body)) => asset(content_type, body, &headers),
         None => (StatusCode::NOT_FOUND, "no such console file").into_response(),
     }
 }
 
 /// `/plinth-widget.js`: loaded by plugin pages, so it may be fetched from a
 /// sandboxed (opaque-origin) frame.
-pub async fn widget_client() -> Response {
-    let mut response = asset("text/javascript; charset=utf-8", WIDGET_CLIENT);
+pub async fn widget_client(headers: HeaderMap) -> Response {
+    let mut response = asset("text/javascript; charset=utf-8", WIDGET_CLIENT, &headers);
     response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     response
 }

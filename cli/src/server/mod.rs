@@ -4,6 +4,7 @@
 
 mod api;
 mod console;
+mod csp;
 mod entities;
 mod field_configs;
 mod installs;
@@ -11,6 +12,7 @@ mod legacy;
 mod plugin_ui;
 mod plugins;
 mod reload;
+mod route_answer;
 pub mod security;
 pub mod status;
 mod widgets;

@@ -1,15 +1,16 @@
 //! `/plugin-ui/{id}/{path}`: a plugin's widget and panel pages, and the files
 //! beside them (scripts, styles, images), served from its folder with a
-//! sandbox Content-Security-Policy (`security::PLUGIN_UI_CSP`). Only files in
+//! sandbox Content-Security-Policy that lets a page load only its own plugin's
+//! files (`csp::Sources::plugin_ui`). Only files in
 //! the folders of the HTML files the manifest declares are served (checked
 //! after following links), never the manifest, a component or anything else
 //! of the plugin's folder.
 
 use super::AppStateExtractor;
 use super::api::ApiError;
-use super::security::PLUGIN_UI_CSP;
+use super::csp::{self, Sources};
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use std::path::PathBuf;
 
@@ -24,6 +25,7 @@ static READS: std::sync::LazyLock<tokio::sync::Semaphore> =
 pub async fn file(
     State(state): AppStateExtractor,
     Path((id, path)): Path<(String, String)>,
+    request: HeaderMap,
 ) -> Result<Response, ApiError> {
     let not_found = || {
         ApiError::not_found(format!(
@@ -53,7 +55,7 @@ pub async fn file(
     let mut response = bytes.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(&path)));
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PLUGIN_UI_CSP));
+    csp::set(headers, &Sources::of(&request).plugin_ui(&id));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(response)

@@ -5,8 +5,8 @@ use super::{AppStateExtractor, SharedState};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
 use plinth_host::{FailedLoad, LogLevel, Method, PluginInfo, RouteRequest};
 use serde_json::{Map, Value, json};
 use std::time::Instant;
@@ -163,7 +163,7 @@ pub async fn route(
     let body = read_body(body, limit).await.map_err(|error| error.for_plugin(&id))?;
     let mut request = RouteRequest::new(method, &format!("/{path}")).with_body(body.to_vec());
     request = request.with_query_string(query.as_deref().unwrap_or(""));
-    for (name, value) in headers.iter().filter(|(name, _)| super::security::forwarded_to_plugin(name)) {
+    for (name, value) in super::route_answer::forwarded(&headers) {
         request = request.with_header(name.as_str(), &String::from_utf8_lossy(value.as_bytes()));
     }
 
@@ -181,21 +181,7 @@ pub async fn route(
             tracing::warn!(plugin = %id, route, status = super::status::of_call(error), duration_ms, outcome = error.code(), "plugin route: {error}")
         }
     }
-    let response = result?;
-    let status = StatusCode::from_u16(response.status).map_err(|_| {
-        ApiError::new(500, "invalid_response", format!("the plugin answered with status {}", response.status))
-            .for_plugin(&id)
-    })?;
-    let mut reply = (status, response.body).into_response();
-    for (name, value) in response.headers {
-        let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) else {
-            continue;
-        };
-        // The server frames the body itself.
-        if name != axum::http::header::CONTENT_LENGTH && name != axum::http::header::TRANSFER_ENCODING {
-            reply.headers_mut().append(name, value);
-        }
-    }
-    super::security::harden_plugin_response(reply.headers_mut());
-    Ok(reply)
+    let sources = super::csp::Sources::of(&headers);
+    let is_page = || state.host.plugin(&id).is_some_and(|info| info.is_route_page(&format!("/{path}")));
+    super::route_answer::to_http(&id, result?, &sources, is_page)
 }

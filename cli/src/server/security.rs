@@ -1,58 +1,19 @@
-//! The web security model. Plugin content (route answers, widget and panel
-//! pages) is served on the console's own origin, so it is treated as
-//! untrusted: it gets a `Content-Security-Policy: sandbox`, which gives it an
-//! opaque origin (no cookies, no storage, no same-origin API calls as the
-//! user). The API itself takes an admin token when one is set (required off
-//! loopback) and refuses state-changing requests from other origins.
+//! Who may ask this server what. The API takes an admin token when one is
+//! set (required off loopback) and refuses state-changing requests from other
+//! origins; a frame's `invoke` reaches only plugin routes; a frame is
+//! navigated only by the console. What plugin content may do once in a
+//! browser is `csp`'s part, and clean plugin answers `route_answer`'s.
 
 use super::AppStateExtractor;
 use super::api::ApiError;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
 
 /// The environment variable `--admin-token` may come from instead.
 pub const TOKEN_VARIABLE: &str = "PLINTH_ADMIN_TOKEN";
-
-/// What a plugin's route answer may do in a browser: run scripts in an
-/// opaque origin, nothing else (no forms, popups, top navigation).
-pub const PLUGIN_ROUTE_CSP: &str = "sandbox allow-scripts; frame-ancestors 'none'";
-
-/// Widget and panel pages: scripts and styles from the page itself and this
-/// server (the client script), images inline; no network (`invoke` goes
-/// through the console), no forms, no plugins, no `<base>`.
-pub const PLUGIN_UI_CSP: &str = "sandbox allow-scripts; default-src 'none'; \
-    script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
-    font-src 'self' data:; media-src 'self' data:; connect-src 'none'; form-action 'none'; \
-    base-uri 'none'; frame-ancestors 'self'";
-
-/// The console: its own scripts only; frames for plugin pages from this
-/// server; inline styles for `srcdoc` widget renders (which inherit this
-/// policy, so a render's scripts never run).
-pub const CONSOLE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-    img-src 'self' data:; frame-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; \
-    form-action 'self'; frame-ancestors 'none'";
-
-/// Request headers a plugin never sees: the user's credentials.
-const CREDENTIAL_HEADERS: [header::HeaderName; 3] =
-    [header::COOKIE, header::AUTHORIZATION, header::PROXY_AUTHORIZATION];
-
-/// Whether a request header may be passed to a plugin.
-pub fn forwarded_to_plugin(name: &header::HeaderName) -> bool {
-    !CREDENTIAL_HEADERS.contains(name)
-}
-
-/// Makes a plugin's route answer safe to serve on the console's origin: no
-/// cookies set, no site data cleared, no content sniffing, a sandbox CSP.
-pub fn harden_plugin_response(headers: &mut HeaderMap) {
-    headers.remove(header::SET_COOKIE);
-    headers.remove("clear-site-data");
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    // Appended, not replaced: a plugin's own, stricter policy still applies.
-    headers.append(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PLUGIN_ROUTE_CSP));
-}
 
 /// Refuses to serve off loopback without a token.
 pub fn check_listen_address(addr: SocketAddr, token: Option<&str>) -> anyhow::Result<()> {
@@ -105,6 +66,16 @@ fn check(token: Option<&str>, request: &Request) -> Result<(), ApiError> {
     if headers.contains_key(INVOKE_HEADER) && !is_plugin_route(request.uri().path()) {
         refuse_invoke(headers)?;
     }
+    // A frame is navigated by the console alone: a plugin's frame that
+    // navigates itself (to another plugin's page, or a meta refresh in a
+    // render) was started by an opaque origin, so it is `cross-site`.
+    if frame_navigation_from_elsewhere(headers) {
+        return Err(ApiError::new(
+            403,
+            "frame_navigation",
+            "a frame of the console shows only the page the console opened in it; a plugin's frame may not navigate itself",
+        ));
+    }
     // Without a token, a page on another site that points its own name at
     // 127.0.0.1 (DNS rebinding) would be "same-origin": answer only the
     // loopback names. With a token, the token is what protects the API.
@@ -144,6 +115,16 @@ fn check(token: Option<&str>, request: &Request) -> Result<(), ApiError> {
     }
 }
 
+/// Whether this is a frame's navigation that the console did not start, as
+/// the browser tells (`Sec-Fetch-*`; a browser without them is held by the
+/// console's `frame-src` and its own check that a frame loads once).
+fn frame_navigation_from_elsewhere(headers: &HeaderMap) -> bool {
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    matches!(value("sec-fetch-dest"), "iframe" | "frame")
+        && value("sec-fetch-mode") == "navigate"
+        && !matches!(value("sec-fetch-site"), "" | "same-origin")
+}
+
 /// Whether the `Host` header names the loopback interface (any port).
 fn loopback_host(headers: &HeaderMap) -> bool {
     let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return false };
@@ -170,6 +151,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
 mod tests {
     use super::*;
     use axum::body::Body;
+    use axum::http::HeaderValue;
 
     fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Request {
         let mut builder = Request::builder().method(method).uri(path).header("host", "127.0.0.1:8080");
@@ -189,6 +171,18 @@ mod tests {
             check(None, &request("DELETE", "/api/entities/1", &[("origin", "http://evil.test")])).is_err()
         );
         assert!(check(None, &request("GET", "/api/entities", &[("origin", "http://evil.test")])).is_ok());
+    }
+
+    #[test]
+    fn frames_are_navigated_by_the_console_only() {
+        fn frame(site: &str) -> [(&str, &str); 3] {
+            [("sec-fetch-dest", "iframe"), ("sec-fetch-mode", "navigate"), ("sec-fetch-site", site)]
+        }
+        let page = "/plugin-ui/probe/ui/page.html";
+        assert!(check(None, &request("GET", page, &frame("same-origin"))).is_ok());
+        assert!(check(None, &request("GET", page, &frame("cross-site"))).is_err());
+        assert!(check(None, &request("GET", "/api/plugins/probe/page", &frame("same-site"))).is_err());
+        assert!(check(None, &request("GET", page, &[("sec-fetch-dest", "document")])).is_ok());
     }
 
     #[test]

@@ -73,6 +73,7 @@ impl Plugin for Probe {
             .get("/page", page)
             .get("/credentials", credentials)
             .get("/redirect", redirect)
+            .get("/dirty", dirty)
     }
 
     fn widgets() -> Vec<Widget> {
@@ -341,8 +342,10 @@ fn echo_path(request: Request) -> Response {
 }
 
 /// Answers with the status in the path, whatever it is.
+/// `code` as the status, with a body even where HTTP allows none (204, 304):
+/// the server must drop it.
 fn status(request: Request) -> Response {
-    Response::new(request.param("code").parse().unwrap_or(0))
+    Response::text(request.param("code").parse().unwrap_or(0), "body")
 }
 
 /// `?count=` distinct headers, each with a value of `?bytes=` bytes.
@@ -384,18 +387,44 @@ fn print(_request: Request) -> Response {
 export!(Probe);
 
 /// An HTML page whose script tries to read the console's cookies (its title
-/// says what it got); the answer also tries to set a cookie and clear the
+/// says what it got), then to send requests (`no-cors`, which only a policy
+/// stops) to the API, another host and its own routes (`#report` says what
+/// happened); a browser that runs no script
+/// shows `#noscript`. The answer also tries to set a cookie and clear the
 /// site's data.
 fn page(_request: Request) -> Response {
     Response::html(
         200,
-        "<!doctype html><title>page</title><script>\
+        "<!doctype html><title>page</title>\
+         <noscript><p id=\"noscript\">scripts are off</p></noscript><pre id=\"report\"></pre><script>\
          try { document.title = 'cookie:' + document.cookie; } \
          catch (e) { document.title = 'blocked:' + e.name; }\
+         function tryFetch(url) { return fetch(url, { mode: 'no-cors' }).then(function () { return 'sent'; }, \
+           function (e) { return 'blocked'; }); }\
+         var elsewhere = 'http://localhost:' + location.port + '/healthz';\
+         Promise.all([tryFetch('/api/entities'), tryFetch(elsewhere), tryFetch('status/203')])\
+           .then(function (r) { document.getElementById('report').textContent = \
+             JSON.stringify({ api: r[0], other_host: r[1], own_route: r[2] }); });\
          </script>",
     )
     .header("set-cookie", "plugin=planted; Path=/")
     .header("clear-site-data", "\"*\"")
+}
+
+/// An answer with everything HTTP keeps for the server: hop-by-hop headers,
+/// a second `Content-Type`, framing of its own.
+fn dirty(_request: Request) -> Response {
+    Response::text(200, "dirty")
+        .header("content-type", "text/html")
+        .header("connection", "x-secret, close")
+        .header("x-secret", "1")
+        .header("keep-alive", "timeout=5")
+        .header("upgrade", "websocket")
+        .header("te", "trailers")
+        .header("trailer", "x-late")
+        .header("proxy-authenticate", "Basic realm=\"plugin\"")
+        .header("transfer-encoding", "chunked")
+        .header("x-kept", "yes")
 }
 
 /// The credentials the plugin was sent, if any.
