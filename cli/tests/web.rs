@@ -172,6 +172,86 @@ fn field_configurations_are_enforced_on_every_write() {
     assert!(server.get("/api/field-configs").1["field_configs"].get("place").is_none());
 }
 
+/// The server checks what the console's form would: each value against its
+/// field's type, widgets only on the field types they declare, and
+/// read-only fields kept from creation on.
+#[test]
+fn the_server_enforces_types_widgets_and_read_only_fields() {
+    let plugins = rust_examples();
+    let server = Server::start(plugins.path(), &[]);
+    // The word-count widget edits text: configuring it on a number is refused.
+    let misfit =
+        json!({"fields": {"age": {"type": "number", "widget": "plugin:word-count-widget:word-count"}}});
+    let (status, _, refused) = server.send("PUT", "/api/field-configs/character", Some(&misfit.to_string()));
+    assert_eq!((status, refused["error"]["code"].as_str()), (422, Some("invalid_field_config")), "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("age") && message.contains("edits text fields"), "{refused}");
+
+    let config = json!({"fields": {
+        "age": {"type": "number"}, "alive": {"type": "boolean"}, "notes": {"type": "json"},
+        "code": {"read_only": true}, "bio": {"widget": "plugin:word-count-widget:word-count"},
+    }});
+    assert_eq!(server.send("PUT", "/api/field-configs/character", Some(&config.to_string())).0, 200);
+    let create = |data: Value| {
+        let body = json!({"entity_type": "character", "data": data}).to_string();
+        let (status, _, reply) = server.send("POST", "/api/entities", Some(&body));
+        (status, reply)
+    };
+    let (status, refused) = create(json!({"age": "forty", "alive": "yes", "bio": 7, "notes": [1]}));
+    assert_eq!(status, 422, "{refused}");
+    let fields = &refused["error"]["details"]["fields"];
+    assert!(fields["age"][0].as_str().is_some_and(|m| m.contains("a number")), "{refused}");
+    assert!(fields["alive"][0].as_str().is_some_and(|m| m.contains("true or false")), "{refused}");
+    assert!(fields["bio"][0].as_str().is_some_and(|m| m.contains("text")), "{refused}");
+    assert!(fields.get("notes").is_none(), "json takes anything: {refused}");
+    // null clears a field that is not required.
+    let (status, created) =
+        create(json!({"age": 40, "alive": null, "code": "A-1", "bio": "hi", "notes": {"x": 1}}));
+    assert_eq!(status, 201, "{created}");
+    let id = created["entity"]["id"].as_str().expect("id").to_string();
+
+    // read_only: an update keeps the value it was created with, or is refused.
+    let update = |data: Value| {
+        server.send("PUT", &format!("/api/entities/{id}"), Some(&json!({"data": data}).to_string()))
+    };
+    let (status, _, refused) = update(json!({"age": 41, "code": "B-2", "bio": "hi"}));
+    assert_eq!(status, 422, "{refused}");
+    assert!(
+        refused["error"]["details"]["fields"]["code"][0].as_str().is_some_and(|m| m.contains("read-only"))
+    );
+    assert_eq!(update(json!({"age": 41, "bio": "hi"})).0, 422, "dropping a read-only value");
+    let (status, _, kept) = update(json!({"age": 41, "code": "A-1", "bio": "hi"}));
+    assert_eq!(status, 200, "{kept}");
+    assert_eq!(server.get(&format!("/api/entities/{id}")).1["data"]["code"], "A-1");
+}
+
+/// The widget checks of one write share one time budget: twenty fields whose
+/// widget never answers take about one widget time limit, not twenty; the
+/// fields left unchecked when it ran out are named.
+#[test]
+fn the_widget_checks_of_one_write_share_one_time_budget() {
+    let plugins = probe_with_ui();
+    let server = Server::start(plugins.path(), &["--call-timeout-ms", "1000"]);
+    let names: Vec<String> = (0..20).map(|i| format!("f{i:02}")).collect();
+    let fields: serde_json::Map<String, Value> =
+        names.iter().map(|name| (name.clone(), json!({"widget": "plugin:probe:shout"}))).collect();
+    let config = json!({ "fields": fields });
+    assert_eq!(server.send("PUT", "/api/field-configs/slow", Some(&config.to_string())).0, 200);
+    let data: serde_json::Map<String, Value> =
+        names.iter().map(|name| (name.clone(), json!("sleep"))).collect();
+    let body = json!({"entity_type": "slow", "data": data}).to_string();
+    let (status, _, refused) = server.send("POST", "/api/entities", Some(&body));
+    assert_eq!(status, 422, "{refused}");
+    let problems = refused["error"]["details"]["fields"].as_object().expect("problems by field").clone();
+    assert_eq!(problems.len(), 20, "every field is reported: {refused:#}");
+    let unchecked =
+        problems.values().filter(|m| m[0].as_str().is_some_and(|m| m.starts_with("not checked"))).count();
+    assert!(unchecked >= 12, "the fields past the budget were never started: {refused:#}");
+    let (_, probe) = server.get("/api/plugins/probe");
+    let timeouts = probe["health"]["timeouts"].as_u64().expect("timeouts");
+    assert!(timeouts <= 8, "{timeouts} widget calls ran to their own time limit, one after another");
+}
+
 #[test]
 fn hook_outcomes_stream_as_they_happen() {
     let plugins = tempfile::tempdir().expect("temp dir");

@@ -106,7 +106,7 @@ impl Host {
     ) -> Result<(Entity, Vec<u64>), HostError> {
         let id = id.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
         check_entity(&id, entity_type, &data)?;
-        self.check_fields(entity_type, &data).await?;
+        self.check_fields(entity_type, &data, None).await?;
         let now = now_millis();
         let entity = Entity {
             id: id.clone(),
@@ -126,7 +126,7 @@ impl Host {
         let mut entity =
             in_place(|| self.entity(id))?.ok_or_else(|| HostError::EntityNotFound(id.to_string()))?;
         check_entity(id, &entity.entity_type, &data)?;
-        self.check_fields(&entity.entity_type, &data).await?;
+        self.check_fields(&entity.entity_type, &data, Some(&entity.data)).await?;
         entity.data = data;
         entity.updated_at = now_millis().max(entity.created_at);
         let plugins = self.hook_plugins();

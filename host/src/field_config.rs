@@ -1,9 +1,8 @@
 //! Field configurations: for each entity type, how each field is edited
 //! (a built-in input or a plugin field widget `plugin:{pluginId}:{widgetId}`),
 //! like the guide's template `field_config`. The host keeps them in the
-//! backend and enforces them on every write: a field that has a widget is
-//! checked by that widget's WASM `validate` export, server-side, so no front
-//! end (and no widget frame) can skip it.
+//! backend and enforces them on every write (`field_check`), so no front end
+//! (and no widget frame) can skip them.
 
 use crate::Host;
 use crate::capabilities::in_place;
@@ -44,7 +43,8 @@ pub struct FieldSetting {
     /// A write without a value for this field (absent, null or "") is refused.
     #[serde(default)]
     pub required: bool,
-    /// Front ends show the value without letting people change it.
+    /// Set when the entity is created, never changed by an update afterwards
+    /// (front ends show it without letting people change it).
     #[serde(default)]
     pub read_only: bool,
     /// Free-form options handed to the widget.
@@ -102,15 +102,6 @@ pub(crate) fn parse_widget_id(id: &str) -> Option<(&str, &str)> {
         .then_some((plugin, widget))
 }
 
-/// Whether a field counts as filled in for `required`.
-fn has_value(value: Option<&Value>) -> bool {
-    match value {
-        None | Some(Value::Null) => false,
-        Some(Value::String(text)) => !text.trim().is_empty(),
-        Some(_) => true,
-    }
-}
-
 impl Host {
     /// Every entity type's field configuration.
     pub fn field_configs(&self) -> Result<BTreeMap<String, FieldConfig>, HostError> {
@@ -133,6 +124,16 @@ impl Host {
     pub fn set_field_config(&self, entity_type: &str, config: &FieldConfig) -> Result<(), HostError> {
         crate::events::check_entity_type(entity_type)?;
         config.check(entity_type)?;
+        for (name, field) in &config.fields {
+            if let Some(problem) =
+                field.widget.as_deref().and_then(|id| self.widget_type_problem(id, &field.kind))
+            {
+                return Err(HostError::InvalidFieldConfig {
+                    entity_type: entity_type.into(),
+                    message: format!("field `{name}`: {problem}"),
+                });
+            }
+        }
         let stored = in_place(|| self.shared.backend.field_configs.all())?;
         if !config.fields.is_empty() && !stored.contains_key(entity_type) && stored.len() >= MAX_CONFIGS {
             return Err(HostError::InvalidFieldConfig {
@@ -150,50 +151,6 @@ impl Host {
         }
         let stored = (!config.fields.is_empty()).then_some(&json);
         Ok(in_place(|| self.shared.backend.field_configs.put(entity_type, stored))?)
-    }
-
-    /// Checks `data` against the entity type's field configuration: required
-    /// fields are filled in, and every field with a widget passes that
-    /// widget's `validate`. A widget that is not loaded, or fails to answer,
-    /// refuses the write too: validation that cannot run must not be skipped.
-    /// A page-only widget (of a plugin without a component) validates nothing.
-    pub(crate) async fn check_fields(&self, entity_type: &str, data: &Value) -> Result<(), HostError> {
-        let config = self.field_config(entity_type)?;
-        let mut problems: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut reported = 0;
-        for (name, field) in &config.fields {
-            let value = data.get(name);
-            if field.required && !has_value(value) {
-                problems.entry(name.clone()).or_default().push("a value is required".into());
-                continue;
-            }
-            let (Some(widget), Some(value)) = (&field.widget, value) else { continue };
-            // A page-only widget has nothing to validate with: its page checks
-            // in the browser only (docs/widgets.md says so, and the console).
-            if self.is_page_only_widget(widget) {
-                continue;
-            }
-            let messages = match self.validate_widget_async(widget, value).await {
-                Ok(messages) => messages,
-                Err(error) => vec![format!(
-                    "{widget} could not check this value ({error}); try again, or change the field configuration of `{entity_type}`"
-                )],
-            };
-            reported += messages.len();
-            if !messages.is_empty() {
-                problems.entry(name.clone()).or_default().extend(messages);
-            }
-            // The write is refused already: checking more fields would only
-            // make the answer longer (each widget may give 100 messages).
-            if reported >= crate::calls::MAX_VALIDATION_MESSAGES {
-                break;
-            }
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(HostError::ValidationFailed { entity_type: entity_type.into(), fields: problems })
-        }
     }
 }
 

@@ -47,6 +47,7 @@ mod delivery;
 pub mod engine;
 mod error;
 pub mod events;
+mod field_check;
 pub mod field_config;
 mod host;
 #[cfg(feature = "install")]

@@ -91,9 +91,13 @@ impl Plugin for Probe {
         Ok(format!("<b>{}={}</b>", context.field_name, context.value.to_uppercase()))
     }
 
-    /// A number N as the value gives N messages of 10 KiB each; anything
-    /// else is `not-found`, as the SDK's default answers.
+    /// A number N as the value gives N messages of 10 KiB each; the text
+    /// "sleep" never answers; anything else is `not-found`, as the SDK's
+    /// default answers.
     fn validate_widget(widget_id: &str, value: &str) -> Result<Vec<String>, Error> {
+        if value == "\"sleep\"" {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
         let Ok(count) = value.parse::<usize>() else {
             return Err(Error::NotFound(format!("widget {widget_id} validates numbers only")));
         };
