@@ -298,6 +298,38 @@ function pluginCard(plugin) {
     Object.keys(plugin.settings).length ? settingsForm(plugin) : null);
 }
 
+/**
+ * An input for one value of a schema (plugin settings, a widget's
+ * config_schema): {input, problems, fill(value), read()}. read() returns
+ * {value}, {} when left empty, or {problem}.
+ */
+function schemaInput(name, schema, id) {
+  let input;
+  if (schema.type === "boolean") input = h("input", { type: "checkbox", name, id });
+  else if (schema.type === "integer" || schema.type === "number") input = h("input", { type: "number", name, id, step: schema.type === "integer" ? "1" : "any" });
+  else if (schema.type === "string") input = h("input", { type: "text", name, id });
+  else input = h("textarea", { name, id, rows: 3 });
+  const fill = (value) => {
+    if (input.type === "checkbox") input.checked = value === true;
+    else if (input.tagName === "TEXTAREA") input.value = value === undefined || value === null ? "" : json(value);
+    else input.value = value === undefined || value === null ? "" : String(value);
+  };
+  const read = () => {
+    if (input.type === "checkbox") return { value: input.checked };
+    if (input.value.trim() === "") return {};
+    if (schema.type === "string") return { value: input.value };
+    if (schema.type === "integer" || schema.type === "number") {
+      const number = Number(input.value);
+      if (!Number.isFinite(number) || (schema.type === "integer" && !Number.isInteger(number))) {
+        return { problem: `must be ${schema.type === "integer" ? "a whole number" : "a number"}` };
+      }
+      return { value: number };
+    }
+    try { return { value: JSON.parse(input.value) }; } catch (error) { return { problem: "must be JSON: " + error.message }; }
+  };
+  return { input, fill, read };
+}
+
 /** A form generated from the manifest's settings schema. */
 function settingsForm(plugin) {
   // novalidate: problems show beside their field, in words, not as browser bubbles.
@@ -305,34 +337,24 @@ function settingsForm(plugin) {
   const inputs = {};
   const problems = {};
   for (const [name, schema] of Object.entries(plugin.settings)) {
-    let input;
-    if (schema.type === "boolean") input = h("input", { type: "checkbox", name });
-    else if (schema.type === "integer" || schema.type === "number") input = h("input", { type: "number", name, step: schema.type === "integer" ? "1" : "any" });
-    else if (schema.type === "string") input = h("input", { type: "text", name });
-    else input = h("textarea", { name, rows: 3 });
-    inputs[name] = input;
+    const id = `setting-${plugin.id}-${name}`;
+    inputs[name] = schemaInput(name, schema, id);
     problems[name] = h("div", { class: "problems", dataset: { setting: name } });
     const fallback = schema.default === undefined || schema.default === null ? "none" : JSON.stringify(schema.default);
     // null resets the setting to its manifest default.
-    const reset = h("button", { type: "button", class: "secondary", dataset: { reset: name }, onclick: async () => {
+    const reset = h("button", { type: "button", class: "secondary", dataset: { reset: name }, "aria-label": `Reset ${name} to its default`, onclick: async () => {
       problems[name].textContent = "";
       try { fill(await api.must("PUT", `/api/plugins/${plugin.id}/settings`, { [name]: null })); }
       catch (error) { problems[name].textContent = error.message; }
     } }, "Default");
-    form.append(h("div", { class: "field" }, h("label", {}, name, " ", h("span", { class: "muted" }, schema.type)),
-      h("div", { class: "row" }, input, reset),
+    form.append(h("div", { class: "field" }, h("label", { for: id }, name, " ", h("span", { class: "muted" }, schema.type),
+      schema.expose_to_ui ? h("span", { class: "tag exposed", title: "sent to the plugin's widget and panel pages" }, "shown to pages") : null),
+      h("div", { class: "row" }, inputs[name].input, reset),
       h("div", { class: "hint" }, schema.description || "", ` (default: ${fallback})`), problems[name]));
   }
-  const result = h("span", { class: "result" });
+  const result = h("span", { class: "result", role: "status" });
   form.append(h("div", { class: "row" }, h("button", { type: "submit" }, "Save settings"), result));
-  const fill = (values) => {
-    for (const [name, input] of Object.entries(inputs)) {
-      const value = values[name];
-      if (input.type === "checkbox") input.checked = value === true;
-      else if (input.tagName === "TEXTAREA") input.value = value === undefined ? "" : json(value);
-      else input.value = value === undefined || value === null ? "" : String(value);
-    }
-  };
+  const fill = (values) => { for (const [name, input] of Object.entries(inputs)) input.fill(values[name]); };
   api.must("GET", `/api/plugins/${plugin.id}/settings`).then(fill, (error) => result.replaceChildren(errorBox(error)));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -340,20 +362,10 @@ function settingsForm(plugin) {
     result.textContent = "";
     const values = {};
     let bad = false;
-    for (const [name, schema] of Object.entries(plugin.settings)) {
-      const input = inputs[name];
-      if (input.type === "checkbox") { values[name] = input.checked; continue; }
-      if (input.value.trim() === "") continue;
-      if (schema.type === "string") values[name] = input.value;
-      else if (schema.type === "integer" || schema.type === "number") {
-        const number = Number(input.value);
-        if (!Number.isFinite(number) || (schema.type === "integer" && !Number.isInteger(number))) {
-          problems[name].textContent = `must be ${schema.type === "integer" ? "a whole number" : "a number"}`;
-          bad = true;
-        } else values[name] = number;
-      } else {
-        try { values[name] = JSON.parse(input.value); } catch (error) { problems[name].textContent = "must be JSON: " + error.message; bad = true; }
-      }
+    for (const [name, input] of Object.entries(inputs)) {
+      const read = input.read();
+      if (read.problem) { problems[name].textContent = read.problem; bad = true; }
+      else if ("value" in read) values[name] = read.value;
     }
     if (bad) return;
     try {
@@ -391,52 +403,9 @@ async function entitiesPage(params, generation) {
   show(generation, h("h1", {}, "Entities"), filter,
     h("p", { class: "muted" }, `${list.total} ${type ? type + " " : ""}entities`),
     h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "id"), h("th", {}, "type"), h("th", {}, "data"), h("th", {}, "updated"))), h("tbody", {}, rows)),
-    type ? await fieldConfigEditor(type, configs.field_configs[type] || { fields: {} }) : h("p", { class: "muted" }, "Filter by a type to configure its fields."));
-}
-
-/** Edits which field of `type` uses which widget (stored by the host). */
-async function fieldConfigEditor(type, config) {
-  const widgets = (await api.must("GET", "/api/widgets")).widgets;
-  const body = h("tbody");
-  const addRow = (name, field) => {
-    // A configured widget that is not loaded stays selected (dropping it would drop its server-side check).
-    const missing = field.widget && !widgets.some((w) => w.id === field.widget);
-    const select = h("select", { class: "widget" }, h("option", { value: "" }, "built-in input"),
-      widgets.map((w) => h("option", { value: w.id, selected: w.id === field.widget }, `${w.label} (${w.id})`)),
-      missing && h("option", { value: field.widget, selected: true }, `${field.widget} (not loaded)`));
-    const kind = h("select", { class: "type" }, ["text", "number", "boolean", "json"].map((t) => h("option", { value: t, selected: t === (field.type || "text") }, t)));
-    const row = h("tr", {},
-      h("td", {}, h("input", { class: "name", value: name, placeholder: "field name" })), h("td", {}, kind), h("td", {}, select),
-      h("td", {}, h("input", { type: "checkbox", class: "required", checked: !!field.required })),
-      h("td", {}, h("input", { type: "checkbox", class: "read-only", checked: !!field.read_only })),
-      h("td", {}, h("button", { type: "button", class: "secondary", onclick: () => row.remove() }, "Remove")));
-    row.kept = { label: field.label, config: field.config };
-    body.append(row);
-  };
-  for (const [name, field] of Object.entries(config.fields)) addRow(name, field);
-  const result = h("span", { class: "result" });
-  const save = async () => {
-    const fields = Object.create(null);
-    for (const row of body.children) {
-      const name = row.querySelector(".name").value.trim();
-      if (!name) continue;
-      if (Object.hasOwn(fields, name)) return result.replaceChildren(errorBox(`field \`${name}\` is listed twice`));
-      const widget = row.querySelector(".widget").value;
-      const kept = row.kept || {};
-      fields[name] = {
-        type: row.querySelector(".type").value, required: row.querySelector(".required").checked,
-        read_only: row.querySelector(".read-only").checked, ...(widget ? { widget } : {}),
-        ...(kept.label ? { label: kept.label } : {}),
-        ...(kept.config !== undefined && kept.config !== null ? { config: kept.config } : {}),
-      };
-    }
-    try { await api.must("PUT", "/api/field-configs/" + encodeURIComponent(type), { fields }); result.replaceChildren(h("span", { class: "ok" }, "Saved.")); }
-    catch (error) { result.replaceChildren(errorBox(error)); }
-  };
-  return h("section", { class: "card", id: "field-config" }, h("h2", {}, `Fields of ${type}`),
-    h("table", {}, h("thead", {}, h("tr", {}, ["field", "type", "edited with", "required", "read-only", ""].map((t) => h("th", {}, t)))), body),
-    h("div", { class: "row" }, h("button", { type: "button", class: "secondary", id: "add-config-field", onclick: () => addRow("", {}) }, "Add field"),
-      h("button", { type: "button", id: "save-field-config", onclick: save }, "Save field configuration"), result));
+    h("p", {}, type
+      ? h("a", { href: "#/layout?type=" + encodeURIComponent(type), id: "open-layout" }, `Design the fields of ${type} (Layout Designer)`)
+      : h("span", { class: "muted" }, "Filter by a type to design its fields in the Layout Designer.")));
 }
 
 /** What a create showed, carried over to the new entity's editor. */
@@ -451,7 +420,9 @@ async function entityPage(id, params, generation) {
   const config = await api.must("GET", "/api/field-configs/" + encodeURIComponent(entity.entity_type));
   const [{ widgets }, { plugins }] = await Promise.all([api.must("GET", "/api/widgets"), api.must("GET", "/api/plugins")]);
   const values = { ...entity.data };
-  const names = [...new Set([...Object.keys(config.fields), ...Object.keys(values)])];
+  // The template's order first, then fields only this entity has.
+  const configured = [...(config.order || []), ...Object.keys(config.fields).sort()];
+  const names = [...new Set([...configured.filter((n) => Object.hasOwn(config.fields, n)), ...Object.keys(values)])];
   // Field names are data: `__proto__` or `constructor` must be plain keys here.
   const editors = Object.create(null);
   const form = h("form", { id: "entity-form", dataset: { entityType: entity.entity_type } });
@@ -536,9 +507,15 @@ function guessType(value) {
  */
 async function fieldEditor(name, field, values, entity, widgets, plugins) {
   const problems = h("div", { class: "problems", dataset: { problemsFor: name } });
-  const label = h("label", {}, field.label || name, field.required ? " *" : "", " ", h("span", { class: "muted" }, field.widget || field.type));
-  const element = h("div", { class: "field", dataset: { field: name } }, label);
   const widget = field.widget && widgets.find((w) => w.id === field.widget);
+  // Read-only: set when the entity is created, kept from then on (the server says so too).
+  const locked = !!field.read_only && !!entity.id;
+  const inputId = "field-" + encodeURIComponent(name);
+  // A frame is not labelable: its title names it instead.
+  const label = h("label", { for: widget ? undefined : inputId }, field.label || name, field.required ? " *" : "", " ",
+    h("span", { class: "muted" }, widget ? widget.label : field.widget || field.type || "text"),
+    field.read_only ? h("span", { class: "muted" }, " (read-only)") : null);
+  const element = h("div", { class: "field", dataset: { field: name } }, label);
   if (field.widget && !widget) {
     element.append(h("p", { class: "error" }, `widget ${field.widget} is not loaded; the server will refuse saves until it is, or the field configuration changes`));
   }
@@ -551,14 +528,14 @@ async function fieldEditor(name, field, values, entity, widgets, plugins) {
     let value = values[name];
     const init = async () => ({
       value: value === undefined ? null : value,
-      field: { name, type: field.type || "text", required: !!field.required, readOnly: !!field.read_only, config: field.config === undefined ? null : field.config },
+      field: { name, type: field.type || "text", required: !!field.required, readOnly: locked, config: field.config === undefined ? null : field.config },
       entity: entity.id ? { id: entity.id, type: entity.entity_type } : null,
       settings: await exposedSettings(plugin),
       theme: theme(),
     });
     let frame;
     const on = {
-      setValue: (next) => { if (!field.read_only) { value = next; element.dataset.value = JSON.stringify(next); } },
+      setValue: (next) => { if (!locked) { value = next; element.dataset.value = JSON.stringify(next); } },
       setValidity: (valid, messages) => { validity.textContent = valid ? "" : messages.join(" "); element.dataset.valid = String(valid); },
     };
     const title = `${widget.label} (${name})`;
@@ -587,11 +564,11 @@ async function fieldEditor(name, field, values, entity, widgets, plugins) {
   const original = values[name];
   const kind = original === undefined || original === null || fits[configured](original) ? configured : "json";
   let input;
-  if (kind === "boolean") input = h("input", { type: "checkbox", name });
-  else if (kind === "number") input = h("input", { type: "number", step: "any", name });
-  else if (kind === "json") input = h("textarea", { name, rows: 3 });
-  else input = h("input", { type: "text", name, size: 60 });
-  input.disabled = !!field.read_only;
+  if (kind === "boolean") input = h("input", { type: "checkbox", name, id: inputId });
+  else if (kind === "number") input = h("input", { type: "number", step: "any", name, id: inputId });
+  else if (kind === "json") input = h("textarea", { name, rows: 3, id: inputId });
+  else input = h("input", { type: "text", name, id: inputId, class: "wide" });
+  input.disabled = locked;
   // Unless the user edits the field, a save sends back exactly the value it had.
   let current = original;
   let edited = false;
@@ -747,7 +724,7 @@ async function route() {
   for (const link of document.querySelectorAll("#nav a")) {
     link.classList.toggle("active", link.dataset.page === page || (page === "entity" && link.dataset.page === "entities"));
   }
-  const pages = { plugins: pluginsPage, entities: entitiesPage, panels: panelsPage, events: eventsPage, installs: installsPage, legacy: legacyPage };
+  const pages = { plugins: pluginsPage, entities: entitiesPage, layout: layoutPage, panels: panelsPage, events: eventsPage, installs: installsPage, legacy: legacyPage };
   try {
     if (page === "entity") await entityPage(decodeURIComponent(rest.join("/")), params, generation);
     else await (pages[page] || pluginsPage)(params, generation);

@@ -1,7 +1,7 @@
 // Plinth's widget and panel client (docs/widgets.md). A plugin page includes
 // <script src="/plinth-widget.js"></script>, then calls
-//   PlinthWidget.connect({ onInit, onValueChanged, onThemeChanged })
-// or PlinthPanel.connect({ onInit, onThemeChanged }).
+//   PlinthWidget.connect({ onInit, onValueChanged, onThemeChanged, onError })
+// or PlinthPanel.connect({ onInit, onThemeChanged, onError }).
 // The page runs in <iframe sandbox="allow-scripts">: an opaque origin with no
 // network of its own. Everything goes through postMessage to the console,
 // which answers only this frame and runs `invoke` against this plugin's routes.
@@ -43,6 +43,8 @@
       } else if (type === "theme-changed") {
         applyTheme(data.theme);
         if (handlers.onThemeChanged) handlers.onThemeChanged(data.theme);
+      } else if (type === "error") {
+        if (handlers.onError) handlers.onError(String(data.message || "error"));
       } else if (type === "invoke-result") {
         var settle = pending[data.id];
         delete pending[data.id];

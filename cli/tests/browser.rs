@@ -71,33 +71,101 @@ fn the_console_in_a_real_browser() {
         "return document.querySelector('form.settings[data-plugin=\"word-count-widget\"] .result .ok')",
     );
 
-    // The field configuration, made in the console: `bio` uses the widget.
-    browser.goto(&format!("{base}/#/entities?type=character"));
-    browser.wait_for("the field configuration editor", "return document.getElementById('field-config')");
-    browser.click("#add-config-field");
-    browser.type_into("#field-config tbody tr:last-child input.name", "bio", false);
-    browser.eval(
-        "const select = document.querySelector('#field-config tbody tr:last-child select.widget');
-         select.value = 'plugin:word-count-widget:word-count'; return select.value",
+    // The Layout Designer: `name` (required) above `bio`, which the word-count
+    // widget edits, configured through the form its config_schema makes.
+    browser.goto(&format!("{base}/#/layout?type=character"));
+    browser.wait_for("the Layout Designer", "return document.getElementById('layout')");
+    let last = "#layout tbody tr:last-child";
+    browser.click("#add-layout-field");
+    browser.type_into(&format!("{last} input.name"), "bio", false);
+    browser.type_into(&format!("{last} input.label"), "Biography", false);
+    let options = browser.eval(&format!(
+        "return [...document.querySelectorAll('{last} select.widget option')].map(o => o.value)"
+    ));
+    assert!(options.as_array().is_some_and(|o| o.contains(&json!("plugin:word-count-widget:word-count"))));
+    browser.eval(&format!(
+        "const s = document.querySelector('{last} select.widget'); s.value = 'plugin:word-count-widget:word-count';
+         s.dispatchEvent(new Event('change')); return s.value"
+    ));
+    let placeholder = format!("{last} .config-form input[name=\"placeholder\"]");
+    browser.wait_for(
+        "the widget's configuration form",
+        &format!("return document.querySelector('{placeholder}')"),
     );
-    browser.click("#save-field-config");
+    browser.type_into(&placeholder, "Tell their story", false);
+    browser.type_into(&format!("{last} .config-form input[name=\"rows\"]"), "6", true);
+    // A number field offers no text widget.
+    browser.eval(&format!(
+        "const t = document.querySelector('{last} select.type'); t.value = 'number'; t.dispatchEvent(new Event('change')); return 1"
+    ));
+    let for_numbers = browser.eval(&format!(
+        "return [...document.querySelectorAll('{last} select.widget option')].filter(o => !o.textContent.includes('does not edit')).map(o => o.value)"
+    ));
+    assert_eq!(for_numbers, json!([""]), "only the built-in input edits numbers here");
+    browser.eval(&format!(
+        "const t = document.querySelector('{last} select.type'); t.value = 'text'; t.dispatchEvent(new Event('change'));
+         const s = document.querySelector('{last} select.widget'); s.value = 'plugin:word-count-widget:word-count';
+         s.dispatchEvent(new Event('change')); return 1"
+    ));
     browser
-        .wait_for("the configuration to save", "return document.querySelector('#field-config .result .ok')");
-    let (_, config) = server.get("/api/field-configs/character");
-    assert_eq!(config["fields"]["bio"]["widget"], "plugin:word-count-widget:word-count", "{config}");
+        .wait_for("the configuration form again", &format!("return document.querySelector('{placeholder}')"));
+    browser.type_into(&placeholder, "Tell their story", true);
+    browser.type_into(&format!("{last} .config-form input[name=\"rows\"]"), "6", true);
+    browser.click("#add-layout-field");
+    browser.type_into(&format!("{last} input.name"), "name", false);
+    browser.click(&format!("{last} input.required"));
+    browser.click(&format!("{last} button.up"));
+    browser.click("#save-layout");
+    browser.wait_for("the saved layout", "return document.querySelector('#layout[data-version=\"1\"]')");
+    let (_, template) = server.get("/api/field-configs/character");
+    assert_eq!(template["version"], 1, "{template}");
+    assert_eq!(template["order"], json!(["name", "bio"]), "{template}");
+    assert_eq!(template["fields"]["name"]["required"], true, "{template}");
+    assert_eq!(template["fields"]["bio"]["label"], "Biography", "{template}");
+    assert_eq!(template["fields"]["bio"]["widget"], "plugin:word-count-widget:word-count", "{template}");
+    assert_eq!(template["fields"]["bio"]["config"], json!({"placeholder": "Tell their story", "rows": 6}));
+    browser.screenshot("layout-designer");
 
-    // A new character: the widget counts live and sets the form's value.
+    // Another editor saves first: this save is refused, and theirs is shown.
+    let mut theirs = template.clone();
+    theirs["fields"]["bio"]["label"] = json!("Life story");
+    assert_eq!(server.send("PUT", "/api/field-configs/character", Some(&theirs.to_string())).0, 200);
+    browser.type_into("#layout tbody tr:first-child input.label", "Full name", true);
+    browser.click("#save-layout");
+    let conflict = browser.wait_for(
+        "the conflict",
+        "const c = document.querySelector('#layout[data-version=\"2\"] .conflict'); return c && c.textContent",
+    );
+    assert!(conflict.as_str().is_some_and(|c| c.contains("someone else saved")), "{conflict}");
+    let shown =
+        browser.eval("return document.querySelector('#layout tr[data-field=\"bio\"] input.label').value");
+    assert_eq!(shown, json!("Life story"));
+    let (_, stored) = server.get("/api/field-configs/character");
+    assert_eq!(
+        (stored["version"].clone(), stored["fields"]["name"].get("label")),
+        (json!(2), None),
+        "{stored}"
+    );
+
+    // A new character: fields in the template's order, with their labels;
+    // the widget has its configuration, counts live and sets the form's value.
     browser.goto(&format!("{base}/#/entity/new?type=character"));
     browser.wait_for("the widget frame", "return document.querySelector('[data-field=\"bio\"] iframe')");
-    browser.type_into("#new-field-name", "name", false);
-    browser.click("#add-field");
-    browser.wait_for("the new field", "return document.querySelector('input[name=\"name\"]')");
+    let fields = browser.eval(
+        "return [...document.querySelectorAll('#entity-form .field[data-field]')].map(f => f.dataset.field)",
+    );
+    assert_eq!(fields, json!(["name", "bio"]));
+    let label = browser.eval("return document.querySelector('[data-field=\"bio\"] > label').textContent");
+    assert!(label.as_str().is_some_and(|l| l.contains("Life story") && l.contains("Word count")), "{label}");
     browser.type_into("input[name=\"name\"]", "Ada", false);
     browser.enter_frame("[data-field=\"bio\"] iframe");
     browser.wait_for(
         "the widget to get its init",
         "return document.getElementById('count').textContent.includes('/ 5')",
     );
+    let configured =
+        browser.eval("const t = document.getElementById('text'); return [t.placeholder, t.rows]");
+    assert_eq!(configured, json!(["Tell their story", 6]), "the field's configuration reached the widget");
     browser.type_into("#text", "one two three", false);
     let count = browser.wait_for(
         "the live count",

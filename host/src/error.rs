@@ -524,6 +524,18 @@ pub enum HostError {
         /// What is wrong.
         message: String,
     },
+    /// A field configuration was saved from an older version than the
+    /// stored one: another editor saved first. Nothing was written.
+    #[error(
+        "field configuration of `{entity_type}`: it was changed by another save (now version {}) since this one was opened; review the current one and save again",
+        .current.version.unwrap_or(0)
+    )]
+    FieldConfigConflict {
+        /// The entity type it configures.
+        entity_type: String,
+        /// The configuration stored now.
+        current: Box<crate::field_config::FieldConfig>,
+    },
     /// A write was refused by the entity type's field configuration: a
     /// required field is empty or a widget's `validate` found problems.
     #[error("the {entity_type} was not saved: {}", describe_fields(.fields))]
@@ -567,6 +579,7 @@ impl HostError {
             HostError::UnknownPlugin(_) => "unknown_plugin",
             HostError::InvalidSetting { .. } => "invalid_setting",
             HostError::InvalidFieldConfig { .. } => "invalid_field_config",
+            HostError::FieldConfigConflict { .. } => "conflict",
             HostError::ValidationFailed { .. } => "validation_failed",
         }
     }

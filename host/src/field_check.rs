@@ -78,18 +78,39 @@ fn has_value(value: Option<&Value>) -> bool {
 }
 
 impl Host {
+    /// The loaded widget `plugin:{pluginId}:{widgetId}`, if it is loaded.
+    fn loaded_widget(&self, widget_id: &str) -> Option<crate::WidgetInfo> {
+        let (plugin_id, local_id) = parse_widget_id(widget_id)?;
+        let plugin = self.loaded(plugin_id)?;
+        plugin.widget_infos().iter().find(|widget| widget.widget_id == local_id).cloned()
+    }
+
     /// Why widget `widget_id` may not edit a field of type `kind`, if it is
     /// loaded and does not list that type (an empty list takes any type).
     pub(crate) fn widget_type_problem(&self, widget_id: &str, kind: &str) -> Option<String> {
-        let (plugin_id, local_id) = parse_widget_id(widget_id)?;
-        let plugin = self.loaded(plugin_id)?;
-        let widget = plugin.widget_infos().iter().find(|widget| widget.widget_id == local_id)?;
-        let types = &widget.field_types;
+        let types = self.loaded_widget(widget_id)?.field_types;
         (!types.is_empty() && !types.iter().any(|t| t == kind)).then(|| {
             format!(
                 "{widget_id} edits {} fields, not `{kind}`; pick another widget or field type",
                 types.join(", ")
             )
+        })
+    }
+
+    /// Why `config` is not a configuration widget `widget_id` takes, if it
+    /// is loaded and declares a `config_schema` (without one, any goes).
+    pub(crate) fn widget_config_problem(&self, widget_id: &str, config: &Value) -> Option<String> {
+        let schema = self.loaded_widget(widget_id)?.config_schema;
+        if schema.is_empty() || config.is_null() {
+            return None;
+        }
+        let Value::Object(options) = config else {
+            return Some(format!("{widget_id} takes its `config` as an object"));
+        };
+        options.iter().find_map(|(key, value)| {
+            crate::capabilities::settings::validate(&schema, key, value)
+                .err()
+                .map(|problem| format!("`config.{key}` of {widget_id}: {problem}"))
         })
     }
 
@@ -152,7 +173,11 @@ impl Host {
             .buffer_unordered(CHECKS_AT_ONCE);
         let mut problems = Problems::new();
         let mut reported = 0;
-        while let Ok(Some((name, widget, result))) = tokio::time::timeout_at(deadline, running.next()).await {
+        // Strict: once the budget is spent no further check starts, even if
+        // the ones running answered in the same instant.
+        while tokio::time::Instant::now() < deadline
+            && let Ok(Some((name, widget, result))) = tokio::time::timeout_at(deadline, running.next()).await
+        {
             unchecked.remove(&name);
             let messages = result.unwrap_or_else(|error| {
                 vec![format!(

@@ -22,6 +22,15 @@ pub const MAX_CONFIGS: usize = 1000;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldConfig {
+    /// The stored template's version: each save adds one. A save that names
+    /// the version it was edited from is refused when another save came
+    /// first ([`HostError::FieldConfigConflict`]); one without saves anyway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    /// Field names in the order front ends show them; fields not listed
+    /// follow in name order. (JSON objects have no order of their own.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub order: Vec<String>,
     /// By field name (a key of the entity's `data`).
     #[serde(default)]
     pub fields: BTreeMap<String, FieldSetting>,
@@ -72,6 +81,14 @@ impl FieldConfig {
         if bytes > MAX_CONFIG_BYTES {
             return Err(invalid(format!("the configuration is {bytes} bytes; at most {MAX_CONFIG_BYTES}")));
         }
+        let mut listed = std::collections::BTreeSet::new();
+        for name in &self.order {
+            if !self.fields.contains_key(name) || !listed.insert(name) {
+                return Err(invalid(format!(
+                    "`order` lists `{name}`, which is not a configured field or is listed twice"
+                )));
+            }
+        }
         for (name, field) in &self.fields {
             if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
                 return Err(invalid(format!("`{name}`: a field name is 1 to 128 bytes of printable text")));
@@ -92,6 +109,13 @@ impl FieldConfig {
             }
         }
         Ok(())
+    }
+
+    /// The fields in the order front ends show them.
+    pub fn ordered(&self) -> Vec<(&String, &FieldSetting)> {
+        let listed = self.order.iter().filter_map(|name| self.fields.get_key_value(name));
+        let rest = self.fields.iter().filter(|(name, _)| !self.order.contains(name));
+        listed.chain(rest).collect()
     }
 }
 
@@ -117,40 +141,55 @@ impl Host {
     /// The field configuration of one entity type (empty when none is stored).
     pub fn field_config(&self, entity_type: &str) -> Result<FieldConfig, HostError> {
         let stored = in_place(|| self.shared.backend.field_configs.get(entity_type))?;
-        Ok(stored.and_then(|json| serde_json::from_value(json).ok()).unwrap_or_default())
+        // None stored is version 0: what a first save names to be refused
+        // if another save comes first.
+        let none = || FieldConfig { version: Some(0), ..FieldConfig::default() };
+        Ok(stored.and_then(|json| serde_json::from_value(json).ok()).unwrap_or_else(none))
     }
 
-    /// Replaces the field configuration of `entity_type`; an empty one removes it.
-    pub fn set_field_config(&self, entity_type: &str, config: &FieldConfig) -> Result<(), HostError> {
+    /// Saves the field configuration (the template) of `entity_type`; an
+    /// empty one removes it. With a `version`, only if that is still the
+    /// stored one's; answers what was stored, with its new version.
+    pub fn set_field_config(
+        &self,
+        entity_type: &str,
+        config: &FieldConfig,
+    ) -> Result<FieldConfig, HostError> {
+        let invalid =
+            |message: String| HostError::InvalidFieldConfig { entity_type: entity_type.into(), message };
         crate::events::check_entity_type(entity_type)?;
         config.check(entity_type)?;
         for (name, field) in &config.fields {
             if let Some(problem) =
                 field.widget.as_deref().and_then(|id| self.widget_type_problem(id, &field.kind))
             {
-                return Err(HostError::InvalidFieldConfig {
-                    entity_type: entity_type.into(),
-                    message: format!("field `{name}`: {problem}"),
-                });
+                return Err(invalid(format!("field `{name}`: {problem}")));
+            }
+            if let Some(problem) =
+                field.widget.as_deref().and_then(|id| self.widget_config_problem(id, &field.config))
+            {
+                return Err(invalid(format!("field `{name}`: {problem}")));
             }
         }
         let stored = in_place(|| self.shared.backend.field_configs.all())?;
         if !config.fields.is_empty() && !stored.contains_key(entity_type) && stored.len() >= MAX_CONFIGS {
-            return Err(HostError::InvalidFieldConfig {
-                entity_type: entity_type.into(),
-                message: format!("at most {MAX_CONFIGS} entity types may have a field configuration"),
-            });
+            return Err(invalid(format!(
+                "at most {MAX_CONFIGS} entity types may have a field configuration"
+            )));
         }
-        let json = serde_json::to_value(config).map_err(|e| HostError::InvalidFieldConfig {
-            entity_type: entity_type.into(),
-            message: e.to_string(),
-        })?;
+        let current = stored.get(entity_type).and_then(|json| json.get("version")).and_then(Value::as_u64);
+        let mut saved = config.clone();
+        saved.version = Some(config.version.unwrap_or(current.unwrap_or(0)) + 1);
+        let json = serde_json::to_value(&saved).map_err(|e| invalid(e.to_string()))?;
         if crate::types::contains_nul(&json) {
-            let message = "a field configuration must not contain NUL characters (\\u0000)".to_string();
-            return Err(HostError::InvalidFieldConfig { entity_type: entity_type.into(), message });
+            return Err(invalid("a field configuration must not contain NUL characters (\\u0000)".into()));
         }
-        let stored = (!config.fields.is_empty()).then_some(&json);
-        Ok(in_place(|| self.shared.backend.field_configs.put(entity_type, stored))?)
+        let kept = (!config.fields.is_empty()).then_some(&json);
+        if in_place(|| self.shared.backend.field_configs.put(entity_type, config.version, kept))? {
+            return Ok(saved);
+        }
+        let current = self.field_config(entity_type)?;
+        Err(HostError::FieldConfigConflict { entity_type: entity_type.into(), current: Box::new(current) })
     }
 }
 

@@ -198,7 +198,7 @@ impl fmt::Display for HostFunction {
 }
 
 /// One declared setting.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 pub struct SettingSchema {
     /// The JSON type values must have.
     #[serde(rename = "type")]
@@ -298,6 +298,11 @@ pub struct WidgetDeclaration {
     /// An HTML file for web front ends, relative to the plugin's folder.
     #[serde(default)]
     pub html: Option<String>,
+    /// The options a field using this widget may set in its configuration
+    /// (`config`), in the settings' schema language: the Layout Designer
+    /// builds its form from it, and the host checks configurations against it.
+    #[serde(default)]
+    pub config_schema: BTreeMap<String, SettingSchema>,
 }
 
 /// A front-end panel declared in the manifest.
@@ -409,24 +414,7 @@ impl Manifest {
                 ));
             }
         }
-        for (name, schema) in &self.capabilities.settings {
-            if let Some(key) = schema.other.keys().find(|key| CONSTRAINT_KEYS.contains(&key.as_str())) {
-                return Err(ManifestError::at(
-                    format!("capabilities.settings.{name}.{key}"),
-                    format!(
-                        "Plinth does not enforce `{key}`, so it would accept values this setting forbids: remove it and check the value in the plugin (see {MIGRATING})"
-                    ),
-                ));
-            }
-            if let Some(default) = &schema.default
-                && !schema.kind.accepts(default)
-            {
-                return Err(ManifestError::at(
-                    format!("capabilities.settings.{name}.default"),
-                    format!("{default} is not of type {}", schema.kind.name()),
-                ));
-            }
-        }
+        check_schema("capabilities.settings", &self.capabilities.settings)?;
         check_ids("panels", "panel", self.panels.iter().map(|panel| panel.id.as_str()))?;
         for (path, file) in self.ui_files() {
             check_ui_path(file).map_err(|message| ManifestError::at(path, message))?;
@@ -445,6 +433,9 @@ impl Manifest {
             }
         }
         check_ids("field_widgets", "widget", self.field_widgets.iter().map(|widget| widget.id.as_str()))?;
+        for (index, widget) in self.field_widgets.iter().enumerate() {
+            check_schema(&format!("field_widgets[{index}].config_schema"), &widget.config_schema)?;
+        }
         if self.route_pages.len() > MAX_ROUTE_PAGES {
             return Err(ManifestError::at("route_pages", format!("at most {MAX_ROUTE_PAGES} entries")));
         }
@@ -454,6 +445,30 @@ impl Manifest {
         }
         Ok(())
     }
+}
+
+/// Checks a schema (plugin settings, a widget's `config_schema`): no
+/// constraint keys Plinth would not enforce, defaults of the declared type.
+fn check_schema(path: &str, schema: &BTreeMap<String, SettingSchema>) -> Result<(), ManifestError> {
+    for (name, schema) in schema {
+        if let Some(key) = schema.other.keys().find(|key| CONSTRAINT_KEYS.contains(&key.as_str())) {
+            return Err(ManifestError::at(
+                format!("{path}.{name}.{key}"),
+                format!(
+                    "Plinth does not enforce `{key}`, so it would accept values this setting forbids: remove it and check the value in the plugin (see {MIGRATING})"
+                ),
+            ));
+        }
+        if let Some(default) = &schema.default
+            && !schema.kind.accepts(default)
+        {
+            return Err(ManifestError::at(
+                format!("{path}.{name}.default"),
+                format!("{default} is not of type {}", schema.kind.name()),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Entries `route_pages` may have.

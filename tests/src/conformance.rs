@@ -23,6 +23,7 @@ pub fn run_all(backend: &Backend) {
     hook_records_keep_the_newest(backend);
     hook_outbox_delivers_once(backend);
     field_configs_put_and_remove(backend);
+    field_configs_save_only_from_the_version_seen(backend);
     packages_change_only_from_the_version_seen(backend);
     node_reports_replace_expire_and_withdraw(backend);
 }
@@ -327,18 +328,40 @@ pub fn hook_outbox_delivers_once(backend: &Backend) {
 pub fn field_configs_put_and_remove(backend: &Backend) {
     let store = &backend.field_configs;
     let bio = json!({"fields": {"bio": {"widget": "plugin:w:count"}}});
-    store.put("fc-character", Some(&bio)).expect("put");
-    store.put("fc-place", Some(&json!({"fields": {}}))).expect("put");
+    assert!(store.put("fc-character", None, Some(&bio)).expect("put"));
+    store.put("fc-place", None, Some(&json!({"fields": {}}))).expect("put");
     assert_eq!(store.all().expect("all").get("fc-character"), Some(&bio));
     assert_eq!(store.get("fc-character").expect("get"), Some(bio.clone()));
     assert_eq!(store.get("fc-nothing").expect("get"), None);
     let replaced = json!({"fields": {"name": {"required": true}}});
-    store.put("fc-character", Some(&replaced)).expect("replace");
+    store.put("fc-character", None, Some(&replaced)).expect("replace");
     assert_eq!(store.all().expect("all").get("fc-character"), Some(&replaced));
-    store.put("fc-character", None).expect("remove");
+    store.put("fc-character", None, None).expect("remove");
     let all = store.all().expect("all");
     assert!(!all.contains_key("fc-character"), "{all:?}");
     assert!(all.contains_key("fc-place"));
+}
+
+/// A save that names the version it was edited from lands only if that is
+/// still the stored version (0: none stored, or one saved before versions).
+pub fn field_configs_save_only_from_the_version_seen(backend: &Backend) {
+    let store = &backend.field_configs;
+    let version = |n: u64| json!({"version": n, "fields": {"bio": {}}});
+    assert!(store.put("fv-a", Some(0), Some(&version(1))).expect("first"));
+    assert!(
+        !store.put("fv-a", Some(0), Some(&version(1))).expect("second from none"),
+        "one of two first saves"
+    );
+    assert!(store.put("fv-a", Some(1), Some(&version(2))).expect("from 1"));
+    assert!(!store.put("fv-a", Some(1), Some(&version(2))).expect("from 1 again"), "a stale save");
+    assert_eq!(store.get("fv-a").expect("get"), Some(version(2)));
+    assert!(!store.put("fv-a", Some(1), None).expect("stale removal"));
+    assert!(store.put("fv-a", Some(2), None).expect("removal"));
+    assert!(store.put("fv-a", Some(0), None).expect("nothing to remove"));
+    // A configuration stored before versions is version 0.
+    store.put("fv-old", None, Some(&json!({"fields": {}}))).expect("old");
+    assert!(!store.put("fv-old", Some(3), Some(&version(4))).expect("wrong version"));
+    assert!(store.put("fv-old", Some(0), Some(&version(1))).expect("from 0"));
 }
 
 /// Installed packages: a pending and an approved slot per plugin; a change

@@ -75,6 +75,7 @@ impl From<HostError> for ApiError {
         let details = match &error {
             HostError::ValidationFailed { fields, .. } => Some(json!({ "fields": fields })),
             HostError::InvalidSetting { name, .. } => Some(json!({ "setting": name })),
+            HostError::FieldConfigConflict { current, .. } => Some(json!({ "current": current })),
             _ => None,
         };
         ApiError {

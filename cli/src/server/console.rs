@@ -8,10 +8,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// The console's files: name, content type, bytes.
-const FILES: [(&str, &str, &str); 4] = [
+const FILES: [(&str, &str, &str); 5] = [
     ("index.html", "text/html; charset=utf-8", include_str!("../../console/index.html")),
     ("app.js", "text/javascript; charset=utf-8", include_str!("../../console/app.js")),
     ("installs.js", "text/javascript; charset=utf-8", include_str!("../../console/installs.js")),
+    ("layout.js", "text/javascript; charset=utf-8", include_str!("../../console/layout.js")),
     ("style.css", "text/css; charset=utf-8", include_str!("../../console/style.css")),
 ];
 

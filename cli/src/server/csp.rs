@@ -49,16 +49,17 @@ impl Sources {
         )
     }
 
-    /// A widget or panel page of `plugin`: scripts, styles, images, fonts,
-    /// media and frames from its own UI folder (and the widget client); no
-    /// network (`invoke` goes through the console), no forms, no `<base>`.
+    /// A widget or panel page of `plugin`: scripts, styles, images, fonts
+    /// and media from its own UI folder (and the widget client); no frames
+    /// (a page is one page), no network (`invoke` goes through the console),
+    /// no forms, no `<base>`.
     pub fn plugin_ui(&self, plugin: &str) -> String {
         let own = self.at(&format!("/plugin-ui/{plugin}/"));
         let client = self.at("/plinth-widget.js");
         format!(
             "sandbox allow-scripts; default-src 'none'; script-src {own} {client} 'unsafe-inline'; \
              style-src {own} 'unsafe-inline'; img-src {own} data:; font-src {own} data:; media-src {own} data:; \
-             frame-src {own}; connect-src 'none'; form-action 'none'; base-uri 'none'; frame-ancestors 'self'"
+             frame-src 'none'; connect-src 'none'; form-action 'none'; base-uri 'none'; frame-ancestors 'self'"
         )
     }
 
@@ -111,7 +112,7 @@ mod tests {
     fn plugin_files_are_limited_to_the_plugin() {
         let policy = sources("127.0.0.1:8080").plugin_ui("probe");
         assert!(policy.contains("img-src 127.0.0.1:8080/plugin-ui/probe/ data:;"), "{policy}");
-        assert!(policy.contains("frame-src 127.0.0.1:8080/plugin-ui/probe/;"), "{policy}");
+        assert!(policy.contains("frame-src 'none';"), "{policy}");
         assert!(!policy.contains("src 'self'"), "{policy}");
     }
 

@@ -1,5 +1,6 @@
-//! `/api/field-configs`: per-entity-type field configurations (which field is
-//! edited by which widget), enforced by the host on every write.
+//! `/api/field-configs`: per-entity-type field configurations, the guide's
+//! templates (which field is edited by which widget, in which order),
+//! versioned, and enforced by the host on every write.
 
 use super::AppStateExtractor;
 use super::api::{ApiError, blocking, parse_json, read_body};
@@ -22,14 +23,15 @@ pub async fn one(
     Ok(Json(json!(config)))
 }
 
-/// Replaces the configuration (`{"fields": {...}}`); an empty one removes it.
+/// Saves the configuration (`{"version", "order", "fields"}`); an empty one
+/// removes it. A `version` older than the stored one is a 409 `conflict`
+/// whose details hold the current configuration.
 pub async fn put(
     State(state): AppStateExtractor,
     Path(entity_type): Path<String>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let config: FieldConfig = parse_json(&read_body(body, state.max_request_bytes).await?)?;
-    let stored = config.clone();
-    blocking(&state.host, move |host| host.set_field_config(&entity_type, &stored)).await??;
-    Ok(Json(json!(config)))
+    let stored = blocking(&state.host, move |host| host.set_field_config(&entity_type, &config)).await??;
+    Ok(Json(json!(stored)))
 }

@@ -14,7 +14,7 @@ pub fn of_host(error: &HostError) -> u16 {
     match error {
         HostError::Store(StoreError::Unavailable { .. }) => 503,
         HostError::EntityNotFound(_) | HostError::UnknownPlugin(_) => 404,
-        HostError::EntityExists(_) => 409,
+        HostError::EntityExists(_) | HostError::FieldConfigConflict { .. } => 409,
         HostError::InvalidEntity(_) => 400,
         HostError::InvalidSetting { .. }
         | HostError::InvalidFieldConfig { .. }

@@ -46,6 +46,9 @@ pub struct WidgetInfo {
     /// Whether the server checks values with its WASM `validate` on every
     /// write: false for a page-only widget of a plugin without a component.
     pub server_validation: bool,
+    /// The options a field's configuration may give it (the manifest's
+    /// `config_schema`), checked when a configuration is saved.
+    pub config_schema: std::collections::BTreeMap<String, crate::manifest::SettingSchema>,
 }
 
 pub(crate) struct LoadedPlugin {
@@ -303,6 +306,7 @@ fn page_widgets(manifest: &Manifest) -> Vec<WidgetInfo> {
             field_types: declared.field_types.clone(),
             html: declared.html.clone(),
             server_validation: false,
+            config_schema: declared.config_schema.clone(),
         })
         .collect()
 }
@@ -415,16 +419,16 @@ fn initialise(
                     bounded(&widget.id, 64)
                 )));
             }
-            let html =
-                plugin.manifest.field_widgets.iter().find(|d| d.id == widget.id).and_then(|d| d.html.clone());
+            let declared = plugin.manifest.field_widgets.iter().find(|d| d.id == widget.id);
             infos.push(WidgetInfo {
                 id: format!("plugin:{id}:{}", widget.id),
                 plugin_id: id.clone(),
                 widget_id: widget.id,
-                html,
+                html: declared.and_then(|d| d.html.clone()),
                 label: widget.label,
                 field_types: widget.field_types,
                 server_validation: true,
+                config_schema: declared.map(|d| d.config_schema.clone()).unwrap_or_default(),
             });
         }
         plugin.widgets = Some((indices, infos));

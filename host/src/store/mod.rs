@@ -293,7 +293,14 @@ pub trait FieldConfigStore: Send + Sync {
     /// The configuration of one entity type (read on every entity write).
     fn get(&self, entity_type: &str) -> Result<Option<Value>, StoreError>;
     /// Stores the configuration of `entity_type`, or removes it (`None`).
-    fn put(&self, entity_type: &str, config: Option<&Value>) -> Result<(), StoreError>;
+    /// With `expected`, only if the stored one's `version` is that (0 when
+    /// none is stored), in one statement: false when another save came first.
+    fn put(
+        &self,
+        entity_type: &str,
+        expected: Option<u64>,
+        config: Option<&Value>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Which of a plugin's two install slots a package fills.

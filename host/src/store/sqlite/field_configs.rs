@@ -32,19 +32,57 @@ impl FieldConfigStore for Sqlite {
         Ok(text.and_then(|text| serde_json::from_str(&text).ok()))
     }
 
-    fn put(&self, entity_type: &str, config: Option<&Value>) -> Result<(), StoreError> {
+    fn put(
+        &self,
+        entity_type: &str,
+        expected: Option<u64>,
+        config: Option<&Value>,
+    ) -> Result<bool, StoreError> {
         let db = self.lock();
-        let result = match config {
-            Some(config) => db
-                .prepare_cached(
-                    "INSERT INTO field_configs (entity_type, config) VALUES (?1, ?2)
-                     ON CONFLICT (entity_type) DO UPDATE SET config = excluded.config",
-                )
-                .and_then(|mut statement| statement.execute(params![entity_type, config.to_string()])),
-            None => db
-                .prepare_cached("DELETE FROM field_configs WHERE entity_type = ?1")
-                .and_then(|mut statement| statement.execute([entity_type])),
+        let text = config.map(Value::to_string);
+        let stored = || -> rusqlite::Result<bool> {
+            let Some(expected) = expected else {
+                match &text {
+                    Some(text) => db.execute(
+                        "INSERT INTO field_configs (entity_type, config) VALUES (?1, ?2)
+                         ON CONFLICT (entity_type) DO UPDATE SET config = excluded.config",
+                        params![entity_type, text],
+                    )?,
+                    None => db.execute("DELETE FROM field_configs WHERE entity_type = ?1", [entity_type])?,
+                };
+                return Ok(true);
+            };
+            let expected = i64::try_from(expected).unwrap_or(i64::MAX);
+            let changed = match &text {
+                Some(text) => db.execute(
+                    &format!(
+                        "UPDATE field_configs SET config = ?2 WHERE entity_type = ?1 AND {VERSION} = ?3"
+                    ),
+                    params![entity_type, text, expected],
+                )?,
+                None => db.execute(
+                    &format!("DELETE FROM field_configs WHERE entity_type = ?1 AND {VERSION} = ?2"),
+                    params![entity_type, expected],
+                )?,
+            };
+            if changed == 1 || expected != 0 {
+                return Ok(changed == 1);
+            }
+            // Expected none stored: add it, unless another save just did.
+            match &text {
+                Some(text) => Ok(db.execute(
+                    "INSERT INTO field_configs (entity_type, config) VALUES (?1, ?2) ON CONFLICT (entity_type) DO NOTHING",
+                    params![entity_type, text],
+                )? == 1),
+                None => Ok(db
+                    .query_row("SELECT 1 FROM field_configs WHERE entity_type = ?1", [entity_type], |_| Ok(()))
+                    .optional()?
+                    .is_none()),
+            }
         };
-        result.map(drop).map_err(fail("storing a field configuration"))
+        stored().map_err(fail("storing a field configuration"))
     }
 }
+
+/// A stored configuration's version (0 for one saved before versions).
+const VERSION: &str = "COALESCE(json_extract(config, '$.version'), 0)";
