@@ -91,7 +91,7 @@ function errorBox(error) {
 // ------------------------------------------------------------------ theme
 
 const THEME_VARS = ["--plinth-bg", "--plinth-fg", "--plinth-muted", "--plinth-card", "--plinth-border",
-  "--plinth-accent", "--plinth-danger", "--plinth-ok", "--plinth-font"];
+  "--plinth-accent", "--plinth-danger", "--plinth-ok", "--plinth-font", "--plinth-on-accent"];
 
 /** The theme frames get: light or dark, and the console's CSS variables. */
 function theme() {
@@ -402,7 +402,7 @@ async function entitiesPage(params, generation) {
     h("td", { class: "muted" }, new Date(entity.updated_at).toLocaleString())));
   show(generation, h("h1", {}, "Entities"), filter,
     h("p", { class: "muted" }, `${list.total} ${type ? type + " " : ""}entities`),
-    h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "id"), h("th", {}, "type"), h("th", {}, "data"), h("th", {}, "updated"))), h("tbody", {}, rows)),
+    h("div", { class: "scroll", tabindex: 0 }, h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "id"), h("th", {}, "type"), h("th", {}, "data"), h("th", {}, "updated"))), h("tbody", {}, rows))),
     h("p", {}, type
       ? h("a", { href: "#/layout?type=" + encodeURIComponent(type), id: "open-layout" }, `Design the fields of ${type} (Layout Designer)`)
       : h("span", { class: "muted" }, "Filter by a type to design its fields in the Layout Designer.")));
@@ -598,8 +598,8 @@ async function fieldEditor(name, field, values, entity, widgets, plugins) {
 
 function hookList(hooks) {
   if (!hooks.length) return h("p", { class: "muted" }, "No plugin hooks ran.");
-  return h("table", { class: "hooks" }, h("thead", {}, h("tr", {}, ["plugin", "event", "duration", "outcome"].map((t) => h("th", {}, t)))),
-    h("tbody", {}, hooks.map(hookRow)));
+  return h("div", { class: "scroll", tabindex: 0 }, h("table", { class: "hooks" }, h("thead", {}, h("tr", {}, ["plugin", "event", "duration", "outcome"].map((t) => h("th", {}, t)))),
+    h("tbody", {}, hooks.map(hookRow))));
 }
 
 function hookRow(hook) {
@@ -635,7 +635,7 @@ async function eventsPage(params, generation) {
   const body = h("tbody", {}, hooks.slice(-200).reverse().map(eventRow));
   const state = h("span", { class: "muted", id: "stream-state" }, "connecting…");
   const shown = show(generation, h("div", { class: "row" }, h("h1", { class: "grow" }, "Events"), state),
-    h("table", { id: "events" }, h("thead", {}, h("tr", {}, ["time", "plugin", "event", "entity", "duration", "outcome"].map((t) => h("th", {}, t)))), body));
+    h("div", { class: "scroll", tabindex: 0 }, h("table", { id: "events" }, h("thead", {}, h("tr", {}, ["time", "plugin", "event", "entity", "duration", "outcome"].map((t) => h("th", {}, t)))), body)));
   if (!shown) return;
   eventStream = new AbortController();
   streamHooks(eventStream.signal, (hook) => {
@@ -685,7 +685,7 @@ async function legacyPage(params, generation) {
   if (!reply.ok) return show(generation, h("h1", {}, "Legacy modules"), errorBox(new ApiFailure(reply)));
   const modules = reply.json.modules;
   const result = h("pre", { id: "legacy-result" });
-  const file = h("input", { type: "file", id: "legacy-file", accept: ".wasm" });
+  const file = h("input", { type: "file", id: "legacy-file", accept: ".wasm", "aria-label": "Legacy module (.wasm) to upload" });
   const upload = h("form", { class: "row", onsubmit: async (event) => {
     event.preventDefault();
     const chosen = file.files[0];
@@ -693,20 +693,20 @@ async function legacyPage(params, generation) {
     try { await api.must("POST", "/api/legacy/modules?name=" + encodeURIComponent(chosen.name), await chosen.arrayBuffer(), "application/wasm"); route(); }
     catch (error) { result.replaceChildren(errorBox(error)); }
   } }, file, h("button", { type: "submit" }, "Upload"));
-  const select = h("select", { id: "legacy-module" }, modules.map((m) => h("option", { value: m.name }, m.name)));
-  const request = h("textarea", { id: "legacy-request", rows: 4 }, "{}");
+  const select = h("select", { id: "legacy-module", "aria-label": "Module to call" }, modules.map((m) => h("option", { value: m.name }, m.name)));
+  const request = h("textarea", { id: "legacy-request", rows: 4, "aria-label": "Request (JSON)" }, "{}");
   const call = h("form", { onsubmit: async (event) => {
     event.preventDefault();
     const sent = await api.call("POST", `/api/legacy/${encodeURIComponent(select.value)}/call`, request.value, "application/json");
     result.textContent = `${sent.status}\n${sent.json ? json(sent.json) : sent.text}`;
   } }, h("h3", {}, "Call"), h("div", { class: "row" }, select), request, h("button", { type: "submit" }, "Call"));
   show(generation, h("h1", {}, "Legacy modules"),
-    h("section", { class: "card" }, h("table", {}, h("tbody", {}, modules.map((m) => h("tr", { dataset: { module: m.name } },
+    h("section", { class: "card" }, h("div", { class: "scroll", tabindex: 0 }, h("table", {}, h("tbody", {}, modules.map((m) => h("tr", { dataset: { module: m.name } },
       h("td", {}, m.name), h("td", { class: "muted" }, `${m.size} bytes`),
       h("td", {}, h("button", { type: "button", class: "secondary", onclick: async () => {
         try { await api.must("DELETE", "/api/legacy/modules/" + encodeURIComponent(m.name)); route(); }
         catch (error) { result.replaceChildren(errorBox(error)); }
-      } }, "Remove")))))), h("h3", {}, "Upload"), upload),
+      } }, "Remove"))))))), h("h3", {}, "Upload"), upload),
     h("section", { class: "card" }, call, result));
 }
 

@@ -44,7 +44,7 @@ async function installsPage(params, generation) {
   const reply = await api.call("GET", "/api/installs");
   if (!reply.ok) return show(generation, h("h1", {}, "Installs"), errorBox(new ApiFailure(reply)));
   const result = h("div", { id: "install-result" });
-  const file = h("input", { type: "file", id: "install-file", accept: ".tgz,application/gzip" });
+  const file = h("input", { type: "file", id: "install-file", accept: ".tgz,application/gzip", "aria-label": "Plugin package (.tgz) to install" });
   const local = h("form", { class: "row", id: "install-local", onsubmit: async (event) => {
     event.preventDefault();
     const chosen = file.files[0];
@@ -53,17 +53,17 @@ async function installsPage(params, generation) {
     catch (error) { result.replaceChildren(errorBox(error)); }
   } }, file, h("button", { type: "submit" }, "Install Local"));
   const found = h("div", { id: "registry-results" });
-  const search = h("input", { type: "search", placeholder: "search the registry" });
+  const search = h("input", { type: "search", placeholder: "search the registry", "aria-label": "Search the registry" });
   const registry = h("form", { class: "row", onsubmit: async (event) => {
     event.preventDefault();
     const listed = await api.call("GET", "/api/registry?q=" + encodeURIComponent(search.value));
     if (!listed.ok) return found.replaceChildren(errorBox(new ApiFailure(listed)));
-    found.replaceChildren(h("table", {}, h("tbody", {}, listed.json.plugins.map((entry) => h("tr", {},
+    found.replaceChildren(h("div", { class: "scroll", tabindex: 0 }, h("table", {}, h("tbody", {}, listed.json.plugins.map((entry) => h("tr", {},
       h("td", {}, entry.id), h("td", {}, entry.version), h("td", { class: "muted" }, listOr(entry.grants)),
       h("td", {}, h("button", { type: "button", onclick: async () => {
         try { await api.must("POST", "/api/installs", { id: entry.id }); route(); }
         catch (error) { result.replaceChildren(errorBox(error)); }
-      } }, "Install")))))));
+      } }, "Install"))))))));
   } }, search, h("button", { type: "submit", class: "secondary" }, "Search"));
   const installs = reply.json.installs;
   show(generation, h("h1", {}, "Installs"),

@@ -61,7 +61,7 @@ function layoutEditor(type, template, widgets) {
   };
   const section = h("section", { class: "card", id: "layout", dataset: { entityType: type, version: String(template.version || 0) } },
     h("h2", {}, `Fields of ${type}`, " ", h("span", { class: "muted" }, `version ${template.version || 0}`)),
-    h("div", { class: "scroll" }, h("table", { class: "layout" },
+    h("div", { class: "scroll", tabindex: 0 }, h("table", { class: "layout" },
       h("thead", {}, h("tr", {}, ["Field", "Label", "Type", "Required", "Read-only", "Edited with", "Configuration", "Order"].map((t) => h("th", { scope: "col" }, t)))),
       body)),
     h("div", { class: "row" },

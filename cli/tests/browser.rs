@@ -495,6 +495,114 @@ fn a_frame_that_leaves_its_page_is_no_longer_trusted() {
     assert_eq!((status, refused["error"]["code"].as_str()), (403, Some("frame_navigation")));
 }
 
+/// Every console page, the example widget and panel pass axe-core (no
+/// serious or critical violations, contrast included) at 1280 px in both
+/// themes and at a phone's 390 px, where nothing is wider than the screen; the widget is reached and used with the
+/// keyboard alone. Screenshots of both widths land in target/screenshots.
+#[test]
+fn the_console_is_accessible_on_a_desktop_and_a_phone() {
+    let Some(browser) = Browser::start() else { return };
+    let plugins = plinth_tests::rust_examples();
+    let server = Server::start(plugins.path(), &[]);
+    let base = &server.base;
+    let template = json!({"order": ["name", "bio"], "fields": {
+        "name": {"label": "Name", "required": true},
+        "bio": {"label": "Biography", "widget": "plugin:word-count-widget:word-count"},
+    }});
+    assert_eq!(server.send("PUT", "/api/field-configs/character", Some(&template.to_string())).0, 200);
+    let body =
+        json!({"entity_type": "character", "data": {"name": "Ada", "bio": "A long biography ".repeat(40)}});
+    let (_, _, created) = server.send("POST", "/api/entities", Some(&body.to_string()));
+    let id = created["entity"]["id"].as_str().expect("id").to_string();
+    let pages = [
+        ("plugins", "plugins".to_string()),
+        ("entities", "entities?type=character".to_string()),
+        ("layout", "layout?type=character".to_string()),
+        ("entity", format!("entity/{id}")),
+        ("panels", "panels".to_string()),
+        ("events", "events".to_string()),
+        ("installs", "installs".to_string()),
+        ("legacy", "legacy".to_string()),
+    ];
+    let mut problems = Vec::new();
+    for (width, height, theme) in [(1280, 1000, "light"), (390, 844, "light"), (1280, 1000, "dark")] {
+        browser.resize(width, height);
+        for (page, path) in &pages {
+            browser.goto(&format!("{base}/#/{path}"));
+            browser.wait_for(
+                &format!("the {page} page"),
+                &format!("return document.body.dataset.page === '{page}'"),
+            );
+            browser.eval(&format!("setTheme('{theme}'); return 1"));
+            let at = format!("{page} at {width} px, {theme}");
+            problems.extend(browser.accessibility_problems().into_iter().map(|p| format!("{at}: {p}")));
+            let overflow = browser.eval("return document.documentElement.scrollWidth - window.innerWidth");
+            if overflow.as_i64().is_some_and(|extra| extra > 1) {
+                problems.push(format!("{at} is {overflow} px wider than the window"));
+            }
+            browser.screenshot(&format!("{page}-{width}-{theme}"));
+        }
+    }
+    // The example widget and panel, as the pages they are.
+    browser.resize(1280, 1000);
+    browser.eval("setTheme('light'); return 1");
+    for page in ["word-count-widget/ui/widget.html", "audit-trail/ui/panel.html"] {
+        browser.goto(&format!("{base}/plugin-ui/{page}"));
+        problems.extend(browser.accessibility_problems().into_iter().map(|p| format!("{page}: {p}")));
+    }
+    assert!(problems.is_empty(), "accessibility problems:\n{}", problems.join("\n"));
+
+    // The keyboard alone: from the name field, Tab reaches the widget's text.
+    browser.goto(&format!("{base}/#/entity/new?type=character"));
+    browser.wait_for("the widget frame", "return document.querySelector('[data-field=\"bio\"] iframe')");
+    browser.enter_frame("[data-field=\"bio\"] iframe");
+    browser
+        .wait_for("the widget's init", "return document.getElementById('count').textContent.includes('/')");
+    browser.leave_frame();
+    browser.eval("document.querySelector('input[name=\"name\"]').focus(); return 1");
+    browser.press("Grace\u{E004}");
+    let focused = browser.eval("return document.activeElement && document.activeElement.tagName");
+    assert_eq!(focused, json!("IFRAME"), "Tab from the name field goes to the widget");
+    browser.enter_frame("[data-field=\"bio\"] iframe");
+    browser.press("typed by keyboard");
+    browser.leave_frame();
+    browser.wait_for(
+        "the form's value",
+        "return document.querySelector('[data-field=\"bio\"]').dataset.value.includes('keyboard')",
+    );
+    assert_eq!(browser.eval("return document.querySelector('input[name=\"name\"]').value"), json!("Grace"));
+}
+
+/// A widget's frame follows its content's height both ways: it grows with
+/// the content and shrinks again when the content does.
+#[test]
+fn frames_grow_and_shrink_with_their_content() {
+    let Some(browser) = Browser::start() else { return };
+    let plugins = tempfile::tempdir().expect("temp dir");
+    let dir = plugins.path().join("sizes");
+    std::fs::create_dir_all(dir.join("ui")).expect("folders");
+    std::fs::write(
+        dir.join("ui/box.html"),
+        "<!doctype html><html lang=\"en\"><title>box</title><script src=\"/plinth-widget.js\"></script>\
+         <div id=\"box\" style=\"height: 20px\"></div><script>var box = document.getElementById('box');\
+         PlinthWidget.connect({ onInit: function () { box.style.height = '500px';\
+         setTimeout(function () { box.style.height = '40px'; }, 1500); } });</script>",
+    )
+    .expect("page");
+    let manifest = json!({"id": "sizes", "field_widgets": [{"id": "box", "html": "ui/box.html"}]});
+    std::fs::write(dir.join("plugin.json"), manifest.to_string()).expect("manifest");
+    let server = Server::start(plugins.path(), &[]);
+    let config = json!({"fields": {"size": {"widget": "plugin:sizes:box"}}});
+    assert_eq!(server.send("PUT", "/api/field-configs/box", Some(&config.to_string())).0, 200);
+    browser.goto(&format!("{}/#/entity/new?type=box", server.base));
+    let height = "const f = document.querySelector('[data-field=\"size\"] iframe'); return f && f.getBoundingClientRect().height";
+    browser.wait_for("the frame to grow", &format!("{height} > 500"));
+    browser.wait_for(
+        "the frame to shrink",
+        &format!("const h = (() => {{ {height} }})(); return h > 0 && h < 100"),
+    );
+}
+
 /// Installing in the console: "Install Local" uploads a package, its card
 /// shows what the plugin asks for, nothing of it runs before Approve, and it
 /// serves once approved.

@@ -153,6 +153,43 @@ impl Browser {
         self.run(self.client.enter_parent_frame()).expect("back to the parent frame");
     }
 
+    /// Resizes the window (a phone is 390 px wide).
+    pub fn resize(&self, width: u32, height: u32) {
+        self.run(self.client.set_window_size(width, height)).expect("resize the window");
+    }
+
+    /// Presses keys on the element that has the focus (`\u{E004}` is Tab).
+    pub fn press(&self, keys: &str) {
+        self.run(async { self.client.active_element().await?.send_keys(keys).await })
+            .unwrap_or_else(|e| panic!("press {keys:?}: {e}"));
+    }
+
+    /// axe-core's serious and critical violations on the current page (its
+    /// own frames aside: plugin frames are checked as pages of their own).
+    /// `scripts/tools.sh` installs axe-core, pinned; without it this is a
+    /// failure when every test group is required, else a skip with a reason.
+    pub fn accessibility_problems(&self) -> Vec<String> {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/js-tools/node_modules/axe-core/axe.min.js");
+        let Ok(source) = std::fs::read_to_string(&path) else {
+            let reason = format!(
+                "accessibility check skipped: {} is missing (scripts/tools.sh installs it)",
+                path.display()
+            );
+            assert!(std::env::var("PLINTH_REQUIRE_ALL_GUESTS").as_deref() != Ok("1"), "{reason}");
+            eprintln!("{reason}");
+            return Vec::new();
+        };
+        self.eval(&format!("{source}\n;return typeof window.axe"));
+        let check = "const done = arguments[arguments.length - 1];
+            axe.run(document, { iframes: false, resultTypes: ['violations'] }).then(
+              (r) => done(r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+                .map((v) => `${v.id} (${v.impact}): ${v.help}: ${v.nodes.slice(0, 4).map((n) => n.target.join(' ')).join(', ')}`)),
+              (e) => done([`axe failed: ${e}`]))";
+        let found = self.run(self.client.execute_async(check, Vec::new())).expect("run axe-core");
+        serde_json::from_value(found).expect("a list of problems")
+    }
+
     /// Saves a screenshot as `target/screenshots/NAME.png` for people to look at.
     pub fn screenshot(&self, name: &str) -> PathBuf {
         let png = self.run(self.client.screenshot()).expect("screenshot");
