@@ -212,7 +212,7 @@ class PluginFrame {
     const segments = url.pathname.split("/").map((s) => { try { return decodeURIComponent(s); } catch (_) { return ".."; } });
     const own = url.origin === location.origin && url.pathname.startsWith(base + "/");
     // The host's own endpoints under the plugin's path are not its routes.
-    const reserved = [base + "/settings", base + "/reload"].includes(url.pathname);
+    const reserved = ["settings", "reload", "enable", "disable"].some((name) => url.pathname === `${base}/${name}`);
     // Decoded, no segment may climb out or hide a separator (%2e%2e, %2f).
     const sneaky = segments.some((s) => s === "." || s === ".." || s.includes("/") || s.includes("\\"));
     if (!path.startsWith("/") || path.length > 2048 || !own || reserved || sneaky || /[\\#]/.test(path)) {
@@ -274,10 +274,19 @@ function pluginCard(plugin) {
       catch (error) { status.replaceChildren(errorBox(error)); }
     },
   }, "Reload");
-  return h("section", { class: "card", dataset: { plugin: plugin.id } },
+  // Switched off: installed, data kept, but its routes, widgets and hooks answer that it is off.
+  const toggle = h("button", {
+    class: "secondary toggle", type: "button", onclick: async () => {
+      status.textContent = plugin.enabled ? "switching off…" : "switching on…";
+      try { await api.must("POST", `/api/plugins/${plugin.id}/${plugin.enabled ? "disable" : "enable"}`); route(); }
+      catch (error) { status.replaceChildren(errorBox(error)); }
+    },
+  }, plugin.enabled ? "Disable" : "Enable");
+  return h("section", { class: "card", dataset: { plugin: plugin.id, enabled: String(plugin.enabled) } },
     h("div", { class: "row" },
       h("h2", { class: "grow" }, plugin.name, " ", h("span", { class: "muted" }, `${plugin.id} ${plugin.version} · WIT ${plugin.wit_version}`)),
-      h("span", { class: `health state-${health.state}`, title: "circuit breaker" }, health.state), reload),
+      plugin.enabled ? null : h("span", { class: "tag error switched-off" }, "switched off"),
+      h("span", { class: `health state-${health.state}`, title: "circuit breaker" }, health.state), reload, toggle),
     plugin.description && h("p", {}, plugin.description),
     plugin.reload_error && h("p", { class: "error" }, "Last reload failed (the previous version still runs): ", plugin.reload_error),
     status,
@@ -519,6 +528,11 @@ async function fieldEditor(name, field, values, entity, widgets, plugins) {
   if (field.widget && !widget) {
     element.append(h("p", { class: "error" }, `widget ${field.widget} is not loaded; the server will refuse saves until it is, or the field configuration changes`));
   }
+  const owner = widget && plugins.find((p) => p.id === widget.plugin_id);
+  if (owner && owner.enabled === false) {
+    element.append(h("p", { class: "error" }, `${widget.label} is off: plugin ${owner.id} is switched off, so the server refuses saves of this field until it is switched on or the layout changes`));
+    return { element, problems, read: () => values[name], write: () => {} };
+  }
   if (widget && !widget.server_validation) {
     element.append(h("p", { class: "hint page-only" }, "This widget is a page only: the server does not check its values."));
   }
@@ -615,6 +629,11 @@ async function panelsPage(params, generation) {
   const cards = [];
   for (const plugin of plugins.filter((p) => p.status === "loaded")) {
     for (const panel of plugin.panels) {
+      if (plugin.enabled === false) {
+        cards.push(h("section", { class: "card", dataset: { panel: `${plugin.id}:${panel.id}` } }, h("h2", {}, panel.title, " ", h("span", { class: "muted" }, plugin.name)),
+          h("p", { class: "error" }, `Plugin ${plugin.id} is switched off; switch it on in Plugins to show this panel.`)));
+        continue;
+      }
       const init = async () => ({
         plugin: { id: plugin.id, name: plugin.name, version: plugin.version }, panel: { id: panel.id, title: panel.title },
         settings: await exposedSettings(plugin), theme: theme(),

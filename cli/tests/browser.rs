@@ -573,6 +573,44 @@ fn the_console_is_accessible_on_a_desktop_and_a_phone() {
     assert_eq!(browser.eval("return document.querySelector('input[name=\"name\"]').value"), json!("Grace"));
 }
 
+/// Operators switch a plugin off and on from its card: while off, its card
+/// and its panel say so and its routes answer that it is off. The card also
+/// says which settings reach the plugin's pages.
+#[test]
+fn operators_switch_a_plugin_off_and_on_in_the_console() {
+    let Some(browser) = Browser::start() else { return };
+    let plugins = plinth_tests::rust_examples();
+    let server = Server::start(plugins.path(), &[]);
+    let base = &server.base;
+    browser.goto(&format!("{base}/#/plugins"));
+    let exposed = browser.wait_for(
+        "the settings shown to pages",
+        "const l = document.querySelector('[data-plugin=\"word-count-widget\"] label[for$=\"max_words\"]'); return l && l.textContent",
+    );
+    assert!(exposed.as_str().is_some_and(|l| l.contains("shown to pages")), "{exposed}");
+    let card = "section.card[data-plugin=\"audit-trail\"]";
+    browser.click(&format!("{card} button.toggle"));
+    browser.wait_for(
+        "the card switched off",
+        &format!("return document.querySelector('{card}[data-enabled=\"false\"] .switched-off')"),
+    );
+    assert_eq!(server.get("/api/plugins/audit-trail/log").0, 503);
+    browser.goto(&format!("{base}/#/panels"));
+    let notice = browser.wait_for(
+        "the panel's notice",
+        "const p = document.querySelector('[data-panel=\"audit-trail:log\"] .error'); return p && p.textContent",
+    );
+    assert!(notice.as_str().is_some_and(|n| n.contains("switched off")), "{notice}");
+    browser.goto(&format!("{base}/#/plugins"));
+    browser.wait_for("the card", &format!("return document.querySelector('{card} button.toggle')"));
+    browser.click(&format!("{card} button.toggle"));
+    browser.wait_for(
+        "the card switched on",
+        &format!("return document.querySelector('{card}[data-enabled=\"true\"]')"),
+    );
+    assert_eq!(server.get("/api/plugins/audit-trail/log").0, 200);
+}
+
 /// A widget's frame follows its content's height both ways: it grows with
 /// the content and shrinks again when the content does.
 #[test]

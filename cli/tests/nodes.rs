@@ -101,6 +101,48 @@ fn two_nodes_share_one_postgresql_database() {
 }
 
 /// The probe plugin (it serves `/keys`), packed for an upload.
+/// A plugin switched off on one node is off on the other (within its next
+/// poll), and switched back on from there; its queued and stored data stay.
+#[test]
+fn a_plugin_switched_off_on_one_node_is_off_on_every_node() {
+    let Some(cluster) = Cluster::start() else { return };
+    let plugins = plinth_tests::rust_examples();
+    let url = cluster.url();
+    let node = |_| {
+        let scratch = tempfile::tempdir().expect("temp dir");
+        let data = scratch.path().join("data");
+        Server::start_on(plugins.path(), &data, &["--database", &url], scratch)
+    };
+    let (a, b) = (node(0), node(1));
+    let route = "/api/plugins/character-stats/stats/character";
+    assert_eq!(b.get(route).0, 200);
+    assert_eq!(a.send("POST", "/api/plugins/character-stats/disable", None).0, 200);
+    let (status, off) = a.get(route);
+    assert_eq!(
+        (status, off["error"]["code"].as_str()),
+        (503, Some("plugin_disabled")),
+        "at once on A: {off}"
+    );
+    let seen_off = wait_for_status(&b, route, 503);
+    assert_eq!(seen_off["error"]["plugin"], "character-stats", "{seen_off}");
+    assert_eq!(b.get("/api/plugins/character-stats").1["enabled"], false);
+    assert_eq!(b.send("POST", "/api/plugins/character-stats/enable", None).0, 200);
+    wait_for_status(&a, route, 200);
+}
+
+/// Polls `path` on `node` until it answers `status` (bounded), and returns the body.
+fn wait_for_status(node: &Server, path: &str, status: u16) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (seen, body) = node.get(path);
+        if seen == status {
+            return body;
+        }
+        assert!(std::time::Instant::now() < deadline, "{path} still answers {seen}, not {status}: {body}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 fn probe_package() -> Vec<u8> {
     let dir = tempfile::tempdir().expect("temp dir");
     let manifest = json!({

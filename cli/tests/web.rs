@@ -265,6 +265,52 @@ fn the_widget_checks_of_one_write_share_one_time_budget() {
     assert!(unchecked >= 12, "the fields past the budget were never started: {refused:#}");
 }
 
+/// A plugin switched off stays installed with its data, but its routes,
+/// widgets, pages and hooks answer that it is off, saying how to switch it
+/// back on; switched on, it serves again with what it had.
+#[test]
+fn a_switched_off_plugin_says_so_and_keeps_its_data() {
+    let plugins = rust_examples();
+    let server = Server::start(plugins.path(), &[]);
+    let create =
+        || server.send("POST", "/api/entities", Some(r#"{"entity_type":"character","data":{"name":"Ada"}}"#));
+    let (status, _, first) = create();
+    assert_eq!(status, 201, "{first}");
+    let ran = |write: &Value| {
+        write["hooks"].as_array().expect("hooks").iter().any(|h| h["plugin_id"] == "audit-trail")
+    };
+    assert!(ran(&first), "{first}");
+
+    for plugin in ["audit-trail", "word-count-widget"] {
+        let (status, _, off) = server.send("POST", &format!("/api/plugins/{plugin}/disable"), None);
+        assert_eq!((status, off["enabled"].as_bool()), (200, Some(false)), "{off}");
+    }
+    let (status, off) = server.get("/api/plugins/audit-trail/log");
+    assert_eq!((status, off["error"]["code"].as_str()), (503, Some("plugin_disabled")), "{off}");
+    assert!(
+        off["error"]["message"].as_str().is_some_and(|m| m.contains("/api/plugins/audit-trail/enable")),
+        "{off}"
+    );
+    let (status, _, off) = server.send(
+        "POST",
+        "/api/widgets/plugin:word-count-widget:word-count/render",
+        Some(r#"{"field_name":"bio","value":"hi"}"#),
+    );
+    assert_eq!((status, off["error"]["code"].as_str()), (503, Some("plugin_disabled")), "{off}");
+    assert_eq!(server.get("/plugin-ui/word-count-widget/ui/widget.html").0, 503);
+    let (_, _, second) = create();
+    assert!(!ran(&second), "a switched-off plugin gets no events: {second}");
+    // A frame's invoke cannot switch plugins.
+    let marked = [("plinth-invoke", "1")];
+    let (status, _, _) = send_with(&server.url("/api/plugins/audit-trail/enable"), "POST", None, &marked);
+    assert_eq!(status, 403);
+
+    assert_eq!(server.send("POST", "/api/plugins/audit-trail/enable", None).0, 200);
+    let (status, log) = server.get("/api/plugins/audit-trail/log");
+    assert_eq!(status, 200, "{log}");
+    assert_eq!(log["events"].as_array().map(Vec::len), Some(1), "its data is kept: {log}");
+}
+
 #[test]
 fn hook_outcomes_stream_as_they_happen() {
     let plugins = tempfile::tempdir().expect("temp dir");

@@ -84,7 +84,11 @@ fn busy(kind: &CallErrorKind) -> bool {
 impl Host {
     /// The loaded plugins that export `events`, in id order.
     pub(crate) fn hook_plugins(&self) -> Vec<Arc<LoadedPlugin>> {
-        self.loaded_all().into_iter().filter(|plugin| plugin.events.is_some()).collect()
+        // A switched-off plugin gets no new deliveries, and its queued ones wait.
+        self.loaded_all()
+            .into_iter()
+            .filter(|plugin| plugin.events.is_some() && !self.shared.is_disabled(plugin.id()))
+            .collect()
     }
 
     /// The outbox entries a write adds for `plugins`, leased to this node
@@ -234,6 +238,13 @@ impl Host {
                 // Woken or not: a poll either way.
                 let _ = tokio::time::timeout(POLL_INTERVAL, wake_ups.notified()).await;
                 let Some(host) = weak.upgrade() else { return };
+                // Switches made on other nodes take effect here within a poll.
+                let refresh = host.clone();
+                if let Ok(Err(error)) =
+                    host.shared.runtime.spawn_blocking(move || refresh.refresh_switches()).await
+                {
+                    tracing::warn!("reading which plugins are switched off failed: {error}");
+                }
                 loop {
                     match host.deliver_due().await {
                         Ok(claimed) if claimed == CLAIM_BATCH => continue,

@@ -292,6 +292,8 @@ pub enum CallErrorKind {
     },
     /// Every instance of the host's pool is in use (by all plugins together).
     HostBusy,
+    /// An operator switched the plugin off (it stays installed).
+    Disabled,
     /// The plugin failed repeatedly and is left alone for a while.
     Degraded {
         /// When it is tried again.
@@ -350,7 +352,10 @@ impl CallError {
             | CallErrorKind::Internal { .. }
             | CallErrorKind::ResponseTooLarge { .. } => 500,
             CallErrorKind::LimitExceeded { .. } => 507,
-            CallErrorKind::Busy { .. } | CallErrorKind::HostBusy | CallErrorKind::Degraded { .. } => 503,
+            CallErrorKind::Busy { .. }
+            | CallErrorKind::HostBusy
+            | CallErrorKind::Degraded { .. }
+            | CallErrorKind::Disabled => 503,
             CallErrorKind::RequestTooLarge { .. } => 413,
             CallErrorKind::Conflict { .. } | CallErrorKind::AlreadyDelivered => 409,
             CallErrorKind::Guest(error) => match error {
@@ -402,6 +407,9 @@ impl CallError {
                     "plugin `{plugin}` ({phase}): every instance of the host's pool is in use; try again shortly"
                 )
             }
+            CallErrorKind::Disabled => format!(
+                "plugin `{plugin}` is switched off by an operator; switch it on in the console's Plugins page or with POST /api/plugins/{plugin}/enable"
+            ),
             CallErrorKind::Degraded { retry_in_ms } => format!(
                 "plugin `{plugin}` is degraded after repeated failures; it is tried again in {retry_in_ms} ms"
             ),
@@ -444,6 +452,7 @@ impl CallError {
             CallErrorKind::Busy { .. } => "busy",
             CallErrorKind::HostBusy => "host_busy",
             CallErrorKind::Degraded { .. } => "degraded",
+            CallErrorKind::Disabled => "plugin_disabled",
             CallErrorKind::RequestTooLarge { .. } => "payload_too_large",
             CallErrorKind::ResponseTooLarge { .. } => "response_too_large",
             CallErrorKind::InvalidResponse { .. } => "invalid_response",

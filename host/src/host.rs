@@ -148,6 +148,8 @@ pub struct PluginInfo {
     pub panels: Vec<crate::manifest::PanelDeclaration>,
     /// The routes whose HTML answers may run scripts (the manifest's `route_pages`).
     pub route_pages: Vec<String>,
+    /// False while an operator has it switched off ([`Host::set_plugin_enabled`]).
+    pub enabled: bool,
 }
 
 impl PluginInfo {
@@ -157,7 +159,7 @@ impl PluginInfo {
         crate::manifest::route_page_matches(&self.route_pages, path)
     }
 
-    fn of(plugin: &LoadedPlugin) -> PluginInfo {
+    fn of(plugin: &LoadedPlugin, shared: &Shared) -> PluginInfo {
         let manifest = &plugin.manifest;
         PluginInfo {
             id: manifest.id.clone(),
@@ -175,6 +177,7 @@ impl PluginInfo {
             settings: manifest.capabilities.settings.clone(),
             panels: manifest.panels.clone(),
             route_pages: manifest.route_pages.clone(),
+            enabled: !shared.is_disabled(&manifest.id),
         }
     }
 }
@@ -292,6 +295,7 @@ impl Host {
         };
         #[cfg(feature = "install")]
         crate::install::recover(&data_dir);
+        let disabled = crate::capabilities::in_place(|| backend.switches.disabled())?;
         Ok(Host {
             sandbox,
             shared: Shared {
@@ -306,6 +310,7 @@ impl Host {
                 serial_locks: Default::default(),
                 runtime: runtime.handle().clone(),
                 observer: config.host_call_observer,
+                disabled: Arc::new(std::sync::RwLock::new(disabled)),
             },
             plugins: RwLock::default(),
             folders: Folders::default(),
@@ -373,7 +378,7 @@ impl Host {
             return Err(LoadError::AlreadyLoaded { plugin: manifest.id, existing: existing.dir.clone() });
         }
         let loaded = Arc::new(plugin::load(&self.sandbox, &self.shared, dir)?);
-        let info = PluginInfo::of(&loaded);
+        let info = PluginInfo::of(&loaded, &self.shared);
         let mut plugins = self.plugins.write().unwrap_or_else(|p| p.into_inner());
         if let Some(existing) = plugins.get(&info.id) {
             return Err(LoadError::AlreadyLoaded { plugin: info.id, existing: existing.dir.clone() });
@@ -477,7 +482,7 @@ impl Host {
                 ),
             });
         }
-        let info = PluginInfo::of(&fresh);
+        let info = PluginInfo::of(&fresh, &self.shared);
         let mut plugins = self.plugins.write().unwrap_or_else(|p| p.into_inner());
         // Unloaded while the new version compiled: stay unloaded.
         let Some(slot) = plugins.get_mut(id) else {
@@ -496,7 +501,7 @@ impl Host {
 
     /// The loaded plugins, by id.
     pub fn plugins(&self) -> Vec<PluginInfo> {
-        self.loaded_all().iter().map(|p| PluginInfo::of(p)).collect()
+        self.loaded_all().iter().map(|p| PluginInfo::of(p, &self.shared)).collect()
     }
 
     /// The effective limits of a loaded plugin.
@@ -506,7 +511,7 @@ impl Host {
 
     /// One loaded plugin.
     pub fn plugin(&self, id: &str) -> Option<PluginInfo> {
-        self.loaded(id).map(|p| PluginInfo::of(&p))
+        self.loaded(id).map(|p| PluginInfo::of(&p, &self.shared))
     }
 
     /// The most recent log records of a plugin (its log calls, its output, its

@@ -62,6 +62,7 @@ mod plugin_log;
 mod reload;
 mod sandbox;
 pub mod store;
+mod switches;
 pub mod types;
 
 pub use artifact::ArtifactError;

@@ -227,6 +227,8 @@ fn router(state: SharedState) -> Router {
             get(plugins::get_settings).put(plugins::put_settings).fallback(plugins::route),
         )
         .route("/api/plugins/{id}/reload", post(plugins::reload).fallback(plugins::route))
+        .route("/api/plugins/{id}/enable", post(plugins::enable).fallback(plugins::route))
+        .route("/api/plugins/{id}/disable", post(plugins::disable).fallback(plugins::route))
         .route("/api/plugins/{id}/", any(plugins::route))
         .route("/api/plugins/{id}/{*path}", any(plugins::route))
         .route("/api/entities", get(entities::list).post(entities::create))

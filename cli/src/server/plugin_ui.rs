@@ -34,6 +34,12 @@ pub async fn file(
         .for_plugin(&id)
     };
     let info = state.host.plugin(&id).ok_or_else(not_found)?;
+    if !info.enabled {
+        let message = format!(
+            "plugin `{id}` is switched off by an operator; switch it on in the console's Plugins page or with POST /api/plugins/{id}/enable"
+        );
+        return Err(ApiError::new(503, "plugin_disabled", message).for_plugin(&id));
+    }
     let pages = info
         .widgets
         .iter()

@@ -142,6 +142,40 @@ pub async fn reload(
     Ok(Json(describe(&state, info)))
 }
 
+/// `POST /api/plugins/{id}/enable`: switches the plugin back on, on every node.
+pub async fn enable(
+    state: AppStateExtractor,
+    id: Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    switch(state, id, headers, true).await
+}
+
+/// `POST /api/plugins/{id}/disable`: switches the plugin off without
+/// uninstalling it (`switches.rs` in the library says what that means).
+pub async fn disable(
+    state: AppStateExtractor,
+    id: Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    switch(state, id, headers, false).await
+}
+
+async fn switch(
+    State(state): AppStateExtractor,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    enabled: bool,
+) -> Result<Json<Value>, ApiError> {
+    super::security::refuse_invoke(&headers)?;
+    let plugin = id.clone();
+    blocking(&state.host, move |host| host.set_plugin_enabled(&plugin, enabled)).await??;
+    match state.host.plugin(&id) {
+        Some(info) => Ok(Json(describe(&state, info))),
+        None => Ok(Json(json!({ "id": id, "enabled": enabled }))),
+    }
+}
+
 /// Any method on `/api/plugins/{id}/{path}`: the plugin's own routes.
 pub async fn route(
     State(state): AppStateExtractor,

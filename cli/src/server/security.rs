@@ -32,7 +32,7 @@ pub fn check_listen_address(addr: SocketAddr, token: Option<&str>) -> anyhow::Re
 /// The header the console puts on a frame's `invoke` requests. Only a
 /// plugin's own routes (`/api/plugins/{id}/…`) answer them: [`guard`]
 /// refuses the mark everywhere else, and the host's own endpoints under a
-/// plugin's path (`settings`, `reload`) refuse it themselves.
+/// plugin's path (`settings`, `reload`, `enable`, `disable`) refuse it themselves.
 pub const INVOKE_HEADER: &str = "plinth-invoke";
 
 /// Whether `path` is under a plugin's own routes, as the router matches

@@ -54,9 +54,17 @@ pub(crate) struct Shared {
     /// The host's runtime, which the blocking API runs calls on.
     pub runtime: tokio::runtime::Handle,
     pub observer: Option<crate::capabilities::HostCallObserver>,
+    /// The plugins an operator switched off, as this node last read them
+    /// (`switches.rs`): checked before every call.
+    pub disabled: Arc<std::sync::RwLock<std::collections::BTreeSet<String>>>,
 }
 
 impl Shared {
+    /// Whether plugin `id` is switched off.
+    pub(crate) fn is_disabled(&self, id: &str) -> bool {
+        self.disabled.read().unwrap_or_else(|p| p.into_inner()).contains(id)
+    }
+
     /// The serial lock of plugin `id`.
     pub(crate) fn serial_lock(&self, id: &str) -> Arc<RwLock<()>> {
         let mut locks = self.serial_locks.lock().unwrap_or_else(|p| p.into_inner());
@@ -112,6 +120,9 @@ pub(crate) async fn run_checked<R: Send>(
 ) -> Result<R, CallError> {
     let context = &plugin.context;
     let error = |kind| CallError::new(&context.id, phase, kind);
+    if shared.is_disabled(&context.id) {
+        return Err(error(CallErrorKind::Disabled));
+    }
     // The slot first: a refusal for being busy must not touch the breaker.
     let Some(_slot) = context.health.enter(context.limits.max_concurrent) else {
         context.health.refused();

@@ -20,7 +20,7 @@ mod sqlite;
 
 use crate::types::{Entity, EntityEvent, EntityQuery, HookOutcome};
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -303,6 +303,14 @@ pub trait FieldConfigStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
+/// The plugins an operator switched off, shared by every node on the database.
+pub trait PluginSwitches: Send + Sync {
+    /// The ids of the plugins switched off.
+    fn disabled(&self) -> Result<BTreeSet<String>, StoreError>;
+    /// Switches `plugin_id` off (`true`) or back on (`false`).
+    fn set_disabled(&self, plugin_id: &str, disabled: bool) -> Result<(), StoreError>;
+}
+
 /// Which of a plugin's two install slots a package fills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PackageSlot {
@@ -419,6 +427,8 @@ pub struct Backend {
     pub packages: Arc<dyn PackageStore>,
     /// Nodes' reports of themselves.
     pub nodes: Arc<dyn NodeReports>,
+    /// Plugins switched off.
+    pub switches: Arc<dyn PluginSwitches>,
 }
 
 impl Backend {
@@ -433,6 +443,7 @@ impl Backend {
             + FieldConfigStore
             + PackageStore
             + NodeReports
+            + PluginSwitches
             + 'static,
     {
         Backend {
@@ -443,7 +454,8 @@ impl Backend {
             outbox: db.clone(),
             field_configs: db.clone(),
             packages: db.clone(),
-            nodes: db,
+            nodes: db.clone(),
+            switches: db,
         }
     }
 

@@ -20,6 +20,7 @@ mod nodes;
 mod outbox;
 mod packages;
 mod settings;
+mod switches;
 
 use super::StoreError;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod};
@@ -128,6 +129,8 @@ const MIGRATIONS: &[&str] = &[
         report      jsonb NOT NULL
     );
     CREATE TABLE adopted_data_dirs (id text PRIMARY KEY);"#,
+    // 5: plugins an operator switched off (see `switches.rs`).
+    r#"CREATE TABLE disabled_plugins (plugin_id text PRIMARY KEY);"#,
 ];
 
 /// The PostgreSQL backend; implements every backend trait. Open it with

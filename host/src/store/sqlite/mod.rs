@@ -12,6 +12,7 @@ mod nodes;
 mod outbox;
 mod packages;
 mod settings;
+mod switches;
 
 use super::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
@@ -93,6 +94,8 @@ const MIGRATIONS: &[&str] = &[
         report      TEXT NOT NULL CHECK (json_valid(report))
     ) WITHOUT ROWID;
     CREATE TABLE adopted_data_dirs (id TEXT PRIMARY KEY) WITHOUT ROWID;",
+    // 7: plugins an operator switched off (see `switches.rs`).
+    "CREATE TABLE disabled_plugins (plugin_id TEXT PRIMARY KEY) WITHOUT ROWID;",
 ];
 
 /// The SQLite backend; implements every backend trait.
