@@ -573,6 +573,83 @@ fn the_console_is_accessible_on_a_desktop_and_a_phone() {
     assert_eq!(browser.eval("return document.querySelector('input[name=\"name\"]').value"), json!("Grace"));
 }
 
+/// The first fenced block after `heading` in `doc`.
+fn block_after<'a>(doc: &'a str, heading: &str) -> &'a str {
+    let at = doc.find(heading).unwrap_or_else(|| panic!("docs/widgets.md has no `{heading}`"));
+    let rest = &doc[at..];
+    let start = rest.find("```").expect("a code block") + 3;
+    let body = &rest[start..];
+    let body = &body[body.find('\n').expect("a fence line") + 1..];
+    &body[..body.find("```").expect("the block's end")]
+}
+
+/// docs/widgets.md's complete widget, written as the guide says with its
+/// files copied from the guide (only the SDK path filled in): it builds,
+/// loads, the server refuses what its `validate` refuses, and its page sets
+/// a value in the console with a click.
+#[test]
+fn a_widget_written_from_the_guide_works_the_first_time() {
+    let Some(browser) = Browser::start() else { return };
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/widgets.md"))
+        .expect("the guide");
+    let plugins = tempfile::tempdir().expect("temp dir");
+    let dir = plugins.path().join("star-rating");
+    std::fs::create_dir_all(dir.join("src")).expect("folders");
+    std::fs::create_dir_all(dir.join("ui")).expect("folders");
+    let sdk = std::fs::canonicalize(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-sdk")).expect("the SDK");
+    let cargo =
+        block_after(&doc, "### Cargo.toml").replace("/path/to/plinth/guest-sdk", sdk.to_str().expect("path"));
+    for (file, text) in [
+        ("plugin.json", block_after(&doc, "### plugin.json").to_string()),
+        ("Cargo.toml", cargo),
+        ("src/lib.rs", block_after(&doc, "### src/lib.rs").to_string()),
+        ("ui/stars.html", block_after(&doc, "### ui/stars.html").to_string()),
+    ] {
+        std::fs::write(dir.join(file), text).expect("write the guide's file");
+    }
+    let dir_arg = dir.to_str().expect("path");
+    let built = common::plinth(&["build", dir_arg]);
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let checked = common::plinth(&["check", dir_arg]);
+    assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stderr));
+
+    let server = Server::start(plugins.path(), &[]);
+    // The guide's field configuration, from its curl command.
+    let curl = block_after(&doc, "or over HTTP:");
+    let config = curl.split_once("-d '").and_then(|(_, rest)| rest.rsplit_once('\'')).expect("curl's body").0;
+    assert_eq!(server.send("PUT", "/api/field-configs/movie", Some(config)).0, 200);
+    let (status, _, refused) = server.send(
+        "POST",
+        "/api/entities",
+        Some(r#"{"entity_type":"movie","data":{"title":"Heat","rating":9}}"#),
+    );
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(
+        refused["error"]["details"]["fields"]["rating"],
+        json!(["a rating is a whole number from 1 to 5"])
+    );
+
+    browser.goto(&format!("{}/#/entity/new?type=movie", server.base));
+    browser.wait_for("the widget frame", "return document.querySelector('[data-field=\"rating\"] iframe')");
+    browser.type_into("input[name=\"title\"]", "Heat", false);
+    browser.enter_frame("[data-field=\"rating\"] iframe");
+    let size = browser.wait_for(
+        "the stars",
+        "const b = document.querySelector('#stars button'); return b && b.style.fontSize",
+    );
+    assert_eq!(size, json!("28px"), "the field's configuration reached the page");
+    browser.click("#stars button:nth-child(4)");
+    browser.leave_frame();
+    browser.wait_for(
+        "the form's value",
+        "return document.querySelector('[data-field=\"rating\"]').dataset.value === '4'",
+    );
+    browser.click("#save-entity");
+    browser.wait_for("the save", "return document.querySelector('#save-outcome .ok')");
+    let (_, list) = server.get("/api/entities?entity_type=movie");
+    assert_eq!(list["entities"][0]["data"], json!({"title": "Heat", "rating": 4}));
+}
+
 /// Operators switch a plugin off and on from its card: while off, its card
 /// and its panel say so and its routes answer that it is off. The card also
 /// says which settings reach the plugin's pages.
