@@ -7,6 +7,11 @@
 //! Paths are written as CSP host-sources (`127.0.0.1:8080/plugin-ui/{id}/`),
 //! made from the request's `Host`. A `Host` that cannot be written as one (an
 //! IPv6 literal) falls back to `'self'`: the whole server, not one plugin.
+//!
+//! A second listener for plugin content (another origin than the console's)
+//! would add isolation for browsers without CSP sandbox; it needs a
+//! `--content-origin` for deployments behind a proxy, and the frame
+//! navigation check would then accept the console's `same-site` loads.
 
 use axum::http::{HeaderMap, HeaderValue, header};
 
