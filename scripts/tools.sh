@@ -16,10 +16,15 @@ npm install --silent --no-audit --no-fund --prefix target/js-tools \
 
 # With --system (test.sh): Debian's packages the tests need, when missing:
 # chromium and chromium-driver (browser tests), postgresql (a throw-away
-# cluster the PostgreSQL tests start themselves; its `postgres` user runs it).
+# cluster the PostgreSQL tests start themselves; its `postgres` user runs it),
+# WebKitGTK, its WebDriver and Xvfb (the desktop app: building it and driving
+# its window).
 if [ "${1:-}" = "--system" ]; then
     missing=()
     { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || missing+=(chromium chromium-driver)
+    pkg-config --exists webkit2gtk-4.1 2> /dev/null || missing+=(pkg-config libwebkit2gtk-4.1-dev)
+    { [ -x /usr/bin/WebKitWebDriver ] && [ -x /usr/bin/xvfb-run ] && command -v xauth > /dev/null; } \
+        || missing+=(webkit2gtk-driver xvfb xauth)
     compgen -G "/usr/lib/postgresql/*/bin/initdb" > /dev/null && id postgres > /dev/null 2>&1 || missing+=(postgresql)
     if [ ${#missing[@]} -gt 0 ]; then
         sudo=""
