@@ -568,7 +568,8 @@ async function fieldEditor(name, field, values, entity, widgets, plugins) {
     element.append(frame.iframe, validity, problems);
     return {
       element, problems,
-      read: () => value,
+      // A frame that left its page may have set anything: not saved.
+      read: () => { if (frame.left) throw new Error("its widget left its own page; reload the page to edit this field"); return value; },
       write: (next) => { value = next; element.dataset.value = JSON.stringify(next === undefined ? null : next); frame.send("value-changed", { value: next === undefined ? null : next }); },
     };
   }

@@ -31,7 +31,16 @@ function layoutEditor(type, template, widgets) {
   const ordered = [...(template.order || []), ...Object.keys(template.fields).sort()];
   for (const name of new Set(ordered)) if (Object.hasOwn(template.fields, name)) addRow(name, template.fields[name]);
 
+  let saving = false;
   const save = async () => {
+    if (saving) return; // one save at a time: a double click must not conflict with itself
+    saving = true;
+    saveButton.disabled = true;
+    try { await saveOnce(); }
+    catch (error) { result.replaceChildren(errorBox(error)); }
+    finally { saving = false; saveButton.disabled = false; }
+  };
+  const saveOnce = async () => {
     result.replaceChildren();
     const fields = Object.create(null);
     const order = [];
@@ -59,6 +68,7 @@ function layoutEditor(type, template, widgets) {
     }
     result.replaceChildren(errorBox(failure));
   };
+  const saveButton = h("button", { type: "button", id: "save-layout", onclick: () => save() }, "Save layout");
   const section = h("section", { class: "card", id: "layout", dataset: { entityType: type, version: String(template.version || 0) } },
     h("h2", {}, `Fields of ${type}`, " ", h("span", { class: "muted" }, `version ${template.version || 0}`)),
     h("div", { class: "scroll", tabindex: 0 }, h("table", { class: "layout" },
@@ -66,7 +76,7 @@ function layoutEditor(type, template, widgets) {
       body)),
     h("div", { class: "row" },
       h("button", { type: "button", class: "secondary", id: "add-layout-field", onclick: () => { addRow("", {}); rows().at(-1).querySelector("input.name").focus(); } }, "Add field"),
-      h("button", { type: "button", id: "save-layout", onclick: save }, "Save layout")),
+      saveButton),
     result);
   return section;
 }
@@ -85,8 +95,11 @@ function layoutRow(name, field, widgets, rows) {
 
   // Only the widgets that edit this type; a configured one that does not (or
   // is not loaded) stays listed, so saving never drops it silently.
+  let filled = false;
   const fillWidgets = () => {
-    const chosen = widget.value || field.widget || "";
+    // The configured widget at first; afterwards whatever the user chose, even the built-in input.
+    const chosen = filled ? widget.value : field.widget || "";
+    filled = true;
     const fits = widgets.filter((w) => !w.field_types.length || w.field_types.includes(kind.value));
     const options = [h("option", { value: "" }, "built-in input")];
     for (const w of fits) options.push(h("option", { value: w.id, selected: w.id === chosen }, w.label));

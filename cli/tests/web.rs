@@ -201,6 +201,13 @@ fn the_server_enforces_types_widgets_and_read_only_fields() {
     let (status, _, conflict) = server.send("PUT", "/api/field-configs/character", Some(&first.to_string()));
     assert_eq!((status, conflict["error"]["code"].as_str()), (409, Some("conflict")), "{conflict}");
     assert_eq!(conflict["error"]["details"]["current"]["version"], 1, "{conflict}");
+    // Removing it keeps its version: an editor still holding version 1 gets a conflict.
+    let (status, _, removed) =
+        server.send("PUT", "/api/field-configs/character", Some(r#"{"version": 1, "fields": {}}"#));
+    assert_eq!((status, removed["version"].as_u64()), (200, Some(2)), "{removed}");
+    assert!(server.get("/api/field-configs").1["field_configs"].get("character").is_none());
+    let stale = json!({"version": 1, "fields": {"bio": {}}});
+    assert_eq!(server.send("PUT", "/api/field-configs/character", Some(&stale.to_string())).0, 409);
 
     let config = json!({"fields": {
         "age": {"type": "number"}, "alive": {"type": "boolean"}, "notes": {"type": "json"},
@@ -271,7 +278,16 @@ fn the_widget_checks_of_one_write_share_one_time_budget() {
 #[test]
 fn a_switched_off_plugin_says_so_and_keeps_its_data() {
     let plugins = rust_examples();
-    let server = Server::start(plugins.path(), &[]);
+    let data = tempfile::tempdir().expect("temp dir");
+    let start = || {
+        Server::start_on(
+            plugins.path(),
+            &data.path().join("data"),
+            &[],
+            tempfile::tempdir().expect("temp dir"),
+        )
+    };
+    let server = start();
     let create =
         || server.send("POST", "/api/entities", Some(r#"{"entity_type":"character","data":{"name":"Ada"}}"#));
     let (status, _, first) = create();
@@ -305,6 +321,16 @@ fn a_switched_off_plugin_says_so_and_keeps_its_data() {
     let (status, _, _) = send_with(&server.url("/api/plugins/audit-trail/enable"), "POST", None, &marked);
     assert_eq!(status, 403);
 
+    // Switched off, it still loads after a restart, ready to be switched on.
+    drop(server);
+    let server = start();
+    let (_, listed) = server.get("/api/plugins/audit-trail");
+    assert_eq!(
+        (listed["status"].as_str(), listed["enabled"].as_bool()),
+        (Some("loaded"), Some(false)),
+        "{listed}"
+    );
+    assert_eq!(server.get("/api/plugins/audit-trail/log").0, 503);
     assert_eq!(server.send("POST", "/api/plugins/audit-trail/enable", None).0, 200);
     let (status, log) = server.get("/api/plugins/audit-trail/log");
     assert_eq!(status, 200, "{log}");

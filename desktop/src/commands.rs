@@ -9,26 +9,40 @@ use plinth_host::{
 };
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use tauri::State;
 
-/// The host, until the app closes it (`close`): commands still running then
-/// finish with their own handle; new ones are refused.
-pub struct HostSlot(RwLock<Option<Arc<Host>>>);
+/// The host: opened off the window's thread after the window shows (the
+/// first start compiles every plugin), closed when the app exits. Commands
+/// wait for it to open; after `close`, new ones are refused.
+pub struct HostSlot(tokio::sync::watch::Sender<Option<Result<Arc<Host>, String>>>);
 
 impl HostSlot {
-    pub fn new(host: Host) -> HostSlot {
-        HostSlot(RwLock::new(Some(Arc::new(host))))
+    /// A slot the host is not in yet.
+    pub fn opening() -> HostSlot {
+        HostSlot(tokio::sync::watch::Sender::new(None))
     }
 
-    fn get(&self) -> Result<Arc<Host>, Failure> {
-        let slot = self.0.read().unwrap_or_else(|p| p.into_inner());
-        slot.clone().ok_or_else(|| Failure::new("closed", "the app is closing".into()))
+    /// Puts the opened host (or why it could not open) in the slot.
+    pub fn fill(&self, host: Result<Host, String>) {
+        self.0.send_replace(Some(host.map(Arc::new)));
+    }
+
+    async fn get(&self) -> Result<Arc<Host>, Failure> {
+        let mut ready = self.0.subscribe();
+        let opened =
+            ready.wait_for(Option::is_some).await.map_err(|e| Failure::new("closed", e.to_string()))?;
+        match opened.as_ref() {
+            Some(Ok(host)) => Ok(host.clone()),
+            Some(Err(message)) => Err(Failure::new("not_started", message.clone())),
+            None => Err(Failure::new("not_started", "the host did not open".into())),
+        }
     }
 
     /// Takes the host out, for the app to drop it on exit.
     pub fn close(&self) -> Option<Arc<Host>> {
-        self.0.write().unwrap_or_else(|p| p.into_inner()).take()
+        let closed = Some(Err("the app is closing".to_string()));
+        self.0.send_replace(closed).and_then(Result::ok)
     }
 }
 
@@ -72,7 +86,7 @@ async fn blocking<T: Send + 'static>(
     slot: Slot<'_>,
     work: impl FnOnce(&Host) -> Result<T, HostError> + Send + 'static,
 ) -> Result<T, Failure> {
-    let host = slot.get()?;
+    let host = slot.get().await?;
     tauri::async_runtime::spawn_blocking(move || work(&host))
         .await
         .map_err(|e| Failure::new("internal", e.to_string()))?
@@ -107,12 +121,18 @@ pub struct AppInfo {
     pub data_dir: std::path::PathBuf,
     /// Where the shipped plugins were loaded from.
     pub plugins_dir: std::path::PathBuf,
+    /// Started with `--measure` (`desktop/bench.sh`): the page times its
+    /// first widget and a run of renders, then `finish_measure` exits.
+    pub measure: bool,
 }
+
+/// When `main` started, for start-up figures.
+pub static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
 
 /// Where the app keeps its data, the engine, and the folders that did not load.
 #[tauri::command]
 pub async fn status(slot: Slot<'_>, info: State<'_, AppInfo>) -> Result<Value, Failure> {
-    let host = slot.get()?;
+    let host = slot.get().await?;
     let failed: Vec<Value> =
         host.failed_loads().iter().map(|f| json!({ "dir": f.dir, "error": f.error })).collect();
     Ok(json!({ "app": *info, "plugins": host.plugins().len(), "failed": failed }))
@@ -121,7 +141,7 @@ pub async fn status(slot: Slot<'_>, info: State<'_, AppInfo>) -> Result<Value, F
 /// Every loaded plugin with its health.
 #[tauri::command]
 pub async fn plugins(slot: Slot<'_>) -> Result<Value, Failure> {
-    Ok(json!(slot.get()?.plugins()))
+    Ok(json!(slot.get().await?.plugins()))
 }
 
 /// Entities of one type (all types when none), newest last.
@@ -137,21 +157,21 @@ pub async fn entities(slot: Slot<'_>, entity_type: Option<String>) -> Result<Val
 /// Creates an entity: the write and every hook's outcome.
 #[tauri::command]
 pub async fn create_entity(slot: Slot<'_>, entity_type: String, data: Value) -> Result<Value, Failure> {
-    let host = slot.get()?;
+    let host = slot.get().await?;
     Ok(json!(host.create_entity_async(None, &entity_type, data).await?))
 }
 
 /// Replaces an entity's data: the write and every hook's outcome.
 #[tauri::command]
 pub async fn update_entity(slot: Slot<'_>, id: String, data: Value) -> Result<Value, Failure> {
-    let host = slot.get()?;
+    let host = slot.get().await?;
     Ok(json!(host.update_entity_async(&id, data).await?))
 }
 
 /// Deletes an entity: the write and every hook's outcome.
 #[tauri::command]
 pub async fn delete_entity(slot: Slot<'_>, id: String) -> Result<Value, Failure> {
-    let host = slot.get()?;
+    let host = slot.get().await?;
     Ok(json!(host.delete_entity_async(&id).await?))
 }
 
@@ -164,7 +184,7 @@ pub async fn call_route(
     path: String,
     body: Option<String>,
 ) -> Result<Value, Failure> {
-    let host = slot.get()?;
+    let host = slot.get().await?;
     let method = Method::parse(&method.to_ascii_uppercase())
         .ok_or_else(|| Failure::new("method_not_allowed", format!("plugins cannot serve {method}")))?;
     let (path, query) = path.split_once('?').unwrap_or((&path, ""));
@@ -193,7 +213,7 @@ pub async fn render_widget(
     value: Value,
     config: Option<Value>,
 ) -> Result<String, Failure> {
-    let host = slot.get()?;
+    let host = slot.get().await?;
     let context = FieldContext { entity: None, field_name, value, settings: config.unwrap_or(Value::Null) };
     Ok(host.render_widget_async(&widget, &context).await?)
 }
@@ -201,7 +221,7 @@ pub async fn render_widget(
 /// A widget's problems with `value`, from its WASM `validate` export.
 #[tauri::command]
 pub async fn validate_widget(slot: Slot<'_>, widget: String, value: Value) -> Result<Vec<String>, Failure> {
-    let host = slot.get()?;
+    let host = slot.get().await?;
     Ok(host.validate_widget_async(&widget, &value).await?)
 }
 
@@ -219,6 +239,25 @@ pub async fn set_settings(
     values: Map<String, Value>,
 ) -> Result<Map<String, Value>, Failure> {
     blocking(slot, move |host| host.set_settings(&plugin, values)).await
+}
+
+/// The time since `main` started and the wall clock, in milliseconds: for
+/// start-up figures measured from outside the process.
+#[tauri::command]
+pub async fn clock() -> Value {
+    let since_start = STARTED.get().map_or(0.0, |started| started.elapsed().as_secs_f64() * 1000.0);
+    let epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    json!({ "sinceStartMs": since_start, "epochMs": epoch.as_secs_f64() * 1000.0 })
+}
+
+/// Prints what the page measured as one JSON line and closes the app
+/// (`--measure` only).
+#[tauri::command]
+pub fn finish_measure(app: tauri::AppHandle, info: State<'_, AppInfo>, report: Value) {
+    if info.measure {
+        println!("{report}");
+        app.exit(0);
+    }
 }
 
 /// Closes the app as closing its window does.

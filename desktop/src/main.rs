@@ -5,8 +5,9 @@
 //! compiling), loads the plugins shipped beside the app, and answers the web
 //! view through Tauri commands (`commands.rs`) instead of HTTP. Widgets are
 //! rendered and validated by their WASM exports, as the migration guide's
-//! desktop build does. The host keeps its own runtime for plugin calls;
-//! commands are `async`, so no call ever runs on the window's thread.
+//! desktop build does. The host opens on a thread of its own once the
+//! window shows, and keeps its own runtime for plugin calls; commands are
+//! `async`, so no call ever runs on the window's thread.
 //! Closing the window drops the host, which closes the database.
 
 mod commands;
@@ -54,6 +55,7 @@ fn open_host(info: &AppInfo) -> anyhow::Result<Host> {
 }
 
 fn main() -> anyhow::Result<()> {
+    commands::STARTED.get_or_init(std::time::Instant::now);
     let app = tauri::Builder::default()
         .setup(|app| {
             let data_dir = app.path().app_data_dir()?;
@@ -62,9 +64,17 @@ fn main() -> anyhow::Result<()> {
                 EngineKind::Pulley => "pulley",
                 EngineKind::Native => "native",
             };
-            let info = AppInfo { engine, data_dir, plugins_dir: plugins_dir() };
-            let host = open_host(&info)?;
-            app.manage(HostSlot::new(host));
+            let measure = std::env::args().any(|arg| arg == "--measure");
+            let info = AppInfo { engine, data_dir, plugins_dir: plugins_dir(), measure };
+            // The window is up already: the host opens beside it, and
+            // commands wait for it, so a first start's compiling never
+            // freezes the window.
+            app.manage(HostSlot::opening());
+            let (handle, opening) = (app.handle().clone(), info.clone());
+            std::thread::spawn(move || {
+                let host = open_host(&opening).map_err(|error| format!("{error:#}"));
+                handle.state::<HostSlot>().fill(host);
+            });
             app.manage(info);
             Ok(())
         })
@@ -82,6 +92,8 @@ fn main() -> anyhow::Result<()> {
             commands::settings,
             commands::set_settings,
             commands::quit,
+            commands::clock,
+            commands::finish_measure,
         ])
         .build(tauri::generate_context!())?;
     let code = app.run_return(|handle, event| {

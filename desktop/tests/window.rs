@@ -23,8 +23,25 @@ const PATIENCE: Duration = Duration::from_secs(120);
 struct Window {
     client: Client,
     runtime: tokio::runtime::Runtime,
-    /// xvfb-run, Xvfb, the driver and the app: one process group.
-    group: Child,
+    /// Dropped after the client: the session ends before the processes.
+    _group: Group,
+}
+
+/// xvfb-run, Xvfb, the driver and the app: one process group, stopped when
+/// dropped (even when starting the session panics), killed if it lingers.
+struct Group(Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && matches!(self.0.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.0.wait();
+    }
 }
 
 impl Window {
@@ -44,17 +61,19 @@ impl Window {
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
             .port();
-        let group = Command::new(XVFB_RUN)
-            .args(["-a", "-s", "-screen 0 1280x1024x24", DRIVER, &format!("--port={port}")])
-            .env("TAURI_WEBVIEW_AUTOMATION", "true")
-            .env("XDG_DATA_HOME", data)
-            .env("PLINTH_DESKTOP_PLUGINS", plugins)
-            .env("NO_AT_BRIDGE", "1")
-            .process_group(0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start xvfb-run WebKitWebDriver");
+        let group = Group(
+            Command::new(XVFB_RUN)
+                .args(["-a", "-s", "-screen 0 1280x1024x24", DRIVER, &format!("--port={port}")])
+                .env("TAURI_WEBVIEW_AUTOMATION", "true")
+                .env("XDG_DATA_HOME", data)
+                .env("PLINTH_DESKTOP_PLUGINS", plugins)
+                .env("NO_AT_BRIDGE", "1")
+                .process_group(0)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start xvfb-run WebKitWebDriver"),
+        );
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         // A non-empty `args`: WebKitWebDriver's default would pass `--automation`.
         let mut app_args = vec!["--webdriver"];
@@ -78,7 +97,7 @@ impl Window {
                 }
             }
         });
-        let window = Window { client, runtime, group };
+        let window = Window { client, runtime, _group: group };
         window.wait_for("the app to start", "return document.body && document.body.dataset.ready === 'true'");
         Some(window)
     }
@@ -148,8 +167,6 @@ impl Drop for Window {
         let _ = self.runtime.block_on(async {
             tokio::time::timeout(Duration::from_secs(10), self.client.clone().close()).await
         });
-        let _ = Command::new("kill").arg("--").arg(format!("-{}", self.group.id())).status();
-        let _ = self.group.wait();
     }
 }
 

@@ -28,6 +28,7 @@ async function showStatus() {
   const plugins = await invoke("plugins");
   document.getElementById("plugins").replaceChildren(...plugins.map((p) =>
     h("li", { dataset: { plugin: p.id } }, `${p.name} (${p.id} ${p.version}) `, h("span", { class: "health" }, p.health.state))));
+  return status;
 }
 
 /** One field: a text input, and for a widget field its WASM render and checks. */
@@ -39,6 +40,7 @@ function fieldEditor(name, field, widgets) {
     h("label", { for: id }, (field.label || name) + (field.required ? " *" : "")), input);
   const widget = field.widget && widgets.find((w) => w.id === field.widget);
   const read = () => field.type === "number" ? (input.value === "" ? null : Number(input.value)) : input.value;
+  let rendered = Promise.resolve();
   if (widget) {
     const render = h("iframe", { class: "render", sandbox: "", title: `${widget.label} (${name})` });
     const validity = h("div", { class: "problems validity", dataset: { validityFor: name } });
@@ -61,10 +63,10 @@ function fieldEditor(name, field, widgets) {
       }
     };
     input.addEventListener("input", refresh);
-    refresh();
+    rendered = refresh();
   }
   element.append(problems);
-  return { element, problems, read, clear: () => { input.value = ""; input.dispatchEvent(new Event("input")); } };
+  return { element, problems, read, rendered, clear: () => { input.value = ""; input.dispatchEvent(new Event("input")); } };
 }
 
 async function showEditor() {
@@ -94,6 +96,8 @@ async function showEditor() {
       outcome.replaceChildren(h("p", { class: "error", id: "refused" }, message(error)));
     }
   };
+  // Ready once every widget field has its first WASM render.
+  await Promise.all(editors.map(([, e]) => e.rendered));
 }
 
 async function showEntities() {
@@ -102,12 +106,24 @@ async function showEntities() {
     h("li", { dataset: { entity: e.id } }, `${e.data.name || e.id}: ${JSON.stringify(e.data)}`)));
 }
 
+/** `--measure` (desktop/bench.sh): the first widget render, then `count`
+ *  renders one after another through the Tauri command, and the app exits. */
+async function measure(count) {
+  const widget = { widget: "plugin:word-count-widget:word-count", fieldName: "bio", value: "one two three", config: null };
+  const firstRender = await invoke("clock");
+  const started = performance.now();
+  for (let i = 0; i < count; i++) await invoke("render_widget", widget);
+  const perRenderUs = (performance.now() - started) * 1000 / count;
+  await invoke("finish_measure", { report: { firstRender, renders: count, perRenderUs } });
+}
+
 document.addEventListener("DOMContentLoaded", async () => {
   try {
-    await showStatus();
+    const status = await showStatus();
     await showEditor();
     await showEntities();
     document.body.dataset.ready = "true";
+    if (status.app.measure) await measure(500);
   } catch (error) {
     document.getElementById("status").textContent = "could not start: " + message(error);
   }

@@ -158,6 +158,15 @@ impl Host {
             Err(error) if matches!(error.kind, CallErrorKind::AlreadyDelivered) => {
                 return Delivered::Elsewhere;
             }
+            // Switched off while it was claimed: it waits, however often
+            // (switched-off plugins' deliveries are not claimed meanwhile).
+            Err(error) if matches!(error.kind, CallErrorKind::Disabled) => {
+                let reason = error.to_string();
+                if let Err(failed) = in_place(|| outbox.retry(id, &self.node, POLL_INTERVAL)) {
+                    tracing::warn!(plugin = %plugin.id(), delivery = id, "delivery not put back: {failed}");
+                }
+                return Delivered::Later(PendingHook { plugin_id: plugin.id().to_string(), reason });
+            }
             Err(error) if busy(&error.kind) && attempts < MAX_ATTEMPTS => {
                 let reason = error.to_string();
                 // Not put back: its lease runs out and it is claimed then.

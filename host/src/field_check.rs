@@ -17,7 +17,8 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Widget checks of one write running at once (each holds an instance).
+/// Widget checks of one write running at once, at most (each holds an
+/// instance; fewer when a plugin allows fewer calls at once).
 const CHECKS_AT_ONCE: usize = 8;
 
 /// Problems found, by field name.
@@ -38,9 +39,12 @@ impl FieldSetting {
     /// `required`, and `read_only` against the stored entity's value (none
     /// on create).
     fn problem(&self, value: Option<&Value>, stored: Option<Option<&Value>>) -> Option<String> {
+        // Absent and null are the same for a read-only field: no value.
+        let same =
+            |a: Option<&Value>, b: Option<&Value>| a.filter(|v| !v.is_null()) == b.filter(|v| !v.is_null());
         if let Some(stored) = stored
             && self.read_only
-            && stored != value
+            && !same(stored, value)
         {
             return Some("this field is read-only: it keeps the value it was created with".into());
         }
@@ -136,6 +140,16 @@ impl Host {
                 problems.entry(name.clone()).or_default().push(problem);
                 continue;
             }
+            // A switched-off plugin's widget checks nothing, page-only or not.
+            if let Some((plugin_id, _)) = parse_widget_id(widget)
+                && self.shared.is_disabled(plugin_id)
+            {
+                let problem = format!(
+                    "{widget} is off: plugin `{plugin_id}` is switched off; switch it on, or change the field configuration of `{entity_type}`"
+                );
+                problems.entry(name.clone()).or_default().push(problem);
+                continue;
+            }
             // A page-only widget has nothing to validate with: its page checks
             // in the browser only (docs/widgets.md says so, and the console).
             if !self.is_page_only_widget(widget) {
@@ -162,6 +176,15 @@ impl Host {
             .map(|plugin| plugin.context.limits.widget_timeout)
             .max()
             .unwrap_or(Duration::ZERO);
+        // No more at once than the least of the plugins' own limits, so the
+        // checks never refuse each other for being busy.
+        let at_once = checks
+            .iter()
+            .filter_map(|(_, widget, _)| self.loaded(parse_widget_id(widget)?.0))
+            .map(|plugin| plugin.context.limits.max_concurrent)
+            .min()
+            .unwrap_or(1)
+            .clamp(1, CHECKS_AT_ONCE);
         let deadline = tokio::time::Instant::now() + budget;
         let mut unchecked: BTreeMap<String, String> =
             checks.iter().map(|(name, widget, _)| (name.clone(), widget.clone())).collect();
@@ -170,7 +193,7 @@ impl Host {
                 let result = self.validate_widget_async(&widget, &value).await;
                 (name, widget, result)
             })
-            .buffer_unordered(CHECKS_AT_ONCE);
+            .buffer_unordered(at_once);
         let mut problems = Problems::new();
         let mut reported = 0;
         // Strict: once the budget is spent no further check starts, even if
@@ -238,5 +261,6 @@ mod tests {
         assert!(fixed.problem(Some(&json!("other")), Some(Some(&first))).is_some(), "changed");
         assert!(fixed.problem(None, Some(Some(&first))).is_some(), "dropped");
         assert!(fixed.problem(None, Some(None)).is_none(), "never set");
+        assert!(fixed.problem(Some(&Value::Null), Some(None)).is_none(), "null is no value");
     }
 }

@@ -120,7 +120,9 @@ pub(crate) async fn run_checked<R: Send>(
 ) -> Result<R, CallError> {
     let context = &plugin.context;
     let error = |kind| CallError::new(&context.id, phase, kind);
-    if shared.is_disabled(&context.id) {
+    // Switched off: no route, hook or widget runs; loading (`init`) still
+    // does, so the plugin is ready the moment it is switched on again.
+    if kind != CallKind::Init && shared.is_disabled(&context.id) {
         return Err(error(CallErrorKind::Disabled));
     }
     // The slot first: a refusal for being busy must not touch the breaker.
