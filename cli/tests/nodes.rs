@@ -14,12 +14,7 @@ fn two_nodes_share_one_postgresql_database() {
     let Some(cluster) = Cluster::start() else { return };
     let plugins = plinth_tests::rust_examples();
     let url = cluster.url();
-    let node = |_| {
-        let scratch = tempfile::tempdir().expect("temp dir");
-        let data = scratch.path().join("data");
-        Server::start_on(plugins.path(), &data, &["--database", &url], scratch)
-    };
-    let (a, b) = (node(0), node(1));
+    let (a, b) = (node_on(plugins.path(), &url), node_on(plugins.path(), &url));
 
     let (status, _, created) =
         a.send("POST", "/api/entities", Some(r#"{"entity_type":"character","data":{"name":"Ada"}}"#));
@@ -100,7 +95,6 @@ fn two_nodes_share_one_postgresql_database() {
     assert_eq!(listed["total"], 2, "{listed}");
 }
 
-/// The probe plugin (it serves `/keys`), packed for an upload.
 /// A plugin switched off on one node is off on the other (within its next
 /// poll), and switched back on from there; its queued and stored data stay.
 #[test]
@@ -108,12 +102,7 @@ fn a_plugin_switched_off_on_one_node_is_off_on_every_node() {
     let Some(cluster) = Cluster::start() else { return };
     let plugins = plinth_tests::rust_examples();
     let url = cluster.url();
-    let node = |_| {
-        let scratch = tempfile::tempdir().expect("temp dir");
-        let data = scratch.path().join("data");
-        Server::start_on(plugins.path(), &data, &["--database", &url], scratch)
-    };
-    let (a, b) = (node(0), node(1));
+    let (a, b) = (node_on(plugins.path(), &url), node_on(plugins.path(), &url));
     let route = "/api/plugins/character-stats/stats/character";
     assert_eq!(b.get(route).0, 200);
     assert_eq!(a.send("POST", "/api/plugins/character-stats/disable", None).0, 200);
@@ -143,6 +132,14 @@ fn wait_for_status(node: &Server, path: &str, status: u16) -> serde_json::Value 
     }
 }
 
+/// A node serving `plugins` on the database at `url`, with its own data folder.
+fn node_on(plugins: &std::path::Path, url: &str) -> Server {
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let data = scratch.path().join("data");
+    Server::start_on(plugins, &data, &["--database", url], scratch)
+}
+
+/// The probe plugin (it serves `/keys`), packed for an upload.
 fn probe_package() -> Vec<u8> {
     let dir = tempfile::tempdir().expect("temp dir");
     let manifest = json!({
