@@ -28,7 +28,8 @@ impl HostSlot {
         self.0.send_replace(Some(host.map(Arc::new)));
     }
 
-    async fn get(&self) -> Result<Arc<Host>, Failure> {
+    /// The host, once open.
+    pub async fn get(&self) -> Result<Arc<Host>, Failure> {
         let mut ready = self.0.subscribe();
         let opened =
             ready.wait_for(Option::is_some).await.map_err(|e| Failure::new("closed", e.to_string()))?;
@@ -129,13 +130,15 @@ pub struct AppInfo {
 /// When `main` started, for start-up figures.
 pub static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
 
-/// Where the app keeps its data, the engine, and the folders that did not load.
+/// Where the app keeps its data, the engine, the folders that did not load,
+/// and where plugin pages are served.
 #[tauri::command]
 pub async fn status(slot: Slot<'_>, info: State<'_, AppInfo>) -> Result<Value, Failure> {
     let host = slot.get().await?;
     let failed: Vec<Value> =
         host.failed_loads().iter().map(|f| json!({ "dir": f.dir, "error": f.error })).collect();
-    Ok(json!({ "app": *info, "plugins": host.plugins().len(), "failed": failed }))
+    let pages = crate::pages::ORIGIN;
+    Ok(json!({ "app": *info, "plugins": host.plugins().len(), "failed": failed, "pages": pages }))
 }
 
 /// Every loaded plugin with its health.

@@ -7,10 +7,12 @@
 //! rendered and validated by their WASM exports, as the migration guide's
 //! desktop build does. The host opens on a thread of its own once the
 //! window shows, and keeps its own runtime for plugin calls; commands are
-//! `async`, so no call ever runs on the window's thread.
+//! `async`, so no call ever runs on the window's thread. A widget's HTML
+//! page runs in a sandboxed frame served under `plinth://` (`pages.rs`).
 //! Closing the window drops the host, which closes the database.
 
 mod commands;
+mod pages;
 
 use commands::{AppInfo, HostSlot};
 use plinth_host::engine::EngineKind;
@@ -78,6 +80,7 @@ fn main() -> anyhow::Result<()> {
             app.manage(info);
             Ok(())
         })
+        .register_asynchronous_uri_scheme_protocol(pages::SCHEME, pages::serve)
         .invoke_handler(tauri::generate_handler![
             commands::status,
             commands::plugins,

@@ -108,13 +108,19 @@ impl Window {
             .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
     }
 
+    /// Runs `script`, which ends by calling `done(answer)`, and returns the answer.
+    fn eval_async(&self, script: &str) -> Value {
+        let script = format!("const done = arguments[arguments.length - 1]; {script}");
+        self.runtime
+            .block_on(self.client.execute_async(&script, Vec::new()))
+            .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
     /// Runs a Tauri command from the page and returns its answer (or `{error}`).
     fn invoke(&self, command: &str, args: Value) -> Value {
-        let script = format!(
-            "const done = arguments[arguments.length - 1];
-             window.__TAURI__.core.invoke('{command}', {args}).then(done, (e) => done({{ error: e }}));"
-        );
-        self.runtime.block_on(self.client.execute_async(&script, Vec::new())).expect("invoke")
+        self.eval_async(&format!(
+            "window.__TAURI__.core.invoke('{command}', {args}).then(done, (e) => done({{ error: e }}));"
+        ))
     }
 
     /// Waits until `script` returns something truthy, and returns it.
@@ -132,7 +138,11 @@ impl Window {
 
     fn type_into(&self, css: &str, text: &str) {
         self.runtime
-            .block_on(async { self.client.find(Locator::Css(css)).await?.send_keys(text).await })
+            .block_on(async {
+                let element = self.client.find(Locator::Css(css)).await?;
+                element.click().await?;
+                element.send_keys(text).await
+            })
             .unwrap_or_else(|e| panic!("type into {css}: {e}"));
     }
 
@@ -140,6 +150,26 @@ impl Window {
         self.runtime
             .block_on(async { self.client.find(Locator::Css(css)).await?.click().await })
             .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// Runs `work` inside the frame `frame_css` (a plugin page), then returns
+    /// to the app's page.
+    fn in_frame<T>(&self, frame_css: &str, work: impl FnOnce(&Window) -> T) -> T {
+        self.runtime
+            .block_on(async { self.client.find(Locator::Css(frame_css)).await?.enter_frame().await })
+            .unwrap_or_else(|e| panic!("enter {frame_css}: {e}"));
+        let result = work(self);
+        self.runtime.block_on(self.client.enter_parent_frame()).expect("back to the app's page");
+        result
+    }
+
+    /// Reloads the page and waits until it is ready again.
+    fn reload(&self) {
+        self.eval("window.reloading = true; location.reload(); return 1");
+        self.wait_for(
+            "the page to load again",
+            "return !window.reloading && document.body && document.body.dataset.ready === 'true'",
+        );
     }
 
     fn screenshot(&self, name: &str) {
@@ -170,10 +200,27 @@ impl Drop for Window {
     }
 }
 
-/// The entity editor: a widget field rendered and checked by the widget's
-/// WASM, a bad value refused by the host on save, a good one saved with its
-/// hooks' outcomes; then a second start on the same data directory finds the
-/// entity and the compile cache, on the interpreter engine.
+/// The widget field's HTML page, in its sandboxed frame.
+const PAGE: &str = "iframe[data-page-for=bio]";
+
+/// Hooks that ran for the last write, each `plugin event: outcome`, once
+/// the page shows the write as `verb`.
+fn hooks_after(window: &Window, verb: &str) -> Vec<String> {
+    let script = format!(
+        "const w = document.querySelector('#written[data-verb={verb}]'); \
+         return w && [...document.querySelectorAll('#hooks li')].map(l => l.textContent)"
+    );
+    let hooks = window.wait_for(&format!("the page to show the write as {verb}"), &script);
+    serde_json::from_value(hooks).expect("hook lines")
+}
+
+/// The entity editor. The widget's HTML page edits the field in a sandboxed
+/// frame (`sb-field-widget` over `plinth://`, with the settings it exposes),
+/// its WASM renders and validates each value, the host refuses a bad value
+/// on save and saves a good one with its hooks' outcomes; editing saves
+/// through the same page. A second start on the same data directory finds
+/// the entity and the compile cache, on the interpreter engine, and deletes
+/// the entity.
 #[test]
 fn the_desktop_app_edits_entities_with_wasm_widgets() {
     let plugins = plinth_tests::rust_examples();
@@ -188,20 +235,51 @@ fn the_desktop_app_edits_entities_with_wasm_widgets() {
     let set =
         window.invoke("set_settings", json!({"plugin": "word-count-widget", "values": {"max_words": 5}}));
     assert_eq!(set["max_words"], 5, "{set}");
+    // The page gets its exposed settings when it opens.
+    window.reload();
 
-    // Over the limit: the WASM validate says so as the user types, and the
-    // host refuses the save.
+    // The widget's page: its plugin's own, in a frame with no way out.
+    let (page, blocked) = window.in_frame(PAGE, |page| {
+        page.wait_for("the page's init", "return document.getElementById('count').textContent.includes('/ 5 words')");
+        let page_facts = page.eval(
+            "let parentTitle; try { parentTitle = parent.document.title } catch (e) { parentTitle = 'blocked' } \
+             return [typeof window.__TAURI_INTERNALS__, typeof window.__TAURI__, window.origin, parentTitle, location.href]",
+        );
+        // Its plugin's policy came with it: no network, not even the app's own files.
+        let blocked = page.eval_async(
+            "document.addEventListener('securitypolicyviolation', (e) => done(e.effectiveDirective)); \
+             fetch('tauri://localhost/index.html').then(() => done('fetched'), () => {});",
+        );
+        (page_facts, blocked)
+    });
+    assert_eq!(blocked, json!("connect-src"), "the page's policy stops its requests");
+    assert_eq!(
+        page,
+        json!([
+            "undefined",
+            "undefined",
+            "null",
+            "blocked",
+            "plinth://localhost/plugin-ui/word-count-widget/ui/widget.html"
+        ]),
+        "no commands, an opaque origin, no reach into the app"
+    );
+
+    // Over the limit: the page and the WASM validate say so as the user
+    // types, the WASM render shows the count, and the host refuses the save.
     window.type_into("#field-name", "Ada");
-    window.type_into("#field-bio", "one two three four five six");
+    window.in_frame(PAGE, |page| page.type_into("#text", "one two three four five six"));
     let validity = window.wait_for(
-        "the widget's validation",
+        "the widget's WASM validation",
         "const v = document.querySelector('[data-validity-for=\"bio\"]').textContent; return v.includes('maximum') && v",
     );
-    assert!(
-        validity.as_str().is_some_and(|v| v.contains("6 words is more than the maximum of 5")),
-        "{validity}"
-    );
-    window.click("#create");
+    assert_eq!(validity, json!("6 words is more than the maximum of 5"));
+    let from_page =
+        window.eval("return document.querySelector('[data-page-validity-for=\"bio\"]').textContent");
+    assert_eq!(from_page, json!("6 words is more than the maximum of 5"), "the page's own check");
+    let render = window.eval("return document.querySelector('[data-field=\"bio\"] iframe.render').srcdoc");
+    assert!(render.as_str().is_some_and(|r| r.contains("6 / 5 words")), "{render}");
+    window.click("#save");
     let refused = window
         .wait_for("the refusal", "const r = document.getElementById('refused'); return r && r.textContent");
     assert!(refused.as_str().is_some_and(|r| r.contains("was not saved")), "{refused}");
@@ -209,33 +287,44 @@ fn the_desktop_app_edits_entities_with_wasm_widgets() {
     assert_eq!(listed, json!([]), "nothing was written");
 
     // Within the limit: saved, with every hook's outcome.
-    window.eval("const b = document.getElementById('field-bio'); b.value = ''; return 1");
-    window.type_into("#field-bio", "one two three");
+    window.in_frame(PAGE, |page| {
+        page.eval("const t = document.getElementById('text'); t.value = ''; return 1");
+        page.type_into("#text", "one two three");
+    });
     window.wait_for(
-        "the widget's render",
+        "the widget's WASM validation",
         "const v = document.querySelector('[data-field=\"bio\"]'); return v.dataset.valid === 'true'",
     );
-    window.click("#create");
-    let hooks = window.wait_for(
-        "the hooks' outcomes",
-        "const h = document.querySelectorAll('#hooks li'); return h.length >= 2 && [...h].map(l => l.textContent)",
-    );
-    assert!(
-        hooks.as_array().is_some_and(|h| h.iter().all(|l| l.as_str().is_some_and(|l| l.ends_with(": ok"))))
-    );
+    window.click("#save");
+    let hooks = hooks_after(&window, "Created");
+    assert!(hooks.len() >= 2 && hooks.iter().all(|line| line.ends_with(": ok")), "{hooks:?}");
     let listed = window.invoke("entities", json!({"entityType": "character"}));
     assert_eq!(listed[0]["data"], json!({"name": "Ada", "bio": "one two three"}), "{listed}");
-    let (_, stats) = {
-        let answer = window.invoke(
-            "call_route",
-            json!({"plugin": "character-stats", "method": "GET", "path": "/stats/character"}),
-        );
-        (
-            answer["status"].clone(),
-            serde_json::from_str::<Value>(answer["body"].as_str().unwrap_or("null")).expect("JSON"),
-        )
-    };
+    let stats = window.invoke(
+        "call_route",
+        json!({"plugin": "character-stats", "method": "GET", "path": "/stats/character"}),
+    );
+    let stats: Value = serde_json::from_str(stats["body"].as_str().unwrap_or("null")).expect("JSON");
     assert_eq!(stats["count"], 1, "the hook stored its analysis: {stats}");
+
+    // Editing: the page gets the saved value, and the change is saved.
+    window.click("#entities li button.edit");
+    window.in_frame(PAGE, |page| {
+        page.wait_for("the saved value", "return document.getElementById('text').value === 'one two three'");
+        page.type_into("#text", " four");
+    });
+    window.eval("const n = document.getElementById('field-name'); n.value = ''; return 1");
+    window.type_into("#field-name", "Ada Lovelace");
+    window.wait_for(
+        "the widget's WASM render of the edit",
+        "return document.querySelector('[data-field=\"bio\"] iframe.render').srcdoc.includes('4 / 5 words')",
+    );
+    window.click("#save");
+    let hooks = hooks_after(&window, "Saved");
+    assert!(!hooks.is_empty() && hooks.iter().all(|line| line.ends_with(": ok")), "{hooks:?}");
+    let listed = window.invoke("entities", json!({"entityType": "character"}));
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["data"], json!({"name": "Ada Lovelace", "bio": "one two three four"}), "{listed}");
     window.screenshot("desktop");
     window.quit();
 
@@ -251,12 +340,19 @@ fn the_desktop_app_edits_entities_with_wasm_widgets() {
     assert!(status.as_str().is_some_and(|s| s.contains("engine pulley")), "{status}");
     let listed = window.wait_for(
         "the kept entity",
-        "const l = document.querySelector('#entities li'); return l && l.textContent",
+        "const l = document.querySelector('#entities li .summary'); return l && l.textContent",
     );
-    assert!(listed.as_str().is_some_and(|l| l.contains("one two three")), "{listed}");
+    assert!(listed.as_str().is_some_and(|l| l.contains("one two three four")), "{listed}");
     let problems = window.invoke(
         "validate_widget",
         json!({"widget": "plugin:word-count-widget:word-count", "value": "a b c d e f"}),
     );
     assert_eq!(problems, json!(["6 words is more than the maximum of 5"]), "the interpreter validates alike");
+
+    // Deleting, with the hooks' outcomes, on the interpreter.
+    window.click("#entities li button.delete");
+    let hooks = hooks_after(&window, "Deleted");
+    assert!(!hooks.is_empty() && hooks.iter().all(|line| line.ends_with(": ok")), "{hooks:?}");
+    assert_eq!(window.invoke("entities", json!({"entityType": "character"})), json!([]));
+    window.wait_for("the emptied list", "return document.querySelectorAll('#entities li').length === 0");
 }

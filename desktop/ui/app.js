@@ -1,7 +1,8 @@
 // Plinth desktop's page: everything goes through Tauri commands (no HTTP).
 // Widget fields are rendered by the widget's WASM `render` (shown in a
 // sandbox="" frame, where nothing runs) and checked live by its WASM
-// `validate`; the host checks again on save, whatever the page does.
+// `validate`; a widget's HTML page, where it has one, edits the field in a
+// sandboxed frame (frames.js). The host checks again on save.
 "use strict";
 
 const invoke = (command, args) => window.__TAURI__.core.invoke(command, args || {});
@@ -28,82 +29,158 @@ async function showStatus() {
   const plugins = await invoke("plugins");
   document.getElementById("plugins").replaceChildren(...plugins.map((p) =>
     h("li", { dataset: { plugin: p.id } }, `${p.name} (${p.id} ${p.version}) `, h("span", { class: "health" }, p.health.state))));
-  return status;
+  return { status, plugins };
 }
 
-/** One field: a text input, and for a widget field its WASM render and checks. */
-function fieldEditor(name, field, widgets) {
+/** The settings a plugin's pages may see: those its manifest exposes. */
+async function exposedSettings(plugin) {
+  const names = Object.entries(plugin.settings || {}).filter(([, schema]) => schema.expose_to_ui).map(([name]) => name);
+  if (!names.length) return {};
+  const all = await invoke("settings", { plugin: plugin.id });
+  return Object.fromEntries(names.filter((n) => n in all).map((n) => [n, all[n]]));
+}
+
+/** A widget's WASM render (in a sandbox="" frame, where nothing runs) and
+ *  WASM validation of the field's current value; the latest call wins. */
+function wasmChecks(name, field, widget, element) {
+  const render = h("iframe", { class: "render", sandbox: "", title: `${widget.label} render (${name})` });
+  const validity = h("div", { class: "problems validity", dataset: { validityFor: name } });
+  let turn = 0;
+  const check = async (value) => {
+    const mine = ++turn;
+    try {
+      const [html, found] = await Promise.all([
+        invoke("render_widget", { widget: widget.id, fieldName: name, value, config: field.config || null }),
+        invoke("validate_widget", { widget: widget.id, value }),
+      ]);
+      if (mine !== turn) return;
+      render.srcdoc = html;
+      validity.textContent = found.join(" ");
+      element.dataset.valid = String(found.length === 0);
+    } catch (error) {
+      if (mine === turn) validity.textContent = message(error);
+    }
+  };
+  return { render, validity, check };
+}
+
+/** One field. A widget with an HTML page edits it in a sandboxed frame
+ *  (sb-field-widget); any other field is a text input. Either way a widget's
+ *  WASM renders the value and checks it as it changes; the host checks again
+ *  on save, whatever the page does. */
+function fieldEditor(name, field, context) {
   const id = "field-" + name;
-  const input = h("input", { id, name, type: field.type === "number" ? "number" : "text" });
   const problems = h("div", { class: "problems", dataset: { problemsFor: name } });
-  const element = h("div", { class: "field", dataset: { field: name } },
-    h("label", { for: id }, (field.label || name) + (field.required ? " *" : "")), input);
-  const widget = field.widget && widgets.find((w) => w.id === field.widget);
-  const read = () => field.type === "number" ? (input.value === "" ? null : Number(input.value)) : input.value;
-  let rendered = Promise.resolve();
-  if (widget) {
-    const render = h("iframe", { class: "render", sandbox: "", title: `${widget.label} (${name})` });
-    const validity = h("div", { class: "problems validity", dataset: { validityFor: name } });
-    element.append(h("div", { class: "muted" }, widget.label), render, validity);
-    let turn = 0;
-    const refresh = async () => {
-      const mine = ++turn;
-      const value = read();
-      try {
-        const [html, found] = await Promise.all([
-          invoke("render_widget", { widget: widget.id, fieldName: name, value, config: field.config || null }),
-          invoke("validate_widget", { widget: widget.id, value }),
-        ]);
-        if (mine !== turn) return;
-        render.srcdoc = html;
-        validity.textContent = found.join(" ");
-        element.dataset.valid = String(found.length === 0);
-      } catch (error) {
-        if (mine === turn) validity.textContent = message(error);
-      }
+  const element = h("div", { class: "field", dataset: { field: name } });
+  const label = (field.label || name) + (field.required ? " *" : "");
+  const widget = field.widget && context.widgets.find((w) => w.id === field.widget);
+  const plugin = widget && context.plugins.find((p) => p.id === widget.plugin_id);
+  const checks = widget && wasmChecks(name, field, widget, element);
+  if (widget && widget.html && plugin) {
+    let value = "";
+    const pageValidity = h("div", { class: "problems", dataset: { pageValidityFor: name } });
+    const init = async () => ({
+      value, entity: context.editing ? { id: context.editing.id, type: context.editing.entity_type } : null,
+      field: { name, type: field.type || "text", required: !!field.required, readOnly: false, config: field.config === undefined ? null : field.config },
+      settings: await exposedSettings(plugin), theme: { scheme: "light", vars: {} },
+    });
+    const on = {
+      setValue: (next) => { value = next; checks.check(value); },
+      setValidity: (valid, messages) => { pageValidity.textContent = valid ? "" : messages.join(" "); },
     };
-    input.addEventListener("input", refresh);
-    rendered = refresh();
+    const src = `${context.pages}/plugin-ui/${encodeURIComponent(plugin.id)}/${widget.html.split("/").map(encodeURIComponent).join("/")}`;
+    const frame = new PluginFrame({ protocol: "sb-field-widget", pluginId: plugin.id, src, title: `${widget.label} (${name})`, init, on });
+    frame.iframe.dataset.pageFor = name;
+    element.append(h("span", { class: "label" }, label), frame.iframe, pageValidity, checks.validity,
+      h("div", { class: "muted" }, `${widget.label}, rendered by its WASM:`), checks.render, problems);
+    const write = (next) => { value = next === undefined || next === null ? "" : next; frame.send("value-changed", { value }); checks.check(value); };
+    // A frame that left its page may have set anything: not saved.
+    const read = () => { if (frame.left) throw new Error(`${widget.label} left its own page; restart to edit ${name}`); return value; };
+    return { element, problems, read, write, ready: checks.check(value) };
+  }
+  const input = h("input", { id, name, type: field.type === "number" ? "number" : "text" });
+  element.append(h("label", { for: id }, label), input);
+  const read = () => field.type === "number" ? (input.value === "" ? null : Number(input.value)) : input.value;
+  let ready = Promise.resolve();
+  if (checks) {
+    element.append(h("div", { class: "muted" }, widget.label), checks.render, checks.validity);
+    input.addEventListener("input", () => checks.check(read()));
+    ready = checks.check(read());
   }
   element.append(problems);
-  return { element, problems, read, rendered, clear: () => { input.value = ""; input.dispatchEvent(new Event("input")); } };
+  const write = (next) => { input.value = next === undefined || next === null ? "" : String(next); input.dispatchEvent(new Event("input")); };
+  return { element, problems, read, write, ready };
 }
 
-async function showEditor() {
-  const { config, widgets } = await invoke("field_config", { entityType: "character" });
-  const names = [...new Set([...(config.order || []), ...Object.keys(config.fields).sort()])];
-  const editors = names.map((name) => [name, fieldEditor(name, config.fields[name], widgets)]);
-  const form = document.getElementById("editor");
+/** What a write did: the entity, and every hook's outcome. */
+function showWrite(verb, write) {
   const outcome = document.getElementById("outcome");
-  form.replaceChildren(...editors.map(([, e]) => e.element), h("button", { type: "submit", id: "create" }, "Create"));
+  outcome.replaceChildren(h("p", { class: "ok", id: "written", dataset: { verb } }, `${verb} ${write.entity.id}.`),
+    h("ul", { id: "hooks" }, write.hooks.map((hook) => h("li", { dataset: { plugin: hook.plugin_id } },
+      `${hook.plugin_id} ${hook.event}: ${hook.error ? "failed: " + hook.error : "ok"}`))));
+}
+
+/** The editor: creates a character, or saves the one being edited. */
+const editor = { fields: [], editing: null };
+
+async function showEditor(context) {
+  const { config, widgets } = await invoke("field_config", { entityType: "character" });
+  Object.assign(context, { widgets });
+  const names = [...new Set([...(config.order || []), ...Object.keys(config.fields).sort()])];
+  editor.fields = names.map((name) => [name, fieldEditor(name, config.fields[name], context)]);
+  const form = document.getElementById("editor");
+  const save = h("button", { type: "submit", id: "save" }, "Create");
+  const cancel = h("button", { type: "button", id: "cancel", class: "secondary", hidden: true, onclick: () => edit(null) }, "Cancel");
+  form.replaceChildren(...editor.fields.map(([, e]) => e.element), h("div", { class: "buttons" }, save, cancel));
+  editor.edit = (entity) => {
+    editor.editing = context.editing = entity;
+    for (const [name, field] of editor.fields) field.write(entity ? entity.data[name] : "");
+    save.textContent = entity ? "Save changes" : "Create";
+    cancel.hidden = !entity;
+    document.getElementById("editor-title").textContent = entity ? `Editing ${entity.data.name || entity.id}` : "New character";
+  };
   form.onsubmit = async (event) => {
     event.preventDefault();
-    outcome.replaceChildren();
-    const data = {};
-    for (const [name, editor] of editors) { editor.problems.textContent = ""; data[name] = editor.read(); }
+    document.getElementById("outcome").replaceChildren();
     try {
-      const write = await invoke("create_entity", { entityType: "character", data });
-      outcome.replaceChildren(h("p", { class: "ok", id: "created" }, `Created ${write.entity.id}.`),
-        h("ul", { id: "hooks" }, write.hooks.map((hook) => h("li", { dataset: { plugin: hook.plugin_id } },
-          `${hook.plugin_id} ${hook.event}: ${hook.error ? "failed: " + hook.error : "ok"}`))));
-      for (const [, editor] of editors) editor.clear();
+      const data = {};
+      for (const [name, field] of editor.fields) { field.problems.textContent = ""; data[name] = field.read(); }
+      const write = editor.editing
+        ? await invoke("update_entity", { id: editor.editing.id, data })
+        : await invoke("create_entity", { entityType: "character", data });
+      showWrite(editor.editing ? "Saved" : "Created", write);
+      edit(null);
       showEntities();
     } catch (error) {
       for (const [name, found] of Object.entries(error.fields || {})) {
-        const editor = editors.find(([n]) => n === name);
-        if (editor) editor[1].problems.textContent = found.join(" ");
+        const field = editor.fields.find(([n]) => n === name);
+        if (field) field[1].problems.textContent = found.join(" ");
       }
-      outcome.replaceChildren(h("p", { class: "error", id: "refused" }, message(error)));
+      document.getElementById("outcome").replaceChildren(h("p", { class: "error", id: "refused" }, message(error)));
     }
   };
   // Ready once every widget field has its first WASM render.
-  await Promise.all(editors.map(([, e]) => e.rendered));
+  await Promise.all(editor.fields.map(([, e]) => e.ready));
+}
+
+const edit = (entity) => editor.edit(entity);
+
+async function remove(entity) {
+  try {
+    showWrite("Deleted", await invoke("delete_entity", { id: entity.id }));
+    if (editor.editing && editor.editing.id === entity.id) edit(null);
+    showEntities();
+  } catch (error) {
+    document.getElementById("outcome").replaceChildren(h("p", { class: "error", id: "refused" }, message(error)));
+  }
 }
 
 async function showEntities() {
   const entities = await invoke("entities", { entityType: "character" });
   document.getElementById("entities").replaceChildren(...entities.map((e) =>
-    h("li", { dataset: { entity: e.id } }, `${e.data.name || e.id}: ${JSON.stringify(e.data)}`)));
+    h("li", { dataset: { entity: e.id } }, h("span", { class: "summary" }, `${e.data.name || e.id}: ${JSON.stringify(e.data)}`), " ",
+      h("button", { type: "button", class: "secondary edit", onclick: () => edit(e) }, "Edit"), " ",
+      h("button", { type: "button", class: "danger delete", onclick: () => remove(e) }, "Delete"))));
 }
 
 /** `--measure` (desktop/bench.sh): the first widget render, then `count`
@@ -119,8 +196,8 @@ async function measure(count) {
 
 document.addEventListener("DOMContentLoaded", async () => {
   try {
-    const status = await showStatus();
-    await showEditor();
+    const { status, plugins } = await showStatus();
+    await showEditor({ plugins, pages: status.pages, editing: null });
     await showEntities();
     document.body.dataset.ready = "true";
     if (status.app.measure) await measure(500);

@@ -57,6 +57,7 @@ pub mod legacy;
 pub mod limits;
 pub mod manifest;
 mod nodes;
+pub mod pages;
 mod plugin;
 mod plugin_log;
 mod reload;

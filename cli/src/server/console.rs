@@ -17,7 +17,7 @@ const FILES: [(&str, &str, &str); 5] = [
 ];
 
 /// The script widget and panel pages include (`docs/widgets.md`).
-const WIDGET_CLIENT: &str = include_str!("../../console/plinth-widget.js");
+const WIDGET_CLIENT: &str = plinth_host::pages::WIDGET_CLIENT;
 
 /// Bubbledesk's `Bubbledesk.worker` bridge over the HTTP API (`docs/migrating.md`).
 const WORKER_CLIENT: &str = include_str!("../../console/plinth-worker.js");

@@ -54,18 +54,11 @@ impl Sources {
         )
     }
 
-    /// A widget or panel page of `plugin`: scripts, styles, images, fonts
-    /// and media from its own UI folder (and the widget client); no frames
-    /// (a page is one page), no network (`invoke` goes through the console),
-    /// no forms, no `<base>`.
+    /// A widget or panel page of `plugin` (`plinth_host::pages::policy`):
+    /// its own UI folder and the widget client, framed by the console only.
     pub fn plugin_ui(&self, plugin: &str) -> String {
         let own = self.at(&format!("/plugin-ui/{plugin}/"));
-        let client = self.at("/plinth-widget.js");
-        format!(
-            "sandbox allow-scripts; default-src 'none'; script-src {own} {client} 'unsafe-inline'; \
-             style-src {own} 'unsafe-inline'; img-src {own} data:; font-src {own} data:; media-src {own} data:; \
-             frame-src 'none'; connect-src 'none'; form-action 'none'; base-uri 'none'; frame-ancestors 'self'"
-        )
+        plinth_host::pages::policy(&own, &self.at("/plinth-widget.js"), "'self'")
     }
 
     /// A route answer of `plugin`. A plain answer runs no script and loads
