@@ -4,12 +4,19 @@
 #    compile cache in the app's data directory (the window under Xvfb);
 #  - a WASM widget render through a Tauri command, against the same render
 #    through `plinth serve` over HTTP on 127.0.0.1 (one after another, 500 each).
-# Usage: bash desktop/bench.sh [RUNS] (default 5). Debug builds, as the tests
-# build them; needs what `scripts/tools.sh --system` installs.
+# Usage: bash desktop/bench.sh [RUNS] [debug|release] (default 5, debug: the
+# tests' builds; release builds the app and the server as shipped, about ten
+# minutes more); needs what `scripts/tools.sh --system` installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
-cargo build -q -p plinth-desktop -p plinth
+profile=${2:-debug}
+case "$profile" in
+    debug) cargo build -q -p plinth-desktop -p plinth ;;
+    release) cargo build -q --release -p plinth-desktop -p plinth ;;
+    *) echo "usage: bash desktop/bench.sh [RUNS] [debug|release]" >&2; exit 2 ;;
+esac
+bin="target/$profile"
 cargo test -q -p plinth-tests --no-run > /dev/null   # builds the example components
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2> /dev/null || true; rm -rf "$work"' EXIT
@@ -28,23 +35,24 @@ PY
 done
 export PLINTH_DESKTOP_PLUGINS="$work/plugins" NO_AT_BRIDGE=1
 xvfb-run -a -s "-screen 0 1280x1024x24" bash -c '
-    runs=$1 work=$2
+    runs=$1 work=$2 bin=$3
     for cache in without with; do
         data="$work/data-$cache"
         mkdir -p "$data"
-        [ "$cache" = with ] && XDG_DATA_HOME="$data" target/debug/plinth-desktop --measure > /dev/null
+        [ "$cache" = with ] && XDG_DATA_HOME="$data" "$bin/plinth-desktop" --measure > /dev/null
         for run in $(seq "$runs"); do
             [ "$cache" = without ] && rm -rf "$data"
             start=$(date +%s%N)
-            line=$(XDG_DATA_HOME="$data" target/debug/plinth-desktop --measure | tail -1)
+            line=$(XDG_DATA_HOME="$data" "$bin/plinth-desktop" --measure | tail -1)
             echo "$cache $(( start / 1000000 )) $line"
         done
-    done' bash "$runs" "$work" > "$work/desktop.txt"
+    done' bash "$runs" "$work" "$bin" > "$work/desktop.txt"
 # The same render over HTTP.
-target/debug/plinth serve --plugins "$work/plugins" --data-dir "$work/serve-data" --addr 127.0.0.1:0 > "$work/serve.log" 2>&1 &
+"$bin/plinth" serve --plugins "$work/plugins" --data-dir "$work/serve-data" --addr 127.0.0.1:0 > "$work/serve.log" 2>&1 &
 for _ in $(seq 300); do grep -q "listening on" "$work/serve.log" && break; sleep 0.1; done
 address=$(grep -o "http://[0-9.:]*" "$work/serve.log" | head -1)
 for _ in $(seq 300); do curl -sf "$address/healthz" > /dev/null && break; sleep 0.1; done
+echo "$profile builds"
 python3 - "$address" "$work/desktop.txt" <<'PY'
 import http.client, json, statistics, sys, time, urllib.parse
 address, results = sys.argv[1], sys.argv[2]

@@ -167,8 +167,10 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Compile a plugin's component (or a legacy module) ahead of time for hosts
-    /// without a compiler; writes precompiled/<name>.<target>.cwasm beside it.
+    // Help text as an attribute: rustdoc would read `<name>` as an HTML tag.
+    #[command(
+        about = "Compile a plugin's component (or a legacy module) ahead of time for hosts without a compiler; writes precompiled/<name>.<target>.cwasm beside it"
+    )]
     Precompile {
         /// A plugin folder, a .wasm file, or a package (.tgz; unpacked into --out).
         path: PathBuf,

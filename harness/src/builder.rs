@@ -44,7 +44,7 @@ impl TestHostBuilder {
     }
 
     /// Declares host functions `plugin` may call, and turns strict mode on.
-    /// Declarations add up; pass `&HostFunction::ALL` to let one plugin call
+    /// Declarations add up; pass `HostFunction::ALL` to let one plugin call
     /// anything while others stay strict.
     pub fn expect_host_calls(mut self, plugin: &str, functions: &[HostFunction]) -> Self {
         self.strict = true;

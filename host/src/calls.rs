@@ -1,4 +1,6 @@
-//! Calling a plugin's routes and field widgets through the embedding API.
+//! Calling a plugin's routes and field widgets through the embedding API:
+//! each method finds what to call, describes it as a `Phase`, and hands it to
+//! the `Invoker` (`plugin/invoke.rs`), which runs it.
 
 use crate::bindings::exports::plinth::plugin::routes as wit;
 use crate::error::{CallError, CallErrorKind};
@@ -6,9 +8,9 @@ use crate::plugin::LoadedPlugin;
 use crate::plugin::WidgetInfo;
 use crate::plugin::exports::WidgetsExport;
 use crate::plugin::invoke;
+use crate::plugin::phase::Phase;
 use crate::plugin::routes::RouteMatch;
 use crate::plugin_log::{bounded, escaped};
-use crate::sandbox::CallKind;
 use crate::types::Entity;
 use crate::{Host, Method};
 use serde_json::Value;
@@ -30,7 +32,8 @@ pub struct RouteRequest {
 }
 
 impl RouteRequest {
-    /// A request with no query, headers or body.
+    /// A request for `path`, whose query (after `?`) is decoded into
+    /// [`RouteRequest::query`]; no headers or body.
     pub fn new(method: Method, path: &str) -> Self {
         let (path, query) = path.split_once('?').unwrap_or((path, ""));
         RouteRequest {
@@ -157,7 +160,7 @@ impl Host {
         plugin_id: &str,
         request: RouteRequest,
     ) -> Result<RouteResponse, CallError> {
-        let error = |kind| CallError::new(plugin_id, "", kind);
+        let error = |kind| CallError::before_call(Some(plugin_id), kind);
         let plugin = self.loaded(plugin_id).ok_or_else(|| error(CallErrorKind::UnknownPlugin))?;
         let (indices, table) = plugin
             .routes
@@ -186,7 +189,7 @@ impl Host {
                 limit: limits.request_bytes,
             }));
         }
-        let phase = format!("route {} {}", request.method.as_str(), request.path);
+        let phase = Phase::Route { method: request.method, path: request.path.clone() };
         let wit_request = Arc::new(wit::Request {
             method: request.method,
             path: request.path,
@@ -201,19 +204,8 @@ impl Host {
             let (indices, request) = (indices.clone(), wit_request.clone());
             Box::pin(async move { indices.load(&mut *store, &instance)?.call_handle(store, &request).await })
         });
-        let accept = |response: &wit::Response| {
-            check_response(response, response_limit).map_err(|kind| CallError::new(plugin_id, &phase, kind))
-        };
-        let response = invoke::run_checked(
-            &plugin,
-            &self.sandbox,
-            &self.shared,
-            CallKind::Route,
-            &phase,
-            &call,
-            &accept,
-        )
-        .await?;
+        let accept = |response: &wit::Response| check_response(response, response_limit);
+        let response = self.invoker.run_accepting(&plugin, phase, &call, &accept).await?;
         Ok(RouteResponse { status: response.status, headers: response.headers, body: response.body })
     }
 
@@ -256,16 +248,13 @@ impl Host {
                 async move { indices.load(&mut *store, &instance)?.call_render(store, &id, &context).await },
             )
         });
-        let phase = format!("widget render {local_id}");
+        let phase = Phase::Render { widget: local_id.clone() };
         let limit = plugin.context.limits.response_bytes;
         let accept = |html: &String| match html.len() {
-            size if size > limit => {
-                Err(CallError::new(plugin.id(), &phase, CallErrorKind::ResponseTooLarge { size, limit }))
-            }
+            size if size > limit => Err(CallErrorKind::ResponseTooLarge { size, limit }),
             _ => Ok(()),
         };
-        invoke::run_checked(&plugin, &self.sandbox, &self.shared, CallKind::Widget, &phase, &call, &accept)
-            .await
+        self.invoker.run_accepting(&plugin, phase, &call, &accept).await
     }
 
     /// Checks `value` with widget `widget_id`, from code without an async runtime.
@@ -274,7 +263,7 @@ impl Host {
     }
 
     /// Checks `value` with widget `widget_id`: the problems found, empty when
-    /// valid. At most [`MAX_VALIDATION_MESSAGES`] messages of at most 1 KiB
+    /// valid. At most `MAX_VALIDATION_MESSAGES` (100) messages of at most 1 KiB
     /// each are kept; the rest is cut with a note.
     pub async fn validate_widget_async(
         &self,
@@ -289,10 +278,8 @@ impl Host {
                 async move { indices.load(&mut *store, &instance)?.call_validate(store, &id, &value).await },
             )
         });
-        let phase = format!("widget validate {local_id}");
-        let mut messages =
-            invoke::run_fallible(&plugin, &self.sandbox, &self.shared, CallKind::Widget, &phase, &call)
-                .await?;
+        let phase = Phase::Validate { widget: local_id.clone() };
+        let mut messages = self.invoker.run(&plugin, phase, &call).await?;
         let more = messages.len().saturating_sub(MAX_VALIDATION_MESSAGES);
         messages.truncate(MAX_VALIDATION_MESSAGES);
         let mut messages: Vec<String> =
@@ -306,20 +293,16 @@ impl Host {
     /// The plugin of widget `plugin:{plugin-id}:{widget-id}`, its widget
     /// export, and the widget's local id.
     fn widget(&self, widget_id: &str) -> Result<(Arc<LoadedPlugin>, WidgetsExport, String), CallError> {
-        let unknown = || CallError {
-            plugin: None,
-            phase: String::new(),
-            kind: CallErrorKind::UnknownWidget { widget: widget_id.to_string() },
-        };
+        let unknown =
+            || CallError::before_call(None, CallErrorKind::UnknownWidget { widget: widget_id.to_string() });
         let (plugin_id, local_id) =
             widget_id.strip_prefix("plugin:").and_then(|rest| rest.split_once(':')).ok_or_else(unknown)?;
         let plugin = self.loaded(plugin_id).ok_or_else(unknown)?;
         let indices = match plugin.widgets.as_ref() {
             Some((indices, widgets)) if widgets.iter().any(|w| w.widget_id == local_id) => indices.clone(),
             _ if plugin.page_widgets.iter().any(|w| w.widget_id == local_id) => {
-                return Err(CallError::new(
-                    plugin_id,
-                    &format!("widget {local_id}"),
+                return Err(CallError::before_call(
+                    Some(plugin_id),
                     CallErrorKind::NotExported { interface: PAGE_ONLY },
                 ));
             }

@@ -17,9 +17,9 @@
 use crate::Host;
 use crate::capabilities::in_place;
 use crate::error::{CallErrorKind, HostError};
+use crate::plugin::phase::Phase;
 use crate::plugin::{LoadedPlugin, invoke};
 use crate::plugin_log::{LogLevel, LogSource, now_millis};
-use crate::sandbox::CallKind;
 use crate::store::{Delivery, DeliveryMark, NewDeliveries};
 use crate::types::{Entity, EntityEvent, HookOutcome};
 use serde::Serialize;
@@ -87,14 +87,14 @@ impl Host {
         // A switched-off plugin gets no new deliveries, and its queued ones wait.
         self.loaded_all()
             .into_iter()
-            .filter(|plugin| plugin.events.is_some() && !self.shared.is_disabled(plugin.id()))
+            .filter(|plugin| plugin.events.is_some() && !self.invoker.is_disabled(plugin.id()))
             .collect()
     }
 
     /// The outbox entries a write adds for `plugins`, leased to this node
     /// for long enough to run every hook one after the other.
     pub(crate) fn new_deliveries(&self, plugins: &[Arc<LoadedPlugin>]) -> NewDeliveries {
-        let hooks: Duration = plugins.iter().map(|p| CallKind::Hook.timeout(&p.context.limits)).sum();
+        let hooks: Duration = plugins.iter().map(|p| p.context.limits.hook_timeout).sum();
         NewDeliveries {
             plugins: plugins.iter().map(|plugin| plugin.id().to_string()).collect(),
             node: self.node.clone(),
@@ -110,11 +110,12 @@ impl Host {
     /// Hook deliveries waiting in the outbox (leased or not), on every node
     /// sharing the database.
     pub fn pending_deliveries(&self) -> Result<u64, HostError> {
-        Ok(self.shared.backend.outbox.pending()?)
+        Ok(self.invoker.backend.outbox.pending()?)
     }
 
     /// Runs `plugin`'s hook for delivery `id` and settles it in the outbox.
-    /// `last` is the last attempt: a busy plugin then fails the delivery.
+    /// After [`MAX_ATTEMPTS`] claims (`attempts`), a busy plugin fails the
+    /// delivery instead of putting it back.
     pub(crate) async fn deliver(
         &self,
         plugin: &LoadedPlugin,
@@ -126,14 +127,13 @@ impl Host {
         let Some(indices) = &plugin.events else {
             return Delivered::Elsewhere;
         };
-        let outbox = &self.shared.backend.outbox;
+        let outbox = &self.invoker.backend.outbox;
         let wit_entity = Arc::new(entity.to_wit());
-        let mark = DeliveryMark { id, node: self.node.clone() };
+        let delivery = DeliveryMark { id, node: self.node.clone() };
         let started = Instant::now();
         let call = invoke::guest_call(|store, instance| {
-            let (indices, entity, mark) = (indices.clone(), wit_entity.clone(), mark.clone());
+            let (indices, entity) = (indices.clone(), wit_entity.clone());
             Box::pin(async move {
-                store.data_mut().storage.commit_as_delivery(mark);
                 let guest = indices.load(&mut *store, &instance)?;
                 match event {
                     EntityEvent::Created => guest.call_on_entity_created(store, &entity).await,
@@ -144,15 +144,7 @@ impl Host {
                 }
             })
         });
-        let result = invoke::run_fallible(
-            plugin,
-            &self.sandbox,
-            &self.shared,
-            CallKind::Hook,
-            event.hook_name(),
-            &call,
-        )
-        .await;
+        let result = self.invoker.run(plugin, Phase::Hook { event, delivery }, &call).await;
         let error = match result {
             Ok(()) => None,
             Err(error) if matches!(error.kind, CallErrorKind::AlreadyDelivered) => {
@@ -181,7 +173,7 @@ impl Host {
             Err(error) => Some(error.to_string()),
         };
         if let Some(message) = &error {
-            self.shared.log.record(plugin.id(), LogLevel::Error, LogSource::Host, message);
+            self.invoker.log.record(plugin.id(), LogLevel::Error, LogSource::Host, message);
         }
         let outcome = HookOutcome {
             plugin_id: plugin.id().to_string(),
@@ -218,11 +210,11 @@ impl Host {
         }
         let ids: Vec<String> = plugins.iter().map(|plugin| plugin.id().to_string()).collect();
         // One after the other: the longest hook time limit each.
-        let longest = plugins.iter().map(|p| CallKind::Hook.timeout(&p.context.limits)).max();
+        let longest = plugins.iter().map(|p| p.context.limits.hook_timeout).max();
         let batch = u32::try_from(CLAIM_BATCH).unwrap_or(u32::MAX);
         let lease = longest.unwrap_or_default() * batch + LEASE_MARGIN;
         let claimed: Vec<Delivery> =
-            in_place(|| self.shared.backend.outbox.claim_due(&self.node, &ids, lease, CLAIM_BATCH))?;
+            in_place(|| self.invoker.backend.outbox.claim_due(&self.node, &ids, lease, CLAIM_BATCH))?;
         let count = claimed.len();
         for delivery in claimed {
             // Unloaded since the claim: its lease runs out and a node that runs it takes it.
@@ -241,8 +233,8 @@ impl Host {
     /// dropped. `plinth serve` runs it; an embedder may.
     pub fn start_delivery_loop(host: &Arc<Host>) {
         let weak: Weak<Host> = Arc::downgrade(host);
-        let wake_ups = host.shared.backend.outbox.wake_ups();
-        host.shared.runtime.spawn(async move {
+        let wake_ups = host.invoker.backend.outbox.wake_ups();
+        host.invoker.runtime.spawn(async move {
             loop {
                 // Woken or not: a poll either way.
                 let _ = tokio::time::timeout(POLL_INTERVAL, wake_ups.notified()).await;
@@ -250,7 +242,7 @@ impl Host {
                 // Switches made on other nodes take effect here within a poll.
                 let refresh = host.clone();
                 if let Ok(Err(error)) =
-                    host.shared.runtime.spawn_blocking(move || refresh.refresh_switches()).await
+                    host.invoker.runtime.spawn_blocking(move || refresh.refresh_switches()).await
                 {
                     tracing::warn!("reading which plugins are switched off failed: {error}");
                 }

@@ -230,8 +230,9 @@ pub struct CallError {
     /// when a widget id names no plugin.
     pub plugin: Option<String>,
     /// What was running: `init`, `on-entity-created`, `route GET /stats/{entity_type}`,
-    /// `widget render word-count`; empty when the call never started.
-    pub phase: String,
+    /// `widget render word-count`; `None` when the call never started (no
+    /// such plugin, route or widget).
+    pub phase: Option<String>,
     /// What happened.
     pub kind: CallErrorKind,
 }
@@ -370,14 +371,19 @@ impl CallError {
         }
     }
 
-    /// An error of `kind` in `phase` of `plugin`'s call.
+    /// An error of `kind` in the phase labelled `phase` of `plugin`'s call.
     pub(crate) fn new(plugin: &str, phase: &str, kind: CallErrorKind) -> CallError {
-        CallError { plugin: Some(plugin.to_string()), phase: phase.to_string(), kind }
+        CallError { plugin: Some(plugin.to_string()), phase: Some(phase.to_string()), kind }
+    }
+
+    /// An error of `kind` found before any call started.
+    pub(crate) fn before_call(plugin: Option<&str>, kind: CallErrorKind) -> CallError {
+        CallError { plugin: plugin.map(str::to_string), phase: None, kind }
     }
 
     fn describe(&self) -> String {
         let plugin = self.plugin.as_deref().unwrap_or_default();
-        let phase = &self.phase;
+        let phase = self.phase.as_deref().unwrap_or("before the call");
         match &self.kind {
             CallErrorKind::UnknownPlugin => format!("no plugin `{plugin}` is loaded"),
             CallErrorKind::NotExported { interface } => {

@@ -92,7 +92,7 @@ impl Host {
         entity_type: &str,
         data: Value,
     ) -> Result<Entity, HostError> {
-        let none = NewDeliveries::none();
+        let none = NewDeliveries::default();
         Ok(self.block_on(self.store_new_entity(id, entity_type, data, &none))?.0)
     }
 
@@ -115,7 +115,7 @@ impl Host {
             created_at: now,
             updated_at: now,
         };
-        match in_place(|| self.shared.backend.entities.insert(&entity, deliveries))? {
+        match in_place(|| self.invoker.backend.entities.insert(&entity, deliveries))? {
             Some(ids) => Ok((entity, ids)),
             None => Err(HostError::EntityExists(id)),
         }
@@ -131,7 +131,7 @@ impl Host {
         entity.updated_at = now_millis().max(entity.created_at);
         let plugins = self.hook_plugins();
         let deliveries = self.new_deliveries(&plugins);
-        let Some(ids) = in_place(|| self.shared.backend.entities.update(&entity, &deliveries))? else {
+        let Some(ids) = in_place(|| self.invoker.backend.entities.update(&entity, &deliveries))? else {
             return Err(HostError::EntityNotFound(id.to_string()));
         };
         Ok(self.fan_out(EntityEvent::Updated, entity, &plugins, ids).await)
@@ -141,14 +141,14 @@ impl Host {
     pub async fn delete_entity_async(&self, id: &str) -> Result<EntityWrite, HostError> {
         let plugins = self.hook_plugins();
         let deliveries = self.new_deliveries(&plugins);
-        let (entity, ids) = in_place(|| self.shared.backend.entities.delete(id, &deliveries))?
+        let (entity, ids) = in_place(|| self.invoker.backend.entities.delete(id, &deliveries))?
             .ok_or_else(|| HostError::EntityNotFound(id.to_string()))?;
         Ok(self.fan_out(EntityEvent::Deleted, entity, &plugins, ids).await)
     }
 
     /// The most recent hook outcomes (up to 1,000), oldest first.
     pub fn hook_history(&self) -> Result<Vec<HookOutcome>, HostError> {
-        Ok(self.shared.backend.hooks.recent(HISTORY_SHOWN)?)
+        Ok(self.invoker.backend.hooks.recent(HISTORY_SHOWN)?)
     }
 
     /// Hook outcomes from now on, as they happen (a console's live view).

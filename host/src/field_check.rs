@@ -142,7 +142,7 @@ impl Host {
             }
             // A switched-off plugin's widget checks nothing, page-only or not.
             if let Some((plugin_id, _)) = parse_widget_id(widget)
-                && self.shared.is_disabled(plugin_id)
+                && self.invoker.is_disabled(plugin_id)
             {
                 let problem = format!(
                     "{widget} is off: plugin `{plugin_id}` is switched off; switch it on, or change the field configuration of `{entity_type}`"

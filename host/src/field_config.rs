@@ -129,7 +129,7 @@ pub(crate) fn parse_widget_id(id: &str) -> Option<(&str, &str)> {
 impl Host {
     /// Every entity type's field configuration (those with fields).
     pub fn field_configs(&self) -> Result<BTreeMap<String, FieldConfig>, HostError> {
-        let stored = in_place(|| self.shared.backend.field_configs.all())?;
+        let stored = in_place(|| self.invoker.backend.field_configs.all())?;
         // Only configurations this host checked are stored; one that no longer
         // parses (edited by hand) is skipped rather than failing every read.
         // A removed one stays as an empty row that keeps its version.
@@ -142,7 +142,7 @@ impl Host {
 
     /// The field configuration of one entity type (empty when none is stored).
     pub fn field_config(&self, entity_type: &str) -> Result<FieldConfig, HostError> {
-        let stored = in_place(|| self.shared.backend.field_configs.get(entity_type))?;
+        let stored = in_place(|| self.invoker.backend.field_configs.get(entity_type))?;
         // None stored is version 0: what a first save names to be refused
         // if another save comes first.
         let none = || FieldConfig { version: Some(0), ..FieldConfig::default() };
@@ -205,7 +205,8 @@ impl Host {
                     "a field configuration must not contain NUL characters (\\u0000)".into(),
                 ));
             }
-            if in_place(|| self.shared.backend.field_configs.put(entity_type, Some(expected), Some(&json)))? {
+            if in_place(|| self.invoker.backend.field_configs.put(entity_type, Some(expected), Some(&json)))?
+            {
                 return Ok(saved);
             }
             if config.version.is_some() {

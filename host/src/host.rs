@@ -9,8 +9,9 @@ use crate::legacy::{LegacyConfig, LegacyError, LegacyRunner};
 use crate::limits::Limits;
 use crate::plugin::cache::{COMPILED_DIR, CodeSource};
 use crate::plugin::health::{BreakerConfig, PluginHealth};
-use crate::plugin::invoke::Shared;
+use crate::plugin::invoke::Invoker;
 use crate::plugin::routes::RouteInfo;
+use crate::plugin::vet::Loader;
 use crate::plugin::{self, LoadedPlugin, WidgetInfo};
 use crate::plugin_log::{LogRecord, PluginLog};
 use crate::reload::{Folders, plugin_dirs};
@@ -159,7 +160,7 @@ impl PluginInfo {
         crate::manifest::route_page_matches(&self.route_pages, path)
     }
 
-    fn of(plugin: &LoadedPlugin, shared: &Shared) -> PluginInfo {
+    fn of(plugin: &LoadedPlugin, invoker: &Invoker) -> PluginInfo {
         let manifest = &plugin.manifest;
         PluginInfo {
             id: manifest.id.clone(),
@@ -177,7 +178,7 @@ impl PluginInfo {
             settings: manifest.capabilities.settings.clone(),
             panels: manifest.panels.clone(),
             route_pages: manifest.route_pages.clone(),
-            enabled: !shared.is_disabled(&manifest.id),
+            enabled: !invoker.is_disabled(&manifest.id),
         }
     }
 }
@@ -190,8 +191,10 @@ const HOOK_FEED_CAPACITY: usize = 1024;
 ///
 /// All methods take `&self`; a `Host` can be shared between threads (`Arc<Host>`).
 pub struct Host {
-    pub(crate) sandbox: Sandbox,
-    pub(crate) shared: Shared,
+    /// Runs every call into a plugin (and owns the engine and the backend).
+    pub(crate) invoker: Invoker,
+    /// Vets and loads plugins.
+    pub(crate) loader: Loader,
     pub(crate) plugins: RwLock<BTreeMap<String, Arc<LoadedPlugin>>>,
     pub(crate) folders: Folders,
     /// Runs the calls of the blocking API; stopped in the background on drop
@@ -297,20 +300,22 @@ impl Host {
         crate::install::recover(&data_dir);
         let disabled = crate::capabilities::in_place(|| backend.switches.disabled())?;
         Ok(Host {
-            sandbox,
-            shared: Shared {
+            invoker: Invoker {
+                sandbox,
                 backend,
                 log: PluginLog::default(),
+                breaker: config.breaker,
+                runtime: runtime.handle().clone(),
+                disabled: std::sync::RwLock::new(disabled),
+            },
+            loader: Loader {
                 defaults: config.limits,
                 ceilings: config.ceilings,
-                breaker: config.breaker,
                 max_component_bytes: config.max_component_bytes,
                 pool_share,
                 code,
                 serial_locks: Default::default(),
-                runtime: runtime.handle().clone(),
                 observer: config.host_call_observer,
-                disabled: Arc::new(std::sync::RwLock::new(disabled)),
             },
             plugins: RwLock::default(),
             folders: Folders::default(),
@@ -333,7 +338,7 @@ impl Host {
     /// Runs `future` to its end on the calling thread: the blocking API, for
     /// code without an async runtime. From async code, use the `_async` methods.
     pub(crate) fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
-        self.shared.runtime.block_on(future)
+        self.invoker.runtime.block_on(future)
     }
 
     /// The engine every plugin runs on, for embedders that compile or measure
@@ -341,14 +346,14 @@ impl Host {
     /// it take slots from the host's pool, and its stores need an epoch
     /// deadline (the host's ticker advances the epoch every 10 ms).
     pub fn engine(&self) -> &wasmtime::Engine {
-        &self.sandbox.engine
+        &self.invoker.sandbox.engine
     }
 
     /// Whether instances come from the pooling allocator: false when
     /// [`HostConfig::pooling`] is `None` or the address space could not hold
     /// the pool (the host then allocates on demand and logs a warning).
     pub fn pooling_active(&self) -> bool {
-        self.sandbox.pooled
+        self.invoker.sandbox.pooled
     }
 
     /// The data directory.
@@ -377,8 +382,8 @@ impl Host {
         if let Some(existing) = self.loaded(&manifest.id) {
             return Err(LoadError::AlreadyLoaded { plugin: manifest.id, existing: existing.dir.clone() });
         }
-        let loaded = Arc::new(plugin::load(&self.sandbox, &self.shared, dir)?);
-        let info = PluginInfo::of(&loaded, &self.shared);
+        let loaded = Arc::new(plugin::load(&self.invoker, &self.loader, dir)?);
+        let info = PluginInfo::of(&loaded, &self.invoker);
         let mut plugins = self.plugins.write().unwrap_or_else(|p| p.into_inner());
         if let Some(existing) = plugins.get(&info.id) {
             return Err(LoadError::AlreadyLoaded { plugin: info.id, existing: existing.dir.clone() });
@@ -472,7 +477,7 @@ impl Host {
     }
 
     fn reload_from(&self, id: &str, dir: &Path) -> Result<PluginInfo, LoadError> {
-        let fresh = Arc::new(plugin::load(&self.sandbox, &self.shared, dir)?);
+        let fresh = Arc::new(plugin::load(&self.invoker, &self.loader, dir)?);
         if fresh.id() != id {
             return Err(LoadError::Invalid {
                 plugin: id.to_string(),
@@ -482,7 +487,7 @@ impl Host {
                 ),
             });
         }
-        let info = PluginInfo::of(&fresh, &self.shared);
+        let info = PluginInfo::of(&fresh, &self.invoker);
         let mut plugins = self.plugins.write().unwrap_or_else(|p| p.into_inner());
         // Unloaded while the new version compiled: stay unloaded.
         let Some(slot) = plugins.get_mut(id) else {
@@ -501,7 +506,7 @@ impl Host {
 
     /// The loaded plugins, by id.
     pub fn plugins(&self) -> Vec<PluginInfo> {
-        self.loaded_all().iter().map(|p| PluginInfo::of(p, &self.shared)).collect()
+        self.loaded_all().iter().map(|p| PluginInfo::of(p, &self.invoker)).collect()
     }
 
     /// The effective limits of a loaded plugin.
@@ -511,13 +516,13 @@ impl Host {
 
     /// One loaded plugin.
     pub fn plugin(&self, id: &str) -> Option<PluginInfo> {
-        self.loaded(id).map(|p| PluginInfo::of(&p, &self.shared))
+        self.loaded(id).map(|p| PluginInfo::of(&p, &self.invoker))
     }
 
     /// The most recent log records of a plugin (its log calls, its output, its
     /// denied calls and failed hooks), oldest first.
     pub fn plugin_log(&self, id: &str) -> Vec<LogRecord> {
-        self.shared.log.records(id)
+        self.invoker.log.records(id)
     }
 
     pub(crate) fn loaded(&self, id: &str) -> Option<Arc<LoadedPlugin>> {
@@ -530,35 +535,35 @@ impl Host {
 
     /// One entity.
     pub fn entity(&self, id: &str) -> Result<Option<Entity>, HostError> {
-        Ok(self.shared.backend.entities.get(id)?)
+        Ok(self.invoker.backend.entities.get(id)?)
     }
 
     /// The entities matching `query`, oldest first.
     pub fn entities(&self, query: &EntityQuery) -> Result<Vec<Entity>, HostError> {
         query.check().map_err(HostError::InvalidEntity)?;
-        Ok(self.shared.backend.entities.find(query, None)?)
+        Ok(self.invoker.backend.entities.find(query, None)?)
     }
 
     /// How many entities match `query` (limit and offset ignored).
     pub fn count_entities(&self, query: &EntityQuery) -> Result<u64, HostError> {
         query.check().map_err(HostError::InvalidEntity)?;
-        Ok(self.shared.backend.entities.count(query, None)?)
+        Ok(self.invoker.backend.entities.count(query, None)?)
     }
 
     /// A value a plugin stored (whether or not it is loaded).
     pub fn storage_get(&self, plugin_id: &str, key: &str) -> Result<Option<Vec<u8>>, HostError> {
-        Ok(self.shared.backend.kv.get(plugin_id, key)?.map(|stored| stored.value))
+        Ok(self.invoker.backend.kv.get(plugin_id, key)?.map(|stored| stored.value))
     }
 
     /// The keys a plugin stored under `prefix`, sorted.
     pub fn storage_keys(&self, plugin_id: &str, prefix: &str) -> Result<Vec<String>, HostError> {
-        Ok(self.shared.backend.kv.list_keys(plugin_id, prefix)?)
+        Ok(self.invoker.backend.kv.list_keys(plugin_id, prefix)?)
     }
 
     /// A loaded plugin's settings in force (set values, else defaults).
     pub fn settings(&self, plugin_id: &str) -> Result<Map<String, Value>, HostError> {
         let plugin = self.loaded(plugin_id).ok_or_else(|| HostError::UnknownPlugin(plugin_id.to_string()))?;
-        Ok(settings::effective(&*self.shared.backend.settings, plugin_id, &plugin.context.settings)?)
+        Ok(settings::effective(&*self.invoker.backend.settings, plugin_id, &plugin.context.settings)?)
     }
 
     /// Sets some of a plugin's settings: every value is checked against the
@@ -587,7 +592,7 @@ impl Host {
         for name in &reset {
             settings::declared(&plugin.context.settings, name).map_err(|problem| invalid(name, problem))?;
         }
-        self.shared.backend.settings.change(plugin_id, &set, &reset)?;
+        self.invoker.backend.settings.change(plugin_id, &set, &reset)?;
         self.settings(plugin_id)
     }
 
@@ -600,13 +605,13 @@ impl Host {
                 HostError::InvalidSetting { plugin: plugin_id.to_string(), name: name.clone(), problem }
             })?;
         }
-        self.shared.backend.settings.change(plugin_id, &Map::new(), names)?;
+        self.invoker.backend.settings.change(plugin_id, &Map::new(), names)?;
         self.settings(plugin_id)
     }
 
     /// The backend the host stores its data in.
     pub fn backend(&self) -> &Backend {
-        &self.shared.backend
+        &self.invoker.backend
     }
 }
 

@@ -1,10 +1,11 @@
 //! # plinth-host: run WebAssembly component plugins, sandboxed
 //!
 //! Plinth loads plugins (a folder with `plugin.json` and a component built
-//! against `wit/`, package `plinth:plugin@0.1.0`), grants each exactly the host
-//! functions its manifest lists, and runs every call in a fresh instance with
-//! memory and time limits. Entities, plugin storage and settings live in an
-//! embedded SQLite database under the data directory.
+//! against `wit/`, package `plinth:plugin` in any supported version), grants
+//! each exactly the host functions its manifest lists, and runs every call in
+//! a fresh instance with memory and time limits. Entities, plugin storage and
+//! settings live in a database behind [`store::Backend`]: SQLite under the
+//! data directory by default, or PostgreSQL shared by several hosts.
 //!
 //! ```no_run
 //! use plinth_host::{Host, Method, RouteRequest};
@@ -29,10 +30,13 @@
 //! # }
 //! ```
 //!
-//! Layout: [`manifest`] parses `plugin.json`; `plugin` compiles and checks a
-//! component; `sandbox` builds the fresh store of each call; `capabilities`
-//! holds one module per host interface (entities, storage, settings, logging);
-//! [`events`] fans entity writes out to hooks; `calls` runs routes and widgets.
+//! Layout: [`manifest`] parses `plugin.json`; `plugin` vets and loads a
+//! component (`plugin/vet.rs`) and runs every call into it (`plugin/invoke.rs`,
+//! one `Phase` per kind of call); `sandbox` builds the fresh store of each
+//! call; [`capabilities`] holds one module per host interface (entities,
+//! storage, settings, logging) and the one table of host functions;
+//! [`events`] writes entities and `delivery` runs their hooks through the
+//! outbox; `calls` runs routes and widgets; [`pages`] serves plugin pages.
 
 /// How to embed the host in an application (`docs/embedding.md`, whose
 /// example runs as a test).

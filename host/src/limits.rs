@@ -14,9 +14,13 @@ pub struct Limits {
     /// Time an entity hook may run.
     #[serde(rename = "hook_timeout_ms", with = "millis")]
     pub hook_timeout: Duration,
-    /// Time a route call (and loading: init) may run.
+    /// Time a route call may run.
     #[serde(rename = "route_timeout_ms", with = "millis")]
     pub route_timeout: Duration,
+    /// Time loading may run the plugin (`init`: its exports checked, its
+    /// routes and widgets listed).
+    #[serde(rename = "init_timeout_ms", with = "millis")]
+    pub init_timeout: Duration,
     /// Time a widget render or validate may run.
     #[serde(rename = "widget_timeout_ms", with = "millis")]
     pub widget_timeout: Duration,
@@ -60,6 +64,7 @@ impl Default for Limits {
             memory_bytes: 64 << 20,
             hook_timeout: Duration::from_secs(2),
             route_timeout: Duration::from_secs(5),
+            init_timeout: Duration::from_secs(5),
             widget_timeout: Duration::from_secs(2),
             fuel: None,
             output_bytes: 64 << 10,
@@ -81,6 +86,7 @@ impl Limits {
             memory_bytes: 1 << 30,
             hook_timeout: Duration::from_secs(30),
             route_timeout: Duration::from_secs(120),
+            init_timeout: Duration::from_secs(120),
             widget_timeout: Duration::from_secs(30),
             fuel: Some(u64::MAX),
             output_bytes: 16 << 20,
@@ -105,6 +111,8 @@ pub struct LimitRequest {
     pub hook_timeout_ms: Option<u64>,
     /// Per route call, in milliseconds.
     pub route_timeout_ms: Option<u64>,
+    /// Loading (`init`), in milliseconds.
+    pub init_timeout_ms: Option<u64>,
     /// Per widget call, in milliseconds.
     pub widget_timeout_ms: Option<u64>,
     /// Fuel per call (needs fuel metering on the host).
@@ -175,6 +183,12 @@ impl LimitRequest {
                 ms(self.route_timeout_ms),
                 defaults.route_timeout,
                 ceilings.route_timeout,
+            )?,
+            init_timeout: pick(
+                "init_timeout_ms",
+                ms(self.init_timeout_ms),
+                defaults.init_timeout,
+                ceilings.init_timeout,
             )?,
             widget_timeout: pick(
                 "widget_timeout_ms",

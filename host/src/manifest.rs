@@ -129,73 +129,7 @@ impl Capabilities {
     }
 }
 
-/// A host function a manifest can grant. Unknown names are refused at load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HostFunction {
-    /// `entities.read`
-    EntityRead,
-    /// `entities.find` and `entities.count`
-    EntityList,
-    /// `storage.get`
-    StorageGet,
-    /// `storage.set`
-    StorageSet,
-    /// `storage.delete`
-    StorageDelete,
-    /// `storage.list-keys`
-    StorageList,
-    /// `storage.increment` (since 0.2.0)
-    StorageIncrement,
-    /// `settings.get` and `settings.get-all`
-    SettingGet,
-    /// `logging.log`
-    Log,
-}
-
-impl HostFunction {
-    /// The name used in `plugin.json`.
-    pub fn name(self) -> &'static str {
-        match self {
-            HostFunction::EntityRead => "entity_read",
-            HostFunction::EntityList => "entity_list",
-            HostFunction::StorageGet => "storage_get",
-            HostFunction::StorageSet => "storage_set",
-            HostFunction::StorageDelete => "storage_delete",
-            HostFunction::StorageList => "storage_list",
-            HostFunction::StorageIncrement => "storage_increment",
-            HostFunction::SettingGet => "setting_get",
-            HostFunction::Log => "log",
-        }
-    }
-}
-
-impl HostFunction {
-    /// Every host function.
-    pub const ALL: [HostFunction; 9] = [
-        HostFunction::EntityRead,
-        HostFunction::EntityList,
-        HostFunction::StorageGet,
-        HostFunction::StorageSet,
-        HostFunction::StorageDelete,
-        HostFunction::StorageList,
-        HostFunction::StorageIncrement,
-        HostFunction::SettingGet,
-        HostFunction::Log,
-    ];
-
-    /// The grant a call to `function` of the imported `interface` needs
-    /// (`plinth:plugin/storage@0.1.0`, `set` → `storage_set`).
-    pub fn for_import(interface: &str, function: &str) -> Option<HostFunction> {
-        crate::capabilities::grant_for(interface, function)
-    }
-}
-
-impl fmt::Display for HostFunction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use crate::capabilities::HostFunction;
 
 /// One declared setting.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]

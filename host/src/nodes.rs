@@ -58,7 +58,7 @@ impl Host {
             "plugins": plugins,
             "failed_loads": self.failed_loads(),
         });
-        in_place(|| self.shared.backend.nodes.report(&self.node, &report, FORGET_AFTER))?;
+        in_place(|| self.invoker.backend.nodes.report(&self.node, &report, FORGET_AFTER))?;
         Ok(())
     }
 
@@ -66,7 +66,7 @@ impl Host {
     /// reported it; this host's report is written first, so it is current.
     pub fn nodes(&self) -> Result<Vec<NodeStatus>, HostError> {
         self.report_node()?;
-        let reports = in_place(|| self.shared.backend.nodes.reports())?;
+        let reports = in_place(|| self.invoker.backend.nodes.reports())?;
         Ok(reports
             .into_iter()
             .map(|report| {
@@ -88,7 +88,7 @@ impl Host {
     /// listing it; it reports no more.
     pub fn withdraw_node(&self) -> Result<(), HostError> {
         *self.node_withdrawn.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        in_place(|| self.shared.backend.nodes.withdraw(&self.node))?;
+        in_place(|| self.invoker.backend.nodes.withdraw(&self.node))?;
         Ok(())
     }
 
@@ -97,8 +97,8 @@ impl Host {
     /// `plinth serve` starts it.
     pub fn start_node_reports(host: &Arc<Host>) {
         let weak: Weak<Host> = Arc::downgrade(host);
-        let runtime = host.shared.runtime.clone();
-        host.shared.runtime.spawn(async move {
+        let runtime = host.invoker.runtime.clone();
+        host.invoker.runtime.spawn(async move {
             loop {
                 let Some(host) = weak.upgrade() else { return };
                 let reported = runtime.spawn_blocking(move || host.report_node()).await;

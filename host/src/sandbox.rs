@@ -8,7 +8,6 @@ use crate::capabilities::logging::{self, LoggingCtx, LoggingView};
 use crate::capabilities::settings::{self, SettingsView};
 use crate::capabilities::storage::{self, StorageCtx, StorageView};
 use crate::capabilities::{self as caps, Caller, PluginContext};
-use crate::limits::Limits;
 use crate::plugin_log::LogSource;
 use crate::store::Backend;
 use std::sync::Arc;
@@ -25,25 +24,6 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// How often the epoch advances; call deadlines are counted in these ticks.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
-
-/// What kind of call runs, which picks its time limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CallKind {
-    Init,
-    Hook,
-    Route,
-    Widget,
-}
-
-impl CallKind {
-    pub(crate) fn timeout(self, limits: &Limits) -> Duration {
-        match self {
-            CallKind::Init | CallKind::Route => limits.route_timeout,
-            CallKind::Hook => limits.hook_timeout,
-            CallKind::Widget => limits.widget_timeout,
-        }
-    }
-}
 
 /// Engine-wide settings: what cannot differ between plugins.
 #[derive(Debug, Clone)]

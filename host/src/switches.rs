@@ -16,19 +16,19 @@ impl Host {
         if !crate::manifest::is_identifier(plugin_id) {
             return Err(HostError::UnknownPlugin(plugin_id.to_string()));
         }
-        in_place(|| self.shared.backend.switches.set_disabled(plugin_id, !enabled))?;
+        in_place(|| self.invoker.backend.switches.set_disabled(plugin_id, !enabled))?;
         self.refresh_switches()
     }
 
     /// Whether plugin `plugin_id` is switched on (as this node last read it).
     pub fn is_plugin_enabled(&self, plugin_id: &str) -> bool {
-        !self.shared.is_disabled(plugin_id)
+        !self.invoker.is_disabled(plugin_id)
     }
 
     /// Reads the switches again from the database.
     pub(crate) fn refresh_switches(&self) -> Result<(), HostError> {
-        let disabled = in_place(|| self.shared.backend.switches.disabled())?;
-        *self.shared.disabled.write().unwrap_or_else(|p| p.into_inner()) = disabled;
+        let disabled = in_place(|| self.invoker.backend.switches.disabled())?;
+        *self.invoker.disabled.write().unwrap_or_else(|p| p.into_inner()) = disabled;
         Ok(())
     }
 }

@@ -36,28 +36,28 @@ fn entity(id: &str, entity_type: &str, data: Value, at: u64) -> Entity {
 pub fn entities_round_trip(backend: &Backend) {
     let store = &backend.entities;
     let ada = entity("rt-1", "character", json!({"name": "Ada"}), 1);
-    assert!(store.insert(&ada, &NewDeliveries::none()).expect("insert").is_some());
+    assert!(store.insert(&ada, &NewDeliveries::default()).expect("insert").is_some());
     assert!(
         store
-            .insert(&entity("rt-1", "location", json!({}), 2), &NewDeliveries::none())
+            .insert(&entity("rt-1", "location", json!({}), 2), &NewDeliveries::default())
             .expect("insert twice")
             .is_none()
     );
     assert_eq!(store.get("rt-1").expect("get"), Some(ada.clone()));
     let renamed = Entity { data: json!({"name": "Ada L."}), updated_at: 5, ..ada.clone() };
-    assert!(store.update(&renamed, &NewDeliveries::none()).expect("update").is_some());
+    assert!(store.update(&renamed, &NewDeliveries::default()).expect("update").is_some());
     assert_eq!(
         store.get("rt-1").expect("get").map(|e| (e.data, e.updated_at)),
         Some((renamed.data.clone(), 5))
     );
     assert!(
         store
-            .update(&entity("rt-missing", "x", json!({}), 1), &NewDeliveries::none())
+            .update(&entity("rt-missing", "x", json!({}), 1), &NewDeliveries::default())
             .expect("update missing")
             .is_none()
     );
-    assert_eq!(store.delete("rt-1", &NewDeliveries::none()).expect("delete"), Some((renamed, vec![])));
-    assert_eq!(store.delete("rt-1", &NewDeliveries::none()).expect("delete again"), None);
+    assert_eq!(store.delete("rt-1", &NewDeliveries::default()).expect("delete"), Some((renamed, vec![])));
+    assert_eq!(store.delete("rt-1", &NewDeliveries::default()).expect("delete again"), None);
     assert_eq!(store.get("rt-1").expect("get deleted"), None);
 }
 
@@ -74,7 +74,7 @@ pub fn entity_queries(backend: &Backend) {
     for (at, (id, entity_type, data)) in rows.into_iter().enumerate() {
         assert!(
             store
-                .insert(&entity(id, entity_type, data, 100 + at as u64), &NewDeliveries::none())
+                .insert(&entity(id, entity_type, data, 100 + at as u64), &NewDeliveries::default())
                 .expect("insert")
                 .is_some()
         );
@@ -112,7 +112,7 @@ pub fn queries_stop_at_their_deadline(backend: &Backend) {
         assert!(
             backend
                 .entities
-                .insert(&entity(&format!("dl-{i}"), "dl", data, 1_000 + i), &NewDeliveries::none())
+                .insert(&entity(&format!("dl-{i}"), "dl", data, 1_000 + i), &NewDeliveries::default())
                 .expect("insert")
                 .is_some()
         );
@@ -224,25 +224,32 @@ pub fn settings_change_and_reset(backend: &Backend) {
     assert_eq!(settings.all("p-set").expect("all").keys().collect::<Vec<_>>(), ["name"]);
 }
 
-/// Outcomes come back oldest first; at most 1,000 are kept.
+/// Outcomes are recorded as deliveries complete, and come back oldest
+/// first; at most 1,000 are kept.
 pub fn hook_records_keep_the_newest(backend: &Backend) {
+    const WRITTEN: u64 = 1_050;
     let outcome = |n: u64| HookOutcome {
-        plugin_id: "p-hooks".into(),
+        plugin_id: format!("p-hooks-{n}"),
         event: if n.is_multiple_of(2) { EntityEvent::Created } else { EntityEvent::Deleted },
-        entity_id: format!("e{n}"),
+        entity_id: "hr-1".into(),
         at: n,
         duration_us: n * 10,
         error: n.is_multiple_of(3).then(|| format!("failed {n}")),
     };
-    let outcomes: Vec<HookOutcome> = (0..1_200).map(outcome).collect();
-    for chunk in outcomes.chunks(100) {
-        backend.hooks.append(chunk).expect("append");
+    let outcomes: Vec<HookOutcome> = (0..WRITTEN).map(outcome).collect();
+    let plugins = outcomes.iter().map(|o| o.plugin_id.clone()).collect();
+    let deliveries = NewDeliveries { plugins, node: "recorder".into(), lease: Duration::from_secs(60) };
+    let written = entity("hr-1", "hr", json!({}), 1);
+    let ids = backend.entities.insert(&written, &deliveries).expect("insert").expect("a new id");
+    assert_eq!(ids.len(), outcomes.len());
+    for (id, outcome) in ids.iter().zip(&outcomes) {
+        assert!(backend.outbox.complete(*id, "recorder", outcome).expect("complete"), "{id}");
     }
     let recent = backend.hooks.recent(5).expect("recent");
-    assert_eq!(recent, outcomes[1_195..]);
+    assert_eq!(recent, outcomes[outcomes.len() - 5..]);
     let kept = backend.hooks.recent(5_000).expect("all kept");
     assert_eq!(kept.len(), 1_000);
-    assert_eq!(kept.first(), Some(&outcomes[200]));
+    assert_eq!(kept.first(), Some(&outcomes[outcomes.len() - 1_000]));
 }
 
 /// The hook outbox: a write's deliveries commit with it, leased to the

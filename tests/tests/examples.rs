@@ -169,7 +169,8 @@ fn word_count_widget_renders_and_validates_against_its_setting() {
 
     let unknown = host.render_widget("plugin:word-count-widget:nope", &context).expect_err("unknown widget");
     assert_eq!(unknown.code(), "unknown_widget");
-    assert!(host.render_widget("word-count", &context).is_err());
+    let unnamed = host.render_widget("word-count", &context).expect_err("not a widget id");
+    assert_eq!(unnamed.code(), "unknown_widget", "{unnamed}");
 }
 
 #[test]

@@ -32,7 +32,7 @@ fn migrations_run_once_when_several_nodes_start_together() {
             created_at: i as u64,
             updated_at: i as u64,
         };
-        assert!(node.entities.insert(&entity, &NewDeliveries::none()).expect("insert").is_some());
+        assert!(node.entities.insert(&entity, &NewDeliveries::default()).expect("insert").is_some());
     }
     // Every node sees every node's write: one schema, one database.
     let all = plinth_host::EntityQuery { entity_type: Some("node".into()), ..Default::default() };
@@ -47,7 +47,7 @@ fn a_stopped_database_is_unavailable_and_recovers_without_a_restart() {
     let backend = Backend::postgres(&cluster.url()).expect("connect");
     let kept =
         Entity { id: "kept".into(), entity_type: "t".into(), data: json!({}), created_at: 1, updated_at: 1 };
-    assert!(backend.entities.insert(&kept, &NewDeliveries::none()).expect("insert").is_some());
+    assert!(backend.entities.insert(&kept, &NewDeliveries::default()).expect("insert").is_some());
 
     cluster.stop();
     match backend.entities.get("kept") {

@@ -56,7 +56,7 @@ on_both_engines! {
 fn an_endless_initialisation_fails_the_load_and_others_still_load() {
     let (_d, host) = host(|_| {});
     let extra = json!({
-        "limits": {"route_timeout_ms": 200},
+        "limits": {"init_timeout_ms": 200},
         "capabilities": {"host_functions": ["setting_get"], "settings": {"init": {"type": "string", "default": "loop"}}},
     });
     let dir = PluginDir::new("looper", guests::PROBE_PLUGIN_WASM, &[], extra);

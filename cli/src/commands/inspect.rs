@@ -34,7 +34,7 @@ impl Report {
         self.imports
             .iter()
             .flat_map(|(interface, functions)| {
-                functions.iter().filter_map(|f| HostFunction::for_import(interface, f))
+                functions.iter().filter_map(|f| plinth_host::capabilities::grant_for(interface, f))
             })
             .collect()
     }

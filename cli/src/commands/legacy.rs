@@ -33,7 +33,8 @@ pub enum LegacyCommand {
     Call {
         /// Its file name (`math.wasm`).
         name: String,
-        /// The request, e.g. '{"fn":"add","args":[3,5]}'.
+        // Help text as an attribute: rustdoc would read `[3,5]` as a link.
+        #[arg(help = r#"The request, e.g. '{"fn":"add","args":[3,5]}'"#)]
         request: String,
         #[arg(long, default_value = "plinth-data")]
         data_dir: PathBuf,

@@ -1,6 +1,8 @@
 //! `plinth serve`: the host over HTTP (tokio + axum). It only uses
 //! `plinth_host`'s public API: every handler is a thin translation between
-//! HTTP and one `Host` call, run on the blocking pool.
+//! HTTP and one `Host` call. Plugin calls and entity writes are awaited in a
+//! task of their own (`api::detached`), so a client that hangs up cannot cut
+//! a write short; database-only calls run on the blocking pool.
 
 mod api;
 mod console;
@@ -98,6 +100,7 @@ impl ServeArgs {
         config.limits.route_timeout = call_timeout;
         config.limits.hook_timeout = call_timeout;
         config.limits.widget_timeout = call_timeout;
+        config.limits.init_timeout = call_timeout;
         config.limits.request_bytes = self.max_request_bytes;
         config.limits.response_bytes = self.max_response_bytes;
         // The server runs the legacy adapter and owns `_sandbox/`: it wipes it on start.

@@ -2,22 +2,28 @@
 //! logging), in the shape of wasmtime's `wasi-config`: a module owns its
 //! context, its view type, its grant checks and its
 //! `add_to_linker(linker, fn(&mut T) -> View)`, and names no store type.
-//! Every view carries the [`Caller`]: who is calling, what it was granted,
+//! Every view carries the `Caller`: who is calling, what it was granted,
 //! and the call's log.
 //!
-//! [`INTERFACES`] is the one table of the interfaces, their functions and the
-//! grant each needs: import checks, grant lookups and error texts derive from it.
+//! `table.rs` is the one declaration of the interfaces, their functions and
+//! the grant each needs ([`HostFunction`], [`INTERFACES`]): import checks,
+//! grant lookups, error texts and the grant test derive from it.
 
 pub(crate) mod entities;
+#[cfg(test)]
+mod grant_tests;
 pub(crate) mod logging;
 pub(crate) mod settings;
 pub(crate) mod storage;
+mod table;
 pub(crate) mod v0_1;
+
+pub use table::{HostFunction, INTERFACES, Interface};
 
 use crate::GuestError;
 use crate::bindings::plinth::plugin::types;
 use crate::limits::Limits;
-use crate::manifest::{HostFunction, SettingSchema};
+use crate::manifest::SettingSchema;
 use crate::plugin::health::Health;
 use crate::plugin_log::{CallLog, LogLevel, LogSource};
 use crate::store::StoreError;
@@ -31,43 +37,6 @@ pub const WIT_VERSION: &str = "0.2.0";
 /// Every version of `plinth:plugin` the host links at once, oldest first: a
 /// component built against any of them loads (see `docs/versioning.md`).
 pub const WIT_VERSIONS: &[&str] = &["0.1.0", WIT_VERSION];
-
-/// A host interface of `plinth:plugin` and the grant each of its functions needs.
-#[derive(Debug)]
-pub struct Interface {
-    /// The interface's name in the package (`storage`).
-    pub name: &'static str,
-    /// Its functions, by WIT name, with the grant each needs.
-    pub functions: &'static [(&'static str, HostFunction)],
-}
-
-/// Every host interface a plugin may import (`types` holds only types).
-pub const INTERFACES: &[Interface] = &[
-    Interface { name: "types", functions: &[] },
-    Interface {
-        name: "entities",
-        functions: &[
-            ("read", HostFunction::EntityRead),
-            ("find", HostFunction::EntityList),
-            ("count", HostFunction::EntityList),
-        ],
-    },
-    Interface {
-        name: "storage",
-        functions: &[
-            ("get", HostFunction::StorageGet),
-            ("set", HostFunction::StorageSet),
-            ("delete", HostFunction::StorageDelete),
-            ("list-keys", HostFunction::StorageList),
-            ("increment", HostFunction::StorageIncrement),
-        ],
-    },
-    Interface {
-        name: "settings",
-        functions: &[("get", HostFunction::SettingGet), ("get-all", HostFunction::SettingGet)],
-    },
-    Interface { name: "logging", functions: &[("log", HostFunction::Log)] },
-];
 
 /// The full name of a host interface as a component built against the
 /// newest version imports it (`plinth:plugin/storage@0.2.0`).
@@ -278,7 +247,7 @@ mod tests {
         }
         for grant in HostFunction::ALL {
             assert!(
-                INTERFACES.iter().any(|i| i.functions.iter().any(|(_, g)| *g == grant)),
+                INTERFACES.iter().any(|i| i.functions.iter().any(|(_, g)| g == grant)),
                 "{grant} guards no function"
             );
         }

@@ -14,7 +14,7 @@ use super::{Caller, in_place};
 use crate::GuestError;
 use crate::bindings::plinth::plugin::storage as wit;
 use crate::manifest::HostFunction;
-use crate::store::{DeliveryMark, KvChanges, PluginKv, Usage};
+use crate::store::{KvChanges, PluginKv, Usage};
 use std::collections::BTreeSet;
 use std::collections::btree_map::Entry;
 use wasmtime::component::{HasData, Linker};
@@ -32,12 +32,6 @@ pub(crate) struct StorageCtx {
 }
 
 impl StorageCtx {
-    /// Makes this call's commit also mark the hook delivery `mark` done, so
-    /// its writes take effect once however many nodes run the hook.
-    pub(crate) fn commit_as_delivery(&mut self, mark: DeliveryMark) {
-        self.changes.delivery = Some(mark);
-    }
-
     pub(crate) fn into_changes(self) -> KvChanges {
         self.changes
     }

@@ -10,7 +10,7 @@
 //!
 //! The folders, the renames that make every step all or nothing, the lock
 //! that serializes steps across processes and the recovery after a crash are
-//! in [`disk`].
+//! in `disk`.
 //!
 //! Nothing of a plugin runs before it is approved, so its route paths are
 //! known only once it loads (its request says whether it serves routes).
@@ -295,7 +295,7 @@ impl Host {
 
     /// Checks the plugin in `dir` without running it, and says what it asks for.
     pub fn vet_plugin(&self, dir: &Path) -> Result<PluginRequest, LoadError> {
-        let vetted = crate::plugin::vet(&self.sandbox, &self.shared, dir)?;
+        let vetted = crate::plugin::vet::vet(&self.invoker.sandbox, &self.loader, dir)?;
         let manifest = &vetted.manifest;
         Ok(PluginRequest {
             id: manifest.id.clone(),
@@ -542,7 +542,7 @@ impl Host {
 
     /// Removes every stored key and setting of `id`.
     fn remove_plugin_data(&self, id: &str) -> Result<(), InstallError> {
-        let backend = &self.shared.backend;
+        let backend = &self.invoker.backend;
         let keys = backend.kv.list_keys(id, "").map_err(crate::HostError::from)?;
         let changes = crate::store::KvChanges {
             writes: keys.into_iter().map(|key| (key, None)).collect(),

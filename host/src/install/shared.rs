@@ -64,7 +64,7 @@ pub struct Synced {
 
 impl Host {
     pub(super) fn packages(&self) -> &dyn PackageStore {
-        &*self.shared.backend.packages
+        &*self.invoker.backend.packages
     }
 
     /// Every install in the shared list, with its parsed record.
@@ -309,9 +309,9 @@ impl Host {
     /// the host is dropped. `plinth serve` starts it once its plugins load.
     pub fn start_install_sync(host: &Arc<Host>) {
         let weak: Weak<Host> = Arc::downgrade(host);
-        let changes = host.shared.backend.packages.changes();
-        let runtime = host.shared.runtime.clone();
-        host.shared.runtime.spawn(async move {
+        let changes = host.invoker.backend.packages.changes();
+        let runtime = host.invoker.runtime.clone();
+        host.invoker.runtime.spawn(async move {
             loop {
                 let _ = tokio::time::timeout(SYNC_INTERVAL, changes.notified()).await;
                 let Some(host) = weak.upgrade() else { return };

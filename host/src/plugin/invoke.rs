@@ -12,22 +12,22 @@
 
 use super::LoadedPlugin;
 use super::health::{BreakerConfig, Outcome};
+use super::phase::Phase;
 use crate::GuestError;
 use crate::capabilities::in_place;
 use crate::capabilities::storage::StorageConflict;
 use crate::error::{CallError, CallErrorKind};
 use crate::limits::Limits;
 use crate::plugin_log::{LogLevel, LogSource, PluginLog, bounded, escaped};
-use crate::sandbox::{CallKind, InvocationState, Sandbox};
+use crate::sandbox::{InvocationState, Sandbox};
 use crate::store::{Backend, CommitError, Usage};
 use futures_util::FutureExt;
-use std::collections::HashMap;
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
-use tokio::sync::RwLock;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
 use wasmtime::component::Instance;
 use wasmtime::{Store, Trap};
 
@@ -35,40 +35,137 @@ use wasmtime::{Store, Trap};
 /// the others alone after a storage conflict.
 const ATTEMPTS: usize = 3;
 
-/// What every call shares: the backend, the log, and the host's limit model.
-#[derive(Clone)]
-pub(crate) struct Shared {
+/// Runs calls into plugins: what every call needs from the host.
+pub(crate) struct Invoker {
+    /// The engine and the linker every instance comes from.
+    pub sandbox: Sandbox,
+    /// Where storage commits (and a hook's done mark) go.
     pub backend: Backend,
+    /// Where each call's log records are published.
     pub log: PluginLog,
-    pub defaults: Limits,
-    pub ceilings: Limits,
     pub breaker: BreakerConfig,
-    pub max_component_bytes: u64,
-    /// The most concurrent calls one plugin may have: half the instance pool.
-    pub pool_share: Option<usize>,
-    /// Where compiled code comes from: artifacts, the compile cache, the compiler.
-    pub code: super::cache::CodeSource,
-    /// Each plugin id's serial lock (see `PluginContext::serial`), kept here
-    /// so the versions of a reloaded plugin share it.
-    pub serial_locks: Arc<Mutex<HashMap<String, Arc<RwLock<()>>>>>,
-    /// The host's runtime, which the blocking API runs calls on.
+    /// The host's runtime: its timers bound every call, whatever executor
+    /// polls it, and the blocking API runs calls on it.
     pub runtime: tokio::runtime::Handle,
-    pub observer: Option<crate::capabilities::HostCallObserver>,
     /// The plugins an operator switched off, as this node last read them
     /// (`switches.rs`): checked before every call.
-    pub disabled: Arc<std::sync::RwLock<std::collections::BTreeSet<String>>>,
+    pub disabled: RwLock<BTreeSet<String>>,
 }
 
-impl Shared {
+impl Invoker {
     /// Whether plugin `id` is switched off.
     pub(crate) fn is_disabled(&self, id: &str) -> bool {
         self.disabled.read().unwrap_or_else(|p| p.into_inner()).contains(id)
     }
 
-    /// The serial lock of plugin `id`.
-    pub(crate) fn serial_lock(&self, id: &str) -> Arc<RwLock<()>> {
-        let mut locks = self.serial_locks.lock().unwrap_or_else(|p| p.into_inner());
-        locks.entry(id.to_string()).or_default().clone()
+    /// Runs `call` in a fresh instance of `plugin`, for exports that return
+    /// the WIT `result<T, error>`: the plugin's own error comes back as
+    /// [`CallErrorKind::Guest`], and its storage writes are dropped.
+    pub(crate) async fn run<R: Send>(
+        &self,
+        plugin: &LoadedPlugin,
+        phase: Phase,
+        call: GuestCall<'_, R>,
+    ) -> Result<R, CallError> {
+        self.run_accepting(plugin, phase, call, &|_| Ok(())).await
+    }
+
+    /// Like [`Invoker::run`], with `accept` judging the result before the
+    /// storage writes are committed: a refused result commits nothing.
+    pub(crate) async fn run_accepting<R: Send>(
+        &self,
+        plugin: &LoadedPlugin,
+        phase: Phase,
+        call: GuestCall<'_, R>,
+        accept: Accept<'_, R>,
+    ) -> Result<R, CallError> {
+        let context = &plugin.context;
+        let label = phase.label();
+        let error = |kind| CallError::new(&context.id, &label, kind);
+        if !phase.runs_when_switched_off() && self.is_disabled(&context.id) {
+            return Err(error(CallErrorKind::Disabled));
+        }
+        // The slot first: a refusal for being busy must not touch the breaker.
+        let Some(_slot) = context.health.enter(context.limits.max_concurrent) else {
+            context.health.refused();
+            return Err(error(CallErrorKind::Busy { limit: context.limits.max_concurrent }));
+        };
+        let admitted = match context.health.admit() {
+            Ok(admitted) => admitted,
+            Err(wait) => return Err(error(CallErrorKind::Degraded { retry_in_ms: wait.as_millis() })),
+        };
+        // One deadline for the whole call: waiting for the serial lock and
+        // every run count against it.
+        let limit = phase.timeout(&context.limits);
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::from_std(started + limit);
+        let invocation = Invocation {
+            invoker: self,
+            plugin,
+            phase: &phase,
+            label: &label,
+            call,
+            accept,
+            started,
+            limit,
+            deadline,
+        };
+        let timed_out = || invocation.timed_out();
+        // From here every path reaches `record`, which also ends a half-open test call.
+        let mut result = Err(error(CallErrorKind::Conflict { attempts: ATTEMPTS }));
+        for run in 0..ATTEMPTS {
+            // The first run shares the plugin's serial lock with its other
+            // calls; a re-run after a conflict holds it alone.
+            let outcome = if run == 0 {
+                match self.by_deadline(deadline, context.serial.read()).await {
+                    Ok(_shared) => invocation.attempt().await,
+                    Err(_) => Attempt::Done(Err(timed_out())),
+                }
+            } else {
+                match self.by_deadline(deadline, context.serial.write()).await {
+                    Ok(_alone) => invocation.attempt().await,
+                    Err(_) => Attempt::Done(Err(timed_out())),
+                }
+            };
+            match outcome {
+                Attempt::Done(done) => {
+                    result = done;
+                    break;
+                }
+                // Alone, only another host on the same database can still pass
+                // the quota first; then the quota is the answer, not a conflict.
+                Attempt::Conflict(CommitError::QuotaExceeded { .. }) if run + 1 == ATTEMPTS => {
+                    let message = format!("plugin `{}`: its storage quota is full", context.id);
+                    result = Err(error(CallErrorKind::Guest(GuestError::QuotaExceeded(message))));
+                }
+                Attempt::Conflict(reason) => {
+                    tracing::debug!(plugin = %context.id, phase = %label, run, "storage conflict ({reason}); running the call again");
+                }
+            }
+        }
+        // Host failures (`Internal`), conflicts and refusals are not the plugin's doing.
+        let outcome = match result.as_ref().map_err(|e| &e.kind) {
+            Err(CallErrorKind::Trap { .. }) => Outcome::Trap,
+            Err(CallErrorKind::Timeout { .. }) => Outcome::Timeout,
+            Err(CallErrorKind::LimitExceeded { .. }) => Outcome::LimitExceeded,
+            _ => Outcome::Completed,
+        };
+        if admitted.record(outcome, &self.breaker) {
+            let message = format!(
+                "plugin `{}` is degraded for {} s after repeated failures: its hooks are skipped and its calls refused",
+                context.id,
+                self.breaker.backoff.as_secs(),
+            );
+            self.log.record(&context.id, LogLevel::Error, LogSource::Host, &message);
+        }
+        result
+    }
+
+    /// `future`, cut at `deadline` by a timer on the host's own runtime, so
+    /// the deadline holds whatever executor polls the call.
+    fn by_deadline<F: Future>(&self, deadline: tokio::time::Instant, future: F) -> tokio::time::Timeout<F> {
+        let _host_timer = self.runtime.enter();
+        tokio::time::timeout_at(deadline, future)
     }
 }
 
@@ -90,116 +187,9 @@ where
     call
 }
 
-/// Judges a call's result before its storage writes are committed.
-pub(crate) type Accept<'c, R> = &'c (dyn Fn(&R) -> Result<(), CallError> + Send + Sync);
-
-/// Runs `call` in a fresh instance of `plugin`, for exports that return the
-/// WIT `result<T, error>`: the plugin's own error comes back as
-/// [`CallErrorKind::Guest`], and its storage writes are dropped.
-pub(crate) async fn run_fallible<R: Send>(
-    plugin: &LoadedPlugin,
-    sandbox: &Sandbox,
-    shared: &Shared,
-    kind: CallKind,
-    phase: &str,
-    call: GuestCall<'_, R>,
-) -> Result<R, CallError> {
-    run_checked(plugin, sandbox, shared, kind, phase, call, &|_| Ok(())).await
-}
-
-/// Like [`run_fallible`], with `accept` judging the result before the storage
-/// writes are committed: a refused result commits nothing.
-pub(crate) async fn run_checked<R: Send>(
-    plugin: &LoadedPlugin,
-    sandbox: &Sandbox,
-    shared: &Shared,
-    kind: CallKind,
-    phase: &str,
-    call: GuestCall<'_, R>,
-    accept: Accept<'_, R>,
-) -> Result<R, CallError> {
-    let context = &plugin.context;
-    let error = |kind| CallError::new(&context.id, phase, kind);
-    // Switched off: no route, hook or widget runs; loading (`init`) still
-    // does, so the plugin is ready the moment it is switched on again.
-    if kind != CallKind::Init && shared.is_disabled(&context.id) {
-        return Err(error(CallErrorKind::Disabled));
-    }
-    // The slot first: a refusal for being busy must not touch the breaker.
-    let Some(_slot) = context.health.enter(context.limits.max_concurrent) else {
-        context.health.refused();
-        return Err(error(CallErrorKind::Busy { limit: context.limits.max_concurrent }));
-    };
-    let admitted = match context.health.admit() {
-        Ok(admitted) => admitted,
-        Err(wait) => return Err(error(CallErrorKind::Degraded { retry_in_ms: wait.as_millis() })),
-    };
-    // One deadline for the whole call: waiting for the serial lock and every
-    // run count against it.
-    let limit = kind.timeout(&context.limits);
-    let started = Instant::now();
-    let deadline = tokio::time::Instant::from_std(started + limit);
-    let timed_out = || {
-        let (limit_ms, elapsed_ms) = (limit.as_millis(), started.elapsed().as_millis());
-        error(CallErrorKind::Timeout { limit_ms, elapsed_ms })
-    };
-    // From here every path reaches `record`, which also ends a half-open test call.
-    let mut result = Err(error(CallErrorKind::Conflict { attempts: ATTEMPTS }));
-    for run in 0..ATTEMPTS {
-        // The first run shares the plugin's serial lock with its other calls;
-        // a re-run after a conflict holds it alone.
-        let invocation = Invocation { plugin, sandbox, shared, kind, phase, call, accept, started, deadline };
-        let outcome = if run == 0 {
-            match until(shared, deadline, context.serial.read()).await {
-                Ok(_shared) => invocation.attempt().await,
-                Err(_) => Attempt::Done(Err(timed_out())),
-            }
-        } else {
-            match until(shared, deadline, context.serial.write()).await {
-                Ok(_alone) => invocation.attempt().await,
-                Err(_) => Attempt::Done(Err(timed_out())),
-            }
-        };
-        match outcome {
-            Attempt::Done(done) => {
-                result = done;
-                break;
-            }
-            // Alone, only another host on the same database can still pass the
-            // quota first; then the quota is the answer, not a conflict.
-            Attempt::Conflict(CommitError::QuotaExceeded { .. }) if run + 1 == ATTEMPTS => {
-                let message = format!("plugin `{}`: its storage quota is full", context.id);
-                result = Err(error(CallErrorKind::Guest(GuestError::QuotaExceeded(message))));
-            }
-            Attempt::Conflict(reason) => {
-                tracing::debug!(plugin = %context.id, phase, run, "storage conflict ({reason}); running the call again");
-            }
-        }
-    }
-    // Host failures (`Internal`), conflicts and refusals are not the plugin's doing.
-    let outcome = match result.as_ref().map_err(|e| &e.kind) {
-        Err(CallErrorKind::Trap { .. }) => Outcome::Trap,
-        Err(CallErrorKind::Timeout { .. }) => Outcome::Timeout,
-        Err(CallErrorKind::LimitExceeded { .. }) => Outcome::LimitExceeded,
-        _ => Outcome::Completed,
-    };
-    if admitted.record(outcome, &shared.breaker) {
-        let message = format!(
-            "plugin `{}` is degraded for {} s after repeated failures: its hooks are skipped and its calls refused",
-            context.id,
-            shared.breaker.backoff.as_secs(),
-        );
-        shared.log.record(&context.id, LogLevel::Error, LogSource::Host, &message);
-    }
-    result
-}
-
-/// `future`, cut at `deadline` by a timer on the host's own runtime, so the
-/// deadline holds whatever executor polls the call.
-fn until<F: Future>(shared: &Shared, deadline: tokio::time::Instant, future: F) -> tokio::time::Timeout<F> {
-    let _host_timer = shared.runtime.enter();
-    tokio::time::timeout_at(deadline, future)
-}
+/// Judges a call's result before its storage writes are committed: a
+/// refusal says what is wrong with it.
+pub(crate) type Accept<'c, R> = &'c (dyn Fn(&R) -> Result<(), CallErrorKind> + Send + Sync);
 
 /// The call's timer ran out before it ended.
 #[derive(Debug)]
@@ -222,38 +212,45 @@ enum Attempt<R> {
 
 /// Everything one run of a call needs.
 struct Invocation<'a, R> {
+    invoker: &'a Invoker,
     plugin: &'a LoadedPlugin,
-    sandbox: &'a Sandbox,
-    shared: &'a Shared,
-    kind: CallKind,
-    phase: &'a str,
+    phase: &'a Phase,
+    label: &'a str,
     call: GuestCall<'a, R>,
     accept: Accept<'a, R>,
-    /// When the call began, and when it must end (all runs together).
+    /// When the call began, its time limit, and when it must end (all runs together).
     started: Instant,
+    limit: Duration,
     deadline: tokio::time::Instant,
 }
 
 impl<R: Send> Invocation<'_, R> {
+    fn error(&self, kind: CallErrorKind) -> CallError {
+        CallError::new(&self.plugin.context.id, self.label, kind)
+    }
+
+    fn timed_out(&self) -> CallError {
+        let (limit_ms, elapsed_ms) = (self.limit.as_millis(), self.started.elapsed().as_millis());
+        self.error(CallErrorKind::Timeout { limit_ms, elapsed_ms })
+    }
+
     async fn attempt(&self) -> Attempt<R> {
-        let Invocation { plugin, sandbox, shared, kind, phase, call, accept, started, deadline } = *self;
+        let Invocation { invoker, plugin, phase, label, call, accept, deadline, .. } = *self;
         let context = &plugin.context;
-        let internal =
-            |message: String| CallError::new(&context.id, phase, CallErrorKind::Internal { message });
-        let mut store = match sandbox.new_store(context.clone(), deadline.into_std(), shared.backend.clone())
-        {
+        let internal = |message: String| self.error(CallErrorKind::Internal { message });
+        let backend = invoker.backend.clone();
+        let mut store = match invoker.sandbox.new_store(context.clone(), deadline.into_std(), backend) {
             Ok(store) => store,
             Err(e) => return Attempt::Done(Err(internal(format!("{e:#}")))),
         };
         // The deadline is a timer around the whole call: dropping the call's
         // future stops the guest wherever it is (computing, sleeping, waiting in a
         // host call). A panic in host code ends only this call.
-        let limit = kind.timeout(&context.limits);
         let guest = async {
             let instance = plugin.instance_pre()?.instantiate_async(&mut store).await?;
             call(&mut store, instance).await
         };
-        let timed = until(shared, deadline, AssertUnwindSafe(guest).catch_unwind()).await;
+        let timed = invoker.by_deadline(deadline, AssertUnwindSafe(guest).catch_unwind()).await;
         let outcome = match timed {
             Ok(outcome) => outcome,
             Err(_elapsed) => Ok(Err(wasmtime::Error::new(DeadlinePassed))),
@@ -273,18 +270,18 @@ impl<R: Send> Invocation<'_, R> {
                 // A failed call writes nothing, but its answer still rests on what
                 // it read: that is checked like a success's.
                 let result = result
-                    .map_err(|error| {
-                        CallError::new(&context.id, phase, CallErrorKind::Guest(bounded_guest(error)))
-                    })
-                    .and_then(|value| accept(&value).map(|()| value));
+                    .map_err(|error| self.error(CallErrorKind::Guest(bounded_guest(error))))
+                    .and_then(|value| accept(&value).map(|()| value).map_err(|kind| self.error(kind)));
                 let mut changes = state.storage.into_changes();
                 if result.is_err() {
                     changes.writes.clear();
                 }
+                // A hook's commit settles its delivery, failed or not.
+                changes.delivery = phase.delivery().cloned();
                 let limits = &context.limits;
                 let quota = Usage { bytes: limits.storage_bytes, keys: limits.storage_keys };
                 let committed = match changes.needs_commit() {
-                    true => in_place(|| shared.backend.kv.commit(&context.id, &changes, quota)),
+                    true => in_place(|| invoker.backend.kv.commit(&context.id, &changes, quota)),
                     false => Ok(()),
                 };
                 match committed {
@@ -292,39 +289,33 @@ impl<R: Send> Invocation<'_, R> {
                     Err(CommitError::Store(e)) => {
                         Err(internal(format!("committing its storage writes failed: {e}")))
                     }
-                    Err(CommitError::Delivered) => {
-                        Err(CallError::new(&context.id, phase, CallErrorKind::AlreadyDelivered))
-                    }
+                    Err(CommitError::Delivered) => Err(self.error(CallErrorKind::AlreadyDelivered)),
                     Err(conflict) => return Attempt::Conflict(conflict),
                 }
             }
             Ok(Err(error)) if error.downcast_ref::<StorageConflict>().is_some() => {
                 return Attempt::Conflict(CommitError::Conflict { key: "a key read twice".into() });
             }
-            Ok(Err(error)) if error.downcast_ref::<DeadlinePassed>().is_some() => {
-                let limit_ms = limit.as_millis();
-                let elapsed_ms = started.elapsed().as_millis();
-                Err(CallError::new(&context.id, phase, CallErrorKind::Timeout { limit_ms, elapsed_ms }))
-            }
+            Ok(Err(error)) if error.downcast_ref::<DeadlinePassed>().is_some() => Err(self.timed_out()),
             // A full pool is the host's load, not the plugin's fault.
             Ok(Err(error)) if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() => {
-                Err(CallError::new(&context.id, phase, CallErrorKind::HostBusy))
+                Err(self.error(CallErrorKind::HostBusy))
             }
             Ok(Err(error)) => {
-                let classified = classify(&context.id, phase, kind, &context.limits, exhausted, &error);
+                let classified = self.error(classify(self.limit, &context.limits, exhausted, &error));
                 if matches!(classified.kind, CallErrorKind::Trap { .. }) {
                     // The operator gets the whole story (wasm backtrace included),
                     // in the plugin's log; the caller a short message.
                     state.caller.log.push(
                         LogLevel::Error,
                         LogSource::Host,
-                        format!("{phase} trapped: {error:?}"),
+                        format!("{label} trapped: {error:?}"),
                     );
                 }
                 Err(classified)
             }
         };
-        state.caller.log.publish(&shared.log, &context.id);
+        state.caller.log.publish(&invoker.log, &context.id);
         Attempt::Done(result)
     }
 }
@@ -344,27 +335,21 @@ fn bounded_guest(error: GuestError) -> GuestError {
     }
 }
 
-fn classify(
-    plugin: &str,
-    phase: &str,
-    kind: CallKind,
-    limits: &Limits,
-    exhausted: bool,
-    error: &wasmtime::Error,
-) -> CallError {
-    let limit = |limit: String| CallErrorKind::LimitExceeded { limit };
-    let kind = match error.downcast_ref::<Trap>() {
+/// What a trap or a host error from the guest's run means, given the call's
+/// time limit and whether a memory or table growth was refused.
+fn classify(limit: Duration, limits: &Limits, exhausted: bool, error: &wasmtime::Error) -> CallErrorKind {
+    let exceeded = |limit: String| CallErrorKind::LimitExceeded { limit };
+    match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => {
-            let limit_ms = kind.timeout(limits).as_millis();
+            let limit_ms = limit.as_millis();
             CallErrorKind::Timeout { limit_ms, elapsed_ms: limit_ms }
         }
-        Some(Trap::OutOfFuel) => limit(format!("fuel ({} units)", limits.fuel.unwrap_or_default())),
-        Some(Trap::StackOverflow) => limit("wasm stack".to_string()),
-        _ if exhausted => limit(format!("memory ({} MiB)", limits.memory_bytes >> 20)),
+        Some(Trap::OutOfFuel) => exceeded(format!("fuel ({} units)", limits.fuel.unwrap_or_default())),
+        Some(Trap::StackOverflow) => exceeded("wasm stack".to_string()),
+        _ if exhausted => exceeded(format!("memory ({} MiB)", limits.memory_bytes >> 20)),
         // The trap itself (`wasm trap: ...`) or the innermost cause, without
         // the backtrace: short, and all a client needs.
         Some(trap) => CallErrorKind::Trap { message: trap.to_string() },
         None => CallErrorKind::Trap { message: bounded(&error.root_cause().to_string(), 1024).into_owned() },
-    };
-    CallError::new(plugin, phase, kind)
+    }
 }

@@ -86,13 +86,6 @@ pub struct NewDeliveries {
     pub lease: Duration,
 }
 
-impl NewDeliveries {
-    /// No deliveries: a write that fires no hook.
-    pub fn none() -> NewDeliveries {
-        NewDeliveries::default()
-    }
-}
-
 /// One event waiting in the outbox for one plugin's hook.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
@@ -278,9 +271,9 @@ pub trait SettingsStore: Send + Sync {
 }
 
 /// Hook outcomes, the most recent kept (older ones dropped by the backend).
+/// They are written by [`HookOutbox::complete`], in the transaction that
+/// settles the delivery.
 pub trait HookRecords: Send + Sync {
-    /// Appends outcomes, in order.
-    fn append(&self, outcomes: &[HookOutcome]) -> Result<(), StoreError>;
     /// The most recent `limit` outcomes, oldest first.
     fn recent(&self, limit: usize) -> Result<Vec<HookOutcome>, StoreError>;
 }

@@ -40,20 +40,6 @@ pub(super) async fn append(transaction: &Transaction<'_>, outcomes: &[HookOutcom
 }
 
 impl HookRecords for Postgres {
-    fn append(&self, outcomes: &[HookOutcome]) -> Result<(), StoreError> {
-        if outcomes.is_empty() {
-            return Ok(());
-        }
-        let outcomes = outcomes.to_vec();
-        self.run("recording hook outcomes", move |pool| async move {
-            let mut client = pool.get().await?;
-            let transaction = client.transaction().await?;
-            append(&transaction, &outcomes).await?;
-            transaction.commit().await?;
-            Ok(())
-        })
-    }
-
     fn recent(&self, limit: usize) -> Result<Vec<HookOutcome>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.run("reading hook outcomes", move |pool| async move {

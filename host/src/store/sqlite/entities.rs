@@ -58,7 +58,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Entity> {
 /// Runs `query` with SQLite's progress handler stopping it at `deadline`
 /// (checked every thousand virtual-machine steps), so a slow query never
 /// holds the connection past its caller's time.
-fn until<R>(
+fn stopped_at_deadline<R>(
     db: &mut Connection,
     deadline: Option<Instant>,
     query: impl FnOnce(&Connection) -> rusqlite::Result<R>,
@@ -97,7 +97,7 @@ impl EntityStore for Sqlite {
             "SELECT {COLUMNS} FROM entities {clause} ORDER BY created_at, rowid LIMIT ?{limit} OFFSET ?{offset}"
         );
         let mut db = self.lock();
-        until(&mut db, deadline, |db| {
+        stopped_at_deadline(&mut db, deadline, |db| {
             let mut statement = db.prepare_cached(&sql)?;
             let rows = statement.query_map(params_from_iter(values), from_row)?;
             rows.collect()
@@ -108,7 +108,7 @@ impl EntityStore for Sqlite {
     fn count(&self, query: &EntityQuery, deadline: Option<Instant>) -> Result<u64, StoreError> {
         let (clause, values) = where_clause(query).map_err(invalid)?;
         let mut db = self.lock();
-        until(&mut db, deadline, |db| {
+        stopped_at_deadline(&mut db, deadline, |db| {
             db.prepare_cached(&format!("SELECT COUNT(*) FROM entities {clause}"))?
                 .query_row(params_from_iter(values), |row| row.get(0))
         })

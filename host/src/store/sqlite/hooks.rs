@@ -29,19 +29,6 @@ pub(super) fn append(db: &Connection, outcomes: &[HookOutcome]) -> rusqlite::Res
 }
 
 impl HookRecords for Sqlite {
-    fn append(&self, outcomes: &[HookOutcome]) -> Result<(), StoreError> {
-        if outcomes.is_empty() {
-            return Ok(());
-        }
-        let mut db = self.lock();
-        let mut run = || -> rusqlite::Result<()> {
-            let transaction = db.transaction()?;
-            append(&transaction, outcomes)?;
-            transaction.commit()
-        };
-        run().map_err(fail("recording hook outcomes"))
-    }
-
     fn recent(&self, limit: usize) -> Result<Vec<HookOutcome>, StoreError> {
         let db = self.lock();
         let run = || -> rusqlite::Result<Vec<HookOutcome>> {

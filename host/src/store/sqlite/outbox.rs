@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// `now` plus `lease`, in milliseconds.
-fn until(now: u64, lease: Duration) -> u64 {
+fn millis_after(now: u64, lease: Duration) -> u64 {
     now.saturating_add(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX))
 }
 
@@ -36,7 +36,7 @@ pub(super) fn add(
         return Ok(Vec::new());
     }
     let entity = serde_json::to_string(entity).map_err(unstorable)?;
-    let lease_until = until(now_millis(), deliveries.lease);
+    let lease_until = millis_after(now_millis(), deliveries.lease);
     let mut insert = db.prepare_cached(
         "INSERT INTO hook_deliveries (plugin_id, event, entity, lease_owner, lease_until)
          VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
@@ -61,7 +61,7 @@ pub(super) fn mark_done(db: &Connection, mark: &DeliveryMark) -> rusqlite::Resul
             "UPDATE hook_deliveries SET done = 1, lease_owner = ?2, lease_until = MAX(lease_until, ?3)
              WHERE id = ?1 AND done = 0",
         )?
-        .execute(params![mark.id, mark.node, until(now_millis(), DONE_GRACE)])?;
+        .execute(params![mark.id, mark.node, millis_after(now_millis(), DONE_GRACE)])?;
     Ok(marked == 1)
 }
 
@@ -102,7 +102,7 @@ impl HookOutbox for Sqlite {
                         "UPDATE hook_deliveries SET lease_owner = ?2, lease_until = ?3, attempts = attempts + 1
                          WHERE id = ?1",
                     )?
-                    .execute(params![id, node, until(now, lease)])?;
+                    .execute(params![id, node, millis_after(now, lease)])?;
                 let entity = serde_json::from_str(&entity).map_err(|e| {
                     rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
                 })?;
@@ -120,7 +120,7 @@ impl HookOutbox for Sqlite {
             .prepare_cached(
                 "UPDATE hook_deliveries SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2 AND done = 0",
             )
-            .and_then(|mut statement| statement.execute(params![id, node, until(now_millis(), after)]))
+            .and_then(|mut statement| statement.execute(params![id, node, millis_after(now_millis(), after)]))
             .map_err(fail("retrying a hook delivery"))?;
         if after.is_zero() {
             self.wake_ups.notify_one();
