@@ -38,6 +38,9 @@ pub struct HostConfig {
     pub ceilings: Limits,
     /// When a failing plugin is degraded, and for how long.
     pub breaker: BreakerConfig,
+    /// The time the breakers count back-offs in: the system's, or a
+    /// [`Clock::manual`](crate::Clock::manual) a test moves by hand.
+    pub clock: crate::Clock,
     /// Wasm stack per call, for every plugin (an engine-wide setting).
     pub max_wasm_stack: usize,
     /// How plugin code runs: native code (the default) or the Pulley
@@ -82,6 +85,7 @@ impl HostConfig {
             limits: Limits::default(),
             ceilings: Limits::default_ceilings(),
             breaker: BreakerConfig::default(),
+            clock: crate::Clock::system(),
             max_wasm_stack: DEFAULT_MAX_WASM_STACK,
             engine: crate::engine::EngineKind::default(),
             trust_precompiled: false,
@@ -173,7 +177,7 @@ impl PluginInfo {
             routes: plugin.route_infos(),
             widgets: plugin.widget_infos().to_vec(),
             host_functions: manifest.capabilities.grant_names(),
-            health: plugin.context.health.snapshot(),
+            health: plugin.context.health.snapshot(invoker.clock.now()),
             limits: plugin.context.limits,
             settings: manifest.capabilities.settings.clone(),
             panels: manifest.panels.clone(),
@@ -305,6 +309,7 @@ impl Host {
                 backend,
                 log: PluginLog::default(),
                 breaker: config.breaker,
+                clock: config.clock,
                 runtime: runtime.handle().clone(),
                 disabled: std::sync::RwLock::new(disabled),
             },

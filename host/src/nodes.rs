@@ -51,7 +51,9 @@ impl Host {
         let plugins: Map<String, Value> = self
             .loaded_all()
             .iter()
-            .map(|plugin| (plugin.id().to_string(), json!(plugin.context.health.snapshot())))
+            .map(|plugin| {
+                (plugin.id().to_string(), json!(plugin.context.health.snapshot(self.invoker.clock.now())))
+            })
             .collect();
         let report = json!({
             "version": env!("CARGO_PKG_VERSION"),

@@ -117,14 +117,16 @@ fn a_plugin_gets_at_most_half_the_instance_pool() {
 fn a_call_dropped_mid_way_releases_its_slot_and_the_breaker() {
     let data = tempfile::tempdir().expect("temp dir");
     let mut config = HostConfig::new(data.path());
-    config.breaker =
-        plinth_host::BreakerConfig { failures: 1, backoff: std::time::Duration::from_millis(100) };
+    let back_off = std::time::Duration::from_secs(30);
+    config.breaker = plinth_host::BreakerConfig { failures: 1, backoff: back_off };
+    config.clock = plinth_host::Clock::manual();
+    let clock = config.clock.clone();
     let host = Host::with_config(config).expect("open host");
     let probe =
         PluginDir::new("probe", guests::PROBE_PLUGIN_WASM, &[], json!({ "limits": { "max_concurrent": 1 } }));
     host.load_plugin(probe.path()).expect("load");
     host.call_route("probe", RouteRequest::new(Method::Get, "/trap")).expect_err("a trap opens the circuit");
-    std::thread::sleep(std::time::Duration::from_millis(150));
+    clock.advance(back_off);
     // The back-off is over: this call is the half-open test call, dropped while it sleeps.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let sleeping =

@@ -6,7 +6,8 @@ use super::entities::EntitiesView;
 use super::logging::{LoggingCtx, LoggingView};
 use super::settings::SettingsView;
 use super::storage::{StorageCtx, StorageView};
-use super::{Caller, HostCallObserver, HostFunction, INTERFACES, PluginContext};
+use super::test_support::{backend, context, run};
+use super::{Caller, HostCallObserver, HostFunction, INTERFACES};
 use crate::GuestError;
 use crate::bindings::plinth::plugin::{entities, logging, settings, storage};
 use crate::plugin_log::{LogSource, PluginLog};
@@ -69,28 +70,18 @@ async fn call(
 
 #[test]
 fn every_host_function_refuses_a_plugin_without_its_grant() {
-    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-    let data = tempfile::tempdir().expect("temp dir");
-    let backend = Backend::sqlite(data.path()).expect("backend");
+    let (_data, backend) = backend();
     let observed: Arc<Mutex<Vec<HostFunction>>> = Arc::default();
     let seen = observed.clone();
     let observer =
         HostCallObserver(Arc::new(move |_: &str, function| seen.lock().expect("seen").push(function)));
-    let context = Arc::new(PluginContext {
-        id: "ungranted".into(),
-        grants: Default::default(),
-        settings: Default::default(),
-        limits: Default::default(),
-        health: Default::default(),
-        serial: Default::default(),
-        observer: Some(observer),
-    });
+    let context = context("ungranted", &[], Default::default(), Some(observer));
     let mut checked = 0;
     for interface in INTERFACES {
         for (function, grant) in interface.functions {
             let name = format!("{}.{function}", interface.name);
             let mut caller = Caller::new(context.clone(), Instant::now() + Duration::from_secs(5));
-            let outcome = runtime.block_on(call(&backend, &mut caller, interface.name, function));
+            let outcome = run(call(&backend, &mut caller, interface.name, function));
             let outcome = outcome.unwrap_or_else(|| panic!("no check for {name}: add one to this test"));
             match outcome {
                 Err(GuestError::Denied(message)) => {

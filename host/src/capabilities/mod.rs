@@ -15,7 +15,11 @@ mod grant_tests;
 pub(crate) mod logging;
 pub(crate) mod settings;
 pub(crate) mod storage;
+#[cfg(test)]
+mod storage_tests;
 mod table;
+#[cfg(test)]
+mod test_support;
 pub(crate) mod v0_1;
 
 pub use table::{HostFunction, INTERFACES, Interface};

@@ -5,9 +5,42 @@
 //! circuit, a failure opens it again for another back-off.
 
 use serde::Serialize;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Where a host reads the time its circuit breakers count back-offs in: the
+/// system's monotonic clock, or one that moves only when told (a test waits
+/// for a back-off by moving it, not by sleeping).
+#[derive(Debug, Clone, Default)]
+pub struct Clock(Option<Arc<Mutex<Instant>>>);
+
+impl Clock {
+    /// The system's monotonic clock (the default).
+    pub fn system() -> Clock {
+        Clock(None)
+    }
+
+    /// A clock standing at the present moment, moved by [`Clock::advance`] only.
+    pub fn manual() -> Clock {
+        Clock(Some(Arc::new(Mutex::new(Instant::now()))))
+    }
+
+    /// Moves a manual clock forward; the system clock moves by itself.
+    pub fn advance(&self, by: Duration) {
+        if let Some(now) = &self.0 {
+            *now.lock().unwrap_or_else(|p| p.into_inner()) += by;
+        }
+    }
+
+    /// The time now.
+    pub fn now(&self) -> Instant {
+        match &self.0 {
+            Some(now) => *now.lock().unwrap_or_else(|p| p.into_inner()),
+            None => Instant::now(),
+        }
+    }
+}
 
 /// When to open the circuit and for how long.
 #[derive(Debug, Clone, Copy)]
@@ -90,9 +123,8 @@ impl Health {
     /// of a half-open circuit runs. An admitted call ends through
     /// [`Admitted::record`]; one dropped before that (its caller went away)
     /// counts as nothing and, if it was the test call, lets the next call test.
-    pub(crate) fn admit(&self) -> Result<Admitted<'_>, Duration> {
+    pub(crate) fn admit(&self, now: Instant) -> Result<Admitted<'_>, Duration> {
         let mut breaker = self.breaker();
-        let now = Instant::now();
         let (refused, probe) = match breaker.open_until {
             None => (None, false),
             Some(until) if until > now => (Some(until - now), false),
@@ -119,8 +151,8 @@ impl Health {
         self.denials.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts a finished call; returns true when this call opened the circuit.
-    fn record(&self, outcome: Outcome, config: &BreakerConfig) -> bool {
+    /// Counts a call finished at `now`; returns true when it opened the circuit.
+    fn record(&self, outcome: Outcome, config: &BreakerConfig, now: Instant) -> bool {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let counter = match outcome {
             Outcome::Completed => None,
@@ -138,15 +170,15 @@ impl Health {
         // A failed test call re-opens at once; otherwise the run must reach the threshold.
         let open = breaker.probing || breaker.consecutive_failures >= config.failures.max(1);
         if open {
-            breaker.open_until = Some(Instant::now() + config.backoff);
+            breaker.open_until = Some(now + config.backoff);
             breaker.probing = false;
         }
         open
     }
 
-    pub(crate) fn snapshot(&self) -> PluginHealth {
+    /// The counters and the breaker's state at `now`.
+    pub(crate) fn snapshot(&self, now: Instant) -> PluginHealth {
         let breaker = self.breaker();
-        let now = Instant::now();
         let retry_in = breaker.open_until.filter(|until| *until > now).map(|until| until - now);
         PluginHealth {
             state: match (retry_in, breaker.open_until) {
@@ -176,10 +208,10 @@ pub(crate) struct Admitted<'a> {
 }
 
 impl Admitted<'_> {
-    /// Counts the finished call; returns true when it opened the circuit.
-    pub(crate) fn record(mut self, outcome: Outcome, config: &BreakerConfig) -> bool {
+    /// Counts the call, finished at `now`; returns true when it opened the circuit.
+    pub(crate) fn record(mut self, outcome: Outcome, config: &BreakerConfig, now: Instant) -> bool {
         self.recorded = true;
-        self.health.record(outcome, config)
+        self.health.record(outcome, config, now)
     }
 }
 
@@ -206,5 +238,54 @@ impl Health {
         let before = self.running.fetch_add(1, Ordering::SeqCst);
         let running = Running(&self.running);
         (before < max as u64).then_some(running)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: BreakerConfig = BreakerConfig { failures: 3, backoff: Duration::from_secs(30) };
+
+    fn fail(health: &Health, now: Instant) -> bool {
+        health.admit(now).expect("admitted").record(Outcome::Trap, &CONFIG, now)
+    }
+
+    #[test]
+    fn the_breaker_opens_after_a_run_of_failures_and_one_call_tests_it_after_the_back_off() {
+        let (health, clock) = (Health::default(), Clock::manual());
+        assert!(!fail(&health, clock.now()) && !fail(&health, clock.now()));
+        assert!(fail(&health, clock.now()), "the third failure in a row opens it");
+        assert_eq!(health.admit(clock.now()).err(), Some(CONFIG.backoff));
+        assert_eq!(health.snapshot(clock.now()).state, "degraded");
+        clock.advance(Duration::from_secs(10));
+        assert_eq!(health.admit(clock.now()).err(), Some(Duration::from_secs(20)), "the wait left");
+
+        // Back-off over: one test call at a time; its failure re-opens at once.
+        clock.advance(Duration::from_secs(20));
+        assert_eq!(health.snapshot(clock.now()).state, "recovering");
+        let test_call = health.admit(clock.now()).expect("the test call");
+        assert_eq!(health.admit(clock.now()).err(), Some(Duration::ZERO), "others wait for it");
+        assert!(test_call.record(Outcome::Timeout, &CONFIG, clock.now()), "a failed test re-opens");
+        assert_eq!(health.snapshot(clock.now()).state, "degraded");
+
+        // A test call dropped before it ended lets the next call test instead.
+        clock.advance(CONFIG.backoff);
+        drop(health.admit(clock.now()).expect("the test call"));
+        let next = health.admit(clock.now()).expect("the next call tests");
+        assert!(!next.record(Outcome::Completed, &CONFIG, clock.now()), "a success closes it");
+        let healthy = health.snapshot(clock.now());
+        assert_eq!((healthy.state, healthy.consecutive_failures, healthy.traps), ("healthy", 0, 3));
+        assert_eq!((healthy.timeouts, healthy.refused), (1, 3));
+    }
+
+    #[test]
+    fn a_success_resets_the_run_of_failures() {
+        let (health, clock) = (Health::default(), Clock::manual());
+        fail(&health, clock.now());
+        fail(&health, clock.now());
+        health.admit(clock.now()).expect("admitted").record(Outcome::Completed, &CONFIG, clock.now());
+        assert!(!fail(&health, clock.now()) && !fail(&health, clock.now()), "two failures after a success");
+        assert!(health.admit(clock.now()).is_ok());
     }
 }

@@ -11,7 +11,7 @@
 //! that conflicted leaves nothing behind: no writes, no log records.
 
 use super::LoadedPlugin;
-use super::health::{BreakerConfig, Outcome};
+use super::health::{BreakerConfig, Clock, Outcome};
 use super::phase::Phase;
 use crate::GuestError;
 use crate::capabilities::in_place;
@@ -44,6 +44,8 @@ pub(crate) struct Invoker {
     /// Where each call's log records are published.
     pub log: PluginLog,
     pub breaker: BreakerConfig,
+    /// The time the breakers count back-offs in.
+    pub clock: Clock,
     /// The host's runtime: its timers bound every call, whatever executor
     /// polls it, and the blocking API runs calls on it.
     pub runtime: tokio::runtime::Handle,
@@ -90,7 +92,7 @@ impl Invoker {
             context.health.refused();
             return Err(error(CallErrorKind::Busy { limit: context.limits.max_concurrent }));
         };
-        let admitted = match context.health.admit() {
+        let admitted = match context.health.admit(self.clock.now()) {
             Ok(admitted) => admitted,
             Err(wait) => return Err(error(CallErrorKind::Degraded { retry_in_ms: wait.as_millis() })),
         };
@@ -150,7 +152,7 @@ impl Invoker {
             Err(CallErrorKind::LimitExceeded { .. }) => Outcome::LimitExceeded,
             _ => Outcome::Completed,
         };
-        if admitted.record(outcome, &self.breaker) {
+        if admitted.record(outcome, &self.breaker, self.clock.now()) {
             let message = format!(
                 "plugin `{}` is degraded for {} s after repeated failures: its hooks are skipped and its calls refused",
                 context.id,
