@@ -19,19 +19,22 @@ struct Guest {
     target: &'static str,
     file: &'static str,
     suffix: &'static str,
+    /// Built by a cargo of its own: its features (the SDK's `wit-0-3`)
+    /// would otherwise reach every guest built with it.
+    alone: bool,
 }
 
 const fn component(package: &'static str, folder: &'static str, file: &'static str) -> Guest {
-    Guest { package, folder, target: "wasm32-wasip2", file, suffix: "" }
+    Guest { package, folder, target: "wasm32-wasip2", file, suffix: "", alone: false }
 }
 
 const fn legacy(package: &'static str, folder: &'static str, file: &'static str) -> Guest {
-    Guest { package, folder, target: "wasm32-wasip1", file, suffix: "" }
+    Guest { package, folder, target: "wasm32-wasip1", file, suffix: "", alone: false }
 }
 
 /// A plugin built the migration guide's way: a core module for wasm32-wasip1.
 const fn core_module(package: &'static str, folder: &'static str, file: &'static str) -> Guest {
-    Guest { package, folder, target: "wasm32-wasip1", file, suffix: "_WASIP1" }
+    Guest { package, folder, target: "wasm32-wasip1", file, suffix: "_WASIP1", alone: false }
 }
 
 const GUESTS: &[Guest] = &[
@@ -41,6 +44,7 @@ const GUESTS: &[Guest] = &[
     component("probe-plugin", "tests/guests/probe-plugin", "probe_plugin.wasm"),
     component("foreign-import", "tests/guests/foreign-import", "foreign_import.wasm"),
     component("v0-1-plugin", "tests/guests/v0-1-plugin", "v0_1_plugin.wasm"),
+    Guest { alone: true, ..component("v0-3-plugin", "tests/guests/v0-3-plugin", "v0_3_plugin.wasm") },
     legacy("legacy-math", "example-plugins/legacy-math", "math.wasm"),
     legacy("legacy-probe", "tests/guests/legacy-probe", "legacy-probe.wasm"),
     core_module("character-stats", "example-plugins/character-stats", "character_stats.wasm"),
@@ -201,7 +205,19 @@ fn build_javascript_guest(root: &Path, target_dir: &Path) -> Result<PathBuf, Str
     })
 }
 
+/// Builds every guest for `target`: those that may share features in one
+/// cargo, each `alone` one in a cargo of its own.
 fn build_guests(root: &Path, target_dir: &Path, target: &str) {
+    let here = |guest: &&Guest| guest.target == target;
+    let together: Vec<&str> = GUESTS.iter().filter(here).filter(|g| !g.alone).map(|g| g.package).collect();
+    cargo_build(root, target_dir, target, &together);
+    for guest in GUESTS.iter().filter(here).filter(|g| g.alone) {
+        cargo_build(root, target_dir, target, &[guest.package]);
+    }
+}
+
+/// One `cargo build --release` of `packages` for `target`.
+fn cargo_build(root: &Path, target_dir: &Path, target: &str, packages: &[&str]) {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
@@ -217,8 +233,8 @@ fn build_guests(root: &Path, target_dir: &Path, target: &str) {
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("CARGO_TARGET_DIR");
-    for guest in GUESTS.iter().filter(|guest| guest.target == target) {
-        command.args(["--package", guest.package]);
+    for package in packages {
+        command.args(["--package", package]);
     }
     let status = command.status().expect("running cargo to build the guests");
     assert!(

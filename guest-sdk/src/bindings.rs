@@ -1,5 +1,7 @@
-//! Raw bindings generated from the newest WIT, `wit/0.2.0/`, by `wit-bindgen`.
-//! Plugin authors use the wrappers in the rest of the crate; these stay hidden.
+//! Raw bindings generated from the WIT by `wit-bindgen`: the newest released
+//! version, `wit/0.2.0/`, or with the `wit-0-3` feature the version in
+//! development, `wit/0.3.0/` (which may still change). Plugin authors use the
+//! wrappers in the rest of the crate; these stay hidden.
 //!
 //! The imports are generated once (world `imports`); each plugin role (world
 //! `entity-plugin`, `route-plugin`, `widget-plugin`) is generated separately and
@@ -8,34 +10,60 @@
 
 #![allow(missing_docs, unsafe_code, clippy::all)]
 
-wit_bindgen::generate!({
-    path: "../wit/0.2.0",
-    world: "imports",
-    runtime_path: "::plinth_sdk::__private::wit_bindgen::rt",
-    additional_derives: [PartialEq, Eq],
-});
+/// The bindings of one WIT folder. `wit-bindgen` takes literal strings only,
+/// so each version's path and import names are spelled out where it is chosen.
+macro_rules! bindings {
+    ($path:literal, $types:literal, $entities:literal, $storage:literal, $settings:literal, $logging:literal) => {
+        wit_bindgen::generate!({
+            path: $path,
+            world: "imports",
+            runtime_path: "::plinth_sdk::__private::wit_bindgen::rt",
+            additional_derives: [PartialEq, Eq],
+        });
 
-/// Shared `with` mapping: every role world reuses the import bindings above.
-macro_rules! role_world {
-    ($module:ident, $world:literal) => {
-        pub mod $module {
-            wit_bindgen::generate!({
-                path: "../wit/0.2.0",
-                world: $world,
-                runtime_path: "::plinth_sdk::__private::wit_bindgen::rt",
-                pub_export_macro: true,
-                with: {
-                    "plinth:plugin/types@0.2.0": crate::bindings::plinth::plugin::types,
-                    "plinth:plugin/entities@0.2.0": crate::bindings::plinth::plugin::entities,
-                    "plinth:plugin/storage@0.2.0": crate::bindings::plinth::plugin::storage,
-                    "plinth:plugin/settings@0.2.0": crate::bindings::plinth::plugin::settings,
-                    "plinth:plugin/logging@0.2.0": crate::bindings::plinth::plugin::logging,
-                },
-            });
+        /// Shared `with` mapping: every role world reuses the import bindings above.
+        macro_rules! role_world {
+            ($module:ident, $world:literal) => {
+                pub mod $module {
+                    wit_bindgen::generate!({
+                        path: $path,
+                        world: $world,
+                        runtime_path: "::plinth_sdk::__private::wit_bindgen::rt",
+                        pub_export_macro: true,
+                        with: {
+                            $types: crate::bindings::plinth::plugin::types,
+                            $entities: crate::bindings::plinth::plugin::entities,
+                            $storage: crate::bindings::plinth::plugin::storage,
+                            $settings: crate::bindings::plinth::plugin::settings,
+                            $logging: crate::bindings::plinth::plugin::logging,
+                        },
+                    });
+                }
+            };
         }
+
+        role_world!(entity_plugin, "entity-plugin");
+        role_world!(route_plugin, "route-plugin");
+        role_world!(widget_plugin, "widget-plugin");
     };
 }
 
-role_world!(entity_plugin, "entity-plugin");
-role_world!(route_plugin, "route-plugin");
-role_world!(widget_plugin, "widget-plugin");
+#[cfg(not(feature = "wit-0-3"))]
+bindings!(
+    "../wit/0.2.0",
+    "plinth:plugin/types@0.2.0",
+    "plinth:plugin/entities@0.2.0",
+    "plinth:plugin/storage@0.2.0",
+    "plinth:plugin/settings@0.2.0",
+    "plinth:plugin/logging@0.2.0"
+);
+
+#[cfg(feature = "wit-0-3")]
+bindings!(
+    "../wit/0.3.0",
+    "plinth:plugin/types@0.3.0",
+    "plinth:plugin/entities@0.3.0",
+    "plinth:plugin/storage@0.3.0",
+    "plinth:plugin/settings@0.3.0",
+    "plinth:plugin/logging@0.3.0"
+);

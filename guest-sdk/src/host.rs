@@ -23,6 +23,15 @@ pub fn entity_count(query: impl IntoQuery) -> Result<u64> {
     entities::count(&query.into_query()?)
 }
 
+/// Deletes one entity by id: true if it existed. Every plugin's
+/// `on_entity_deleted` hook runs for it afterwards, through the host's outbox.
+/// Grant: `entity_delete`. Needs the SDK's `wit-0-3` feature (plinth:plugin
+/// 0.3.0, in development).
+#[cfg(feature = "wit-0-3")]
+pub fn entity_delete(id: &str) -> Result<bool> {
+    entities::delete(id)
+}
+
 /// The bytes stored under `key`, if any. Grant: `storage_get`.
 pub fn storage_get(key: &str) -> Result<Option<Vec<u8>>> {
     storage::get(key)

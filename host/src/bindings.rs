@@ -1,5 +1,8 @@
-//! Host bindings generated from the newest WIT, `wit/0.2.0/`, by
-//! `wasmtime::component::bindgen!` (older versions: `capabilities::v0_1`).
+//! Host bindings generated from the newest WIT by
+//! `wasmtime::component::bindgen!`, one named module per version the host
+//! implements natively and a `latest` alias: a new version adds a module and
+//! moves the alias, and the version it replaces is forwarded to it
+//! (`capabilities::v0_1`, `capabilities::v0_2`).
 //! Host functions return `wasmtime::Result<Result<T, Error>>`: the outer error
 //! traps the guest (a host fault or a limit), the inner one is the typed WIT
 //! `error` the guest handles. Imports and exports are async: a call is a
@@ -7,12 +10,18 @@
 
 #![allow(missing_docs, clippy::all)]
 
-wasmtime::component::bindgen!({
-    path: "../wit/0.2.0",
-    world: "plugin",
-    imports: { default: async | trappable },
-    exports: { default: async },
-});
+/// `plinth:plugin@0.3.0`, in development (`wit/0.3.0/`): the newest.
+pub mod v0_3 {
+    wasmtime::component::bindgen!({
+        path: "../wit/0.3.0",
+        world: "plugin",
+        imports: { default: async | trappable },
+        exports: { default: async },
+    });
+}
+
+pub use latest::*;
+pub use v0_3 as latest;
 
 pub use exports::plinth::plugin::routes::Method;
 pub use plinth::plugin::types::Error as GuestError;

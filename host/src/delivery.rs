@@ -16,11 +16,12 @@
 
 use crate::Host;
 use crate::capabilities::in_place;
+use crate::entity_writes::LEASE_MARGIN;
 use crate::error::{CallErrorKind, HostError};
 use crate::plugin::phase::Phase;
 use crate::plugin::{LoadedPlugin, invoke};
 use crate::plugin_log::{LogLevel, LogSource, now_millis};
-use crate::store::{Delivery, DeliveryMark, NewDeliveries};
+use crate::store::{Delivery, DeliveryMark};
 use crate::types::{Entity, EntityEvent, HookOutcome};
 use serde::Serialize;
 use std::sync::{Arc, Weak};
@@ -32,9 +33,6 @@ use std::time::{Duration, Instant};
 const CLAIM_BATCH: usize = 8;
 /// How often the delivery loop looks for due deliveries when nothing wakes it.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// What a lease adds to the hooks' time limits: the commits and records
-/// around them (a PostgreSQL commit may wait 5 s for its row lock).
-const LEASE_MARGIN: Duration = Duration::from_secs(10);
 /// Claims of one delivery, after its writer, before it is given up and
 /// recorded as failed: its plugin was busy every time.
 pub const MAX_ATTEMPTS: u32 = 20;
@@ -82,29 +80,9 @@ fn busy(kind: &CallErrorKind) -> bool {
 }
 
 impl Host {
-    /// The loaded plugins that export `events`, in id order.
-    pub(crate) fn hook_plugins(&self) -> Vec<Arc<LoadedPlugin>> {
-        // A switched-off plugin gets no new deliveries, and its queued ones wait.
-        self.loaded_all()
-            .into_iter()
-            .filter(|plugin| plugin.events.is_some() && !self.invoker.is_disabled(plugin.id()))
-            .collect()
-    }
-
-    /// The outbox entries a write adds for `plugins`, leased to this node
-    /// for long enough to run every hook one after the other.
-    pub(crate) fn new_deliveries(&self, plugins: &[Arc<LoadedPlugin>]) -> NewDeliveries {
-        let hooks: Duration = plugins.iter().map(|p| p.context.limits.hook_timeout).sum();
-        NewDeliveries {
-            plugins: plugins.iter().map(|plugin| plugin.id().to_string()).collect(),
-            node: self.node.clone(),
-            lease: hooks + LEASE_MARGIN,
-        }
-    }
-
     /// This host's name in the outbox's leases: unique per opened host.
     pub fn node_id(&self) -> &str {
-        &self.node
+        &self.entity_writes.node
     }
 
     /// Hook deliveries waiting in the outbox (leased or not), on every node
@@ -129,7 +107,7 @@ impl Host {
         };
         let outbox = &self.invoker.backend.outbox;
         let wit_entity = Arc::new(entity.to_wit());
-        let delivery = DeliveryMark { id, node: self.node.clone() };
+        let delivery = DeliveryMark { id, node: self.entity_writes.node.clone() };
         let started = Instant::now();
         let call = invoke::guest_call(|store, instance| {
             let (indices, entity) = (indices.clone(), wit_entity.clone());
@@ -154,7 +132,7 @@ impl Host {
             // (switched-off plugins' deliveries are not claimed meanwhile).
             Err(error) if matches!(error.kind, CallErrorKind::Disabled) => {
                 let reason = error.to_string();
-                if let Err(failed) = in_place(|| outbox.retry(id, &self.node, POLL_INTERVAL)) {
+                if let Err(failed) = in_place(|| outbox.retry(id, self.node_id(), POLL_INTERVAL)) {
                     tracing::warn!(plugin = %plugin.id(), delivery = id, "delivery not put back: {failed}");
                 }
                 return Delivered::Later(PendingHook { plugin_id: plugin.id().to_string(), reason });
@@ -162,7 +140,7 @@ impl Host {
             Err(error) if busy(&error.kind) && attempts < MAX_ATTEMPTS => {
                 let reason = error.to_string();
                 // Not put back: its lease runs out and it is claimed then.
-                if let Err(failed) = in_place(|| outbox.retry(id, &self.node, backoff(attempts))) {
+                if let Err(failed) = in_place(|| outbox.retry(id, self.node_id(), backoff(attempts))) {
                     tracing::warn!(plugin = %plugin.id(), delivery = id, "delivery not put back: {failed}");
                 }
                 return Delivered::Later(PendingHook { plugin_id: plugin.id().to_string(), reason });
@@ -183,7 +161,7 @@ impl Host {
             duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             error,
         };
-        match in_place(|| outbox.complete(id, &self.node, &outcome)) {
+        match in_place(|| outbox.complete(id, self.node_id(), &outcome)) {
             Ok(true) => {
                 // No subscriber is not an error: the feed is for whoever listens.
                 let _ = self.hook_feed.send(outcome.clone());
@@ -204,7 +182,7 @@ impl Host {
     /// other; how many it claimed. Embedders that do not run [`Host::start_delivery_loop`] call
     /// this themselves, for instance once after loading their plugins.
     pub async fn deliver_due(&self) -> Result<usize, HostError> {
-        let plugins = self.hook_plugins();
+        let plugins = self.registry.hook_plugins();
         if plugins.is_empty() {
             return Ok(0);
         }
@@ -214,7 +192,7 @@ impl Host {
         let batch = u32::try_from(CLAIM_BATCH).unwrap_or(u32::MAX);
         let lease = longest.unwrap_or_default() * batch + LEASE_MARGIN;
         let claimed: Vec<Delivery> =
-            in_place(|| self.invoker.backend.outbox.claim_due(&self.node, &ids, lease, CLAIM_BATCH))?;
+            in_place(|| self.invoker.backend.outbox.claim_due(self.node_id(), &ids, lease, CLAIM_BATCH))?;
         let count = claimed.len();
         for delivery in claimed {
             // Unloaded since the claim: its lease runs out and a node that runs it takes it.

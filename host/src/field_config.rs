@@ -161,7 +161,7 @@ impl Host {
     ) -> Result<FieldConfig, HostError> {
         let invalid =
             |message: String| HostError::InvalidFieldConfig { entity_type: entity_type.into(), message };
-        crate::events::check_entity_type(entity_type)?;
+        crate::entity_writes::check_entity_type(entity_type)?;
         config.check(entity_type)?;
         for (name, field) in &config.fields {
             if let Some(problem) =

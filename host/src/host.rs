@@ -3,6 +3,7 @@
 
 use crate::capabilities::settings;
 use crate::engine::EngineProfile;
+use crate::entity_writes::EntityWrites;
 use crate::error::{HostError, LoadError};
 #[cfg(feature = "legacy")]
 use crate::legacy::{LegacyConfig, LegacyError, LegacyRunner};
@@ -14,6 +15,7 @@ use crate::plugin::routes::RouteInfo;
 use crate::plugin::vet::Loader;
 use crate::plugin::{self, LoadedPlugin, WidgetInfo};
 use crate::plugin_log::{LogRecord, PluginLog};
+use crate::registry::{Refused, Registry};
 use crate::reload::{Folders, plugin_dirs};
 use crate::sandbox::{EngineSettings, PoolSize, Sandbox};
 use crate::store::Backend;
@@ -22,7 +24,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// How to open a [`Host`].
 #[derive(Debug, Clone)]
@@ -199,7 +201,8 @@ pub struct Host {
     pub(crate) invoker: Invoker,
     /// Vets and loads plugins.
     pub(crate) loader: Loader,
-    pub(crate) plugins: RwLock<BTreeMap<String, Arc<LoadedPlugin>>>,
+    /// The loaded plugins and the switched-off ones, shared with the invoker.
+    pub(crate) registry: Arc<Registry>,
     pub(crate) folders: Folders,
     /// Runs the calls of the blocking API; stopped in the background on drop
     /// (a host may be dropped inside another runtime).
@@ -217,8 +220,9 @@ pub struct Host {
     data_dir: PathBuf,
     /// Hook outcomes as they happen, for [`Host::subscribe_hooks`].
     pub(crate) hook_feed: tokio::sync::broadcast::Sender<crate::HookOutcome>,
-    /// This host's name in the hook outbox's leases and the node reports.
-    pub(crate) node: String,
+    /// Entity writes: the store, the hook plugins and this host's name in
+    /// the outbox's leases and the node reports (shared with the invoker).
+    pub(crate) entity_writes: Arc<EntityWrites>,
     /// Set once this host withdrew its node report (it is stopping): it
     /// reports no more.
     pub(crate) node_withdrawn: std::sync::Mutex<bool>,
@@ -303,6 +307,10 @@ impl Host {
         #[cfg(feature = "install")]
         crate::install::recover(&data_dir);
         let disabled = crate::capabilities::in_place(|| backend.switches.disabled())?;
+        let registry = Arc::new(Registry::new(disabled));
+        let node = format!("node-{}", uuid::Uuid::new_v4());
+        let entity_writes =
+            Arc::new(EntityWrites { backend: backend.clone(), registry: registry.clone(), node });
         Ok(Host {
             invoker: Invoker {
                 sandbox,
@@ -311,7 +319,8 @@ impl Host {
                 breaker: config.breaker,
                 clock: config.clock,
                 runtime: runtime.handle().clone(),
-                disabled: std::sync::RwLock::new(disabled),
+                registry: registry.clone(),
+                entity_writes: entity_writes.clone(),
             },
             loader: Loader {
                 defaults: config.limits,
@@ -322,7 +331,8 @@ impl Host {
                 serial_locks: Default::default(),
                 observer: config.host_call_observer,
             },
-            plugins: RwLock::default(),
+            registry,
+            entity_writes,
             folders: Folders::default(),
             runtime: Some(runtime),
             #[cfg(feature = "legacy")]
@@ -335,7 +345,6 @@ impl Host {
             installs_followed: Default::default(),
             data_dir,
             hook_feed: tokio::sync::broadcast::channel(HOOK_FEED_CAPACITY).0,
-            node: format!("node-{}", uuid::Uuid::new_v4()),
             node_withdrawn: Default::default(),
         })
     }
@@ -389,11 +398,9 @@ impl Host {
         }
         let loaded = Arc::new(plugin::load(&self.invoker, &self.loader, dir)?);
         let info = PluginInfo::of(&loaded, &self.invoker);
-        let mut plugins = self.plugins.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(existing) = plugins.get(&info.id) {
-            return Err(LoadError::AlreadyLoaded { plugin: info.id, existing: existing.dir.clone() });
+        if let Err(Refused::Taken(existing)) = self.registry.add(loaded) {
+            return Err(LoadError::AlreadyLoaded { plugin: info.id, existing });
         }
-        plugins.insert(info.id.clone(), loaded);
         tracing::info!(plugin = %info.id, exports = ?info.exports, "plugin loaded");
         Ok(info)
     }
@@ -493,20 +500,20 @@ impl Host {
             });
         }
         let info = PluginInfo::of(&fresh, &self.invoker);
-        let mut plugins = self.plugins.write().unwrap_or_else(|p| p.into_inner());
         // Unloaded while the new version compiled: stay unloaded.
-        let Some(slot) = plugins.get_mut(id) else {
+        if self.registry.replace(fresh).is_err() {
             return Err(LoadError::NotLoaded { plugin: id.to_string() });
-        };
-        *slot = fresh;
+        }
         tracing::info!(plugin = %id, "plugin reloaded");
         Ok(info)
     }
 
     /// Unloads a plugin. Its storage and settings stay in the database.
     pub fn unload_plugin(&self, id: &str) -> Result<(), HostError> {
-        let mut plugins = self.plugins.write().unwrap_or_else(|p| p.into_inner());
-        plugins.remove(id).map(|_| ()).ok_or_else(|| HostError::UnknownPlugin(id.to_string()))
+        match self.registry.remove(id) {
+            true => Ok(()),
+            false => Err(HostError::UnknownPlugin(id.to_string())),
+        }
     }
 
     /// The loaded plugins, by id.
@@ -531,11 +538,11 @@ impl Host {
     }
 
     pub(crate) fn loaded(&self, id: &str) -> Option<Arc<LoadedPlugin>> {
-        self.plugins.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+        self.registry.get(id)
     }
 
     pub(crate) fn loaded_all(&self) -> Vec<Arc<LoadedPlugin>> {
-        self.plugins.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+        self.registry.all()
     }
 
     /// One entity.

@@ -35,7 +35,7 @@
 //! one `Phase` per kind of call); `sandbox` builds the fresh store of each
 //! call; [`capabilities`] holds one module per host interface (entities,
 //! storage, settings, logging) and the one table of host functions;
-//! [`events`] writes entities and `delivery` runs their hooks through the
+//! [`entity_writes`] writes entities and `delivery` runs their hooks through the
 //! outbox; `calls` runs routes and widgets; [`pages`] serves plugin pages.
 
 /// How to embed the host in an application (`docs/embedding.md`, whose
@@ -49,8 +49,8 @@ mod calls;
 pub mod capabilities;
 mod delivery;
 pub mod engine;
+pub mod entity_writes;
 mod error;
-pub mod events;
 mod field_check;
 pub mod field_config;
 mod host;
@@ -64,6 +64,7 @@ mod nodes;
 pub mod pages;
 mod plugin;
 mod plugin_log;
+mod registry;
 mod reload;
 mod sandbox;
 pub mod store;
@@ -75,8 +76,8 @@ pub use bindings::{GuestError, Method};
 pub use calls::{FieldContext, RouteRequest, RouteResponse};
 pub use capabilities::HostCallObserver;
 pub use engine::{EngineKind, EngineProfile, Target};
+pub use entity_writes::{EntityEvent, EntityWrite, HookOutcome};
 pub use error::{CallError, CallErrorKind, HostError, LoadError};
-pub use events::{EntityEvent, EntityWrite, HookOutcome};
 pub use field_config::{FieldConfig, FieldSetting};
 pub use host::{DEFAULT_MAX_WASM_STACK, Host, HostConfig, PluginInfo};
 #[cfg(feature = "legacy")]

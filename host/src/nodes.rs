@@ -60,7 +60,7 @@ impl Host {
             "plugins": plugins,
             "failed_loads": self.failed_loads(),
         });
-        in_place(|| self.invoker.backend.nodes.report(&self.node, &report, FORGET_AFTER))?;
+        in_place(|| self.invoker.backend.nodes.report(self.node_id(), &report, FORGET_AFTER))?;
         Ok(())
     }
 
@@ -74,7 +74,7 @@ impl Host {
             .map(|report| {
                 let field = |name: &str| report.report.get(name).cloned().unwrap_or(Value::Null);
                 NodeStatus {
-                    this_node: report.node == self.node,
+                    this_node: report.node == self.node_id(),
                     reported_ms_ago: u64::try_from(report.age.as_millis()).unwrap_or(u64::MAX),
                     stale: report.age > STALE_AFTER,
                     version: field("version"),
@@ -90,7 +90,7 @@ impl Host {
     /// listing it; it reports no more.
     pub fn withdraw_node(&self) -> Result<(), HostError> {
         *self.node_withdrawn.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        in_place(|| self.invoker.backend.nodes.withdraw(&self.node))?;
+        in_place(|| self.invoker.backend.nodes.withdraw(self.node_id()))?;
         Ok(())
     }
 

@@ -8,6 +8,7 @@ use crate::capabilities::logging::{self, LoggingCtx, LoggingView};
 use crate::capabilities::settings::{self, SettingsView};
 use crate::capabilities::storage::{self, StorageCtx, StorageView};
 use crate::capabilities::{self as caps, Caller, PluginContext};
+use crate::entity_writes::EntityWrites;
 use crate::plugin_log::LogSource;
 use crate::store::Backend;
 use std::sync::Arc;
@@ -115,6 +116,7 @@ impl Sandbox {
         plugin: Arc<PluginContext>,
         deadline: std::time::Instant,
         backend: Backend,
+        entity_writes: Arc<EntityWrites>,
     ) -> wasmtime::Result<Store<InvocationState>> {
         let limits = plugin.limits;
         let stdout = MemoryOutputPipe::new(limits.output_bytes);
@@ -123,6 +125,7 @@ impl Sandbox {
         let state = InvocationState {
             caller: Caller::new(plugin, deadline),
             backend,
+            entity_writes,
             storage: StorageCtx::default(),
             logging: LoggingCtx::default(),
             wasi,
@@ -235,7 +238,7 @@ fn link(linker: &mut Linker<InvocationState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     caps::add_types_to_linker(linker, |s| &mut s.caller)?;
     fn entities_view(s: &mut InvocationState) -> EntitiesView<'_> {
-        EntitiesView { caller: &mut s.caller, store: &s.backend.entities }
+        EntitiesView { caller: &mut s.caller, store: &s.backend.entities, writes: &s.entity_writes }
     }
     fn storage_view(s: &mut InvocationState) -> StorageView<'_> {
         StorageView { caller: &mut s.caller, kv: &*s.backend.kv, ctx: &mut s.storage }
@@ -251,7 +254,8 @@ fn link(linker: &mut Linker<InvocationState>) -> wasmtime::Result<()> {
     settings::add_to_linker(linker, settings_view)?;
     logging::add_to_linker(linker, logging_view)?;
     // Older versions of plinth:plugin, each delegating to the newest.
-    caps::v0_1::add_to_linker(linker, entities_view, storage_view, settings_view, logging_view)
+    caps::v0_1::add_to_linker(linker, entities_view, storage_view, settings_view, logging_view)?;
+    caps::v0_2::add_to_linker(linker, entities_view, storage_view, settings_view, logging_view)
 }
 
 /// The state of one invocation: who is calling, the backend its host calls
@@ -259,6 +263,7 @@ fn link(linker: &mut Linker<InvocationState>) -> wasmtime::Result<()> {
 pub(crate) struct InvocationState {
     pub caller: Caller,
     backend: Backend,
+    entity_writes: Arc<EntityWrites>,
     /// Storage reads and writes, committed only if the call succeeds.
     pub storage: StorageCtx,
     logging: LoggingCtx,

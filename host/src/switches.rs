@@ -28,7 +28,7 @@ impl Host {
     /// Reads the switches again from the database.
     pub(crate) fn refresh_switches(&self) -> Result<(), HostError> {
         let disabled = in_place(|| self.invoker.backend.switches.disabled())?;
-        *self.invoker.disabled.write().unwrap_or_else(|p| p.into_inner()) = disabled;
+        self.registry.set_disabled(disabled);
         Ok(())
     }
 }

@@ -1,10 +1,12 @@
 //! `plinth:plugin/entities`: plugins read the application's entities with the
-//! `entity_read` and `entity_list` grants. Writes go through the host API
-//! (see [`crate::events`]), never through a plugin.
+//! `entity_read` and `entity_list` grants and, from 0.3.0 (in development),
+//! delete them with `entity_delete`: through the same `EntityWrites` as the
+//! host's own writes, so every plugin's hooks see the delete.
 
 use super::{Caller, in_place};
 use crate::GuestError;
 use crate::bindings::plinth::plugin::{entities as wit, types};
+use crate::entity_writes::EntityWrites;
 use crate::manifest::HostFunction;
 use crate::store::{EntityStore, StoreError};
 use crate::types::{Entity, EntityQuery};
@@ -12,10 +14,12 @@ use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::{HasData, Linker};
 
-/// What an entities call sees: the caller and the entity store.
+/// What an entities call sees: the caller, the entity store, and the
+/// host's entity writes.
 pub(crate) struct EntitiesView<'a> {
     pub caller: &'a mut Caller,
     pub store: &'a Arc<dyn EntityStore>,
+    pub writes: &'a EntityWrites,
 }
 
 struct HasEntities;
@@ -82,5 +86,15 @@ impl wit::Host for EntitiesView<'_> {
 
     async fn count(&mut self, query: wit::EntityQuery) -> wasmtime::Result<Result<u64, GuestError>> {
         Ok(self.listing(query, "entity count", |store, query, deadline| store.count(query, Some(deadline))))
+    }
+
+    /// Commits at once, with the hooks' deliveries; the hooks run after the
+    /// call, from the outbox (so a hook's delete never runs hooks inside it).
+    async fn delete(&mut self, id: String) -> wasmtime::Result<Result<bool, GuestError>> {
+        let result = self.caller.require(HostFunction::EntityDelete).and_then(|()| {
+            in_place(|| self.writes.delete_for_plugin(&id))
+                .map_err(|e| self.caller.internal("entity delete", e))
+        });
+        Ok(result)
     }
 }

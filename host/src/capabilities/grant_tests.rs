@@ -10,6 +10,7 @@ use super::test_support::{backend, context, run};
 use super::{Caller, HostCallObserver, HostFunction, INTERFACES};
 use crate::GuestError;
 use crate::bindings::plinth::plugin::{entities, logging, settings, storage};
+use crate::entity_writes::EntityWrites;
 use crate::plugin_log::{LogSource, PluginLog};
 use crate::store::Backend;
 use std::sync::{Arc, Mutex};
@@ -32,9 +33,12 @@ async fn call(
     let mut logging_ctx = LoggingCtx::default();
     let outcome = match (interface, function) {
         ("entities", _) => {
-            let mut view = EntitiesView { caller, store: &backend.entities };
+            let writes =
+                EntityWrites { backend: backend.clone(), registry: Default::default(), node: "n".into() };
+            let mut view = EntitiesView { caller, store: &backend.entities, writes: &writes };
             match function {
                 "read" => view.read("e1".into()).await.map(|r| r.map(drop)),
+                "delete" => view.delete("e1".into()).await.map(|r| r.map(drop)),
                 "find" => view.find(query()).await.map(|r| r.map(drop)),
                 "count" => view.count(query()).await.map(|r| r.map(drop)),
                 _ => return None,

@@ -10,6 +10,7 @@
 //! grant lookups, error texts and the grant test derive from it.
 
 pub(crate) mod entities;
+mod forward;
 #[cfg(test)]
 mod grant_tests;
 pub(crate) mod logging;
@@ -21,6 +22,7 @@ mod table;
 #[cfg(test)]
 mod test_support;
 pub(crate) mod v0_1;
+pub(crate) mod v0_2;
 
 pub use table::{HostFunction, INTERFACES, Interface};
 
@@ -35,12 +37,47 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use wasmtime::component::{HasData, Linker};
 
-/// The newest version of `plinth:plugin`: what `wit/` and the SDK target.
-pub const WIT_VERSION: &str = "0.2.0";
+/// The newest released version's number, where it is written once: a macro,
+/// so `include_str!` paths can use it too.
+macro_rules! released_wit {
+    () => {
+        "0.2.0"
+    };
+}
+
+/// The newest released version of `plinth:plugin`, frozen: what the SDK,
+/// `plinth new` and the examples build against.
+pub const WIT_VERSION: &str = released_wit!();
+
+/// The files of the newest released version (`wit/{WIT_VERSION}/`), by
+/// name: what `plinth new` vendors into Python and JavaScript projects.
+pub const WIT_FILES: [(&str, &str); 9] = {
+    macro_rules! file {
+        ($name:literal) => {
+            ($name, include_str!(concat!("../../../wit/", released_wit!(), "/", $name)))
+        };
+    }
+    [
+        file!("types.wit"),
+        file!("entities.wit"),
+        file!("storage.wit"),
+        file!("settings.wit"),
+        file!("logging.wit"),
+        file!("events.wit"),
+        file!("routes.wit"),
+        file!("field-widget.wit"),
+        file!("worlds.wit"),
+    ]
+};
+
+/// The version in development, newest of all: linked and implemented
+/// natively (`bindings::latest`), not frozen, so it may still change. The
+/// SDK builds against it only with its `wit-0-3` feature.
+pub const WIT_DEVELOPMENT: &str = "0.3.0";
 
 /// Every version of `plinth:plugin` the host links at once, oldest first: a
 /// component built against any of them loads (see `docs/versioning.md`).
-pub const WIT_VERSIONS: &[&str] = &["0.1.0", WIT_VERSION];
+pub const WIT_VERSIONS: &[&str] = &["0.1.0", WIT_VERSION, WIT_DEVELOPMENT];
 
 /// The full name of a host interface as a component built against the
 /// newest version imports it (`plinth:plugin/storage@0.2.0`).
@@ -208,7 +245,8 @@ mod tests {
             ("0.1.0", "30033e510a6195dbe5ee4a69c3f2b2ce11d982d7fe6a4230b7e69b8662d6156b"),
             ("0.2.0", "759975f3c8dbe94b8ebfe0985d87bc2e9a60e2ac557e1bd83188b39f6a50e9b7"),
         ];
-        assert_eq!(frozen.map(|(v, _)| v), WIT_VERSIONS, "every supported version is frozen here");
+        let released: Vec<&str> = WIT_VERSIONS.iter().copied().filter(|v| *v != WIT_DEVELOPMENT).collect();
+        assert_eq!(frozen.map(|(v, _)| v).to_vec(), released, "every released version is frozen here");
         for (version, digest) in frozen {
             assert_eq!(
                 wit_digest(version),
@@ -218,21 +256,20 @@ mod tests {
         }
     }
 
-    /// The table is the one source of truth; the WIT files and the SDK's
-    /// binding map (a macro literal, so it cannot be generated from it) are
-    /// checked against it, and every grant is needed by some function.
+    /// The table is the one source of truth for the newest version; its WIT
+    /// files and the SDK's binding map (macro literals, so they cannot be
+    /// generated from it) are checked against it, and every grant is needed
+    /// by some function.
     #[test]
     fn the_table_matches_the_wit_and_the_sdk_bindings() {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
         let sdk = std::fs::read_to_string(format!("{root}/guest-sdk/src/bindings.rs")).expect("SDK bindings");
         for interface in INTERFACES {
-            let mapped = format!(
-                "\"{}\": crate::bindings::plinth::plugin::{}",
-                import_name(interface),
-                interface.name
-            );
-            assert!(sdk.contains(&mapped), "guest-sdk/src/bindings.rs lacks {mapped}");
-            let wit = std::fs::read_to_string(format!("{root}/wit/{WIT_VERSION}/{}.wit", interface.name))
+            for version in [WIT_VERSION, WIT_DEVELOPMENT] {
+                let mapped = format!("\"plinth:plugin/{}@{version}\"", interface.name);
+                assert!(sdk.contains(&mapped), "guest-sdk/src/bindings.rs lacks {mapped}");
+            }
+            let wit = std::fs::read_to_string(format!("{root}/wit/{WIT_DEVELOPMENT}/{}.wit", interface.name))
                 .expect("WIT file");
             assert!(wit.contains(&format!("interface {} {{", interface.name)));
             assert_eq!(
@@ -254,6 +291,29 @@ mod tests {
                 INTERFACES.iter().any(|i| i.functions.iter().any(|(_, g)| g == grant)),
                 "{grant} guards no function"
             );
+        }
+    }
+
+    /// Where a build tool needs the released version as a literal (the SDK's
+    /// bindings are checked above), it names `WIT_VERSION`'s: a release
+    /// changes them together, or this fails.
+    #[test]
+    fn every_literal_of_the_released_version_agrees() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let places = [
+            ("tests/build.rs", format!("const NEWEST_WIT: &str = \"{WIT_VERSION}\";")),
+            ("example-plugins/audit-trail/Cargo.toml", format!("path = \"../../wit/{WIT_VERSION}\"")),
+            ("example-plugins/character-stats/Cargo.toml", format!("path = \"../../wit/{WIT_VERSION}\"")),
+            ("example-plugins/word-count-widget/Cargo.toml", format!("path = \"../../wit/{WIT_VERSION}\"")),
+            ("example-plugins/character-stats-py/plugin.json", format!("-d ../../wit/{WIT_VERSION} ")),
+            (
+                "example-plugins/word-count-widget-js/app.js",
+                format!("'plinth:plugin/settings@{WIT_VERSION}'"),
+            ),
+        ];
+        for (file, expected) in places {
+            let text = std::fs::read_to_string(format!("{root}/{file}")).expect("file");
+            assert!(text.contains(&expected), "{file} does not name the released version: {expected}");
         }
     }
 }

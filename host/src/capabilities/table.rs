@@ -50,6 +50,8 @@ host_functions! {
         EntityRead = "entity_read",
         /// `entities.find` and `entities.count`
         EntityList = "entity_list",
+        /// `entities.delete` (since 0.3.0, in development)
+        EntityDelete = "entity_delete",
         /// `storage.get`
         StorageGet = "storage_get",
         /// `storage.set`
@@ -67,7 +69,12 @@ host_functions! {
     }
     interfaces {
         "types" => [],
-        "entities" => ["read" => EntityRead, "find" => EntityList, "count" => EntityList],
+        "entities" => [
+            "read" => EntityRead,
+            "find" => EntityList,
+            "count" => EntityList,
+            "delete" => EntityDelete
+        ],
         "storage" => [
             "get" => StorageGet,
             "set" => StorageSet,

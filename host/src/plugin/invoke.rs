@@ -16,17 +16,18 @@ use super::phase::Phase;
 use crate::GuestError;
 use crate::capabilities::in_place;
 use crate::capabilities::storage::StorageConflict;
+use crate::entity_writes::EntityWrites;
 use crate::error::{CallError, CallErrorKind};
 use crate::limits::Limits;
 use crate::plugin_log::{LogLevel, LogSource, PluginLog, bounded, escaped};
+use crate::registry::Registry;
 use crate::sandbox::{InvocationState, Sandbox};
 use crate::store::{Backend, CommitError, Usage};
 use futures_util::FutureExt;
-use std::collections::BTreeSet;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::RwLock;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::Instance;
 use wasmtime::{Store, Trap};
@@ -49,15 +50,16 @@ pub(crate) struct Invoker {
     /// The host's runtime: its timers bound every call, whatever executor
     /// polls it, and the blocking API runs calls on it.
     pub runtime: tokio::runtime::Handle,
-    /// The plugins an operator switched off, as this node last read them
-    /// (`switches.rs`): checked before every call.
-    pub disabled: RwLock<BTreeSet<String>>,
+    /// Which plugins are switched off: checked before every call.
+    pub registry: Arc<Registry>,
+    /// How a call's capability views write entities.
+    pub entity_writes: Arc<EntityWrites>,
 }
 
 impl Invoker {
     /// Whether plugin `id` is switched off.
     pub(crate) fn is_disabled(&self, id: &str) -> bool {
-        self.disabled.read().unwrap_or_else(|p| p.into_inner()).contains(id)
+        self.registry.is_disabled(id)
     }
 
     /// Runs `call` in a fresh instance of `plugin`, for exports that return
@@ -240,8 +242,9 @@ impl<R: Send> Invocation<'_, R> {
         let Invocation { invoker, plugin, phase, label, call, accept, deadline, .. } = *self;
         let context = &plugin.context;
         let internal = |message: String| self.error(CallErrorKind::Internal { message });
-        let backend = invoker.backend.clone();
-        let mut store = match invoker.sandbox.new_store(context.clone(), deadline.into_std(), backend) {
+        let (backend, writes) = (invoker.backend.clone(), invoker.entity_writes.clone());
+        let mut store = match invoker.sandbox.new_store(context.clone(), deadline.into_std(), backend, writes)
+        {
             Ok(store) => store,
             Err(e) => return Attempt::Done(Err(internal(format!("{e:#}")))),
         };

@@ -95,18 +95,9 @@ pub struct Sources {
     pub needs: &'static str,
 }
 
-/// The WIT files vendored into Python and JavaScript projects.
-const WIT: [(&str, &str); 9] = [
-    ("types.wit", include_str!("../../../../wit/0.2.0/types.wit")),
-    ("entities.wit", include_str!("../../../../wit/0.2.0/entities.wit")),
-    ("storage.wit", include_str!("../../../../wit/0.2.0/storage.wit")),
-    ("settings.wit", include_str!("../../../../wit/0.2.0/settings.wit")),
-    ("logging.wit", include_str!("../../../../wit/0.2.0/logging.wit")),
-    ("events.wit", include_str!("../../../../wit/0.2.0/events.wit")),
-    ("routes.wit", include_str!("../../../../wit/0.2.0/routes.wit")),
-    ("field-widget.wit", include_str!("../../../../wit/0.2.0/field-widget.wit")),
-    ("worlds.wit", include_str!("../../../../wit/0.2.0/worlds.wit")),
-];
+/// The WIT files vendored into Python and JavaScript projects: the newest
+/// released version's, from the host.
+const WIT: [(&str, &str); 9] = plinth_host::capabilities::WIT_FILES;
 
 /// The SDK of the Plinth this binary was built from.
 const SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-sdk");

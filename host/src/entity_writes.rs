@@ -1,8 +1,10 @@
 //! Entity writes and their events. A write and its event's hook deliveries
-//! commit in one transaction (the outbox, see `delivery.rs`); then every
-//! loaded plugin that exports `events` gets the matching hook, one after the
-//! other in plugin-id order. A failing hook is logged under the plugin's id and
-//! recorded in the outcome, and never undoes the write.
+//! commit in one transaction (the outbox, see `delivery.rs`). A write through
+//! the host's API then runs every hook at once, one after the other in
+//! plugin-id order, so the writer sees their outcomes; a write a plugin makes
+//! (`entities.delete`, from 0.3.0) leaves them to the outbox's loop, so a
+//! hook that writes never runs hooks inside itself. A failing hook is logged
+//! under the plugin's id and recorded in the outcome, and never undoes the write.
 
 use crate::Host;
 use crate::capabilities::in_place;
@@ -10,11 +12,13 @@ use crate::delivery::Delivered;
 use crate::error::HostError;
 use crate::plugin::LoadedPlugin;
 use crate::plugin_log::now_millis;
-use crate::store::NewDeliveries;
+use crate::registry::Registry;
+use crate::store::{Backend, NewDeliveries, StoreError};
 use crate::types::Entity;
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use crate::delivery::{MAX_ATTEMPTS, PendingHook};
 pub use crate::types::{EntityEvent, HookOutcome};
@@ -39,6 +43,47 @@ impl EntityWrite {
     /// Whether every hook ran here and succeeded.
     pub fn hooks_succeeded(&self) -> bool {
         self.pending.is_empty() && self.hooks.iter().all(|hook| hook.error.is_none())
+    }
+}
+
+/// What an entity write needs beyond its data, whoever makes it: the
+/// store, the plugins whose hooks it reaches, and this node's name for the
+/// outbox's leases. A capability view holds it, so a plugin's write takes
+/// the same path as the host's.
+pub(crate) struct EntityWrites {
+    pub backend: Backend,
+    pub registry: Arc<Registry>,
+    /// This host's name in the outbox's leases.
+    pub node: String,
+}
+
+/// What a lease adds to the hooks' time limits: the commits and records
+/// around them (a PostgreSQL commit may wait 5 s for its row lock).
+pub(crate) const LEASE_MARGIN: Duration = Duration::from_secs(10);
+
+impl EntityWrites {
+    /// The outbox entries a write adds for `plugins`, leased to this node
+    /// for long enough to run every hook one after the other.
+    pub(crate) fn deliveries(&self, plugins: &[Arc<LoadedPlugin>]) -> NewDeliveries {
+        let hooks: Duration = plugins.iter().map(|p| p.context.limits.hook_timeout).sum();
+        NewDeliveries {
+            plugins: plugins.iter().map(|plugin| plugin.id().to_string()).collect(),
+            node: self.node.clone(),
+            lease: hooks + LEASE_MARGIN,
+        }
+    }
+
+    /// Deletes entity `id` for a plugin: the delete and its deliveries in one
+    /// transaction, the deliveries due at once for whichever node's delivery
+    /// loop claims them first (woken here). Whether the entity existed.
+    pub(crate) fn delete_for_plugin(&self, id: &str) -> Result<bool, StoreError> {
+        let plugins = self.registry.hook_plugins();
+        let due_now = NewDeliveries { lease: Duration::ZERO, ..self.deliveries(&plugins) };
+        let deleted = self.backend.entities.delete(id, &due_now)?;
+        if deleted.as_ref().is_some_and(|(_, ids)| !ids.is_empty()) {
+            self.backend.outbox.wake_ups().notify_one();
+        }
+        Ok(deleted.is_some())
     }
 }
 
@@ -77,8 +122,8 @@ impl Host {
         entity_type: &str,
         data: Value,
     ) -> Result<EntityWrite, HostError> {
-        let plugins = self.hook_plugins();
-        let deliveries = self.new_deliveries(&plugins);
+        let plugins = self.registry.hook_plugins();
+        let deliveries = self.entity_writes.deliveries(&plugins);
         let (entity, ids) = self.store_new_entity(id, entity_type, data, &deliveries).await?;
         Ok(self.fan_out(EntityEvent::Created, entity, &plugins, ids).await)
     }
@@ -129,8 +174,8 @@ impl Host {
         self.check_fields(&entity.entity_type, &data, Some(&entity.data)).await?;
         entity.data = data;
         entity.updated_at = now_millis().max(entity.created_at);
-        let plugins = self.hook_plugins();
-        let deliveries = self.new_deliveries(&plugins);
+        let plugins = self.registry.hook_plugins();
+        let deliveries = self.entity_writes.deliveries(&plugins);
         let Some(ids) = in_place(|| self.invoker.backend.entities.update(&entity, &deliveries))? else {
             return Err(HostError::EntityNotFound(id.to_string()));
         };
@@ -139,8 +184,8 @@ impl Host {
 
     /// Deletes an entity and fires `on-entity-deleted`.
     pub async fn delete_entity_async(&self, id: &str) -> Result<EntityWrite, HostError> {
-        let plugins = self.hook_plugins();
-        let deliveries = self.new_deliveries(&plugins);
+        let plugins = self.registry.hook_plugins();
+        let deliveries = self.entity_writes.deliveries(&plugins);
         let (entity, ids) = in_place(|| self.invoker.backend.entities.delete(id, &deliveries))?
             .ok_or_else(|| HostError::EntityNotFound(id.to_string()))?;
         Ok(self.fan_out(EntityEvent::Deleted, entity, &plugins, ids).await)

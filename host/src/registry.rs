@@ -1,0 +1,84 @@
+//! The loaded plugins and which of them an operator switched off: what the
+//! host, its invoker and the capabilities that write entities read to find a
+//! plugin, or the plugins whose hooks an entity write must reach. One part,
+//! shared (`Arc`), so each of them sees the same registry.
+
+use crate::plugin::LoadedPlugin;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    plugins: RwLock<BTreeMap<String, Arc<LoadedPlugin>>>,
+    /// The plugins switched off, as this node last read them (`switches.rs`).
+    disabled: RwLock<BTreeSet<String>>,
+}
+
+/// Why a plugin was not registered.
+pub(crate) enum Refused {
+    /// Another folder's plugin has the id (its folder).
+    Taken(std::path::PathBuf),
+    /// It was unloaded meanwhile (a reload does not bring it back).
+    Gone,
+}
+
+impl Registry {
+    /// A registry with nothing loaded, and `disabled` switched off.
+    pub(crate) fn new(disabled: BTreeSet<String>) -> Registry {
+        Registry { plugins: RwLock::default(), disabled: RwLock::new(disabled) }
+    }
+
+    /// Plugin `id`, if loaded.
+    pub(crate) fn get(&self, id: &str) -> Option<Arc<LoadedPlugin>> {
+        self.plugins.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+    }
+
+    /// Every loaded plugin, in id order.
+    pub(crate) fn all(&self) -> Vec<Arc<LoadedPlugin>> {
+        self.plugins.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+
+    /// Registers a newly loaded plugin, unless its id is taken.
+    pub(crate) fn add(&self, plugin: Arc<LoadedPlugin>) -> Result<(), Refused> {
+        let mut plugins = self.plugins.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(existing) = plugins.get(plugin.id()) {
+            return Err(Refused::Taken(existing.dir.clone()));
+        }
+        plugins.insert(plugin.id().to_string(), plugin);
+        Ok(())
+    }
+
+    /// Swaps a reloaded plugin in for the version of the same id, unless that
+    /// was unloaded meanwhile.
+    pub(crate) fn replace(&self, plugin: Arc<LoadedPlugin>) -> Result<(), Refused> {
+        let mut plugins = self.plugins.write().unwrap_or_else(|p| p.into_inner());
+        let slot = plugins.get_mut(plugin.id()).ok_or(Refused::Gone)?;
+        *slot = plugin;
+        Ok(())
+    }
+
+    /// Unregisters plugin `id`; whether it was loaded.
+    pub(crate) fn remove(&self, id: &str) -> bool {
+        self.plugins.write().unwrap_or_else(|p| p.into_inner()).remove(id).is_some()
+    }
+
+    /// Whether plugin `id` is switched off.
+    pub(crate) fn is_disabled(&self, id: &str) -> bool {
+        self.disabled.read().unwrap_or_else(|p| p.into_inner()).contains(id)
+    }
+
+    /// The plugins switched off, as read again from the database.
+    pub(crate) fn set_disabled(&self, disabled: BTreeSet<String>) {
+        *self.disabled.write().unwrap_or_else(|p| p.into_inner()) = disabled;
+    }
+
+    /// The loaded plugins that export `events` and are switched on, in id
+    /// order: those an entity write delivers its event to. (A switched-off
+    /// plugin gets no new deliveries, and its queued ones wait.)
+    pub(crate) fn hook_plugins(&self) -> Vec<Arc<LoadedPlugin>> {
+        self.all()
+            .into_iter()
+            .filter(|plugin| plugin.events.is_some() && !self.is_disabled(plugin.id()))
+            .collect()
+    }
+}
