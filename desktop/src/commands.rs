@@ -24,8 +24,8 @@ impl HostSlot {
     }
 
     /// Puts the opened host (or why it could not open) in the slot.
-    pub fn fill(&self, host: Result<Host, String>) {
-        self.0.send_replace(Some(host.map(Arc::new)));
+    pub fn fill(&self, host: Result<Arc<Host>, String>) {
+        self.0.send_replace(Some(host));
     }
 
     /// The host, once open.

@@ -18,6 +18,7 @@ use commands::{AppInfo, HostSlot};
 use plinth_host::engine::EngineKind;
 use plinth_host::{Host, HostConfig};
 use std::path::PathBuf;
+use std::sync::Arc;
 use tauri::{Manager, RunEvent};
 
 /// Where the plugins the app ships with are: `PLINTH_DESKTOP_PLUGINS`, else a
@@ -74,7 +75,12 @@ fn main() -> anyhow::Result<()> {
             app.manage(HostSlot::opening());
             let (handle, opening) = (app.handle().clone(), info.clone());
             std::thread::spawn(move || {
-                let host = open_host(&opening).map_err(|error| format!("{error:#}"));
+                let host = open_host(&opening).map(Arc::new).map_err(|error| format!("{error:#}"));
+                // Hooks left in the outbox (a plugin's own delete, a crash)
+                // are delivered in the background; the loops end with the host.
+                if let Ok(host) = &host {
+                    drop(Host::start_background(host));
+                }
                 handle.state::<HostSlot>().fill(host);
             });
             app.manage(info);

@@ -7,7 +7,7 @@
 //! once however often it runs; a node that finds the mark set drops its own
 //! writes. A delivery the writer could not finish (the node died, or the
 //! plugin was busy) is claimed later by whichever node runs
-//! [`Host::deliver_due`]: the delivery loop ([`Host::start_delivery_loop`])
+//! [`Host::deliver_due`]: the delivery loop ([`Host::start_background`])
 //! does so every second and whenever the outbox wakes it.
 //!
 //! The guarantee: every event reaches every hook's plugin storage exactly
@@ -24,7 +24,7 @@ use crate::plugin_log::{LogLevel, LogSource, now_millis};
 use crate::store::{Delivery, DeliveryMark};
 use crate::types::{Entity, EntityEvent, HookOutcome};
 use serde::Serialize;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Deliveries claimed at a time by [`Host::deliver_due`], then run one after
@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 /// running them together would let one slow commit eat the others' time.
 const CLAIM_BATCH: usize = 8;
 /// How often the delivery loop looks for due deliveries when nothing wakes it.
-const POLL_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Claims of one delivery, after its writer, before it is given up and
 /// recorded as failed: its plugin was busy every time.
 pub const MAX_ATTEMPTS: u32 = 20;
@@ -179,7 +179,7 @@ impl Host {
 
     /// Claims the due deliveries (left by a node that died, or put back) of
     /// the plugins loaded here, up to 8, and delivers them one after the
-    /// other; how many it claimed. Embedders that do not run [`Host::start_delivery_loop`] call
+    /// other; how many it claimed. Embedders that do not run [`Host::start_background`] call
     /// this themselves, for instance once after loading their plugins.
     pub async fn deliver_due(&self) -> Result<usize, HostError> {
         let plugins = self.registry.hook_plugins();
@@ -205,36 +205,24 @@ impl Host {
         Ok(count)
     }
 
-    /// Delivers due deliveries in the background, on the host's runtime:
-    /// every second, and at once when a writer puts one back (on PostgreSQL,
-    /// a writer on any node). Holds the host weakly and ends once it is
-    /// dropped. `plinth serve` runs it; an embedder may.
-    pub fn start_delivery_loop(host: &Arc<Host>) {
-        let weak: Weak<Host> = Arc::downgrade(host);
-        let wake_ups = host.invoker.backend.outbox.wake_ups();
-        host.invoker.runtime.spawn(async move {
-            loop {
-                // Woken or not: a poll either way.
-                let _ = tokio::time::timeout(POLL_INTERVAL, wake_ups.notified()).await;
-                let Some(host) = weak.upgrade() else { return };
-                // Switches made on other nodes take effect here within a poll.
-                let refresh = host.clone();
-                if let Ok(Err(error)) =
-                    host.invoker.runtime.spawn_blocking(move || refresh.refresh_switches()).await
-                {
-                    tracing::warn!("reading which plugins are switched off failed: {error}");
-                }
-                loop {
-                    match host.deliver_due().await {
-                        Ok(claimed) if claimed == CLAIM_BATCH => continue,
-                        Ok(_) => break,
-                        Err(error) => {
-                            tracing::warn!("delivering due hook deliveries failed: {error}");
-                            break;
-                        }
-                    }
+    /// One round of the delivery loop (`Host::start_background`): reads the
+    /// switches again (those made on other nodes take effect here within a
+    /// round), then delivers due deliveries until fewer than a batch are due.
+    pub(crate) async fn deliver_all_due(self: Arc<Self>) {
+        let refresh = self.clone();
+        if let Ok(Err(error)) = self.invoker.runtime.spawn_blocking(move || refresh.refresh_switches()).await
+        {
+            tracing::warn!("reading which plugins are switched off failed: {error}");
+        }
+        loop {
+            match self.deliver_due().await {
+                Ok(claimed) if claimed == CLAIM_BATCH => continue,
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!("delivering due hook deliveries failed: {error}");
+                    break;
                 }
             }
-        });
+        }
     }
 }

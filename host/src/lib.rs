@@ -44,6 +44,7 @@
 pub mod embedding {}
 
 pub mod artifact;
+mod background;
 mod bindings;
 mod calls;
 pub mod capabilities;
@@ -69,9 +70,11 @@ mod reload;
 mod sandbox;
 pub mod store;
 mod switches;
+mod sync;
 pub mod types;
 
 pub use artifact::ArtifactError;
+pub use background::Background;
 pub use bindings::{GuestError, Method};
 pub use calls::{FieldContext, RouteRequest, RouteResponse};
 pub use capabilities::HostCallObserver;

@@ -131,125 +131,13 @@ impl Capabilities {
 
 pub use crate::capabilities::HostFunction;
 
-/// One declared setting.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-pub struct SettingSchema {
-    /// The JSON type values must have.
-    #[serde(rename = "type")]
-    pub kind: SettingType,
-    /// The value used until the application sets one.
-    #[serde(default)]
-    pub default: Option<Value>,
-    /// What the setting does.
-    #[serde(default)]
-    pub description: Option<String>,
-    /// Whether the plugin's widget and panel pages receive this setting (in
-    /// their `init` message). Off by default: a setting may hold a secret.
-    #[serde(default)]
-    pub expose_to_ui: bool,
-    /// Keys Plinth does not know (`label`, `placeholder`, …): kept, shown to
-    /// front ends, and warned about. Keys that would change which values are
-    /// valid ([`CONSTRAINT_KEYS`]) are refused instead, since the host would
-    /// accept values the author meant to forbid.
-    #[serde(flatten)]
-    pub other: BTreeMap<String, Value>,
-}
+mod front_end;
+mod settings;
 
-/// Settings-schema keys that restrict values, which Plinth does not enforce.
-pub const CONSTRAINT_KEYS: [&str; 14] = [
-    "enum",
-    "const",
-    "minimum",
-    "maximum",
-    "exclusiveMinimum",
-    "exclusiveMaximum",
-    "multipleOf",
-    "minLength",
-    "maxLength",
-    "pattern",
-    "format",
-    "items",
-    "required",
-    "properties",
-];
-
-/// The JSON type of a setting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SettingType {
-    /// A whole number.
-    Integer,
-    /// Any number.
-    Number,
-    /// Text.
-    String,
-    /// `true` or `false`.
-    Boolean,
-    /// A JSON array.
-    Array,
-    /// A JSON object.
-    Object,
-}
-
-impl SettingType {
-    /// Whether `value` has this type.
-    pub fn accepts(self, value: &Value) -> bool {
-        match self {
-            SettingType::Integer => value.is_i64() || value.is_u64(),
-            SettingType::Number => value.is_number(),
-            SettingType::String => value.is_string(),
-            SettingType::Boolean => value.is_boolean(),
-            SettingType::Array => value.is_array(),
-            SettingType::Object => value.is_object(),
-        }
-    }
-
-    /// The name used in `plugin.json`.
-    pub fn name(self) -> &'static str {
-        match self {
-            SettingType::Integer => "integer",
-            SettingType::Number => "number",
-            SettingType::String => "string",
-            SettingType::Boolean => "boolean",
-            SettingType::Array => "array",
-            SettingType::Object => "object",
-        }
-    }
-}
-
-/// A field widget declared in the manifest.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WidgetDeclaration {
-    /// The widget's id within the plugin.
-    pub id: String,
-    /// A label for people.
-    #[serde(default)]
-    pub label: Option<String>,
-    /// Field types it edits.
-    #[serde(default)]
-    pub field_types: Vec<String>,
-    /// An HTML file for web front ends, relative to the plugin's folder.
-    #[serde(default)]
-    pub html: Option<String>,
-    /// The options a field using this widget may set in its configuration
-    /// (`config`), in the settings' schema language: the Layout Designer
-    /// builds its form from it, and the host checks configurations against it.
-    #[serde(default)]
-    pub config_schema: BTreeMap<String, SettingSchema>,
-}
-
-/// A front-end panel declared in the manifest.
-#[derive(Debug, Clone, serde::Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PanelDeclaration {
-    /// The panel's id within the plugin.
-    pub id: String,
-    /// A title for people.
-    pub title: String,
-    /// Its HTML file, relative to the plugin's folder.
-    pub html: String,
-}
+use front_end::{MAX_ROUTE_PAGES, check_ids, check_route_page, check_ui_path};
+pub use front_end::{PanelDeclaration, WidgetDeclaration, route_page_matches};
+use settings::check_schema;
+pub use settings::{CONSTRAINT_KEYS, SettingSchema, SettingType};
 
 /// Why a manifest was refused: the field path and the problem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -381,58 +269,6 @@ impl Manifest {
     }
 }
 
-/// Checks a schema (plugin settings, a widget's `config_schema`): no
-/// constraint keys Plinth would not enforce, defaults of the declared type.
-fn check_schema(path: &str, schema: &BTreeMap<String, SettingSchema>) -> Result<(), ManifestError> {
-    for (name, schema) in schema {
-        if let Some(key) = schema.other.keys().find(|key| CONSTRAINT_KEYS.contains(&key.as_str())) {
-            return Err(ManifestError::at(
-                format!("{path}.{name}.{key}"),
-                format!(
-                    "Plinth does not enforce `{key}`, so it would accept values this setting forbids: remove it and check the value in the plugin (see {MIGRATING})"
-                ),
-            ));
-        }
-        if let Some(default) = &schema.default
-            && !schema.kind.accepts(default)
-        {
-            return Err(ManifestError::at(
-                format!("{path}.{name}.default"),
-                format!("{default} is not of type {}", schema.kind.name()),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Entries `route_pages` may have.
-const MAX_ROUTE_PAGES: usize = 64;
-
-/// Whether `path` matches one of `patterns`: exactly, or below a `/prefix/*`.
-pub fn route_page_matches(patterns: &[String], path: &str) -> bool {
-    patterns.iter().any(|pattern| match pattern.strip_suffix('*') {
-        Some(prefix) => path.starts_with(prefix) && path.len() > prefix.len(),
-        None => path == pattern,
-    })
-}
-
-/// A `route_pages` entry: an absolute route path, `*` only as its last segment.
-fn check_route_page(pattern: &str) -> Result<(), String> {
-    let body = pattern.strip_suffix("/*").map_or(pattern, |prefix| prefix);
-    let well_formed = pattern.starts_with('/')
-        && pattern.len() <= 256
-        && !body.contains('*')
-        && !body.split('/').any(|part| part == ".." || part == ".")
-        && body.chars().all(|c| c.is_ascii_graphic() && c != '?' && c != '#' && c != '\\');
-    if well_formed {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{pattern}` is not a route path: write it as the route is served below /api/plugins/{{id}}, like `/dashboard` or `/reports/*`"
-        ))
-    }
-}
-
 impl Manifest {
     /// The component's path, relative to the plugin's folder; none for a
     /// front-end-only plugin.
@@ -446,79 +282,6 @@ impl Manifest {
         (!self.panels.is_empty() || !self.field_widgets.is_empty())
             && self.field_widgets.iter().all(|widget| widget.html.is_some())
     }
-
-    /// The HTML files of its widgets and panels, with their field paths.
-    pub fn ui_files(&self) -> impl Iterator<Item = (String, &str)> {
-        let widgets = self.field_widgets.iter().enumerate().filter_map(|(index, widget)| {
-            Some((format!("field_widgets[{index}].html"), widget.html.as_deref()?))
-        });
-        let panels = self
-            .panels
-            .iter()
-            .enumerate()
-            .map(|(index, panel)| (format!("panels[{index}].html"), panel.html.as_str()));
-        widgets.chain(panels)
-    }
-
-    /// Checks that every widget and panel HTML file is a file inside `dir`
-    /// (symbolic links out of the folder are refused).
-    pub fn check_ui_files(&self, dir: &std::path::Path) -> Result<(), ManifestError> {
-        let root =
-            dir.canonicalize().map_err(|e| ManifestError::at(".", format!("{}: {e}", dir.display())))?;
-        for (path, file) in self.ui_files() {
-            let resolved = root.join(file).canonicalize().map_err(|_| {
-                ManifestError::at(
-                    &path,
-                    format!("`{file}` does not exist in the plugin's folder; add it or fix the path"),
-                )
-            })?;
-            if !resolved.starts_with(&root) || !resolved.is_file() {
-                return Err(ManifestError::at(
-                    &path,
-                    format!("`{file}` must be a file inside the plugin's folder"),
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Ids of one list (`panels`, `field_widgets`): identifiers, each once.
-fn check_ids<'a>(list: &str, kind: &str, ids: impl Iterator<Item = &'a str>) -> Result<(), ManifestError> {
-    let mut seen = BTreeSet::new();
-    for (index, id) in ids.enumerate() {
-        let at = || format!("{list}[{index}].id");
-        if !is_identifier(id) {
-            return Err(ManifestError::at(
-                at(),
-                format!("`{id}` is not a valid {kind} id: use lower-case letters, digits, `-` and `_`"),
-            ));
-        }
-        if !seen.insert(id) {
-            return Err(ManifestError::at(at(), format!("{kind} `{id}` is declared twice")));
-        }
-    }
-    Ok(())
-}
-
-/// A UI file's path: relative, in a sub-folder, forward slashes, no `..`, an `.html` page.
-fn check_ui_path(file: &str) -> Result<(), String> {
-    let parts_ok =
-        file.split('/').all(|part| !part.is_empty() && part != "." && part != ".." && !part.starts_with('.'));
-    if file.len() > 256 || file.contains('\\') || file.starts_with('/') || !parts_ok {
-        return Err(format!(
-            "`{file}` must be a relative path inside the plugin's folder (like `ui/widget.html`), without `..` or hidden parts"
-        ));
-    }
-    // The files beside a page are served to browsers: a page at the top would
-    // publish the whole folder (sources, build output).
-    if !file.contains('/') {
-        return Err(format!("`{file}` must be in a sub-folder of the plugin's folder, like `ui/{file}`"));
-    }
-    if !(file.ends_with(".html") || file.ends_with(".htm")) {
-        return Err(format!("`{file}` must be an .html file"));
-    }
-    Ok(())
 }
 
 /// Plugin and widget ids appear in URLs and in `plugin:{id}:{widget}`.

@@ -1,19 +1,20 @@
 //! Every node's health, visible from any node. Each host's circuit breakers
 //! and counters are its own (a plugin may be degraded on one node and fine
 //! on another), so each host writes a report of them to the shared database
-//! every few seconds ([`Host::start_node_reports`]), and any host lists every
+//! every few seconds ([`Host::start_background`]), and any host lists every
 //! node's last report ([`Host::nodes`]), marking the ones gone quiet.
 
 use crate::Host;
 use crate::capabilities::in_place;
 use crate::error::HostError;
+use crate::sync::locked;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How often a host reports.
-const REPORT_INTERVAL: Duration = Duration::from_secs(5);
+pub(crate) const REPORT_INTERVAL: Duration = Duration::from_secs(5);
 /// A report older than this is marked stale: its node stopped reporting
 /// (killed, cut off from the database, or not running the report loop).
 pub const STALE_AFTER: Duration = Duration::from_secs(15);
@@ -44,7 +45,7 @@ impl Host {
     /// the database, for [`Host::nodes`] on every node.
     pub fn report_node(&self) -> Result<(), HostError> {
         // Held through the write, so a withdrawal never lands before it.
-        let withdrawn = self.node_withdrawn.lock().unwrap_or_else(|p| p.into_inner());
+        let withdrawn = locked(&self.node_withdrawn);
         if *withdrawn {
             return Ok(());
         }
@@ -89,26 +90,16 @@ impl Host {
     /// Removes this host's report (it is stopping), so the other nodes stop
     /// listing it; it reports no more.
     pub fn withdraw_node(&self) -> Result<(), HostError> {
-        *self.node_withdrawn.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        *locked(&self.node_withdrawn) = true;
         in_place(|| self.invoker.backend.nodes.withdraw(self.node_id()))?;
         Ok(())
     }
 
-    /// Reports this host every 5 s until it is dropped (a failure, such as
-    /// the database being away, is logged and tried again next time).
-    /// `plinth serve` starts it.
-    pub fn start_node_reports(host: &Arc<Host>) {
-        let weak: Weak<Host> = Arc::downgrade(host);
-        let runtime = host.invoker.runtime.clone();
-        host.invoker.runtime.spawn(async move {
-            loop {
-                let Some(host) = weak.upgrade() else { return };
-                let reported = runtime.spawn_blocking(move || host.report_node()).await;
-                if let Ok(Err(error)) = reported {
-                    tracing::warn!("reporting this node's health to the database failed: {error}");
-                }
-                tokio::time::sleep(REPORT_INTERVAL).await;
-            }
-        });
+    /// One round of the node-report loop (`Host::start_background`).
+    pub(crate) async fn report_node_in_background(self: Arc<Self>) {
+        let runtime = self.invoker.runtime.clone();
+        if let Ok(Err(error)) = runtime.spawn_blocking(move || self.report_node()).await {
+            tracing::warn!("reporting this node's health to the database failed: {error}");
+        }
     }
 }

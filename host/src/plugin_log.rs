@@ -3,6 +3,7 @@
 //! `tracing` with the plugin id, and the most recent ones are kept per plugin so
 //! an application can show them.
 
+use crate::sync::locked;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
@@ -81,7 +82,7 @@ impl PluginLog {
             source,
             message: message.to_string(),
         };
-        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        let mut records = locked(&self.records);
         let kept = records.entry(plugin_id.to_string()).or_default();
         if kept.len() == KEPT_PER_PLUGIN {
             kept.pop_front();
@@ -91,7 +92,7 @@ impl PluginLog {
 
     /// The kept records of one plugin, oldest first.
     pub(crate) fn records(&self, plugin_id: &str) -> Vec<LogRecord> {
-        let records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        let records = locked(&self.records);
         records.get(plugin_id).map(|kept| kept.iter().cloned().collect()).unwrap_or_default()
     }
 }
@@ -160,11 +161,7 @@ pub(crate) fn escaped(text: &str) -> Cow<'_, str> {
 
 /// `text` cut to at most `max` bytes, at a character boundary.
 pub(crate) fn cut_to(text: &str, max: usize) -> &str {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
+    &text[..text.floor_char_boundary(max)]
 }
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it).

@@ -4,6 +4,7 @@
 //! shared (`Arc`), so each of them sees the same registry.
 
 use crate::plugin::LoadedPlugin;
+use crate::sync::{reading, writing};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 
@@ -30,17 +31,17 @@ impl Registry {
 
     /// Plugin `id`, if loaded.
     pub(crate) fn get(&self, id: &str) -> Option<Arc<LoadedPlugin>> {
-        self.plugins.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+        reading(&self.plugins).get(id).cloned()
     }
 
     /// Every loaded plugin, in id order.
     pub(crate) fn all(&self) -> Vec<Arc<LoadedPlugin>> {
-        self.plugins.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+        reading(&self.plugins).values().cloned().collect()
     }
 
     /// Registers a newly loaded plugin, unless its id is taken.
     pub(crate) fn add(&self, plugin: Arc<LoadedPlugin>) -> Result<(), Refused> {
-        let mut plugins = self.plugins.write().unwrap_or_else(|p| p.into_inner());
+        let mut plugins = writing(&self.plugins);
         if let Some(existing) = plugins.get(plugin.id()) {
             return Err(Refused::Taken(existing.dir.clone()));
         }
@@ -51,7 +52,7 @@ impl Registry {
     /// Swaps a reloaded plugin in for the version of the same id, unless that
     /// was unloaded meanwhile.
     pub(crate) fn replace(&self, plugin: Arc<LoadedPlugin>) -> Result<(), Refused> {
-        let mut plugins = self.plugins.write().unwrap_or_else(|p| p.into_inner());
+        let mut plugins = writing(&self.plugins);
         let slot = plugins.get_mut(plugin.id()).ok_or(Refused::Gone)?;
         *slot = plugin;
         Ok(())
@@ -59,17 +60,17 @@ impl Registry {
 
     /// Unregisters plugin `id`; whether it was loaded.
     pub(crate) fn remove(&self, id: &str) -> bool {
-        self.plugins.write().unwrap_or_else(|p| p.into_inner()).remove(id).is_some()
+        writing(&self.plugins).remove(id).is_some()
     }
 
     /// Whether plugin `id` is switched off.
     pub(crate) fn is_disabled(&self, id: &str) -> bool {
-        self.disabled.read().unwrap_or_else(|p| p.into_inner()).contains(id)
+        reading(&self.disabled).contains(id)
     }
 
     /// The plugins switched off, as read again from the database.
     pub(crate) fn set_disabled(&self, disabled: BTreeSet<String>) {
-        *self.disabled.write().unwrap_or_else(|p| p.into_inner()) = disabled;
+        *writing(&self.disabled) = disabled;
     }
 
     /// The loaded plugins that export `events` and are switched on, in id

@@ -7,6 +7,7 @@
 use crate::error::LoadError;
 use crate::host::{Host, PluginInfo};
 use crate::manifest::Manifest;
+use crate::sync::locked;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -65,8 +66,8 @@ impl Folders {
     /// Records how loading `dir` went: a failure replaces the folder's
     /// earlier one, a success clears it.
     pub(crate) fn record(&self, dir: &Path, result: &Result<PluginInfo, LoadError>) {
-        self.seen.lock().unwrap_or_else(|p| p.into_inner()).insert(dir.to_path_buf(), fingerprint(dir));
-        let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        locked(&self.seen).insert(dir.to_path_buf(), fingerprint(dir));
+        let mut failed = locked(&self.failed);
         failed.retain(|f| f.dir != dir);
         if let Err(error) = result {
             let id = error.plugin().map(str::to_string);
@@ -79,7 +80,7 @@ impl Host {
     /// The plugin folders whose last load or reload failed. A folder whose
     /// reload failed is also in [`Host::plugins`]: its previous version runs.
     pub fn failed_loads(&self) -> Vec<FailedLoad> {
-        self.folders.failed.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        locked(&self.folders.failed).clone()
     }
 
     /// Looks at every plugin folder under `root` once: loads the new ones and
@@ -93,7 +94,7 @@ impl Host {
         let mut done = Vec::new();
         for dir in plugin_dirs(root.as_ref())? {
             let print = fingerprint(&dir);
-            if self.folders.seen.lock().unwrap_or_else(|p| p.into_inner()).get(&dir) == Some(&print) {
+            if locked(&self.folders.seen).get(&dir) == Some(&print) {
                 continue;
             }
             let loaded = self.loaded_all().into_iter().find(|p| p.dir == dir).map(|p| p.id().to_string());

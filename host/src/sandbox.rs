@@ -142,16 +142,21 @@ impl Sandbox {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        // The deadline itself is a timer around the call (see `plugin::invoke`),
-        // which stops a guest whatever it does; running wasm yields to it at
-        // every epoch tick.
-        store.epoch_deadline_async_yield_and_update(1);
-        // A metering engine needs fuel in every store.
-        if self.fuel {
-            store.set_fuel(limits.fuel.unwrap_or(u64::MAX))?;
-        }
+        stoppable(&mut store, self.fuel, limits.fuel)?;
         Ok(store)
     }
+}
+
+/// Makes a fresh store stoppable: the deadline itself is a timer around the
+/// call (see `plugin::invoke`), which stops a guest whatever it does, and
+/// running wasm yields to it at every epoch tick. A metering engine needs
+/// fuel in every store: `fuel`, or all of it.
+pub(crate) fn stoppable<T>(store: &mut Store<T>, metering: bool, fuel: Option<u64>) -> wasmtime::Result<()> {
+    store.epoch_deadline_async_yield_and_update(1);
+    if metering {
+        store.set_fuel(fuel.unwrap_or(u64::MAX))?;
+    }
+    Ok(())
 }
 
 impl Drop for Sandbox {

@@ -63,7 +63,7 @@ fn an_install_approved_on_one_host_runs_on_every_host_sharing_the_database() {
     let backend = Backend::sqlite(db.path()).expect("database");
     let a = open(a_data.path(), Some(&backend));
     let b = Arc::new(open(b_data.path(), Some(&backend)));
-    Host::start_install_sync(&b);
+    let _loops = Host::start_background(&b);
 
     // Pending on A is pending on B, and runs on neither.
     let pending = a.install(Package::local(&character_stats(work.path(), "1.0.0"), "v1")).expect("install");

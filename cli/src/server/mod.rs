@@ -193,12 +193,11 @@ async fn serve(options: ServeArgs) -> anyhow::Result<()> {
         }
         loader.loading.store(false, Ordering::SeqCst);
         tracing::info!(plugins = loader.host.plugins().len(), "plugins loaded");
-        // Deliveries a stopped node (this one, before a crash) left behind.
-        Host::start_delivery_loop(&loader.host);
-        // Installs, approvals and uninstalls made on other nodes (or by `plinth install`).
-        Host::start_install_sync(&loader.host);
-        // This node's plugins' health, for `/api/nodes` on every node.
-        Host::start_node_reports(&loader.host);
+        // Deliveries left behind (by a stopped node, or by plugins' own
+        // writes), installs made on other nodes (or by `plinth install`), and
+        // this node's plugins' health for `/api/nodes` on every node. They
+        // end with the host.
+        drop(Host::start_background(&loader.host));
         if reload {
             reload::watch(loader).await;
         }

@@ -19,154 +19,23 @@ mod disk;
 pub mod error;
 pub mod index;
 pub mod package;
+mod serving;
 mod shared;
+mod types;
 
 pub use disk::INSTALLED_DIR;
-pub(crate) use shared::Followed;
 pub use shared::Synced;
+pub(crate) use shared::{Followed, SYNC_INTERVAL};
+use types::consent_reasons;
+pub use types::{Install, InstallConfig, InstallState, Package, PluginRequest, Uninstalled};
 
-use crate::limits::Limits;
-use crate::manifest::{PanelDeclaration, SettingSchema};
 use crate::store::PackageSlot;
-use crate::{Host, HostError, LoadError, PluginInfo};
-use disk::{Layout, read_record, write_record};
+use crate::{Host, HostError, LoadError};
+use disk::Layout;
 use error::InstallError;
-use index::{Signature, TrustedKey};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+
+use crate::sync::locked;
 use std::path::{Path, PathBuf};
-
-/// The operator's rules for installs.
-#[derive(Debug, Clone)]
-pub struct InstallConfig {
-    /// Largest package accepted, in bytes.
-    pub max_package_bytes: u64,
-    /// Most bytes a package may unpack to.
-    pub max_unpacked_bytes: u64,
-    /// Most files and folders in a package.
-    pub max_files: usize,
-    /// Publisher keys whose signatures count.
-    pub trusted_keys: Vec<TrustedKey>,
-    /// Refuse packages not signed by a trusted key.
-    pub require_signatures: bool,
-}
-
-impl Default for InstallConfig {
-    fn default() -> Self {
-        InstallConfig {
-            max_package_bytes: 64 << 20,
-            max_unpacked_bytes: 256 << 20,
-            max_files: 10_000,
-            trusted_keys: Vec::new(),
-            require_signatures: false,
-        }
-    }
-}
-
-/// A package to install, and what it must match.
-#[derive(Debug, Clone)]
-pub struct Package<'a> {
-    /// The archive's bytes.
-    pub bytes: &'a [u8],
-    /// Where it came from, for messages and the record (`file x.tgz`, `index …`).
-    pub origin: String,
-    /// The plugin id it must hold (installing by id).
-    pub expected_id: Option<String>,
-    /// The SHA-256 (hex) it must have (from an index).
-    pub expected_sha256: Option<String>,
-    /// The size it must have (from an index).
-    pub expected_size: Option<u64>,
-    /// Its publisher's signature, if any.
-    pub signature: Option<Signature>,
-}
-
-impl<'a> Package<'a> {
-    /// A package with nothing to match (a local file or folder).
-    pub fn local(bytes: &'a [u8], origin: impl Into<String>) -> Package<'a> {
-        Package {
-            bytes,
-            origin: origin.into(),
-            expected_id: None,
-            expected_sha256: None,
-            expected_size: None,
-            signature: None,
-        }
-    }
-}
-
-/// What a plugin asks for: what an operator approves.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PluginRequest {
-    /// Its id.
-    pub id: String,
-    /// Its name.
-    pub name: String,
-    /// Its version.
-    pub version: String,
-    /// Its description.
-    pub description: Option<String>,
-    /// The WIT version its component was built against.
-    pub wit_version: String,
-    /// The roles it exports: `events` (sees every entity write), `routes`
-    /// (serves `/api/plugins/{id}/…`), `field-widget`.
-    pub exports: Vec<String>,
-    /// The host functions it asks to call.
-    pub host_functions: Vec<String>,
-    /// The limits its calls would run under on this host.
-    pub limits: Limits,
-    /// Its field widgets, by id.
-    pub widgets: Vec<String>,
-    /// Its front-end panels.
-    pub panels: Vec<PanelDeclaration>,
-    /// The settings it declares.
-    pub settings: BTreeMap<String, SettingSchema>,
-}
-
-/// Whether an install runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum InstallState {
-    /// Waiting for approval; not loaded.
-    Pending,
-    /// Approved, installed and loaded.
-    Approved,
-}
-
-/// An install: the record kept beside the plugin (`install.json`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Install {
-    /// The plugin's id.
-    pub id: String,
-    /// The package's version.
-    pub version: String,
-    /// Pending or approved.
-    pub state: InstallState,
-    /// Why it waits for approval (empty once approved).
-    pub reasons: Vec<String>,
-    /// What it asks for.
-    pub request: PluginRequest,
-    /// The package's SHA-256.
-    pub sha256: String,
-    /// Where it came from.
-    pub origin: String,
-    /// The trusted key that signed it, if any.
-    pub signed_by: Option<String>,
-    /// The approved version it would replace, if any.
-    pub replaces: Option<String>,
-}
-
-/// What an uninstall did.
-#[derive(Debug, Clone, Serialize)]
-pub struct Uninstalled {
-    /// The plugin's id.
-    pub id: String,
-    /// The version removed, if one was installed.
-    pub version: Option<String>,
-    /// Whether a pending install was dropped too.
-    pub dropped_pending: bool,
-    /// `kept` (its storage and settings stay, for a later install) or `removed`.
-    pub data: &'static str,
-}
 
 /// A staged package: its folder, digest and signer.
 struct Staged {
@@ -185,7 +54,7 @@ impl Host {
     /// left pending ([`Host::approve_install`]); an update asking for no
     /// more replaces the approved version and is reloaded at once.
     pub fn install(&self, package: Package<'_>) -> Result<Install, InstallError> {
-        let _one_at_a_time = self.install_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _one_at_a_time = locked(&self.install_lock);
         let layout = self.layout();
         let _held = layout.lock()?;
         let staged = self.stage(&layout, &package)?;
@@ -336,7 +205,7 @@ impl Host {
     /// node may have replaced it since); else `install_conflict`.
     pub fn approve_install_as_shown(&self, id: &str, shown: Option<&str>) -> Result<Install, InstallError> {
         checked_id(id)?;
-        let _one_at_a_time = self.install_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _one_at_a_time = locked(&self.install_lock);
         let layout = self.layout();
         let _held = layout.lock()?;
         let not_pending = || InstallError::NotFound { plugin: id.to_string(), what: "pending install" };
@@ -366,7 +235,7 @@ impl Host {
     /// Drops the pending install of `id`; the approved version, if any, stays.
     pub fn reject_install(&self, id: &str) -> Result<(), InstallError> {
         checked_id(id)?;
-        let _one_at_a_time = self.install_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _one_at_a_time = locked(&self.install_lock);
         match self.packages().remove(id, Some(PackageSlot::Pending)).map_err(HostError::from)? {
             true => Ok(()),
             false => Err(InstallError::NotFound { plugin: id.to_string(), what: "pending install" }),
@@ -378,7 +247,7 @@ impl Host {
     /// are kept for a later install unless `remove_data`.
     pub fn uninstall(&self, id: &str, remove_data: bool) -> Result<Uninstalled, InstallError> {
         checked_id(id)?;
-        let _one_at_a_time = self.install_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _one_at_a_time = locked(&self.install_lock);
         let layout = self.layout();
         let _held = layout.lock()?;
         let stored = self.stored_installs()?;
@@ -408,138 +277,6 @@ impl Host {
         })
     }
 
-    /// Loads every approved, installed plugin not loaded yet (a server does at start), after
-    /// bringing the `installed/` folder in line with the shared list of
-    /// installs. With signatures required, an unsigned one is refused (and
-    /// kept on disk, so a signed package of it can replace it).
-    pub fn load_installed(&self) -> Vec<(PathBuf, Result<PluginInfo, LoadError>)> {
-        let layout = self.layout();
-        // Held throughout, so no install step (an API call, a `plinth`
-        // command) moves a folder while it loads.
-        let _one_at_a_time = self.install_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let _held = match layout.lock() {
-            Ok(held) => Some(held),
-            Err(error) => {
-                tracing::warn!("the install folders could not be locked: {error}");
-                None
-            }
-        };
-        // Versions the list changed since this node last ran are put in place
-        // (and loaded) first; those already in place load together below.
-        let mut results: Vec<(PathBuf, Result<PluginInfo, LoadError>)> = Vec::new();
-        match self.reconcile(&layout, true) {
-            Ok(synced) => results.extend(
-                synced
-                    .into_iter()
-                    .filter(|s| s.change == "installed" && s.result.is_ok())
-                    .filter_map(|s| Some((layout.installed(&s.id), Ok(self.plugin(&s.id)?)))),
-            ),
-            Err(error) => {
-                tracing::warn!(
-                    "the list of installs could not be read, so this node loads its own copies: {error}"
-                )
-            }
-        }
-        let dirs: Vec<PathBuf> = crate::reload::plugin_dirs(&layout.installed_root())
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|dir| results.iter().all(|(done, _)| done != dir))
-            .filter(|dir| self.loaded_all().iter().all(|plugin| plugin.dir != *dir))
-            .collect();
-        let loaded = self.load_dirs(dirs, |dir| {
-            let record = read_record(dir)?;
-            (!self.trusts_signer(&record)).then(|| LoadError::Invalid {
-                plugin: record.id,
-                problem: "it was installed unsigned (or signed by a key this host does not trust), and this host \
-                          installs only packages signed by its trusted keys: install a signed package of it, or \
-                          turn off require_signatures"
-                    .into(),
-            })
-        });
-        for (dir, result) in &loaded {
-            if let (Ok(info), Some(record)) = (result, read_record(dir)) {
-                self.installs_followed.get().serving.insert(info.id.clone(), record.sha256);
-            }
-        }
-        results.extend(loaded);
-        results
-    }
-
-    /// Whether this host's rules let `record` run: with signatures required,
-    /// only if one of its trusted keys signed it.
-    pub(super) fn trusts_signer(&self, record: &Install) -> bool {
-        let config = &self.install_config;
-        !config.require_signatures
-            || record
-                .signed_by
-                .as_ref()
-                .is_some_and(|by| config.trusted_keys.iter().any(|key| key.name == *by))
-    }
-
-    /// Makes `record` (approved, unpacked in `ready`) the installed version
-    /// here, then in the shared list if its approved and pending versions
-    /// are still `expected` (see [`Host::publish`]). If it does not load, or
-    /// another installer changed the list first, the previous version comes
-    /// back and keeps serving.
-    fn activate(
-        &self,
-        layout: &Layout,
-        record: &Install,
-        ready: &Path,
-        bytes: &[u8],
-        expected: (Option<&str>, Option<&str>),
-    ) -> Result<(), InstallError> {
-        write_record(ready, record)?;
-        let publish = || self.publish(record, bytes, expected.0, expected.1);
-        self.swap_in(layout, &record.id, ready, Some(&publish))?;
-        self.installs_followed.get().serving.insert(record.id.clone(), record.sha256.clone());
-        Ok(())
-    }
-
-    /// Puts `ready` in place of `installed/{id}`, loads it, then runs
-    /// `publish`; on a failure the previous folder comes back and its
-    /// version serves (it was never unloaded if the new one did not load).
-    fn swap_in(
-        &self,
-        layout: &Layout,
-        id: &str,
-        ready: &Path,
-        publish: Option<&dyn Fn() -> Result<(), InstallError>>,
-    ) -> Result<(), InstallError> {
-        let target = layout.installed(id);
-        let mut loaded_new = false;
-        let result = layout.swap_in(id, ready, || {
-            let loaded = match self.loaded(id) {
-                Some(_) => self.reload_plugin(id),
-                None => self.load_plugin(&target),
-            };
-            loaded.map_err(|e| InstallError::LoadFailed { plugin: id.to_string(), source: Box::new(e) })?;
-            loaded_new = true;
-            publish.map_or(Ok(()), |publish| publish())
-        });
-        if result.is_err() && loaded_new {
-            self.serve_installed_folder(id);
-        }
-        result
-    }
-
-    /// Loads what `installed/{id}` holds now in place of what is loaded
-    /// (nothing, if the folder is gone).
-    fn serve_installed_folder(&self, id: &str) {
-        let target = self.layout().installed(id);
-        let restored = match (target.is_dir(), self.loaded(id).is_some()) {
-            (true, true) => self.reload_plugin(id).map(drop),
-            (true, false) => self.load_plugin(&target).map(drop),
-            (false, true) => self
-                .unload_plugin(id)
-                .map_err(|e| LoadError::Invalid { plugin: id.to_string(), problem: e.to_string() }),
-            (false, false) => Ok(()),
-        };
-        if let Err(error) = restored {
-            tracing::error!(plugin = %id, "putting the previous version back failed: {error}");
-        }
-    }
-
     /// Removes every stored key and setting of `id`.
     fn remove_plugin_data(&self, id: &str) -> Result<(), InstallError> {
         let backend = &self.invoker.backend;
@@ -558,32 +295,6 @@ impl Host {
         backend.settings.change(id, &Default::default(), &names).map_err(crate::HostError::from)?;
         Ok(())
     }
-}
-
-/// Why `asked` needs approval again after `approved`: new grants, higher
-/// limits, new exports. Empty: it asks for no more.
-fn consent_reasons(approved: &PluginRequest, asked: &PluginRequest) -> Vec<String> {
-    let mut reasons = Vec::new();
-    for grant in asked.host_functions.iter().filter(|g| !approved.host_functions.contains(g)) {
-        reasons.push(format!("asks for `{grant}`, which version {} was not granted", approved.version));
-    }
-    let (old, new) = (serde_json::to_value(approved.limits), serde_json::to_value(asked.limits));
-    if let (Ok(serde_json::Value::Object(old)), Ok(serde_json::Value::Object(new))) = (old, new) {
-        for (name, value) in &new {
-            if let (Some(asked), Some(had)) = (value.as_u64(), old.get(name).and_then(|v| v.as_u64()))
-                && asked > had
-            {
-                reasons.push(format!(
-                    "asks for a higher `{name}`: {asked}, where version {} had {had}",
-                    approved.version
-                ));
-            }
-        }
-    }
-    for export in asked.exports.iter().filter(|e| !approved.exports.contains(e)) {
-        reasons.push(format!("exports `{export}`, which version {} did not", approved.version));
-    }
-    reasons
 }
 
 /// Ids come from callers (URLs, commands) and name folders: only plugin ids.

@@ -7,7 +7,7 @@
 //! package approved on another node is unpacked and loaded here, one
 //! uninstalled there is unloaded and removed here). `plinth serve` runs the
 //! sync at start, whenever another node announces a change, and every few
-//! seconds behind that ([`Host::start_install_sync`]).
+//! seconds behind that ([`Host::start_background`]).
 //!
 //! A data directory from before the shared list had its installs only on
 //! disk: the first sync on it adds them to the list, once per data directory
@@ -18,14 +18,15 @@ use super::disk::{self, Layout, read_record};
 use super::error::InstallError;
 use super::{Install, InstallState, package};
 use crate::store::{PackageSlot, PackageStore, StoredPackage};
+use crate::sync::locked;
 use crate::{Host, HostError};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How often a node compares its installs with the shared list when no
 /// change was announced (a missed announcement delays a change by this much).
-const SYNC_INTERVAL: Duration = Duration::from_secs(5);
+pub(crate) const SYNC_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The data directory's id, under which the list records that its older
 /// installs joined it.
@@ -46,7 +47,7 @@ pub(crate) struct FollowedVersions {
 
 impl Followed {
     pub(crate) fn get(&self) -> std::sync::MutexGuard<'_, FollowedVersions> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        locked(&self.0)
     }
 }
 
@@ -120,7 +121,7 @@ impl Host {
     /// One that cannot be put in place is logged and, if trying again would
     /// fail the same way, not tried again until it changes. Returns what changed.
     pub fn sync_installs(&self) -> Result<Vec<Synced>, InstallError> {
-        let _one_at_a_time = self.install_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _one_at_a_time = locked(&self.install_lock);
         let layout = self.layout();
         let _held = layout.lock()?;
         self.reconcile(&layout, false)
@@ -304,23 +305,14 @@ impl Host {
         Ok(())
     }
 
-    /// Runs [`Host::sync_installs`] at once, whenever any node sharing the
-    /// database stores or removes a package, and every 5 s behind that, until
-    /// the host is dropped. `plinth serve` starts it once its plugins load.
-    pub fn start_install_sync(host: &Arc<Host>) {
-        let weak: Weak<Host> = Arc::downgrade(host);
-        let changes = host.invoker.backend.packages.changes();
-        let runtime = host.invoker.runtime.clone();
-        host.invoker.runtime.spawn(async move {
-            loop {
-                let _ = tokio::time::timeout(SYNC_INTERVAL, changes.notified()).await;
-                let Some(host) = weak.upgrade() else { return };
-                let synced = runtime.spawn_blocking(move || host.sync_installs()).await;
-                if let Ok(Err(error)) = synced {
-                    tracing::warn!("comparing this node's installs with the shared list failed (tried again in a few seconds): {error}");
-                }
-            }
-        });
+    /// One round of the install-sync loop (`Host::start_background`).
+    pub(crate) async fn sync_installs_in_background(self: Arc<Self>) {
+        let runtime = self.invoker.runtime.clone();
+        if let Ok(Err(error)) = runtime.spawn_blocking(move || self.sync_installs()).await {
+            tracing::warn!(
+                "comparing this node's installs with the shared list failed (tried again in a few seconds): {error}"
+            );
+        }
     }
 }
 

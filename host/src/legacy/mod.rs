@@ -326,14 +326,10 @@ impl Inner {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
-        // Running wasm yields at every epoch tick, so the timer below can stop it.
-        store.epoch_deadline_async_yield_and_update(1);
-        if self.code.profile.fuel {
-            store.set_fuel(u64::MAX).map_err(|e| LegacyError::Trap {
-                module: name.to_string(),
-                message: format!("setting fuel: {e:#}"),
-            })?;
-        }
+        // The timer below stops the job; unmetered within it.
+        crate::sandbox::stoppable(&mut store, self.code.profile.fuel, None).map_err(|e| {
+            LegacyError::Trap { module: name.to_string(), message: format!("setting fuel: {e:#}") }
+        })?;
 
         let job = async {
             let instance = self.linker.instantiate_async(&mut store, module).await?;
@@ -393,10 +389,6 @@ impl Inner {
 fn tail(text: &str) -> String {
     const KEEP: usize = 512;
     let trimmed = text.trim_end();
-    let mut start = trimmed.len().saturating_sub(KEEP);
-    while !trimmed.is_char_boundary(start) {
-        start += 1;
-    }
-    let tail = &trimmed[start..];
+    let tail = &trimmed[trimmed.ceil_char_boundary(trimmed.len().saturating_sub(KEEP))..];
     if tail.is_empty() { "(nothing)".to_string() } else { tail.to_string() }
 }

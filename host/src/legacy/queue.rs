@@ -3,6 +3,7 @@
 //! without bound.
 
 use super::LegacyError;
+use crate::sync::locked;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -58,7 +59,7 @@ impl JobQueue {
             drop(slot);
             let _ = reply.send(result);
         });
-        let sender = self.sender.lock().unwrap_or_else(|p| p.into_inner());
+        let sender = locked(&self.sender);
         sender.send(job).map_err(|_| LegacyError::Io {
             operation: "queueing a job".into(),
             source: std::io::Error::other("the legacy workers have stopped"),
@@ -70,7 +71,7 @@ impl JobQueue {
 fn work(receiver: &Mutex<Receiver<Job>>) {
     loop {
         let job = {
-            let receiver = receiver.lock().unwrap_or_else(|p| p.into_inner());
+            let receiver = locked(receiver);
             receiver.recv()
         };
         match job {

@@ -4,6 +4,7 @@
 
 use super::{Inner, LegacyError, LegacyRunner, ModuleSource};
 use crate::artifact;
+use crate::sync::locked;
 use serde::Serialize;
 use std::io::Read;
 use std::path::Path;
@@ -160,7 +161,7 @@ impl Inner {
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (Stamp, Module)>> {
-        self.compiled.lock().unwrap_or_else(|p| p.into_inner())
+        locked(&self.compiled)
     }
 
     /// The compiled installed module `name`, compiled again if its file changed.

@@ -4,6 +4,7 @@
 //! one call is let through (the others still refused): a success closes the
 //! circuit, a failure opens it again for another back-off.
 
+use crate::sync::locked;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,14 +30,14 @@ impl Clock {
     /// Moves a manual clock forward; the system clock moves by itself.
     pub fn advance(&self, by: Duration) {
         if let Some(now) = &self.0 {
-            *now.lock().unwrap_or_else(|p| p.into_inner()) += by;
+            *locked(now) += by;
         }
     }
 
     /// The time now.
     pub fn now(&self) -> Instant {
         match &self.0 {
-            Some(now) => *now.lock().unwrap_or_else(|p| p.into_inner()),
+            Some(now) => *locked(now),
             None => Instant::now(),
         }
     }
@@ -116,7 +117,7 @@ pub(crate) struct Health {
 
 impl Health {
     fn breaker(&self) -> std::sync::MutexGuard<'_, Breaker> {
-        self.breaker.lock().unwrap_or_else(|p| p.into_inner())
+        locked(&self.breaker)
     }
 
     /// `Err(wait)` while the circuit is open, and while the single test call

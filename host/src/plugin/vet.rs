@@ -12,6 +12,7 @@ use crate::error::LoadError;
 use crate::limits::Limits;
 use crate::manifest::Manifest;
 use crate::sandbox::{InvocationState, Sandbox};
+use crate::sync::locked;
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
@@ -39,7 +40,7 @@ pub(crate) struct Loader {
 impl Loader {
     /// The serial lock of plugin `id`.
     pub(crate) fn serial_lock(&self, id: &str) -> Arc<RwLock<()>> {
-        let mut locks = self.serial_locks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut locks = locked(&self.serial_locks);
         locks.entry(id.to_string()).or_default().clone()
     }
 }

@@ -11,6 +11,7 @@
 
 use super::{Error, LOCK_TIMEOUT, Postgres, to_i64, to_u64};
 use crate::store::{CommitError, KvChanges, PluginKv, StoreError, Usage, Versioned};
+use crate::sync::locked;
 use deadpool_postgres::Transaction;
 use std::collections::BTreeMap;
 use tokio_postgres::{IsolationLevel, Row};
@@ -252,7 +253,7 @@ fn is_contention(error: &tokio_postgres::Error) -> bool {
 impl Postgres {
     /// This node's lock for `plugin`'s commits.
     fn commit_lock(&self, plugin: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.commit_locks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut locks = locked(&self.commit_locks);
         locks.entry(plugin.to_string()).or_default().clone()
     }
 }

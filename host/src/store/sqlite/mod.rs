@@ -15,6 +15,7 @@ mod settings;
 mod switches;
 
 use super::StoreError;
+use crate::sync::locked;
 use rusqlite::{Connection, TransactionBehavior};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -140,7 +141,7 @@ impl Sqlite {
     /// The connection, for one statement or transaction. A poisoned lock only
     /// means another call panicked mid-way; SQLite itself stays consistent.
     fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        locked(&self.connection)
     }
 }
 
