@@ -14,7 +14,7 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk 
 rustup target add wasm32-wasip2 >/dev/null 2>&1
 cargo build -q --release --target wasm32-wasip2 -p character-stats
 cargo build -q --release -p plinth --example http_twins
-bench=$(cargo bench -q -p plinth-host --bench plinth --no-run --message-format=json |
+bench=$(cargo bench -q -p plinth-tests --bench plinth --no-run --message-format=json |
   python3 -c 'import json, sys
 for line in sys.stdin:
     m = json.loads(line)

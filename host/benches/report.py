@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turns criterion's medians (target/criterion) into the Markdown table of
 BENCHMARKS.md: each measurement beside its same-run baseline, with the ratio.
-Run after `cargo bench -p plinth-host -p plinth-peers --bench plinth --bench extism`."""
+Run after `cargo bench -p plinth-tests -p plinth-peers --bench plinth --bench extism`."""
 
 import json
 import pathlib
@@ -23,7 +23,7 @@ PAIRS = [
     ("languages/widget_render/word-count-widget-js", "languages/widget_render/word-count-widget"),
 ]
 
-# The Pulley interpreter beside native code (`benches/interpreted.rs`).
+# The Pulley interpreter beside native code (`tests/benches/interpreted.rs`).
 INTERPRETED_PAIRS = [
     *[(f"interpreted_route/pulley/{n}", f"interpreted_route/native/{n}") for n in (100, 1000, 10000)],
     ("interpreted_cold_start/pulley_artifact", "interpreted_cold_start/native_cached"),
