@@ -12,6 +12,18 @@
 //! if every key and key list the call read is unchanged, and only if the
 //! plugin's quota still holds afterwards. Both checks run inside the commit,
 //! so no interleaving of calls can lose an update or pass the quota.
+//!
+//! The traits are synchronous, by choice. The default backend, SQLite (the
+//! only one on a phone or a desktop), blocks whatever its signature says, so
+//! async traits would only move the blocking into every SQLite method
+//! (`spawn_blocking`) and box every call's future. The host instead decides
+//! once how to block, in `capabilities::in_place`: on a multi-threaded
+//! runtime's worker it hands the worker's other tasks away
+//! (`block_in_place`), elsewhere it simply runs. The cost of that choice is
+//! PostgreSQL's own small runtime (`postgres/mod.rs`), which turns its
+//! driver's futures into answers on any thread. Entities, the outbox, hook
+//! records and plugin storage must share one database (`writes.rs`); the
+//! other traits may each live anywhere.
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
