@@ -15,16 +15,24 @@ use tauri::State;
 /// The host: opened off the window's thread after the window shows (the
 /// first start compiles every plugin), closed when the app exits. Commands
 /// wait for it to open; after `close`, new ones are refused.
-pub struct HostSlot(tokio::sync::watch::Sender<Option<Result<Arc<Host>, String>>>);
+pub struct HostSlot(
+    tokio::sync::watch::Sender<Option<Result<Arc<Host>, String>>>,
+    std::sync::Mutex<Option<plinth_host::Background>>,
+);
 
 impl HostSlot {
     /// A slot the host is not in yet.
     pub fn opening() -> HostSlot {
-        HostSlot(tokio::sync::watch::Sender::new(None))
+        HostSlot(tokio::sync::watch::Sender::new(None), std::sync::Mutex::new(None))
     }
 
-    /// Puts the opened host (or why it could not open) in the slot.
+    /// Puts the opened host (or why it could not open) in the slot, and
+    /// starts its background loops: hooks left in the outbox (a plugin's own
+    /// delete, a crash) are delivered while the app runs.
     pub fn fill(&self, host: Result<Arc<Host>, String>) {
+        if let Ok(host) = &host {
+            *self.1.lock().unwrap_or_else(|p| p.into_inner()) = Some(Host::start_background(host));
+        }
         self.0.send_replace(Some(host));
     }
 
@@ -40,8 +48,12 @@ impl HostSlot {
         }
     }
 
-    /// Takes the host out, for the app to drop it on exit.
+    /// Stops the background loops and takes the host out, for the app to
+    /// drop it on exit.
     pub fn close(&self) -> Option<Arc<Host>> {
+        if let Some(loops) = self.1.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            loops.stop();
+        }
         let closed = Some(Err("the app is closing".to_string()));
         self.0.send_replace(closed).and_then(Result::ok)
     }
@@ -191,8 +203,11 @@ pub async fn call_route(
     let method = Method::parse(&method.to_ascii_uppercase())
         .ok_or_else(|| Failure::new("method_not_allowed", format!("plugins cannot serve {method}")))?;
     let (path, query) = path.split_once('?').unwrap_or((&path, ""));
-    let request =
-        RouteRequest::new(method, path).with_query_string(query).with_body(body.unwrap_or_default());
+    let mut request = RouteRequest::new(method, path).with_query_string(query);
+    // As the console's invoke sends it: a body is JSON.
+    if let Some(body) = body {
+        request = request.with_header("content-type", "application/json").with_body(body);
+    }
     let response = host.call_route_async(&plugin, request).await?;
     let text = String::from_utf8_lossy(&response.body).into_owned();
     Ok(json!({ "status": response.status, "headers": response.headers, "body": text }))

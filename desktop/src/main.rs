@@ -76,11 +76,6 @@ fn main() -> anyhow::Result<()> {
             let (handle, opening) = (app.handle().clone(), info.clone());
             std::thread::spawn(move || {
                 let host = open_host(&opening).map(Arc::new).map_err(|error| format!("{error:#}"));
-                // Hooks left in the outbox (a plugin's own delete, a crash)
-                // are delivered in the background; the loops end with the host.
-                if let Ok(host) = &host {
-                    drop(Host::start_background(host));
-                }
                 handle.state::<HostSlot>().fill(host);
             });
             app.manage(info);
@@ -109,8 +104,10 @@ fn main() -> anyhow::Result<()> {
         if let RunEvent::Exit = event
             && let Some(slot) = handle.try_state::<HostSlot>()
         {
-            // The last window closed: drop the host (its runtime stops, the
-            // database closes) before the process ends.
+            // The last window closed: stop the background loops and drop the
+            // host (its runtime stops, the database closes) before the process
+            // ends. A loop's database work already under way finishes first
+            // and holds the host until then.
             drop(slot.close());
             eprintln!("plinth-desktop: host closed");
         }

@@ -82,8 +82,8 @@ fn file(bytes: Vec<u8>, content_type: &str, own: &str) -> Response<Vec<u8>> {
 fn refusal(status: StatusCode, message: String) -> Response<Vec<u8>> {
     let mut response = Response::new(message.into_bytes());
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
     response
 }

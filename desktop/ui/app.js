@@ -41,8 +41,12 @@ async function exposedSettings(plugin) {
 }
 
 /** A widget's WASM render (in a sandbox="" frame, where nothing runs) and
- *  WASM validation of the field's current value; the latest call wins. */
+ *  WASM validation of the field's current value; the latest call wins. A
+ *  page-only widget (no component) has neither. */
 function wasmChecks(name, field, widget, element) {
+  if (!widget.server_validation) {
+    return { render: h("p", { class: "muted" }, "A page-only widget: nothing checks its values but the page."), validity: h("div"), check: async () => {} };
+  }
   const render = h("iframe", { class: "render", sandbox: "", title: `${widget.label} render (${name})` });
   const validity = h("div", { class: "problems validity", dataset: { validityFor: name } });
   let turn = 0;
@@ -77,7 +81,7 @@ function fieldEditor(name, field, context) {
   const plugin = widget && context.plugins.find((p) => p.id === widget.plugin_id);
   const checks = widget && wasmChecks(name, field, widget, element);
   if (widget && widget.html && plugin) {
-    let value = "";
+    let value = null;
     const pageValidity = h("div", { class: "problems", dataset: { pageValidityFor: name } });
     const init = async () => ({
       value, entity: context.editing ? { id: context.editing.id, type: context.editing.entity_type } : null,
@@ -93,7 +97,7 @@ function fieldEditor(name, field, context) {
     frame.iframe.dataset.pageFor = name;
     element.append(h("span", { class: "label" }, label), frame.iframe, pageValidity, checks.validity,
       h("div", { class: "muted" }, `${widget.label}, rendered by its WASM:`), checks.render, problems);
-    const write = (next) => { value = next === undefined || next === null ? "" : next; frame.send("value-changed", { value }); checks.check(value); };
+    const write = (next) => { value = next === undefined ? null : next; frame.send("value-changed", { value }); checks.check(value); };
     // A frame that left its page may have set anything: not saved.
     const read = () => { if (frame.left) throw new Error(`${widget.label} left its own page; restart to edit ${name}`); return value; };
     return { element, problems, read, write, ready: checks.check(value) };

@@ -20,7 +20,8 @@ pub struct Background {
 }
 
 impl Background {
-    /// Stops every loop (a round already running ends where it is).
+    /// Stops every loop. A round already running stops at its next await;
+    /// database work it handed to the blocking pool still finishes.
     pub fn stop(self) {
         for task in self.loops {
             task.abort();

@@ -18,8 +18,9 @@ pub struct Limits {
     #[serde(rename = "route_timeout_ms", with = "millis")]
     pub route_timeout: Duration,
     /// Time loading may run the plugin (`init`: its exports checked, its
-    /// routes and widgets listed).
-    #[serde(rename = "init_timeout_ms", with = "millis")]
+    /// routes and widgets listed). Records written before it existed (an
+    /// install's request) read as the default.
+    #[serde(rename = "init_timeout_ms", with = "millis", default = "default_init_timeout")]
     pub init_timeout: Duration,
     /// Time a widget render or validate may run.
     #[serde(rename = "widget_timeout_ms", with = "millis")]
@@ -42,6 +43,10 @@ pub struct Limits {
     pub response_bytes: usize,
     /// Calls of one plugin running at once; more are refused as busy.
     pub max_concurrent: usize,
+}
+
+fn default_init_timeout() -> Duration {
+    Limits::default().init_timeout
 }
 
 /// Durations as whole milliseconds.
@@ -269,5 +274,15 @@ mod tests {
         assert!(error.contains("limits.memory_mb") && error.contains("ceiling"), "{error}");
         let fuel = LimitRequest { fuel: Some(10), ..Default::default() };
         assert!(fuel.resolve(&defaults, &ceilings).expect_err("fuel off").contains("fuel metering"));
+    }
+
+    /// An install's record keeps the limits its plugin asked for; one written
+    /// before `init_timeout_ms` existed still reads.
+    #[test]
+    fn limits_recorded_before_the_init_limit_still_read() {
+        let mut recorded = serde_json::to_value(Limits::default()).expect("JSON");
+        recorded.as_object_mut().expect("object").remove("init_timeout_ms");
+        let read: Limits = serde_json::from_value(recorded).expect("an older record reads");
+        assert_eq!(read, Limits::default());
     }
 }

@@ -2,7 +2,7 @@
 //! on the same data: route calls, the cold start from a precompiled artifact,
 //! the Python and JavaScript examples, and a legacy job. `benches/report.py`
 //! turns the medians into BENCHMARKS.md's "Interpreted" table. Run:
-//! `cargo bench -p plinth-host --bench interpreted`.
+//! `cargo bench -p plinth-tests --bench interpreted`.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use plinth_host::{EngineKind, FieldContext, Host, HostConfig, LegacyConfig, Method, RouteRequest, Target};

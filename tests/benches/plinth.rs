@@ -1,6 +1,6 @@
 //! Plinth's benchmarks (criterion). Each group pairs the measured work with a
 //! baseline run in the same process; `benches/report.py` turns the medians into
-//! the ratios in BENCHMARKS.md. Run: `cargo bench -p plinth-host --bench plinth`.
+//! the ratios in BENCHMARKS.md. Run: `cargo bench -p plinth-tests --bench plinth`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use plinth_host::{Host, HostConfig, LegacyConfig, Method, RouteRequest};

@@ -270,3 +270,27 @@ fn an_unsigned_install_is_not_loaded_once_signatures_are_required() {
         "kept, so a signed package can replace it"
     );
 }
+
+/// A folder whose install record cannot be read says nothing of who signed
+/// it: with signatures required it is not loaded either.
+#[test]
+fn an_install_without_a_readable_record_is_not_loaded_once_signatures_are_required() {
+    let (work, data) = (tempfile::tempdir().expect("temp"), tempfile::tempdir().expect("temp"));
+    {
+        let host = open(data.path(), InstallConfig::default());
+        host.install(Package::local(&probe(work.path(), "1.0.0", 0), "v1")).expect("install");
+        host.approve_install("probe").expect("approve");
+    }
+    let record = data.path().join("installed/probe/install.json");
+    std::fs::write(&record, b"{ not a record").expect("damage the record");
+    let strict = InstallConfig { require_signatures: true, ..InstallConfig::default() };
+    let host = open(data.path(), strict);
+    let loaded = host.load_installed();
+    let refused: Vec<String> =
+        loaded.iter().filter_map(|(_, result)| result.as_ref().err().map(|e| e.to_string())).collect();
+    assert!(
+        refused.iter().any(|e| e.contains("install record (install.json) cannot be read")),
+        "{refused:?}"
+    );
+    assert!(host.plugin("probe").is_none());
+}

@@ -79,12 +79,6 @@ pub const WIT_DEVELOPMENT: &str = "0.3.0";
 /// component built against any of them loads (see `docs/versioning.md`).
 pub const WIT_VERSIONS: &[&str] = &["0.1.0", WIT_VERSION, WIT_DEVELOPMENT];
 
-/// The full name of a host interface as a component built against the
-/// newest version imports it (`plinth:plugin/storage@0.2.0`).
-pub fn import_name(interface: &Interface) -> String {
-    format!("plinth:plugin/{}@{WIT_VERSION}", interface.name)
-}
-
 /// The version of `plinth:plugin` an import or export names
 /// (`plinth:plugin/storage@0.1.0` → `0.1.0`, `unversioned` without one);
 /// `None` for other packages.

@@ -47,15 +47,22 @@ impl Host {
             .filter(|dir| results.iter().all(|(done, _)| done != dir))
             .filter(|dir| self.loaded_all().iter().all(|plugin| plugin.dir != *dir))
             .collect();
-        let loaded = self.load_dirs(dirs, |dir| {
-            let record = read_record(dir)?;
-            (!self.trusts_signer(&record)).then(|| LoadError::Invalid {
+        let loaded = self.load_dirs(dirs, |dir| match read_record(dir) {
+            Some(record) => (!self.trusts_signer(&record)).then(|| LoadError::Invalid {
                 plugin: record.id,
                 problem: "it was installed unsigned (or signed by a key this host does not trust), and this host \
                           installs only packages signed by its trusted keys: install a signed package of it, or \
                           turn off require_signatures"
                     .into(),
-            })
+            }),
+            // Nothing says who signed a folder without a readable record.
+            None if self.install_config.require_signatures => Some(LoadError::Invalid {
+                plugin: dir.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default(),
+                problem: "its install record (install.json) cannot be read, so nothing says who signed it, and \
+                          this host installs only signed packages: install a signed package of it again"
+                    .into(),
+            }),
+            None => None,
         });
         for (dir, result) in &loaded {
             if let (Ok(info), Some(record)) = (result, read_record(dir)) {
