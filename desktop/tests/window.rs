@@ -203,15 +203,16 @@ impl Drop for Window {
 /// The widget field's HTML page, in its sandboxed frame.
 const PAGE: &str = "iframe[data-page-for=bio]";
 
-/// Hooks that ran for the last write, each `plugin event: outcome`, once
-/// the page shows the write as `verb`.
-fn hooks_after(window: &Window, verb: &str) -> Vec<String> {
+/// Once the page shows the last write as `verb`, checks that at least
+/// `least` hooks ran for it and every one succeeded (`plugin event: ok`).
+fn assert_hooks_ok(window: &Window, verb: &str, least: usize) {
     let script = format!(
         "const w = document.querySelector('#written[data-verb={verb}]'); \
          return w && [...document.querySelectorAll('#hooks li')].map(l => l.textContent)"
     );
     let hooks = window.wait_for(&format!("the page to show the write as {verb}"), &script);
-    serde_json::from_value(hooks).expect("hook lines")
+    let hooks: Vec<String> = serde_json::from_value(hooks).expect("hook lines");
+    assert!(hooks.len() >= least && hooks.iter().all(|line| line.ends_with(": ok")), "{verb}: {hooks:?}");
 }
 
 /// The entity editor. The widget's HTML page edits the field in a sandboxed
@@ -296,8 +297,7 @@ fn the_desktop_app_edits_entities_with_wasm_widgets() {
         "const v = document.querySelector('[data-field=\"bio\"]'); return v.dataset.valid === 'true'",
     );
     window.click("#save");
-    let hooks = hooks_after(&window, "Created");
-    assert!(hooks.len() >= 2 && hooks.iter().all(|line| line.ends_with(": ok")), "{hooks:?}");
+    assert_hooks_ok(&window, "Created", 2);
     let listed = window.invoke("entities", json!({"entityType": "character"}));
     assert_eq!(listed[0]["data"], json!({"name": "Ada", "bio": "one two three"}), "{listed}");
     let stats = window.invoke(
@@ -320,8 +320,7 @@ fn the_desktop_app_edits_entities_with_wasm_widgets() {
         "return document.querySelector('[data-field=\"bio\"] iframe.render').srcdoc.includes('4 / 5 words')",
     );
     window.click("#save");
-    let hooks = hooks_after(&window, "Saved");
-    assert!(!hooks.is_empty() && hooks.iter().all(|line| line.ends_with(": ok")), "{hooks:?}");
+    assert_hooks_ok(&window, "Saved", 1);
     let listed = window.invoke("entities", json!({"entityType": "character"}));
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
     assert_eq!(listed[0]["data"], json!({"name": "Ada Lovelace", "bio": "one two three four"}), "{listed}");
@@ -351,8 +350,7 @@ fn the_desktop_app_edits_entities_with_wasm_widgets() {
 
     // Deleting, with the hooks' outcomes, on the interpreter.
     window.click("#entities li button.delete");
-    let hooks = hooks_after(&window, "Deleted");
-    assert!(!hooks.is_empty() && hooks.iter().all(|line| line.ends_with(": ok")), "{hooks:?}");
+    assert_hooks_ok(&window, "Deleted", 1);
     assert_eq!(window.invoke("entities", json!({"entityType": "character"})), json!([]));
     window.wait_for("the emptied list", "return document.querySelectorAll('#entities li').length === 0");
 }
