@@ -47,14 +47,9 @@ pub struct Host {
     runtime: Option<tokio::runtime::Runtime>,
     #[cfg(feature = "legacy")]
     legacy: Option<LegacyRunner>,
+    /// Installs: their configuration, their lock and the versions followed.
     #[cfg(feature = "install")]
-    pub(crate) install_config: crate::install::InstallConfig,
-    /// One install step at a time: each ends with renames that must not interleave.
-    #[cfg(feature = "install")]
-    pub(crate) install_lock: std::sync::Mutex<()>,
-    /// The approved versions this host serves, and those it gave up on.
-    #[cfg(feature = "install")]
-    pub(crate) installs_followed: crate::install::Followed,
+    pub(crate) installs: crate::install::Installs,
     data_dir: PathBuf,
     /// Hook outcomes as they happen, for [`Host::subscribe_hooks`].
     pub(crate) hook_feed: tokio::sync::broadcast::Sender<crate::HookOutcome>,
@@ -176,11 +171,7 @@ impl Host {
             #[cfg(feature = "legacy")]
             legacy,
             #[cfg(feature = "install")]
-            install_config: config.install,
-            #[cfg(feature = "install")]
-            install_lock: Default::default(),
-            #[cfg(feature = "install")]
-            installs_followed: Default::default(),
+            installs: crate::install::Installs::new(config.install),
             data_dir,
             hook_feed: tokio::sync::broadcast::channel(HOOK_FEED_CAPACITY).0,
             node_withdrawn: Default::default(),

@@ -24,8 +24,9 @@ mod shared;
 mod types;
 
 pub use disk::INSTALLED_DIR;
+use shared::Followed;
+pub(crate) use shared::SYNC_INTERVAL;
 pub use shared::Synced;
-pub(crate) use shared::{Followed, SYNC_INTERVAL};
 use types::consent_reasons;
 pub use types::{Install, InstallConfig, InstallState, Package, PluginRequest, Uninstalled};
 
@@ -36,6 +37,22 @@ use error::InstallError;
 
 use crate::sync::locked;
 use std::path::{Path, PathBuf};
+
+/// The install part of a [`Host`]: its state is the install module's alone.
+#[derive(Debug)]
+pub(crate) struct Installs {
+    config: InstallConfig,
+    /// One install step at a time: each ends with renames that must not interleave.
+    lock: std::sync::Mutex<()>,
+    /// The approved versions this host serves, and those it gave up on.
+    followed: Followed,
+}
+
+impl Installs {
+    pub(crate) fn new(config: InstallConfig) -> Installs {
+        Installs { config, lock: Default::default(), followed: Default::default() }
+    }
+}
 
 /// A staged package: its folder, digest and signer.
 struct Staged {
@@ -54,7 +71,7 @@ impl Host {
     /// left pending ([`Host::approve_install`]); an update asking for no
     /// more replaces the approved version and is reloaded at once.
     pub fn install(&self, package: Package<'_>) -> Result<Install, InstallError> {
-        let _one_at_a_time = locked(&self.install_lock);
+        let _one_at_a_time = locked(&self.installs.lock);
         let layout = self.layout();
         let _held = layout.lock()?;
         let staged = self.stage(&layout, &package)?;
@@ -66,7 +83,7 @@ impl Host {
 
     /// Checks and unpacks `package` into a new staging folder.
     fn stage(&self, layout: &Layout, package: &Package<'_>) -> Result<Staged, InstallError> {
-        let config = &self.install_config;
+        let config = &self.installs.config;
         let origin = package.origin.clone();
         let size = package.bytes.len() as u64;
         if size > config.max_package_bytes {
@@ -205,7 +222,7 @@ impl Host {
     /// node may have replaced it since); else `install_conflict`.
     pub fn approve_install_as_shown(&self, id: &str, shown: Option<&str>) -> Result<Install, InstallError> {
         checked_id(id)?;
-        let _one_at_a_time = locked(&self.install_lock);
+        let _one_at_a_time = locked(&self.installs.lock);
         let layout = self.layout();
         let _held = layout.lock()?;
         let not_pending = || InstallError::NotFound { plugin: id.to_string(), what: "pending install" };
@@ -225,7 +242,7 @@ impl Host {
         let approved_now = find(PackageSlot::Approved).map(|(package, _)| package.sha256.as_str());
         let dir = layout.staging("approve");
         let record = Install { state: InstallState::Approved, reasons: Vec::new(), ..record.clone() };
-        let result = package::unpack(&bytes, &dir, &self.install_config, &record.origin).and_then(|()| {
+        let result = package::unpack(&bytes, &dir, &self.installs.config, &record.origin).and_then(|()| {
             self.activate(&layout, &record, &dir, &bytes, (approved_now, Some(pending.sha256.as_str())))
         });
         let _ = std::fs::remove_dir_all(&dir);
@@ -235,7 +252,7 @@ impl Host {
     /// Drops the pending install of `id`; the approved version, if any, stays.
     pub fn reject_install(&self, id: &str) -> Result<(), InstallError> {
         checked_id(id)?;
-        let _one_at_a_time = locked(&self.install_lock);
+        let _one_at_a_time = locked(&self.installs.lock);
         match self.packages().remove(id, Some(PackageSlot::Pending)).map_err(HostError::from)? {
             true => Ok(()),
             false => Err(InstallError::NotFound { plugin: id.to_string(), what: "pending install" }),
@@ -247,7 +264,7 @@ impl Host {
     /// are kept for a later install unless `remove_data`.
     pub fn uninstall(&self, id: &str, remove_data: bool) -> Result<Uninstalled, InstallError> {
         checked_id(id)?;
-        let _one_at_a_time = locked(&self.install_lock);
+        let _one_at_a_time = locked(&self.installs.lock);
         let layout = self.layout();
         let _held = layout.lock()?;
         let stored = self.stored_installs()?;
@@ -267,7 +284,7 @@ impl Host {
             self.remove_plugin_data(id)?;
         }
         self.packages().remove(id, None).map_err(HostError::from)?;
-        self.installs_followed.get().serving.remove(id);
+        self.installs.followed.get().serving.remove(id);
         layout.remove(&target)?;
         Ok(Uninstalled {
             id: id.to_string(),

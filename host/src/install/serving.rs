@@ -17,7 +17,7 @@ impl Host {
         let layout = self.layout();
         // Held throughout, so no install step (an API call, a `plinth`
         // command) moves a folder while it loads.
-        let _one_at_a_time = locked(&self.install_lock);
+        let _one_at_a_time = locked(&self.installs.lock);
         let _held = match layout.lock() {
             Ok(held) => Some(held),
             Err(error) => {
@@ -56,7 +56,7 @@ impl Host {
                     .into(),
             }),
             // Nothing says who signed a folder without a readable record.
-            None if self.install_config.require_signatures => Some(LoadError::Invalid {
+            None if self.installs.config.require_signatures => Some(LoadError::Invalid {
                 plugin: dir.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default(),
                 problem: "its install record (install.json) cannot be read, so nothing says who signed it, and \
                           this host installs only signed packages: install a signed package of it again"
@@ -66,7 +66,7 @@ impl Host {
         });
         for (dir, result) in &loaded {
             if let (Ok(info), Some(record)) = (result, read_record(dir)) {
-                self.installs_followed.get().serving.insert(info.id.clone(), record.sha256);
+                self.installs.followed.get().serving.insert(info.id.clone(), record.sha256);
             }
         }
         results.extend(loaded);
@@ -76,7 +76,7 @@ impl Host {
     /// Whether this host's rules let `record` run: with signatures required,
     /// only if one of its trusted keys signed it.
     pub(super) fn trusts_signer(&self, record: &Install) -> bool {
-        let config = &self.install_config;
+        let config = &self.installs.config;
         !config.require_signatures
             || record
                 .signed_by
@@ -100,7 +100,7 @@ impl Host {
         write_record(ready, record)?;
         let publish = || self.publish(record, bytes, expected.0, expected.1);
         self.swap_in(layout, &record.id, ready, Some(&publish))?;
-        self.installs_followed.get().serving.insert(record.id.clone(), record.sha256.clone());
+        self.installs.followed.get().serving.insert(record.id.clone(), record.sha256.clone());
         Ok(())
     }
 

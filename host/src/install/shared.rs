@@ -121,7 +121,7 @@ impl Host {
     /// One that cannot be put in place is logged and, if trying again would
     /// fail the same way, not tried again until it changes. Returns what changed.
     pub fn sync_installs(&self) -> Result<Vec<Synced>, InstallError> {
-        let _one_at_a_time = locked(&self.install_lock);
+        let _one_at_a_time = locked(&self.installs.lock);
         let layout = self.layout();
         let _held = layout.lock()?;
         self.reconcile(&layout, false)
@@ -142,7 +142,7 @@ impl Host {
             .collect();
         let mut done = Vec::new();
         for (id, package) in &approved {
-            let followed = self.installs_followed.get();
+            let followed = self.installs.followed.get();
             if followed.serving.get(id) == Some(&package.sha256)
                 || followed.skipped.get(id) == Some(&package.sha256)
             {
@@ -152,7 +152,7 @@ impl Host {
             // Left alone (and not looked at again until it changes): an id
             // that is not a plugin id never names a folder, and a record this
             // Plinth cannot read is no uninstall.
-            let skip = || self.installs_followed.get().skipped.insert(id.clone(), package.sha256.clone());
+            let skip = || self.installs.followed.get().skipped.insert(id.clone(), package.sha256.clone());
             if !crate::manifest::is_identifier(id) {
                 let shown: String = id.chars().take(64).collect();
                 tracing::warn!(plugin = %crate::plugin_log::escaped(&shown), "a listed install whose id is not a plugin id is left alone");
@@ -178,7 +178,7 @@ impl Host {
                 continue;
             }
             let result = self.follow(layout, package, &record, in_place);
-            let mut followed = self.installs_followed.get();
+            let mut followed = self.installs.followed.get();
             match &result {
                 Ok(()) => {
                     followed.serving.insert(id.clone(), package.sha256.clone());
@@ -194,7 +194,8 @@ impl Host {
             done.push(Synced { id: id.clone(), change: "installed", result });
         }
         done.extend(self.remove_unlisted(layout, &approved));
-        self.installs_followed
+        self.installs
+            .followed
             .get()
             .skipped
             .retain(|id, sha| approved.get(id).is_some_and(|p| p.sha256 == *sha));
@@ -219,7 +220,7 @@ impl Host {
             if self.loaded(&id).is_some_and(|plugin| plugin.dir.starts_with(&root)) {
                 let _ = self.unload_plugin(&id);
             }
-            self.installs_followed.get().serving.remove(&id);
+            self.installs.followed.get().serving.remove(&id);
             let result = layout.remove(&layout.installed(&id));
             match &result {
                 Ok(()) => {
@@ -260,7 +261,7 @@ impl Host {
         }
         let bytes = self.listed_bytes(package)?;
         let dir = layout.staging("sync");
-        let result = package::unpack(&bytes, &dir, &self.install_config, &record.origin)
+        let result = package::unpack(&bytes, &dir, &self.installs.config, &record.origin)
             .and_then(|()| disk::write_record(&dir, record))
             .and_then(|()| self.swap_in(layout, id, &dir, None));
         let _ = std::fs::remove_dir_all(&dir);
