@@ -38,7 +38,8 @@ PLUGIN_PHASES = [
      ["drop_in_place<wasmtime::runtime::store::StoreInner", "StoreOpaque as core::ops::drop::Drop"]),
     ("instantiation (component and core instances)",
      ["instantiate_async", "Instance::new_raw", "Instantiator", "allocate_instance"]),
-    ("store and WASI context", ["Sandbox::new_store"]),
+    ("store and WASI context", ["StoreMaker::store"]),
+    ("an instance made ahead: taken, and the used one handed off", ["Reserves::take", "Reserves::discard"]),
     ("host call entities.count (SQLite and lowering)", ["EntitiesView", "plugin::entities::add_to_linker"]),
     ("host call settings.get (SQLite and lowering)", ["SettingsView", "plugin::settings::add_to_linker"]),
     ("other host calls (WASI, logging)", ["HostFn::entrypoint"]),
@@ -115,6 +116,20 @@ def classify(frames, phases):
     return phase or "unattributed"
 
 
+def detail(window, phases):
+    """With PROFILE_DETAIL set: each phase's most sampled named functions, innermost
+    first, to say what a phase's time is made of."""
+    by_phase = collections.defaultdict(collections.Counter)
+    for frames in window:
+        named = [f for f in frames if not f.startswith("[unknown]")][:6]
+        by_phase[classify(frames, phases)].update(set(named))
+    for phase, functions in by_phase.items():
+        print(f"### {phase}")
+        for function, count in functions.most_common(12):
+            print(f"- {count}: {function[:160]}")
+        print()
+
+
 def table(counts, phases, per_unit, unit):
     total = sum(counts.values())
     print(f"| phase | share | {unit} |")
@@ -162,6 +177,8 @@ def profile_calls(bench, entities):
             print(f"## {name}: criterion median {median:.1f} µs; {len(window)} samples over {end - start:.1f} s")
             table(counts, phases, median, "µs per call")
             print()
+            if os.environ.get("PROFILE_DETAIL"):
+                detail(window, phases)
 
 
 def profile_http(twins):

@@ -9,6 +9,7 @@ use crate::error::HostError;
 use crate::legacy::{LegacyError, LegacyRunner};
 use crate::plugin::cache::{COMPILED_DIR, CodeSource};
 use crate::plugin::invoke::Invoker;
+use crate::plugin::reserve::Reserves;
 use crate::plugin::vet::Loader;
 use crate::plugin_log::PluginLog;
 use crate::registry::Registry;
@@ -144,8 +145,19 @@ impl Host {
         let node = format!("node-{}", uuid::Uuid::new_v4());
         let entity_writes =
             Arc::new(EntityWrites { backend: backend.clone(), registry: registry.clone(), node });
+        let stores = sandbox.store_maker(backend.clone(), entity_writes.clone());
+        let reserves =
+            match Reserves::start(stores.clone(), runtime.handle().clone(), reserve_budget(&settings)) {
+                Ok(reserves) => reserves,
+                Err(source) => {
+                    runtime.shutdown_background();
+                    return Err(HostError::DataDir { path: data_dir, source });
+                }
+            };
         Ok(Host {
             invoker: Invoker {
+                reserves,
+                stores,
                 sandbox,
                 backend,
                 log: PluginLog::default(),
@@ -153,7 +165,6 @@ impl Host {
                 clock: config.clock,
                 runtime: runtime.handle().clone(),
                 registry: registry.clone(),
-                entity_writes: entity_writes.clone(),
             },
             loader: Loader {
                 defaults: config.limits,
@@ -305,8 +316,16 @@ fn legacy_memory(config: &HostConfig) -> usize {
 
 impl Drop for Host {
     fn drop(&mut self) {
+        self.invoker.reserves.stop();
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
     }
+}
+
+/// Instances the host keeps ready ahead of calls, for all plugins together: a
+/// quarter of the pool, so that reserves never starve the calls themselves
+/// (none for a pool under four); without a pool, what each may use bounds them.
+fn reserve_budget(settings: &EngineSettings) -> usize {
+    settings.pool.map_or(32, |pool| pool.instances as usize / 4)
 }

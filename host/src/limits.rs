@@ -43,6 +43,14 @@ pub struct Limits {
     pub response_bytes: usize,
     /// Calls of one plugin running at once; more are refused as busy.
     pub max_concurrent: usize,
+    /// Instances kept ready ahead of calls (each used by one call only).
+    /// Records written before it existed read as the default.
+    #[serde(default = "default_reserve_instances")]
+    pub reserve_instances: usize,
+}
+
+fn default_reserve_instances() -> usize {
+    Limits::default().reserve_instances
 }
 
 fn default_init_timeout() -> Duration {
@@ -80,6 +88,7 @@ impl Default for Limits {
             request_bytes: 1 << 20,
             response_bytes: 8 << 20,
             max_concurrent: 32,
+            reserve_instances: 2,
         }
     }
 }
@@ -102,6 +111,7 @@ impl Limits {
             request_bytes: 64 << 20,
             response_bytes: 64 << 20,
             max_concurrent: 1024,
+            reserve_instances: 8,
         }
     }
 }
@@ -138,6 +148,8 @@ pub struct LimitRequest {
     pub response_kb: Option<u64>,
     /// Calls running at once.
     pub max_concurrent: Option<u64>,
+    /// Instances kept ready ahead of calls; 0 makes each on its call.
+    pub reserve_instances: Option<u64>,
 }
 
 impl LimitRequest {
@@ -251,6 +263,12 @@ impl LimitRequest {
                 ceilings.max_concurrent,
             )?
             .max(1),
+            reserve_instances: pick(
+                "reserve_instances",
+                self.reserve_instances.map(|v| usize::try_from(v).unwrap_or(usize::MAX)),
+                defaults.reserve_instances,
+                ceilings.reserve_instances,
+            )?,
         })
     }
 }

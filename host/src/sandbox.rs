@@ -109,14 +109,29 @@ impl Sandbox {
         Ok(Sandbox { engine, linker, pooled, fuel: settings.fuel, ticker })
     }
 
+    /// What makes the stores of this engine's calls, to hand to another thread.
+    pub(crate) fn store_maker(&self, backend: Backend, entity_writes: Arc<EntityWrites>) -> StoreMaker {
+        StoreMaker { engine: self.engine.clone(), fuel: self.fuel, backend, entity_writes }
+    }
+}
+
+/// Makes fresh stores: the engine and what every call's host functions use.
+#[derive(Clone)]
+pub(crate) struct StoreMaker {
+    engine: Engine,
+    /// Whether the engine meters fuel (then every store needs some).
+    pub fuel: bool,
+    backend: Backend,
+    entity_writes: Arc<EntityWrites>,
+}
+
+impl StoreMaker {
     /// A fresh store for one call of `plugin`, with its limits set; host calls
     /// that can run long stop at `deadline`.
-    pub(crate) fn new_store(
+    pub(crate) fn store(
         &self,
         plugin: Arc<PluginContext>,
         deadline: std::time::Instant,
-        backend: Backend,
-        entity_writes: Arc<EntityWrites>,
     ) -> wasmtime::Result<Store<InvocationState>> {
         let limits = plugin.limits;
         let stdout = MemoryOutputPipe::new(limits.output_bytes);
@@ -124,8 +139,8 @@ impl Sandbox {
         let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
         let state = InvocationState {
             caller: Caller::new(plugin, deadline),
-            backend,
-            entity_writes,
+            backend: self.backend.clone(),
+            entity_writes: self.entity_writes.clone(),
             storage: StorageCtx::default(),
             logging: LoggingCtx::default(),
             wasi,

@@ -15,7 +15,8 @@ fn host(data: &Path) -> Host {
 }
 
 /// A fresh instance and a `GET /stats/character` per iteration, against the
-/// same work done natively (count, settings, JSON).
+/// same work done natively (count, settings, JSON), and against the same call
+/// with no instances made ahead.
 fn route_call(c: &mut Criterion) {
     let mut group = c.benchmark_group("route_call");
     for entities in [100u64, 1_000, 10_000] {
@@ -34,6 +35,21 @@ fn route_call(c: &mut Criterion) {
         });
         group.bench_with_input(BenchmarkId::new("native", entities), &entities, |b, _| {
             b.iter(|| black_box(serde_json::to_vec(&native_stats(&host, "character").expect("native"))))
+        });
+        // The same call with no instances made ahead: each made and discarded on the call's path.
+        let unreserved_data = tempfile::tempdir().expect("temp dir");
+        let limits = plinth_host::Limits { reserve_instances: 0, ..Default::default() };
+        let unreserved = Host::with_config(HostConfig { limits, ..HostConfig::new(unreserved_data.path()) })
+            .expect("open host");
+        seed_entities(&unreserved, entities);
+        unreserved.load_plugin(copy_example("character-stats", plugins.path())).expect("load");
+        group.bench_with_input(BenchmarkId::new("plugin_unreserved", entities), &entities, |b, _| {
+            b.iter(|| {
+                let response = unreserved
+                    .call_route("character-stats", RouteRequest::new(Method::Get, "/stats/character"))
+                    .expect("call");
+                black_box(response.body)
+            })
         });
     }
     group.finish();

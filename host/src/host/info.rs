@@ -67,7 +67,10 @@ impl PluginInfo {
             routes: plugin.route_infos(),
             widgets: plugin.widget_infos().to_vec(),
             host_functions: manifest.capabilities.grant_names(),
-            health: plugin.context.health.snapshot(invoker.clock.now()),
+            health: PluginHealth {
+                ready_instances: plugin.reserve.as_ref().map_or(0, |reserve| reserve.ready()),
+                ..plugin.context.health.snapshot(invoker.clock.now())
+            },
             limits: plugin.context.limits,
             settings: manifest.capabilities.settings.clone(),
             panels: manifest.panels.clone(),

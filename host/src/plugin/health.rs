@@ -82,6 +82,8 @@ pub struct PluginHealth {
     pub refused: u64,
     /// Calls running now.
     pub running: u64,
+    /// Instances made ahead of calls and not used yet (`limits.reserve_instances` at most).
+    pub ready_instances: usize,
 }
 
 /// How a call ended, for the counters.
@@ -196,6 +198,7 @@ impl Health {
             denials: self.denials.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
             running: self.running.load(Ordering::SeqCst),
+            ready_instances: 0,
         }
     }
 }

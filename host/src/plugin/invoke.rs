@@ -13,15 +13,15 @@
 use super::LoadedPlugin;
 use super::health::{BreakerConfig, Clock, Outcome};
 use super::phase::Phase;
+use super::reserve::Reserves;
 use crate::GuestError;
 use crate::capabilities::in_place;
 use crate::capabilities::storage::StorageConflict;
-use crate::entity_writes::EntityWrites;
 use crate::error::{CallError, CallErrorKind};
 use crate::limits::Limits;
 use crate::plugin_log::{LogLevel, LogSource, PluginLog, bounded, escaped};
 use crate::registry::Registry;
-use crate::sandbox::{InvocationState, Sandbox};
+use crate::sandbox::{InvocationState, Sandbox, StoreMaker};
 use crate::store::{Backend, CommitError, Usage};
 use futures_util::FutureExt;
 use std::future::Future;
@@ -38,6 +38,11 @@ const ATTEMPTS: usize = 3;
 
 /// Runs calls into plugins: what every call needs from the host.
 pub(crate) struct Invoker {
+    /// Instances made ahead and discarded off the call's path (dropped before
+    /// the sandbox: its thread may be waiting on an instance's start-up).
+    pub reserves: Reserves,
+    /// Makes a fresh store when no instance is ready.
+    pub stores: StoreMaker,
     /// The engine and the linker every instance comes from.
     pub sandbox: Sandbox,
     /// Where storage commits (and a hook's done mark) go.
@@ -52,8 +57,6 @@ pub(crate) struct Invoker {
     pub runtime: tokio::runtime::Handle,
     /// Which plugins are switched off: checked before every call.
     pub registry: Arc<Registry>,
-    /// How a call's capability views write entities.
-    pub entity_writes: Arc<EntityWrites>,
 }
 
 impl Invoker {
@@ -242,17 +245,24 @@ impl<R: Send> Invocation<'_, R> {
         let Invocation { invoker, plugin, phase, label, call, accept, deadline, .. } = *self;
         let context = &plugin.context;
         let internal = |message: String| self.error(CallErrorKind::Internal { message });
-        let (backend, writes) = (invoker.backend.clone(), invoker.entity_writes.clone());
-        let mut store = match invoker.sandbox.new_store(context.clone(), deadline.into_std(), backend, writes)
-        {
-            Ok(store) => store,
-            Err(e) => return Attempt::Done(Err(internal(format!("{e:#}")))),
+        // An instance made ahead if one is ready, else one made now.
+        let ready =
+            plugin.reserve.as_ref().and_then(|reserve| invoker.reserves.take(reserve, deadline.into_std()));
+        let (mut store, made_ahead) = match ready {
+            Some(ready) => (ready.store, Some(ready.instance)),
+            None => match invoker.stores.store(context.clone(), deadline.into_std()) {
+                Ok(store) => (store, None),
+                Err(e) => return Attempt::Done(Err(internal(format!("{e:#}")))),
+            },
         };
         // The deadline is a timer around the whole call: dropping the call's
         // future stops the guest wherever it is (computing, sleeping, waiting in a
         // host call). A panic in host code ends only this call.
         let guest = async {
-            let instance = plugin.instance_pre()?.instantiate_async(&mut store).await?;
+            let instance = match made_ahead {
+                Some(instance) => instance,
+                None => plugin.instance_pre()?.instantiate_async(&mut store).await?,
+            };
             call(&mut store, instance).await
         };
         let timed = invoker.by_deadline(deadline, AssertUnwindSafe(guest).catch_unwind()).await;
@@ -262,7 +272,14 @@ impl<R: Send> Invocation<'_, R> {
         };
         store.data_mut().take_output();
         let exhausted = store.data().limiter.exhausted;
-        let mut state = store.into_data();
+        // What the host keeps of the call; with a reserve, the store goes off
+        // the call's path (without one, a plugin's calls stay all on its path).
+        let state = store.data_mut();
+        let (storage, mut log) = (std::mem::take(&mut state.storage), std::mem::take(&mut state.caller.log));
+        match &plugin.reserve {
+            Some(reserve) => invoker.reserves.hand_back(reserve, store),
+            None => drop(store),
+        }
         let result = match outcome {
             Err(panic) => {
                 let reason = panic
@@ -277,7 +294,7 @@ impl<R: Send> Invocation<'_, R> {
                 let result = result
                     .map_err(|error| self.error(CallErrorKind::Guest(bounded_guest(error))))
                     .and_then(|value| accept(&value).map(|()| value).map_err(|kind| self.error(kind)));
-                let mut changes = state.storage.into_changes();
+                let mut changes = storage.into_changes();
                 if result.is_err() {
                     changes.writes.clear();
                 }
@@ -311,16 +328,12 @@ impl<R: Send> Invocation<'_, R> {
                 if matches!(classified.kind, CallErrorKind::Trap { .. }) {
                     // The operator gets the whole story (wasm backtrace included),
                     // in the plugin's log; the caller a short message.
-                    state.caller.log.push(
-                        LogLevel::Error,
-                        LogSource::Host,
-                        format!("{label} trapped: {error:?}"),
-                    );
+                    log.push(LogLevel::Error, LogSource::Host, format!("{label} trapped: {error:?}"));
                 }
                 Err(classified)
             }
         };
-        state.caller.log.publish(&invoker.log, &context.id);
+        log.publish(&invoker.log, &context.id);
         Attempt::Done(result)
     }
 }

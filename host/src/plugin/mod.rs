@@ -9,6 +9,7 @@ pub(crate) mod exports;
 pub(crate) mod health;
 pub(crate) mod invoke;
 pub(crate) mod phase;
+pub(crate) mod reserve;
 pub mod routes;
 pub(crate) mod vet;
 
@@ -61,6 +62,8 @@ pub(crate) struct LoadedPlugin {
     pub context: Arc<PluginContext>,
     /// None for a front-end-only plugin (panels and page-only widgets).
     pre: Option<InstancePre<InvocationState>>,
+    /// Instances made ahead of calls (None without a component, or with a reserve of 0).
+    pub reserve: Option<Arc<reserve::Reserve>>,
     /// The version of `plinth:plugin` the component was built against.
     pub wit_version: &'static str,
     pub events: Option<EventsExport>,
@@ -119,6 +122,9 @@ pub(crate) fn load(invoker: &Invoker, loader: &Loader, dir: &Path) -> Result<Loa
     let mut plugin = LoadedPlugin {
         manifest,
         dir: dir.to_path_buf(),
+        reserve: pre
+            .as_ref()
+            .and_then(|pre| invoker.reserves.reserve(limits.reserve_instances, pre, &context)),
         context,
         pre,
         wit_version,
