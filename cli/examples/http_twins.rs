@@ -5,8 +5,9 @@
 //! the entities of a type, read the `analysis_depth` setting, answer the same
 //! JSON) on tokio's blocking pool; `plinth serve` runs each the same way.
 //!
-//! Run: `cargo run --release --example http_twins -- 127.0.0.1:18081` after
-//! building the example plugins; it seeds 1,000 entities in a temporary folder.
+//! Run: `cargo run --release --example http_twins -- 127.0.0.1:18081 [FOLDER]`
+//! after building the example plugins; it seeds 1,000 entities in a temporary
+//! folder. FOLDER is another copy of `character-stats` (with other limits, say).
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -21,11 +22,14 @@ const PLUGIN: &str = "character-stats";
 
 fn main() -> anyhow::Result<()> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:18081".into());
+    let plugin = std::env::args()
+        .nth(2)
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../example-plugins/character-stats").into());
     let data = tempfile::tempdir()?;
     // Set-up uses the host's blocking API, so it runs before the server's runtime starts.
     let host = Host::open(data.path())?;
     seed_entities(&host, 1_000);
-    host.load_plugin(concat!(env!("CARGO_MANIFEST_DIR"), "/../example-plugins/character-stats"))?;
+    host.load_plugin(plugin)?;
     tokio::runtime::Runtime::new()?.block_on(serve(addr, host))
 }
 

@@ -85,7 +85,7 @@ fn invalid(problem: String) -> StoreError {
 
 impl EntityStore for Sqlite {
     fn get(&self, id: &str) -> Result<Option<Entity>, StoreError> {
-        read(&self.lock(), id).map_err(fail("reading an entity"))
+        read(&self.read(), id).map_err(fail("reading an entity"))
     }
 
     fn find(&self, query: &EntityQuery, deadline: Option<Instant>) -> Result<Vec<Entity>, StoreError> {
@@ -96,7 +96,7 @@ impl EntityStore for Sqlite {
         let sql = format!(
             "SELECT {COLUMNS} FROM entities {clause} ORDER BY created_at, rowid LIMIT ?{limit} OFFSET ?{offset}"
         );
-        let mut db = self.lock();
+        let mut db = self.read();
         stopped_at_deadline(&mut db, deadline, |db| {
             let mut statement = db.prepare_cached(&sql)?;
             let rows = statement.query_map(params_from_iter(values), from_row)?;
@@ -107,7 +107,7 @@ impl EntityStore for Sqlite {
 
     fn count(&self, query: &EntityQuery, deadline: Option<Instant>) -> Result<u64, StoreError> {
         let (clause, values) = where_clause(query).map_err(invalid)?;
-        let mut db = self.lock();
+        let mut db = self.read();
         stopped_at_deadline(&mut db, deadline, |db| {
             db.prepare_cached(&format!("SELECT COUNT(*) FROM entities {clause}"))?
                 .query_row(params_from_iter(values), |row| row.get(0))

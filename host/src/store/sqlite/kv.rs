@@ -59,7 +59,7 @@ fn stored_size(db: &Connection, plugin: &str, key: &str) -> rusqlite::Result<Opt
 
 impl PluginKv for Sqlite {
     fn get(&self, plugin: &str, key: &str) -> Result<Option<Versioned>, StoreError> {
-        self.lock()
+        self.read()
             .prepare_cached("SELECT value, version FROM plugin_storage WHERE plugin_id = ?1 AND key = ?2")
             .and_then(|mut statement| {
                 statement
@@ -72,7 +72,7 @@ impl PluginKv for Sqlite {
     }
 
     fn list_keys(&self, plugin: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
-        list_keys(&self.lock(), plugin, prefix).map_err(fail("listing plugin storage"))
+        list_keys(&self.read(), plugin, prefix).map_err(fail("listing plugin storage"))
     }
 
     fn usage(&self, plugin: &str) -> Result<Usage, StoreError> {

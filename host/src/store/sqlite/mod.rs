@@ -1,8 +1,10 @@
 //! The embedded SQLite backend: one file under the data directory, one
-//! connection behind a mutex (SQLite serialises writers anyway, and a call
-//! holds the lock for one statement or one commit, never while a plugin
-//! runs). The schema is versioned with `PRAGMA user_version`; opening a
-//! database runs the migrations it has not seen, in one transaction.
+//! writing connection behind a mutex (SQLite serialises writers anyway, and
+//! a call holds the lock for one statement or one commit, never while a
+//! plugin runs), and a few read-only connections beside it for the reads of
+//! plugins and the API, which WAL lets run while a write commits. The schema
+//! is versioned with `PRAGMA user_version`; opening a database runs the
+//! migrations it has not seen, in one transaction.
 
 mod entities;
 mod field_configs;
@@ -16,9 +18,14 @@ mod switches;
 
 use super::StoreError;
 use crate::sync::locked;
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, TryLockError};
+
+/// Read-only connections beside the writer: enough for both cores' calls and
+/// the API at once without queueing on one another.
+const READERS: usize = 4;
 
 /// Schema changes, in order; the database's `user_version` counts those applied.
 /// Never edit a released step: add one.
@@ -102,6 +109,10 @@ const MIGRATIONS: &[&str] = &[
 /// The SQLite backend; implements every backend trait.
 pub(crate) struct Sqlite {
     connection: Mutex<Connection>,
+    /// Read-only connections (none in memory, where reads use the writer).
+    readers: Vec<Mutex<Connection>>,
+    /// Where the next read starts looking for a free reader.
+    next_reader: AtomicUsize,
     /// Wakes this process's delivery loop when a delivery is retried.
     wake_ups: std::sync::Arc<tokio::sync::Notify>,
     /// Wakes this process's install sync when a package is stored or removed
@@ -119,8 +130,17 @@ impl Sqlite {
         connection.pragma_update(None, "synchronous", "NORMAL").map_err(fail)?;
         connection.busy_timeout(std::time::Duration::from_secs(5)).map_err(fail)?;
         migrate(&mut connection).map_err(|e| error("migrating the database", e))?;
+        let reader = || -> rusqlite::Result<Mutex<Connection>> {
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let reader = Connection::open_with_flags(path, flags)?;
+            reader.busy_timeout(std::time::Duration::from_secs(5))?;
+            Ok(Mutex::new(reader))
+        };
+        let readers = (0..READERS).map(|_| reader()).collect::<rusqlite::Result<_>>().map_err(fail)?;
         Ok(Sqlite {
             connection: Mutex::new(connection),
+            readers,
+            next_reader: AtomicUsize::new(0),
             wake_ups: Default::default(),
             package_changes: Default::default(),
         })
@@ -133,6 +153,8 @@ impl Sqlite {
         migrate(&mut connection).expect("migrations");
         Sqlite {
             connection: Mutex::new(connection),
+            readers: Vec::new(),
+            next_reader: AtomicUsize::new(0),
             wake_ups: Default::default(),
             package_changes: Default::default(),
         }
@@ -142,6 +164,25 @@ impl Sqlite {
     /// means another call panicked mid-way; SQLite itself stays consistent.
     fn lock(&self) -> MutexGuard<'_, Connection> {
         locked(&self.connection)
+    }
+
+    /// A connection for one read outside any transaction: a free reader if
+    /// one is, else the next in turn (the writer where there are none). Each
+    /// read sees every commit made before it began.
+    fn read(&self) -> MutexGuard<'_, Connection> {
+        let count = self.readers.len();
+        if count == 0 {
+            return self.lock();
+        }
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        for offset in 0..count {
+            match self.readers[(start + offset) % count].try_lock() {
+                Ok(reader) => return reader,
+                Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        locked(&self.readers[start % count])
     }
 }
 
@@ -210,5 +251,39 @@ mod tests {
         assert_eq!(version, MIGRATIONS.len());
         drop(db);
         Sqlite::open(&path).expect("opening again runs nothing twice");
+    }
+
+    /// Reads go to the read-only connections: they neither wait for a held
+    /// writer nor miss what it committed before they began.
+    #[test]
+    fn reads_run_beside_a_held_writer_and_see_its_commits() {
+        use crate::store::{EntityStore, NewDeliveries};
+        use crate::types::{Entity, EntityQuery};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Sqlite::open(&dir.path().join(crate::store::DATABASE_FILE)).expect("open");
+        let entity = Entity {
+            id: "e1".into(),
+            entity_type: "character".into(),
+            data: serde_json::json!({"name": "Ada"}),
+            created_at: 1,
+            updated_at: 1,
+        };
+        db.insert(&entity, &NewDeliveries::default()).expect("insert");
+        let writer = db.lock();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let read = (
+                    EntityStore::get(&db, "e1").map(|e| e.map(|e| e.id)),
+                    db.count(&EntityQuery::of_type("character"), None),
+                );
+                let _ = sender.send(read);
+            });
+            // A reader that waited for the writer would never answer while it is held.
+            let answer = receiver.recv_timeout(std::time::Duration::from_secs(60));
+            drop(writer);
+            let (read, count) = answer.expect("a read waited for the writer");
+            assert_eq!((read.expect("get"), count.expect("count")), (Some("e1".to_string()), 1));
+        });
     }
 }
