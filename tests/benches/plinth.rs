@@ -151,6 +151,25 @@ fn fan_out(c: &mut Criterion) {
             black_box(write)
         })
     });
+    // The same with no instances made ahead.
+    let data = tempfile::tempdir().expect("temp dir");
+    let unreserved = host(data.path());
+    let unreserved_dirs: Vec<PluginDir> = (0..10)
+        .map(|i| {
+            let limits = json!({"limits": {"reserve_instances": 0}});
+            PluginDir::new(&format!("probe-{i}"), guests::PROBE_PLUGIN_WASM, &["storage_set"], limits)
+        })
+        .collect();
+    for dir in &unreserved_dirs {
+        unreserved.load_plugin(dir.path()).expect("load");
+    }
+    group.bench_function("ten_plugins_unreserved", |b| {
+        b.iter(|| {
+            let write = unreserved.create_entity("character", json!({})).expect("create");
+            assert!(write.hooks_succeeded());
+            black_box(write)
+        })
+    });
     group.finish();
 }
 
