@@ -44,6 +44,29 @@ on_both_engines! {
     }
 }
 
+on_both_engines! {
+    /// An instance made ahead had a long start-up limit; the call that takes it
+    /// must still stop at its own, shorter limit (not run on to the start-up's).
+    fn an_endless_call_on_an_instance_made_ahead_stops_at_its_own_limit(engine) {
+        let data = tempfile::tempdir().expect("temp dir");
+        let config =
+            HostConfig { engine, compile_cache_dir: Some(shared_compile_cache()), ..HostConfig::new(data.path()) };
+        let host = Host::with_config(config).expect("open host");
+        let limits = json!({"limits": {"reserve_instances": 1, "route_timeout_ms": 300, "init_timeout_ms": 20000}});
+        let probe = PluginDir::new("probe", guests::PROBE_PLUGIN_WASM, &[], limits);
+        host.load_plugin(probe.path()).expect("load probe");
+        assert!(wait_for_ready(&host, "probe", 1), "no instance was made ahead");
+        let error = host.call_route("probe", RouteRequest::new(Method::Get, "/loop")).expect_err("stopped");
+        match error.kind {
+            plinth_host::CallErrorKind::Timeout { limit_ms, elapsed_ms } => {
+                assert_eq!(limit_ms, 300);
+                assert!(elapsed_ms < 10_000, "ran {elapsed_ms} ms, towards the start-up's 20 s: {error}");
+            }
+            _ => panic!("expected a timeout, got {error}"),
+        }
+    }
+}
+
 /// The host keeps a quarter of its pool ready for all plugins together, and
 /// an unloaded plugin's instances count no more.
 #[test]

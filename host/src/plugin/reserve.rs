@@ -132,9 +132,12 @@ impl Reserves {
         let mut ready = locked(&reserve.ready).pop()?;
         self.held.fetch_sub(1, Ordering::Relaxed);
         // The call's own deadline and fuel, from now: start-up had its own.
+        // Its epoch deadline too, or the guest would first yield to the
+        // call's timer only when the start-up's limit ran out.
         ready.store.data_mut().caller.deadline = deadline;
         let limits = &reserve.context.limits;
         stoppable(&mut ready.store, self.fuel, limits.fuel).ok()?;
+        ready.store.set_epoch_deadline(1);
         Some(ready)
     }
 
