@@ -134,42 +134,31 @@ fn fan_out(c: &mut Criterion) {
     let data = tempfile::tempdir().expect("temp dir");
     let bare = host(data.path());
     group.bench_function("no_plugins", |b| b.iter(|| black_box(bare.create_entity("character", json!({})))));
-    let data = tempfile::tempdir().expect("temp dir");
-    let busy = host(data.path());
-    let dirs: Vec<PluginDir> = (0..10)
-        .map(|i| {
-            PluginDir::new(&format!("probe-{i}"), guests::PROBE_PLUGIN_WASM, &["storage_set"], json!({}))
-        })
-        .collect();
-    for dir in &dirs {
-        busy.load_plugin(dir.path()).expect("load");
-    }
-    group.bench_function("ten_plugins", |b| {
-        b.iter(|| {
-            let write = busy.create_entity("character", json!({})).expect("create");
-            assert!(write.hooks_succeeded());
-            black_box(write)
-        })
-    });
+    // Ten hook plugins under `limits`, and one write through them per iteration.
+    let hooked = |limits: serde_json::Value| {
+        let data = tempfile::tempdir().expect("temp dir");
+        let host = host(data.path());
+        let dirs: Vec<PluginDir> = (0..10)
+            .map(|i| {
+                let manifest = json!({ "limits": limits });
+                PluginDir::new(&format!("probe-{i}"), guests::PROBE_PLUGIN_WASM, &["storage_set"], manifest)
+            })
+            .collect();
+        for dir in &dirs {
+            host.load_plugin(dir.path()).expect("load");
+        }
+        (data, host, dirs)
+    };
+    let write = |host: &Host| {
+        let write = host.create_entity("character", json!({})).expect("create");
+        assert!(write.hooks_succeeded());
+        black_box(write)
+    };
+    let (_data, busy, _dirs) = hooked(json!({}));
+    group.bench_function("ten_plugins", |b| b.iter(|| write(&busy)));
     // The same with no instances made ahead.
-    let data = tempfile::tempdir().expect("temp dir");
-    let unreserved = host(data.path());
-    let unreserved_dirs: Vec<PluginDir> = (0..10)
-        .map(|i| {
-            let limits = json!({"limits": {"reserve_instances": 0}});
-            PluginDir::new(&format!("probe-{i}"), guests::PROBE_PLUGIN_WASM, &["storage_set"], limits)
-        })
-        .collect();
-    for dir in &unreserved_dirs {
-        unreserved.load_plugin(dir.path()).expect("load");
-    }
-    group.bench_function("ten_plugins_unreserved", |b| {
-        b.iter(|| {
-            let write = unreserved.create_entity("character", json!({})).expect("create");
-            assert!(write.hooks_succeeded());
-            black_box(write)
-        })
-    });
+    let (_data, unreserved, _dirs) = hooked(json!({"reserve_instances": 0}));
+    group.bench_function("ten_plugins_unreserved", |b| b.iter(|| write(&unreserved)));
     group.finish();
 }
 

@@ -2,7 +2,7 @@
 //! instance, the reserves stay within their bounds, and an unloaded plugin
 //! gives its instances back.
 
-use plinth_host::{Host, HostConfig, Method, RouteRequest};
+use plinth_host::{EngineKind, Host, HostConfig, Method, RouteRequest};
 use plinth_tests::{PluginDir, get_json, guests, on_both_engines, shared_compile_cache};
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -24,17 +24,26 @@ fn wait_for_ready(host: &Host, id: &str, count: usize) -> bool {
     true
 }
 
+/// A host running plugin code on `engine`, with the probe loaded under `limits`.
+fn probe_on(engine: EngineKind, limits: serde_json::Value) -> (tempfile::TempDir, Host, PluginDir) {
+    let data = tempfile::tempdir().expect("temp dir");
+    let config = HostConfig {
+        engine,
+        compile_cache_dir: Some(shared_compile_cache()),
+        ..HostConfig::new(data.path())
+    };
+    let host = Host::with_config(config).expect("open host");
+    let probe = PluginDir::new("probe", guests::PROBE_PLUGIN_WASM, &[], json!({ "limits": limits }));
+    host.load_plugin(probe.path()).expect("load probe");
+    (data, host, probe)
+}
+
 on_both_engines! {
     /// With a reserve of one that is full before every call, each call takes
     /// an instance made ahead (only calls take them): it must still see no
     /// trace of any earlier call, in its globals or its memory.
     fn a_call_on_an_instance_made_ahead_sees_nothing_of_the_calls_before(engine) {
-        let data = tempfile::tempdir().expect("temp dir");
-        let config =
-            HostConfig { engine, compile_cache_dir: Some(shared_compile_cache()), ..HostConfig::new(data.path()) };
-        let host = Host::with_config(config).expect("open host");
-        let probe = PluginDir::new("probe", guests::PROBE_PLUGIN_WASM, &[], json!({"limits": {"reserve_instances": 1}}));
-        host.load_plugin(probe.path()).expect("load probe");
+        let (_data, host, _probe) = probe_on(engine, json!({"reserve_instances": 1}));
         let fresh = json!({"previous_calls": 0, "dirty_bytes": 0, "changed_initial_bytes": 0});
         for call in 0..5 {
             assert!(wait_for_ready(&host, "probe", 1), "call {call}: no instance was made ahead");
@@ -48,13 +57,8 @@ on_both_engines! {
     /// An instance made ahead had a long start-up limit; the call that takes it
     /// must still stop at its own, shorter limit (not run on to the start-up's).
     fn an_endless_call_on_an_instance_made_ahead_stops_at_its_own_limit(engine) {
-        let data = tempfile::tempdir().expect("temp dir");
-        let config =
-            HostConfig { engine, compile_cache_dir: Some(shared_compile_cache()), ..HostConfig::new(data.path()) };
-        let host = Host::with_config(config).expect("open host");
-        let limits = json!({"limits": {"reserve_instances": 1, "route_timeout_ms": 300, "init_timeout_ms": 20000}});
-        let probe = PluginDir::new("probe", guests::PROBE_PLUGIN_WASM, &[], limits);
-        host.load_plugin(probe.path()).expect("load probe");
+        let limits = json!({"reserve_instances": 1, "route_timeout_ms": 300, "init_timeout_ms": 20000});
+        let (_data, host, _probe) = probe_on(engine, limits);
         assert!(wait_for_ready(&host, "probe", 1), "no instance was made ahead");
         let error = host.call_route("probe", RouteRequest::new(Method::Get, "/loop")).expect_err("stopped");
         match error.kind {
