@@ -105,131 +105,28 @@ function setTheme(scheme) {
   document.documentElement.dataset.theme = scheme;
   localStorage.setItem("plinth-theme", scheme);
   document.getElementById("theme").textContent = scheme === "dark" ? "Light" : "Dark";
-  for (const frame of frames) frame.send("theme-changed", { theme: theme() });
+  for (const frame of pluginFrames) frame.send("theme-changed", { theme: theme() });
 }
 
 // ------------------------------------------------- frames and the protocol
 
-/** Every live plugin frame; messages are matched to one by event.source. */
-const frames = new Set();
-
-window.addEventListener("message", (event) => {
-  for (const frame of frames) {
-    if (frame.iframe.contentWindow === event.source) {
-      frame.receive(event.data);
-      return;
-    }
-  }
-  // A message from any other window (or a frame already gone) is ignored.
-});
-
-const MAX_MESSAGES = 20;
-const MAX_MESSAGE_CHARS = 500;
-const MAX_INVOKE_BODY_CHARS = 1 << 20;
-
-/**
- * One plugin frame: a field widget (protocol "sb-field-widget") or a panel
- * ("sb-panel"). `init` builds the init message; `on` handles set-value and
- * set-validity for widgets.
- */
-class PluginFrame {
-  constructor({ protocol, pluginId, src, srcdoc, title, init, on, minHeight }) {
-    this.protocol = protocol;
-    this.pluginId = pluginId;
-    this.init = init;
-    this.on = on || {};
-    this.title = title;
-    // A WASM render is static HTML: no script runs in its frame.
-    this.renderOnly = !src;
-    // No allow-same-origin: the frame's origin is opaque whatever it loads.
-    this.iframe = h("iframe", {
-      class: "plugin-frame", sandbox: this.renderOnly ? "" : "allow-scripts", title, referrerpolicy: "no-referrer",
-      dataset: { plugin: pluginId, protocol },
-    });
-    this.iframe.style.height = (minHeight || 60) + "px";
-    // The console opens one page per frame. A second load, or a second
-    // "ready", means the frame navigated itself (to another plugin's page, a
-    // meta refresh in a render): whatever it shows now is not this plugin's page.
-    this.loads = 0;
-    this.iframe.addEventListener("load", () => { if (++this.loads > 1) this.leave(); });
-    if (src) this.iframe.src = src;
-    else this.iframe.srcdoc = srcdoc;
-    frames.add(this);
-  }
-
-  /** Stops trusting the frame and puts a notice where it was. */
-  leave() {
-    if (this.left) return;
-    this.left = true;
-    frames.delete(this);
-    const notice = h("p", { class: "error frame-left", role: "alert", dataset: { plugin: this.pluginId } },
-      `${this.title} left its own page, so the console no longer trusts it. Reload the page to show it again.`);
-    this.iframe.replaceWith(notice);
-  }
-
-  send(type, fields) {
-    if (!this.iframe.isConnected) return frames.delete(this);
-    const message = { protocol: this.protocol, version: 1, type: `${this.protocol}-${type}`, ...fields };
-    // The frame's origin is opaque, so "*" is the only target that reaches it.
-    this.iframe.contentWindow.postMessage(message, "*");
-  }
-
-  receive(data) {
-    if (!data || data.protocol !== this.protocol || data.version !== 1 || typeof data.type !== "string") return;
-    const type = data.type.slice(this.protocol.length + 1);
-    if (!data.type.startsWith(this.protocol + "-")) return;
-    if (type === "ready") {
-      if (this.ready) return this.leave();
-      this.ready = true;
-      const versions = Array.isArray(data.versions) ? data.versions : [1];
-      if (!versions.includes(1)) return this.send("error", { message: "this console speaks version 1 only" });
-      // init may need a request first (the settings the frame may see).
-      Promise.resolve(this.init()).then((init) => this.send("init", init), (error) => this.send("error", { message: String(error.message || error) }));
-    } else if (type === "resize") {
-      const height = Number(data.height);
-      // +2: the frame's own border (the height is border-box).
-      if (Number.isFinite(height)) this.iframe.style.height = Math.min(Math.max(height, 24), 1600) + 2 + "px";
-    } else if (type === "invoke" && !this.renderOnly) {
-      this.invoke(data);
-    } else if (type === "set-value" && this.on.setValue && !this.renderOnly) {
-      this.on.setValue(data.value);
-    } else if (type === "set-validity" && this.on.setValidity) {
-      const messages = (Array.isArray(data.messages) ? data.messages : [])
-        .slice(0, MAX_MESSAGES).map((m) => String(m).slice(0, MAX_MESSAGE_CHARS));
-      this.on.setValidity(data.valid === true, messages);
-    }
-  }
-
-  /** Runs a request against this plugin's own routes, and nothing else. */
-  async invoke(data) {
-    const id = data.id;
-    const refuse = (error) => this.send("invoke-result", { id, error });
-    const method = String(data.method || "GET").toUpperCase();
-    if (!["GET", "POST", "PUT", "PATCH", "DELETE"].includes(method)) return refuse(`method ${method} is not allowed`);
-    const path = typeof data.path === "string" ? data.path : "";
-    const base = `/api/plugins/${this.pluginId}`;
+// PluginFrame (plugin-frame.js, shared with the desktop app) runs the
+// protocol; the console calls a plugin's routes through its own API.
+PluginFrame.host = {
+  name: "console",
+  async callRoute(pluginId, method, path, body) {
+    const base = `/api/plugins/${pluginId}`;
     const url = new URL(base + path, location.origin);
-    const segments = url.pathname.split("/").map((s) => { try { return decodeURIComponent(s); } catch (_) { return ".."; } });
     const own = url.origin === location.origin && url.pathname.startsWith(base + "/");
     // The host's own endpoints under the plugin's path are not its routes.
     const reserved = ["settings", "reload", "enable", "disable"].some((name) => url.pathname === `${base}/${name}`);
-    // Decoded, no segment may climb out or hide a separator (%2e%2e, %2f).
-    const sneaky = segments.some((s) => s === "." || s === ".." || s.includes("/") || s.includes("\\"));
-    if (!path.startsWith("/") || path.length > 2048 || !own || reserved || sneaky || /[\\#]/.test(path)) {
-      return refuse(`invoke reaches only this plugin's own routes (/api/plugins/${this.pluginId}/...)`);
-    }
-    let body;
-    if (data.body !== null && data.body !== undefined) body = typeof data.body === "string" ? data.body : JSON.stringify(data.body);
-    if (body !== undefined && body.length > MAX_INVOKE_BODY_CHARS) return refuse("the request body is too large");
-    try {
-      const reply = await api.call(method, url.pathname + url.search, body, body === undefined ? undefined : "application/json", true);
-      if (reply.redirected) return refuse("the route answered with a redirect, which invoke does not follow");
-      this.send("invoke-result", { id, status: reply.status, body: reply.text.slice(0, MAX_INVOKE_BODY_CHARS) });
-    } catch (error) {
-      refuse(String(error.message || error));
-    }
-  }
-}
+    if (!own || reserved) throw new Error(`invoke reaches only this plugin's own routes (${base}/...)`);
+    const sent = body === null ? undefined : body;
+    const reply = await api.call(method, url.pathname + url.search, sent, sent === undefined ? undefined : "application/json", true);
+    if (reply.redirected) throw new Error("the route answered with a redirect, which invoke does not follow");
+    return { status: reply.status, body: reply.text };
+  },
+};
 
 /** Put ahead of every WASM render shown in a frame (the frame would otherwise
  *  inherit the console's policy, which allows this server's scripts). */
@@ -735,8 +632,8 @@ async function legacyPage(params, generation) {
 async function route() {
   const generation = ++routeGeneration;
   if (eventStream) { eventStream.abort(); eventStream = null; }
-  for (const frame of frames) frame.iframe.remove();
-  frames.clear();
+  for (const frame of pluginFrames) frame.iframe.remove();
+  pluginFrames.clear();
   const hash = location.hash.replace(/^#\/?/, "") || "plugins";
   const [path, query] = hash.split("?");
   const params = new URLSearchParams(query || "");

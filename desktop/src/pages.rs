@@ -3,7 +3,7 @@
 //! them with `sandbox="allow-scripts"`; each answer carries its plugin's
 //! policy, so a page loads only its own plugin's files and the widget
 //! client, has no network, and reaches the app only through the frame
-//! protocol (`ui/frames.js`). Tauri's IPC is injected into the main frame
+//! protocol (`cli/console/plugin-frame.js`, shared with the console). Tauri's IPC is injected into the main frame
 //! only, so a plugin page has no commands of its own.
 
 use crate::commands::HostSlot;

@@ -2,10 +2,17 @@
 // Widget fields are rendered by the widget's WASM `render` (shown in a
 // sandbox="" frame, where nothing runs) and checked live by its WASM
 // `validate`; a widget's HTML page, where it has one, edits the field in a
-// sandboxed frame (frames.js). The host checks again on save.
+// sandboxed frame (plugin-frame.js, shared with the web console). The host checks again on save.
 "use strict";
 
 const invoke = (command, args) => window.__TAURI__.core.invoke(command, args || {});
+
+// A page's invoke reaches its own plugin's routes through a Tauri command
+// that takes the frame's plugin, never the page's word for it.
+PluginFrame.host = {
+  name: "app",
+  callRoute: (plugin, method, path, body) => invoke("call_route", { plugin, method, path, body }),
+};
 
 /** Builds an element; strings become text, never HTML. */
 function h(tag, attributes, ...children) {
@@ -93,7 +100,7 @@ function fieldEditor(name, field, context) {
       setValidity: (valid, messages) => { pageValidity.textContent = valid ? "" : messages.join(" "); },
     };
     const src = `${context.pages}/plugin-ui/${encodeURIComponent(plugin.id)}/${widget.html.split("/").map(encodeURIComponent).join("/")}`;
-    const frame = new PluginFrame({ protocol: "sb-field-widget", pluginId: plugin.id, src, title: `${widget.label} (${name})`, init, on });
+    const frame = new PluginFrame({ protocol: "sb-field-widget", pluginId: plugin.id, src, title: `${widget.label} (${name})`, init, on, minHeight: 96 });
     frame.iframe.dataset.pageFor = name;
     element.append(h("span", { class: "label" }, label), frame.iframe, pageValidity, checks.validity,
       h("div", { class: "muted" }, `${widget.label}, rendered by its WASM:`), checks.render, problems);

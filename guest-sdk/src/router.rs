@@ -80,16 +80,9 @@ impl Router {
     }
 }
 
+/// The upper-case HTTP name (one list with the host's).
 fn method_name(method: Method) -> &'static str {
-    match method {
-        Method::Get => "GET",
-        Method::Head => "HEAD",
-        Method::Post => "POST",
-        Method::Put => "PUT",
-        Method::Patch => "PATCH",
-        Method::Delete => "DELETE",
-        Method::Options => "OPTIONS",
-    }
+    plinth_contract::METHOD_NAMES[method as usize]
 }
 
 /// What a route handler may return.

@@ -27,31 +27,25 @@ pub use exports::plinth::plugin::routes::Method;
 pub use plinth::plugin::types::Error as GuestError;
 
 impl Method {
+    /// Every method, in WIT's order (the order of `plinth_contract::METHOD_NAMES`).
+    const ALL: [Method; 7] = [
+        Method::Get,
+        Method::Head,
+        Method::Post,
+        Method::Put,
+        Method::Patch,
+        Method::Delete,
+        Method::Options,
+    ];
+
     /// Parses an HTTP method name, case-insensitively.
     pub fn parse(name: &str) -> Option<Method> {
-        Some(match name.to_ascii_uppercase().as_str() {
-            "GET" => Method::Get,
-            "HEAD" => Method::Head,
-            "POST" => Method::Post,
-            "PUT" => Method::Put,
-            "PATCH" => Method::Patch,
-            "DELETE" => Method::Delete,
-            "OPTIONS" => Method::Options,
-            _ => return None,
-        })
+        plinth_contract::method_index(name).map(|index| Method::ALL[index])
     }
 
     /// The upper-case HTTP name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Head => "HEAD",
-            Method::Post => "POST",
-            Method::Put => "PUT",
-            Method::Patch => "PATCH",
-            Method::Delete => "DELETE",
-            Method::Options => "OPTIONS",
-        }
+        plinth_contract::METHOD_NAMES[self as usize]
     }
 }
 
@@ -76,5 +70,20 @@ impl GuestError {
             | GuestError::QuotaExceeded(m)
             | GuestError::Internal(m) => m,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Method;
+
+    #[test]
+    fn every_method_round_trips_through_the_shared_names() {
+        for (index, method) in Method::ALL.into_iter().enumerate() {
+            assert_eq!(method as usize, index, "Method::ALL is in WIT's order");
+            assert_eq!(Method::parse(method.as_str()), Some(method));
+            assert_eq!(Method::parse(&method.as_str().to_lowercase()), Some(method));
+        }
+        assert_eq!(Method::parse("TRACE"), None);
     }
 }

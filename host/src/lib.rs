@@ -88,7 +88,7 @@ pub use legacy::{LegacyConfig, LegacyError, LegacyReply, LegacyRunner, ModuleInf
 pub use limits::{LimitRequest, Limits};
 pub use nodes::{NodeStatus, STALE_AFTER};
 pub use plugin::WidgetInfo;
-pub use plugin::health::{BreakerConfig, Clock, PluginHealth};
+pub use plugin::health::{BreakerConfig, Clock, HealthState, PluginHealth};
 pub use plugin::routes::RouteInfo;
 pub use plugin_log::{LogLevel, LogRecord, LogSource};
 pub use reload::FailedLoad;

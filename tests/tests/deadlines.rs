@@ -139,7 +139,7 @@ fn a_call_dropped_mid_way_releases_its_slot_and_the_breaker() {
         .call_route("probe", RouteRequest::new(Method::Get, "/sleep?ms=1"))
         .expect("the next call tests the plugin");
     assert_eq!(next.body, b"woke up");
-    assert_eq!(host.plugin("probe").map(|p| p.health.state), Some("healthy"));
+    assert_eq!(host.plugin("probe").map(|p| p.health.state), Some(plinth_host::HealthState::Healthy));
 }
 
 on_both_engines! {

@@ -4,8 +4,8 @@
 //! speed) is what stops each case.
 
 use plinth_host::{
-    BreakerConfig, CallError, CallErrorKind, EngineKind, Host, HostConfig, LoadError, LogSource, Method,
-    RouteRequest,
+    BreakerConfig, CallError, CallErrorKind, EngineKind, HealthState, Host, HostConfig, LoadError, LogSource,
+    Method, RouteRequest,
 };
 use plinth_tests::{PluginDir, call_json, example, get_json, guests, manifest, on_both_engines};
 use serde_json::{Value, json};
@@ -247,15 +247,15 @@ fn repeated_failures_degrade_a_plugin_until_its_back_off_ends() {
     assert!(matches!(refused, CallError { kind: CallErrorKind::Degraded { .. }, .. }), "{refused}");
     assert_eq!(refused.code(), "degraded");
     let health = host.plugin("probe").expect("loaded").health;
-    assert_eq!((health.state, health.traps), ("degraded", 3));
+    assert_eq!((health.state, health.traps), (HealthState::Degraded, 3));
     let write = host.create_entity("character", json!({})).expect("the write stands");
     assert!(write.hooks[0].error.as_deref().is_some_and(|e| e.contains("degraded")), "{:?}", write.hooks);
 
     let wait_for_back_off = || {
         clock.advance(back_off - Duration::from_millis(1));
-        assert_eq!(host.plugin("probe").expect("loaded").health.state, "degraded", "not over yet");
+        assert_eq!(host.plugin("probe").expect("loaded").health.state, HealthState::Degraded, "not over yet");
         clock.advance(Duration::from_millis(1));
-        assert_eq!(host.plugin("probe").expect("loaded").health.state, "recovering");
+        assert_eq!(host.plugin("probe").expect("loaded").health.state, HealthState::Recovering);
     };
     // After the back-off one call tests the plugin; a failure re-opens the circuit at once.
     wait_for_back_off();
@@ -271,7 +271,7 @@ fn repeated_failures_degrade_a_plugin_until_its_back_off_ends() {
     wait_for_back_off();
     still_serves(&host);
     let health = host.plugin("probe").expect("loaded").health;
-    assert_eq!((health.state, health.consecutive_failures), ("healthy", 0));
+    assert_eq!((health.state, health.consecutive_failures), (HealthState::Healthy, 0));
 }
 
 #[test]

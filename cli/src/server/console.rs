@@ -8,9 +8,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// The console's files: name, content type, bytes.
-const FILES: [(&str, &str, &str); 5] = [
+const FILES: [(&str, &str, &str); 6] = [
     ("index.html", "text/html; charset=utf-8", include_str!("../../console/index.html")),
     ("app.js", "text/javascript; charset=utf-8", include_str!("../../console/app.js")),
+    ("plugin-frame.js", "text/javascript; charset=utf-8", include_str!("../../console/plugin-frame.js")),
     ("installs.js", "text/javascript; charset=utf-8", include_str!("../../console/installs.js")),
     ("layout.js", "text/javascript; charset=utf-8", include_str!("../../console/layout.js")),
     ("style.css", "text/css; charset=utf-8", include_str!("../../console/style.css")),

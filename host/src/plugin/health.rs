@@ -58,12 +58,24 @@ impl Default for BreakerConfig {
     }
 }
 
+/// Where a plugin's circuit breaker stands (`healthy`, `degraded` or
+/// `recovering` in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthState {
+    /// Calls run.
+    Healthy,
+    /// Too many failures in a row: calls are refused until the back-off ends.
+    Degraded,
+    /// The back-off is over: the next call tests the plugin.
+    Recovering,
+}
+
 /// A plugin's health, as the host reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PluginHealth {
-    /// `healthy`, `degraded` (refusing calls), or `recovering` (back-off over,
-    /// the next call tests it).
-    pub state: &'static str,
+    /// Where its breaker stands.
+    pub state: HealthState,
     /// Milliseconds until a degraded plugin is tried again.
     pub retry_in_ms: Option<u64>,
     /// Failures since the last success.
@@ -185,9 +197,9 @@ impl Health {
         let retry_in = breaker.open_until.filter(|until| *until > now).map(|until| until - now);
         PluginHealth {
             state: match (retry_in, breaker.open_until) {
-                (Some(_), _) => "degraded",
-                (None, Some(_)) => "recovering",
-                (None, None) => "healthy",
+                (Some(_), _) => HealthState::Degraded,
+                (None, Some(_)) => HealthState::Recovering,
+                (None, None) => HealthState::Healthy,
             },
             retry_in_ms: retry_in.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             consecutive_failures: breaker.consecutive_failures,
@@ -261,17 +273,17 @@ mod tests {
         assert!(!fail(&health, clock.now()) && !fail(&health, clock.now()));
         assert!(fail(&health, clock.now()), "the third failure in a row opens it");
         assert_eq!(health.admit(clock.now()).err(), Some(CONFIG.backoff));
-        assert_eq!(health.snapshot(clock.now()).state, "degraded");
+        assert_eq!(health.snapshot(clock.now()).state, HealthState::Degraded);
         clock.advance(Duration::from_secs(10));
         assert_eq!(health.admit(clock.now()).err(), Some(Duration::from_secs(20)), "the wait left");
 
         // Back-off over: one test call at a time; its failure re-opens at once.
         clock.advance(Duration::from_secs(20));
-        assert_eq!(health.snapshot(clock.now()).state, "recovering");
+        assert_eq!(health.snapshot(clock.now()).state, HealthState::Recovering);
         let test_call = health.admit(clock.now()).expect("the test call");
         assert_eq!(health.admit(clock.now()).err(), Some(Duration::ZERO), "others wait for it");
         assert!(test_call.record(Outcome::Timeout, &CONFIG, clock.now()), "a failed test re-opens");
-        assert_eq!(health.snapshot(clock.now()).state, "degraded");
+        assert_eq!(health.snapshot(clock.now()).state, HealthState::Degraded);
 
         // A test call dropped before it ended lets the next call test instead.
         clock.advance(CONFIG.backoff);
@@ -279,7 +291,10 @@ mod tests {
         let next = health.admit(clock.now()).expect("the next call tests");
         assert!(!next.record(Outcome::Completed, &CONFIG, clock.now()), "a success closes it");
         let healthy = health.snapshot(clock.now());
-        assert_eq!((healthy.state, healthy.consecutive_failures, healthy.traps), ("healthy", 0, 3));
+        assert_eq!(
+            (healthy.state, healthy.consecutive_failures, healthy.traps),
+            (HealthState::Healthy, 0, 3)
+        );
         assert_eq!((healthy.timeouts, healthy.refused), (1, 3));
     }
 
