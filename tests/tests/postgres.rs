@@ -1,7 +1,8 @@
 //! The PostgreSQL backend, on a throw-away cluster each test starts itself
 //! on 127.0.0.1: the conformance suite, migrations that run once however
 //! many nodes start together, a stopped database answering `Unavailable`
-//! and recovering without a restart, and a host serving plugins on it.
+//! and recovering without a restart, a host serving plugins on it, and two
+//! nodes sharing plugin storage and a plugin's entity deletes.
 
 use plinth_host::store::{Backend, NewDeliveries, StoreError};
 use plinth_host::{Entity, Host, HostConfig, Method, RouteRequest};
@@ -213,4 +214,70 @@ fn a_delivery_put_back_on_one_node_wakes_the_others() {
     let claimed =
         b.outbox.claim_due("B", &["p".to_string()], std::time::Duration::from_secs(60), 10).expect("claim");
     assert_eq!(claimed.iter().map(|d| d.id).collect::<Vec<_>>(), ids, "and B claims it");
+}
+
+/// A plugin on one node deletes an entity another node created (the 0.3.0
+/// `entities.delete`): every node sees it gone at once, and each plugin's
+/// `on-entity-deleted` runs once across both nodes, whichever claims it.
+#[test]
+fn a_plugin_delete_on_one_node_reaches_every_hook_once_across_nodes() {
+    let Some(cluster) = Cluster::start() else { return };
+    let data = tempfile::tempdir().expect("temp");
+    let janitor = plinth_tests::PluginDir::new(
+        "janitor",
+        plinth_tests::guests::V0_3_PLUGIN_WASM,
+        &["entity_delete", "storage_get", "storage_list", "storage_increment"],
+        json!({}),
+    );
+    let nodes: Vec<Host> = (0..2)
+        .map(|node| {
+            let config = HostConfig {
+                backend: Some(Backend::postgres(&cluster.url()).expect("connect")),
+                compile_cache_dir: Some(shared_compile_cache()),
+                pooling: None,
+                ..HostConfig::new(data.path().join(format!("node{node}")))
+            };
+            let host = Host::with_config(config).expect("open host");
+            host.load_plugin(copy_example("audit-trail", &data.path().join(format!("plugins{node}"))))
+                .expect("audit-trail loads");
+            host.load_plugin(janitor.path()).expect("the janitor loads");
+            host
+        })
+        .collect();
+    nodes[0].create_entity_with_id("e1", "note", json!({})).expect("create on A");
+
+    let delete = RouteRequest::new(Method::Delete, "/entity/e1");
+    let answer = nodes[1].call_route("janitor", delete).expect("delete on B");
+    assert_eq!(answer.json().expect("JSON"), json!({ "deleted": true }));
+    assert_eq!(nodes[0].entity("e1").expect("read on A"), None, "gone on A at once");
+
+    // Both nodes' delivery loops race for the two deliveries, as they would.
+    let delivered: usize = std::thread::scope(|scope| {
+        let claims: Vec<_> = nodes
+            .iter()
+            .map(|node| {
+                scope.spawn(|| runtime_on_this_thread().block_on(node.deliver_due()).expect("deliver"))
+            })
+            .collect();
+        claims.into_iter().map(|claim| claim.join().expect("thread")).sum()
+    });
+    assert_eq!(delivered, 2, "one delivery per plugin with hooks, claimed by one node each");
+    assert_eq!(nodes[0].pending_deliveries().expect("pending"), 0);
+    let audited = nodes[1]
+        .call_route("audit-trail", RouteRequest::new(Method::Get, "/log?entity_id=e1"))
+        .expect("log")
+        .json()
+        .expect("JSON");
+    let events: Vec<_> =
+        audited["events"].as_array().expect("events").iter().map(|e| e["event"].clone()).collect();
+    assert_eq!(events, [json!("created"), json!("deleted")], "{audited}");
+    assert_eq!(
+        nodes[0].storage_get("janitor", "deleted/e1").expect("read"),
+        Some(b"1".to_vec()),
+        "the janitor heard of its own delete once"
+    );
+}
+
+fn runtime_on_this_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
 }
