@@ -3,9 +3,11 @@
 //! An entity write puts one delivery per hook in the outbox, in the write's
 //! own transaction, leased to the writing node, which then runs the hooks at
 //! once (so the writer still sees their outcomes). A hook's storage commit
-//! marks its delivery done in the same transaction, so its writes take effect
-//! once however often it runs; a node that finds the mark set drops its own
-//! writes. A delivery the writer could not finish (the node died, or the
+//! settles its delivery (removes it and records the outcome) in the same
+//! transaction, so its writes take effect once however often it runs, and a
+//! hook costs one commit; a node that finds the delivery gone drops its own
+//! writes. A hook that traps or times out commits nothing: its failure is
+//! recorded by `complete`. A delivery the writer could not finish (the node died, or the
 //! plugin was busy) is claimed later by whichever node runs
 //! [`Host::deliver_due`]: the delivery loop ([`Host::start_background`])
 //! does so every second and whenever the outbox wakes it.
@@ -18,10 +20,10 @@ use crate::Host;
 use crate::capabilities::in_place;
 use crate::entity_writes::LEASE_MARGIN;
 use crate::error::{CallErrorKind, HostError};
-use crate::plugin::phase::Phase;
+use crate::plugin::phase::{HookDelivery, Phase};
 use crate::plugin::{LoadedPlugin, invoke};
 use crate::plugin_log::{LogLevel, LogSource, now_millis};
-use crate::store::{Delivery, DeliveryMark};
+use crate::store::Delivery;
 use crate::types::{Entity, EntityEvent, HookOutcome};
 use serde::Serialize;
 use std::sync::Arc;
@@ -107,7 +109,8 @@ impl Host {
         };
         let outbox = &self.invoker.backend.outbox;
         let wit_entity = Arc::new(entity.to_wit());
-        let delivery = DeliveryMark { id, node: self.entity_writes.node.clone() };
+        let delivery = HookDelivery::new(id, &entity.id);
+        let settled = delivery.settled.clone();
         let started = Instant::now();
         let call = invoke::guest_call(|store, instance| {
             let (indices, entity) = (indices.clone(), wit_entity.clone());
@@ -123,6 +126,11 @@ impl Host {
             })
         });
         let result = self.invoker.run(plugin, Phase::Hook { event, delivery }, &call).await;
+        // The hook's commit settled it (its outcome recorded with its writes).
+        if let Some(outcome) = settled.get() {
+            self.log_failure(outcome);
+            return self.announce(outcome.clone());
+        }
         let error = match result {
             Ok(()) => None,
             Err(error) if matches!(error.kind, CallErrorKind::AlreadyDelivered) => {
@@ -150,9 +158,6 @@ impl Host {
             }
             Err(error) => Some(error.to_string()),
         };
-        if let Some(message) = &error {
-            self.invoker.log.record(plugin.id(), LogLevel::Error, LogSource::Host, message);
-        }
         let outcome = HookOutcome {
             plugin_id: plugin.id().to_string(),
             event,
@@ -161,19 +166,30 @@ impl Host {
             duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             error,
         };
+        self.log_failure(&outcome);
         match in_place(|| outbox.complete(id, self.node_id(), &outcome)) {
-            Ok(true) => {
-                // No subscriber is not an error: the feed is for whoever listens.
-                let _ = self.hook_feed.send(outcome.clone());
-                Delivered::Done(outcome)
-            }
+            Ok(true) => self.announce(outcome),
             Ok(false) => Delivered::Elsewhere,
             Err(failed) => {
                 // The hook ran; the outbox keeps the delivery until its lease
-                // runs out (a done mark then just goes).
+                // runs out, and a node then claims it again.
                 tracing::error!(plugin = %plugin.id(), delivery = id, "hook outcome not recorded: {failed}");
                 Delivered::Done(outcome)
             }
+        }
+    }
+
+    /// A settled hook's outcome, for the live feed.
+    fn announce(&self, outcome: HookOutcome) -> Delivered {
+        // No subscriber is not an error: the feed is for whoever listens.
+        let _ = self.hook_feed.send(outcome.clone());
+        Delivered::Done(outcome)
+    }
+
+    /// A failed hook's error, in its plugin's log (on the node that ran it).
+    fn log_failure(&self, outcome: &HookOutcome) {
+        if let Some(message) = &outcome.error {
+            self.invoker.log.record(&outcome.plugin_id, LogLevel::Error, LogSource::Host, message);
         }
     }
 

@@ -289,16 +289,6 @@ pub fn hook_outbox_delivers_once(backend: &Backend) {
         "a claimed one is not claimed again"
     );
 
-    // The hook's commit marks it done once; a second run's commit writes nothing.
-    let marked = |node: &str| KvChanges {
-        delivery: Some(DeliveryMark { id: orphans[0], node: node.into() }),
-        ..writes(&[(node, Some("ran"))])
-    };
-    commit(backend, "ob-a", &marked("b")).expect("first run commits");
-    assert!(matches!(commit(backend, "ob-a", &marked("c")), Err(CommitError::Delivered)));
-    assert!(backend.kv.get("ob-a", "c").expect("get").is_none(), "the second run wrote nothing");
-    assert!(backend.kv.get("ob-a", "b").expect("get").is_some());
-
     let outcome = |plugin: &str, error: Option<&str>| HookOutcome {
         plugin_id: plugin.into(),
         event: EntityEvent::Deleted,
@@ -307,13 +297,25 @@ pub fn hook_outbox_delivers_once(backend: &Backend) {
         duration_us: 8,
         error: error.map(str::to_string),
     };
-    assert!(
-        !outbox.complete(orphans[0], "c", &outcome("ob-a", None)).expect("complete"),
-        "c did not mark it"
-    );
-    assert!(outbox.complete(orphans[0], "b", &outcome("ob-a", None)).expect("complete"));
-    assert!(!outbox.complete(orphans[0], "b", &outcome("ob-a", None)).expect("complete"), "once");
-    assert_eq!(backend.hooks.recent(1).expect("recent"), [outcome("ob-a", None)]);
+    // The hook's commit settles it once, its outcome recorded with its
+    // writes; a second run's commit writes and records nothing.
+    let settling = |node: &str, error: Option<&str>| KvChanges {
+        delivery: Some(DeliveryMark { id: orphans[0], outcome: outcome("ob-a", error) }),
+        ..writes(&[(node, Some("ran"))])
+    };
+    // A commit that conflicts settles nothing either.
+    let stale = KvChanges { reads: [("b".to_string(), Some(99))].into(), ..settling("b", None) };
+    let pending = outbox.pending().expect("pending");
+    assert!(matches!(commit(backend, "ob-a", &stale), Err(CommitError::Conflict { .. })));
+    assert_eq!(outbox.pending().expect("pending"), pending, "still pending after the conflict");
+    commit(backend, "ob-a", &settling("b", Some("its own error"))).expect("first run commits");
+    assert_eq!(outbox.pending().expect("pending"), pending - 1, "settled");
+    assert!(matches!(commit(backend, "ob-a", &settling("c", None)), Err(CommitError::Delivered)));
+    assert!(backend.kv.get("ob-a", "c").expect("get").is_none(), "the second run wrote nothing");
+    assert!(backend.kv.get("ob-a", "b").expect("get").is_some());
+    assert_eq!(backend.hooks.recent(1).expect("recent"), [outcome("ob-a", Some("its own error"))]);
+    assert!(!outbox.complete(orphans[0], "b", &outcome("ob-a", None)).expect("complete"), "settled already");
+    assert_eq!(backend.hooks.recent(1).expect("recent"), [outcome("ob-a", Some("its own error"))], "once");
 
     // Only its holder gives a delivery back or completes it.
     outbox.retry(orphans[1], "b", Duration::ZERO).expect("retry");

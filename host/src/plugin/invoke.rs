@@ -19,10 +19,11 @@ use crate::capabilities::in_place;
 use crate::capabilities::storage::StorageConflict;
 use crate::error::{CallError, CallErrorKind};
 use crate::limits::Limits;
-use crate::plugin_log::{LogLevel, LogSource, PluginLog, bounded, escaped};
+use crate::plugin_log::{LogLevel, LogSource, PluginLog, bounded, escaped, now_millis};
 use crate::registry::Registry;
 use crate::sandbox::{InvocationState, Sandbox, StoreMaker};
-use crate::store::{Backend, CommitError, Usage};
+use crate::store::{Backend, CommitError, DeliveryMark, Usage};
+use crate::types::HookOutcome;
 use futures_util::FutureExt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -299,7 +300,18 @@ impl<R: Send> Invocation<'_, R> {
                     changes.writes.clear();
                 }
                 // A hook's commit settles its delivery, failed or not.
-                changes.delivery = phase.delivery().cloned();
+                let hook = phase.delivery();
+                changes.delivery = hook.map(|(event, delivery)| DeliveryMark {
+                    id: delivery.id,
+                    outcome: HookOutcome {
+                        plugin_id: context.id.clone(),
+                        event,
+                        entity_id: delivery.entity_id.clone(),
+                        at: now_millis(),
+                        duration_us: u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                        error: result.as_ref().err().map(ToString::to_string),
+                    },
+                });
                 let limits = &context.limits;
                 let quota = Usage { bytes: limits.storage_bytes, keys: limits.storage_keys };
                 let committed = match changes.needs_commit() {
@@ -307,7 +319,13 @@ impl<R: Send> Invocation<'_, R> {
                     false => Ok(()),
                 };
                 match committed {
-                    Ok(()) => result,
+                    Ok(()) => {
+                        if let (Some((_, delivery)), Some(mark)) = (hook, changes.delivery) {
+                            // Always empty before: a call commits at most once.
+                            let _ = delivery.settled.set(mark.outcome);
+                        }
+                        result
+                    }
                     Err(CommitError::Store(e)) => {
                         Err(internal(format!("committing its storage writes failed: {e}")))
                     }

@@ -4,18 +4,35 @@
 
 use crate::Method;
 use crate::limits::Limits;
-use crate::store::DeliveryMark;
-use crate::types::EntityEvent;
+use crate::types::{EntityEvent, HookOutcome};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+/// The outbox delivery a hook call is. Its commit settles the delivery and
+/// records its outcome in one transaction; `settled` then holds that
+/// outcome for the caller (empty when the call did not commit).
+#[derive(Debug, Clone)]
+pub(crate) struct HookDelivery {
+    pub id: u64,
+    /// The entity the event is about, for the outcome.
+    pub entity_id: String,
+    pub settled: Arc<OnceLock<HookOutcome>>,
+}
+
+impl HookDelivery {
+    pub(crate) fn new(id: u64, entity_id: &str) -> HookDelivery {
+        HookDelivery { id, entity_id: entity_id.to_string(), settled: Arc::default() }
+    }
+}
 
 /// One call's purpose (see the module doc).
 #[derive(Debug, Clone)]
 pub(crate) enum Phase {
     /// Loading: the plugin's exports are checked and it lists its routes and widgets.
     Init,
-    /// An entity hook. Its storage commit marks `delivery` done in the same
+    /// An entity hook. Its storage commit settles `delivery` in the same
     /// transaction, so its writes take effect once however often it runs.
-    Hook { event: EntityEvent, delivery: DeliveryMark },
+    Hook { event: EntityEvent, delivery: HookDelivery },
     /// One of its HTTP routes.
     Route { method: Method, path: String },
     /// A field widget's `render`.
@@ -47,10 +64,10 @@ impl Phase {
         }
     }
 
-    /// The delivery a hook's commit settles.
-    pub(crate) fn delivery(&self) -> Option<&DeliveryMark> {
+    /// The delivery a hook's commit settles, with its event.
+    pub(crate) fn delivery(&self) -> Option<(EntityEvent, &HookDelivery)> {
         match self {
-            Phase::Hook { delivery, .. } => Some(delivery),
+            Phase::Hook { event, delivery } => Some((*event, delivery)),
             _ => None,
         }
     }
@@ -75,7 +92,7 @@ mod tests {
             widget_timeout: Duration::from_millis(4),
             ..Limits::default()
         };
-        let delivery = DeliveryMark { id: 7, node: "node-a".into() };
+        let delivery = HookDelivery::new(7, "e1");
         let phases = [
             (Phase::Init, 1, "init"),
             (Phase::Hook { event: EntityEvent::Updated, delivery: delivery.clone() }, 2, "on-entity-updated"),
@@ -87,8 +104,12 @@ mod tests {
             assert_eq!(phase.timeout(&limits), Duration::from_millis(millis), "{label}");
             assert_eq!(phase.label(), label);
             assert_eq!(phase.runs_when_switched_off(), label == "init");
-            let settles = phase.delivery().cloned();
-            assert_eq!(settles, (label == "on-entity-updated").then(|| delivery.clone()), "{label}");
+            let settles = phase.delivery().map(|(event, delivery)| (event, delivery.id));
+            assert_eq!(
+                settles,
+                (label == "on-entity-updated").then_some((EntityEvent::Updated, 7)),
+                "{label}"
+            );
         }
     }
 }

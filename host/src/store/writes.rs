@@ -2,8 +2,8 @@
 //! plugin storage. They are separate traits, but one database must hold them
 //! all, since their writes commit together: an entity write adds its hooks'
 //! deliveries in its own transaction ([`EntityStore::insert`] takes the
-//! [`NewDeliveries`]), and a hook's storage commit marks its delivery done
-//! ([`KvChanges::delivery`]), which then records its outcome. A backend
+//! [`NewDeliveries`]), and a hook's storage commit settles its delivery and
+//! records its outcome ([`KvChanges::delivery`]). A backend
 //! implements all four on one connection pool; the other traits
 //! (settings, field configurations, switches, packages, node reports) may
 //! live anywhere.
@@ -66,16 +66,17 @@ pub struct Delivery {
     pub attempts: u32,
 }
 
-/// A delivery marked done inside a storage commit ([`KvChanges::delivery`]):
-/// the hook's storage writes and the mark commit together or not at all, so
-/// an event's effect on plugin storage happens exactly once however many
-/// nodes run the hook.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A delivery settled inside a hook's storage commit ([`KvChanges::delivery`]):
+/// the delivery is removed and its outcome recorded in the transaction that
+/// applies the hook's writes, all or nothing. An event's effect on plugin
+/// storage so happens exactly once however many nodes run the hook, and a
+/// hook that ran costs one commit.
+#[derive(Debug, Clone, PartialEq)]
 pub struct DeliveryMark {
     /// The delivery.
     pub id: u64,
-    /// The node running the hook.
-    pub node: String,
+    /// What the hook's run came to, for the hook records.
+    pub outcome: HookOutcome,
 }
 
 /// The outbox of hook deliveries (see [`NewDeliveries`]). A delivery is
@@ -99,8 +100,9 @@ pub trait HookOutbox: Send + Sync {
     /// again after `after`. When that is at once, every node sharing the
     /// database is woken to claim it. A stale holder changes nothing.
     fn retry(&self, id: u64, node: &str, after: Duration) -> Result<(), StoreError>;
-    /// Completes a delivery `node` holds (leased to it, or marked done by its
-    /// commit) and records `outcome` in the hook records, in one transaction:
+    /// Completes a delivery `node` holds whose hook did not commit (it trapped,
+    /// timed out or was given up) and records `outcome` in the hook records,
+    /// in one transaction:
     /// `false` (nothing recorded) when it is gone or another node holds it,
     /// which then settles it.
     fn complete(&self, id: u64, node: &str, outcome: &HookOutcome) -> Result<bool, StoreError>;
@@ -140,7 +142,7 @@ pub struct KvChanges {
     pub listed: BTreeMap<String, Vec<String>>,
     /// Each key written: the new value, or `None` to delete it.
     pub writes: BTreeMap<String, Option<Vec<u8>>>,
-    /// The hook delivery this call is, marked done in the same commit.
+    /// The hook delivery this call is, settled in the same commit.
     pub delivery: Option<DeliveryMark>,
 }
 
@@ -183,11 +185,6 @@ pub enum CommitError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
-
-/// How long a delivery marked done stays before any node may remove it:
-/// time for the marking node to complete it and record its outcome.
-#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
-pub(crate) const DONE_GRACE: Duration = Duration::from_secs(60);
 
 /// Hook outcomes a backend keeps; older ones are deleted as new ones arrive.
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]

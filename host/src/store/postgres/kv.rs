@@ -51,7 +51,7 @@ async fn apply(
     quota: Usage,
 ) -> Result<Result<(), CommitError>, Error> {
     if let Some(mark) = &changes.delivery
-        && !super::outbox::mark_done(transaction, mark).await?
+        && !super::outbox::settle(transaction, mark).await?
     {
         return Ok(Err(CommitError::Delivered));
     }

@@ -8,9 +8,7 @@
 //! listening connection) delays a delivery, never loses it.
 
 use super::{Error, NOW_MS, Postgres, millis, to_i64, to_u64};
-use crate::store::{
-    DONE_GRACE, Delivery, DeliveryMark, HookOutbox, NewDeliveries, StoreError, event_name, event_of,
-};
+use crate::store::{Delivery, DeliveryMark, HookOutbox, NewDeliveries, StoreError, event_name, event_of};
 use crate::types::{Entity, EntityEvent, HookOutcome};
 use deadpool_postgres::Transaction;
 use std::sync::Arc;
@@ -64,18 +62,18 @@ pub(super) async fn add(
         .collect()
 }
 
-/// Marks `mark`'s delivery done inside a storage commit's transaction;
-/// `false` when it is gone or another commit marked it first (the row lock
-/// makes the second wait, then find it done).
-pub(super) async fn mark_done(transaction: &Transaction<'_>, mark: &DeliveryMark) -> Result<bool, Error> {
-    let statement = transaction
-        .prepare_cached(&format!(
-            "UPDATE hook_deliveries SET done = true, lease_owner = $2, lease_until = GREATEST(lease_until, {NOW_MS} + $3)
-             WHERE id = $1 AND NOT done"
-        ))
-        .await?;
-    let grace = millis(DONE_GRACE)?;
-    Ok(transaction.execute(&statement, &[&to_i64(mark.id)?, &mark.node, &grace]).await? == 1)
+/// Settles `mark`'s delivery inside a storage commit's transaction: removes
+/// it and records its outcome; `false` (nothing done) when it is gone (the
+/// row lock makes a second commit wait, then find it gone) or an older node
+/// marked it done.
+pub(super) async fn settle(transaction: &Transaction<'_>, mark: &DeliveryMark) -> Result<bool, Error> {
+    let statement =
+        transaction.prepare_cached("DELETE FROM hook_deliveries WHERE id = $1 AND NOT done").await?;
+    let removed = transaction.execute(&statement, &[&to_i64(mark.id)?]).await? == 1;
+    if removed {
+        super::hooks::append(transaction, std::slice::from_ref(&mark.outcome)).await?;
+    }
+    Ok(removed)
 }
 
 impl HookOutbox for Postgres {
@@ -91,6 +89,8 @@ impl HookOutbox for Postgres {
         self.run("claiming hook deliveries", move |pool| async move {
             let lease = millis(lease)?;
             let client = pool.get().await?;
+            // Deliveries an older Plinth marked done (it settled them in two
+            // steps) go once their grace has passed.
             let forget = client
                 .prepare_cached(&format!(
                     "DELETE FROM hook_deliveries WHERE id IN (

@@ -86,7 +86,7 @@ impl PluginKv for Sqlite {
         // same file makes this wait (busy timeout) instead of failing mid-way.
         let transaction = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
         if let Some(mark) = &changes.delivery
-            && !super::outbox::mark_done(&transaction, mark).map_err(sql)?
+            && !super::outbox::settle(&transaction, mark).map_err(sql)?
         {
             return Err(CommitError::Delivered);
         }

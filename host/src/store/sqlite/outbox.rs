@@ -6,9 +6,7 @@
 
 use super::{Sqlite, fail};
 use crate::plugin_log::now_millis;
-use crate::store::{
-    DONE_GRACE, Delivery, DeliveryMark, HookOutbox, NewDeliveries, StoreError, event_name, event_of,
-};
+use crate::store::{Delivery, DeliveryMark, HookOutbox, NewDeliveries, StoreError, event_name, event_of};
 use crate::types::{Entity, EntityEvent, HookOutcome};
 use rusqlite::{Connection, params};
 use std::sync::Arc;
@@ -53,16 +51,16 @@ pub(super) fn add(
         .collect()
 }
 
-/// Marks `mark`'s delivery done inside a storage commit's transaction;
-/// `false` when it is gone or already done.
-pub(super) fn mark_done(db: &Connection, mark: &DeliveryMark) -> rusqlite::Result<bool> {
-    let marked = db
-        .prepare_cached(
-            "UPDATE hook_deliveries SET done = 1, lease_owner = ?2, lease_until = MAX(lease_until, ?3)
-             WHERE id = ?1 AND done = 0",
-        )?
-        .execute(params![mark.id, mark.node, millis_after(now_millis(), DONE_GRACE)])?;
-    Ok(marked == 1)
+/// Settles `mark`'s delivery inside a storage commit's transaction: removes
+/// it and records its outcome; `false` (nothing done) when it is gone or an
+/// older node marked it done.
+pub(super) fn settle(db: &Connection, mark: &DeliveryMark) -> rusqlite::Result<bool> {
+    let removed =
+        db.prepare_cached("DELETE FROM hook_deliveries WHERE id = ?1 AND done = 0")?.execute([mark.id])?;
+    if removed == 1 {
+        super::hooks::append(db, std::slice::from_ref(&mark.outcome))?;
+    }
+    Ok(removed == 1)
 }
 
 impl HookOutbox for Sqlite {
@@ -81,6 +79,8 @@ impl HookOutbox for Sqlite {
         let mut run = || -> rusqlite::Result<Vec<Delivery>> {
             let transaction = db.transaction()?;
             let now = now_millis();
+            // Deliveries an older Plinth marked done (it settled them in two
+            // steps) go once their grace has passed.
             transaction
                 .prepare_cached("DELETE FROM hook_deliveries WHERE done = 1 AND lease_until < ?1")?
                 .execute([now])?;
