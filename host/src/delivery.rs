@@ -84,7 +84,7 @@ fn busy(kind: &CallErrorKind) -> bool {
 impl Host {
     /// This host's name in the outbox's leases: unique per opened host.
     pub fn node_id(&self) -> &str {
-        &self.entity_writes.node
+        self.entity_writes.node()
     }
 
     /// Hook deliveries waiting in the outbox (leased or not), on every node
@@ -181,8 +181,7 @@ impl Host {
 
     /// A settled hook's outcome, for the live feed.
     fn announce(&self, outcome: HookOutcome) -> Delivered {
-        // No subscriber is not an error: the feed is for whoever listens.
-        let _ = self.hook_feed.send(outcome.clone());
+        self.entity_writes.announce(&outcome);
         Delivered::Done(outcome)
     }
 

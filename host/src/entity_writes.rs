@@ -46,15 +46,21 @@ impl EntityWrite {
     }
 }
 
+/// Hook outcomes a slow subscriber may fall behind by before it misses some
+/// (it is told how many, and the history still has them).
+const HOOK_FEED_CAPACITY: usize = 1024;
+
 /// What an entity write needs beyond its data, whoever makes it: the
-/// store, the plugins whose hooks it reaches, and this node's name for the
-/// outbox's leases. A capability view holds it, so a plugin's write takes
-/// the same path as the host's.
+/// store, the plugins whose hooks it reaches, this node's name for the
+/// outbox's leases, and the live feed of hook outcomes. A capability view
+/// holds it, so a plugin's write takes the same path as the host's.
 pub(crate) struct EntityWrites {
-    pub backend: Backend,
-    pub registry: Arc<Registry>,
-    /// This host's name in the outbox's leases.
-    pub node: String,
+    backend: Backend,
+    registry: Arc<Registry>,
+    /// This host's name in the outbox's leases: unique per opened host.
+    node: String,
+    /// Hook outcomes as they settle, for [`Host::subscribe_hooks`].
+    hook_feed: tokio::sync::broadcast::Sender<HookOutcome>,
 }
 
 /// What a lease adds to the hooks' time limits: the commits and records
@@ -62,6 +68,26 @@ pub(crate) struct EntityWrites {
 pub(crate) const LEASE_MARGIN: Duration = Duration::from_secs(10);
 
 impl EntityWrites {
+    pub(crate) fn new(backend: Backend, registry: Arc<Registry>) -> EntityWrites {
+        EntityWrites {
+            backend,
+            registry,
+            node: format!("node-{}", uuid::Uuid::new_v4()),
+            hook_feed: tokio::sync::broadcast::channel(HOOK_FEED_CAPACITY).0,
+        }
+    }
+
+    /// This host's name in the outbox's leases and the node reports.
+    pub(crate) fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Tells the live feed's subscribers of a settled hook (having none is
+    /// fine: the feed is for whoever listens).
+    pub(crate) fn announce(&self, outcome: &HookOutcome) {
+        let _ = self.hook_feed.send(outcome.clone());
+    }
+
     /// The outbox entries a write adds for `plugins`, leased to this node
     /// for long enough to run every hook one after the other.
     pub(crate) fn deliveries(&self, plugins: &[Arc<LoadedPlugin>]) -> NewDeliveries {
@@ -200,7 +226,7 @@ impl Host {
     /// A subscriber that falls more than 1,024 behind gets
     /// `RecvError::Lagged` and goes on from the newest.
     pub fn subscribe_hooks(&self) -> tokio::sync::broadcast::Receiver<HookOutcome> {
-        self.hook_feed.subscribe()
+        self.entity_writes.hook_feed.subscribe()
     }
 
     /// Delivers a committed write's event to `plugins` (delivery `ids`, in

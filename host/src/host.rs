@@ -28,10 +28,6 @@ mod plugins;
 pub use config::{DEFAULT_MAX_WASM_STACK, HostConfig};
 pub use info::PluginInfo;
 
-/// Hook outcomes a slow subscriber may fall behind by before it misses some
-/// (it is told how many, and the history still has them).
-const HOOK_FEED_CAPACITY: usize = 1024;
-
 /// A Plinth host: the engine, the database and the loaded plugins.
 ///
 /// All methods take `&self`; a `Host` can be shared between threads (`Arc<Host>`).
@@ -52,10 +48,9 @@ pub struct Host {
     #[cfg(feature = "install")]
     pub(crate) installs: crate::install::Installs,
     data_dir: PathBuf,
-    /// Hook outcomes as they happen, for [`Host::subscribe_hooks`].
-    pub(crate) hook_feed: tokio::sync::broadcast::Sender<crate::HookOutcome>,
-    /// Entity writes: the store, the hook plugins and this host's name in
-    /// the outbox's leases and the node reports (shared with the invoker).
+    /// Entity writes: the store, the hook plugins, this host's name in the
+    /// outbox's leases and the node reports, and the live hook feed (shared
+    /// with the invoker's capability views).
     pub(crate) entity_writes: Arc<EntityWrites>,
     /// Set once this host withdrew its node report (it is stopping): it
     /// reports no more.
@@ -142,9 +137,7 @@ impl Host {
         crate::install::recover(&data_dir);
         let disabled = crate::capabilities::in_place(|| backend.switches.disabled())?;
         let registry = Arc::new(Registry::new(disabled));
-        let node = format!("node-{}", uuid::Uuid::new_v4());
-        let entity_writes =
-            Arc::new(EntityWrites { backend: backend.clone(), registry: registry.clone(), node });
+        let entity_writes = Arc::new(EntityWrites::new(backend.clone(), registry.clone()));
         let stores = sandbox.store_maker(backend.clone(), entity_writes.clone());
         let reserves =
             match Reserves::start(stores.clone(), runtime.handle().clone(), reserve_budget(&settings)) {
@@ -184,7 +177,6 @@ impl Host {
             #[cfg(feature = "install")]
             installs: crate::install::Installs::new(config.install),
             data_dir,
-            hook_feed: tokio::sync::broadcast::channel(HOOK_FEED_CAPACITY).0,
             node_withdrawn: Default::default(),
         })
     }

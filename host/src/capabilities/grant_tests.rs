@@ -33,8 +33,7 @@ async fn call(
     let mut logging_ctx = LoggingCtx::default();
     let outcome = match (interface, function) {
         ("entities", _) => {
-            let writes =
-                EntityWrites { backend: backend.clone(), registry: Default::default(), node: "n".into() };
+            let writes = EntityWrites::new(backend.clone(), Default::default());
             let mut view = EntitiesView { caller, store: &backend.entities, writes: &writes };
             match function {
                 "read" => view.read("e1".into()).await.map(|r| r.map(drop)),
