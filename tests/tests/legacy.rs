@@ -257,3 +257,33 @@ fn job_folders_are_removed_and_leftovers_wiped_at_startup() {
     let left = std::fs::read_dir(data.path().join("_sandbox")).expect("sandbox root").count();
     assert_eq!(left, 0, "each job's folder is removed when it ends");
 }
+
+/// A folder its job left empty is renamed for a later job instead of being
+/// removed and made again; every job still starts in an empty folder of its own.
+#[test]
+fn an_empty_job_folder_is_reused_under_the_next_jobs_name_and_a_used_one_never() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let host = host_with(data.path(), LegacyConfig { workers: 1, ..LegacyConfig::default() });
+    let folders = || -> Vec<String> {
+        std::fs::read_dir(data.path().join("_sandbox"))
+            .expect("sandbox root")
+            .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let listed = |host: &Host| probe(host, json!({"fn": "list"})).expect("list").value.expect("names");
+
+    assert_eq!(listed(&host), json!([]), "the first job's folder is empty");
+    let spare = folders();
+    assert_eq!(spare.len(), 1, "left empty, it stays for the next job: {spare:?}");
+    let written = probe(&host, json!({"fn": "write", "args": ["left.txt", "behind"]})).expect("write");
+    assert!(written.ok, "{written:?}");
+    assert_eq!(
+        folders(),
+        Vec::<String>::new(),
+        "the spare was renamed for that job, which left a file: removed"
+    );
+    assert_eq!(listed(&host), json!([]), "no job sees another's file");
+    let next = folders();
+    assert_eq!(next.len(), 1);
+    assert_ne!(next, spare, "each job's folder has its own job's name");
+}

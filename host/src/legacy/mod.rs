@@ -6,6 +6,7 @@
 //! program name, no network, and a wall-clock limit.
 
 mod error;
+mod folders;
 pub mod protocol;
 mod queue;
 mod store;
@@ -15,6 +16,7 @@ pub use protocol::LegacyReply;
 pub use store::ModuleInfo;
 
 use crate::artifact::{self, ArtifactError, Lookup};
+use folders::JobFolders;
 use queue::JobQueue;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -107,7 +109,8 @@ struct Inner {
     engine: Engine,
     linker: Linker<JobState>,
     config: LegacyConfig,
-    sandbox_root: PathBuf,
+    /// Each job's own folder under `_sandbox/`.
+    folders: JobFolders,
     modules_dir: PathBuf,
     compiled: Mutex<HashMap<String, (store::Stamp, Module)>>,
     /// What precompiled artifacts must match, and whether module files'
@@ -145,11 +148,12 @@ impl LegacyRunner {
         )?;
         let queue =
             JobQueue::new(config.workers, config.max_pending).map_err(LegacyError::io("starting workers"))?;
+        let folders = JobFolders::new(sandbox_root, config.workers, config.keep_sandboxes);
         let inner = Inner {
             engine,
             linker,
             config,
-            sandbox_root,
+            folders,
             modules_dir,
             compiled: Mutex::default(),
             code,
@@ -288,13 +292,12 @@ impl Inner {
     fn execute(&self, name: &str, module: &Module, input: Vec<u8>) -> Result<LegacyReply, LegacyError> {
         let job_id =
             format!("{:06}-{}", self.next_job.fetch_add(1, Ordering::Relaxed), uuid::Uuid::new_v4().simple());
-        let job_dir = self.sandbox_root.join(&job_id);
-        std::fs::create_dir_all(&job_dir)
+        let job_dir = self
+            .folders
+            .make(&job_id)
             .map_err(LegacyError::io(format!("creating the job folder {job_id}")))?;
         let result = self.run_in(name, module, input, &job_dir);
-        if !self.config.keep_sandboxes
-            && let Err(error) = std::fs::remove_dir_all(&job_dir)
-        {
+        if let Err(error) = self.folders.finish(job_dir) {
             tracing::warn!(module = name, job = %job_id, "could not remove the job folder: {error}");
         }
         result

@@ -6,8 +6,13 @@ use crate::store::{HookRecords, StoreError};
 use crate::types::HookOutcome;
 use rusqlite::{Connection, params};
 
-/// Appends `outcomes` and drops the oldest beyond [`KEPT`], inside the
-/// caller's transaction.
+/// Records appended between two trims: trimming every append would touch the
+/// table's first page in every hook's commit; this way the table holds
+/// between [`KEPT`] and `KEPT + TRIM_EVERY` records.
+const TRIM_EVERY: i64 = 64;
+
+/// Appends `outcomes` and, every [`TRIM_EVERY`] records, drops the oldest
+/// beyond [`KEPT`], inside the caller's transaction.
 pub(super) fn append(db: &Connection, outcomes: &[HookOutcome]) -> rusqlite::Result<()> {
     for outcome in outcomes {
         db.prepare_cached(
@@ -23,8 +28,11 @@ pub(super) fn append(db: &Connection, outcomes: &[HookOutcome]) -> rusqlite::Res
             outcome.error
         ])?;
     }
-    db.prepare_cached("DELETE FROM hook_records WHERE seq <= (SELECT MAX(seq) FROM hook_records) - ?1")?
-        .execute([KEPT])?;
+    let last = db.last_insert_rowid();
+    // The new records' sequence numbers passed a multiple of TRIM_EVERY.
+    if last % TRIM_EVERY < i64::try_from(outcomes.len()).unwrap_or(i64::MAX) {
+        db.prepare_cached("DELETE FROM hook_records WHERE seq <= ?1")?.execute([last - KEPT])?;
+    }
     Ok(())
 }
 
@@ -37,7 +45,8 @@ impl HookRecords for Sqlite {
                     "SELECT plugin_id, event, entity_id, at, duration_us, error FROM hook_records
                      ORDER BY seq DESC LIMIT ?1",
                 )?
-                .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+                // The table may hold a few beyond KEPT until the next trim.
+                .query_map([i64::try_from(limit).unwrap_or(i64::MAX).min(KEPT)], |row| {
                     Ok(HookOutcome {
                         plugin_id: row.get(0)?,
                         event: event_of(&row.get::<_, String>(1)?),

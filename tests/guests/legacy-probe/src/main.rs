@@ -99,6 +99,16 @@ fn main() {
             let outcome = std::fs::write(text(0), text(1)).map_err(|e| e.to_string());
             reply(json!({"ok": outcome.is_ok(), "value": text(0), "error": outcome.err()}));
         }
+        "list" => match std::fs::read_dir(".") {
+            Ok(entries) => {
+                let names: Vec<String> = entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect();
+                reply(json!({"ok": true, "value": names}))
+            }
+            Err(e) => reply(json!({"ok": false, "error": e.to_string()})),
+        },
         "read" => match std::fs::read_to_string(text(0)) {
             Ok(content) => reply(json!({"ok": true, "value": content})),
             Err(e) => reply(json!({"ok": false, "error": e.to_string()})),
