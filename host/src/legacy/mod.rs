@@ -17,11 +17,11 @@ pub use store::ModuleInfo;
 
 use crate::artifact::{self, ArtifactError, Lookup};
 use folders::JobFolders;
-use queue::JobQueue;
+use queue::JobSlots;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 use wasmtime::{Engine, Linker, Module, Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -101,8 +101,8 @@ pub(crate) struct ModuleSource<'a> {
 /// Runs legacy jobs and keeps the installed modules. Reach it through
 /// [`Host::legacy`](crate::Host::legacy).
 pub struct LegacyRunner {
-    inner: Arc<Inner>,
-    queue: JobQueue,
+    inner: Inner,
+    slots: JobSlots,
 }
 
 struct Inner {
@@ -146,8 +146,7 @@ impl LegacyRunner {
                 source: std::io::Error::other(format!("{e:#}")),
             },
         )?;
-        let queue =
-            JobQueue::new(config.workers, config.max_pending).map_err(LegacyError::io("starting workers"))?;
+        let slots = JobSlots::new(config.workers, config.max_pending);
         let folders = JobFolders::new(sandbox_root, config.workers, config.keep_sandboxes);
         let inner = Inner {
             engine,
@@ -160,7 +159,7 @@ impl LegacyRunner {
             next_job: AtomicU64::new(1),
             runtime,
         };
-        Ok(LegacyRunner { inner: Arc::new(inner), queue })
+        Ok(LegacyRunner { inner, slots })
     }
 
     /// The adapter's configuration.
@@ -170,7 +169,7 @@ impl LegacyRunner {
 
     /// Jobs running or waiting now.
     pub fn pending(&self) -> usize {
-        self.queue.pending()
+        self.slots.pending()
     }
 
     /// Runs the module file at `path` (not installed) on `request`.
@@ -184,7 +183,10 @@ impl LegacyRunner {
         self.run(&name, module, request)
     }
 
-    /// Runs the installed module `name` (`math.wasm`, or `math`) on `request`.
+    /// Runs the installed module `name` (`math.wasm`, or `math`) on `request`,
+    /// on the calling thread (waiting while `workers` jobs run). Like the
+    /// host's other blocking methods, call it from async code inside
+    /// `spawn_blocking`.
     pub fn call(&self, name: &str, request: &[u8]) -> Result<LegacyReply, LegacyError> {
         let name = &store::module_name(name);
         let module = self.inner.installed(name)?;
@@ -202,10 +204,8 @@ impl LegacyRunner {
         }
         protocol::check_request(request)
             .map_err(|problem| LegacyError::InvalidRequest { module: name.to_string(), problem })?;
-        let inner = self.inner.clone();
-        let (job_name, input) = (name.to_string(), request.to_vec());
-        let receiver = self.queue.submit(move || inner.execute(&job_name, &module, input))?;
-        receiver.recv().unwrap_or_else(|_| {
+        let ran = self.slots.run(|| self.inner.execute(name, &module, request.to_vec()))?;
+        ran.unwrap_or_else(|| {
             Err(LegacyError::Trap {
                 module: name.to_string(),
                 message: "the host failed while running the job".into(),
