@@ -2,10 +2,12 @@
 //! writing connection behind a mutex (SQLite serialises writers anyway, and
 //! a call holds the lock for one statement or one commit, never while a
 //! plugin runs), and a few read-only connections beside it for the reads of
-//! plugins and the API, which WAL lets run while a write commits. The schema
+//! plugins and the API, which WAL lets run while a write commits, and a
+//! thread that checkpoints the log off the commit path (`checkpoint.rs`). The schema
 //! is versioned with `PRAGMA user_version`; opening a database runs the
 //! migrations it has not seen, in one transaction.
 
+mod checkpoint;
 mod entities;
 mod field_configs;
 mod hooks;
@@ -118,6 +120,9 @@ pub(crate) struct Sqlite {
     /// Wakes this process's install sync when a package is stored or removed
     /// (other processes sharing the file find it when they poll).
     package_changes: std::sync::Arc<tokio::sync::Notify>,
+    /// Checkpoints the log off the commit path (none in memory); stopped
+    /// when the backend is dropped.
+    _checkpointer: Option<checkpoint::Checkpointer>,
 }
 
 impl Sqlite {
@@ -137,12 +142,14 @@ impl Sqlite {
             Ok(Mutex::new(reader))
         };
         let readers = (0..READERS).map(|_| reader()).collect::<rusqlite::Result<_>>().map_err(fail)?;
+        let checkpointer = checkpoint::Checkpointer::start(path, &mut connection).map_err(fail)?;
         Ok(Sqlite {
             connection: Mutex::new(connection),
             readers,
             next_reader: AtomicUsize::new(0),
             wake_ups: Default::default(),
             package_changes: Default::default(),
+            _checkpointer: Some(checkpointer),
         })
     }
 
@@ -157,6 +164,7 @@ impl Sqlite {
             next_reader: AtomicUsize::new(0),
             wake_ups: Default::default(),
             package_changes: Default::default(),
+            _checkpointer: None,
         }
     }
 
@@ -285,5 +293,33 @@ mod tests {
             let (read, count) = answer.expect("a read waited for the writer");
             assert_eq!((read.expect("get"), count.expect("count")), (Some("e1".to_string()), 1));
         });
+    }
+
+    /// The checkpoint thread copies the log back into the database file
+    /// (the writer's commits no longer do below their bound), and what it
+    /// copied reads back after the database is opened again.
+    #[test]
+    fn the_log_is_checkpointed_off_the_commit_path() {
+        use crate::store::{KvChanges, PluginKv, Usage};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(crate::store::DATABASE_FILE);
+        let db = Sqlite::open(&path).expect("open");
+        let file_size = || std::fs::metadata(&path).expect("database file").len();
+        let before = file_size();
+        // About 1,500 log pages: past the thread's threshold, far below the commit's own.
+        for n in 0..1500 {
+            let mut changes = KvChanges::default();
+            changes.writes.insert(format!("k{n}"), Some(vec![7; 3000]));
+            db.commit("p", &changes, Usage { bytes: u64::MAX, keys: u64::MAX }).expect("commit");
+        }
+        let checkpointer = db._checkpointer.as_ref().expect("a file database has one");
+        let copied = (0..600).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            checkpointer.done() > 0 && file_size() > before + (1 << 20)
+        });
+        assert!(copied, "the thread checkpointed nothing into the database file");
+        drop(db);
+        let db = Sqlite::open(&path).expect("open again");
+        assert_eq!(db.get("p", "k1499").expect("get").map(|v| v.value.len()), Some(3000));
     }
 }
