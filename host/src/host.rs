@@ -52,9 +52,8 @@ pub struct Host {
     /// outbox's leases and the node reports, and the live hook feed (shared
     /// with the invoker's capability views).
     pub(crate) entity_writes: Arc<EntityWrites>,
-    /// Set once this host withdrew its node report (it is stopping): it
-    /// reports no more.
-    pub(crate) node_withdrawn: std::sync::Mutex<bool>,
+    /// This node's report: withdrawn once the host stops, then written no more.
+    pub(crate) node_report: crate::nodes::NodeReport,
 }
 
 impl Host {
@@ -177,7 +176,7 @@ impl Host {
             #[cfg(feature = "install")]
             installs: crate::install::Installs::new(config.install),
             data_dir,
-            node_withdrawn: Default::default(),
+            node_report: Default::default(),
         })
     }
 

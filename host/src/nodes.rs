@@ -10,7 +10,7 @@ use crate::error::HostError;
 use crate::sync::locked;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How often a host reports.
@@ -20,6 +20,28 @@ pub(crate) const REPORT_INTERVAL: Duration = Duration::from_secs(5);
 pub const STALE_AFTER: Duration = Duration::from_secs(15);
 /// A node silent this long is dropped from the list.
 const FORGET_AFTER: Duration = Duration::from_secs(3600);
+
+/// This node's own report: written, or withdrawn for good once the host
+/// stops. A report being written holds the lock, so a withdrawal never lands
+/// before it (which would leave a stopped node listed).
+#[derive(Default)]
+pub(crate) struct NodeReport {
+    withdrawn: Mutex<bool>,
+}
+
+impl NodeReport {
+    /// Runs `write` unless this node has withdrawn.
+    fn write(&self, write: impl FnOnce() -> Result<(), HostError>) -> Result<(), HostError> {
+        let withdrawn = locked(&self.withdrawn);
+        if *withdrawn { Ok(()) } else { write() }
+    }
+
+    /// Marks this node withdrawn (no report follows), then runs `remove`.
+    fn withdraw(&self, remove: impl FnOnce() -> Result<(), HostError>) -> Result<(), HostError> {
+        *locked(&self.withdrawn) = true;
+        remove()
+    }
+}
 
 /// One node as [`Host::nodes`] lists it.
 #[derive(Debug, Clone, Serialize)]
@@ -44,11 +66,10 @@ impl Host {
     /// Writes this host's report (its plugins' health and failed loads) to
     /// the database, for [`Host::nodes`] on every node.
     pub fn report_node(&self) -> Result<(), HostError> {
-        // Held through the write, so a withdrawal never lands before it.
-        let withdrawn = locked(&self.node_withdrawn);
-        if *withdrawn {
-            return Ok(());
-        }
+        self.node_report.write(|| self.write_node_report())
+    }
+
+    fn write_node_report(&self) -> Result<(), HostError> {
         let plugins: Map<String, Value> = self
             .loaded_all()
             .iter()
@@ -90,9 +111,7 @@ impl Host {
     /// Removes this host's report (it is stopping), so the other nodes stop
     /// listing it; it reports no more.
     pub fn withdraw_node(&self) -> Result<(), HostError> {
-        *locked(&self.node_withdrawn) = true;
-        in_place(|| self.invoker.backend.nodes.withdraw(self.node_id()))?;
-        Ok(())
+        self.node_report.withdraw(|| Ok(in_place(|| self.invoker.backend.nodes.withdraw(self.node_id()))?))
     }
 
     /// One round of the node-report loop (`Host::start_background`).
@@ -101,5 +120,45 @@ impl Host {
         if let Ok(Err(error)) = runtime.spawn_blocking(move || self.report_node()).await {
             tracing::warn!("reporting this node's health to the database failed: {error}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NodeReport;
+    use std::sync::mpsc::channel;
+
+    #[test]
+    fn a_withdrawn_node_writes_no_more_and_a_write_in_flight_lands_first() {
+        let report = NodeReport::default();
+        let (order, seen) = channel();
+        let (release, wait) = channel::<()>();
+        std::thread::scope(|scope| {
+            let (writer_order, withdrawal_order) = (order.clone(), order.clone());
+            let report = &report;
+            scope.spawn(move || {
+                report.write(|| {
+                    writer_order.send("write begins").expect("send");
+                    wait.recv().expect("released");
+                    writer_order.send("write ends").expect("send");
+                    Ok(())
+                })
+            });
+            assert_eq!(seen.recv().expect("order"), "write begins");
+            let withdrawing = scope.spawn(move || {
+                report.withdraw(|| {
+                    withdrawal_order.send("withdrawn").expect("send");
+                    Ok(())
+                })
+            });
+            // Time for the withdrawal to reach the lock: without it, it would land now.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            release.send(()).expect("release");
+            withdrawing.join().expect("thread").expect("withdraw");
+        });
+        drop(order);
+        let happened: Vec<_> = seen.try_iter().collect();
+        assert_eq!(happened, ["write ends", "withdrawn"]);
+        report.write(|| panic!("a withdrawn node wrote")).expect("nothing to write");
     }
 }
