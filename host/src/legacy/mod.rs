@@ -292,14 +292,14 @@ impl Inner {
     fn execute(&self, name: &str, module: &Module, input: Vec<u8>) -> Result<LegacyReply, LegacyError> {
         let job_id =
             format!("{:06}-{}", self.next_job.fetch_add(1, Ordering::Relaxed), uuid::Uuid::new_v4().simple());
-        let job_dir = self
+        let mut folder = self
             .folders
             .make(&job_id)
             .map_err(LegacyError::io(format!("creating the job folder {job_id}")))?;
-        let result = self.run_in(name, module, input, &job_dir);
-        if let Err(error) = self.folders.finish(job_dir) {
-            tracing::warn!(module = name, job = %job_id, "could not remove the job folder: {error}");
-        }
+        let result = self.run_in(name, module, input, folder.path());
+        // A job stopped at its limit may still have a file operation running
+        // on the runtime's blocking pool: its folder is never reused.
+        folder.clean = result.is_ok();
         result
     }
 

@@ -36,7 +36,7 @@ pub use writes::{
     PluginKv, Usage, Versioned,
 };
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(unused_imports))]
-pub(crate) use writes::{HOOK_RECORDS_KEPT, event_name, event_of};
+pub(crate) use writes::{HOOK_RECORDS_KEPT, HOOK_RECORDS_TRIM_EVERY, event_name, event_of};
 
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};

@@ -190,6 +190,13 @@ pub enum CommitError {
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) const HOOK_RECORDS_KEPT: i64 = 1000;
 
+/// Hook records appended between two trims of the oldest: trimming in every
+/// append would touch the table's oldest page (and, on PostgreSQL, lock its
+/// oldest row) in every hook's commit. Backends keep up to this many more
+/// than [`HOOK_RECORDS_KEPT`] meanwhile and return no more than it.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) const HOOK_RECORDS_TRIM_EVERY: i64 = 64;
+
 /// An event's name as backends store it.
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) fn event_name(event: EntityEvent) -> &'static str {

@@ -4,44 +4,54 @@
 //! back insert) never make it keep fewer.
 
 use super::{Error, Postgres, to_i64, to_u64};
-use crate::store::{HOOK_RECORDS_KEPT as KEPT, event_name, event_of};
+use crate::store::{HOOK_RECORDS_KEPT as KEPT, HOOK_RECORDS_TRIM_EVERY as TRIM_EVERY, event_name, event_of};
 use crate::store::{HookRecords, StoreError};
 use crate::types::HookOutcome;
 use deadpool_postgres::Transaction;
 
-/// Appends `outcomes` and drops the oldest beyond [`KEPT`], inside the
-/// caller's transaction.
+/// Appends `outcomes` and, when one of them takes a multiple of
+/// [`TRIM_EVERY`] as its `seq`, drops the oldest beyond [`KEPT`], inside the
+/// caller's transaction. The trim skips rows another commit's trim holds, so
+/// hook commits never queue on the oldest record.
 pub(super) async fn append(transaction: &Transaction<'_>, outcomes: &[HookOutcome]) -> Result<(), Error> {
     let insert = transaction
         .prepare_cached(
             r#"INSERT INTO hook_records (plugin_id, event, entity_id, "at", duration_us, error)
-               VALUES ($1, $2, $3, $4, $5, $6)"#,
+               VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq"#,
         )
         .await?;
     // One statement per outcome, in order, so `seq` follows the order given.
+    let mut due = false;
     for outcome in outcomes {
         let (event, at, duration_us) =
             (event_name(outcome.event), to_i64(outcome.at)?, to_i64(outcome.duration_us)?);
-        transaction
-            .execute(
+        let seq: i64 = transaction
+            .query_one(
                 &insert,
                 &[&outcome.plugin_id, &event, &outcome.entity_id, &at, &duration_us, &outcome.error],
             )
-            .await?;
+            .await?
+            .try_get(0)?;
+        due |= seq % TRIM_EVERY == 0;
     }
-    let trim = transaction
-        .prepare_cached(
-            "DELETE FROM hook_records
-             WHERE seq < (SELECT seq FROM hook_records ORDER BY seq DESC OFFSET $1 LIMIT 1)",
-        )
-        .await?;
-    transaction.execute(&trim, &[&(KEPT - 1)]).await?;
+    if due {
+        let trim = transaction
+            .prepare_cached(
+                "DELETE FROM hook_records WHERE seq IN (
+                    SELECT seq FROM hook_records
+                    WHERE seq < (SELECT seq FROM hook_records ORDER BY seq DESC OFFSET $1 LIMIT 1)
+                    FOR UPDATE SKIP LOCKED)",
+            )
+            .await?;
+        transaction.execute(&trim, &[&(KEPT - 1)]).await?;
+    }
     Ok(())
 }
 
 impl HookRecords for Postgres {
     fn recent(&self, limit: usize) -> Result<Vec<HookOutcome>, StoreError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // The table may hold a few beyond KEPT until the next trim.
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX).min(KEPT);
         self.run("reading hook outcomes", move |pool| async move {
             let client = pool.get().await?;
             let statement = client

@@ -1,15 +1,10 @@
 //! Hook outcomes in SQLite, the most recent [`KEPT`] kept.
 
 use super::{Sqlite, fail};
-use crate::store::{HOOK_RECORDS_KEPT as KEPT, event_name, event_of};
+use crate::store::{HOOK_RECORDS_KEPT as KEPT, HOOK_RECORDS_TRIM_EVERY as TRIM_EVERY, event_name, event_of};
 use crate::store::{HookRecords, StoreError};
 use crate::types::HookOutcome;
 use rusqlite::{Connection, params};
-
-/// Records appended between two trims: trimming every append would touch the
-/// table's first page in every hook's commit; this way the table holds
-/// between [`KEPT`] and `KEPT + TRIM_EVERY` records.
-const TRIM_EVERY: i64 = 64;
 
 /// Appends `outcomes` and, every [`TRIM_EVERY`] records, drops the oldest
 /// beyond [`KEPT`], inside the caller's transaction.

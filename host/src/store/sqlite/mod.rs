@@ -133,6 +133,8 @@ impl Sqlite {
         let mut connection = Connection::open(path).map_err(fail)?;
         connection.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
         connection.pragma_update(None, "synchronous", "NORMAL").map_err(fail)?;
+        // The log file shrinks back to this once a checkpoint let it restart.
+        connection.pragma_update(None, "journal_size_limit", 8 << 20).map_err(fail)?;
         connection.busy_timeout(std::time::Duration::from_secs(5)).map_err(fail)?;
         migrate(&mut connection).map_err(|e| error("migrating the database", e))?;
         let reader = || -> rusqlite::Result<Mutex<Connection>> {
