@@ -116,13 +116,7 @@ fn plugin_storage_stays_serializable_across_nodes() {
     );
     let nodes: Vec<Host> = (0..2)
         .map(|node| {
-            let config = HostConfig {
-                backend: Some(Backend::postgres(&cluster.url()).expect("connect")),
-                compile_cache_dir: Some(shared_compile_cache()),
-                pooling: None,
-                ..HostConfig::new(data.path().join(format!("node{node}")))
-            };
-            let host = Host::with_config(config).expect("open host");
+            let host = node_on(&cluster, &data.path().join(format!("node{node}")));
             host.load_plugin(plugin.path()).expect("load");
             host
         })
@@ -231,13 +225,7 @@ fn a_plugin_delete_on_one_node_reaches_every_hook_once_across_nodes() {
     );
     let nodes: Vec<Host> = (0..2)
         .map(|node| {
-            let config = HostConfig {
-                backend: Some(Backend::postgres(&cluster.url()).expect("connect")),
-                compile_cache_dir: Some(shared_compile_cache()),
-                pooling: None,
-                ..HostConfig::new(data.path().join(format!("node{node}")))
-            };
-            let host = Host::with_config(config).expect("open host");
+            let host = node_on(&cluster, &data.path().join(format!("node{node}")));
             host.load_plugin(copy_example("audit-trail", &data.path().join(format!("plugins{node}"))))
                 .expect("audit-trail loads");
             host.load_plugin(janitor.path()).expect("the janitor loads");
@@ -280,4 +268,15 @@ fn a_plugin_delete_on_one_node_reaches_every_hook_once_across_nodes() {
 
 fn runtime_on_this_thread() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+/// A host on `cluster` with its data directory at `dir`: one node.
+fn node_on(cluster: &Cluster, dir: &std::path::Path) -> Host {
+    let config = HostConfig {
+        backend: Some(Backend::postgres(&cluster.url()).expect("connect")),
+        compile_cache_dir: Some(shared_compile_cache()),
+        pooling: None,
+        ..HostConfig::new(dir)
+    };
+    Host::with_config(config).expect("open host")
 }
