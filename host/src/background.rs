@@ -51,11 +51,11 @@ impl Host {
         let mut loops = vec![spawn(
             host,
             Cadence {
-                every: crate::delivery::POLL_INTERVAL,
+                every: crate::entity_writes::POLL_INTERVAL,
                 woken_by: Some(host.invoker.backend.outbox.wake_ups()),
                 at_start: false,
             },
-            |host| Box::pin(async move { host.deliver_all_due().await }),
+            |host| Box::pin(host.deliver_round()),
         )];
         #[cfg(feature = "install")]
         loops.push(spawn(

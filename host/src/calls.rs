@@ -1,18 +1,18 @@
-//! Calling a plugin's routes and field widgets through the embedding API:
-//! each method finds what to call, describes it as a `Phase`, and hands it to
-//! the `Invoker` (`plugin/invoke.rs`), which runs it.
+//! Calling a plugin's routes and field widgets: each method finds what to
+//! call, describes it as a `Phase`, and has the `Invoker`
+//! (`plugin/invoke.rs`) run it. `Host` answers its callers through these.
 
+use crate::Method;
 use crate::bindings::exports::plinth::plugin::routes as wit;
 use crate::error::{CallError, CallErrorKind};
 use crate::plugin::LoadedPlugin;
-use crate::plugin::WidgetInfo;
 use crate::plugin::exports::WidgetsExport;
 use crate::plugin::invoke;
+use crate::plugin::invoke::Invoker;
 use crate::plugin::phase::Phase;
 use crate::plugin::routes::RouteMatch;
 use crate::plugin_log::{bounded, escaped};
 use crate::types::Entity;
-use crate::{Host, Method};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -146,22 +146,16 @@ pub struct FieldContext {
     pub settings: Value,
 }
 
-impl Host {
-    /// Calls one of a plugin's routes, from code without an async runtime
-    /// (see [`Host::call_route_async`]).
-    pub fn call_route(&self, plugin_id: &str, request: RouteRequest) -> Result<RouteResponse, CallError> {
-        self.block_on(self.call_route_async(plugin_id, request))
-    }
-
+impl Invoker {
     /// Calls one of a plugin's routes. A plugin's typed error comes back as
     /// [`CallErrorKind::Guest`](crate::CallErrorKind::Guest).
-    pub async fn call_route_async(
+    pub(crate) async fn call_route(
         &self,
         plugin_id: &str,
         request: RouteRequest,
     ) -> Result<RouteResponse, CallError> {
         let error = |kind| CallError::before_call(Some(plugin_id), kind);
-        let plugin = self.loaded(plugin_id).ok_or_else(|| error(CallErrorKind::UnknownPlugin))?;
+        let plugin = self.registry.get(plugin_id).ok_or_else(|| error(CallErrorKind::UnknownPlugin))?;
         let (indices, table) = plugin
             .routes
             .as_ref()
@@ -205,7 +199,7 @@ impl Host {
             Box::pin(async move { indices.load(&mut *store, &instance)?.call_handle(store, &request).await })
         });
         let accept = |response: &wit::Response| check_response(response, response_limit);
-        let response = self.invoker.run_accepting(&plugin, phase, &call, &accept).await?;
+        let response = self.run_accepting(&plugin, phase, &call, &accept).await?;
         Ok(RouteResponse { status: response.status, headers: response.headers, body: response.body })
     }
 
@@ -214,23 +208,14 @@ impl Host {
         let Some((plugin_id, local_id)) = crate::field_config::parse_widget_id(widget_id) else {
             return false;
         };
-        self.loaded(plugin_id)
+        self.registry
+            .get(plugin_id)
             .is_some_and(|plugin| plugin.page_widgets.iter().any(|w| w.widget_id == local_id))
-    }
-
-    /// Every field widget of every loaded plugin.
-    pub fn widgets(&self) -> Vec<WidgetInfo> {
-        self.loaded_all().iter().flat_map(|plugin| plugin.widget_infos().to_vec()).collect()
-    }
-
-    /// Renders widget `widget_id`, from code without an async runtime.
-    pub fn render_widget(&self, widget_id: &str, context: &FieldContext) -> Result<String, CallError> {
-        self.block_on(self.render_widget_async(widget_id, context))
     }
 
     /// Renders widget `widget_id` (`plugin:{plugin-id}:{widget-id}`) to HTML,
     /// refused when over the plugin's response limit.
-    pub async fn render_widget_async(
+    pub(crate) async fn render_widget(
         &self,
         widget_id: &str,
         context: &FieldContext,
@@ -254,18 +239,13 @@ impl Host {
             size if size > limit => Err(CallErrorKind::ResponseTooLarge { size, limit }),
             _ => Ok(()),
         };
-        self.invoker.run_accepting(&plugin, phase, &call, &accept).await
-    }
-
-    /// Checks `value` with widget `widget_id`, from code without an async runtime.
-    pub fn validate_widget(&self, widget_id: &str, value: &Value) -> Result<Vec<String>, CallError> {
-        self.block_on(self.validate_widget_async(widget_id, value))
+        self.run_accepting(&plugin, phase, &call, &accept).await
     }
 
     /// Checks `value` with widget `widget_id`: the problems found, empty when
     /// valid. At most `MAX_VALIDATION_MESSAGES` (100) messages of at most 1 KiB
     /// each are kept; the rest is cut with a note.
-    pub async fn validate_widget_async(
+    pub(crate) async fn validate_widget(
         &self,
         widget_id: &str,
         value: &Value,
@@ -279,7 +259,7 @@ impl Host {
             )
         });
         let phase = Phase::Validate { widget: local_id.clone() };
-        let mut messages = self.invoker.run(&plugin, phase, &call).await?;
+        let mut messages = self.run(&plugin, phase, &call).await?;
         let more = messages.len().saturating_sub(MAX_VALIDATION_MESSAGES);
         messages.truncate(MAX_VALIDATION_MESSAGES);
         let mut messages: Vec<String> =
@@ -297,7 +277,7 @@ impl Host {
             || CallError::before_call(None, CallErrorKind::UnknownWidget { widget: widget_id.to_string() });
         let (plugin_id, local_id) =
             widget_id.strip_prefix("plugin:").and_then(|rest| rest.split_once(':')).ok_or_else(unknown)?;
-        let plugin = self.loaded(plugin_id).ok_or_else(unknown)?;
+        let plugin = self.registry.get(plugin_id).ok_or_else(unknown)?;
         let indices = match plugin.widgets.as_ref() {
             Some((indices, widgets)) if widgets.iter().any(|w| w.widget_id == local_id) => indices.clone(),
             _ if plugin.page_widgets.iter().any(|w| w.widget_id == local_id) => {

@@ -3,7 +3,7 @@
 
 use crate::capabilities::settings;
 use crate::engine::EngineProfile;
-use crate::entity_writes::EntityWrites;
+use crate::entity_writes::{Entities, EntityWrites};
 use crate::error::HostError;
 #[cfg(feature = "legacy")]
 use crate::legacy::{LegacyError, LegacyRunner};
@@ -16,12 +16,13 @@ use crate::registry::Registry;
 use crate::reload::Folders;
 use crate::sandbox::{EngineSettings, PoolSize, Sandbox};
 use crate::store::Backend;
-use crate::types::{Entity, EntityQuery};
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod calls;
 mod config;
+mod entities;
 mod info;
 mod plugins;
 
@@ -33,7 +34,7 @@ pub use info::PluginInfo;
 /// All methods take `&self`; a `Host` can be shared between threads (`Arc<Host>`).
 pub struct Host {
     /// Runs every call into a plugin (and owns the engine and the backend).
-    pub(crate) invoker: Invoker,
+    pub(crate) invoker: Arc<Invoker>,
     /// Vets and loads plugins.
     pub(crate) loader: Loader,
     /// The loaded plugins and the switched-off ones, shared with the invoker.
@@ -48,10 +49,9 @@ pub struct Host {
     #[cfg(feature = "install")]
     pub(crate) installs: crate::install::Installs,
     data_dir: PathBuf,
-    /// Entity writes: the store, the hook plugins, this host's name in the
-    /// outbox's leases and the node reports, and the live hook feed (shared
-    /// with the invoker's capability views).
-    pub(crate) entity_writes: Arc<EntityWrites>,
+    /// Entities: reads, writes with their hooks and deliveries, and field
+    /// configurations.
+    entities: Entities,
     /// This node's report: withdrawn once the host stops, then written no more.
     pub(crate) node_report: crate::nodes::NodeReport,
 }
@@ -146,18 +146,20 @@ impl Host {
                     return Err(HostError::DataDir { path: data_dir, source });
                 }
             };
+        let invoker = Arc::new(Invoker {
+            reserves,
+            stores,
+            sandbox,
+            backend,
+            log: PluginLog::default(),
+            breaker: config.breaker,
+            clock: config.clock,
+            runtime: runtime.handle().clone(),
+            registry: registry.clone(),
+        });
         Ok(Host {
-            invoker: Invoker {
-                reserves,
-                stores,
-                sandbox,
-                backend,
-                log: PluginLog::default(),
-                breaker: config.breaker,
-                clock: config.clock,
-                runtime: runtime.handle().clone(),
-                registry: registry.clone(),
-            },
+            entities: Entities::new(invoker.clone(), entity_writes),
+            invoker,
             loader: Loader {
                 defaults: config.limits,
                 ceilings: config.ceilings,
@@ -168,7 +170,6 @@ impl Host {
                 observer: config.host_call_observer,
             },
             registry,
-            entity_writes,
             folders: Folders::default(),
             runtime: Some(runtime),
             #[cfg(feature = "legacy")]
@@ -211,23 +212,6 @@ impl Host {
     #[cfg(feature = "legacy")]
     pub fn legacy(&self) -> Result<&LegacyRunner, LegacyError> {
         self.legacy.as_ref().ok_or(LegacyError::Disabled)
-    }
-
-    /// One entity.
-    pub fn entity(&self, id: &str) -> Result<Option<Entity>, HostError> {
-        Ok(self.invoker.backend.entities.get(id)?)
-    }
-
-    /// The entities matching `query`, oldest first.
-    pub fn entities(&self, query: &EntityQuery) -> Result<Vec<Entity>, HostError> {
-        query.check().map_err(HostError::InvalidEntity)?;
-        Ok(self.invoker.backend.entities.find(query, None)?)
-    }
-
-    /// How many entities match `query` (limit and offset ignored).
-    pub fn count_entities(&self, query: &EntityQuery) -> Result<u64, HostError> {
-        query.check().map_err(HostError::InvalidEntity)?;
-        Ok(self.invoker.backend.entities.count(query, None)?)
     }
 
     /// A value a plugin stored (whether or not it is loaded).

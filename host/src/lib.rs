@@ -35,8 +35,10 @@
 //! one `Phase` per kind of call); `sandbox` builds the fresh store of each
 //! call; [`capabilities`] holds one module per host interface (entities,
 //! storage, settings, logging) and the one table of host functions;
-//! [`entity_writes`] writes entities and `delivery` runs their hooks through the
-//! outbox; `calls` runs routes and widgets; [`pages`] serves plugin pages.
+//! [`entity_writes`] owns entities: writes, their hooks' delivery through the
+//! outbox, and the field configurations writes are checked against; `calls`
+//! runs routes and widgets; [`pages`] serves plugin pages. `Host` (`host/`)
+//! is the facade over these parts.
 
 /// How to embed the host in an application (`docs/embedding.md`, whose
 /// example runs as a test).
@@ -48,11 +50,9 @@ mod background;
 mod bindings;
 mod calls;
 pub mod capabilities;
-mod delivery;
 pub mod engine;
 pub mod entity_writes;
 mod error;
-mod field_check;
 pub mod field_config;
 mod host;
 #[cfg(feature = "install")]

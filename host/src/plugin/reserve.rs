@@ -71,8 +71,10 @@ struct Job {
 
 /// The host's background thread that makes and discards instances for every plugin.
 pub(crate) struct Reserves {
-    jobs: Option<SyncSender<Job>>,
-    thread: Option<JoinHandle<()>>,
+    /// Jobs for the thread; `None` tells it to stop.
+    jobs: SyncSender<Option<Job>>,
+    /// Taken (and joined) by the first `stop`.
+    thread: Mutex<Option<JoinHandle<()>>>,
     /// Ready instances across all plugins.
     held: Arc<AtomicUsize>,
     /// Whether the engine meters fuel (then every store needs some).
@@ -90,11 +92,11 @@ impl Reserves {
         budget: usize,
     ) -> std::io::Result<Reserves> {
         let held = Arc::new(AtomicUsize::new(0));
-        let (jobs, queue) = mpsc::sync_channel::<Job>(BACKLOG.min(budget));
+        let (jobs, queue) = mpsc::sync_channel::<Option<Job>>(BACKLOG.min(budget));
         let fuel = stores.fuel;
         let maker = Maker { stores, runtime, held: held.clone(), budget };
         let thread = std::thread::Builder::new().name("plinth-reserve".into()).spawn(move || {
-            for Job { used, refill } in queue {
+            while let Ok(Some(Job { used, refill })) = queue.recv() {
                 // Its pool slot back first: the refill may need it.
                 drop(used);
                 if let Some(reserve) = refill {
@@ -102,7 +104,7 @@ impl Reserves {
                 }
             }
         })?;
-        Ok(Reserves { jobs: Some(jobs), thread: Some(thread), held, fuel, budget })
+        Ok(Reserves { jobs, thread: Mutex::new(Some(thread)), held, fuel, budget })
     }
 
     /// A reserve of `size` for a plugin (None when `size` or the host's
@@ -149,8 +151,8 @@ impl Reserves {
             && !reserve.refilling.swap(true, Ordering::AcqRel))
         .then(|| reserve.clone());
         let job = Job { used: Box::new(used), refill };
-        let Some(jobs) = &self.jobs else { return };
-        if let Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) = jobs.try_send(job)
+        if let Err(TrySendError::Full(Some(job)) | TrySendError::Disconnected(Some(job))) =
+            self.jobs.try_send(Some(job))
             && let Some(reserve) = job.refill
         {
             reserve.refilling.store(false, Ordering::Release);
@@ -161,9 +163,10 @@ impl Reserves {
 impl Reserves {
     /// Stops the thread once its job is done; later calls make their own
     /// instances. The host calls it before its runtime shuts down.
-    pub(crate) fn stop(&mut self) {
-        drop(self.jobs.take());
-        if let Some(thread) = self.thread.take() {
+    pub(crate) fn stop(&self) {
+        if let Some(thread) = locked(&self.thread).take() {
+            // Behind the jobs already queued: those stores are discarded first.
+            let _ = self.jobs.send(None);
             let _ = thread.join();
         }
     }

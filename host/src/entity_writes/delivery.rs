@@ -9,16 +9,15 @@
 //! writes. A hook that traps or times out commits nothing: its failure is
 //! recorded by `complete`. A delivery the writer could not finish (the node died, or the
 //! plugin was busy) is claimed later by whichever node runs
-//! [`Host::deliver_due`]: the delivery loop ([`Host::start_background`])
+//! `Host::deliver_due`: the delivery loop (`Host::start_background`)
 //! does so every second and whenever the outbox wakes it.
 //!
 //! The guarantee: every event reaches every hook's plugin storage exactly
 //! once (in effect); the hook itself runs at least once, so what it does
 //! outside its storage (logs, entity writes) may happen again after a crash.
 
-use crate::Host;
+use super::{Entities, LEASE_MARGIN};
 use crate::capabilities::in_place;
-use crate::entity_writes::LEASE_MARGIN;
 use crate::error::{CallErrorKind, HostError};
 use crate::plugin::phase::{HookDelivery, Phase};
 use crate::plugin::{LoadedPlugin, invoke};
@@ -29,7 +28,7 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Deliveries claimed at a time by [`Host::deliver_due`], then run one after
+/// Deliveries claimed at a time by `Host::deliver_due`, then run one after
 /// the other: each call blocks its task while it waits for the database, so
 /// running them together would let one slow commit eat the others' time.
 const CLAIM_BATCH: usize = 8;
@@ -81,22 +80,17 @@ fn busy(kind: &CallErrorKind) -> bool {
     )
 }
 
-impl Host {
-    /// This host's name in the outbox's leases: unique per opened host.
-    pub fn node_id(&self) -> &str {
-        self.entity_writes.node()
-    }
-
+impl Entities {
     /// Hook deliveries waiting in the outbox (leased or not), on every node
     /// sharing the database.
-    pub fn pending_deliveries(&self) -> Result<u64, HostError> {
-        Ok(self.invoker.backend.outbox.pending()?)
+    pub(crate) fn pending_deliveries(&self) -> Result<u64, HostError> {
+        Ok(self.backend().outbox.pending()?)
     }
 
     /// Runs `plugin`'s hook for delivery `id` and settles it in the outbox.
     /// After [`MAX_ATTEMPTS`] claims (`attempts`), a busy plugin fails the
     /// delivery instead of putting it back.
-    pub(crate) async fn deliver(
+    pub(super) async fn deliver(
         &self,
         plugin: &LoadedPlugin,
         id: u64,
@@ -107,7 +101,7 @@ impl Host {
         let Some(indices) = &plugin.events else {
             return Delivered::Elsewhere;
         };
-        let outbox = &self.invoker.backend.outbox;
+        let outbox = &self.backend().outbox;
         let wit_entity = Arc::new(entity.to_wit());
         let delivery = HookDelivery::new(id, &entity.id);
         let settled = delivery.settled.clone();
@@ -140,7 +134,7 @@ impl Host {
             // (switched-off plugins' deliveries are not claimed meanwhile).
             Err(error) if matches!(error.kind, CallErrorKind::Disabled) => {
                 let reason = error.to_string();
-                if let Err(failed) = in_place(|| outbox.retry(id, self.node_id(), POLL_INTERVAL)) {
+                if let Err(failed) = in_place(|| outbox.retry(id, self.node(), POLL_INTERVAL)) {
                     tracing::warn!(plugin = %plugin.id(), delivery = id, "delivery not put back: {failed}");
                 }
                 return Delivered::Later(PendingHook { plugin_id: plugin.id().to_string(), reason });
@@ -148,7 +142,7 @@ impl Host {
             Err(error) if busy(&error.kind) && attempts < MAX_ATTEMPTS => {
                 let reason = error.to_string();
                 // Not put back: its lease runs out and it is claimed then.
-                if let Err(failed) = in_place(|| outbox.retry(id, self.node_id(), backoff(attempts))) {
+                if let Err(failed) = in_place(|| outbox.retry(id, self.node(), backoff(attempts))) {
                     tracing::warn!(plugin = %plugin.id(), delivery = id, "delivery not put back: {failed}");
                 }
                 return Delivered::Later(PendingHook { plugin_id: plugin.id().to_string(), reason });
@@ -167,7 +161,7 @@ impl Host {
             error,
         };
         self.log_failure(&outcome);
-        match in_place(|| outbox.complete(id, self.node_id(), &outcome)) {
+        match in_place(|| outbox.complete(id, self.node(), &outcome)) {
             Ok(true) => self.announce(outcome),
             Ok(false) => Delivered::Elsewhere,
             Err(failed) => {
@@ -181,7 +175,7 @@ impl Host {
 
     /// A settled hook's outcome, for the live feed.
     fn announce(&self, outcome: HookOutcome) -> Delivered {
-        self.entity_writes.announce(&outcome);
+        self.writes.announce(&outcome);
         Delivered::Done(outcome)
     }
 
@@ -194,10 +188,9 @@ impl Host {
 
     /// Claims the due deliveries (left by a node that died, or put back) of
     /// the plugins loaded here, up to 8, and delivers them one after the
-    /// other; how many it claimed. Embedders that do not run [`Host::start_background`] call
-    /// this themselves, for instance once after loading their plugins.
-    pub async fn deliver_due(&self) -> Result<usize, HostError> {
-        let plugins = self.registry.hook_plugins();
+    /// other; how many it claimed.
+    pub(crate) async fn deliver_due(&self) -> Result<usize, HostError> {
+        let plugins = self.invoker.registry.hook_plugins();
         if plugins.is_empty() {
             return Ok(0);
         }
@@ -207,7 +200,7 @@ impl Host {
         let batch = u32::try_from(CLAIM_BATCH).unwrap_or(u32::MAX);
         let lease = longest.unwrap_or_default() * batch + LEASE_MARGIN;
         let claimed: Vec<Delivery> =
-            in_place(|| self.invoker.backend.outbox.claim_due(self.node_id(), &ids, lease, CLAIM_BATCH))?;
+            in_place(|| self.backend().outbox.claim_due(self.node(), &ids, lease, CLAIM_BATCH))?;
         let count = claimed.len();
         for delivery in claimed {
             // Unloaded since the claim: its lease runs out and a node that runs it takes it.
@@ -220,15 +213,9 @@ impl Host {
         Ok(count)
     }
 
-    /// One round of the delivery loop (`Host::start_background`): reads the
-    /// switches again (those made on other nodes take effect here within a
-    /// round), then delivers due deliveries until fewer than a batch are due.
-    pub(crate) async fn deliver_all_due(self: Arc<Self>) {
-        let refresh = self.clone();
-        if let Ok(Err(error)) = self.invoker.runtime.spawn_blocking(move || refresh.refresh_switches()).await
-        {
-            tracing::warn!("reading which plugins are switched off failed: {error}");
-        }
+    /// Delivers due deliveries until fewer than a batch are due (one round
+    /// of the delivery loop, `Host::start_background`).
+    pub(crate) async fn deliver_all_due(&self) {
         loop {
             match self.deliver_due().await {
                 Ok(claimed) if claimed == CLAIM_BATCH => continue,

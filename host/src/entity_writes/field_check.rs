@@ -9,7 +9,7 @@
 //! longest widget time limit among them), so a write with a hundred widget
 //! fields answers in about one widget time limit, not a hundred.
 
-use crate::Host;
+use super::Entities;
 use crate::error::HostError;
 use crate::field_config::{FieldSetting, parse_widget_id};
 use futures_util::StreamExt;
@@ -81,17 +81,17 @@ fn has_value(value: Option<&Value>) -> bool {
     }
 }
 
-impl Host {
+impl Entities {
     /// The loaded widget `plugin:{pluginId}:{widgetId}`, if it is loaded.
     fn loaded_widget(&self, widget_id: &str) -> Option<crate::WidgetInfo> {
         let (plugin_id, local_id) = parse_widget_id(widget_id)?;
-        let plugin = self.loaded(plugin_id)?;
+        let plugin = self.invoker.registry.get(plugin_id)?;
         plugin.widget_infos().iter().find(|widget| widget.widget_id == local_id).cloned()
     }
 
     /// Why widget `widget_id` may not edit a field of type `kind`, if it is
     /// loaded and does not list that type (an empty list takes any type).
-    pub(crate) fn widget_type_problem(&self, widget_id: &str, kind: &str) -> Option<String> {
+    pub(super) fn widget_type_problem(&self, widget_id: &str, kind: &str) -> Option<String> {
         let types = self.loaded_widget(widget_id)?.field_types;
         (!types.is_empty() && !types.iter().any(|t| t == kind)).then(|| {
             format!(
@@ -103,7 +103,7 @@ impl Host {
 
     /// Why `config` is not a configuration widget `widget_id` takes, if it
     /// is loaded and declares a `config_schema` (without one, any goes).
-    pub(crate) fn widget_config_problem(&self, widget_id: &str, config: &Value) -> Option<String> {
+    pub(super) fn widget_config_problem(&self, widget_id: &str, config: &Value) -> Option<String> {
         let schema = self.loaded_widget(widget_id)?.config_schema;
         if schema.is_empty() || config.is_null() {
             return None;
@@ -120,7 +120,7 @@ impl Host {
 
     /// Checks `data` against the entity type's field configuration. `stored`
     /// is the entity's data before an update (none on create).
-    pub(crate) async fn check_fields(
+    pub(super) async fn check_fields(
         &self,
         entity_type: &str,
         data: &Value,
@@ -152,7 +152,7 @@ impl Host {
             }
             // A page-only widget has nothing to validate with: its page checks
             // in the browser only (docs/widgets.md says so, and the console).
-            if !self.is_page_only_widget(widget) {
+            if !self.invoker.is_page_only_widget(widget) {
                 checks.push((name.clone(), widget.clone(), value.clone()));
             }
         }
@@ -172,7 +172,7 @@ impl Host {
     async fn run_widget_checks(&self, entity_type: &str, checks: Vec<(String, String, Value)>) -> Problems {
         let budget = checks
             .iter()
-            .filter_map(|(_, widget, _)| self.loaded(parse_widget_id(widget)?.0))
+            .filter_map(|(_, widget, _)| self.invoker.registry.get(parse_widget_id(widget)?.0))
             .map(|plugin| plugin.context.limits.widget_timeout)
             .max()
             .unwrap_or(Duration::ZERO);
@@ -180,7 +180,7 @@ impl Host {
         // checks never refuse each other for being busy.
         let at_once = checks
             .iter()
-            .filter_map(|(_, widget, _)| self.loaded(parse_widget_id(widget)?.0))
+            .filter_map(|(_, widget, _)| self.invoker.registry.get(parse_widget_id(widget)?.0))
             .map(|plugin| plugin.context.limits.max_concurrent)
             .min()
             .unwrap_or(1)
@@ -190,7 +190,7 @@ impl Host {
             checks.iter().map(|(name, widget, _)| (name.clone(), widget.clone())).collect();
         let mut running = futures_util::stream::iter(checks)
             .map(|(name, widget, value)| async move {
-                let result = self.validate_widget_async(&widget, &value).await;
+                let result = self.invoker.validate_widget(&widget, &value).await;
                 (name, widget, result)
             })
             .buffer_unordered(at_once);

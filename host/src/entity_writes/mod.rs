@@ -1,29 +1,41 @@
-//! Entity writes and their events. A write and its event's hook deliveries
-//! commit in one transaction (the outbox, see `delivery.rs`). A write through
-//! the host's API then runs every hook at once, one after the other in
-//! plugin-id order, so the writer sees their outcomes; a write a plugin makes
-//! (`entities.delete`, from 0.3.0) leaves them to the outbox's loop, so a
-//! hook that writes never runs hooks inside itself. A failing hook is logged
-//! under the plugin's id and recorded in the outcome, and never undoes the write.
+//! Entities, as one part that owns them end to end: reads, writes and their
+//! events, the outbox that delivers those events to hooks (`delivery`), and
+//! the field configurations every write is checked against
+//! (`field_configs`, `field_check`). `Host` answers through `Entities`;
+//! a capability view holds the smaller `EntityWrites`, so a plugin's
+//! write takes the same path into the store.
+//!
+//! A write and its event's hook deliveries commit in one transaction. A
+//! write through the host's API then runs every hook at once, one after the
+//! other in plugin-id order, so the writer sees their outcomes; a write a
+//! plugin makes (`entities.delete`, from 0.3.0) leaves them to the outbox's
+//! loop, so a hook that writes never runs hooks inside itself. A failing
+//! hook is logged under the plugin's id and recorded in the outcome, and
+//! never undoes the write.
 
-use crate::Host;
 use crate::capabilities::in_place;
-use crate::delivery::Delivered;
 use crate::error::HostError;
 use crate::plugin::LoadedPlugin;
+use crate::plugin::invoke::Invoker;
 use crate::plugin_log::now_millis;
 use crate::registry::Registry;
 use crate::store::{Backend, NewDeliveries, StoreError};
-use crate::types::Entity;
+use crate::types::{Entity, EntityQuery};
+use delivery::Delivered;
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use crate::delivery::{MAX_ATTEMPTS, PendingHook};
-pub use crate::types::{EntityEvent, HookOutcome};
+mod delivery;
+mod field_check;
+mod field_configs;
 
-/// Hook outcomes [`Host::hook_history`] returns.
+pub use crate::types::{EntityEvent, HookOutcome};
+pub(crate) use delivery::POLL_INTERVAL;
+pub use delivery::{MAX_ATTEMPTS, PendingHook};
+
+/// Hook outcomes [`Host::hook_history`](crate::Host::hook_history) returns.
 const HISTORY_SHOWN: usize = 1000;
 
 /// A committed entity write and what the hooks made of it.
@@ -59,7 +71,7 @@ pub(crate) struct EntityWrites {
     registry: Arc<Registry>,
     /// This host's name in the outbox's leases: unique per opened host.
     node: String,
-    /// Hook outcomes as they settle, for [`Host::subscribe_hooks`].
+    /// Hook outcomes as they settle, for `Host::subscribe_hooks`.
     hook_feed: tokio::sync::broadcast::Sender<HookOutcome>,
 }
 
@@ -113,62 +125,66 @@ impl EntityWrites {
     }
 }
 
-impl Host {
-    /// Creates an entity with a generated id and fires `on-entity-created`,
-    /// from code without an async runtime (see [`Host::create_entity_async`]).
-    pub fn create_entity(&self, entity_type: &str, data: Value) -> Result<EntityWrite, HostError> {
-        self.block_on(self.create_entity_async(None, entity_type, data))
+/// The entity part: [`EntityWrites`] and the invoker that runs the hooks
+/// and the widget checks a write needs.
+pub(crate) struct Entities {
+    invoker: Arc<Invoker>,
+    writes: Arc<EntityWrites>,
+}
+
+impl Entities {
+    pub(crate) fn new(invoker: Arc<Invoker>, writes: Arc<EntityWrites>) -> Entities {
+        Entities { invoker, writes }
     }
 
-    /// Creates an entity with the given id and fires `on-entity-created`.
-    pub fn create_entity_with_id(
-        &self,
-        id: &str,
-        entity_type: &str,
-        data: Value,
-    ) -> Result<EntityWrite, HostError> {
-        self.block_on(self.create_entity_async(Some(id), entity_type, data))
+    fn backend(&self) -> &Backend {
+        &self.invoker.backend
     }
 
-    /// Replaces an entity's data and fires `on-entity-updated`.
-    pub fn update_entity(&self, id: &str, data: Value) -> Result<EntityWrite, HostError> {
-        self.block_on(self.update_entity_async(id, data))
+    /// One entity.
+    pub(crate) fn get(&self, id: &str) -> Result<Option<Entity>, HostError> {
+        Ok(self.backend().entities.get(id)?)
     }
 
-    /// Deletes an entity and fires `on-entity-deleted`.
-    pub fn delete_entity(&self, id: &str) -> Result<EntityWrite, HostError> {
-        self.block_on(self.delete_entity_async(id))
+    /// The entities matching `query`, oldest first.
+    pub(crate) fn find(&self, query: &EntityQuery) -> Result<Vec<Entity>, HostError> {
+        query.check().map_err(HostError::InvalidEntity)?;
+        Ok(self.backend().entities.find(query, None)?)
+    }
+
+    /// How many entities match `query` (limit and offset ignored).
+    pub(crate) fn count(&self, query: &EntityQuery) -> Result<u64, HostError> {
+        query.check().map_err(HostError::InvalidEntity)?;
+        Ok(self.backend().entities.count(query, None)?)
     }
 
     /// Creates an entity (with a generated id when `id` is `None`) and fires
     /// `on-entity-created`.
-    pub async fn create_entity_async(
+    pub(crate) async fn create(
         &self,
         id: Option<&str>,
         entity_type: &str,
         data: Value,
     ) -> Result<EntityWrite, HostError> {
-        let plugins = self.registry.hook_plugins();
-        let deliveries = self.entity_writes.deliveries(&plugins);
-        let (entity, ids) = self.store_new_entity(id, entity_type, data, &deliveries).await?;
+        let plugins = self.invoker.registry.hook_plugins();
+        let deliveries = self.writes.deliveries(&plugins);
+        let (entity, ids) = self.store_new(id, entity_type, data, &deliveries).await?;
         Ok(self.fan_out(EntityEvent::Created, entity, &plugins, ids).await)
     }
 
-    /// Stores a new entity (with a generated id when `id` is `None`) without
-    /// firing any hook: for importing existing records and for a test's
-    /// setup. Checked exactly as a create is (field configurations included).
-    pub fn import_entity(
+    /// Stores a new entity without firing any hook, checked exactly as a
+    /// create is (field configurations included).
+    pub(crate) async fn import(
         &self,
         id: Option<&str>,
         entity_type: &str,
         data: Value,
     ) -> Result<Entity, HostError> {
-        let none = NewDeliveries::default();
-        Ok(self.block_on(self.store_new_entity(id, entity_type, data, &none))?.0)
+        Ok(self.store_new(id, entity_type, data, &NewDeliveries::default()).await?.0)
     }
 
     /// Stores a new entity and `deliveries` in one transaction.
-    async fn store_new_entity(
+    async fn store_new(
         &self,
         id: Option<&str>,
         entity_type: &str,
@@ -186,47 +202,50 @@ impl Host {
             created_at: now,
             updated_at: now,
         };
-        match in_place(|| self.invoker.backend.entities.insert(&entity, deliveries))? {
+        match in_place(|| self.backend().entities.insert(&entity, deliveries))? {
             Some(ids) => Ok((entity, ids)),
             None => Err(HostError::EntityExists(id)),
         }
     }
 
     /// Replaces an entity's data and fires `on-entity-updated`.
-    pub async fn update_entity_async(&self, id: &str, data: Value) -> Result<EntityWrite, HostError> {
+    pub(crate) async fn update(&self, id: &str, data: Value) -> Result<EntityWrite, HostError> {
         let mut entity =
-            in_place(|| self.entity(id))?.ok_or_else(|| HostError::EntityNotFound(id.to_string()))?;
+            in_place(|| self.get(id))?.ok_or_else(|| HostError::EntityNotFound(id.to_string()))?;
         check_entity(id, &entity.entity_type, &data)?;
         self.check_fields(&entity.entity_type, &data, Some(&entity.data)).await?;
         entity.data = data;
         entity.updated_at = now_millis().max(entity.created_at);
-        let plugins = self.registry.hook_plugins();
-        let deliveries = self.entity_writes.deliveries(&plugins);
-        let Some(ids) = in_place(|| self.invoker.backend.entities.update(&entity, &deliveries))? else {
+        let plugins = self.invoker.registry.hook_plugins();
+        let deliveries = self.writes.deliveries(&plugins);
+        let Some(ids) = in_place(|| self.backend().entities.update(&entity, &deliveries))? else {
             return Err(HostError::EntityNotFound(id.to_string()));
         };
         Ok(self.fan_out(EntityEvent::Updated, entity, &plugins, ids).await)
     }
 
     /// Deletes an entity and fires `on-entity-deleted`.
-    pub async fn delete_entity_async(&self, id: &str) -> Result<EntityWrite, HostError> {
-        let plugins = self.registry.hook_plugins();
-        let deliveries = self.entity_writes.deliveries(&plugins);
-        let (entity, ids) = in_place(|| self.invoker.backend.entities.delete(id, &deliveries))?
+    pub(crate) async fn delete(&self, id: &str) -> Result<EntityWrite, HostError> {
+        let plugins = self.invoker.registry.hook_plugins();
+        let deliveries = self.writes.deliveries(&plugins);
+        let (entity, ids) = in_place(|| self.backend().entities.delete(id, &deliveries))?
             .ok_or_else(|| HostError::EntityNotFound(id.to_string()))?;
         Ok(self.fan_out(EntityEvent::Deleted, entity, &plugins, ids).await)
     }
 
     /// The most recent hook outcomes (up to 1,000), oldest first.
-    pub fn hook_history(&self) -> Result<Vec<HookOutcome>, HostError> {
-        Ok(self.invoker.backend.hooks.recent(HISTORY_SHOWN)?)
+    pub(crate) fn hook_history(&self) -> Result<Vec<HookOutcome>, HostError> {
+        Ok(self.backend().hooks.recent(HISTORY_SHOWN)?)
     }
 
-    /// Hook outcomes from now on, as they happen (a console's live view).
-    /// A subscriber that falls more than 1,024 behind gets
-    /// `RecvError::Lagged` and goes on from the newest.
-    pub fn subscribe_hooks(&self) -> tokio::sync::broadcast::Receiver<HookOutcome> {
-        self.entity_writes.hook_feed.subscribe()
+    /// Hook outcomes from now on, as they happen.
+    pub(crate) fn subscribe_hooks(&self) -> tokio::sync::broadcast::Receiver<HookOutcome> {
+        self.writes.hook_feed.subscribe()
+    }
+
+    /// This host's name in the outbox's leases and the node reports.
+    pub(crate) fn node(&self) -> &str {
+        self.writes.node()
     }
 
     /// Delivers a committed write's event to `plugins` (delivery `ids`, in
