@@ -24,7 +24,9 @@ mod calls;
 mod config;
 mod entities;
 mod info;
+mod nodes;
 mod plugins;
+mod switches;
 
 pub use config::{DEFAULT_MAX_WASM_STACK, HostConfig};
 pub use info::PluginInfo;
@@ -36,10 +38,10 @@ pub struct Host {
     /// Runs every call into a plugin (and owns the engine and the backend).
     pub(crate) invoker: Arc<Invoker>,
     /// Vets and loads plugins.
-    pub(crate) loader: Loader,
+    loader: Loader,
     /// The loaded plugins and the switched-off ones, shared with the invoker.
-    pub(crate) registry: Arc<Registry>,
-    pub(crate) folders: Folders,
+    registry: Arc<Registry>,
+    folders: Folders,
     /// Runs the calls of the blocking API; stopped in the background on drop
     /// (a host may be dropped inside another runtime).
     runtime: Option<tokio::runtime::Runtime>,
@@ -53,7 +55,7 @@ pub struct Host {
     /// configurations.
     entities: Entities,
     /// This node's report: withdrawn once the host stops, then written no more.
-    pub(crate) node_report: crate::nodes::NodeReport,
+    node_report: crate::nodes::NodeReport,
 }
 
 impl Host {
@@ -157,6 +159,7 @@ impl Host {
             runtime: runtime.handle().clone(),
             registry: registry.clone(),
         });
+        let node_report = crate::nodes::NodeReport::new(invoker.backend.clone(), entity_writes.node());
         Ok(Host {
             entities: Entities::new(invoker.clone(), entity_writes),
             invoker,
@@ -177,7 +180,7 @@ impl Host {
             #[cfg(feature = "install")]
             installs: crate::install::Installs::new(config.install),
             data_dir,
-            node_report: Default::default(),
+            node_report,
         })
     }
 

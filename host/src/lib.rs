@@ -69,7 +69,6 @@ mod registry;
 mod reload;
 mod sandbox;
 pub mod store;
-mod switches;
 mod sync;
 pub mod types;
 

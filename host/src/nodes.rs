@@ -1,16 +1,17 @@
 //! Every node's health, visible from any node. Each host's circuit breakers
 //! and counters are its own (a plugin may be degraded on one node and fine
 //! on another), so each host writes a report of them to the shared database
-//! every few seconds ([`Host::start_background`]), and any host lists every
-//! node's last report ([`Host::nodes`]), marking the ones gone quiet.
+//! every few seconds ([`Host::start_background`](crate::Host::start_background)),
+//! and any host lists every node's last report
+//! ([`Host::nodes`](crate::Host::nodes)), marking the ones gone quiet.
 
-use crate::Host;
 use crate::capabilities::in_place;
 use crate::error::HostError;
+use crate::store::Backend;
 use crate::sync::locked;
 use serde::Serialize;
-use serde_json::{Map, Value, json};
-use std::sync::{Arc, Mutex};
+use serde_json::Value;
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// How often a host reports.
@@ -22,14 +23,58 @@ pub const STALE_AFTER: Duration = Duration::from_secs(15);
 const FORGET_AFTER: Duration = Duration::from_secs(3600);
 
 /// This node's own report: written, or withdrawn for good once the host
-/// stops. A report being written holds the lock, so a withdrawal never lands
-/// before it (which would leave a stopped node listed).
-#[derive(Default)]
+/// stops. The part that owns the `nodes` table for this node.
 pub(crate) struct NodeReport {
-    withdrawn: Mutex<bool>,
+    backend: Backend,
+    /// This host's name (as in the outbox's leases).
+    node: String,
+    gate: ReportGate,
 }
 
 impl NodeReport {
+    pub(crate) fn new(backend: Backend, node: &str) -> NodeReport {
+        NodeReport { backend, node: node.to_string(), gate: ReportGate::default() }
+    }
+
+    /// Writes `report()` as this node's report, unless it has withdrawn.
+    pub(crate) fn write(&self, report: impl FnOnce() -> Value) -> Result<(), HostError> {
+        self.gate.write(|| Ok(in_place(|| self.backend.nodes.report(&self.node, &report(), FORGET_AFTER))?))
+    }
+
+    /// Removes this node's report: no report follows.
+    pub(crate) fn withdraw(&self) -> Result<(), HostError> {
+        self.gate.withdraw(|| Ok(in_place(|| self.backend.nodes.withdraw(&self.node))?))
+    }
+
+    /// Every node's last report, this one's as it was last written.
+    pub(crate) fn nodes(&self) -> Result<Vec<NodeStatus>, HostError> {
+        let reports = in_place(|| self.backend.nodes.reports())?;
+        Ok(reports
+            .into_iter()
+            .map(|report| {
+                let field = |name: &str| report.report.get(name).cloned().unwrap_or(Value::Null);
+                NodeStatus {
+                    this_node: report.node == self.node,
+                    reported_ms_ago: u64::try_from(report.age.as_millis()).unwrap_or(u64::MAX),
+                    stale: report.age > STALE_AFTER,
+                    version: field("version"),
+                    plugins: field("plugins"),
+                    failed_loads: field("failed_loads"),
+                    node: report.node,
+                }
+            })
+            .collect())
+    }
+}
+
+/// Withdrawn or not: a report being written holds the lock, so a withdrawal
+/// never lands before it (which would leave a stopped node listed).
+#[derive(Default)]
+struct ReportGate {
+    withdrawn: Mutex<bool>,
+}
+
+impl ReportGate {
     /// Runs `write` unless this node has withdrawn.
     fn write(&self, write: impl FnOnce() -> Result<(), HostError>) -> Result<(), HostError> {
         let withdrawn = locked(&self.withdrawn);
@@ -43,7 +88,7 @@ impl NodeReport {
     }
 }
 
-/// One node as [`Host::nodes`] lists it.
+/// One node as [`Host::nodes`](crate::Host::nodes) lists it.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeStatus {
     /// Its name (as in the outbox's leases).
@@ -62,75 +107,14 @@ pub struct NodeStatus {
     pub failed_loads: Value,
 }
 
-impl Host {
-    /// Writes this host's report (its plugins' health and failed loads) to
-    /// the database, for [`Host::nodes`] on every node.
-    pub fn report_node(&self) -> Result<(), HostError> {
-        self.node_report.write(|| self.write_node_report())
-    }
-
-    fn write_node_report(&self) -> Result<(), HostError> {
-        let plugins: Map<String, Value> = self
-            .loaded_all()
-            .iter()
-            .map(|plugin| {
-                (plugin.id().to_string(), json!(plugin.context.health.snapshot(self.invoker.clock.now())))
-            })
-            .collect();
-        let report = json!({
-            "version": env!("CARGO_PKG_VERSION"),
-            "plugins": plugins,
-            "failed_loads": self.failed_loads(),
-        });
-        in_place(|| self.invoker.backend.nodes.report(self.node_id(), &report, FORGET_AFTER))?;
-        Ok(())
-    }
-
-    /// Every node sharing the database, with its plugins' health as it last
-    /// reported it; this host's report is written first, so it is current.
-    pub fn nodes(&self) -> Result<Vec<NodeStatus>, HostError> {
-        self.report_node()?;
-        let reports = in_place(|| self.invoker.backend.nodes.reports())?;
-        Ok(reports
-            .into_iter()
-            .map(|report| {
-                let field = |name: &str| report.report.get(name).cloned().unwrap_or(Value::Null);
-                NodeStatus {
-                    this_node: report.node == self.node_id(),
-                    reported_ms_ago: u64::try_from(report.age.as_millis()).unwrap_or(u64::MAX),
-                    stale: report.age > STALE_AFTER,
-                    version: field("version"),
-                    plugins: field("plugins"),
-                    failed_loads: field("failed_loads"),
-                    node: report.node,
-                }
-            })
-            .collect())
-    }
-
-    /// Removes this host's report (it is stopping), so the other nodes stop
-    /// listing it; it reports no more.
-    pub fn withdraw_node(&self) -> Result<(), HostError> {
-        self.node_report.withdraw(|| Ok(in_place(|| self.invoker.backend.nodes.withdraw(self.node_id()))?))
-    }
-
-    /// One round of the node-report loop (`Host::start_background`).
-    pub(crate) async fn report_node_in_background(self: Arc<Self>) {
-        let runtime = self.invoker.runtime.clone();
-        if let Ok(Err(error)) = runtime.spawn_blocking(move || self.report_node()).await {
-            tracing::warn!("reporting this node's health to the database failed: {error}");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::NodeReport;
+    use super::ReportGate;
     use std::sync::mpsc::channel;
 
     #[test]
     fn a_withdrawn_node_writes_no_more_and_a_write_in_flight_lands_first() {
-        let report = NodeReport::default();
+        let report = ReportGate::default();
         let (order, seen) = channel();
         let (release, wait) = channel::<()>();
         std::thread::scope(|scope| {

@@ -1,11 +1,12 @@
 //! Load bookkeeping and hot reload, for every embedder: the host remembers
 //! which plugin folders failed to load and why (a failed reload keeps the
-//! running version and is remembered too), and [`Host::reload_changed`]
+//! running version and is remembered too), and
+//! [`Host::reload_changed`](crate::Host::reload_changed)
 //! polls a plugins folder, loading new plugin folders and reloading those
 //! whose manifest or component changed on disk.
 
 use crate::error::LoadError;
-use crate::host::{Host, PluginInfo};
+use crate::host::PluginInfo;
 use crate::manifest::Manifest;
 use crate::sync::locked;
 use serde::Serialize;
@@ -74,36 +75,15 @@ impl Folders {
             failed.push(FailedLoad { id, dir: dir.to_path_buf(), error: error.to_string() });
         }
     }
-}
 
-impl Host {
-    /// The plugin folders whose last load or reload failed. A folder whose
-    /// reload failed is also in [`Host::plugins`]: its previous version runs.
-    pub fn failed_loads(&self) -> Vec<FailedLoad> {
-        locked(&self.folders.failed).clone()
+    /// The folders whose last load or reload failed.
+    pub(crate) fn failed(&self) -> Vec<FailedLoad> {
+        locked(&self.failed).clone()
     }
 
-    /// Looks at every plugin folder under `root` once: loads the new ones and
-    /// reloads those whose manifest or component changed since they were last
-    /// loaded. Returns what it did; unchanged folders are not listed. Call it
-    /// on a timer for hot reload (`plinth serve --reload` does, every second).
-    pub fn reload_changed(
-        &self,
-        root: impl AsRef<Path>,
-    ) -> std::io::Result<Vec<(PathBuf, Result<PluginInfo, LoadError>)>> {
-        let mut done = Vec::new();
-        for dir in plugin_dirs(root.as_ref())? {
-            let print = fingerprint(&dir);
-            if locked(&self.folders.seen).get(&dir) == Some(&print) {
-                continue;
-            }
-            let loaded = self.loaded_all().into_iter().find(|p| p.dir == dir).map(|p| p.id().to_string());
-            let result = match loaded {
-                Some(id) => self.reload_plugin(&id),
-                None => self.load_plugin(&dir),
-            };
-            done.push((dir, result));
-        }
-        Ok(done)
+    /// Whether `dir`'s manifest and component are as they were when it was
+    /// last loaded (or tried).
+    pub(crate) fn unchanged(&self, dir: &Path) -> bool {
+        locked(&self.seen).get(dir) == Some(&fingerprint(dir))
     }
 }

@@ -7,7 +7,7 @@ use crate::limits::Limits;
 use crate::plugin::{self, LoadedPlugin};
 use crate::plugin_log::LogRecord;
 use crate::registry::Refused;
-use crate::reload::plugin_dirs;
+use crate::reload::{FailedLoad, plugin_dirs};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -168,11 +168,46 @@ impl Host {
         self.invoker.log.records(id)
     }
 
+    /// Vets the plugin in `dir` without loading it (an install's first look).
+    #[cfg(feature = "install")]
+    pub(crate) fn vet(&self, dir: &Path) -> Result<plugin::vet::Vetted, LoadError> {
+        plugin::vet::vet(&self.invoker.sandbox, &self.loader, dir)
+    }
+
     pub(crate) fn loaded(&self, id: &str) -> Option<Arc<LoadedPlugin>> {
         self.registry.get(id)
     }
 
     pub(crate) fn loaded_all(&self) -> Vec<Arc<LoadedPlugin>> {
         self.registry.all()
+    }
+
+    /// The plugin folders whose last load or reload failed. A folder whose
+    /// reload failed is also in [`Host::plugins`]: its previous version runs.
+    pub fn failed_loads(&self) -> Vec<FailedLoad> {
+        self.folders.failed()
+    }
+
+    /// Looks at every plugin folder under `root` once: loads the new ones and
+    /// reloads those whose manifest or component changed since they were last
+    /// loaded. Returns what it did; unchanged folders are not listed. Call it
+    /// on a timer for hot reload (`plinth serve --reload` does, every second).
+    pub fn reload_changed(
+        &self,
+        root: impl AsRef<Path>,
+    ) -> std::io::Result<Vec<(PathBuf, Result<PluginInfo, LoadError>)>> {
+        let mut done = Vec::new();
+        for dir in plugin_dirs(root.as_ref())? {
+            if self.folders.unchanged(&dir) {
+                continue;
+            }
+            let loaded = self.loaded_all().into_iter().find(|p| p.dir == dir).map(|p| p.id().to_string());
+            let result = match loaded {
+                Some(id) => self.reload_plugin(&id),
+                None => self.load_plugin(&dir),
+            };
+            done.push((dir, result));
+        }
+        Ok(done)
     }
 }

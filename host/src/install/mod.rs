@@ -181,7 +181,7 @@ impl Host {
 
     /// Checks the plugin in `dir` without running it, and says what it asks for.
     pub fn vet_plugin(&self, dir: &Path) -> Result<PluginRequest, LoadError> {
-        let vetted = crate::plugin::vet::vet(&self.invoker.sandbox, &self.loader, dir)?;
+        let vetted = self.vet(dir)?;
         let manifest = &vetted.manifest;
         Ok(PluginRequest {
             id: manifest.id.clone(),

@@ -5,7 +5,7 @@
 //! so every node sharing it follows: this one at once, the others at their
 //! next delivery poll (every second).
 
-use crate::Host;
+use super::Host;
 use crate::capabilities::in_place;
 use crate::error::HostError;
 
