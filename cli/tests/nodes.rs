@@ -73,6 +73,16 @@ fn two_nodes_share_one_postgresql_database() {
     assert_eq!(status, 200, "{removed}");
     assert!(b.answers("/api/plugins/probe/keys", 404), "node B drops what node A uninstalled");
 
+    // A node's data folder belongs to its database: a command on it without
+    // --database is refused, naming the database to give; with it, it works.
+    let data_dir = a.data_dir.to_str().expect("a UTF-8 path");
+    let refused = common::plinth(&["installed", "--data-dir", data_dir]);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{said}");
+    assert!(said.contains(&format!("--database {url}")), "{said}");
+    let listed = common::plinth(&["installed", "--data-dir", data_dir, "--database", &url]);
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+
     // The database goes away: clear 503s, no crash; it comes back: no restart needed.
     cluster.stop();
     let (status, down) = a.get("/api/entities");

@@ -151,11 +151,7 @@ fn open_host(target: &Target, trust: &Trust) -> anyhow::Result<Host> {
     let mut config = HostConfig::new(&target.data_dir);
     super::engine::apply(&mut config);
     config.install = trust.config()?;
-    if let Some(url) = &target.database {
-        let backend = plinth_host::store::Backend::postgres(url)
-            .map_err(|e| anyhow::anyhow!("connecting to the database given by --database: {e}"))?;
-        config.backend = Some(backend);
-    }
+    config.backend = super::database_mark::backend(&target.data_dir, target.database.as_deref())?;
     if let Some(dir) = HostConfig::user_compile_cache_dir() {
         config.compile_cache_dir = Some(dir);
     }

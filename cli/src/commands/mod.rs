@@ -3,6 +3,7 @@
 pub mod build;
 pub mod call;
 pub mod check;
+pub mod database_mark;
 pub mod demo;
 pub mod dev;
 pub mod engine;

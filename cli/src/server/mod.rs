@@ -117,11 +117,7 @@ impl ServeArgs {
         }
         config.legacy = Some(legacy);
         config.install = self.trust.config()?;
-        if let Some(url) = &self.database {
-            let backend = plinth_host::store::Backend::postgres(url)
-                .map_err(|e| anyhow::anyhow!("connecting to the database given by --database: {e}"))?;
-            config.backend = Some(backend);
-        }
+        config.backend = crate::commands::database_mark::backend(&self.data_dir, self.database.as_deref())?;
         Ok(config)
     }
 }
