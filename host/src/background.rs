@@ -52,7 +52,7 @@ impl Host {
             host,
             Cadence {
                 every: crate::entity_writes::POLL_INTERVAL,
-                woken_by: Some(host.invoker.backend.outbox.wake_ups()),
+                woken_by: Some(host.backend().outbox.wake_ups()),
                 at_start: false,
             },
             |host| Box::pin(host.deliver_round()),
@@ -62,7 +62,7 @@ impl Host {
             host,
             Cadence {
                 every: crate::install::SYNC_INTERVAL,
-                woken_by: Some(host.invoker.backend.packages.changes()),
+                woken_by: Some(host.backend().packages.changes()),
                 at_start: false,
             },
             |host| Box::pin(async move { host.sync_installs_in_background().await }),
@@ -83,7 +83,7 @@ fn spawn(
     round: impl Fn(Arc<Host>) -> Round + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {
     let weak: Weak<Host> = Arc::downgrade(host);
-    host.invoker.runtime.spawn(async move {
+    host.runtime().spawn(async move {
         let mut first = cadence.at_start;
         loop {
             if !std::mem::take(&mut first) {

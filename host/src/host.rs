@@ -3,7 +3,7 @@
 
 use crate::capabilities::settings;
 use crate::engine::EngineProfile;
-use crate::entity_writes::{Entities, EntityWrites};
+use crate::entity_writes::{Entities, EntitiesHandle};
 use crate::error::HostError;
 #[cfg(feature = "legacy")]
 use crate::legacy::{LegacyError, LegacyRunner};
@@ -36,24 +36,28 @@ pub use info::PluginInfo;
 /// All methods take `&self`; a `Host` can be shared between threads (`Arc<Host>`).
 pub struct Host {
     /// Runs every call into a plugin (and owns the engine and the backend).
-    pub(crate) invoker: Arc<Invoker>,
+    invoker: Arc<Invoker>,
     /// Vets and loads plugins.
     loader: Loader,
     /// The loaded plugins and the switched-off ones, shared with the invoker.
     registry: Arc<Registry>,
+    /// Which plugin folders failed to load, and how each looked when loaded.
     folders: Folders,
     /// Runs the calls of the blocking API; stopped in the background on drop
     /// (a host may be dropped inside another runtime).
     runtime: Option<tokio::runtime::Runtime>,
     #[cfg(feature = "legacy")]
     legacy: Option<LegacyRunner>,
-    /// Installs: their configuration, their lock and the versions followed.
+    /// Installs: their configuration, their lock and the versions followed
+    /// (private to the install module). Crate-visible because an install
+    /// step is a `Host` method in `install/`: it loads, reloads and unloads
+    /// plugins through the host as well as moving files.
     #[cfg(feature = "install")]
     pub(crate) installs: crate::install::Installs,
     data_dir: PathBuf,
     /// Entities: reads, writes with their hooks and deliveries, and field
     /// configurations.
-    entities: Entities,
+    entities: Arc<Entities>,
     /// This node's report: withdrawn once the host stops, then written no more.
     node_report: crate::nodes::NodeReport,
 }
@@ -138,8 +142,8 @@ impl Host {
         crate::install::recover(&data_dir);
         let disabled = crate::capabilities::in_place(|| backend.switches.disabled())?;
         let registry = Arc::new(Registry::new(disabled));
-        let entity_writes = Arc::new(EntityWrites::new(backend.clone(), registry.clone()));
-        let stores = sandbox.store_maker(backend.clone(), entity_writes.clone());
+        let entities = EntitiesHandle::default();
+        let stores = sandbox.store_maker(backend.clone(), entities.clone());
         let reserves =
             match Reserves::start(stores.clone(), runtime.handle().clone(), reserve_budget(&settings)) {
                 Ok(reserves) => reserves,
@@ -159,9 +163,10 @@ impl Host {
             runtime: runtime.handle().clone(),
             registry: registry.clone(),
         });
-        let node_report = crate::nodes::NodeReport::new(invoker.backend.clone(), entity_writes.node());
+        let entities = Entities::start(invoker.clone(), &entities);
+        let node_report = crate::nodes::NodeReport::new(invoker.backend.clone(), entities.node());
         Ok(Host {
-            entities: Entities::new(invoker.clone(), entity_writes),
+            entities,
             invoker,
             loader: Loader {
                 defaults: config.limits,
@@ -188,6 +193,12 @@ impl Host {
     /// code without an async runtime. From async code, use the `_async` methods.
     pub(crate) fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.invoker.runtime.block_on(future)
+    }
+
+    /// The host's runtime: its timers bound every call, and the background
+    /// loops run on it.
+    pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.invoker.runtime
     }
 
     /// The engine every plugin runs on, for embedders that compile or measure

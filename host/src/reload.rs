@@ -84,6 +84,7 @@ impl Folders {
     /// Whether `dir`'s manifest and component are as they were when it was
     /// last loaded (or tried).
     pub(crate) fn unchanged(&self, dir: &Path) -> bool {
-        locked(&self.seen).get(dir) == Some(&fingerprint(dir))
+        let print = fingerprint(dir);
+        locked(&self.seen).get(dir) == Some(&print)
     }
 }

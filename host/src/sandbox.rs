@@ -8,7 +8,7 @@ use crate::capabilities::logging::{self, LoggingCtx, LoggingView};
 use crate::capabilities::settings::{self, SettingsView};
 use crate::capabilities::storage::{self, StorageCtx, StorageView};
 use crate::capabilities::{self as caps, Caller, PluginContext};
-use crate::entity_writes::EntityWrites;
+use crate::entity_writes::EntitiesHandle;
 use crate::plugin_log::LogSource;
 use crate::store::Backend;
 use std::sync::Arc;
@@ -110,8 +110,8 @@ impl Sandbox {
     }
 
     /// What makes the stores of this engine's calls, to hand to another thread.
-    pub(crate) fn store_maker(&self, backend: Backend, entity_writes: Arc<EntityWrites>) -> StoreMaker {
-        StoreMaker { engine: self.engine.clone(), fuel: self.fuel, backend, entity_writes }
+    pub(crate) fn store_maker(&self, backend: Backend, entities: EntitiesHandle) -> StoreMaker {
+        StoreMaker { engine: self.engine.clone(), fuel: self.fuel, backend, entities }
     }
 }
 
@@ -122,7 +122,7 @@ pub(crate) struct StoreMaker {
     /// Whether the engine meters fuel (then every store needs some).
     pub fuel: bool,
     backend: Backend,
-    entity_writes: Arc<EntityWrites>,
+    entities: EntitiesHandle,
 }
 
 impl StoreMaker {
@@ -140,7 +140,7 @@ impl StoreMaker {
         let state = InvocationState {
             caller: Caller::new(plugin, deadline),
             backend: self.backend.clone(),
-            entity_writes: self.entity_writes.clone(),
+            entities: self.entities.clone(),
             storage: StorageCtx::default(),
             logging: LoggingCtx::default(),
             wasi,
@@ -258,7 +258,7 @@ fn link(linker: &mut Linker<InvocationState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     caps::add_types_to_linker(linker, |s| &mut s.caller)?;
     fn entities_view(s: &mut InvocationState) -> EntitiesView<'_> {
-        EntitiesView { caller: &mut s.caller, store: &s.backend.entities, writes: &s.entity_writes }
+        EntitiesView { caller: &mut s.caller, store: &s.backend.entities, entities: &s.entities }
     }
     fn storage_view(s: &mut InvocationState) -> StorageView<'_> {
         StorageView { caller: &mut s.caller, kv: &*s.backend.kv, ctx: &mut s.storage }
@@ -283,7 +283,7 @@ fn link(linker: &mut Linker<InvocationState>) -> wasmtime::Result<()> {
 pub(crate) struct InvocationState {
     pub caller: Caller,
     backend: Backend,
-    entity_writes: Arc<EntityWrites>,
+    entities: EntitiesHandle,
     /// Storage reads and writes, committed only if the call succeeds.
     pub storage: StorageCtx,
     logging: LoggingCtx,

@@ -1,12 +1,12 @@
 //! `plinth:plugin/entities`: plugins read the application's entities with the
 //! `entity_read` and `entity_list` grants and, from 0.3.0 (in development),
-//! delete them with `entity_delete`: through the same `EntityWrites` as the
-//! host's own writes, so every plugin's hooks see the delete.
+//! delete them with `entity_delete`: through the host's own `Entities` part,
+//! so every plugin's hooks see the delete.
 
 use super::{Caller, in_place};
 use crate::GuestError;
 use crate::bindings::plinth::plugin::{entities as wit, types};
-use crate::entity_writes::EntityWrites;
+use crate::entity_writes::EntitiesHandle;
 use crate::manifest::HostFunction;
 use crate::store::{EntityStore, StoreError};
 use crate::types::{Entity, EntityQuery};
@@ -15,11 +15,11 @@ use std::time::Instant;
 use wasmtime::component::{HasData, Linker};
 
 /// What an entities call sees: the caller, the entity store, and the
-/// host's entity writes.
+/// host's `Entities` part, for writes.
 pub(crate) struct EntitiesView<'a> {
     pub caller: &'a mut Caller,
     pub store: &'a Arc<dyn EntityStore>,
-    pub writes: &'a EntityWrites,
+    pub entities: &'a EntitiesHandle,
 }
 
 struct HasEntities;
@@ -92,8 +92,10 @@ impl wit::Host for EntitiesView<'_> {
     /// call, from the outbox (so a hook's delete never runs hooks inside it).
     async fn delete(&mut self, id: String) -> wasmtime::Result<Result<bool, GuestError>> {
         let result = self.caller.require(HostFunction::EntityDelete).and_then(|()| {
-            in_place(|| self.writes.delete_for_plugin(&id))
-                .map_err(|e| self.caller.internal("entity delete", e))
+            let entities = self.entities.get().ok_or_else(|| {
+                GuestError::Internal("entity delete did not run: the host is stopping".into())
+            })?;
+            in_place(|| entities.delete_for_plugin(&id)).map_err(|e| self.caller.internal("entity delete", e))
         });
         Ok(result)
     }

@@ -10,7 +10,7 @@ use super::test_support::{backend, context, run};
 use super::{Caller, HostCallObserver, HostFunction, INTERFACES};
 use crate::GuestError;
 use crate::bindings::plinth::plugin::{entities, logging, settings, storage};
-use crate::entity_writes::EntityWrites;
+use crate::entity_writes::EntitiesHandle;
 use crate::plugin_log::{LogSource, PluginLog};
 use crate::store::Backend;
 use std::sync::{Arc, Mutex};
@@ -33,8 +33,8 @@ async fn call(
     let mut logging_ctx = LoggingCtx::default();
     let outcome = match (interface, function) {
         ("entities", _) => {
-            let writes = EntityWrites::new(backend.clone(), Default::default());
-            let mut view = EntitiesView { caller, store: &backend.entities, writes: &writes };
+            let entities = EntitiesHandle::default();
+            let mut view = EntitiesView { caller, store: &backend.entities, entities: &entities };
             match function {
                 "read" => view.read("e1".into()).await.map(|r| r.map(drop)),
                 "delete" => view.delete("e1".into()).await.map(|r| r.map(drop)),

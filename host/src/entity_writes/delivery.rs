@@ -175,7 +175,7 @@ impl Entities {
 
     /// A settled hook's outcome, for the live feed.
     fn announce(&self, outcome: HookOutcome) -> Delivered {
-        self.writes.announce(&outcome);
+        self.announce_to_feed(&outcome);
         Delivered::Done(outcome)
     }
 

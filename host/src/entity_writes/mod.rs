@@ -1,9 +1,9 @@
 //! Entities, as one part that owns them end to end: reads, writes and their
 //! events, the outbox that delivers those events to hooks (`delivery`), and
 //! the field configurations every write is checked against
-//! (`field_configs`, `field_check`). `Host` answers through `Entities`;
-//! a capability view holds the smaller `EntityWrites`, so a plugin's
-//! write takes the same path into the store.
+//! (`field_configs`, `field_check`). `Host` answers through `Entities`,
+//! and so does a capability view (through an `EntitiesHandle`), so a
+//! plugin's write takes the same path into the store.
 //!
 //! A write and its event's hook deliveries commit in one transaction. A
 //! write through the host's API then runs every hook at once, one after the
@@ -18,13 +18,12 @@ use crate::error::HostError;
 use crate::plugin::LoadedPlugin;
 use crate::plugin::invoke::Invoker;
 use crate::plugin_log::now_millis;
-use crate::registry::Registry;
 use crate::store::{Backend, NewDeliveries, StoreError};
 use crate::types::{Entity, EntityQuery};
 use delivery::Delivered;
 use serde::Serialize;
 use serde_json::Value;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 mod delivery;
@@ -62,79 +61,45 @@ impl EntityWrite {
 /// (it is told how many, and the history still has them).
 const HOOK_FEED_CAPACITY: usize = 1024;
 
-/// What an entity write needs beyond its data, whoever makes it: the
-/// store, the plugins whose hooks it reaches, this node's name for the
-/// outbox's leases, and the live feed of hook outcomes. A capability view
-/// holds it, so a plugin's write takes the same path as the host's.
-pub(crate) struct EntityWrites {
-    backend: Backend,
-    registry: Arc<Registry>,
-    /// This host's name in the outbox's leases: unique per opened host.
-    node: String,
-    /// Hook outcomes as they settle, for `Host::subscribe_hooks`.
-    hook_feed: tokio::sync::broadcast::Sender<HookOutcome>,
+/// How a capability view reaches the `Entities` part, so a plugin's write
+/// takes the host's path: set once the host has made the part, and weak,
+/// because the part owns the invoker whose stores hold this handle.
+#[derive(Clone, Default)]
+pub(crate) struct EntitiesHandle(Arc<OnceLock<Weak<Entities>>>);
+
+impl EntitiesHandle {
+    /// The part, unless the host has stopped (or, in a test, never made it).
+    pub(crate) fn get(&self) -> Option<Arc<Entities>> {
+        self.0.get().and_then(Weak::upgrade)
+    }
 }
 
 /// What a lease adds to the hooks' time limits: the commits and records
 /// around them (a PostgreSQL commit may wait 5 s for its row lock).
 pub(crate) const LEASE_MARGIN: Duration = Duration::from_secs(10);
 
-impl EntityWrites {
-    pub(crate) fn new(backend: Backend, registry: Arc<Registry>) -> EntityWrites {
-        EntityWrites {
-            backend,
-            registry,
-            node: format!("node-{}", uuid::Uuid::new_v4()),
-            hook_feed: tokio::sync::broadcast::channel(HOOK_FEED_CAPACITY).0,
-        }
-    }
-
-    /// This host's name in the outbox's leases and the node reports.
-    pub(crate) fn node(&self) -> &str {
-        &self.node
-    }
-
-    /// Tells the live feed's subscribers of a settled hook (having none is
-    /// fine: the feed is for whoever listens).
-    pub(crate) fn announce(&self, outcome: &HookOutcome) {
-        let _ = self.hook_feed.send(outcome.clone());
-    }
-
-    /// The outbox entries a write adds for `plugins`, leased to this node
-    /// for long enough to run every hook one after the other.
-    pub(crate) fn deliveries(&self, plugins: &[Arc<LoadedPlugin>]) -> NewDeliveries {
-        let hooks: Duration = plugins.iter().map(|p| p.context.limits.hook_timeout).sum();
-        NewDeliveries {
-            plugins: plugins.iter().map(|plugin| plugin.id().to_string()).collect(),
-            node: self.node.clone(),
-            lease: hooks + LEASE_MARGIN,
-        }
-    }
-
-    /// Deletes entity `id` for a plugin: the delete and its deliveries in one
-    /// transaction, the deliveries due at once for whichever node's delivery
-    /// loop claims them first (woken here). Whether the entity existed.
-    pub(crate) fn delete_for_plugin(&self, id: &str) -> Result<bool, StoreError> {
-        let plugins = self.registry.hook_plugins();
-        let due_now = NewDeliveries { lease: Duration::ZERO, ..self.deliveries(&plugins) };
-        let deleted = self.backend.entities.delete(id, &due_now)?;
-        if deleted.as_ref().is_some_and(|(_, ids)| !ids.is_empty()) {
-            self.backend.outbox.wake_ups().notify_one();
-        }
-        Ok(deleted.is_some())
-    }
-}
-
-/// The entity part: [`EntityWrites`] and the invoker that runs the hooks
-/// and the widget checks a write needs.
+/// The entity part: the invoker that runs the hooks and the widget checks a
+/// write needs, this node's name for the outbox's leases, and the live feed
+/// of hook outcomes.
 pub(crate) struct Entities {
     invoker: Arc<Invoker>,
-    writes: Arc<EntityWrites>,
+    /// This host's name in the outbox's leases: unique per opened host.
+    node: String,
+    /// Hook outcomes as they settle, for `Host::subscribe_hooks`.
+    hook_feed: tokio::sync::broadcast::Sender<HookOutcome>,
 }
 
 impl Entities {
-    pub(crate) fn new(invoker: Arc<Invoker>, writes: Arc<EntityWrites>) -> Entities {
-        Entities { invoker, writes }
+    /// Makes the part and points `handle` (the one the invoker's stores
+    /// hold) at it.
+    pub(crate) fn start(invoker: Arc<Invoker>, handle: &EntitiesHandle) -> Arc<Entities> {
+        let entities = Arc::new(Entities {
+            invoker,
+            node: format!("node-{}", uuid::Uuid::new_v4()),
+            hook_feed: tokio::sync::broadcast::channel(HOOK_FEED_CAPACITY).0,
+        });
+        let _ = handle.0.set(Arc::downgrade(&entities));
+        entities
     }
 
     fn backend(&self) -> &Backend {
@@ -167,7 +132,7 @@ impl Entities {
         data: Value,
     ) -> Result<EntityWrite, HostError> {
         let plugins = self.invoker.registry.hook_plugins();
-        let deliveries = self.writes.deliveries(&plugins);
+        let deliveries = self.deliveries(&plugins);
         let (entity, ids) = self.store_new(id, entity_type, data, &deliveries).await?;
         Ok(self.fan_out(EntityEvent::Created, entity, &plugins, ids).await)
     }
@@ -217,7 +182,7 @@ impl Entities {
         entity.data = data;
         entity.updated_at = now_millis().max(entity.created_at);
         let plugins = self.invoker.registry.hook_plugins();
-        let deliveries = self.writes.deliveries(&plugins);
+        let deliveries = self.deliveries(&plugins);
         let Some(ids) = in_place(|| self.backend().entities.update(&entity, &deliveries))? else {
             return Err(HostError::EntityNotFound(id.to_string()));
         };
@@ -227,7 +192,7 @@ impl Entities {
     /// Deletes an entity and fires `on-entity-deleted`.
     pub(crate) async fn delete(&self, id: &str) -> Result<EntityWrite, HostError> {
         let plugins = self.invoker.registry.hook_plugins();
-        let deliveries = self.writes.deliveries(&plugins);
+        let deliveries = self.deliveries(&plugins);
         let (entity, ids) = in_place(|| self.backend().entities.delete(id, &deliveries))?
             .ok_or_else(|| HostError::EntityNotFound(id.to_string()))?;
         Ok(self.fan_out(EntityEvent::Deleted, entity, &plugins, ids).await)
@@ -240,12 +205,43 @@ impl Entities {
 
     /// Hook outcomes from now on, as they happen.
     pub(crate) fn subscribe_hooks(&self) -> tokio::sync::broadcast::Receiver<HookOutcome> {
-        self.writes.hook_feed.subscribe()
+        self.hook_feed.subscribe()
+    }
+
+    /// Tells the live feed's subscribers of a settled hook (having none is
+    /// fine: the feed is for whoever listens).
+    fn announce_to_feed(&self, outcome: &HookOutcome) {
+        let _ = self.hook_feed.send(outcome.clone());
     }
 
     /// This host's name in the outbox's leases and the node reports.
     pub(crate) fn node(&self) -> &str {
-        self.writes.node()
+        &self.node
+    }
+
+    /// The outbox entries a write adds for `plugins`, leased to this node
+    /// for long enough to run every hook one after the other.
+    fn deliveries(&self, plugins: &[Arc<LoadedPlugin>]) -> NewDeliveries {
+        let hooks: Duration = plugins.iter().map(|p| p.context.limits.hook_timeout).sum();
+        NewDeliveries {
+            plugins: plugins.iter().map(|plugin| plugin.id().to_string()).collect(),
+            node: self.node.clone(),
+            lease: hooks + LEASE_MARGIN,
+        }
+    }
+
+    /// Deletes entity `id` for a plugin (`entities.delete`, from a capability
+    /// view): the delete and its deliveries in one transaction, the
+    /// deliveries due at once for whichever node's delivery loop claims them
+    /// first (woken here). Whether the entity existed.
+    pub(crate) fn delete_for_plugin(&self, id: &str) -> Result<bool, StoreError> {
+        let plugins = self.invoker.registry.hook_plugins();
+        let due_now = NewDeliveries { lease: Duration::ZERO, ..self.deliveries(&plugins) };
+        let deleted = self.backend().entities.delete(id, &due_now)?;
+        if deleted.as_ref().is_some_and(|(_, ids)| !ids.is_empty()) {
+            self.backend().outbox.wake_ups().notify_one();
+        }
+        Ok(deleted.is_some())
     }
 
     /// Delivers a committed write's event to `plugins` (delivery `ids`, in
@@ -301,3 +297,6 @@ fn check_entity(id: &str, entity_type: &str, data: &Value) -> Result<(), HostErr
     };
     Err(HostError::InvalidEntity(problem.to_string()))
 }
+
+#[cfg(test)]
+mod tests;

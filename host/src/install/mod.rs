@@ -296,7 +296,7 @@ impl Host {
 
     /// Removes every stored key and setting of `id`.
     fn remove_plugin_data(&self, id: &str) -> Result<(), InstallError> {
-        let backend = &self.invoker.backend;
+        let backend = self.backend();
         let keys = backend.kv.list_keys(id, "").map_err(crate::HostError::from)?;
         let changes = crate::store::KvChanges {
             writes: keys.into_iter().map(|key| (key, None)).collect(),

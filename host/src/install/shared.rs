@@ -65,7 +65,7 @@ pub struct Synced {
 
 impl Host {
     pub(super) fn packages(&self) -> &dyn PackageStore {
-        &*self.invoker.backend.packages
+        &*self.backend().packages
     }
 
     /// Every install in the shared list, with its parsed record.
@@ -308,7 +308,7 @@ impl Host {
 
     /// One round of the install-sync loop (`Host::start_background`).
     pub(crate) async fn sync_installs_in_background(self: Arc<Self>) {
-        let runtime = self.invoker.runtime.clone();
+        let runtime = self.runtime().clone();
         if let Ok(Err(error)) = runtime.spawn_blocking(move || self.sync_installs()).await {
             tracing::warn!(
                 "comparing this node's installs with the shared list failed (tried again in a few seconds): {error}"
