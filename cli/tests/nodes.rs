@@ -79,8 +79,10 @@ fn two_nodes_share_one_postgresql_database() {
     let refused = common::plinth(&["installed", "--data-dir", data_dir]);
     let said = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success(), "{said}");
-    assert!(said.contains(&format!("--database {url}")), "{said}");
-    let listed = common::plinth(&["installed", "--data-dir", data_dir, "--database", &url]);
+    let port = url.rsplit_once(':').and_then(|(_, rest)| rest.split_once('/')).expect("a port").0;
+    let address = format!("host=127.0.0.1 port={port} user=plinth dbname=postgres");
+    assert!(said.contains(&format!("--database \"{address}\"")), "{said}");
+    let listed = common::plinth(&["installed", "--data-dir", data_dir, "--database", &address]);
     assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
 
     // The database goes away: clear 503s, no crash; it comes back: no restart needed.

@@ -14,6 +14,7 @@ pub fn run(plugins: &Path, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
             temporary
         }
     };
+    super::database_mark::refuse_without_database(&data_dir)?;
     let host = Host::open(&data_dir)?;
     println!("data directory: {}", data_dir.display());
 

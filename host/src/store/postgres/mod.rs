@@ -12,6 +12,7 @@
 //! migrations it has not seen in one transaction holding an advisory lock, so
 //! nodes starting together migrate once and the others then see it done.
 
+mod address;
 mod entities;
 mod field_configs;
 mod hooks;
@@ -21,6 +22,8 @@ mod outbox;
 mod packages;
 mod settings;
 mod switches;
+
+pub use address::address_without_password;
 
 use super::StoreError;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod};
