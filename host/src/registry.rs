@@ -83,3 +83,18 @@ impl Registry {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Registry;
+
+    #[test]
+    fn switches_read_again_replace_the_ones_before() {
+        let registry = Registry::new(["audit".to_string()].into());
+        assert!(registry.is_disabled("audit") && !registry.is_disabled("stats"));
+        registry.set_disabled(["stats".to_string()].into());
+        assert!(!registry.is_disabled("audit") && registry.is_disabled("stats"));
+        assert!(registry.all().is_empty() && registry.hook_plugins().is_empty());
+        assert!(registry.get("stats").is_none() && !registry.remove("stats"), "switched off is not loaded");
+    }
+}

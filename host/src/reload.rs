@@ -88,3 +88,30 @@ impl Folders {
         locked(&self.seen).get(dir) == Some(&print)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_s_last_failure_is_kept_and_a_change_on_disk_is_seen() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let dir = root.path().join("probe");
+        std::fs::create_dir(&dir).expect("folder");
+        std::fs::write(dir.join("plugin.json"), r#"{"id": "probe"}"#).expect("manifest");
+        let folders = Folders::default();
+        assert!(!folders.unchanged(&dir), "never loaded: not seen yet");
+        let taken = |plugin: &str| LoadError::DuplicateId { plugin: plugin.into(), dirs: vec![dir.clone()] };
+
+        folders.record(&dir, &Err(taken("probe")));
+        folders.record(&dir, &Err(taken("probe-2")));
+        let failed = folders.failed();
+        assert_eq!(failed.len(), 1, "a folder's newer failure replaces its older one: {failed:?}");
+        assert_eq!((failed[0].id.as_deref(), &failed[0].dir), (Some("probe-2"), &dir));
+        assert!(folders.unchanged(&dir));
+
+        std::fs::write(dir.join("plugin.json"), r#"{"id": "probe", "name": "Probe"}"#).expect("edited");
+        assert!(!folders.unchanged(&dir), "an edited manifest is a change to reload");
+        assert_eq!(plugin_dirs(root.path()).expect("listed"), [dir]);
+    }
+}
