@@ -97,12 +97,15 @@ impl Cluster {
         }
     }
 
-    /// Starts the server and waits until it accepts connections. `fsync=off`
+    /// Starts the server and waits until it accepts connections, counting
+    /// every statement (`pg_stat_statements`, for the tests that count a
+    /// write's round trips). `fsync=off`
     /// only risks data if the machine crashes; commits stay synchronous, so a
     /// killed server loses nothing it acknowledged.
     fn try_start(&self) -> Result<(), String> {
         let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c max_connections=200",
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c max_connections=200 \
+             -c shared_preload_libraries=pg_stat_statements",
             self.port,
             path(&self.data)
         );
@@ -133,6 +136,25 @@ impl Cluster {
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("start psql")
+    }
+
+    /// The statements run since the last call (or since the cluster started),
+    /// by the text PostgreSQL normalised them to, with how often each ran;
+    /// this call's own statements are not counted.
+    pub fn statements_since_last_asked(&self) -> Vec<(String, u64)> {
+        let listed = self.query(
+            "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+             SELECT calls, regexp_replace(query, '\\s+', ' ', 'g') FROM pg_stat_statements
+             WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY calls DESC, query;
+             SELECT pg_stat_statements_reset();",
+        );
+        listed
+            .lines()
+            .filter_map(|line| {
+                let (calls, query) = line.split_once('|')?;
+                Some((query.to_string(), calls.parse().ok()?))
+            })
+            .collect()
     }
 
     /// Runs `sql` with psql and returns what it printed, unaligned and

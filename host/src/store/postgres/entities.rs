@@ -155,22 +155,19 @@ impl EntityStore for Postgres {
         let (entity, deliveries) = (entity.clone(), deliveries.clone());
         self.run("creating an entity", move |pool| async move {
             let (created_at, updated_at) = (to_i64(entity.created_at)?, to_i64(entity.updated_at)?);
-            let mut client = pool.get().await?;
-            let transaction = client.transaction().await?;
-            let statement = transaction
-                .prepare_cached(
-                    "INSERT INTO entities (id, entity_type, data, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
-                )
-                .await?;
+            let client = pool.get().await?;
             let params: [&(dyn ToSql + Sync); 5] =
                 [&entity.id, &entity.entity_type, &entity.data, &created_at, &updated_at];
-            if transaction.execute(&statement, &params).await? == 0 {
-                return Ok(None);
-            }
-            let ids = outbox::add(&transaction, EntityEvent::Created, &entity, &deliveries).await?;
-            transaction.commit().await?;
-            Ok(Some(ids))
+            outbox::write_with_deliveries(
+                &client,
+                "INSERT INTO entities (id, entity_type, data, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING RETURNING id",
+                &params,
+                EntityEvent::Created,
+                &entity,
+                &deliveries,
+            )
+            .await
         })
     }
 
@@ -178,17 +175,16 @@ impl EntityStore for Postgres {
         let (entity, deliveries) = (entity.clone(), deliveries.clone());
         self.run("updating an entity", move |pool| async move {
             let updated_at = to_i64(entity.updated_at)?;
-            let mut client = pool.get().await?;
-            let transaction = client.transaction().await?;
-            let statement = transaction
-                .prepare_cached("UPDATE entities SET data = $2, updated_at = $3 WHERE id = $1")
-                .await?;
-            if transaction.execute(&statement, &[&entity.id, &entity.data, &updated_at]).await? == 0 {
-                return Ok(None);
-            }
-            let ids = outbox::add(&transaction, EntityEvent::Updated, &entity, &deliveries).await?;
-            transaction.commit().await?;
-            Ok(Some(ids))
+            let client = pool.get().await?;
+            outbox::write_with_deliveries(
+                &client,
+                "UPDATE entities SET data = $2, updated_at = $3 WHERE id = $1 RETURNING id",
+                &[&entity.id, &entity.data, &updated_at],
+                EntityEvent::Updated,
+                &entity,
+                &deliveries,
+            )
+            .await
         })
     }
 

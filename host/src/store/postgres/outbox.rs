@@ -14,6 +14,7 @@ use deadpool_postgres::Transaction;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
+use tokio_postgres::types::ToSql;
 
 /// The channel a retried delivery is announced on.
 pub(super) const CHANNEL: &str = "plinth_hooks";
@@ -53,6 +54,63 @@ pub(super) async fn add(
     for row in rows {
         ids.insert(row.try_get::<_, String>(0)?, to_u64(row.try_get(1)?)?);
     }
+    in_order(&ids, deliveries)
+}
+
+/// Runs `written` (one entity's INSERT or UPDATE `… RETURNING id`, whose
+/// parameters are `params`) and adds `event`'s deliveries of `entity` in
+/// the same statement: the write and its outbox rows commit together in one
+/// round trip. `None` when `written` wrote no row. The ids follow the order
+/// of `deliveries.plugins`.
+pub(super) async fn write_with_deliveries(
+    client: &deadpool_postgres::Client,
+    written: &str,
+    params: &[&(dyn ToSql + Sync)],
+    event: EntityEvent,
+    entity: &Entity,
+    deliveries: &NewDeliveries,
+) -> Result<Option<Vec<u64>>, Error> {
+    let snapshot = serde_json::to_value(entity).map_err(|e| Error::Invalid(e.to_string()))?;
+    let n = params.len();
+    // A first row (no plugin) says the entity was written; then one row per delivery.
+    let statement = client
+        .prepare_cached(&format!(
+            "WITH written AS ({written}),
+             added AS (
+                INSERT INTO hook_deliveries (plugin_id, event, entity, lease_owner, lease_until)
+                SELECT plugin, ${}, ${}, ${}, {NOW_MS} + ${} FROM unnest(${}::text[]) AS plugin
+                WHERE EXISTS (SELECT 1 FROM written)
+                RETURNING plugin_id, id)
+             SELECT NULL::text, NULL::bigint FROM written
+             UNION ALL SELECT plugin_id, id FROM added",
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5,
+            n + 1
+        ))
+        .await?;
+    let (event, lease) = (event_name(event), millis(deliveries.lease)?);
+    let mut all: Vec<&(dyn ToSql + Sync)> = params.to_vec();
+    all.extend([&deliveries.plugins as &(dyn ToSql + Sync), &event, &snapshot, &deliveries.node, &lease]);
+    let rows = client.query(&statement, &all).await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut ids = std::collections::HashMap::new();
+    for row in &rows {
+        if let Some(plugin) = row.try_get::<_, Option<String>>(0)? {
+            ids.insert(plugin, to_u64(row.try_get(1)?)?);
+        }
+    }
+    in_order(&ids, deliveries).map(Some)
+}
+
+/// The delivery ids of `deliveries.plugins`, in that order.
+fn in_order(
+    ids: &std::collections::HashMap<String, u64>,
+    deliveries: &NewDeliveries,
+) -> Result<Vec<u64>, Error> {
     deliveries
         .plugins
         .iter()
