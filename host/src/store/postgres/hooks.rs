@@ -1,4 +1,5 @@
-//! Hook outcomes in PostgreSQL, the most recent [`KEPT`] kept. `seq` (a
+//! Hook outcomes in PostgreSQL, the most recent [`KEPT`] kept, each
+//! recorded in the statement that removes its delivery. `seq` (a
 //! sequence) orders them; the trim keeps the newest [`KEPT`] rows by `seq`
 //! rather than a range of numbers, so gaps a sequence may leave (a rolled
 //! back insert) never make it keep fewer.
@@ -7,35 +8,53 @@ use super::{Error, Postgres, to_i64, to_u64};
 use crate::store::{HOOK_RECORDS_KEPT as KEPT, HOOK_RECORDS_TRIM_EVERY as TRIM_EVERY, event_name, event_of};
 use crate::store::{HookRecords, StoreError};
 use crate::types::HookOutcome;
-use deadpool_postgres::Transaction;
+use deadpool_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
 
-/// Appends `outcomes` and, when one of them takes a multiple of
-/// [`TRIM_EVERY`] as its `seq`, drops the oldest beyond [`KEPT`], inside the
-/// caller's transaction. The trim skips rows another commit's trim holds, so
-/// hook commits never queue on the oldest record.
-pub(super) async fn append(transaction: &Transaction<'_>, outcomes: &[HookOutcome]) -> Result<(), Error> {
-    let insert = transaction
-        .prepare_cached(
-            r#"INSERT INTO hook_records (plugin_id, event, entity_id, "at", duration_us, error)
-               VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq"#,
-        )
+/// Runs `removal` (a `DELETE … RETURNING id` of one delivery, whose
+/// parameters are `params`) and, when it removed the row, records `outcome`
+/// in the same statement: one round trip settles a delivery. Whether it
+/// removed the row. When the record takes a multiple of [`TRIM_EVERY`] as
+/// its `seq`, the oldest beyond [`KEPT`] are dropped too; the trim skips
+/// rows another commit's trim holds, so hook commits never queue on the
+/// oldest record.
+pub(super) async fn record_if_removed<C: GenericClient>(
+    client: &C,
+    removal: &str,
+    params: &[&(dyn ToSql + Sync)],
+    outcome: &HookOutcome,
+) -> Result<bool, Error> {
+    let n = params.len();
+    let record = client
+        .prepare_cached(&format!(
+            r#"WITH removed AS ({removal})
+               INSERT INTO hook_records (plugin_id, event, entity_id, "at", duration_us, error)
+               SELECT ${}::text, ${}::text, ${}::text, ${}::bigint, ${}::bigint, ${}::text FROM removed
+               RETURNING seq"#,
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5,
+            n + 6
+        ))
         .await?;
-    // One statement per outcome, in order, so `seq` follows the order given.
-    let mut due = false;
-    for outcome in outcomes {
-        let (event, at, duration_us) =
-            (event_name(outcome.event), to_i64(outcome.at)?, to_i64(outcome.duration_us)?);
-        let seq: i64 = transaction
-            .query_one(
-                &insert,
-                &[&outcome.plugin_id, &event, &outcome.entity_id, &at, &duration_us, &outcome.error],
-            )
-            .await?
-            .try_get(0)?;
-        due |= seq % TRIM_EVERY == 0;
-    }
-    if due {
-        let trim = transaction
+    let (event, at, duration_us) =
+        (event_name(outcome.event), to_i64(outcome.at)?, to_i64(outcome.duration_us)?);
+    let mut all: Vec<&(dyn ToSql + Sync)> = params.to_vec();
+    all.extend([
+        &outcome.plugin_id as &(dyn ToSql + Sync),
+        &event,
+        &outcome.entity_id,
+        &at,
+        &duration_us,
+        &outcome.error,
+    ]);
+    let Some(row) = client.query(&record, &all).await?.into_iter().next() else {
+        return Ok(false);
+    };
+    if row.try_get::<_, i64>(0)? % TRIM_EVERY == 0 {
+        let trim = client
             .prepare_cached(
                 "DELETE FROM hook_records WHERE seq IN (
                     SELECT seq FROM hook_records
@@ -43,9 +62,9 @@ pub(super) async fn append(transaction: &Transaction<'_>, outcomes: &[HookOutcom
                     FOR UPDATE SKIP LOCKED)",
             )
             .await?;
-        transaction.execute(&trim, &[&(KEPT - 1)]).await?;
+        client.execute(&trim, &[&(KEPT - 1)]).await?;
     }
-    Ok(())
+    Ok(true)
 }
 
 impl HookRecords for Postgres {

@@ -99,31 +99,50 @@ async fn apply(
         return Ok(Ok(()));
     }
 
-    // What the writes change: the old rows' sizes out, the new ones in.
+    // The writes, in one statement that also answers the old rows' sizes
+    // (every part of it sees the rows as they were before it). Over the
+    // quota, the caller rolls them back.
+    let version =
+        generation.checked_add(1).ok_or_else(|| Error::Invalid("storage versions ran out".into()))?;
     let written: Vec<&str> = changes.writes.keys().map(String::as_str).collect();
-    let sizes = transaction
+    let (mut put_keys, mut put_values, mut deleted) = (Vec::new(), Vec::new(), Vec::new());
+    for (key, value) in &changes.writes {
+        match value {
+            Some(value) => {
+                put_keys.push(key.as_str());
+                put_values.push(value.as_slice());
+            }
+            None => deleted.push(key.as_str()),
+        }
+    }
+    let write = transaction
         .prepare_cached(
-            "SELECT key, octet_length(value) FROM plugin_storage
-             WHERE plugin_id = $1 AND key = ANY($2::text[])",
+            "WITH old AS (
+                SELECT key, octet_length(value) AS size FROM plugin_storage
+                WHERE plugin_id = $1 AND key = ANY($2::text[])),
+             put AS (
+                INSERT INTO plugin_storage (plugin_id, key, value, version)
+                SELECT $1::text, written.key, written.value, $5::bigint
+                FROM unnest($3::text[], $4::bytea[]) AS written (key, value)
+                ON CONFLICT (plugin_id, key) DO UPDATE SET value = excluded.value, version = excluded.version),
+             gone AS (DELETE FROM plugin_storage WHERE plugin_id = $1 AND key = ANY($6::text[]))
+             SELECT key, size FROM old",
         )
         .await?;
-    let old: BTreeMap<String, i32> = by_key(&transaction.query(&sizes, &[&plugin, &written]).await?)?;
+    let old: BTreeMap<String, i32> = by_key(
+        &transaction.query(&write, &[&plugin, &written, &put_keys, &put_values, &version, &deleted]).await?,
+    )?;
+    // What the writes changed: the old rows' sizes out, the new ones in.
     let size = |key: &str, value: usize| i64::try_from(key.len().saturating_add(value)).unwrap_or(i64::MAX);
     let (mut bytes, mut keys) = (0i64, 0i64);
-    let (mut put_keys, mut put_values, mut deleted) = (Vec::new(), Vec::new(), Vec::new());
     for (key, value) in &changes.writes {
         if let Some(old) = old.get(key) {
             bytes -= size(key, usize::try_from(*old).unwrap_or(0));
             keys -= 1;
         }
-        match value {
-            Some(value) => {
-                bytes += size(key, value.len());
-                keys += 1;
-                put_keys.push(key.as_str());
-                put_values.push(value.as_slice());
-            }
-            None => deleted.push(key.as_str()),
+        if let Some(value) = value {
+            bytes += size(key, value.len());
+            keys += 1;
         }
     }
     let after = Usage {
@@ -133,26 +152,6 @@ async fn apply(
     let grew = bytes > 0 || keys > 0;
     if grew && (after.bytes > quota.bytes || after.keys > quota.keys) {
         return Ok(Err(CommitError::QuotaExceeded { after, quota }));
-    }
-
-    let version =
-        generation.checked_add(1).ok_or_else(|| Error::Invalid("storage versions ran out".into()))?;
-    if !put_keys.is_empty() {
-        let put = transaction
-            .prepare_cached(
-                "INSERT INTO plugin_storage (plugin_id, key, value, version)
-                 SELECT $1::text, written.key, written.value, $4::bigint
-                 FROM unnest($2::text[], $3::bytea[]) AS written (key, value)
-                 ON CONFLICT (plugin_id, key) DO UPDATE SET value = excluded.value, version = excluded.version",
-            )
-            .await?;
-        transaction.execute(&put, &[&plugin, &put_keys, &put_values, &version]).await?;
-    }
-    if !deleted.is_empty() {
-        let delete = transaction
-            .prepare_cached("DELETE FROM plugin_storage WHERE plugin_id = $1 AND key = ANY($2::text[])")
-            .await?;
-        transaction.execute(&delete, &[&plugin, &deleted]).await?;
     }
     let moved = transaction
         .prepare_cached("UPDATE plugin_usage SET bytes = $2, keys = $3, generation = $4 WHERE plugin_id = $1")

@@ -125,13 +125,13 @@ fn in_order(
 /// row lock makes a second commit wait, then find it gone) or an older node
 /// marked it done.
 pub(super) async fn settle(transaction: &Transaction<'_>, mark: &DeliveryMark) -> Result<bool, Error> {
-    let statement =
-        transaction.prepare_cached("DELETE FROM hook_deliveries WHERE id = $1 AND NOT done").await?;
-    let removed = transaction.execute(&statement, &[&to_i64(mark.id)?]).await? == 1;
-    if removed {
-        super::hooks::append(transaction, std::slice::from_ref(&mark.outcome)).await?;
-    }
-    Ok(removed)
+    super::hooks::record_if_removed(
+        transaction,
+        "DELETE FROM hook_deliveries WHERE id = $1 AND NOT done RETURNING id",
+        &[&to_i64(mark.id)?],
+        &mark.outcome,
+    )
+    .await
 }
 
 impl HookOutbox for Postgres {
@@ -206,17 +206,15 @@ impl HookOutbox for Postgres {
     fn complete(&self, id: u64, node: &str, outcome: &HookOutcome) -> Result<bool, StoreError> {
         let (node, outcome) = (node.to_owned(), outcome.clone());
         self.run("completing a hook delivery", move |pool| async move {
-            let mut client = pool.get().await?;
-            let transaction = client.transaction().await?;
-            let remove = transaction
-                .prepare_cached("DELETE FROM hook_deliveries WHERE id = $1 AND lease_owner = $2")
-                .await?;
-            let removed = transaction.execute(&remove, &[&to_i64(id)?, &node]).await? == 1;
-            if removed {
-                super::hooks::append(&transaction, std::slice::from_ref(&outcome)).await?;
-            }
-            transaction.commit().await?;
-            Ok(removed)
+            // One statement: the removal and its record commit together.
+            let client = pool.get().await?;
+            super::hooks::record_if_removed(
+                &client,
+                "DELETE FROM hook_deliveries WHERE id = $1 AND lease_owner = $2 RETURNING id",
+                &[&to_i64(id)?, &node],
+                &outcome,
+            )
+            .await
         })
     }
 
