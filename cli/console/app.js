@@ -195,7 +195,7 @@ function pluginCard(plugin) {
       h("span", { class: "muted" }, "panels"), h("span", {}, plugin.panels.map((p) => h("span", { class: "tag" }, p.title))),
       h("span", { class: "muted" }, "health"), h("span", { class: "counters" },
         `${health.calls} calls, ${health.traps} traps, ${health.timeouts} timeouts, ${health.limits_exceeded} over limits, ` +
-        `${health.denials} denials, ${health.refused} refused, ${health.running} running`),
+        `${health.denials} denials, ${health.refused} refused, ${health.conflicts} conflicts, ${health.running} running`),
       h("span", { class: "muted" }, "limits"), h("span", {},
         `memory ${Math.round(limits.memory_bytes / 1048576)} MiB, route ${limits.route_timeout_ms} ms, ` +
         `hook ${limits.hook_timeout_ms} ms, widget ${limits.widget_timeout_ms} ms, ${limits.max_concurrent} at once`)),

@@ -1,6 +1,6 @@
 //! Plugin storage is serializable per call: concurrent calls that read and
 //! write the same keys lose no update, pass no quota together, and a call
-//! re-run after a conflict logs once.
+//! re-run after a conflict logs once and is counted in the plugin's health.
 
 use plinth_host::{LogSource, Method, RouteRequest};
 use plinth_tests::guests::PROBE_PLUGIN_WASM;
@@ -62,6 +62,11 @@ on_both_engines! {
         distinct.sort();
         distinct.dedup();
         assert_eq!(distinct.len(), CALLS, "no count logged twice: {counted:?}");
+
+        // Every run dropped for a conflict is counted for operators (each
+        // call runs at most three times).
+        let conflicts = host.plugin("probe").expect("loaded").health.conflicts;
+        assert!((1..=2 * CALLS as u64).contains(&conflicts), "{conflicts} conflicts");
     }
 }
 

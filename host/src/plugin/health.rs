@@ -92,6 +92,10 @@ pub struct PluginHealth {
     pub denials: u64,
     /// Calls refused because the plugin was degraded or busy.
     pub refused: u64,
+    /// Runs dropped for a storage conflict (another call, here or on
+    /// another node, changed what they read) and run again after a short
+    /// back-off: how hot the plugin's keys are.
+    pub conflicts: u64,
     /// Calls running now.
     pub running: u64,
     /// Instances made ahead of calls and not used yet (`limits.reserve_instances` at most).
@@ -126,6 +130,7 @@ pub(crate) struct Health {
     limits_exceeded: AtomicU64,
     denials: AtomicU64,
     refused: AtomicU64,
+    conflicts: AtomicU64,
     running: AtomicU64,
 }
 
@@ -164,6 +169,10 @@ impl Health {
 
     pub(crate) fn denied(&self) {
         self.denials.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn conflicted(&self) {
+        self.conflicts.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a call finished at `now`; returns true when it opened the circuit.
@@ -209,6 +218,7 @@ impl Health {
             limits_exceeded: self.limits_exceeded.load(Ordering::Relaxed),
             denials: self.denials.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
+            conflicts: self.conflicts.load(Ordering::Relaxed),
             running: self.running.load(Ordering::SeqCst),
             ready_instances: 0,
         }
@@ -257,8 +267,18 @@ impl Health {
     }
 }
 
+/// The wait before running a call again after its `run`th conflict: 1 ms,
+/// then 4 ms (never past the call's deadline), each spread by up to half
+/// again at random, so calls that collided do not collide again in step.
+pub(crate) fn conflict_backoff(run: usize) -> Duration {
+    let base = Duration::from_millis(1 << (2 * run.min(3)));
+    let spread = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
+    base + base * spread / 2000
+}
+
 #[cfg(test)]
 mod tests {
+    use super::conflict_backoff;
     use super::*;
 
     const CONFIG: BreakerConfig = BreakerConfig { failures: 3, backoff: Duration::from_secs(30) };
@@ -306,5 +326,15 @@ mod tests {
         health.admit(clock.now()).expect("admitted").record(Outcome::Completed, &CONFIG, clock.now());
         assert!(!fail(&health, clock.now()) && !fail(&health, clock.now()), "two failures after a success");
         assert!(health.admit(clock.now()).is_ok());
+    }
+
+    #[test]
+    fn conflicts_back_off_a_little_and_not_in_step() {
+        let waits: Vec<Duration> = (0..50).map(|_| conflict_backoff(0)).collect();
+        assert!(waits.iter().all(|w| (Duration::from_millis(1)..=Duration::from_micros(1500)).contains(w)));
+        assert!(waits.iter().any(|w| *w != waits[0]), "spread at random: {waits:?}");
+        let second = conflict_backoff(1);
+        assert!((Duration::from_millis(4)..=Duration::from_millis(6)).contains(&second), "{second:?}");
+        assert!(conflict_backoff(usize::MAX) <= Duration::from_millis(96), "bounded");
     }
 }

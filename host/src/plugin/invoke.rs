@@ -11,6 +11,7 @@
 //! that conflicted leaves nothing behind: no writes, no log records.
 
 use super::LoadedPlugin;
+use super::health::conflict_backoff;
 use super::health::{BreakerConfig, Clock, Outcome};
 use super::phase::Phase;
 use super::reserve::Reserves;
@@ -148,6 +149,12 @@ impl Invoker {
                 }
                 Attempt::Conflict(reason) => {
                     tracing::debug!(plugin = %context.id, phase = %label, run, "storage conflict ({reason}); running the call again");
+                    context.health.conflicted();
+                    // Calls that collided on a hot key would collide again at
+                    // once: each waits a little, and not the same time.
+                    if run + 1 < ATTEMPTS {
+                        let _ = self.by_deadline(deadline, tokio::time::sleep(conflict_backoff(run))).await;
+                    }
                 }
             }
         }
