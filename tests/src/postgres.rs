@@ -142,12 +142,13 @@ impl Cluster {
     /// by the text PostgreSQL normalised them to, with how often each ran;
     /// this call's own statements are not counted.
     pub fn statements_since_last_asked(&self) -> Vec<(String, u64)> {
+        // One statement per psql call: older psql prints only a string's last result.
+        self.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
         let listed = self.query(
-            "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
-             SELECT calls, regexp_replace(query, '\\s+', ' ', 'g') FROM pg_stat_statements
-             WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY calls DESC, query;
-             SELECT pg_stat_statements_reset();",
+            "SELECT calls, regexp_replace(query, '\\s+', ' ', 'g') FROM pg_stat_statements
+             WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY calls DESC, query",
         );
+        self.query("SELECT pg_stat_statements_reset()");
         listed
             .lines()
             .filter_map(|line| {

@@ -123,7 +123,8 @@ fn statements_per_write_with_two_hooks() {
     let total: u64 = statements.iter().map(|(_, calls)| calls).sum();
     let listed: Vec<String> = statements.iter().map(|(query, calls)| format!("{calls} × {query}")).collect();
     println!("{total} statements for one write with two hooks:\n{}", listed.join("\n"));
-    assert!(total <= STATEMENTS_PER_WRITE, "{total} statements:\n{}", listed.join("\n"));
+    // At least the entity's own statement and each hook's commit: the count is real.
+    assert!((3..=STATEMENTS_PER_WRITE).contains(&total), "{total} statements:\n{}", listed.join("\n"));
 }
 
 /// What one entity write with two hooks may cost the database at most, in

@@ -93,8 +93,8 @@ pub struct PluginHealth {
     /// Calls refused because the plugin was degraded or busy.
     pub refused: u64,
     /// Runs dropped for a storage conflict (another call, here or on
-    /// another node, changed what they read) and run again after a short
-    /// back-off: how hot the plugin's keys are.
+    /// another node, changed what they read, or passed the quota first) and
+    /// run again after a short back-off: how hot the plugin's keys are.
     pub conflicts: u64,
     /// Calls running now.
     pub running: u64,

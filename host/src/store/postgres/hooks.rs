@@ -13,17 +13,14 @@ use tokio_postgres::types::ToSql;
 
 /// Runs `removal` (a `DELETE … RETURNING id` of one delivery, whose
 /// parameters are `params`) and, when it removed the row, records `outcome`
-/// in the same statement: one round trip settles a delivery. Whether it
-/// removed the row. When the record takes a multiple of [`TRIM_EVERY`] as
-/// its `seq`, the oldest beyond [`KEPT`] are dropped too; the trim skips
-/// rows another commit's trim holds, so hook commits never queue on the
-/// oldest record.
+/// in the same statement: one round trip settles a delivery. The record's
+/// `seq` if it removed the row (for [`trim_if_due`]).
 pub(super) async fn record_if_removed<C: GenericClient>(
     client: &C,
     removal: &str,
     params: &[&(dyn ToSql + Sync)],
     outcome: &HookOutcome,
-) -> Result<bool, Error> {
+) -> Result<Option<i64>, Error> {
     let n = params.len();
     let record = client
         .prepare_cached(&format!(
@@ -50,10 +47,17 @@ pub(super) async fn record_if_removed<C: GenericClient>(
         &duration_us,
         &outcome.error,
     ]);
-    let Some(row) = client.query(&record, &all).await?.into_iter().next() else {
-        return Ok(false);
-    };
-    if row.try_get::<_, i64>(0)? % TRIM_EVERY == 0 {
+    match client.query(&record, &all).await?.first() {
+        Some(row) => Ok(Some(row.try_get(0)?)),
+        None => Ok(None),
+    }
+}
+
+/// When record `seq` is a multiple of [`TRIM_EVERY`], drops the oldest
+/// records beyond [`KEPT`]. The trim skips rows another commit's trim
+/// holds, so hook commits never queue on the oldest record.
+pub(super) async fn trim_if_due<C: GenericClient>(client: &C, seq: i64) -> Result<(), Error> {
+    if seq % TRIM_EVERY == 0 {
         let trim = client
             .prepare_cached(
                 "DELETE FROM hook_records WHERE seq IN (
@@ -64,7 +68,7 @@ pub(super) async fn record_if_removed<C: GenericClient>(
             .await?;
         client.execute(&trim, &[&(KEPT - 1)]).await?;
     }
-    Ok(true)
+    Ok(())
 }
 
 impl HookRecords for Postgres {

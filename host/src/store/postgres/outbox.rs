@@ -125,13 +125,11 @@ fn in_order(
 /// row lock makes a second commit wait, then find it gone) or an older node
 /// marked it done.
 pub(super) async fn settle(transaction: &Transaction<'_>, mark: &DeliveryMark) -> Result<bool, Error> {
-    super::hooks::record_if_removed(
-        transaction,
-        "DELETE FROM hook_deliveries WHERE id = $1 AND NOT done RETURNING id",
-        &[&to_i64(mark.id)?],
-        &mark.outcome,
-    )
-    .await
+    let removal = "DELETE FROM hook_deliveries WHERE id = $1 AND NOT done RETURNING id";
+    match super::hooks::record_if_removed(transaction, removal, &[&to_i64(mark.id)?], &mark.outcome).await? {
+        Some(seq) => super::hooks::trim_if_due(transaction, seq).await.map(|()| true),
+        None => Ok(false),
+    }
 }
 
 impl HookOutbox for Postgres {
@@ -208,13 +206,17 @@ impl HookOutbox for Postgres {
         self.run("completing a hook delivery", move |pool| async move {
             // One statement: the removal and its record commit together.
             let client = pool.get().await?;
-            super::hooks::record_if_removed(
-                &client,
-                "DELETE FROM hook_deliveries WHERE id = $1 AND lease_owner = $2 RETURNING id",
-                &[&to_i64(id)?, &node],
-                &outcome,
-            )
-            .await
+            let removal = "DELETE FROM hook_deliveries WHERE id = $1 AND lease_owner = $2 RETURNING id";
+            let Some(seq) =
+                super::hooks::record_if_removed(&client, removal, &[&to_i64(id)?, &node], &outcome).await?
+            else {
+                return Ok(false);
+            };
+            // Done and recorded: a failed trim leaves old records for the next one.
+            if let Err(error) = super::hooks::trim_if_due(&client, seq).await {
+                tracing::warn!("trimming old hook records failed: {error:?}");
+            }
+            Ok(true)
         })
     }
 
