@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-rustup target add wasm32-wasip2 >/dev/null 2>&1
+rustup target add wasm32-wasip2 wasm32-wasip1 >/dev/null 2>&1
 cargo build -q --release --target wasm32-wasip2 -p character-stats -p word-count-widget -p audit-trail
 cargo build -q --release -p plinth --bin plinth --example http_twins
 release="${CARGO_TARGET_DIR:-target}/release"

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 
 command -v perf >/dev/null || { apt-get update -qq && apt-get install -y -qq linux-perf >/dev/null; }
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-rustup target add wasm32-wasip2 >/dev/null 2>&1
+rustup target add wasm32-wasip2 wasm32-wasip1 >/dev/null 2>&1
 cargo build -q --release --target wasm32-wasip2 -p character-stats
 cargo build -q --release -p plinth --example http_twins
 bench=$(cargo bench -q -p plinth-tests --bench plinth --no-run --message-format=json |

@@ -3,7 +3,7 @@
 //! delete them with `entity_delete`: through the host's own `Entities` part,
 //! so every plugin's hooks see the delete.
 
-use super::{Caller, in_place};
+use super::{Caller, in_place, read_in_place};
 use crate::GuestError;
 use crate::bindings::plinth::plugin::{entities as wit, types};
 use crate::entity_writes::EntitiesHandle;
@@ -53,12 +53,14 @@ impl EntitiesView<'_> {
         &mut self,
         query: wit::EntityQuery,
         operation: &str,
-        run: impl FnOnce(&dyn EntityStore, &EntityQuery, Instant) -> Result<R, StoreError>,
+        run: impl Fn(&dyn EntityStore, &EntityQuery, Instant) -> Result<R, StoreError>,
     ) -> Result<R, GuestError> {
         self.caller.require(HostFunction::EntityList)?;
         let query = query_of(query)?;
         let (store, deadline) = (&**self.store, self.caller.deadline);
-        let result = in_place(|| run(store, &query, deadline));
+        let result = read_in_place(self.caller, HostFunction::EntityList, store.reads_in_place(), || {
+            run(store, &query, deadline)
+        });
         result.map_err(|e| self.caller.internal(operation, e))
     }
 }
@@ -66,7 +68,9 @@ impl EntitiesView<'_> {
 impl wit::Host for EntitiesView<'_> {
     async fn read(&mut self, id: String) -> wasmtime::Result<Result<types::Entity, GuestError>> {
         let result = self.caller.require(HostFunction::EntityRead).and_then(|()| {
-            match in_place(|| self.store.get(&id)) {
+            match read_in_place(self.caller, HostFunction::EntityRead, self.store.reads_in_place(), || {
+                self.store.get(&id)
+            }) {
                 Ok(Some(entity)) => Ok(entity.to_wit()),
                 Ok(None) => Err(GuestError::NotFound(format!("no entity with id `{id}`"))),
                 Err(e) => Err(self.caller.internal("entity read", e)),

@@ -14,6 +14,7 @@ mod forward;
 #[cfg(test)]
 mod grant_tests;
 pub(crate) mod logging;
+mod reads;
 pub(crate) mod settings;
 pub(crate) mod storage;
 #[cfg(test)]
@@ -24,6 +25,7 @@ mod test_support;
 pub(crate) mod v0_1;
 pub(crate) mod v0_2;
 
+pub(crate) use reads::read_in_place;
 pub use table::{HostFunction, INTERFACES, Interface};
 
 use crate::GuestError;
@@ -141,6 +143,8 @@ pub(crate) struct PluginContext {
     /// shared by the versions of a reloaded plugin.
     pub serial: Arc<tokio::sync::RwLock<()>>,
     pub observer: Option<HostCallObserver>,
+    /// Which of its reads ran past the quick budget last time (`reads.rs`).
+    pub slow_reads: reads::SlowReads,
 }
 
 /// The calling plugin, the call's deadline and its log, shared by every
@@ -192,7 +196,18 @@ impl Caller {
 pub(crate) fn in_place<R>(work: impl FnOnce() -> R) -> R {
     let multi_threaded = tokio::runtime::Handle::try_current()
         .is_ok_and(|runtime| runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if multi_threaded { tokio::task::block_in_place(work) } else { work() }
+    if !multi_threaded {
+        return work();
+    }
+    #[cfg(test)]
+    HANDED_OFF.set(HANDED_OFF.get() + 1);
+    tokio::task::block_in_place(work)
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How often `in_place` handed a worker's tasks off on this thread.
+    pub(crate) static HANDED_OFF: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
 struct HasCaller;

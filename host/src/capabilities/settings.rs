@@ -2,7 +2,7 @@
 //! the application (validated against that schema), read by the plugin through
 //! `plinth:plugin/settings` with the `setting_get` grant.
 
-use super::{Caller, in_place};
+use super::{Caller, read_in_place};
 use crate::GuestError;
 use crate::bindings::plinth::plugin::settings as wit;
 use crate::manifest::{HostFunction, SettingSchema};
@@ -76,8 +76,10 @@ impl SettingsView<'_> {
     fn effective(&mut self, operation: &str) -> Result<Map<String, Value>, GuestError> {
         self.caller.require(HostFunction::SettingGet)?;
         let plugin = self.caller.plugin.clone();
-        in_place(|| effective(self.store, &plugin.id, &plugin.settings))
-            .map_err(|e| self.caller.internal(operation, e))
+        read_in_place(self.caller, HostFunction::SettingGet, self.store.reads_in_place(), || {
+            effective(self.store, &plugin.id, &plugin.settings)
+        })
+        .map_err(|e| self.caller.internal(operation, e))
     }
 }
 

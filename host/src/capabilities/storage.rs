@@ -10,7 +10,7 @@
 //! A key read twice with different versions in one call means another call
 //! committed in between: the call stops with [`StorageConflict`] and is re-run.
 
-use super::{Caller, in_place};
+use super::{Caller, read_in_place};
 use crate::GuestError;
 use crate::bindings::plinth::plugin::storage as wit;
 use crate::manifest::HostFunction;
@@ -96,10 +96,13 @@ impl StorageView<'_> {
         if let Some(buffered) = self.ctx.changes.writes.get(key) {
             return Ok(Ok(buffered.clone()));
         }
-        let stored = match in_place(|| self.kv.get(&self.caller.plugin.id, key)) {
-            Ok(stored) => stored,
-            Err(e) => return Ok(Err(self.caller.internal("storage get", e))),
-        };
+        let stored =
+            match read_in_place(self.caller, HostFunction::StorageGet, self.kv.reads_in_place(), || {
+                self.kv.get(&self.caller.plugin.id, key)
+            }) {
+                Ok(stored) => stored,
+                Err(e) => return Ok(Err(self.caller.internal("storage get", e))),
+            };
         self.saw(key, stored.as_ref().map(|v| v.version))?;
         Ok(Ok(stored.map(|v| v.value)))
     }
@@ -125,22 +128,30 @@ impl StorageView<'_> {
         let plugin = self.caller.plugin.clone();
         let old_size = match self.ctx.changes.writes.get(&key) {
             Some(buffered) => buffered.as_ref().map(|v| key.len() + v.len()),
-            None => match in_place(|| self.kv.get(&plugin.id, &key)) {
-                Ok(stored) => {
-                    if value.is_none() {
-                        self.saw(&key, stored.as_ref().map(|v| v.version))?;
+            None => {
+                match read_in_place(self.caller, HostFunction::StorageGet, self.kv.reads_in_place(), || {
+                    self.kv.get(&plugin.id, &key)
+                }) {
+                    Ok(stored) => {
+                        if value.is_none() {
+                            self.saw(&key, stored.as_ref().map(|v| v.version))?;
+                        }
+                        stored.map(|v| key.len() + v.value.len())
                     }
-                    stored.map(|v| key.len() + v.value.len())
+                    Err(e) => return Ok(Err(self.caller.internal("storage get", e))),
                 }
-                Err(e) => return Ok(Err(self.caller.internal("storage get", e))),
-            },
+            }
         };
         let mut usage = match self.ctx.usage {
             Some(usage) => usage,
-            None => match in_place(|| self.kv.usage(&plugin.id)) {
-                Ok(usage) => usage,
-                Err(e) => return Ok(Err(self.caller.internal("storage usage", e))),
-            },
+            None => {
+                match read_in_place(self.caller, HostFunction::StorageSet, self.kv.reads_in_place(), || {
+                    self.kv.usage(&plugin.id)
+                }) {
+                    Ok(usage) => usage,
+                    Err(e) => return Ok(Err(self.caller.internal("storage usage", e))),
+                }
+            }
         };
         let new_size = value.as_ref().map(|v| key.len() + v.len());
         usage.bytes = usage.bytes.saturating_sub(old_size.unwrap_or(0) as u64) + new_size.unwrap_or(0) as u64;
@@ -158,10 +169,13 @@ impl StorageView<'_> {
     }
 
     fn list(&mut self, prefix: String) -> Checked<Vec<String>> {
-        let stored = match in_place(|| self.kv.list_keys(&self.caller.plugin.id, &prefix)) {
-            Ok(stored) => stored,
-            Err(e) => return Ok(Err(self.caller.internal("storage list-keys", e))),
-        };
+        let stored =
+            match read_in_place(self.caller, HostFunction::StorageList, self.kv.reads_in_place(), || {
+                self.kv.list_keys(&self.caller.plugin.id, &prefix)
+            }) {
+                Ok(stored) => stored,
+                Err(e) => return Ok(Err(self.caller.internal("storage list-keys", e))),
+            };
         match self.ctx.changes.listed.entry(prefix.clone()) {
             Entry::Vacant(entry) => {
                 entry.insert(stored.clone());

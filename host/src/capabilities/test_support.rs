@@ -28,6 +28,7 @@ pub(super) fn context(
         health: Default::default(),
         serial: Default::default(),
         observer,
+        slow_reads: Default::default(),
     })
 }
 

@@ -118,6 +118,7 @@ pub(crate) fn load(invoker: &Invoker, loader: &Loader, dir: &Path) -> Result<Loa
         health: Default::default(),
         serial: loader.serial_lock(&id),
         observer: loader.observer.clone(),
+        slow_reads: Default::default(),
     });
     let mut plugin = LoadedPlugin {
         manifest,

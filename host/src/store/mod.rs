@@ -27,6 +27,7 @@
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub(crate) mod quick;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod writes;
@@ -70,6 +71,13 @@ pub enum StoreError {
 
 /// Plugin settings set by the application (defaults live in the manifest).
 pub trait SettingsStore: Send + Sync {
+    /// Whether this store's reads keep to a quick read's budget, so the host
+    /// may run a plugin's read on the runtime worker that runs its call
+    /// (handing it off only if the store gives it up). The default, `false`,
+    /// has the host hand every read off first, as for any blocking work.
+    fn reads_in_place(&self) -> bool {
+        false
+    }
     /// Every stored value of a plugin.
     fn all(&self, plugin: &str) -> Result<Map<String, Value>, StoreError>;
     /// Stores `set` and removes `reset`, in one transaction.

@@ -16,6 +16,13 @@ use std::time::{Duration, Instant};
 
 /// Entities: the application's records.
 pub trait EntityStore: Send + Sync {
+    /// Whether this store's reads keep to a quick read's budget, so the host
+    /// may run a plugin's read on the runtime worker that runs its call
+    /// (handing it off only if the store gives it up). The default, `false`,
+    /// has the host hand every read off first, as for any blocking work.
+    fn reads_in_place(&self) -> bool {
+        false
+    }
     /// One entity.
     fn get(&self, id: &str) -> Result<Option<Entity>, StoreError>;
     /// The entities matching `query` (already [checked](EntityQuery::check)),
@@ -219,6 +226,13 @@ pub(crate) fn event_of(name: &str) -> EntityEvent {
 
 /// Plugin key-value storage, scoped by plugin id.
 pub trait PluginKv: Send + Sync {
+    /// Whether this store's reads keep to a quick read's budget, so the host
+    /// may run a plugin's read on the runtime worker that runs its call
+    /// (handing it off only if the store gives it up). The default, `false`,
+    /// has the host hand every read off first, as for any blocking work.
+    fn reads_in_place(&self) -> bool {
+        false
+    }
     /// A value and its version.
     fn get(&self, plugin: &str, key: &str) -> Result<Option<Versioned>, StoreError>;
     /// The keys under `prefix`, sorted.

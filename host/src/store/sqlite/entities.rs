@@ -2,6 +2,7 @@
 //! `json_extract` on quoted path segments, so no text from a query reaches
 //! the SQL itself.
 
+use super::held::stopped_at_deadline;
 use super::{Sqlite, fail, outbox};
 use crate::store::{EntityStore, NewDeliveries, StoreError};
 use crate::types::{Entity, EntityEvent, EntityQuery, field_path};
@@ -55,23 +56,6 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Entity> {
     })
 }
 
-/// Runs `query` with SQLite's progress handler stopping it at `deadline`
-/// (checked every thousand virtual-machine steps), so a slow query never
-/// holds the connection past its caller's time.
-fn stopped_at_deadline<R>(
-    db: &mut Connection,
-    deadline: Option<Instant>,
-    query: impl FnOnce(&Connection) -> rusqlite::Result<R>,
-) -> rusqlite::Result<R> {
-    let Some(deadline) = deadline else {
-        return query(db);
-    };
-    db.progress_handler(1000, Some(move || Instant::now() >= deadline))?;
-    let result = query(db);
-    db.progress_handler(1000, None::<fn() -> bool>)?;
-    result
-}
-
 fn read(db: &Connection, id: &str) -> rusqlite::Result<Option<Entity>> {
     db.prepare_cached(&format!("SELECT {COLUMNS} FROM entities WHERE id = ?1"))?
         .query_row([id], from_row)
@@ -84,8 +68,12 @@ fn invalid(problem: String) -> StoreError {
 }
 
 impl EntityStore for Sqlite {
+    fn reads_in_place(&self) -> bool {
+        true
+    }
+
     fn get(&self, id: &str) -> Result<Option<Entity>, StoreError> {
-        read(&self.read(), id).map_err(fail("reading an entity"))
+        read(&*self.read()?, id).map_err(fail("reading an entity"))
     }
 
     fn find(&self, query: &EntityQuery, deadline: Option<Instant>) -> Result<Vec<Entity>, StoreError> {
@@ -96,7 +84,7 @@ impl EntityStore for Sqlite {
         let sql = format!(
             "SELECT {COLUMNS} FROM entities {clause} ORDER BY created_at, rowid LIMIT ?{limit} OFFSET ?{offset}"
         );
-        let mut db = self.read();
+        let mut db = self.read()?;
         stopped_at_deadline(&mut db, deadline, |db| {
             let mut statement = db.prepare_cached(&sql)?;
             let rows = statement.query_map(params_from_iter(values), from_row)?;
@@ -107,7 +95,7 @@ impl EntityStore for Sqlite {
 
     fn count(&self, query: &EntityQuery, deadline: Option<Instant>) -> Result<u64, StoreError> {
         let (clause, values) = where_clause(query).map_err(invalid)?;
-        let mut db = self.read();
+        let mut db = self.read()?;
         stopped_at_deadline(&mut db, deadline, |db| {
             db.prepare_cached(&format!("SELECT COUNT(*) FROM entities {clause}"))?
                 .query_row(params_from_iter(values), |row| row.get(0))

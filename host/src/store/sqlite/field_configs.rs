@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 impl FieldConfigStore for Sqlite {
     fn all(&self) -> Result<BTreeMap<String, Value>, StoreError> {
-        let db = self.read();
+        let db = self.read()?;
         let rows = || -> rusqlite::Result<Vec<(String, String)>> {
             db.prepare_cached("SELECT entity_type, config FROM field_configs")?
                 .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
@@ -24,7 +24,7 @@ impl FieldConfigStore for Sqlite {
     }
 
     fn get(&self, entity_type: &str) -> Result<Option<Value>, StoreError> {
-        let db = self.read();
+        let db = self.read()?;
         let text: Option<String> = db
             .prepare_cached("SELECT config FROM field_configs WHERE entity_type = ?1")
             .and_then(|mut statement| statement.query_row([entity_type], |row| row.get(0)).optional())

@@ -3,6 +3,7 @@
 //! `plugin_usage`, raised by one per commit. Usage (bytes, keys) is kept in
 //! the same row and moved by exactly what each commit changed.
 
+use super::held::Held;
 use super::{Sqlite, error, fail};
 use crate::store::{CommitError, KvChanges, PluginKv, StoreError, Usage, Versioned};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -58,8 +59,12 @@ fn stored_size(db: &Connection, plugin: &str, key: &str) -> rusqlite::Result<Opt
 }
 
 impl PluginKv for Sqlite {
+    fn reads_in_place(&self) -> bool {
+        true
+    }
+
     fn get(&self, plugin: &str, key: &str) -> Result<Option<Versioned>, StoreError> {
-        self.read()
+        self.read()?
             .prepare_cached("SELECT value, version FROM plugin_storage WHERE plugin_id = ?1 AND key = ?2")
             .and_then(|mut statement| {
                 statement
@@ -72,11 +77,11 @@ impl PluginKv for Sqlite {
     }
 
     fn list_keys(&self, plugin: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
-        list_keys(&self.read(), plugin, prefix).map_err(fail("listing plugin storage"))
+        list_keys(&*self.read()?, plugin, prefix).map_err(fail("listing plugin storage"))
     }
 
     fn usage(&self, plugin: &str) -> Result<Usage, StoreError> {
-        usage(&self.lock(), plugin).map_err(fail("reading plugin storage usage"))
+        usage(&*Held::waiting(&self.connection)?, plugin).map_err(fail("reading plugin storage usage"))
     }
 
     fn commit(&self, plugin: &str, changes: &KvChanges, quota: Usage) -> Result<(), CommitError> {

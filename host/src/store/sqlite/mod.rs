@@ -10,6 +10,7 @@
 mod checkpoint;
 mod entities;
 mod field_configs;
+mod held;
 mod hooks;
 mod kv;
 mod nodes;
@@ -20,10 +21,11 @@ mod switches;
 
 use super::StoreError;
 use crate::sync::locked;
+use held::{BUSY_TIMEOUT, Held};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::{Mutex, MutexGuard};
 
 /// Read-only connections beside the writer: enough for both cores' calls and
 /// the API at once without queueing on one another.
@@ -135,12 +137,12 @@ impl Sqlite {
         connection.pragma_update(None, "synchronous", "NORMAL").map_err(fail)?;
         // The log file shrinks back to this once a checkpoint let it restart.
         connection.pragma_update(None, "journal_size_limit", 8 << 20).map_err(fail)?;
-        connection.busy_timeout(std::time::Duration::from_secs(5)).map_err(fail)?;
+        connection.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
         migrate(&mut connection).map_err(|e| error("migrating the database", e))?;
         let reader = || -> rusqlite::Result<Mutex<Connection>> {
             let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
             let reader = Connection::open_with_flags(path, flags)?;
-            reader.busy_timeout(std::time::Duration::from_secs(5))?;
+            reader.busy_timeout(BUSY_TIMEOUT)?;
             Ok(Mutex::new(reader))
         };
         let readers = (0..READERS).map(|_| reader()).collect::<rusqlite::Result<_>>().map_err(fail)?;
@@ -178,21 +180,16 @@ impl Sqlite {
 
     /// A connection for one read outside any transaction: a free reader if
     /// one is, else the next in turn (the writer where there are none). Each
-    /// read sees every commit made before it began.
-    fn read(&self) -> MutexGuard<'_, Connection> {
+    /// read sees every commit made before it began. During a quick read
+    /// (`store::quick`) it never waits: the read is given up instead.
+    fn read(&self) -> Result<Held<'_>, StoreError> {
         let count = self.readers.len();
         if count == 0 {
-            return self.lock();
+            return Held::waiting(&self.connection);
         }
         let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
-        for offset in 0..count {
-            match self.readers[(start + offset) % count].try_lock() {
-                Ok(reader) => return reader,
-                Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
-                Err(TryLockError::WouldBlock) => {}
-            }
-        }
-        locked(&self.readers[start % count])
+        let free = (0..count).find_map(|offset| Held::free(&self.readers[(start + offset) % count]));
+        free.map_or_else(|| Held::waiting(&self.readers[start % count]), Ok)
     }
 }
 

@@ -6,8 +6,12 @@ use rusqlite::params;
 use serde_json::{Map, Value};
 
 impl SettingsStore for Sqlite {
+    fn reads_in_place(&self) -> bool {
+        true
+    }
+
     fn all(&self, plugin: &str) -> Result<Map<String, Value>, StoreError> {
-        let db = self.read();
+        let db = self.read()?;
         let rows = || -> rusqlite::Result<Vec<(String, String)>> {
             db.prepare_cached("SELECT name, value FROM plugin_settings WHERE plugin_id = ?1")?
                 .query_map([plugin], |row| Ok((row.get(0)?, row.get(1)?)))?
