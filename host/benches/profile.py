@@ -207,6 +207,8 @@ def profile_http(twins):
                       f"server CPU {cpu_us:.1f} µs per request ({len(window)} samples)")
                 table(counts, phases, cpu_us, "server CPU µs per request")
                 print()
+                if os.environ.get("PROFILE_DETAIL"):
+                    detail(window, phases)
         finally:
             server.kill()
 

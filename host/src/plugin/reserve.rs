@@ -26,6 +26,9 @@ use wasmtime::component::{Instance, InstancePre};
 /// past this a call discards its own. Small, since each holds a pool slot
 /// until it is discarded.
 const BACKLOG: usize = 8;
+/// Used stores left for the thread's next job without waking it (a call that
+/// finds this many discards its own). Also small, for the same reason.
+const PARKED: usize = 4;
 
 /// A made instance and its store, not yet used by any call.
 pub(crate) struct Ready {
@@ -53,6 +56,13 @@ impl Reserve {
     pub(crate) fn ready(&self) -> usize {
         locked(&self.ready).len()
     }
+
+    /// Whether it is down to less than half its size, when a call asks the
+    /// thread to refill it: the thread then makes several instances per
+    /// wake-up instead of one per call.
+    fn low(&self) -> bool {
+        self.ready() < self.size.div_ceil(2)
+    }
 }
 
 impl Drop for Reserve {
@@ -63,7 +73,7 @@ impl Drop for Reserve {
 }
 
 /// What a call leaves the thread: its used store, and its plugin's reserve
-/// to refill. One message per call, so the thread is woken once.
+/// to refill. One message, so the thread is woken once.
 struct Job {
     used: Box<Store<InvocationState>>,
     refill: Option<Arc<Reserve>>,
@@ -73,6 +83,8 @@ struct Job {
 pub(crate) struct Reserves {
     /// Jobs for the thread; `None` tells it to stop.
     jobs: SyncSender<Option<Job>>,
+    /// Used stores the thread discards at its next job (`PARKED`).
+    parked: Arc<Mutex<Vec<Box<Store<InvocationState>>>>>,
     /// Taken (and joined) by the first `stop`.
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Ready instances across all plugins.
@@ -95,16 +107,24 @@ impl Reserves {
         let (jobs, queue) = mpsc::sync_channel::<Option<Job>>(BACKLOG.min(budget));
         let fuel = stores.fuel;
         let maker = Maker { stores, runtime, held: held.clone(), budget };
+        let parked = Arc::new(Mutex::new(Vec::with_capacity(PARKED)));
+        let discard_parked = {
+            let parked = parked.clone();
+            move || drop(std::mem::take(&mut *locked(&parked)))
+        };
         let thread = std::thread::Builder::new().name("plinth-reserve".into()).spawn(move || {
             while let Ok(Some(Job { used, refill })) = queue.recv() {
-                // Its pool slot back first: the refill may need it.
+                // Their pool slots back first: the refill may need them.
                 drop(used);
+                discard_parked();
                 if let Some(reserve) = refill {
                     maker.refill(&reserve);
                 }
+                // Those parked during the refill.
+                discard_parked();
             }
         })?;
-        Ok(Reserves { jobs, thread: Mutex::new(Some(thread)), held, fuel, budget })
+        Ok(Reserves { jobs, parked, thread: Mutex::new(Some(thread)), held, fuel, budget })
     }
 
     /// A reserve of `size` for a plugin (None when `size` or the host's
@@ -143,14 +163,29 @@ impl Reserves {
         Some(ready)
     }
 
-    /// Hands a call's used store to the thread, which discards it and then
-    /// refills the plugin's reserve; when the thread is behind, the store is
-    /// discarded here and the reserve refills after a later call.
+    /// Hands a call's used store to the thread, which discards it. A reserve
+    /// down to less than half its size is refilled with it; otherwise the
+    /// store waits for the thread's next job, so most calls do not wake the
+    /// thread. When the thread is behind, the store is discarded here and the
+    /// reserve refills after a later call.
     pub(crate) fn hand_back(&self, reserve: &Arc<Reserve>, used: Store<InvocationState>) {
+        let used = Box::new(used);
         let refill = (!reserve.failed.load(Ordering::Relaxed)
+            && reserve.low()
             && !reserve.refilling.swap(true, Ordering::AcqRel))
         .then(|| reserve.clone());
-        let job = Job { used: Box::new(used), refill };
+        let used = match refill {
+            Some(_) => used,
+            None => {
+                let mut parked = locked(&self.parked);
+                if parked.len() < PARKED {
+                    parked.push(used);
+                    return;
+                }
+                used
+            }
+        };
+        let job = Job { used, refill };
         if let Err(TrySendError::Full(Some(job)) | TrySendError::Disconnected(Some(job))) =
             self.jobs.try_send(Some(job))
             && let Some(reserve) = job.refill
