@@ -51,9 +51,10 @@ pub(crate) fn read_in_place<R>(
     }
 }
 
-/// Whether this thread runs a task on a multi-threaded runtime's worker: the
-/// only place where a hand-off costs anything, and where a read in place
-/// holds up other tasks.
+/// Whether this thread runs a task of a multi-threaded runtime (a worker's,
+/// or a blocking one's, where a read in place costs nothing either): a
+/// worker is the only place where a hand-off costs anything, and where a
+/// read in place holds up other tasks.
 fn on_runtime_worker() -> bool {
     tokio::task::try_id().is_some()
         && tokio::runtime::Handle::try_current()
@@ -66,20 +67,27 @@ mod tests {
     use super::super::test_support::{backend, context};
     use super::*;
     use crate::bindings::plinth::plugin::entities::{EntityQuery, FieldFilter, Host as _};
+    use crate::capabilities::PluginContext;
     use crate::entity_writes::EntitiesHandle;
     use crate::limits::Limits;
     use crate::store::{Backend, DATABASE_FILE};
+    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    /// Counts the `row` entities whose `n` is `n`, as a plugin would, in a
-    /// task on a runtime with one worker, beside a task spawned just before
-    /// the read: its count, how often it was handed off, when it finished
-    /// and when the other task ran.
-    fn count_beside_a_task(backend: Backend, n: &str) -> (u64, u32, Instant, Instant) {
+    /// Counts the `entity_type` entities whose `n` is `n`, as `plugin` would,
+    /// in a task on a runtime with one worker, beside a task spawned just
+    /// before the read: its count, how often it was handed off, when it
+    /// finished and when the other task ran.
+    fn count_beside_a_task(
+        backend: &Backend,
+        plugin: &Arc<PluginContext>,
+        entity_type: &str,
+        n: &str,
+    ) -> (u64, u32, Instant, Instant) {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().expect("runtime");
-        let plugin = context("p", HostFunction::ALL, Limits::default(), None);
+        let (backend, plugin) = (backend.clone(), plugin.clone());
         let query = EntityQuery {
-            entity_type: Some("row".into()),
+            entity_type: Some(entity_type.into()),
             filters: vec![FieldFilter { field: "n".into(), value: n.into() }],
             limit: None,
             offset: 0,
@@ -101,18 +109,24 @@ mod tests {
         })
     }
 
-    /// A backend holding `rows` entities of type `row`.
+    /// A backend holding `rows` entities of type `row` and 10 of type `few`.
     fn backend_with_rows(rows: u32) -> (tempfile::TempDir, Backend) {
         let (data, backend) = backend();
         let db = rusqlite::Connection::open(data.path().join(DATABASE_FILE)).expect("database");
-        db.execute(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
-             INSERT INTO entities (id, entity_type, data, created_at, updated_at)
-             SELECT 'e' || i, 'row', json_object('n', i), i, i FROM n",
-            [rows],
-        )
-        .expect("rows");
+        for (entity_type, rows) in [("row", rows), ("few", 10)] {
+            db.execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2)
+                 INSERT INTO entities (id, entity_type, data, created_at, updated_at)
+                 SELECT ?1 || i, ?1, json_object('n', i), i, i FROM n",
+                rusqlite::params![entity_type, rows],
+            )
+            .expect("rows");
+        }
         (data, backend)
+    }
+
+    fn plugin() -> Arc<PluginContext> {
+        context("p", HostFunction::ALL, Limits::default(), None)
     }
 
     /// A short read runs on the worker itself, not handed off: the task
@@ -123,7 +137,8 @@ mod tests {
     fn a_short_read_runs_in_place() {
         let (_data, backend) = backend_with_rows(100);
         let in_place = (0..5).any(|_| {
-            let (counted, handed_off, finished, other_ran) = count_beside_a_task(backend.clone(), "3");
+            let (counted, handed_off, finished, other_ran) =
+                count_beside_a_task(&backend, &plugin(), "row", "3");
             assert_eq!(counted, 1);
             handed_off == 0 && other_ran > finished
         });
@@ -136,9 +151,34 @@ mod tests {
     #[test]
     fn a_slow_read_never_holds_up_its_worker() {
         let (_data, backend) = backend_with_rows(200_000);
-        let (counted, handed_off, finished, other_ran) = count_beside_a_task(backend, "-1");
+        let (counted, handed_off, finished, other_ran) =
+            count_beside_a_task(&backend, &plugin(), "row", "-1");
         assert_eq!(counted, 0);
         assert_eq!(handed_off, 1, "given up once, then handed off");
         assert!(other_ran < finished, "the other task waited for the whole slow read");
+    }
+
+    /// After a slow read, the plugin's next reads of that kind are handed off
+    /// straight away (not tried in place first), however short, and then one
+    /// is tried in place again.
+    #[test]
+    fn reads_after_a_slow_one_are_handed_off_for_a_while() {
+        let (_data, backend) = backend_with_rows(200_000);
+        let plugin = plugin();
+        let (_, handed_off, _, _) = count_beside_a_task(&backend, &plugin, "row", "-1");
+        assert_eq!(handed_off, 1);
+        for _ in 0..HANDED_OFF_AFTER_SLOW {
+            let (counted, handed_off, _, _) = count_beside_a_task(&backend, &plugin, "few", "3");
+            assert_eq!((counted, handed_off), (1, 1), "a read right after a slow one ran in place");
+        }
+        let (counted, handed_off, _, _) = count_beside_a_task(&backend, &plugin, "few", "3");
+        assert_eq!(
+            (counted, handed_off),
+            (1, 0),
+            "reads were still handed off after {HANDED_OFF_AFTER_SLOW}"
+        );
+        let other = super::super::test_support::context("q", HostFunction::ALL, Limits::default(), None);
+        let (_, handed_off, _, _) = count_beside_a_task(&backend, &other, "few", "3");
+        assert_eq!(handed_off, 0, "another plugin's reads paid for this one's slow read");
     }
 }

@@ -8,17 +8,19 @@
 //! quarter of the instance pool, so reserves never starve calls), and each
 //! instance at most the plugin's memory limit. A reserve fills after the
 //! plugin's first call (loading makes one, if the plugin has routes or
-//! widgets), and refills after each call that takes from it; it goes when the
-//! plugin is unloaded or reloaded.
+//! widgets), and refills once calls took it below half its size; it goes
+//! when the plugin is unloaded or reloaded. Used stores are handed back to
+//! the thread without waking it while no refill is due (at most `PARKED`
+//! wait, and never longer than `PARKED_AT_MOST`).
 
 use crate::capabilities::PluginContext;
 use crate::sandbox::{EPOCH_TICK, InvocationState, StoreMaker, stoppable};
 use crate::sync::locked;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use wasmtime::Store;
 use wasmtime::component::{Instance, InstancePre};
 
@@ -26,9 +28,11 @@ use wasmtime::component::{Instance, InstancePre};
 /// past this a call discards its own. Small, since each holds a pool slot
 /// until it is discarded.
 const BACKLOG: usize = 8;
-/// Used stores left for the thread's next job without waking it (a call that
-/// finds this many discards its own). Also small, for the same reason.
+/// Used stores left for the thread's next job without waking it (at most the
+/// budget, too); past this a call wakes the thread. Small, for the same reason.
 const PARKED: usize = 4;
+/// How long a parked store may wait when no job comes (an idle host).
+const PARKED_AT_MOST: Duration = Duration::from_secs(1);
 
 /// A made instance and its store, not yet used by any call.
 pub(crate) struct Ready {
@@ -79,12 +83,45 @@ struct Job {
     refill: Option<Arc<Reserve>>,
 }
 
+/// Used stores waiting for the thread's next job; `None` once the thread
+/// stopped, when calls discard their own.
+struct Parked(Mutex<Option<Vec<Store<InvocationState>>>>);
+
+impl Parked {
+    fn new() -> Parked {
+        Parked(Mutex::new(Some(Vec::with_capacity(PARKED))))
+    }
+
+    /// Leaves `used` for the thread, unless `most` already wait or it stopped.
+    fn park(&self, used: Store<InvocationState>, most: usize) -> Result<(), Store<InvocationState>> {
+        match &mut *locked(&self.0) {
+            Some(parked) if parked.len() < most => {
+                parked.push(used);
+                Ok(())
+            }
+            _ => Err(used),
+        }
+    }
+
+    /// Discards the parked stores, outside the lock (a discard resets memory).
+    fn discard(&self) {
+        let parked = locked(&self.0).as_mut().map(std::mem::take);
+        drop(parked);
+    }
+
+    /// Discards them and takes no more.
+    fn stop(&self) {
+        let parked = locked(&self.0).take();
+        drop(parked);
+    }
+}
+
 /// The host's background thread that makes and discards instances for every plugin.
 pub(crate) struct Reserves {
     /// Jobs for the thread; `None` tells it to stop.
     jobs: SyncSender<Option<Job>>,
-    /// Used stores the thread discards at its next job (`PARKED`).
-    parked: Arc<Mutex<Vec<Box<Store<InvocationState>>>>>,
+    /// Used stores the thread discards at its next job.
+    parked: Arc<Parked>,
     /// Taken (and joined) by the first `stop`.
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Ready instances across all plugins.
@@ -107,22 +144,26 @@ impl Reserves {
         let (jobs, queue) = mpsc::sync_channel::<Option<Job>>(BACKLOG.min(budget));
         let fuel = stores.fuel;
         let maker = Maker { stores, runtime, held: held.clone(), budget };
-        let parked = Arc::new(Mutex::new(Vec::with_capacity(PARKED)));
-        let discard_parked = {
-            let parked = parked.clone();
-            move || drop(std::mem::take(&mut *locked(&parked)))
-        };
+        let parked = Arc::new(Parked::new());
+        let thread_parked = parked.clone();
         let thread = std::thread::Builder::new().name("plinth-reserve".into()).spawn(move || {
-            while let Ok(Some(Job { used, refill })) = queue.recv() {
-                // Their pool slots back first: the refill may need them.
-                drop(used);
-                discard_parked();
-                if let Some(reserve) = refill {
-                    maker.refill(&reserve);
+            loop {
+                match queue.recv_timeout(PARKED_AT_MOST) {
+                    Ok(Some(Job { used, refill })) => {
+                        // Their pool slots back first: the refill may need them.
+                        drop(used);
+                        thread_parked.discard();
+                        if let Some(reserve) = refill {
+                            maker.refill(&reserve);
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Ok(None) | Err(RecvTimeoutError::Disconnected) => break,
                 }
-                // Those parked during the refill.
-                discard_parked();
+                // Those parked meanwhile, or while no job came.
+                thread_parked.discard();
             }
+            thread_parked.stop();
         })?;
         Ok(Reserves { jobs, parked, thread: Mutex::new(Some(thread)), held, fuel, budget })
     }
@@ -169,23 +210,18 @@ impl Reserves {
     /// thread. When the thread is behind, the store is discarded here and the
     /// reserve refills after a later call.
     pub(crate) fn hand_back(&self, reserve: &Arc<Reserve>, used: Store<InvocationState>) {
-        let used = Box::new(used);
         let refill = (!reserve.failed.load(Ordering::Relaxed)
             && reserve.low()
             && !reserve.refilling.swap(true, Ordering::AcqRel))
         .then(|| reserve.clone());
         let used = match refill {
             Some(_) => used,
-            None => {
-                let mut parked = locked(&self.parked);
-                if parked.len() < PARKED {
-                    parked.push(used);
-                    return;
-                }
-                used
-            }
+            None => match self.parked.park(used, PARKED.min(self.budget)) {
+                Ok(()) => return,
+                Err(used) => used,
+            },
         };
-        let job = Job { used, refill };
+        let job = Job { used: Box::new(used), refill };
         if let Err(TrySendError::Full(Some(job)) | TrySendError::Disconnected(Some(job))) =
             self.jobs.try_send(Some(job))
             && let Some(reserve) = job.refill

@@ -17,9 +17,10 @@
 //! only one on a phone or a desktop), blocks whatever its signature says, so
 //! async traits would only move the blocking into every SQLite method
 //! (`spawn_blocking`) and box every call's future. The host instead decides
-//! once how to block, in `capabilities::in_place`: on a multi-threaded
-//! runtime's worker it hands the worker's other tasks away
-//! (`block_in_place`), elsewhere it simply runs. The cost of that choice is
+//! how to block, in `capabilities::in_place`: on a multi-threaded runtime's
+//! worker it hands the worker's other tasks away (`block_in_place`),
+//! elsewhere it simply runs; a plugin's reads from SQLite run on the worker
+//! itself while they are short (`quick.rs`, `capabilities::reads`). The cost of that choice is
 //! PostgreSQL's own small runtime (`postgres/mod.rs`), which turns its
 //! driver's futures into answers on any thread. Entities, the outbox, hook
 //! records and plugin storage must share one database (`writes.rs`); the
@@ -71,10 +72,9 @@ pub enum StoreError {
 
 /// Plugin settings set by the application (defaults live in the manifest).
 pub trait SettingsStore: Send + Sync {
-    /// Whether this store's reads keep to a quick read's budget, so the host
-    /// may run a plugin's read on the runtime worker that runs its call
-    /// (handing it off only if the store gives it up). The default, `false`,
-    /// has the host hand every read off first, as for any blocking work.
+    /// Whether the host may run a plugin's read on its call's runtime worker:
+    /// only Plinth's SQLite backend can say so, as it keeps to the budget of
+    /// the host's quick reads. Others keep the default, a hand-off first.
     fn reads_in_place(&self) -> bool {
         false
     }

@@ -6,9 +6,9 @@
 //! connection or a lock, and gives the read up once it has done about 50 µs
 //! of work (tokio's rule of thumb is 10 to 100 µs between awaits), counted
 //! in its own units (SQLite: virtual-machine steps) so that a read preempted
-//! under load is not given up for time it did not use, or once [`CEILING`]
-//! has passed whatever the reason. The host then runs it again handed off,
-//! so a slow query never holds a worker for longer than that.
+//! under load is not given up for time it did not use, or once it finds
+//! [`CEILING`] passed. The host then runs it again handed off, so a slow
+//! query holds a worker for about the budget, not for its whole length.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};

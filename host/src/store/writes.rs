@@ -16,10 +16,9 @@ use std::time::{Duration, Instant};
 
 /// Entities: the application's records.
 pub trait EntityStore: Send + Sync {
-    /// Whether this store's reads keep to a quick read's budget, so the host
-    /// may run a plugin's read on the runtime worker that runs its call
-    /// (handing it off only if the store gives it up). The default, `false`,
-    /// has the host hand every read off first, as for any blocking work.
+    /// Whether the host may run a plugin's read on its call's runtime worker:
+    /// only Plinth's SQLite backend can say so, as it keeps to the budget of
+    /// the host's quick reads. Others keep the default, a hand-off first.
     fn reads_in_place(&self) -> bool {
         false
     }
@@ -226,10 +225,9 @@ pub(crate) fn event_of(name: &str) -> EntityEvent {
 
 /// Plugin key-value storage, scoped by plugin id.
 pub trait PluginKv: Send + Sync {
-    /// Whether this store's reads keep to a quick read's budget, so the host
-    /// may run a plugin's read on the runtime worker that runs its call
-    /// (handing it off only if the store gives it up). The default, `false`,
-    /// has the host hand every read off first, as for any blocking work.
+    /// Whether the host may run a plugin's read on its call's runtime worker:
+    /// only Plinth's SQLite backend can say so, as it keeps to the budget of
+    /// the host's quick reads. Others keep the default, a hand-off first.
     fn reads_in_place(&self) -> bool {
         false
     }

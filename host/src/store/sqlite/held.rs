@@ -1,8 +1,10 @@
 //! Connections held for one read or transaction, and how SQLite keeps a
 //! quick read short (`store::quick`): during one, a connection is taken only
-//! if it is free, busy waits are off, and the progress handler gives the read
-//! up after [`BUDGET_STEPS`] virtual-machine steps or at the wall-clock
-//! ceiling. Outside one, connections are taken and used as always.
+//! if it is free, a lock it would wait for gives the read up, and so does the
+//! progress handler after [`BUDGET_STEPS`] virtual-machine steps or past the
+//! wall-clock ceiling (it looks every 200 steps; time spent within one step,
+//! such as a page read from disk, is not cut short). Outside one, connections
+//! are taken and used as always.
 
 use crate::store::{StoreError, quick};
 use crate::sync::locked;
@@ -13,9 +15,10 @@ use std::time::{Duration, Instant};
 
 /// How long a statement waits for another process's lock on the file.
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// Virtual-machine steps between two calls of the progress handler: a few
-/// µs of work.
-const STEPS: i32 = 200;
+/// Virtual-machine steps between two calls of the progress handler during a
+/// quick read (a few µs of work), and otherwise, when only a deadline is watched.
+const QUICK_STEPS: i32 = 200;
+const STEPS: i32 = 1000;
 /// The steps a quick read may run: about 50 µs of work on the
 /// machines measured (`SELECT COUNT(*)` of 1,000 rows by index, some 4,000
 /// steps, takes 20 to 30 µs).
@@ -59,7 +62,7 @@ impl<'a> Held<'a> {
         let quick = quick::started().is_some();
         if quick {
             // Both only fail on a closed connection, which the read then reports.
-            let _ = connection.busy_timeout(Duration::ZERO);
+            let _ = connection.busy_handler(Some(give_up_when_busy));
             stop_at(&mut connection, None);
         }
         Held { connection, quick }
@@ -94,7 +97,7 @@ impl DerefMut for Held<'_> {
 /// (which gives the read up).
 pub(super) fn stop_at(db: &mut Connection, deadline: Option<Instant>) {
     let quick =
-        quick::started().map(|started| (started + quick::CEILING, BUDGET_STEPS / STEPS.unsigned_abs()));
+        quick::started().map(|started| (started + quick::CEILING, BUDGET_STEPS / QUICK_STEPS.unsigned_abs()));
     let handler = (deadline.is_some() || quick.is_some()).then_some({
         let mut looks = 0;
         move || {
@@ -109,8 +112,16 @@ pub(super) fn stop_at(db: &mut Connection, deadline: Option<Instant>) {
             deadline.is_some_and(|deadline| now >= deadline)
         }
     });
+    let steps = if quick.is_some() { QUICK_STEPS } else { STEPS };
     // Only fails on a closed connection, which the statement then reports.
-    let _ = db.progress_handler(STEPS, handler);
+    let _ = db.progress_handler(steps, handler);
+}
+
+/// SQLite's busy handler during a quick read: another connection or process
+/// holds a lock this read would wait for, so it is given up.
+fn give_up_when_busy(_attempts: i32) -> bool {
+    quick::give_up();
+    false
 }
 
 /// Runs `query` stopped at `deadline` (and at a quick read's budget), so a
@@ -124,4 +135,38 @@ pub(super) fn stopped_at_deadline<R>(
     let result = query(db);
     stop_at(db, None);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{READERS, Sqlite};
+    use crate::store::{EntityStore, quick};
+    use crate::sync::locked;
+
+    /// A quick read leaves its connection as it found it: the busy timeout
+    /// back, and no progress handler to cut a later, longer query short.
+    #[test]
+    fn a_quick_read_leaves_its_connection_as_it_was() {
+        let data = tempfile::tempdir().expect("temp dir");
+        let sqlite = Sqlite::open(&data.path().join("db")).expect("database");
+        for _ in 0..READERS {
+            let answer = quick::run(|| sqlite.get("e1")).expect("not given up");
+            assert!(answer.expect("read").is_none());
+        }
+        for reader in &sqlite.readers {
+            let reader = locked(reader);
+            let timeout: i64 =
+                reader.pragma_query_value(None, "busy_timeout", |row| row.get(0)).expect("pragma");
+            assert_eq!(u128::from(timeout.unsigned_abs()), super::BUSY_TIMEOUT.as_millis());
+            let long: i64 = reader
+                .query_row(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
+                     SELECT count(*) FROM n",
+                    [],
+                    |row| row.get(0),
+                )
+                .expect("a long query outside quick reads runs to its end");
+            assert_eq!(long, 100_000);
+        }
+    }
 }
