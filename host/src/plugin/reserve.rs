@@ -8,19 +8,17 @@
 //! quarter of the instance pool, so reserves never starve calls), and each
 //! instance at most the plugin's memory limit. A reserve fills after the
 //! plugin's first call (loading makes one, if the plugin has routes or
-//! widgets), and refills once calls took it below half its size; it goes
-//! when the plugin is unloaded or reloaded. Used stores are handed back to
-//! the thread without waking it while no refill is due (at most `PARKED`
-//! wait, and never longer than `PARKED_AT_MOST`).
+//! widgets), and refills after each call that takes from it; it goes when the
+//! plugin is unloaded or reloaded.
 
 use crate::capabilities::PluginContext;
 use crate::sandbox::{EPOCH_TICK, InvocationState, StoreMaker, stoppable};
 use crate::sync::locked;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use wasmtime::Store;
 use wasmtime::component::{Instance, InstancePre};
 
@@ -28,11 +26,6 @@ use wasmtime::component::{Instance, InstancePre};
 /// past this a call discards its own. Small, since each holds a pool slot
 /// until it is discarded.
 const BACKLOG: usize = 8;
-/// Used stores left for the thread's next job without waking it (at most the
-/// budget, too); past this a call wakes the thread. Small, for the same reason.
-const PARKED: usize = 4;
-/// How long a parked store may wait when no job comes (an idle host).
-const PARKED_AT_MOST: Duration = Duration::from_secs(1);
 
 /// A made instance and its store, not yet used by any call.
 pub(crate) struct Ready {
@@ -60,13 +53,6 @@ impl Reserve {
     pub(crate) fn ready(&self) -> usize {
         locked(&self.ready).len()
     }
-
-    /// Whether it is down to less than half its size, when a call asks the
-    /// thread to refill it: the thread then makes several instances per
-    /// wake-up instead of one per call.
-    fn low(&self) -> bool {
-        self.ready() < self.size.div_ceil(2)
-    }
 }
 
 impl Drop for Reserve {
@@ -77,51 +63,16 @@ impl Drop for Reserve {
 }
 
 /// What a call leaves the thread: its used store, and its plugin's reserve
-/// to refill. One message, so the thread is woken once.
+/// to refill. One message per call, so the thread is woken once.
 struct Job {
     used: Box<Store<InvocationState>>,
     refill: Option<Arc<Reserve>>,
-}
-
-/// Used stores waiting for the thread's next job; `None` once the thread
-/// stopped, when calls discard their own.
-struct Parked(Mutex<Option<Vec<Store<InvocationState>>>>);
-
-impl Parked {
-    fn new() -> Parked {
-        Parked(Mutex::new(Some(Vec::with_capacity(PARKED))))
-    }
-
-    /// Leaves `used` for the thread, unless `most` already wait or it stopped.
-    fn park(&self, used: Store<InvocationState>, most: usize) -> Result<(), Store<InvocationState>> {
-        match &mut *locked(&self.0) {
-            Some(parked) if parked.len() < most => {
-                parked.push(used);
-                Ok(())
-            }
-            _ => Err(used),
-        }
-    }
-
-    /// Discards the parked stores, outside the lock (a discard resets memory).
-    fn discard(&self) {
-        let parked = locked(&self.0).as_mut().map(std::mem::take);
-        drop(parked);
-    }
-
-    /// Discards them and takes no more.
-    fn stop(&self) {
-        let parked = locked(&self.0).take();
-        drop(parked);
-    }
 }
 
 /// The host's background thread that makes and discards instances for every plugin.
 pub(crate) struct Reserves {
     /// Jobs for the thread; `None` tells it to stop.
     jobs: SyncSender<Option<Job>>,
-    /// Used stores the thread discards at its next job.
-    parked: Arc<Parked>,
     /// Taken (and joined) by the first `stop`.
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Ready instances across all plugins.
@@ -144,28 +95,16 @@ impl Reserves {
         let (jobs, queue) = mpsc::sync_channel::<Option<Job>>(BACKLOG.min(budget));
         let fuel = stores.fuel;
         let maker = Maker { stores, runtime, held: held.clone(), budget };
-        let parked = Arc::new(Parked::new());
-        let thread_parked = parked.clone();
         let thread = std::thread::Builder::new().name("plinth-reserve".into()).spawn(move || {
-            loop {
-                match queue.recv_timeout(PARKED_AT_MOST) {
-                    Ok(Some(Job { used, refill })) => {
-                        // Their pool slots back first: the refill may need them.
-                        drop(used);
-                        thread_parked.discard();
-                        if let Some(reserve) = refill {
-                            maker.refill(&reserve);
-                        }
-                    }
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Ok(None) | Err(RecvTimeoutError::Disconnected) => break,
+            while let Ok(Some(Job { used, refill })) = queue.recv() {
+                // Its pool slot back first: the refill may need it.
+                drop(used);
+                if let Some(reserve) = refill {
+                    maker.refill(&reserve);
                 }
-                // Those parked meanwhile, or while no job came.
-                thread_parked.discard();
             }
-            thread_parked.stop();
         })?;
-        Ok(Reserves { jobs, parked, thread: Mutex::new(Some(thread)), held, fuel, budget })
+        Ok(Reserves { jobs, thread: Mutex::new(Some(thread)), held, fuel, budget })
     }
 
     /// A reserve of `size` for a plugin (None when `size` or the host's
@@ -204,23 +143,13 @@ impl Reserves {
         Some(ready)
     }
 
-    /// Hands a call's used store to the thread, which discards it. A reserve
-    /// down to less than half its size is refilled with it; otherwise the
-    /// store waits for the thread's next job, so most calls do not wake the
-    /// thread. When the thread is behind, the store is discarded here and the
-    /// reserve refills after a later call.
+    /// Hands a call's used store to the thread, which discards it and then
+    /// refills the plugin's reserve; when the thread is behind, the store is
+    /// discarded here and the reserve refills after a later call.
     pub(crate) fn hand_back(&self, reserve: &Arc<Reserve>, used: Store<InvocationState>) {
         let refill = (!reserve.failed.load(Ordering::Relaxed)
-            && reserve.low()
             && !reserve.refilling.swap(true, Ordering::AcqRel))
         .then(|| reserve.clone());
-        let used = match refill {
-            Some(_) => used,
-            None => match self.parked.park(used, PARKED.min(self.budget)) {
-                Ok(()) => return,
-                Err(used) => used,
-            },
-        };
         let job = Job { used: Box::new(used), refill };
         if let Err(TrySendError::Full(Some(job)) | TrySendError::Disconnected(Some(job))) =
             self.jobs.try_send(Some(job))
