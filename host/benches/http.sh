@@ -41,7 +41,7 @@ done
 
 run() {
   echo "## $1"
-  wrk -t2 -c16 -d10s --latency "http://127.0.0.1:$port$2" | grep -E "Requests/sec|50%|99%|Latency  "
+  wrk -t2 -c16 -d10s --latency "http://127.0.0.1:$port$2" | grep -E "Requests/sec|50%|99%|Latency  |Non-2xx"
 }
 run "plugin route: GET /api/plugins/character-stats/stats/character" "/api/plugins/character-stats/stats/character"
 run "native route: GET /api/entities?entity_type=character&limit=1" "/api/entities?entity_type=character&limit=1"
