@@ -25,14 +25,15 @@ impl Plugin for AuditTrail {
     }
 }
 
-/// Keys sort in event order because the sequence number is zero-padded.
+/// Keys sort in event order because the sequence number is zero-padded. The
+/// sequence is the WIT's own counter (`storage.increment`), not a value the
+/// guest reads, adds to and writes back.
 fn record(event: &str, entity_type: &str, entity_id: &str) -> Result<(), Error> {
-    let sequence: u64 = host::storage_get_json("next")?.unwrap_or(0);
+    let sequence = host::storage_increment("next", 1)? - 1;
     host::storage_set_json(
         &format!("event/{sequence:012}"),
         &json!({ "event": event, "entity_type": entity_type, "entity_id": entity_id }),
-    )?;
-    host::storage_set_json("next", &(sequence + 1))
+    )
 }
 
 fn read_log(request: Request) -> Result<Response, Error> {
