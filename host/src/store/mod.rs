@@ -20,11 +20,11 @@
 //! how to block, in `capabilities::in_place`: on a multi-threaded runtime's
 //! worker it hands the worker's other tasks away (`block_in_place`),
 //! elsewhere it simply runs; a plugin's reads from SQLite run on the worker
-//! itself while they are short (`quick.rs`, `capabilities::reads`). The cost of that choice is
-//! PostgreSQL's own small runtime (`postgres/mod.rs`), which turns its
-//! driver's futures into answers on any thread. Entities, the outbox, hook
-//! records and plugin storage must share one database (`writes.rs`); the
-//! other traits may each live anywhere.
+//! itself while they are short (`quick.rs`, `capabilities::reads`). The cost
+//! of that choice is PostgreSQL's own small runtime (`postgres/mod.rs`),
+//! which turns its driver's futures into answers on any thread. Entities, the
+//! outbox, hook records and plugin storage must share one database
+//! (`writes.rs`); the other traits may each live anywhere.
 
 #[cfg(feature = "postgres")]
 pub mod postgres;

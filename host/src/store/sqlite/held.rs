@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 /// How long a statement waits for another process's lock on the file.
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Virtual-machine steps between two calls of the progress handler during a
-/// quick read (a few µs of work), and otherwise, when only a deadline is watched.
+/// quick read: a few µs of work.
 const QUICK_STEPS: i32 = 200;
+/// The same when only a caller's deadline is watched.
 const STEPS: i32 = 1000;
 /// The steps a quick read may run: about 50 µs of work on the
 /// machines measured (`SELECT COUNT(*)` of 1,000 rows by index, some 4,000
