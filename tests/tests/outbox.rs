@@ -101,3 +101,34 @@ fn a_hook_put_back_for_a_busy_plugin_is_delivered_later() {
     let seen = host.storage_get("probe", &format!("seen/{}", quick.entity.id)).expect("storage");
     assert_eq!(seen.as_deref(), Some(&b"note"[..]), "the hook ran, once delivered");
 }
+
+/// The hooks of one write run side by side: three plugins' hooks that each
+/// sleep 300 ms were all running at one moment (their recorded spans
+/// overlap), the write answers with every outcome in plugin order, and each
+/// hook's storage write landed.
+#[test]
+fn the_hooks_of_one_write_run_side_by_side() {
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let host = host_on(&scratch.path().join("data"));
+    let plugins: Vec<PluginDir> = (0..3)
+        .map(|i| PluginDir::new(&format!("probe-{i}"), PROBE_PLUGIN_WASM, &["storage_set"], json!({})))
+        .collect();
+    for plugin in &plugins {
+        host.load_plugin(plugin.path()).expect("load probe");
+    }
+    let write = host.create_entity("note", json!({ "sleep_ms": 300 })).expect("write");
+    assert!(write.hooks_succeeded(), "{write:?}");
+    let order: Vec<&str> = write.hooks.iter().map(|hook| hook.plugin_id.as_str()).collect();
+    assert_eq!(order, ["probe-0", "probe-1", "probe-2"]);
+    // Each hook's span in µs: from its start to its commit.
+    let spans: Vec<(u64, u64)> =
+        write.hooks.iter().map(|hook| (hook.at * 1000 - hook.duration_us, hook.at * 1000)).collect();
+    let latest_start = spans.iter().map(|span| span.0).max().expect("spans");
+    let earliest_end = spans.iter().map(|span| span.1).min().expect("spans");
+    assert!(latest_start < earliest_end, "the hooks ran one after another: {spans:?}");
+    for i in 0..3 {
+        let seen =
+            host.storage_get(&format!("probe-{i}"), &format!("seen/{}", write.entity.id)).expect("storage");
+        assert_eq!(seen.as_deref(), Some(&b"note"[..]), "probe-{i}'s hook wrote once");
+    }
+}

@@ -7,10 +7,10 @@
 //! are taken and used as always.
 
 use crate::store::{StoreError, quick};
-use crate::sync::locked;
+use crate::sync::{locked, try_locked};
 use rusqlite::Connection;
 use std::ops::{Deref, DerefMut};
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// How long a statement waits for another process's lock on the file.
@@ -36,11 +36,7 @@ impl<'a> Held<'a> {
     /// `mutex`'s connection if it is free now (a poisoned lock only means
     /// another call panicked mid-way; SQLite itself stays consistent).
     pub(super) fn free(mutex: &'a Mutex<Connection>) -> Option<Held<'a>> {
-        match mutex.try_lock() {
-            Ok(connection) => Some(Held::new(connection)),
-            Err(TryLockError::Poisoned(poisoned)) => Some(Held::new(poisoned.into_inner())),
-            Err(TryLockError::WouldBlock) => None,
-        }
+        try_locked(mutex).map(Held::new)
     }
 
     /// `mutex`'s connection, waiting for it; during a quick read, which must

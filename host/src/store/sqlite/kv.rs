@@ -3,10 +3,11 @@
 //! `plugin_usage`, raised by one per commit. Usage (bytes, keys) is kept in
 //! the same row and moved by exactly what each commit changed.
 
+use super::grouped::Commit;
 use super::held::Held;
 use super::{Sqlite, error, fail};
 use crate::store::{CommitError, KvChanges, PluginKv, StoreError, Usage, Versioned};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 fn list_keys(db: &Connection, plugin: &str, prefix: &str) -> rusqlite::Result<Vec<String>> {
     db.prepare_cached(
@@ -85,70 +86,72 @@ impl PluginKv for Sqlite {
     }
 
     fn commit(&self, plugin: &str, changes: &KvChanges, quota: Usage) -> Result<(), CommitError> {
-        let sql = |e| CommitError::Store(error("committing plugin storage", e));
-        let mut db = self.lock();
-        // Immediate: the write lock from the start, so another process on the
-        // same file makes this wait (busy timeout) instead of failing mid-way.
-        let transaction = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
-        if let Some(mark) = &changes.delivery
-            && !super::outbox::settle(&transaction, mark).map_err(sql)?
-        {
-            return Err(CommitError::Delivered);
-        }
-        for (key, seen) in &changes.reads {
-            if version(&transaction, plugin, key).map_err(sql)? != *seen {
-                return Err(CommitError::Conflict { key: key.clone() });
-            }
-        }
-        for (prefix, seen) in &changes.listed {
-            if list_keys(&transaction, plugin, prefix).map_err(sql)? != *seen {
-                return Err(CommitError::Conflict { key: format!("{prefix}*") });
-            }
-        }
-        if changes.writes.is_empty() {
-            return transaction.commit().map_err(sql);
-        }
-        let before = usage(&transaction, plugin).map_err(sql)?;
-        let generation: u64 = transaction
-            .prepare_cached(
-                "UPDATE plugin_usage SET generation = generation + 1 WHERE plugin_id = ?1 RETURNING generation",
-            )
-            .and_then(|mut statement| statement.query_row([plugin], |row| row.get(0)))
-            .map_err(sql)?;
-        let (mut bytes, mut keys) = (0i64, 0i64);
-        for (key, value) in &changes.writes {
-            let old = stored_size(&transaction, plugin, key).map_err(sql)?;
-            bytes -= old.map_or(0, |size| i64::try_from(size).unwrap_or(i64::MAX));
-            keys -= i64::from(old.is_some());
-            let written = match value {
-                Some(value) => {
-                    bytes += i64::try_from(key.len() + value.len()).unwrap_or(i64::MAX);
-                    keys += 1;
-                    transaction
-                        .prepare_cached(
-                            "INSERT INTO plugin_storage (plugin_id, key, value, version) VALUES (?1, ?2, ?3, ?4)
-                             ON CONFLICT (plugin_id, key) DO UPDATE SET value = excluded.value, version = excluded.version",
-                        )
-                        .and_then(|mut statement| statement.execute(params![plugin, key, value, generation]))
-                }
-                None => transaction
-                    .prepare_cached("DELETE FROM plugin_storage WHERE plugin_id = ?1 AND key = ?2")
-                    .and_then(|mut statement| statement.execute(params![plugin, key])),
-            };
-            written.map_err(sql)?;
-        }
-        let after = Usage {
-            bytes: before.bytes.saturating_add_signed(bytes),
-            keys: before.keys.saturating_add_signed(keys),
-        };
-        let grew = bytes > 0 || keys > 0;
-        if grew && (after.bytes > quota.bytes || after.keys > quota.keys) {
-            return Err(CommitError::QuotaExceeded { after, quota });
-        }
-        transaction
-            .prepare_cached("UPDATE plugin_usage SET bytes = ?2, keys = ?3 WHERE plugin_id = ?1")
-            .and_then(|mut statement| statement.execute(params![plugin, after.bytes, after.keys]))
-            .map_err(sql)?;
-        transaction.commit().map_err(sql)
+        self.commit_grouped(Commit { plugin, changes, quota })
     }
+}
+
+/// Applies one plugin's commit inside `db`'s open transaction (or
+/// savepoint): checks that every read and listing still holds, writes, and
+/// checks the quota. On an error the caller rolls back what it wrote.
+pub(super) fn apply(db: &Connection, commit: &Commit<'_>) -> Result<(), CommitError> {
+    let Commit { plugin, changes, quota } = *commit;
+    let sql = |e| CommitError::Store(error("committing plugin storage", e));
+    if let Some(mark) = &changes.delivery
+        && !super::outbox::settle(db, mark).map_err(sql)?
+    {
+        return Err(CommitError::Delivered);
+    }
+    for (key, seen) in &changes.reads {
+        if version(db, plugin, key).map_err(sql)? != *seen {
+            return Err(CommitError::Conflict { key: key.clone() });
+        }
+    }
+    for (prefix, seen) in &changes.listed {
+        if list_keys(db, plugin, prefix).map_err(sql)? != *seen {
+            return Err(CommitError::Conflict { key: format!("{prefix}*") });
+        }
+    }
+    if changes.writes.is_empty() {
+        return Ok(());
+    }
+    let before = usage(db, plugin).map_err(sql)?;
+    let generation: u64 = db
+        .prepare_cached(
+            "UPDATE plugin_usage SET generation = generation + 1 WHERE plugin_id = ?1 RETURNING generation",
+        )
+        .and_then(|mut statement| statement.query_row([plugin], |row| row.get(0)))
+        .map_err(sql)?;
+    let (mut bytes, mut keys) = (0i64, 0i64);
+    for (key, value) in &changes.writes {
+        let old = stored_size(db, plugin, key).map_err(sql)?;
+        bytes -= old.map_or(0, |size| i64::try_from(size).unwrap_or(i64::MAX));
+        keys -= i64::from(old.is_some());
+        let written = match value {
+            Some(value) => {
+                bytes += i64::try_from(key.len() + value.len()).unwrap_or(i64::MAX);
+                keys += 1;
+                db.prepare_cached(
+                    "INSERT INTO plugin_storage (plugin_id, key, value, version) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (plugin_id, key) DO UPDATE SET value = excluded.value, version = excluded.version",
+                )
+                .and_then(|mut statement| statement.execute(params![plugin, key, value, generation]))
+            }
+            None => db
+                .prepare_cached("DELETE FROM plugin_storage WHERE plugin_id = ?1 AND key = ?2")
+                .and_then(|mut statement| statement.execute(params![plugin, key])),
+        };
+        written.map_err(sql)?;
+    }
+    let after = Usage {
+        bytes: before.bytes.saturating_add_signed(bytes),
+        keys: before.keys.saturating_add_signed(keys),
+    };
+    let grew = bytes > 0 || keys > 0;
+    if grew && (after.bytes > quota.bytes || after.keys > quota.keys) {
+        return Err(CommitError::QuotaExceeded { after, quota });
+    }
+    db.prepare_cached("UPDATE plugin_usage SET bytes = ?2, keys = ?3 WHERE plugin_id = ?1")
+        .and_then(|mut statement| statement.execute(params![plugin, after.bytes, after.keys]))
+        .map_err(sql)?;
+    Ok(())
 }

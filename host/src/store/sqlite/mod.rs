@@ -3,13 +3,16 @@
 //! a call holds the lock for one statement or one commit, never while a
 //! plugin runs), and a few read-only connections beside it for the reads of
 //! plugins and the API, which WAL lets run while a write commits, and a
-//! thread that checkpoints the log off the commit path (`checkpoint.rs`). The schema
+//! thread that checkpoints the log off the commit path (`checkpoint.rs`).
+//! Plugin storage commits that wait for the writer are committed together
+//! (`grouped.rs`). The schema
 //! is versioned with `PRAGMA user_version`; opening a database runs the
 //! migrations it has not seen, in one transaction.
 
 mod checkpoint;
 mod entities;
 mod field_configs;
+mod grouped;
 mod held;
 mod hooks;
 mod kv;
@@ -117,6 +120,8 @@ pub(crate) struct Sqlite {
     readers: Vec<Mutex<Connection>>,
     /// Where the next read starts looking for a free reader.
     next_reader: AtomicUsize,
+    /// Plugin storage commits waiting for the writer (`grouped.rs`).
+    commits: grouped::CommitQueue,
     /// Wakes this process's delivery loop when a delivery is retried.
     wake_ups: std::sync::Arc<tokio::sync::Notify>,
     /// Wakes this process's install sync when a package is stored or removed
@@ -151,6 +156,7 @@ impl Sqlite {
             connection: Mutex::new(connection),
             readers,
             next_reader: AtomicUsize::new(0),
+            commits: Default::default(),
             wake_ups: Default::default(),
             package_changes: Default::default(),
             _checkpointer: Some(checkpointer),
@@ -166,6 +172,7 @@ impl Sqlite {
             connection: Mutex::new(connection),
             readers: Vec::new(),
             next_reader: AtomicUsize::new(0),
+            commits: Default::default(),
             wake_ups: Default::default(),
             package_changes: Default::default(),
             _checkpointer: None,
