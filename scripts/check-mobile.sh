@@ -29,8 +29,8 @@ export CFLAGS_aarch64_apple_ios="--target=arm64-apple-ios -isystem $PWD/$headers
 export CFLAGS_aarch64_linux_android="--target=aarch64-linux-android --sysroot=$SDKROOT -isystem $PWD/$headers"
 export AR_aarch64_apple_ios=llvm-ar AR_aarch64_linux_android=llvm-ar
 command -v llvm-ar > /dev/null || export AR_aarch64_apple_ios=ar AR_aarch64_linux_android=ar
-for target in aarch64-apple-ios aarch64-linux-android; do
-    echo "checking the runtime-only plinth-host for $target"
-    cargo check -p plinth-host --no-default-features --features legacy --target "$target" --target-dir target/mobile
-done
+# Both targets in one cargo run: it schedules their crates together.
+echo "checking the runtime-only plinth-host for aarch64-apple-ios and aarch64-linux-android"
+cargo check -p plinth-host --no-default-features --features legacy \
+    --target aarch64-apple-ios --target aarch64-linux-android --target-dir target/mobile
 echo "mobile check: plinth-host (runtime-only, legacy) compiles for aarch64-apple-ios and aarch64-linux-android"

@@ -6,18 +6,23 @@
 
 use plinth_host::artifact::{self, ArtifactError};
 use plinth_host::{EngineKind, Host, HostConfig, LegacyConfig, LoadError, Target};
-use plinth_tests::{copy_example, copy_tree, example, guest_built, guests};
+use plinth_tests::{copy_example, copy_tree, example, guest_built, guests, shared_compile_cache};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
 /// A host of `engine` that trusts artifacts in plugin folders, as an app
-/// shipping its plugins does, with the legacy adapter on.
+/// shipping its plugins does, with the legacy adapter on. The native engine
+/// compiles around the folders' Pulley artifacts, once per case: it keeps
+/// what it compiled in the tests' shared cache, which makes the Python
+/// component's compile (the longest) once per run, not once per case.
 fn host(data_dir: &Path, engine: EngineKind) -> anyhow::Result<Host> {
+    let native = engine == EngineKind::Native;
     let config = HostConfig {
         engine,
         trust_precompiled: true,
-        compile_cache: false,
+        compile_cache: native,
+        compile_cache_dir: native.then(shared_compile_cache),
         legacy: Some(LegacyConfig::default()),
         ..HostConfig::new(data_dir)
     };

@@ -80,7 +80,8 @@ pub fn run(dir: &Path, lang: MigrateLang, out: Option<PathBuf>) -> anyhow::Resul
             }
             (
                 format!("target/wasm32-wasip2/release/{crate_name}.wasm"),
-                "cargo build --release --target wasm32-wasip2".to_string(),
+                // --target-dir: the module path must not depend on CARGO_TARGET_DIR.
+                "cargo build --release --target wasm32-wasip2 --target-dir target".to_string(),
             )
         }
     };
