@@ -247,13 +247,25 @@ fn three_nodes_deliver_every_event_once_even_when_one_is_killed() {
         std::thread::sleep(std::time::Duration::from_millis(700));
         nodes[2].child.kill().expect("kill -9 node C");
         let _ = nodes[2].child.wait();
+        let killed = std::time::Instant::now();
         // Leased to C when it died: nobody else may take them until their
         // lease runs out, so they are the ones the other nodes must take over.
-        let orphaned = cluster.query(&format!(
-            "SELECT count(*) FROM hook_deliveries WHERE lease_owner = '{doomed_node}' AND NOT done"
-        ));
+        let held_by_c =
+            format!("SELECT count(*) FROM hook_deliveries WHERE lease_owner = '{doomed_node}' AND NOT done");
+        let orphaned = cluster.query(&held_by_c);
         eprintln!("deliveries node C held when it died: {orphaned}");
         assert_ne!(orphaned, "0", "node C died holding deliveries, so the takeover is tested");
+        // C renews no lease now: they run out within one lease, and the
+        // others' delivery loops claim them (bounded wait).
+        let taken_over = (0..1200).find_map(|_| {
+            if cluster.query(&held_by_c) == "0" {
+                return Some(killed.elapsed());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            None
+        });
+        let taken_over = taken_over.expect("the other nodes took over node C's deliveries");
+        eprintln!("node C's deliveries taken over {:.1} s after it was killed", taken_over.as_secs_f64());
         let survived: Vec<_> = steady.into_iter().map(|run| run.join().expect("load")).collect();
         (survived, on_doomed.join().expect("load on C"))
     });

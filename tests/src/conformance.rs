@@ -22,6 +22,7 @@ pub fn run_all(backend: &Backend) {
     settings_change_and_reset(backend);
     hook_records_keep_the_newest(backend);
     hook_outbox_delivers_once(backend);
+    hook_outbox_renews_only_held_leases(backend);
     field_configs_put_and_remove(backend);
     field_configs_save_only_from_the_version_seen(backend);
     packages_change_only_from_the_version_seen(backend);
@@ -331,6 +332,34 @@ pub fn hook_outbox_delivers_once(backend: &Backend) {
         assert!(outbox.complete(id, "writer", &outcome("ob-a", None)).expect("complete"));
     }
     assert_eq!(outbox.pending().expect("pending"), 0);
+}
+
+/// A renewal keeps the leases its node holds (a renewed delivery is not
+/// claimed, one not renewed is) and leaves alone the ones it does not hold.
+pub fn hook_outbox_renews_only_held_leases(backend: &Backend) {
+    let (store, outbox) = (&backend.entities, &backend.outbox);
+    let minute = Duration::from_secs(60);
+    let plugins = vec!["rn-a".to_string(), "rn-b".to_string()];
+    let expired = NewDeliveries { plugins: plugins.clone(), node: "writer".into(), lease: Duration::ZERO };
+    let ids = store.insert(&entity("rn-1", "rn", json!({}), 1), &expired).expect("insert").expect("a new id");
+    outbox.renew(&ids[..1], "writer", minute).expect("renew");
+    let claimed = outbox.claim_due("other", &plugins, minute, 10).expect("claim");
+    assert_eq!(claimed.iter().map(|d| d.id).collect::<Vec<_>>(), [ids[1]], "the renewed one is kept");
+    // Given back by its holder, a renewal by its old holder does not take it back.
+    outbox.retry(ids[1], "other", Duration::ZERO).expect("retry");
+    outbox.renew(&ids[1..], "writer", minute).expect("renew");
+    let again = outbox.claim_due("third", &plugins, minute, 10).expect("claim");
+    assert_eq!(again.iter().map(|d| d.id).collect::<Vec<_>>(), [ids[1]], "not the writer's any more");
+    let outcome = |plugin: &str| HookOutcome {
+        plugin_id: plugin.into(),
+        event: EntityEvent::Created,
+        entity_id: "rn-1".into(),
+        at: 1,
+        duration_us: 1,
+        error: None,
+    };
+    assert!(outbox.complete(ids[0], "writer", &outcome("rn-a")).expect("complete"));
+    assert!(outbox.complete(ids[1], "third", &outcome("rn-b")).expect("complete"));
 }
 
 /// A field configuration is stored per entity type, replaced whole, removed by `None`.

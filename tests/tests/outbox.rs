@@ -132,3 +132,36 @@ fn the_hooks_of_one_write_run_side_by_side() {
         assert_eq!(seen.as_deref(), Some(&b"note"[..]), "probe-{i}'s hook wrote once");
     }
 }
+
+/// A hook that runs longer than one lease keeps its delivery: the writing
+/// host renews the lease while the hook runs, so a second host on the same
+/// database, polling all along, claims nothing, and the hook's write lands
+/// once.
+#[test]
+fn a_hook_longer_than_its_lease_keeps_its_delivery() {
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let data = scratch.path().join("data");
+    let (writer, other) = (host_on(&data), host_on(&data));
+    let probe = PluginDir::new(
+        "probe",
+        PROBE_PLUGIN_WASM,
+        &["storage_set"],
+        json!({ "limits": { "hook_timeout_ms": 15000 } }),
+    );
+    writer.load_plugin(probe.path()).expect("load on the writer");
+    other.load_plugin(probe.path()).expect("load on the other host");
+    let (write, claimed) = std::thread::scope(|scope| {
+        let slow = scope.spawn(|| writer.create_entity("note", json!({ "sleep_ms": 9000 })).expect("write"));
+        let mut claimed = 0;
+        while !slow.is_finished() {
+            claimed += deliver_due(&other);
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        (slow.join().expect("writer"), claimed)
+    });
+    assert!(write.hooks_succeeded(), "{write:?}");
+    assert_eq!(claimed, 0, "the other host took the delivery while its hook still ran");
+    assert_eq!(writer.pending_deliveries().expect("pending"), 0);
+    let seen = writer.storage_get("probe", &format!("seen/{}", write.entity.id)).expect("storage");
+    assert_eq!(seen.as_deref(), Some(&b"note"[..]));
+}

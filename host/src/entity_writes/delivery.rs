@@ -7,8 +7,11 @@
 //! transaction, so its writes take effect once however often it runs, and a
 //! hook costs one commit; a node that finds the delivery gone drops its own
 //! writes. A hook that traps or times out commits nothing: its failure is
-//! recorded by `complete`. A delivery the writer could not finish (the node died, or the
-//! plugin was busy) is claimed later by whichever node runs
+//! recorded by `complete`. The node running a delivery holds a short lease
+//! on it and renews it while the hook runs ([`LEASE`], `Renewal`), so a
+//! node that dies loses its deliveries within seconds. A delivery the
+//! writer could not finish (the node died, or the plugin was busy) is
+//! claimed later by whichever node runs
 //! `Host::deliver_due`: the delivery loop (`Host::start_background`)
 //! does so every second and whenever the outbox wakes it.
 //!
@@ -16,16 +19,18 @@
 //! once (in effect); the hook itself runs at least once, so what it does
 //! outside its storage (logs, entity writes) may happen again after a crash.
 
-use super::{Entities, LEASE_MARGIN};
+use super::Entities;
 use crate::capabilities::in_place;
 use crate::error::{CallErrorKind, HostError};
 use crate::plugin::phase::{HookDelivery, Phase};
 use crate::plugin::{LoadedPlugin, invoke};
 use crate::plugin_log::{LogLevel, LogSource, now_millis};
 use crate::store::Delivery;
+use crate::store::HookOutbox;
+use crate::sync::locked;
 use crate::types::{Entity, EntityEvent, HookOutcome};
 use serde::Serialize;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Deliveries claimed at a time by `Host::deliver_due`, then run one after
@@ -34,6 +39,14 @@ use std::time::{Duration, Instant};
 const CLAIM_BATCH: usize = 8;
 /// How often the delivery loop looks for due deliveries when nothing wakes it.
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// A node's lease on a delivery it runs, renewed every [`RENEW_EVERY`]
+/// while the hook runs: a node that dies loses its deliveries within this,
+/// and another node's delivery loop takes them over.
+pub(crate) const LEASE: Duration = Duration::from_secs(6);
+/// Three renewals per lease, so one late renewal (a busy database, a
+/// starved runtime) loses nothing.
+const RENEW_EVERY: Duration = Duration::from_secs(2);
+
 /// Claims of one delivery, after its writer, before it is given up and
 /// recorded as failed: its plugin was busy every time.
 pub const MAX_ATTEMPTS: u32 = 20;
@@ -45,6 +58,53 @@ pub struct PendingHook {
     pub plugin_id: String,
     /// Why it was put back (its plugin was busy, say).
     pub reason: String,
+}
+
+/// Keeps this node's leases on the deliveries it runs, on the host's
+/// runtime, until each is [`finished`](Renewal::finished) or the renewal
+/// is dropped.
+pub(super) struct Renewal {
+    running: Arc<Mutex<Vec<u64>>>,
+    task: tokio::task::AbortHandle,
+}
+
+impl Renewal {
+    pub(super) fn start(entities: &Entities, ids: &[u64]) -> Renewal {
+        let running = Arc::new(Mutex::new(ids.to_vec()));
+        let (outbox, node) = (entities.backend().outbox.clone(), entities.node().to_string());
+        let held = running.clone();
+        let task = entities.invoker.runtime.spawn(async move {
+            let mut ticks = tokio::time::interval(RENEW_EVERY);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                let ids = locked(&held).clone();
+                if !ids.is_empty() {
+                    renew(&*outbox, &ids, &node);
+                }
+            }
+        });
+        Renewal { running, task: task.abort_handle() }
+    }
+
+    /// Delivery `id` ended (settled or given back): its lease is left alone.
+    pub(super) fn finished(&self, id: u64) {
+        locked(&self.running).retain(|running| *running != id);
+    }
+}
+
+impl Drop for Renewal {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One renewal; a failed one is logged, and the next may succeed before the
+/// lease runs out.
+fn renew(outbox: &dyn HookOutbox, ids: &[u64], node: &str) {
+    if let Err(error) = in_place(|| outbox.renew(ids, node, LEASE)) {
+        tracing::warn!(deliveries = ids.len(), "hook delivery leases not renewed: {error}");
+    }
 }
 
 /// How one delivery ended here.
@@ -195,20 +255,19 @@ impl Entities {
             return Ok(0);
         }
         let ids: Vec<String> = plugins.iter().map(|plugin| plugin.id().to_string()).collect();
-        // One after the other: the longest hook time limit each.
-        let longest = plugins.iter().map(|p| p.context.limits.hook_timeout).max();
-        let batch = u32::try_from(CLAIM_BATCH).unwrap_or(u32::MAX);
-        let lease = longest.unwrap_or_default() * batch + LEASE_MARGIN;
         let claimed: Vec<Delivery> =
-            in_place(|| self.backend().outbox.claim_due(self.node(), &ids, lease, CLAIM_BATCH))?;
+            in_place(|| self.backend().outbox.claim_due(self.node(), &ids, LEASE, CLAIM_BATCH))?;
         let count = claimed.len();
+        let renewal = Renewal::start(self, &claimed.iter().map(|delivery| delivery.id).collect::<Vec<_>>());
         for delivery in claimed {
             // Unloaded since the claim: its lease runs out and a node that runs it takes it.
             let Some(plugin) = plugins.iter().find(|plugin| plugin.id() == delivery.plugin_id) else {
+                renewal.finished(delivery.id);
                 continue;
             };
             let Delivery { id, event, entity, attempts, .. } = delivery;
             self.deliver(plugin, id, event, &entity, attempts).await;
+            renewal.finished(id);
         }
         Ok(count)
     }

@@ -34,6 +34,7 @@ mod field_configs;
 
 pub use crate::types::{EntityEvent, HookOutcome};
 pub(crate) use delivery::POLL_INTERVAL;
+use delivery::{LEASE, Renewal};
 pub use delivery::{MAX_ATTEMPTS, PendingHook};
 
 /// Hook outcomes [`Host::hook_history`](crate::Host::hook_history) returns.
@@ -85,10 +86,6 @@ const QUICK_HOOK: Duration = Duration::from_millis(2);
 /// and the commit queue busy, few enough that one write with many hook
 /// plugins does not take most of the instance pool.
 const HOOKS_AT_ONCE: usize = 8;
-
-/// What a lease adds to the hooks' time limits: the commits and records
-/// around them (a PostgreSQL commit may wait 5 s for its row lock).
-pub(crate) const LEASE_MARGIN: Duration = Duration::from_secs(10);
 
 /// The entity part: the invoker that runs the hooks and the widget checks a
 /// write needs, this node's name for the outbox's leases, and the live feed
@@ -232,13 +229,12 @@ impl Entities {
     }
 
     /// The outbox entries a write adds for `plugins`, leased to this node
-    /// for long enough to run every hook one after the other.
+    /// for one short lease, which `fan_out` renews while the hooks run.
     fn deliveries(&self, plugins: &[Arc<LoadedPlugin>]) -> NewDeliveries {
-        let hooks: Duration = plugins.iter().map(|p| p.context.limits.hook_timeout).sum();
         NewDeliveries {
             plugins: plugins.iter().map(|plugin| plugin.id().to_string()).collect(),
             node: self.node.clone(),
-            lease: hooks + LEASE_MARGIN,
+            lease: LEASE,
         }
     }
 
@@ -273,7 +269,8 @@ impl Entities {
         ids: Vec<u64>,
     ) -> EntityWrite {
         let entity = Arc::new(entity);
-        let mut waiting = plugins.iter().cloned().zip(ids).enumerate();
+        let renewal = Renewal::start(self, &ids);
+        let mut waiting = plugins.iter().cloned().zip(ids.iter().copied()).enumerate();
         let mut delivered: Vec<Option<Delivered>> = Vec::new();
         delivered.resize_with(plugins.len(), || None);
         // The writer's runtime, or the host's under another executor.
@@ -296,6 +293,7 @@ impl Entities {
                     hook.await
                 }
             };
+            renewal.finished(ids[index]);
             delivered[index] = Some(outcome);
         }
         self.top_up(&mut running, &mut waiting, event, &entity, &runtime);
@@ -303,6 +301,7 @@ impl Entities {
             // A delivery that panicked stays in the outbox: its lease runs
             // out and it is claimed again (`deliver` catches a guest's panics).
             if let Ok((index, outcome)) = joined {
+                renewal.finished(ids[index]);
                 delivered[index] = Some(outcome);
             }
             self.top_up(&mut running, &mut waiting, event, &entity, &runtime);

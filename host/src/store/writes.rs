@@ -106,6 +106,11 @@ pub trait HookOutbox: Send + Sync {
     /// again after `after`. When that is at once, every node sharing the
     /// database is woken to claim it. A stale holder changes nothing.
     fn retry(&self, id: u64, node: &str, after: Duration) -> Result<(), StoreError>;
+    /// Extends to `lease` from now the leases `node` holds on deliveries
+    /// `ids` that are still pending (the others are left alone): a node
+    /// renews what it is running, so a node that dies loses its deliveries
+    /// within one short lease, and another takes them over.
+    fn renew(&self, ids: &[u64], node: &str, lease: Duration) -> Result<(), StoreError>;
     /// Completes a delivery `node` holds whose hook did not commit (it trapped,
     /// timed out or was given up) and records `outcome` in the hook records,
     /// in one transaction:

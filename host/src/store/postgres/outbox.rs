@@ -201,6 +201,22 @@ impl HookOutbox for Postgres {
         })
     }
 
+    fn renew(&self, ids: &[u64], node: &str, lease: Duration) -> Result<(), StoreError> {
+        let (ids, node) = (ids.to_vec(), node.to_owned());
+        self.run("renewing hook delivery leases", move |pool| async move {
+            let ids: Vec<i64> = ids.into_iter().map(to_i64).collect::<Result<_, _>>()?;
+            let client = pool.get().await?;
+            let renew = client
+                .prepare_cached(&format!(
+                    "UPDATE hook_deliveries SET lease_until = GREATEST(lease_until, {NOW_MS} + $3)
+                     WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND NOT done"
+                ))
+                .await?;
+            client.execute(&renew, &[&ids, &node, &millis(lease)?]).await?;
+            Ok(())
+        })
+    }
+
     fn complete(&self, id: u64, node: &str, outcome: &HookOutcome) -> Result<bool, StoreError> {
         let (node, outcome) = (node.to_owned(), outcome.clone());
         self.run("completing a hook delivery", move |pool| async move {

@@ -128,6 +128,21 @@ impl HookOutbox for Sqlite {
         Ok(())
     }
 
+    fn renew(&self, ids: &[u64], node: &str, lease: Duration) -> Result<(), StoreError> {
+        let until = millis_after(now_millis(), lease);
+        let db = self.lock();
+        let mut renew = db
+            .prepare_cached(
+                "UPDATE hook_deliveries SET lease_until = max(lease_until, ?3)
+                 WHERE id = ?1 AND lease_owner = ?2 AND done = 0",
+            )
+            .map_err(fail("renewing hook delivery leases"))?;
+        for id in ids {
+            renew.execute(params![id, node, until]).map_err(fail("renewing hook delivery leases"))?;
+        }
+        Ok(())
+    }
+
     fn complete(&self, id: u64, node: &str, outcome: &HookOutcome) -> Result<bool, StoreError> {
         let mut db = self.lock();
         let mut run = || -> rusqlite::Result<bool> {
