@@ -335,7 +335,8 @@ pub fn hook_outbox_delivers_once(backend: &Backend) {
 }
 
 /// A renewal keeps the leases its node holds (a renewed delivery is not
-/// claimed, one not renewed is) and leaves alone the ones it does not hold.
+/// claimed, one not renewed is) and leaves alone the ones it does not hold,
+/// its own given back among them.
 pub fn hook_outbox_renews_only_held_leases(backend: &Backend) {
     let (store, outbox) = (&backend.entities, &backend.outbox);
     let minute = Duration::from_secs(60);
@@ -350,6 +351,11 @@ pub fn hook_outbox_renews_only_held_leases(backend: &Backend) {
     outbox.renew(&ids[1..], "writer", minute).expect("renew");
     let again = outbox.claim_due("third", &plugins, minute, 10).expect("claim");
     assert_eq!(again.iter().map(|d| d.id).collect::<Vec<_>>(), [ids[1]], "not the writer's any more");
+    // Given back by the node that renews it: the renewal does not keep it.
+    outbox.retry(ids[1], "third", Duration::ZERO).expect("retry");
+    outbox.renew(&ids[1..], "third", minute).expect("renew");
+    let given_back = outbox.claim_due("fourth", &plugins, minute, 10).expect("claim");
+    assert_eq!(given_back.iter().map(|d| d.id).collect::<Vec<_>>(), [ids[1]], "given back, not renewed");
     let outcome = |plugin: &str| HookOutcome {
         plugin_id: plugin.into(),
         event: EntityEvent::Created,
@@ -359,7 +365,7 @@ pub fn hook_outbox_renews_only_held_leases(backend: &Backend) {
         error: None,
     };
     assert!(outbox.complete(ids[0], "writer", &outcome("rn-a")).expect("complete"));
-    assert!(outbox.complete(ids[1], "third", &outcome("rn-b")).expect("complete"));
+    assert!(outbox.complete(ids[1], "fourth", &outcome("rn-b")).expect("complete"));
 }
 
 /// A field configuration is stored per entity type, replaced whole, removed by `None`.

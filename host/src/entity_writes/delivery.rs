@@ -65,12 +65,16 @@ pub struct PendingHook {
 /// is dropped.
 pub(super) struct Renewal {
     running: Arc<Mutex<Vec<u64>>>,
-    task: tokio::task::AbortHandle,
+    /// None when there was nothing to renew.
+    task: Option<tokio::task::AbortHandle>,
 }
 
 impl Renewal {
     pub(super) fn start(entities: &Entities, ids: &[u64]) -> Renewal {
         let running = Arc::new(Mutex::new(ids.to_vec()));
+        if ids.is_empty() {
+            return Renewal { running, task: None };
+        }
         let (outbox, node) = (entities.backend().outbox.clone(), entities.node().to_string());
         let held = running.clone();
         let task = entities.invoker.runtime.spawn(async move {
@@ -84,7 +88,7 @@ impl Renewal {
                 }
             }
         });
-        Renewal { running, task: task.abort_handle() }
+        Renewal { running, task: Some(task.abort_handle()) }
     }
 
     /// Delivery `id` ended (settled or given back): its lease is left alone.
@@ -95,7 +99,9 @@ impl Renewal {
 
 impl Drop for Renewal {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 

@@ -254,13 +254,14 @@ impl Entities {
 
     /// Delivers a committed write's event to `plugins` (delivery `ids`, in
     /// the same order). Hooks run in turn on the writer's own task while
-    /// each ends within [`QUICK_HOOK`]: quick hooks are work for the CPU,
-    /// and running them side by side only adds thread hand-offs (measured:
-    /// ten quick hooks took a quarter longer). Once one runs longer (it
-    /// sleeps, waits for the database or computes), the rest start beside
-    /// it, spawned on the writer's runtime, [`HOOKS_AT_ONCE`] at a time, so
-    /// a slow hook does not delay the others. Outcomes come back in
-    /// `plugins`' order.
+    /// each is quick ([`QUICK_HOOK`]): quick hooks are work for the CPU, and
+    /// running them side by side only adds thread hand-offs (measured: ten
+    /// quick hooks took a quarter longer). Once one is slow (still running
+    /// when the timer fires, as a hook that sleeps or computes is, or found
+    /// slow when it ends, as one that waited on its database commit is),
+    /// the rest are spawned on the writer's runtime, [`HOOKS_AT_ONCE`] at a
+    /// time, beside the slow one, so a slow hook does not delay the others.
+    /// Outcomes come back in `plugins`' order.
     async fn fan_out(
         self: &Arc<Self>,
         event: EntityEvent,
@@ -273,37 +274,50 @@ impl Entities {
         let mut waiting = plugins.iter().cloned().zip(ids.iter().copied()).enumerate();
         let mut delivered: Vec<Option<Delivered>> = Vec::new();
         delivered.resize_with(plugins.len(), || None);
+        let mut settle = |index: usize, outcome: Delivered| {
+            renewal.finished(ids[index]);
+            delivered[index] = Some(outcome);
+        };
         // The writer's runtime, or the host's under another executor.
         let runtime = tokio::runtime::Handle::try_current().unwrap_or_else(|_| self.invoker.runtime.clone());
-        let mut running = tokio::task::JoinSet::new();
-        let mut side_by_side = false;
-        while !side_by_side && let Some((index, (plugin, id))) = waiting.next() {
-            let hook = self.deliver(&plugin, id, event, &entity, 0);
-            tokio::pin!(hook);
-            let slow = {
+        let mut running = Running::default();
+        for (index, (plugin, id)) in waiting.by_ref() {
+            let started = std::time::Instant::now();
+            let mut hook = Box::pin(self.clone().deliver_owned(index, plugin, id, event, entity.clone()));
+            let timer = {
                 let _host_timer = self.invoker.runtime.enter();
                 tokio::time::sleep(QUICK_HOOK)
             };
-            let outcome = tokio::select! {
+            let ended = tokio::select! {
                 biased;
-                outcome = &mut hook => outcome,
-                () = slow => {
-                    side_by_side = true;
-                    self.top_up(&mut running, &mut waiting, event, &entity, &runtime);
-                    hook.await
-                }
+                (_, outcome) = &mut hook => Some(outcome),
+                () = timer => None,
             };
-            renewal.finished(ids[index]);
-            delivered[index] = Some(outcome);
+            match ended {
+                Some(outcome) => {
+                    settle(index, outcome);
+                    if started.elapsed() > QUICK_HOOK {
+                        break;
+                    }
+                }
+                // Still running: it goes on beside the others.
+                None => {
+                    running.spawn(index, hook, &runtime);
+                    break;
+                }
+            }
         }
         self.top_up(&mut running, &mut waiting, event, &entity, &runtime);
-        while let Some(joined) = running.join_next().await {
-            // A delivery that panicked stays in the outbox: its lease runs
-            // out and it is claimed again (`deliver` catches a guest's panics).
-            if let Ok((index, outcome)) = joined {
-                renewal.finished(ids[index]);
-                delivered[index] = Some(outcome);
-            }
+        while let Some((index, outcome)) = running.next().await {
+            let outcome = outcome.unwrap_or_else(|| {
+                // Its task panicked: the delivery stays in the outbox, and
+                // its lease, no longer renewed, runs out for a later claim.
+                Delivered::Later(PendingHook {
+                    plugin_id: plugins[index].id().to_string(),
+                    reason: "the hook's task failed on this node; it is delivered again later".into(),
+                })
+            });
+            settle(index, outcome);
             self.top_up(&mut running, &mut waiting, event, &entity, &runtime);
         }
         let entity = Arc::unwrap_or_clone(entity);
@@ -321,7 +335,7 @@ impl Entities {
     /// Spawns waiting deliveries until [`HOOKS_AT_ONCE`] run.
     fn top_up(
         self: &Arc<Self>,
-        running: &mut tokio::task::JoinSet<(usize, Delivered)>,
+        running: &mut Running,
         waiting: &mut impl Iterator<Item = (usize, (Arc<LoadedPlugin>, u64))>,
         event: EntityEvent,
         entity: &Arc<Entity>,
@@ -330,7 +344,11 @@ impl Entities {
         while running.len() < HOOKS_AT_ONCE
             && let Some((index, (plugin, id))) = waiting.next()
         {
-            running.spawn_on(self.clone().deliver_owned(index, plugin, id, event, entity.clone()), runtime);
+            running.spawn(
+                index,
+                self.clone().deliver_owned(index, plugin, id, event, entity.clone()),
+                runtime,
+            );
         }
     }
 
@@ -345,6 +363,39 @@ impl Entities {
         entity: Arc<Entity>,
     ) -> (usize, Delivered) {
         (index, self.deliver(&plugin, id, event, &entity, 0).await)
+    }
+}
+
+/// A write's hooks running as tasks, each with its place in the write.
+#[derive(Default)]
+struct Running {
+    tasks: tokio::task::JoinSet<(usize, Delivered)>,
+    places: std::collections::HashMap<tokio::task::Id, usize>,
+}
+
+impl Running {
+    fn spawn(
+        &mut self,
+        index: usize,
+        hook: impl std::future::Future<Output = (usize, Delivered)> + Send + 'static,
+        runtime: &tokio::runtime::Handle,
+    ) {
+        let task = self.tasks.spawn_on(hook, runtime);
+        self.places.insert(task.id(), index);
+    }
+
+    fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// The next hook to end: its place, and its outcome (`None` if its task
+    /// panicked).
+    async fn next(&mut self) -> Option<(usize, Option<Delivered>)> {
+        let (id, outcome) = match self.tasks.join_next_with_id().await? {
+            Ok((id, (_, outcome))) => (id, Some(outcome)),
+            Err(failed) => (failed.id(), None),
+        };
+        Some((self.places.remove(&id)?, outcome))
     }
 }
 

@@ -103,8 +103,10 @@ pub trait HookOutbox: Send + Sync {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError>;
     /// Gives back a delivery `node` holds (its plugin was busy): it is due
-    /// again after `after`. When that is at once, every node sharing the
-    /// database is woken to claim it. A stale holder changes nothing.
+    /// again after `after`, and no node holds it until one claims it (so a
+    /// renewal by `node` leaves it alone). When that is at once, every node
+    /// sharing the database is woken to claim it. A stale holder changes
+    /// nothing.
     fn retry(&self, id: u64, node: &str, after: Duration) -> Result<(), StoreError>;
     /// Extends to `lease` from now the leases `node` holds on deliveries
     /// `ids` that are still pending (the others are left alone): a node

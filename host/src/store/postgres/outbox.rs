@@ -189,7 +189,7 @@ impl HookOutbox for Postgres {
             let client = pool.get().await?;
             let due = client
                 .prepare_cached(&format!(
-                    "UPDATE hook_deliveries SET lease_until = {NOW_MS} + $3
+                    "UPDATE hook_deliveries SET lease_until = {NOW_MS} + $3, lease_owner = ''
                      WHERE id = $1 AND lease_owner = $2 AND NOT done"
                 ))
                 .await?;

@@ -118,7 +118,8 @@ impl HookOutbox for Sqlite {
     fn retry(&self, id: u64, node: &str, after: Duration) -> Result<(), StoreError> {
         self.lock()
             .prepare_cached(
-                "UPDATE hook_deliveries SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2 AND done = 0",
+                "UPDATE hook_deliveries SET lease_until = ?3, lease_owner = ''
+                 WHERE id = ?1 AND lease_owner = ?2 AND done = 0",
             )
             .and_then(|mut statement| statement.execute(params![id, node, millis_after(now_millis(), after)]))
             .map_err(fail("retrying a hook delivery"))?;
@@ -130,17 +131,21 @@ impl HookOutbox for Sqlite {
 
     fn renew(&self, ids: &[u64], node: &str, lease: Duration) -> Result<(), StoreError> {
         let until = millis_after(now_millis(), lease);
-        let db = self.lock();
-        let mut renew = db
-            .prepare_cached(
-                "UPDATE hook_deliveries SET lease_until = max(lease_until, ?3)
-                 WHERE id = ?1 AND lease_owner = ?2 AND done = 0",
-            )
-            .map_err(fail("renewing hook delivery leases"))?;
-        for id in ids {
-            renew.execute(params![id, node, until]).map_err(fail("renewing hook delivery leases"))?;
-        }
-        Ok(())
+        let mut db = self.lock();
+        let mut run = || -> rusqlite::Result<()> {
+            let transaction = db.transaction()?;
+            {
+                let mut renew = transaction.prepare_cached(
+                    "UPDATE hook_deliveries SET lease_until = max(lease_until, ?3)
+                     WHERE id = ?1 AND lease_owner = ?2 AND done = 0",
+                )?;
+                for id in ids {
+                    renew.execute(params![id, node, until])?;
+                }
+            }
+            transaction.commit()
+        };
+        run().map_err(fail("renewing hook delivery leases"))
     }
 
     fn complete(&self, id: u64, node: &str, outcome: &HookOutcome) -> Result<bool, StoreError> {
