@@ -8,7 +8,7 @@
 //! hook costs one commit; a node that finds the delivery gone drops its own
 //! writes. A hook that traps or times out commits nothing: its failure is
 //! recorded by `complete`. The node running a delivery holds a short lease
-//! on it and renews it while the hook runs ([`LEASE`], `Renewal`), so a
+//! on it and renews it while the hook runs ([`LEASE`], `Leases`), so a
 //! node that dies loses its deliveries within seconds. A delivery the
 //! writer could not finish (the node died, or the plugin was busy) is
 //! claimed later by whichever node runs
@@ -30,6 +30,7 @@ use crate::store::HookOutbox;
 use crate::sync::locked;
 use crate::types::{Entity, EntityEvent, HookOutcome};
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -60,47 +61,68 @@ pub struct PendingHook {
     pub reason: String,
 }
 
-/// Keeps this node's leases on the deliveries it runs, on the host's
-/// runtime, until each is [`finished`](Renewal::finished) or the renewal
-/// is dropped.
-pub(super) struct Renewal {
-    running: Arc<Mutex<Vec<u64>>>,
-    /// None when there was nothing to renew.
-    task: Option<tokio::task::AbortHandle>,
+/// This node's leases on the deliveries it is running, renewed every
+/// [`RENEW_EVERY`] by one task on the host's runtime (stopped when the
+/// entity part is dropped).
+pub(super) struct Leases {
+    held: Arc<Mutex<BTreeSet<u64>>>,
+    renewer: tokio::task::AbortHandle,
 }
 
-impl Renewal {
-    pub(super) fn start(entities: &Entities, ids: &[u64]) -> Renewal {
-        let running = Arc::new(Mutex::new(ids.to_vec()));
-        if ids.is_empty() {
-            return Renewal { running, task: None };
-        }
-        let (outbox, node) = (entities.backend().outbox.clone(), entities.node().to_string());
-        let held = running.clone();
-        let task = entities.invoker.runtime.spawn(async move {
+impl Leases {
+    pub(super) fn start(
+        outbox: Arc<dyn HookOutbox>,
+        node: String,
+        runtime: &tokio::runtime::Handle,
+    ) -> Leases {
+        let held: Arc<Mutex<BTreeSet<u64>>> = Arc::default();
+        let renewed = held.clone();
+        let renewer = runtime.spawn(async move {
             let mut ticks = tokio::time::interval(RENEW_EVERY);
             ticks.tick().await;
             loop {
                 ticks.tick().await;
-                let ids = locked(&held).clone();
+                let ids: Vec<u64> = locked(&renewed).iter().copied().collect();
                 if !ids.is_empty() {
                     renew(&*outbox, &ids, &node);
                 }
             }
         });
-        Renewal { running, task: Some(task.abort_handle()) }
+        Leases { held, renewer: renewer.abort_handle() }
     }
 
-    /// Delivery `id` ended (settled or given back): its lease is left alone.
-    pub(super) fn finished(&self, id: u64) {
-        locked(&self.running).retain(|running| *running != id);
+    /// Renews `ids` until each is [`finished`](Holding::finished) or the
+    /// holding is dropped.
+    pub(super) fn hold(&self, ids: &[u64]) -> Holding<'_> {
+        locked(&self.held).extend(ids);
+        Holding { leases: self, ids: ids.to_vec() }
     }
 }
 
-impl Drop for Renewal {
+impl Drop for Leases {
     fn drop(&mut self) {
-        if let Some(task) = &self.task {
-            task.abort();
+        self.renewer.abort();
+    }
+}
+
+/// Deliveries one write or one claim is running, renewed meanwhile.
+pub(super) struct Holding<'a> {
+    leases: &'a Leases,
+    ids: Vec<u64>,
+}
+
+impl Holding<'_> {
+    /// Delivery `id` ended (settled or given back): its lease is left alone.
+    pub(super) fn finished(&self, id: u64) {
+        locked(&self.leases.held).remove(&id);
+    }
+}
+
+impl Drop for Holding<'_> {
+    fn drop(&mut self) {
+        let mut held = locked(&self.leases.held);
+        for id in &self.ids {
+            held.remove(id);
         }
     }
 }
@@ -264,7 +286,7 @@ impl Entities {
         let claimed: Vec<Delivery> =
             in_place(|| self.backend().outbox.claim_due(self.node(), &ids, LEASE, CLAIM_BATCH))?;
         let count = claimed.len();
-        let renewal = Renewal::start(self, &claimed.iter().map(|delivery| delivery.id).collect::<Vec<_>>());
+        let renewal = self.leases.hold(&claimed.iter().map(|delivery| delivery.id).collect::<Vec<_>>());
         for delivery in claimed {
             // Unloaded since the claim: its lease runs out and a node that runs it takes it.
             let Some(plugin) = plugins.iter().find(|plugin| plugin.id() == delivery.plugin_id) else {

@@ -34,7 +34,7 @@ mod field_configs;
 
 pub use crate::types::{EntityEvent, HookOutcome};
 pub(crate) use delivery::POLL_INTERVAL;
-use delivery::{LEASE, Renewal};
+use delivery::{LEASE, Leases};
 pub use delivery::{MAX_ATTEMPTS, PendingHook};
 
 /// Hook outcomes [`Host::hook_history`](crate::Host::hook_history) returns.
@@ -82,9 +82,8 @@ impl EntitiesHandle {
 const QUICK_HOOK: Duration = Duration::from_millis(2);
 
 /// Hooks of one write spawned at once, besides the one on the writer's own
-/// task: enough to keep both cores
-/// and the commit queue busy, few enough that one write with many hook
-/// plugins does not take most of the instance pool.
+/// task: enough to keep both cores and the commit queue busy, few enough
+/// that one write with many hook plugins does not take most of the pool.
 const HOOKS_AT_ONCE: usize = 8;
 
 /// The entity part: the invoker that runs the hooks and the widget checks a
@@ -96,16 +95,21 @@ pub(crate) struct Entities {
     node: String,
     /// Hook outcomes as they settle, for `Host::subscribe_hooks`.
     hook_feed: tokio::sync::broadcast::Sender<HookOutcome>,
+    /// The leases on the deliveries this node is running, kept renewed.
+    leases: Leases,
 }
 
 impl Entities {
     /// Makes the part and points `handle` (the one the invoker's stores
     /// hold) at it.
     pub(crate) fn start(invoker: Arc<Invoker>, handle: &EntitiesHandle) -> Arc<Entities> {
+        let node = format!("node-{}", uuid::Uuid::new_v4());
+        let leases = Leases::start(invoker.backend.outbox.clone(), node.clone(), &invoker.runtime);
         let entities = Arc::new(Entities {
             invoker,
-            node: format!("node-{}", uuid::Uuid::new_v4()),
+            node,
             hook_feed: tokio::sync::broadcast::channel(HOOK_FEED_CAPACITY).0,
+            leases,
         });
         let _ = handle.0.set(Arc::downgrade(&entities));
         entities
@@ -270,7 +274,7 @@ impl Entities {
         ids: Vec<u64>,
     ) -> EntityWrite {
         let entity = Arc::new(entity);
-        let renewal = Renewal::start(self, &ids);
+        let renewal = self.leases.hold(&ids);
         let mut waiting = plugins.iter().cloned().zip(ids.iter().copied()).enumerate();
         let mut delivered: Vec<Option<Delivered>> = Vec::new();
         delivered.resize_with(plugins.len(), || None);
@@ -283,14 +287,14 @@ impl Entities {
         let mut running = Running::default();
         for (index, (plugin, id)) in waiting.by_ref() {
             let started = std::time::Instant::now();
-            let mut hook = Box::pin(self.clone().deliver_owned(index, plugin, id, event, entity.clone()));
+            let mut hook = Box::pin(self.clone().deliver_owned(plugin, id, event, entity.clone()));
             let timer = {
                 let _host_timer = self.invoker.runtime.enter();
                 tokio::time::sleep(QUICK_HOOK)
             };
             let ended = tokio::select! {
                 biased;
-                (_, outcome) = &mut hook => Some(outcome),
+                outcome = &mut hook => Some(outcome),
                 () = timer => None,
             };
             match ended {
@@ -344,32 +348,26 @@ impl Entities {
         while running.len() < HOOKS_AT_ONCE
             && let Some((index, (plugin, id))) = waiting.next()
         {
-            running.spawn(
-                index,
-                self.clone().deliver_owned(index, plugin, id, event, entity.clone()),
-                runtime,
-            );
+            running.spawn(index, self.clone().deliver_owned(plugin, id, event, entity.clone()), runtime);
         }
     }
 
-    /// [`Entities::deliver`] as a task of its own, tagged with its place in
-    /// the write's hooks.
+    /// [`Entities::deliver`] owning what it uses, to run as a task.
     async fn deliver_owned(
         self: Arc<Self>,
-        index: usize,
         plugin: Arc<LoadedPlugin>,
         id: u64,
         event: EntityEvent,
         entity: Arc<Entity>,
-    ) -> (usize, Delivered) {
-        (index, self.deliver(&plugin, id, event, &entity, 0).await)
+    ) -> Delivered {
+        self.deliver(&plugin, id, event, &entity, 0).await
     }
 }
 
 /// A write's hooks running as tasks, each with its place in the write.
 #[derive(Default)]
 struct Running {
-    tasks: tokio::task::JoinSet<(usize, Delivered)>,
+    tasks: tokio::task::JoinSet<Delivered>,
     places: std::collections::HashMap<tokio::task::Id, usize>,
 }
 
@@ -377,7 +375,7 @@ impl Running {
     fn spawn(
         &mut self,
         index: usize,
-        hook: impl std::future::Future<Output = (usize, Delivered)> + Send + 'static,
+        hook: impl std::future::Future<Output = Delivered> + Send + 'static,
         runtime: &tokio::runtime::Handle,
     ) {
         let task = self.tasks.spawn_on(hook, runtime);
@@ -392,7 +390,7 @@ impl Running {
     /// panicked).
     async fn next(&mut self) -> Option<(usize, Option<Delivered>)> {
         let (id, outcome) = match self.tasks.join_next_with_id().await? {
-            Ok((id, (_, outcome))) => (id, Some(outcome)),
+            Ok((id, outcome)) => (id, Some(outcome)),
             Err(failed) => (failed.id(), None),
         };
         Some((self.places.remove(&id)?, outcome))
