@@ -134,16 +134,14 @@ impl StoreMaker {
         deadline: std::time::Instant,
     ) -> wasmtime::Result<Store<InvocationState>> {
         let limits = plugin.limits;
-        let stdout = MemoryOutputPipe::new(limits.output_bytes);
-        let stderr = MemoryOutputPipe::new(limits.output_bytes);
-        let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
         let state = InvocationState {
             caller: Caller::new(plugin, deadline),
             backend: self.backend.clone(),
             entities: self.entities.clone(),
             storage: StorageCtx::default(),
             logging: LoggingCtx::default(),
-            wasi,
+            wasi: None,
+            output_bytes: limits.output_bytes,
             table: ResourceTable::new(),
             limiter: Limiter {
                 inner: StoreLimitsBuilder::new()
@@ -152,8 +150,6 @@ impl StoreMaker {
                     .build(),
                 exhausted: false,
             },
-            stdout,
-            stderr,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -287,11 +283,30 @@ pub(crate) struct InvocationState {
     /// Storage reads and writes, committed only if the call succeeds.
     pub storage: StorageCtx,
     logging: LoggingCtx,
-    wasi: WasiCtx,
+    /// Made at the call's first WASI call: a guest that makes none (one
+    /// built without WASI imports, or one whose call needs no clock, random
+    /// or output) never pays for it.
+    wasi: Option<Wasi>,
+    /// The most each of stdout and stderr keeps.
+    output_bytes: usize,
     table: ResourceTable,
     pub limiter: Limiter,
+}
+
+/// A WASI context that inherits nothing, and the pipes it prints into.
+struct Wasi {
+    ctx: WasiCtx,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
+}
+
+impl Wasi {
+    fn new(output_bytes: usize) -> Wasi {
+        let stdout = MemoryOutputPipe::new(output_bytes);
+        let stderr = MemoryOutputPipe::new(output_bytes);
+        let ctx = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
+        Wasi { ctx, stdout, stderr }
+    }
 }
 
 impl InvocationState {
@@ -301,9 +316,10 @@ impl InvocationState {
     /// warn in the server's log.
     pub(crate) fn take_output(&mut self) {
         use crate::plugin_log::LogLevel;
+        let Some(wasi) = &self.wasi else { return };
         for (pipe, source, level) in [
-            (&self.stdout, LogSource::Stdout, LogLevel::Info),
-            (&self.stderr, LogSource::Stderr, LogLevel::Warn),
+            (&wasi.stdout, LogSource::Stdout, LogLevel::Info),
+            (&wasi.stderr, LogSource::Stderr, LogLevel::Warn),
         ] {
             let bytes = pipe.contents();
             for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.is_empty()) {
@@ -315,6 +331,8 @@ impl InvocationState {
 
 impl WasiView for InvocationState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        let output_bytes = self.output_bytes;
+        let wasi = self.wasi.get_or_insert_with(|| Wasi::new(output_bytes));
+        WasiCtxView { ctx: &mut wasi.ctx, table: &mut self.table }
     }
 }
