@@ -122,6 +122,40 @@ impl Cluster {
         ))
     }
 
+    /// Serves TLS with the certificate chain `certificate_pem` and its key
+    /// `key_pem` and refuses every TCP connection without it (`hostssl`
+    /// only), from now on: the files go into the data folder, owned by the
+    /// server's user, and the server reloads its configuration.
+    pub fn require_tls(&self, certificate_pem: &str, key_pem: &str) {
+        let (certificate, key) = (self.data.join("server.crt"), self.data.join("server.key"));
+        std::fs::write(&certificate, certificate_pem).expect("write server.crt");
+        std::fs::write(&key, key_pem).expect("write server.key");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod server.key");
+        if let Some(user) = self.run_as {
+            let owner = format!("{user}:{user}");
+            let status = Command::new("chown").arg(&owner).arg(&certificate).arg(&key).status();
+            assert!(status.is_ok_and(|s| s.success()), "chown of the server's certificate failed");
+        }
+        let hba = self.data.join("pg_hba.conf");
+        let rules = "local all all trust\nhostssl all all 127.0.0.1/32 trust\n";
+        std::fs::write(&hba, rules).expect("write pg_hba.conf");
+        // psql (which `query` runs) prefers TLS, so it still gets in.
+        self.query("ALTER SYSTEM SET ssl = on");
+        self.query("SELECT pg_reload_conf()");
+        // The reload is asynchronous: wait until the server says TLS is on.
+        for _ in 0..100 {
+            if self.query("SHOW ssl") == "on" {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!(
+            "the server did not turn TLS on: {}",
+            std::fs::read_to_string(self.data.join("server.log")).unwrap_or_default()
+        );
+    }
+
     /// Stops the server at once (`-m immediate`, as a crash would), keeping its data.
     pub fn stop(&self) {
         let stopped = self.run("pg_ctl", &["-D", path(&self.data), "-m", "immediate", "-w", "stop"]);

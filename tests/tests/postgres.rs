@@ -2,8 +2,8 @@
 //! on 127.0.0.1: the conformance suite, migrations that run once however
 //! many nodes start together, a stopped database answering `Unavailable`
 //! and recovering without a restart, a host serving plugins on it, the
-//! statements one write costs, and two nodes sharing plugin storage and a
-//! plugin's entity deletes.
+//! statements one write costs, two nodes sharing plugin storage and a
+//! plugin's entity deletes, and verified TLS to a database on another machine.
 
 use plinth_host::store::{Backend, NewDeliveries, StoreError};
 use plinth_host::{Entity, Host, HostConfig, Method, RouteRequest};
@@ -300,6 +300,75 @@ fn a_plugin_delete_on_one_node_reaches_every_hook_once_across_nodes() {
         Some(b"1".to_vec()),
         "the janitor heard of its own delete once"
     );
+}
+
+/// A node on another machine reaches the database over TLS it verified:
+/// with `sslmode=require` the backend works through a server that takes
+/// nothing but TLS, with a certificate for 127.0.0.1 from a CA the test
+/// makes; the same server is refused when its certificate is not from the
+/// trusted CA, and a URL without TLS is refused by it.
+#[test]
+fn a_node_reaches_the_database_over_verified_tls() {
+    let Some(cluster) = Cluster::start() else { return };
+    let (ca, server_certificate, server_key) = certificates_for("127.0.0.1");
+    cluster.require_tls(&server_certificate, &server_key);
+    let files = tempfile::tempdir().expect("temp dir");
+    let trusted = files.path().join("ca.pem");
+    std::fs::write(&trusted, &ca).expect("write ca.pem");
+    let url = format!("{}?sslmode=require", cluster.url());
+
+    let backend = Backend::postgres_trusting(&url, &trusted).expect("connect over TLS");
+    let entity = Entity {
+        id: "over-tls".into(),
+        entity_type: "note".into(),
+        data: json!({ "secret": "only on the wire encrypted" }),
+        created_at: 1,
+        updated_at: 1,
+    };
+    backend.entities.insert(&entity, &NewDeliveries::default()).expect("insert over TLS");
+    let read = backend.entities.get("over-tls").expect("read over TLS").expect("found");
+    assert_eq!(read.data, entity.data);
+    let encrypted = |ssl: bool| {
+        cluster.query(&format!(
+            "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+             WHERE application_name = 'plinth' AND ssl = {ssl}"
+        ))
+    };
+    assert_ne!(encrypted(true), "0", "the backend's connections use TLS");
+    assert_eq!(encrypted(false), "0", "and none goes without it");
+
+    // The same server with a certificate from a CA nobody trusts here.
+    let (_, stranger_certificate, stranger_key) = certificates_for("127.0.0.1");
+    cluster.require_tls(&stranger_certificate, &stranger_key);
+    let refused =
+        Backend::postgres_trusting(&url, &trusted).expect_err("an untrusted certificate is refused");
+    assert!(refused.to_string().contains("certificate"), "the error names the certificate: {refused}");
+    // Without the test's CA only the Mozilla roots are trusted, which do not include it.
+    let refused = Backend::postgres(&url).expect_err("a private CA is not trusted by default");
+    assert!(refused.to_string().contains("certificate"), "{refused}");
+    // Without `sslmode=require` there is no TLS, which this server refuses.
+    assert!(Backend::postgres_trusting(&cluster.url(), &trusted).is_err(), "a plain connection is refused");
+    // A roots file without a certificate in it is refused, by name, before connecting.
+    let empty = files.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate").expect("write");
+    let refused = Backend::postgres_trusting(&url, &empty).expect_err("no roots");
+    assert!(refused.to_string().contains("empty.pem"), "{refused}");
+}
+
+/// A CA's certificate, and a server certificate for `host` it signed with
+/// that certificate's key, all PEM.
+fn certificates_for(host: &str) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut authority = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+    authority.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    authority.distinguished_name.push(DnType::CommonName, "Plinth test CA");
+    let ca = CertifiedIssuer::self_signed(authority, KeyPair::generate().expect("CA key")).expect("CA");
+    let key = KeyPair::generate().expect("server key");
+    let server = CertificateParams::new(vec![host.to_string()])
+        .expect("server parameters")
+        .signed_by(&key, &ca)
+        .expect("server certificate");
+    (ca.pem(), server.pem(), key.serialize_pem())
 }
 
 fn runtime_on_this_thread() -> tokio::runtime::Runtime {

@@ -47,7 +47,8 @@ pub struct ServeArgs {
     pub data_dir: PathBuf,
     /// A PostgreSQL database (`postgres://user@host:5432/db`) instead of the
     /// embedded SQLite file in --data-dir: what several nodes share
-    /// (docs/scaling.md).
+    /// (docs/scaling.md). Add `?sslmode=require` for verified TLS, trusting
+    /// the CA file in PGSSLROOTCERT or else the Mozilla roots.
     #[arg(long, env = "PLINTH_DATABASE", hide_env_values = true)]
     pub database: Option<String>,
     /// Address to listen on; port 0 picks a free one (printed on start).

@@ -269,9 +269,21 @@ impl Backend {
     /// migrated to the current schema (once, however many nodes start
     /// together). A database that cannot be reached is
     /// [`StoreError::Unavailable`].
+    ///
+    /// With `sslmode=require` in the URL it connects over TLS and verifies the
+    /// server's certificate and host name (as libpq's `verify-full` does),
+    /// trusting the PEM file that the `PGSSLROOTCERT` environment variable
+    /// names, or else the Mozilla roots; any other mode connects without TLS.
     #[cfg(feature = "postgres")]
     pub fn postgres(url: &str) -> Result<Backend, StoreError> {
         Ok(Backend::of(Arc::new(postgres::Postgres::connect(url)?)))
+    }
+
+    /// Like [`Backend::postgres`], trusting the root certificates in the PEM
+    /// file `roots` (a private CA's, say) instead of `PGSSLROOTCERT`'s.
+    #[cfg(feature = "postgres")]
+    pub fn postgres_trusting(url: &str, roots: &std::path::Path) -> Result<Backend, StoreError> {
+        Ok(Backend::of(Arc::new(postgres::Postgres::connect_trusting(url, Some(roots))?)))
     }
 }
 

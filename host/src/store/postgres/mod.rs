@@ -22,8 +22,10 @@ mod outbox;
 mod packages;
 mod settings;
 mod switches;
+mod tls;
 
 pub use address::address_without_password;
+pub use tls::ROOT_CERTIFICATES_VARIABLE;
 
 use super::StoreError;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod};
@@ -33,8 +35,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::Notify;
+use tokio_postgres::AsyncMessage;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// Connections kept at most, per node.
 const POOL_SIZE: usize = 16;
@@ -155,11 +158,29 @@ pub struct Postgres {
 impl Postgres {
     /// Connects to the database at `url` (`postgres://user:password@host:port/db`
     /// or `host=… user=…`) and brings its schema up to date. A database that
-    /// cannot be reached is [`StoreError::Unavailable`].
+    /// cannot be reached is [`StoreError::Unavailable`]. With
+    /// `sslmode=require`, over verified TLS (`tls.rs`), trusting the roots
+    /// in the file `PGSSLROOTCERT` names, or else the Mozilla roots.
     pub fn connect(url: &str) -> Result<Postgres, StoreError> {
+        let roots = std::env::var_os(ROOT_CERTIFICATES_VARIABLE).map(std::path::PathBuf::from);
+        Postgres::connect_trusting(url, roots.as_deref())
+    }
+
+    /// Like [`Postgres::connect`], trusting the root certificates in the PEM
+    /// file `roots` (`None`: the Mozilla roots) when the URL asks for TLS.
+    pub fn connect_trusting(url: &str, roots: Option<&std::path::Path>) -> Result<Postgres, StoreError> {
         const OPENING: &str = "opening the database";
         let failed = |message: String| StoreError::Failed { operation: OPENING, message };
-        let mut config = tokio_postgres::Config::from_str(url).map_err(|e| failed(e.to_string()))?;
+        let mut config = tokio_postgres::Config::from_str(url).map_err(|e| {
+            let hint = if url.contains("verify-") || url.contains("sslrootcert") {
+                ": Plinth's sslmode=require already verifies the server's certificate and host name, \
+                 as libpq's verify-full does; name a private CA's certificate file in PGSSLROOTCERT"
+            } else {
+                ""
+            };
+            failed(format!("{e}{hint}"))
+        })?;
+        let tls = tls::connector(&mut config, roots).map_err(failed)?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -177,7 +198,7 @@ impl Postgres {
         // one fails its next query (Unavailable) and is replaced.
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
         let pool = Pool::builder(manager)
@@ -205,7 +226,7 @@ impl Postgres {
         db.run("migrating the database", migrate)?;
         let channels =
             [(outbox::CHANNEL, db.wake_ups.clone()), (packages::CHANNEL, db.package_changes.clone())];
-        db.handle.spawn(listen(config, channels));
+        db.handle.spawn(listen(config, tls, channels));
         Ok(db)
     }
 
@@ -253,9 +274,13 @@ impl Drop for Postgres {
 /// `Notify` at each notification; reconnects a second after losing it, until
 /// the backend's runtime stops. Notifications only wake nodes up: each also
 /// polls, so one lost while the connection was down delays work, never loses it.
-async fn listen<const N: usize>(config: tokio_postgres::Config, channels: [(&'static str, Arc<Notify>); N]) {
+async fn listen<const N: usize>(
+    config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+    channels: [(&'static str, Arc<Notify>); N],
+) {
     loop {
-        if let Ok((client, mut connection)) = config.connect(NoTls).await {
+        if let Ok((client, mut connection)) = config.connect(tls.clone()).await {
             let wakers = channels.clone();
             let messages = tokio::spawn(async move {
                 while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
@@ -365,8 +390,9 @@ fn is_unavailable(error: &tokio_postgres::Error) -> bool {
     }
 }
 
-/// The driver's reason, with the database's own message and SQLSTATE when
-/// it sent one; a statement timeout says it was the call's deadline.
+/// The driver's reason and its causes, with the database's own message and
+/// SQLSTATE when it sent one; a statement timeout says it was the call's
+/// deadline.
 fn describe(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) if db.code().code() == "57014" => {
@@ -376,7 +402,17 @@ fn describe(error: &tokio_postgres::Error) -> String {
             Some(detail) => format!("{} ({detail}; SQLSTATE {})", db.message(), db.code().code()),
             None => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
         },
-        None => error.to_string(),
+        // The driver's own message leaves out its cause (what a refused TLS
+        // certificate or a refused connection says): add the chain.
+        None => {
+            let mut message = error.to_string();
+            let mut cause = std::error::Error::source(error);
+            while let Some(reason) = cause {
+                message.push_str(&format!(": {reason}"));
+                cause = reason.source();
+            }
+            message
+        }
     }
 }
 
