@@ -156,6 +156,13 @@ impl Cluster {
         );
     }
 
+    /// The server's main process (the postmaster), whose children are its
+    /// connections and background workers: for the load run's CPU counts.
+    pub fn server_pid(&self) -> u32 {
+        let text = std::fs::read_to_string(self.data.join("postmaster.pid")).expect("postmaster.pid");
+        text.lines().next().and_then(|line| line.trim().parse().ok()).expect("a pid in postmaster.pid")
+    }
+
     /// Stops the server at once (`-m immediate`, as a crash would), keeping its data.
     pub fn stop(&self) {
         let stopped = self.run("pg_ctl", &["-D", path(&self.data), "-m", "immediate", "-w", "stop"]);

@@ -26,9 +26,26 @@ pub const MAX_KEY_BYTES: usize = 1024;
 #[derive(Default)]
 pub(crate) struct StorageCtx {
     changes: KvChanges,
-    /// Usage with the buffered writes applied, for an early quota check (the
-    /// commit checks again); read from the store on the first write.
-    usage: Option<Usage>,
+    /// What the plugin kept before the call, for an early quota check (the
+    /// commit checks again): the backend's hint at the first write, which
+    /// may lag behind other nodes, or, once `exact`, the stored usage.
+    base: Option<Usage>,
+    exact: bool,
+    /// What the buffered writes add, in bytes and keys: an upper bound while
+    /// `assumed_new` is not empty.
+    added: (i64, i64),
+    /// Keys set without looking up what they replace: counted in `added` as
+    /// new, which is the most a set can add (see `StorageView::write`).
+    assumed_new: BTreeSet<String>,
+}
+
+impl StorageCtx {
+    /// The usage with the buffered writes and `more` applied.
+    fn after(&self, base: Usage, more: (i64, i64)) -> Usage {
+        let grown =
+            |stored: u64, added: i64, more: i64| stored.saturating_add_signed(added.saturating_add(more));
+        Usage { bytes: grown(base.bytes, self.added.0, more.0), keys: grown(base.keys, self.added.1, more.1) }
+    }
 }
 
 impl StorageCtx {
@@ -121,51 +138,114 @@ impl StorageView<'_> {
     }
 
     /// Buffers a write (`None`: delete) after checking it against the quota,
-    /// and answers whether the key existed. A set looks at the old value only
-    /// for its size and does not record it as read, so blind writes of one key
-    /// do not conflict; a delete's answer is a read, and recorded.
+    /// and answers whether the key existed (for a set, only when it looked).
+    /// A set looks up the old value only for its size: it first counts
+    /// itself as a new key, the most it can add, and looks up what it and the
+    /// earlier such sets replace only when that bound would pass the quota;
+    /// so a set far from the quota costs no read, and one near it is exact.
+    /// The old value is not recorded as read, so blind writes of one key do
+    /// not conflict; a delete's answer is a read, and recorded.
     fn write(&mut self, key: String, value: Option<Vec<u8>>) -> Checked<bool> {
         let plugin = self.caller.plugin.clone();
-        let old_size = match self.ctx.changes.writes.get(&key) {
-            Some(buffered) => buffered.as_ref().map(|v| key.len() + v.len()),
-            None => {
-                match read_in_place(self.caller, HostFunction::StorageGet, self.kv.reads_in_place(), || {
-                    self.kv.get(&plugin.id, &key)
-                }) {
-                    Ok(stored) => {
-                        if value.is_none() {
-                            self.saw(&key, stored.as_ref().map(|v| v.version))?;
-                        }
-                        stored.map(|v| key.len() + v.value.len())
-                    }
-                    Err(e) => return Ok(Err(self.caller.internal("storage get", e))),
-                }
-            }
+        let mut old_size = match self.ctx.changes.writes.get(&key) {
+            Some(buffered) => Some(buffered.as_ref().map(|v| key.len() + v.len())),
+            None if value.is_none() => match self.stored_size(&key, true)? {
+                Ok(size) => Some(size),
+                Err(e) => return Ok(Err(e)),
+            },
+            None => None,
         };
-        let mut usage = match self.ctx.usage {
-            Some(usage) => usage,
-            None => {
-                match read_in_place(self.caller, HostFunction::StorageSet, self.kv.reads_in_place(), || {
-                    self.kv.usage(&plugin.id)
-                }) {
-                    Ok(usage) => usage,
-                    Err(e) => return Ok(Err(self.caller.internal("storage usage", e))),
-                }
-            }
+        // `old_size`: `None` while not looked up (a set far from the quota).
+        let base = match self.ctx.base {
+            Some(base) => base,
+            None => match self.stored_usage(HostFunction::StorageSet, false)? {
+                Ok(base) => base,
+                Err(e) => return Ok(Err(e)),
+            },
+        };
+        self.ctx.base = Some(base);
+        let size = |size: Option<usize>| {
+            (i64::try_from(size.unwrap_or(0)).unwrap_or(i64::MAX), i64::from(size.is_some()))
+        };
+        let change = |old: Option<usize>, new: Option<usize>| {
+            let (old, new) = (size(old), size(new));
+            (new.0 - old.0, new.1 - old.1)
         };
         let new_size = value.as_ref().map(|v| key.len() + v.len());
-        usage.bytes = usage.bytes.saturating_sub(old_size.unwrap_or(0) as u64) + new_size.unwrap_or(0) as u64;
-        usage.keys = usage.keys.saturating_sub(u64::from(old_size.is_some())) + u64::from(new_size.is_some());
         let limits = &plugin.limits;
-        if value.is_some() && (usage.bytes > limits.storage_bytes || usage.keys > limits.storage_keys) {
+        let over = |usage: Usage| usage.bytes > limits.storage_bytes || usage.keys > limits.storage_keys;
+        let mut after = self.ctx.after(base, change(old_size.flatten(), new_size));
+        let estimated = old_size.is_none() || !self.ctx.assumed_new.is_empty() || !self.ctx.exact;
+        if value.is_some() && over(after) && estimated {
+            // Near the quota: the stored usage, what the keys counted as new
+            // replace (their stored value goes, whatever this call wrote over
+            // them), and what this one replaces.
+            let base = match self.stored_usage(HostFunction::StorageSet, true)? {
+                Ok(base) => base,
+                Err(e) => return Ok(Err(e)),
+            };
+            (self.ctx.base, self.ctx.exact) = (Some(base), true);
+            for assumed in std::mem::take(&mut self.ctx.assumed_new) {
+                match self.stored_size(&assumed, false)? {
+                    Ok(replaced) => {
+                        let (bytes, keys) = change(replaced, None);
+                        self.ctx.added = (self.ctx.added.0 + bytes, self.ctx.added.1 + keys);
+                    }
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
+            if old_size.is_none() {
+                old_size = match self.stored_size(&key, false)? {
+                    Ok(size) => Some(size),
+                    Err(e) => return Ok(Err(e)),
+                };
+            }
+            after = self.ctx.after(base, change(old_size.flatten(), new_size));
+        }
+        if value.is_some() && over(after) {
             return Ok(Err(GuestError::QuotaExceeded(format!(
                 "plugin `{}` may store {} bytes in {} keys; this write would make it {} bytes in {} keys",
-                plugin.id, limits.storage_bytes, limits.storage_keys, usage.bytes, usage.keys
+                plugin.id, limits.storage_bytes, limits.storage_keys, after.bytes, after.keys
             ))));
         }
-        self.ctx.usage = Some(usage);
+        if old_size.is_none() {
+            self.ctx.assumed_new.insert(key.clone());
+        }
+        let (bytes, keys) = change(old_size.flatten(), new_size);
+        self.ctx.added = (self.ctx.added.0 + bytes, self.ctx.added.1 + keys);
         self.ctx.changes.writes.insert(key, value);
-        Ok(Ok(old_size.is_some()))
+        Ok(Ok(old_size.flatten().is_some()))
+    }
+
+    /// What the plugin keeps: `exact`ly, or the backend's hint.
+    fn stored_usage(
+        &mut self,
+        function: HostFunction,
+        exact: bool,
+    ) -> wasmtime::Result<Result<Usage, GuestError>> {
+        let plugin = self.caller.plugin.id.clone();
+        let read = read_in_place(self.caller, function, self.kv.reads_in_place(), || match exact {
+            true => self.kv.usage(&plugin),
+            false => self.kv.usage_hint(&plugin),
+        });
+        Ok(read.map_err(|e| self.caller.internal("storage usage", e)))
+    }
+
+    /// The size (key and value) of `key` as stored, recorded as read when
+    /// `seen` (a delete's answer).
+    fn stored_size(&mut self, key: &str, seen: bool) -> wasmtime::Result<Result<Option<usize>, GuestError>> {
+        let plugin = self.caller.plugin.id.clone();
+        match read_in_place(self.caller, HostFunction::StorageGet, self.kv.reads_in_place(), || {
+            self.kv.get(&plugin, key)
+        }) {
+            Ok(stored) => {
+                if seen {
+                    self.saw(key, stored.as_ref().map(|v| v.version))?;
+                }
+                Ok(Ok(stored.map(|v| key.len() + v.value.len())))
+            }
+            Err(e) => Ok(Err(self.caller.internal("storage get", e))),
+        }
     }
 
     fn list(&mut self, prefix: String) -> Checked<Vec<String>> {

@@ -92,6 +92,27 @@ fn the_quota_is_checked_as_the_call_writes() {
     assert!(matches!(large, Err(GuestError::QuotaExceeded(_))), "{large:?}");
 }
 
+/// A set first counts itself as a new key, without reading the store; near
+/// the quota it looks up what it and the earlier sets replaced, so the check
+/// stays exact.
+#[test]
+fn sets_near_the_quota_count_what_they_replace() {
+    let (_data, backend) = backend();
+    commit_elsewhere(&backend, &[("a", Some("x")), ("b", Some("x"))]);
+    let limits = Limits { storage_keys: 3, ..Limits::default() };
+    let mut call = Call::new(limits);
+    let mut view = call.view(&backend);
+    run(view.set("a".into(), b"y".to_vec())).expect("set").expect("counted as a third key, it fits");
+    run(view.set("b".into(), b"y".to_vec())).expect("set").expect("a and b replace stored keys: 2 keys");
+    run(view.set("c".into(), b"y".to_vec())).expect("set").expect("a new third key fits");
+    let refused = run(view.set("d".into(), b"y".to_vec())).expect("no trap");
+    assert!(matches!(refused, Err(GuestError::QuotaExceeded(_))), "a fourth does not: {refused:?}");
+    run(view.set("c".into(), b"z".to_vec())).expect("set").expect("a rewrite of c still fits");
+    let quota = Usage { bytes: u64::MAX, keys: 3 };
+    backend.kv.commit("p", &call.ctx.into_changes(), quota).expect("the commit agrees");
+    assert_eq!(backend.kv.usage("p").expect("usage").keys, 3, "the commit agrees: a, b and c");
+}
+
 #[test]
 fn increment_counts_from_nothing_and_refuses_text_and_overflow() {
     let (_data, backend) = backend();

@@ -244,6 +244,13 @@ pub trait PluginKv: Send + Sync {
     fn list_keys(&self, plugin: &str, prefix: &str) -> Result<Vec<String>, StoreError>;
     /// What the plugin keeps now.
     fn usage(&self, plugin: &str) -> Result<Usage, StoreError>;
+    /// What the plugin keeps, for a call's early quota check, which asks
+    /// [`PluginKv::usage`] again before it refuses: it may lag behind other
+    /// nodes' commits, as the commit checks the quota exactly. A backend
+    /// whose reads cost a round trip keeps it from its own commits.
+    fn usage_hint(&self, plugin: &str) -> Result<Usage, StoreError> {
+        self.usage(plugin)
+    }
     /// Atomically: checks that every read and listing in `changes` still
     /// holds, applies the writes, and checks that the plugin's usage is within
     /// `quota` wherever the writes made it grow. All or nothing.

@@ -1,22 +1,20 @@
 //! Entities in PostgreSQL: one row each, the data as `jsonb`. A filter's
 //! field path is a `text[]` parameter of `data #> …`, so no text from a query
-//! reaches the SQL itself. A query with a deadline runs in a transaction
-//! whose `statement_timeout` is the time left, so the server itself stops a
-//! slow query and releases what it held.
+//! reaches the SQL itself. A query with a deadline that passes is cancelled
+//! in the server (PostgreSQL's cancel request), so the server stops a slow
+//! query and releases what it held; a quick one costs a single statement.
 
 use super::{Error, Postgres, fail, outbox, to_i64, to_u64};
 use crate::store::{EntityStore, NewDeliveries, StoreError};
 use crate::types::{Entity, EntityEvent, EntityQuery, field_path};
 use deadpool_postgres::Pool;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// Parameters built on the caller's thread and moved to the runtime.
 type Params = Vec<Box<dyn ToSql + Send + Sync>>;
-
-/// The largest `statement_timeout`, in milliseconds (a 32-bit setting).
-const MAX_TIMEOUT_MS: u64 = 2_147_483_647;
 
 /// The WHERE clause of `query` and its parameters. A filter matches, as in
 /// SQLite, a string by its text, a number by its JSON text (`3`, `2.5`) and
@@ -58,18 +56,12 @@ fn from_row(row: &Row) -> Result<Entity, Error> {
     })
 }
 
-/// The time left before `deadline`; [`Error::Deadline`] under a millisecond
-/// (a `statement_timeout` of 0 would mean none).
-fn left(deadline: Instant) -> Result<Duration, Error> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left < Duration::from_millis(1) { Err(Error::Deadline) } else { Ok(left) }
-}
-
 /// Runs a SELECT. With a deadline: waits for a connection no longer than
-/// the time left, then runs the query in a transaction whose
-/// `statement_timeout` is whatever time is left then.
+/// the time left, and when the deadline passes before the answer, cancels
+/// the query in the server (over `tls`, as the connection was made).
 async fn select(
     pool: Pool,
+    tls: MakeRustlsConnect,
     sql: String,
     params: Params,
     deadline: Option<Instant>,
@@ -81,17 +73,19 @@ async fn select(
         return Ok(client.query(&statement, &refs).await?);
     };
     let mut timeouts = pool.timeouts();
-    let waiting = left(deadline)?;
+    let waiting = deadline.saturating_duration_since(Instant::now());
     timeouts.wait = Some(timeouts.wait.map_or(waiting, |wait| wait.min(waiting)));
-    let mut client = pool.timeout_get(&timeouts).await?;
-    let transaction = client.transaction().await?;
-    let millis = u64::try_from(left(deadline)?.as_millis()).unwrap_or(u64::MAX).min(MAX_TIMEOUT_MS);
-    // An integer of ours, not text from the query (SET takes no parameters).
-    transaction.batch_execute(&format!("SET LOCAL statement_timeout = {millis}")).await?;
-    let statement = transaction.prepare_cached(&sql).await?;
-    let rows = transaction.query(&statement, &refs).await?;
-    transaction.commit().await?;
-    Ok(rows)
+    let client = pool.timeout_get(&timeouts).await?;
+    let statement = client.prepare_cached(&sql).await?;
+    match tokio::time::timeout_at(deadline.into(), client.query(&statement, &refs)).await {
+        Ok(rows) => Ok(rows?),
+        Err(_) => {
+            // The connection stays usable: the server answers the cancelled
+            // query with an error its next user never sees.
+            let _ = client.cancel_token().cancel_query(tls).await;
+            Err(Error::Deadline)
+        }
+    }
 }
 
 /// [`Error::Deadline`] as `operation`'s error when `deadline` has passed:
@@ -134,8 +128,9 @@ impl EntityStore for Postgres {
              ORDER BY created_at, seq LIMIT ${limit} OFFSET ${offset}"
         );
         passed(OPERATION, deadline)?;
+        let tls = self.tls.clone();
         self.run(OPERATION, move |pool| async move {
-            select(pool, sql, params, deadline).await?.iter().map(from_row).collect()
+            select(pool, tls, sql, params, deadline).await?.iter().map(from_row).collect()
         })
     }
 
@@ -144,8 +139,9 @@ impl EntityStore for Postgres {
         let (clause, params) = where_clause(query).map_err(invalid)?;
         let sql = format!("SELECT COUNT(*) FROM entities {clause}");
         passed(OPERATION, deadline)?;
+        let tls = self.tls.clone();
         self.run(OPERATION, move |pool| async move {
-            let rows = select(pool, sql, params, deadline).await?;
+            let rows = select(pool, tls, sql, params, deadline).await?;
             let row = rows.first().ok_or_else(|| Error::Invalid("COUNT(*) returned no row".into()))?;
             to_u64(row.try_get(0)?)
         })

@@ -11,23 +11,14 @@
 
 use super::{Error, LOCK_TIMEOUT, Postgres, to_i64, to_u64};
 use crate::store::{CommitError, KvChanges, PluginKv, StoreError, Usage, Versioned};
+use crate::store::{HOOK_RECORDS_KEPT as KEPT, HOOK_RECORDS_TRIM_EVERY as TRIM_EVERY, event_name};
 use crate::sync::locked;
-use deadpool_postgres::Transaction;
-use std::collections::BTreeMap;
-use tokio_postgres::{IsolationLevel, Row};
+use tokio_postgres::Row;
 
 /// The keys under a prefix, in byte order (the column is `COLLATE "C"`).
 const LIST: &str = "SELECT key FROM plugin_storage
     WHERE plugin_id = $1 AND key >= $2::text AND left(key, char_length($2::text)) = $2::text
     ORDER BY key";
-
-/// The plugin's usage row, counted from its rows if missing. The generation
-/// starts above every stored version, so versions never repeat.
-const ENSURE_USAGE: &str = "INSERT INTO plugin_usage (plugin_id, bytes, keys, generation)
-    SELECT $1::text, COALESCE(SUM(octet_length(key) + octet_length(value)), 0)::bigint, COUNT(*),
-           COALESCE(MAX(version), 0)
-    FROM plugin_storage WHERE plugin_id = $1::text
-    ON CONFLICT (plugin_id) DO NOTHING";
 
 fn keys_of(rows: &[Row]) -> Result<Vec<String>, Error> {
     rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
@@ -37,74 +28,131 @@ fn usage_of(row: &Row) -> Result<Usage, Error> {
     Ok(Usage { bytes: to_u64(row.try_get(0)?)?, keys: to_u64(row.try_get(1)?)? })
 }
 
-/// `(key, number)` rows as a map.
-fn by_key<N: for<'a> tokio_postgres::types::FromSql<'a>>(rows: &[Row]) -> Result<BTreeMap<String, N>, Error> {
-    rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
-}
+/// A storage commit as one statement: the database runs the whole commit
+/// (the delivery settled with its hook record, the usage row locked, the
+/// reads checked, the quota, the writes, the usage moved) in the statement's
+/// own transaction, so a commit costs one round trip instead of eight.
+/// Migration 6 installs it; change it only in a later migration (`CREATE OR
+/// REPLACE`). Answers `ok` (with the usage after, when it wrote), or
+/// `delivered` when the delivery was gone. A
+/// conflict or a full quota must undo the settled delivery too, so it raises
+/// an error, which rolls the statement's transaction back: `PLCNF` with the
+/// key (or `prefix*`) that changed, `PLQTA` with the bytes and keys the
+/// writes would have left.
+pub(super) const COMMIT_FUNCTION: &str = r#"CREATE FUNCTION plinth_commit(
+    p_plugin text, p_check_storage boolean,
+    p_read_keys text[], p_read_versions bigint[], p_listed jsonb,
+    p_put_keys text[], p_put_values bytea[], p_deleted text[],
+    p_quota_bytes bigint, p_quota_keys bigint, p_lock_timeout_ms bigint,
+    p_delivery bigint, p_event text, p_entity_id text, p_at bigint, p_duration_us bigint,
+    p_error text, p_trim_every bigint, p_kept bigint,
+    OUT outcome text, OUT bytes bigint, OUT keys bigint)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_seq bigint;
+    v_generation bigint;
+    v_seen bigint;
+    v_listed jsonb;
+    v_bytes bigint;
+    v_keys bigint;
+    d_bytes bigint;
+    d_keys bigint;
+    i integer;
+BEGIN
+    outcome := 'ok';
+    PERFORM set_config('lock_timeout', p_lock_timeout_ms::text, true);
+    IF p_delivery IS NOT NULL THEN
+        WITH removed AS (DELETE FROM hook_deliveries WHERE id = p_delivery AND NOT done RETURNING id)
+        INSERT INTO hook_records (plugin_id, event, entity_id, "at", duration_us, error)
+        SELECT p_plugin, p_event, p_entity_id, p_at, p_duration_us, p_error FROM removed
+        RETURNING seq INTO v_seq;
+        IF v_seq IS NULL THEN
+            outcome := 'delivered';
+            RETURN;
+        END IF;
+        IF v_seq % p_trim_every = 0 THEN
+            DELETE FROM hook_records WHERE seq IN (
+                SELECT seq FROM hook_records
+                WHERE seq < (SELECT seq FROM hook_records ORDER BY seq DESC OFFSET p_kept - 1 LIMIT 1)
+                FOR UPDATE SKIP LOCKED);
+        END IF;
+    END IF;
+    IF NOT p_check_storage THEN
+        RETURN;
+    END IF;
+    -- Commits of one plugin, on any node, run one after another from here;
+    -- each statement below sees every commit that came before.
+    SELECT u.bytes, u.keys, u.generation INTO v_bytes, v_keys, v_generation
+        FROM plugin_usage u WHERE u.plugin_id = p_plugin FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO plugin_usage (plugin_id, bytes, keys, generation)
+            SELECT p_plugin, COALESCE(SUM(octet_length(s.key) + octet_length(s.value)), 0)::bigint,
+                   COUNT(*), COALESCE(MAX(s.version), 0)
+            FROM plugin_storage s WHERE s.plugin_id = p_plugin
+            ON CONFLICT (plugin_id) DO NOTHING;
+        SELECT u.bytes, u.keys, u.generation INTO v_bytes, v_keys, v_generation
+            FROM plugin_usage u WHERE u.plugin_id = p_plugin FOR UPDATE;
+    END IF;
+    FOR i IN 1 .. COALESCE(array_length(p_read_keys, 1), 0) LOOP
+        v_seen := NULL;
+        SELECT s.version INTO v_seen FROM plugin_storage s
+            WHERE s.plugin_id = p_plugin AND s.key = p_read_keys[i];
+        IF v_seen IS DISTINCT FROM p_read_versions[i] THEN
+            RAISE EXCEPTION USING ERRCODE = 'PLCNF', MESSAGE = p_read_keys[i];
+        END IF;
+    END LOOP;
+    FOR v_listed IN SELECT value FROM jsonb_array_elements(COALESCE(p_listed, '[]'::jsonb)) LOOP
+        IF (SELECT COALESCE(jsonb_agg(s.key ORDER BY s.key), '[]'::jsonb) FROM plugin_storage s
+            WHERE s.plugin_id = p_plugin AND s.key >= (v_listed->>0)
+              AND left(s.key, char_length(v_listed->>0)) = (v_listed->>0)) <> (v_listed->1) THEN
+            RAISE EXCEPTION USING ERRCODE = 'PLCNF', MESSAGE = (v_listed->>0) || '*';
+        END IF;
+    END LOOP;
+    IF COALESCE(array_length(p_put_keys, 1), 0) + COALESCE(array_length(p_deleted, 1), 0) = 0 THEN
+        RETURN;
+    END IF;
+    -- What the writes change: the old rows' sizes out, the new ones in.
+    SELECT COALESCE(SUM(octet_length(w.key) + octet_length(w.value)), 0), COUNT(*)
+        INTO d_bytes, d_keys FROM unnest(p_put_keys, p_put_values) AS w (key, value);
+    SELECT d_bytes - COALESCE(SUM(octet_length(s.key) + octet_length(s.value)), 0), d_keys - COUNT(*)
+        INTO d_bytes, d_keys FROM plugin_storage s
+        WHERE s.plugin_id = p_plugin AND (s.key = ANY(p_put_keys) OR s.key = ANY(p_deleted));
+    IF (d_bytes > 0 OR d_keys > 0)
+       AND (GREATEST(v_bytes + d_bytes, 0) > p_quota_bytes OR GREATEST(v_keys + d_keys, 0) > p_quota_keys) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PLQTA',
+            MESSAGE = GREATEST(v_bytes + d_bytes, 0)::text || ' ' || GREATEST(v_keys + d_keys, 0)::text;
+    END IF;
+    INSERT INTO plugin_storage (plugin_id, key, value, version)
+        SELECT p_plugin, w.key, w.value, v_generation + 1
+        FROM unnest(p_put_keys, p_put_values) AS w (key, value)
+        ON CONFLICT (plugin_id, key) DO UPDATE SET value = excluded.value, version = excluded.version;
+    DELETE FROM plugin_storage s WHERE s.plugin_id = p_plugin AND s.key = ANY(p_deleted);
+    UPDATE plugin_usage u SET bytes = GREATEST(v_bytes + d_bytes, 0),
+        keys = GREATEST(v_keys + d_keys, 0), generation = v_generation + 1
+        WHERE u.plugin_id = p_plugin;
+    bytes := GREATEST(v_bytes + d_bytes, 0);
+    keys := GREATEST(v_keys + d_keys, 0);
+END
+$$;"#;
 
-/// Checks `changes` against what is stored now and applies its writes, in
-/// `transaction`. `Ok(Err(…))`: a conflict or the quota; the caller rolls back.
-async fn apply(
-    transaction: &Transaction<'_>,
+/// `changes` committed for `plugin` by [`COMMIT_FUNCTION`], in one
+/// statement; with the usage after it when it wrote.
+async fn commit_in_one_statement(
+    client: &deadpool_postgres::Client,
     plugin: &str,
     changes: &KvChanges,
     quota: Usage,
-) -> Result<Result<(), CommitError>, Error> {
-    if let Some(mark) = &changes.delivery
-        && !super::outbox::settle(transaction, mark).await?
-    {
-        return Ok(Err(CommitError::Delivered));
-    }
-    if !changes.needs_storage_commit() {
-        // Only the mark: no reason to queue behind the plugin's other commits.
-        return Ok(Ok(()));
-    }
-    let lock = transaction
-        .prepare_cached("SELECT bytes, keys, generation FROM plugin_usage WHERE plugin_id = $1 FOR UPDATE")
-        .await?;
-    let locked = match transaction.query_opt(&lock, &[&plugin]).await? {
-        Some(row) => row,
-        None => {
-            // A first commit (or one racing another node's first): the
-            // insert waits for a concurrent one and then does nothing.
-            transaction.execute(&transaction.prepare_cached(ENSURE_USAGE).await?, &[&plugin]).await?;
-            transaction.query_one(&lock, &[&plugin]).await?
-        }
-    };
-    let (before, generation) = (usage_of(&locked)?, locked.try_get::<_, i64>(2)?);
-
-    if !changes.reads.is_empty() {
-        let keys: Vec<&str> = changes.reads.keys().map(String::as_str).collect();
-        let versions = transaction
-            .prepare_cached(
-                "SELECT key, version FROM plugin_storage WHERE plugin_id = $1 AND key = ANY($2::text[])",
-            )
-            .await?;
-        let now: BTreeMap<String, i64> = by_key(&transaction.query(&versions, &[&plugin, &keys]).await?)?;
-        for (key, seen) in &changes.reads {
-            if now.get(key).copied().map(to_u64).transpose()? != *seen {
-                return Ok(Err(CommitError::Conflict { key: key.clone() }));
-            }
-        }
-    }
-    if !changes.listed.is_empty() {
-        let list = transaction.prepare_cached(LIST).await?;
-        for (prefix, seen) in &changes.listed {
-            if keys_of(&transaction.query(&list, &[&plugin, prefix]).await?)? != *seen {
-                return Ok(Err(CommitError::Conflict { key: format!("{prefix}*") }));
-            }
-        }
-    }
-    if changes.writes.is_empty() {
-        return Ok(Ok(()));
-    }
-
-    // The writes, in one statement that also answers the old rows' sizes
-    // (every part of it sees the rows as they were before it). Over the
-    // quota, the caller rolls them back.
-    let version =
-        generation.checked_add(1).ok_or_else(|| Error::Invalid("storage versions ran out".into()))?;
-    let written: Vec<&str> = changes.writes.keys().map(String::as_str).collect();
+) -> Result<Result<Option<(i64, i64)>, CommitError>, Error> {
+    let (read_keys, read_versions): (Vec<&str>, Vec<Option<i64>>) = changes
+        .reads
+        .iter()
+        .map(|(key, seen)| Ok((key.as_str(), seen.map(to_i64).transpose()?)))
+        .collect::<Result<Vec<_>, Error>>()?
+        .into_iter()
+        .unzip();
+    let listed: serde_json::Value =
+        changes.listed.iter().map(|(prefix, keys)| serde_json::json!([prefix, keys])).collect();
     let (mut put_keys, mut put_values, mut deleted) = (Vec::new(), Vec::new(), Vec::new());
     for (key, value) in &changes.writes {
         match value {
@@ -115,50 +163,75 @@ async fn apply(
             None => deleted.push(key.as_str()),
         }
     }
-    let write = transaction
+    // A quota past what a bigint holds is no quota at all.
+    let bounded = |limit: u64| i64::try_from(limit).unwrap_or(i64::MAX);
+    let (quota_bytes, quota_keys) = (bounded(quota.bytes), bounded(quota.keys));
+    let lock_timeout = i64::try_from(LOCK_TIMEOUT.as_millis()).unwrap_or(i64::MAX);
+    let mark = changes.delivery.as_ref();
+    let delivery = mark.map(|mark| to_i64(mark.id)).transpose()?;
+    let outcome = mark.map(|mark| &mark.outcome);
+    let event = outcome.map(|o| event_name(o.event));
+    let at = outcome.map(|o| to_i64(o.at)).transpose()?;
+    let duration_us = outcome.map(|o| to_i64(o.duration_us)).transpose()?;
+    let check_storage = changes.needs_storage_commit();
+    let statement = client
         .prepare_cached(
-            "WITH old AS (
-                SELECT key, octet_length(value) AS size FROM plugin_storage
-                WHERE plugin_id = $1 AND key = ANY($2::text[])),
-             put AS (
-                INSERT INTO plugin_storage (plugin_id, key, value, version)
-                SELECT $1::text, written.key, written.value, $5::bigint
-                FROM unnest($3::text[], $4::bytea[]) AS written (key, value)
-                ON CONFLICT (plugin_id, key) DO UPDATE SET value = excluded.value, version = excluded.version),
-             gone AS (DELETE FROM plugin_storage WHERE plugin_id = $1 AND key = ANY($6::text[]))
-             SELECT key, size FROM old",
+            "SELECT outcome, bytes, keys FROM plinth_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+             $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         )
         .await?;
-    let old: BTreeMap<String, i32> = by_key(
-        &transaction.query(&write, &[&plugin, &written, &put_keys, &put_values, &version, &deleted]).await?,
-    )?;
-    // What the writes changed: the old rows' sizes out, the new ones in.
-    let size = |key: &str, value: usize| i64::try_from(key.len().saturating_add(value)).unwrap_or(i64::MAX);
-    let (mut bytes, mut keys) = (0i64, 0i64);
-    for (key, value) in &changes.writes {
-        if let Some(old) = old.get(key) {
-            bytes -= size(key, usize::try_from(*old).unwrap_or(0));
-            keys -= 1;
+    let answered = client
+        .query_one(
+            &statement,
+            &[
+                &plugin,
+                &check_storage,
+                &read_keys,
+                &read_versions,
+                &listed,
+                &put_keys,
+                &put_values,
+                &deleted,
+                &quota_bytes,
+                &quota_keys,
+                &lock_timeout,
+                &delivery,
+                &event,
+                &outcome.map(|o| o.entity_id.as_str()),
+                &at,
+                &duration_us,
+                &outcome.and_then(|o| o.error.as_deref()),
+                &TRIM_EVERY,
+                &KEPT,
+            ],
+        )
+        .await;
+    let row = match answered {
+        Ok(row) => row,
+        Err(error) => {
+            let Some(db) = error.as_db_error() else { return Err(error.into()) };
+            return match db.code().code() {
+                "PLCNF" => Ok(Err(CommitError::Conflict { key: db.message().to_string() })),
+                "PLQTA" => {
+                    let mut numbers = db.message().split(' ').map(str::parse::<u64>);
+                    let (Some(Ok(bytes)), Some(Ok(keys))) = (numbers.next(), numbers.next()) else {
+                        return Err(Error::Invalid(format!(
+                            "plinth_commit's quota answer: {}",
+                            db.message()
+                        )));
+                    };
+                    Ok(Err(CommitError::QuotaExceeded { after: Usage { bytes, keys }, quota }))
+                }
+                _ => Err(error.into()),
+            };
         }
-        if let Some(value) = value {
-            bytes += size(key, value.len());
-            keys += 1;
-        }
-    }
-    let after = Usage {
-        bytes: before.bytes.saturating_add_signed(bytes),
-        keys: before.keys.saturating_add_signed(keys),
     };
-    let grew = bytes > 0 || keys > 0;
-    if grew && (after.bytes > quota.bytes || after.keys > quota.keys) {
-        return Ok(Err(CommitError::QuotaExceeded { after, quota }));
-    }
-    let moved = transaction
-        .prepare_cached("UPDATE plugin_usage SET bytes = $2, keys = $3, generation = $4 WHERE plugin_id = $1")
-        .await?;
-    let (bytes, keys) = (to_i64(after.bytes)?, to_i64(after.keys)?);
-    transaction.execute(&moved, &[&plugin, &bytes, &keys, &version]).await?;
-    Ok(Ok(()))
+    let answer: String = row.try_get(0)?;
+    Ok(match answer.as_str() {
+        "ok" => Ok(row.try_get::<_, Option<i64>>(1)?.zip(row.try_get::<_, Option<i64>>(2)?)),
+        "delivered" => Err(CommitError::Delivered),
+        other => return Err(Error::Invalid(format!("plinth_commit answered `{other}`"))),
+    })
 }
 
 impl PluginKv for Postgres {
@@ -208,7 +281,42 @@ impl PluginKv for Postgres {
         })
     }
 
+    /// From this node's last commit for `plugin` when there was one (see
+    /// [`PluginKv::usage_hint`]): no round trip per call.
+    fn usage_hint(&self, plugin: &str) -> Result<Usage, StoreError> {
+        if let Some(usage) = locked(&self.usage_hints).get(plugin) {
+            return Ok(*usage);
+        }
+        let usage = self.usage(plugin)?;
+        locked(&self.usage_hints).insert(plugin.to_string(), usage);
+        Ok(usage)
+    }
+
     fn commit(&self, plugin: &str, changes: &KvChanges, quota: Usage) -> Result<(), CommitError> {
+        let outcome = self.commit_once(plugin, changes, quota);
+        let mut hints = locked(&self.usage_hints);
+        match &outcome {
+            Ok(Some((bytes, keys))) => {
+                let usage = Usage { bytes: to_u64(*bytes).unwrap_or(0), keys: to_u64(*keys).unwrap_or(0) };
+                hints.insert(plugin.to_string(), usage);
+            }
+            Ok(None) => {}
+            // Something changed that this node did not write: ask again next time.
+            Err(_) => {
+                hints.remove(plugin);
+            }
+        }
+        outcome.map(|_| ())
+    }
+}
+
+impl Postgres {
+    fn commit_once(
+        &self,
+        plugin: &str,
+        changes: &KvChanges,
+        quota: Usage,
+    ) -> Result<Option<(i64, i64)>, CommitError> {
         let (plugin, changes) = (plugin.to_owned(), changes.clone());
         // One commit per plugin at a time on this node: the others wait here,
         // not holding a pooled connection while they wait for the row lock.
@@ -218,28 +326,16 @@ impl PluginKv for Postgres {
                 Some(serial) => Some(serial.lock().await),
                 None => None,
             };
-            let mut client = pool.get().await?;
-            let transaction =
-                client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().await?;
-            transaction
-                .batch_execute(&format!("SET LOCAL lock_timeout = {}", LOCK_TIMEOUT.as_millis()))
-                .await?;
-            let outcome = match apply(&transaction, &plugin, &changes, quota).await {
-                Ok(outcome) => outcome,
+            let client = pool.get().await?;
+            match commit_in_one_statement(&client, &plugin, &changes, quota).await {
+                Ok(outcome) => Ok(outcome),
                 // Another node's commit held the row too long, or the database
                 // broke a deadlock: nothing was written; the host runs the call again.
-                Err(Error::Db(error)) if is_contention(&error) => Err(CommitError::Conflict {
+                Err(Error::Db(error)) if is_contention(&error) => Ok(Err(CommitError::Conflict {
                     key: format!("({plugin}'s storage is busy on another node)"),
-                }),
-                Err(error) => return Err(error),
-            };
-            if outcome.is_ok() {
-                transaction.commit().await?;
-            } else {
-                // Releases the usage row's lock before answering.
-                transaction.rollback().await?;
+                })),
+                Err(error) => Err(error),
             }
-            Ok(outcome)
         })?
     }
 }

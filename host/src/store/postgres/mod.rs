@@ -137,12 +137,19 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE adopted_data_dirs (id text PRIMARY KEY);"#,
     // 5: plugins an operator switched off (see `switches.rs`).
     r#"CREATE TABLE disabled_plugins (plugin_id text PRIMARY KEY);"#,
+    // 6: a storage commit in one statement (see `kv.rs`).
+    kv::COMMIT_FUNCTION,
 ];
 
 /// The PostgreSQL backend; implements every backend trait. Open it with
 /// [`Backend::postgres`](crate::store::Backend::postgres).
 pub struct Postgres {
     pool: Pool,
+    /// How connections (and cancel requests) are made: TLS or not (`tls.rs`).
+    tls: MakeRustlsConnect,
+    /// Each plugin's storage usage after this node's last commit for it, for
+    /// calls' early quota checks (see `kv.rs`).
+    usage_hints: std::sync::Mutex<std::collections::HashMap<String, super::Usage>>,
     /// One storage commit per plugin at a time on this node (see `kv.rs`).
     commit_locks: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
     /// Woken by `NOTIFY` from any node (see `outbox.rs`).
@@ -217,6 +224,8 @@ impl Postgres {
             .map_err(|e| failed(format!("starting the database runtime: {e}")))?;
         let db = Postgres {
             pool,
+            tls: tls.clone(),
+            usage_hints: Default::default(),
             commit_locks: Default::default(),
             wake_ups: Default::default(),
             package_changes: Default::default(),
@@ -355,7 +364,7 @@ enum Error {
     Pool(PoolError),
     /// The driver or the database failed.
     Db(tokio_postgres::Error),
-    /// The caller's deadline passed before the query could start.
+    /// The caller's deadline passed before the query answered (it was cancelled).
     Deadline,
     /// A value the backend cannot store or read back, or a refused schema.
     Invalid(String),
@@ -424,7 +433,7 @@ fn error(operation: &'static str, error: Error) -> StoreError {
         Error::Pool(e @ (PoolError::Timeout(_) | PoolError::Closed)) => (true, e.to_string()),
         Error::Pool(e) => (false, e.to_string()),
         Error::Db(e) => (is_unavailable(&e), describe(&e)),
-        Error::Deadline => (false, "the call's deadline passed before the query could run".to_string()),
+        Error::Deadline => (false, "the call's deadline passed before the query answered".to_string()),
         Error::Invalid(message) => (false, message),
     };
     if unavailable {

@@ -8,7 +8,7 @@
 //! listening connection) delays a delivery, never loses it.
 
 use super::{Error, NOW_MS, Postgres, millis, to_i64, to_u64};
-use crate::store::{Delivery, DeliveryMark, HookOutbox, NewDeliveries, StoreError, event_name, event_of};
+use crate::store::{Delivery, HookOutbox, NewDeliveries, StoreError, event_name, event_of};
 use crate::types::{Entity, EntityEvent, HookOutcome};
 use deadpool_postgres::Transaction;
 use std::sync::Arc;
@@ -118,18 +118,6 @@ fn in_order(
             ids.get(plugin).copied().ok_or_else(|| Error::Invalid(format!("no delivery for `{plugin}`")))
         })
         .collect()
-}
-
-/// Settles `mark`'s delivery inside a storage commit's transaction: removes
-/// it and records its outcome; `false` (nothing done) when it is gone (the
-/// row lock makes a second commit wait, then find it gone) or an older node
-/// marked it done.
-pub(super) async fn settle(transaction: &Transaction<'_>, mark: &DeliveryMark) -> Result<bool, Error> {
-    let removal = "DELETE FROM hook_deliveries WHERE id = $1 AND NOT done RETURNING id";
-    match super::hooks::record_if_removed(transaction, removal, &[&to_i64(mark.id)?], &mark.outcome).await? {
-        Some(seq) => super::hooks::trim_if_due(transaction, seq).await.map(|()| true),
-        None => Ok(false),
-    }
 }
 
 impl HookOutbox for Postgres {
