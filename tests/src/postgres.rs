@@ -125,7 +125,7 @@ impl Cluster {
     /// Serves TLS with the certificate chain `certificate_pem` and its key
     /// `key_pem` and refuses every TCP connection without it (`hostssl`
     /// only), from now on: the files go into the data folder, owned by the
-    /// server's user, and the server reloads its configuration.
+    /// server's user, and the server restarts.
     pub fn require_tls(&self, certificate_pem: &str, key_pem: &str) {
         let (certificate, key) = (self.data.join("server.crt"), self.data.join("server.key"));
         std::fs::write(&certificate, certificate_pem).expect("write server.crt");
@@ -140,20 +140,12 @@ impl Cluster {
         let hba = self.data.join("pg_hba.conf");
         let rules = "local all all trust\nhostssl all all 127.0.0.1/32 trust\n";
         std::fs::write(&hba, rules).expect("write pg_hba.conf");
-        // psql (which `query` runs) prefers TLS, so it still gets in.
+        // psql (which `query` runs) prefers TLS, so it still gets in. A
+        // restart, not a reload, so the server serves the new certificate
+        // (or fails to start, saying why) before this returns.
         self.query("ALTER SYSTEM SET ssl = on");
-        self.query("SELECT pg_reload_conf()");
-        // The reload is asynchronous: wait until the server says TLS is on.
-        for _ in 0..100 {
-            if self.query("SHOW ssl") == "on" {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!(
-            "the server did not turn TLS on: {}",
-            std::fs::read_to_string(self.data.join("server.log")).unwrap_or_default()
-        );
+        self.stop();
+        self.start_server();
     }
 
     /// The server's main process (the postmaster), whose children are its

@@ -156,14 +156,18 @@ impl StorageView<'_> {
             None => None,
         };
         // `old_size`: `None` while not looked up (a set far from the quota).
-        let base = match self.ctx.base {
-            Some(base) => base,
-            None => match self.stored_usage(HostFunction::StorageSet, false)? {
-                Ok(base) => base,
+        // Only a set checks the quota, so only a set needs the base.
+        let base = match (self.ctx.base, &value) {
+            (Some(base), _) => base,
+            (None, None) => Usage::default(),
+            (None, Some(_)) => match self.stored_usage(HostFunction::StorageSet, false)? {
+                Ok(base) => {
+                    self.ctx.base = Some(base);
+                    base
+                }
                 Err(e) => return Ok(Err(e)),
             },
         };
-        self.ctx.base = Some(base);
         let size = |size: Option<usize>| {
             (i64::try_from(size.unwrap_or(0)).unwrap_or(i64::MAX), i64::from(size.is_some()))
         };
@@ -184,16 +188,20 @@ impl StorageView<'_> {
                 Ok(base) => base,
                 Err(e) => return Ok(Err(e)),
             };
-            (self.ctx.base, self.ctx.exact) = (Some(base), true);
-            for assumed in std::mem::take(&mut self.ctx.assumed_new) {
+            self.ctx.base = Some(base);
+            // Each key leaves `assumed_new` once corrected, so a lookup that
+            // fails leaves the rest to correct at the next set.
+            for assumed in self.ctx.assumed_new.clone() {
                 match self.stored_size(&assumed, false)? {
                     Ok(replaced) => {
                         let (bytes, keys) = change(replaced, None);
                         self.ctx.added = (self.ctx.added.0 + bytes, self.ctx.added.1 + keys);
+                        self.ctx.assumed_new.remove(&assumed);
                     }
                     Err(e) => return Ok(Err(e)),
                 }
             }
+            self.ctx.exact = true;
             if old_size.is_none() {
                 old_size = match self.stored_size(&key, false)? {
                     Ok(size) => Some(size),

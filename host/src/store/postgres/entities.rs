@@ -76,13 +76,27 @@ async fn select(
     let waiting = deadline.saturating_duration_since(Instant::now());
     timeouts.wait = Some(timeouts.wait.map_or(waiting, |wait| wait.min(waiting)));
     let client = pool.timeout_get(&timeouts).await?;
-    let statement = client.prepare_cached(&sql).await?;
-    match tokio::time::timeout_at(deadline.into(), client.query(&statement, &refs)).await {
+    let answer = tokio::time::timeout_at(deadline.into(), async {
+        let statement = client.prepare_cached(&sql).await?;
+        client.query(&statement, &refs).await
+    })
+    .await;
+    match answer {
         Ok(rows) => Ok(rows?),
         Err(_) => {
-            // The connection stays usable: the server answers the cancelled
-            // query with an error its next user never sees.
-            let _ = client.cancel_token().cancel_query(tls).await;
+            // A cancel request reaches whatever the connection runs when it
+            // arrives, which could be its next user's query if this one
+            // ended meanwhile: the connection leaves the pool and closes
+            // once the cancel is sent (by a task of its own, so the caller
+            // is answered at its deadline). Should the cancel fail, the
+            // server still stops the query within a second of the close
+            // (`client_connection_check_interval`).
+            let client = deadpool_postgres::Object::take(client);
+            tokio::spawn(async move {
+                if let Err(error) = client.cancel_token().cancel_query(tls).await {
+                    tracing::warn!("cancelling a query past its deadline failed: {error}");
+                }
+            });
             Err(Error::Deadline)
         }
     }

@@ -33,12 +33,13 @@ fn usage_of(row: &Row) -> Result<Usage, Error> {
 /// reads checked, the quota, the writes, the usage moved) in the statement's
 /// own transaction, so a commit costs one round trip instead of eight.
 /// Migration 6 installs it; change it only in a later migration (`CREATE OR
-/// REPLACE`). Answers `ok` (with the usage after, when it wrote), or
-/// `delivered` when the delivery was gone. A
-/// conflict or a full quota must undo the settled delivery too, so it raises
-/// an error, which rolls the statement's transaction back: `PLCNF` with the
-/// key (or `prefix*`) that changed, `PLQTA` with the bytes and keys the
-/// writes would have left.
+/// REPLACE`). Answers `ok` (with the usage after, when it wrote);
+/// `delivered` when the delivery was gone; `conflict` with the key (or
+/// `prefix*`) that changed; or `quota` with the usage the writes would have
+/// left. A conflict or a full quota must undo the settled delivery too: the
+/// body runs in a block whose handler catches the error it raises then
+/// (`PLCNF`, `PLQTA`), which rolls the block back, and answers a row rather
+/// than an error a server would log for every conflict.
 pub(super) const COMMIT_FUNCTION: &str = r#"CREATE FUNCTION plinth_commit(
     p_plugin text, p_check_storage boolean,
     p_read_keys text[], p_read_versions bigint[], p_listed jsonb,
@@ -46,7 +47,7 @@ pub(super) const COMMIT_FUNCTION: &str = r#"CREATE FUNCTION plinth_commit(
     p_quota_bytes bigint, p_quota_keys bigint, p_lock_timeout_ms bigint,
     p_delivery bigint, p_event text, p_entity_id text, p_at bigint, p_duration_us bigint,
     p_error text, p_trim_every bigint, p_kept bigint,
-    OUT outcome text, OUT bytes bigint, OUT keys bigint)
+    OUT outcome text, OUT key text, OUT bytes bigint, OUT keys bigint)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -62,6 +63,7 @@ DECLARE
 BEGIN
     outcome := 'ok';
     PERFORM set_config('lock_timeout', p_lock_timeout_ms::text, true);
+    BEGIN
     IF p_delivery IS NOT NULL THEN
         WITH removed AS (DELETE FROM hook_deliveries WHERE id = p_delivery AND NOT done RETURNING id)
         INSERT INTO hook_records (plugin_id, event, entity_id, "at", duration_us, error)
@@ -133,6 +135,15 @@ BEGIN
         WHERE u.plugin_id = p_plugin;
     bytes := GREATEST(v_bytes + d_bytes, 0);
     keys := GREATEST(v_keys + d_keys, 0);
+    EXCEPTION
+        WHEN SQLSTATE 'PLCNF' THEN
+            outcome := 'conflict';
+            key := SQLERRM;
+        WHEN SQLSTATE 'PLQTA' THEN
+            outcome := 'quota';
+            bytes := split_part(SQLERRM, ' ', 1)::bigint;
+            keys := split_part(SQLERRM, ' ', 2)::bigint;
+    END;
 END
 $$;"#;
 
@@ -176,11 +187,11 @@ async fn commit_in_one_statement(
     let check_storage = changes.needs_storage_commit();
     let statement = client
         .prepare_cached(
-            "SELECT outcome, bytes, keys FROM plinth_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+            "SELECT outcome, key, bytes, keys FROM plinth_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
              $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         )
         .await?;
-    let answered = client
+    let row = client
         .query_one(
             &statement,
             &[
@@ -205,31 +216,16 @@ async fn commit_in_one_statement(
                 &KEPT,
             ],
         )
-        .await;
-    let row = match answered {
-        Ok(row) => row,
-        Err(error) => {
-            let Some(db) = error.as_db_error() else { return Err(error.into()) };
-            return match db.code().code() {
-                "PLCNF" => Ok(Err(CommitError::Conflict { key: db.message().to_string() })),
-                "PLQTA" => {
-                    let mut numbers = db.message().split(' ').map(str::parse::<u64>);
-                    let (Some(Ok(bytes)), Some(Ok(keys))) = (numbers.next(), numbers.next()) else {
-                        return Err(Error::Invalid(format!(
-                            "plinth_commit's quota answer: {}",
-                            db.message()
-                        )));
-                    };
-                    Ok(Err(CommitError::QuotaExceeded { after: Usage { bytes, keys }, quota }))
-                }
-                _ => Err(error.into()),
-            };
-        }
-    };
+        .await?;
     let answer: String = row.try_get(0)?;
     Ok(match answer.as_str() {
-        "ok" => Ok(row.try_get::<_, Option<i64>>(1)?.zip(row.try_get::<_, Option<i64>>(2)?)),
+        "ok" => Ok(row.try_get::<_, Option<i64>>(2)?.zip(row.try_get::<_, Option<i64>>(3)?)),
         "delivered" => Err(CommitError::Delivered),
+        "conflict" => Err(CommitError::Conflict { key: row.try_get(1)? }),
+        "quota" => {
+            let after = Usage { bytes: to_u64(row.try_get(2)?)?, keys: to_u64(row.try_get(3)?)? };
+            Err(CommitError::QuotaExceeded { after, quota })
+        }
         other => return Err(Error::Invalid(format!("plinth_commit answered `{other}`"))),
     })
 }
@@ -288,54 +284,44 @@ impl PluginKv for Postgres {
             return Ok(*usage);
         }
         let usage = self.usage(plugin)?;
-        locked(&self.usage_hints).insert(plugin.to_string(), usage);
-        Ok(usage)
+        // A commit's figure that came in meanwhile is newer: keep it.
+        Ok(*locked(&self.usage_hints).entry(plugin.to_string()).or_insert(usage))
     }
 
     fn commit(&self, plugin: &str, changes: &KvChanges, quota: Usage) -> Result<(), CommitError> {
-        let outcome = self.commit_once(plugin, changes, quota);
-        let mut hints = locked(&self.usage_hints);
-        match &outcome {
-            Ok(Some((bytes, keys))) => {
-                let usage = Usage { bytes: to_u64(*bytes).unwrap_or(0), keys: to_u64(*keys).unwrap_or(0) };
-                hints.insert(plugin.to_string(), usage);
-            }
-            Ok(None) => {}
-            // Something changed that this node did not write: ask again next time.
-            Err(_) => {
-                hints.remove(plugin);
-            }
-        }
-        outcome.map(|_| ())
-    }
-}
-
-impl Postgres {
-    fn commit_once(
-        &self,
-        plugin: &str,
-        changes: &KvChanges,
-        quota: Usage,
-    ) -> Result<Option<(i64, i64)>, CommitError> {
         let (plugin, changes) = (plugin.to_owned(), changes.clone());
         // One commit per plugin at a time on this node: the others wait here,
         // not holding a pooled connection while they wait for the row lock.
         let serial = changes.needs_storage_commit().then(|| self.commit_lock(&plugin));
+        let hints = self.usage_hints.clone();
         self.run("committing plugin storage", move |pool| async move {
             let _one_per_plugin = match &serial {
                 Some(serial) => Some(serial.lock().await),
                 None => None,
             };
             let client = pool.get().await?;
-            match commit_in_one_statement(&client, &plugin, &changes, quota).await {
-                Ok(outcome) => Ok(outcome),
+            let outcome = match commit_in_one_statement(&client, &plugin, &changes, quota).await {
+                Ok(outcome) => outcome,
                 // Another node's commit held the row too long, or the database
                 // broke a deadlock: nothing was written; the host runs the call again.
-                Err(Error::Db(error)) if is_contention(&error) => Ok(Err(CommitError::Conflict {
+                Err(Error::Db(error)) if is_contention(&error) => Err(CommitError::Conflict {
                     key: format!("({plugin}'s storage is busy on another node)"),
-                })),
-                Err(error) => Err(error),
+                }),
+                Err(error) => return Err(error),
+            };
+            // Still one commit of this plugin at a time: the hints keep the order of the commits.
+            let mut hints = locked(&hints);
+            match &outcome {
+                Ok(Some((bytes, keys))) => {
+                    hints.insert(plugin.clone(), Usage { bytes: to_u64(*bytes)?, keys: to_u64(*keys)? });
+                }
+                Ok(None) => {}
+                // Something changed that this node did not write: ask again next time.
+                Err(_) => {
+                    hints.remove(&plugin);
+                }
             }
+            Ok(outcome.map(|_| ()))
         })?
     }
 }

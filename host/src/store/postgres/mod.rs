@@ -149,7 +149,7 @@ pub struct Postgres {
     tls: MakeRustlsConnect,
     /// Each plugin's storage usage after this node's last commit for it, for
     /// calls' early quota checks (see `kv.rs`).
-    usage_hints: std::sync::Mutex<std::collections::HashMap<String, super::Usage>>,
+    usage_hints: Arc<std::sync::Mutex<std::collections::HashMap<String, super::Usage>>>,
     /// One storage commit per plugin at a time on this node (see `kv.rs`).
     commit_locks: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
     /// Woken by `NOTIFY` from any node (see `outbox.rs`).
@@ -198,8 +198,13 @@ impl Postgres {
         // a plugin's row lock for the two hours of TCP's default keepalive:
         // the server notices within about a minute and rolls it back.
         config.keepalives(true).keepalives_idle(Duration::from_secs(15)).tcp_user_timeout(ANSWER_TIMEOUT);
+        // The server also stops a query whose client went away (a query
+        // whose deadline passed is cancelled, and its connection closed).
         if config.get_options().is_none() {
-            config.options(format!("-c idle_in_transaction_session_timeout={}", ANSWER_TIMEOUT.as_millis()));
+            config.options(format!(
+                "-c idle_in_transaction_session_timeout={} -c client_connection_check_interval=1000",
+                ANSWER_TIMEOUT.as_millis()
+            ));
         }
         // Fast: a pooled connection is only checked for being closed; a dead
         // one fails its next query (Unavailable) and is replaced.
@@ -392,9 +397,14 @@ fn is_unavailable(error: &tokio_postgres::Error) -> bool {
                 || code.starts_with("53")
                 || matches!(code, "57P01" | "57P02" | "57P03" | "57P04" | "25006")
         }
+        // A socket that failed is the network's or the server's state for
+        // now; a certificate TLS refused is the configuration's, and stays.
         None => {
-            error.is_closed()
-                || std::error::Error::source(error).is_some_and(|cause| cause.is::<std::io::Error>())
+            let io =
+                std::error::Error::source(error).and_then(|cause| cause.downcast_ref::<std::io::Error>());
+            let refused_certificate =
+                |io: &std::io::Error| io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>());
+            error.is_closed() || io.is_some_and(|io| !refused_certificate(io))
         }
     }
 }
