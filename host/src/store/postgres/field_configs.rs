@@ -1,9 +1,28 @@
 //! Field configurations in PostgreSQL: one row per entity type, as `jsonb`.
+//!
+//! Every entity write reads its type's configuration, so each node keeps
+//! the ones it read: a save on any node clears every node's copies
+//! (`NOTIFY plinth_field_configs`, heard through `LISTEN`), and a copy is
+//! used for at most [`FRESH_FOR`], should a notification be lost. A write
+//! is therefore checked against a configuration at most that old, as if it
+//! had arrived a moment earlier.
 
 use super::{Error, Postgres};
 use crate::store::{FieldConfigStore, StoreError};
+use crate::sync::locked;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The channel a save notifies, so other nodes drop their copies.
+pub(super) const CHANNEL: &str = "plinth_field_configs";
+
+/// The longest a node uses a copy it read.
+pub(super) const FRESH_FOR: Duration = Duration::from_secs(1);
+
+/// This node's copies: each entity type's configuration (or none), and when it was read.
+pub(super) type Copies = Arc<Mutex<HashMap<String, (Option<Value>, Instant)>>>;
 
 impl FieldConfigStore for Postgres {
     fn all(&self) -> Result<BTreeMap<String, Value>, StoreError> {
@@ -20,16 +39,24 @@ impl FieldConfigStore for Postgres {
     }
 
     fn get(&self, entity_type: &str) -> Result<Option<Value>, StoreError> {
-        let entity_type = entity_type.to_owned();
-        self.run("reading a field configuration", move |pool| async move {
+        if let Some((config, read)) = locked(&self.field_config_copies).get(entity_type)
+            && read.elapsed() < FRESH_FOR
+        {
+            return Ok(config.clone());
+        }
+        let read = Instant::now();
+        let owned = entity_type.to_owned();
+        let config = self.run("reading a field configuration", move |pool| async move {
             let client = pool.get().await?;
             let statement =
                 client.prepare_cached("SELECT config FROM field_configs WHERE entity_type = $1").await?;
-            match client.query_opt(&statement, &[&entity_type]).await? {
+            match client.query_opt(&statement, &[&owned]).await? {
                 Some(row) => Ok(Some(row.try_get(0)?)),
                 None => Ok(None),
             }
-        })
+        })?;
+        locked(&self.field_config_copies).insert(entity_type.to_string(), (config.clone(), read));
+        Ok(config)
     }
 
     fn put(
@@ -38,66 +65,109 @@ impl FieldConfigStore for Postgres {
         expected: Option<u64>,
         config: Option<&Value>,
     ) -> Result<bool, StoreError> {
+        let saved = self.save(entity_type, expected, config);
+        // Whatever happened, this node reads it again; the others were told.
+        locked(&self.field_config_copies).remove(entity_type);
+        saved
+    }
+}
+
+impl Postgres {
+    fn save(
+        &self,
+        entity_type: &str,
+        expected: Option<u64>,
+        config: Option<&Value>,
+    ) -> Result<bool, StoreError> {
         let (entity_type, config) = (entity_type.to_owned(), config.cloned());
         self.run("storing a field configuration", move |pool| async move {
-            let client = pool.get().await?;
-            let Some(expected) = expected else {
-                match &config {
-                    Some(config) => {
-                        let statement = client
-                            .prepare_cached(
-                                "INSERT INTO field_configs (entity_type, config) VALUES ($1, $2)
-                                 ON CONFLICT (entity_type) DO UPDATE SET config = excluded.config",
-                            )
-                            .await?;
-                        client.execute(&statement, &[&entity_type, config]).await?;
-                    }
-                    None => {
-                        let statement =
-                            client.prepare_cached("DELETE FROM field_configs WHERE entity_type = $1").await?;
-                        client.execute(&statement, &[&entity_type]).await?;
-                    }
-                }
-                return Ok(true);
-            };
-            let expected = i64::try_from(expected).unwrap_or(i64::MAX);
-            // READ COMMITTED re-checks the WHERE on a row another save just
-            // changed, so of two saves from one version only one matches.
-            let changed = match &config {
-                Some(config) => {
-                    let sql = format!(
-                        "UPDATE field_configs SET config = $2 WHERE entity_type = $1 AND {VERSION} = $3"
+            let saved = save(&pool, &entity_type, expected, config.as_ref()).await?;
+            if saved {
+                // Best effort: a node that misses it reads again within `FRESH_FOR`.
+                let notified = match pool.get().await {
+                    Ok(client) => client
+                        .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &entity_type])
+                        .await
+                        .err()
+                        .map(|e| e.to_string()),
+                    Err(e) => Some(e.to_string()),
+                };
+                if let Some(problem) = notified {
+                    tracing::warn!(
+                        entity_type,
+                        "telling other nodes of a field configuration change failed: {problem}"
                     );
-                    let statement = client.prepare_cached(&sql).await?;
-                    client.execute(&statement, &[&entity_type, config, &expected]).await?
                 }
-                None => {
-                    let sql = format!("DELETE FROM field_configs WHERE entity_type = $1 AND {VERSION} = $2");
-                    let statement = client.prepare_cached(&sql).await?;
-                    client.execute(&statement, &[&entity_type, &expected]).await?
-                }
-            };
-            if changed == 1 || expected != 0 {
-                return Ok(changed == 1);
             }
-            // Expected none stored: add it, unless another save just did.
+            Ok(saved)
+        })
+    }
+}
+
+/// Stores `config` for `entity_type` (see [`FieldConfigStore::put`]).
+async fn save(
+    pool: &deadpool_postgres::Pool,
+    entity_type: &str,
+    expected: Option<u64>,
+    config: Option<&Value>,
+) -> Result<bool, Error> {
+    {
+        let client = pool.get().await?;
+        let Some(expected) = expected else {
             match &config {
                 Some(config) => {
                     let statement = client
                         .prepare_cached(
                             "INSERT INTO field_configs (entity_type, config) VALUES ($1, $2)
-                             ON CONFLICT (entity_type) DO NOTHING",
+                                 ON CONFLICT (entity_type) DO UPDATE SET config = excluded.config",
                         )
                         .await?;
-                    Ok(client.execute(&statement, &[&entity_type, config]).await? == 1)
+                    client.execute(&statement, &[&entity_type, config]).await?;
                 }
                 None => {
                     let statement =
-                        client.prepare_cached("SELECT 1 FROM field_configs WHERE entity_type = $1").await?;
-                    Ok(client.query_opt(&statement, &[&entity_type]).await?.is_none())
+                        client.prepare_cached("DELETE FROM field_configs WHERE entity_type = $1").await?;
+                    client.execute(&statement, &[&entity_type]).await?;
                 }
             }
-        })
+            return Ok(true);
+        };
+        let expected = i64::try_from(expected).unwrap_or(i64::MAX);
+        // READ COMMITTED re-checks the WHERE on a row another save just
+        // changed, so of two saves from one version only one matches.
+        let changed = match &config {
+            Some(config) => {
+                let sql =
+                    format!("UPDATE field_configs SET config = $2 WHERE entity_type = $1 AND {VERSION} = $3");
+                let statement = client.prepare_cached(&sql).await?;
+                client.execute(&statement, &[&entity_type, config, &expected]).await?
+            }
+            None => {
+                let sql = format!("DELETE FROM field_configs WHERE entity_type = $1 AND {VERSION} = $2");
+                let statement = client.prepare_cached(&sql).await?;
+                client.execute(&statement, &[&entity_type, &expected]).await?
+            }
+        };
+        if changed == 1 || expected != 0 {
+            return Ok(changed == 1);
+        }
+        // Expected none stored: add it, unless another save just did.
+        match &config {
+            Some(config) => {
+                let statement = client
+                    .prepare_cached(
+                        "INSERT INTO field_configs (entity_type, config) VALUES ($1, $2)
+                             ON CONFLICT (entity_type) DO NOTHING",
+                    )
+                    .await?;
+                Ok(client.execute(&statement, &[&entity_type, config]).await? == 1)
+            }
+            None => {
+                let statement =
+                    client.prepare_cached("SELECT 1 FROM field_configs WHERE entity_type = $1").await?;
+                Ok(client.query_opt(&statement, &[&entity_type]).await?.is_none())
+            }
+        }
     }
 }
 

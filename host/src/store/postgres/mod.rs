@@ -150,6 +150,8 @@ pub struct Postgres {
     /// Each plugin's storage usage after this node's last commit for it, for
     /// calls' early quota checks (see `kv.rs`).
     usage_hints: Arc<std::sync::Mutex<std::collections::HashMap<String, super::Usage>>>,
+    /// The field configurations this node read (see `field_configs.rs`).
+    field_config_copies: field_configs::Copies,
     /// One storage commit per plugin at a time on this node (see `kv.rs`).
     commit_locks: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
     /// Woken by `NOTIFY` from any node (see `outbox.rs`).
@@ -231,6 +233,7 @@ impl Postgres {
             pool,
             tls: tls.clone(),
             usage_hints: Default::default(),
+            field_config_copies: Default::default(),
             commit_locks: Default::default(),
             wake_ups: Default::default(),
             package_changes: Default::default(),
@@ -238,9 +241,22 @@ impl Postgres {
             runtime: Some(runtime),
         };
         db.run("migrating the database", migrate)?;
-        let channels =
-            [(outbox::CHANNEL, db.wake_ups.clone()), (packages::CHANNEL, db.package_changes.clone())];
+        let config_saved = Arc::new(Notify::new());
+        let channels = [
+            (outbox::CHANNEL, db.wake_ups.clone()),
+            (packages::CHANNEL, db.package_changes.clone()),
+            (field_configs::CHANNEL, config_saved.clone()),
+        ];
         db.handle.spawn(listen(config, tls, channels));
+        // A save on any node (or a listener that reconnected, which may have
+        // missed one) drops this node's copies of the field configurations.
+        let copies = db.field_config_copies.clone();
+        db.handle.spawn(async move {
+            loop {
+                config_saved.notified().await;
+                crate::sync::locked(&copies).clear();
+            }
+        });
         Ok(db)
     }
 
