@@ -342,7 +342,7 @@ fn the_quota_holds_across_nodes_whose_usage_hints_lag() {
 
 /// Each node keeps the field configurations it read, as every entity write
 /// needs its type's; a save on another node reaches it all the same (its
-/// copies are dropped at the save's `NOTIFY`, and none is used past a second).
+/// copies are dropped at the save's `NOTIFY`, and none is used past 5 s).
 #[test]
 fn a_field_configuration_saved_on_one_node_checks_the_next_writes_on_another() {
     let Some(cluster) = Cluster::start() else { return };

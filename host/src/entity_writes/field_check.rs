@@ -126,7 +126,7 @@ impl Entities {
         data: &Value,
         stored: Option<&Value>,
     ) -> Result<(), HostError> {
-        let config = self.field_config(entity_type)?;
+        let config = self.field_config_for_write(entity_type)?;
         let mut problems = Problems::new();
         let mut checks = Vec::new();
         for (name, field) in &config.fields {

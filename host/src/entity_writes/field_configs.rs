@@ -25,11 +25,14 @@ impl Entities {
 
     /// The field configuration of one entity type (empty when none is stored).
     pub(crate) fn field_config(&self, entity_type: &str) -> Result<FieldConfig, HostError> {
-        let stored = in_place(|| self.backend().field_configs.get(entity_type))?;
-        // None stored is version 0: what a first save names to be refused
-        // if another save comes first.
-        let none = || FieldConfig { version: Some(0), ..FieldConfig::default() };
-        Ok(stored.and_then(parsed).unwrap_or_else(none))
+        Ok(or_none(in_place(|| self.backend().field_configs.get(entity_type))?))
+    }
+
+    /// The field configuration a write of `entity_type` is checked against:
+    /// the backend may answer its own copy, a moment old
+    /// (`FieldConfigStore::get_for_write`).
+    pub(crate) fn field_config_for_write(&self, entity_type: &str) -> Result<FieldConfig, HostError> {
+        Ok(or_none(in_place(|| self.backend().field_configs.get_for_write(entity_type))?))
     }
 
     /// Saves the field configuration (the template) of `entity_type`; one
@@ -108,4 +111,10 @@ fn parsed(json: Value) -> Option<FieldConfig> {
     let mut config: FieldConfig = serde_json::from_value(json).ok()?;
     config.version.get_or_insert(0);
     Some(config)
+}
+
+/// A stored configuration, or none stored as version 0: what a first save
+/// names to be refused if another save comes first.
+fn or_none(stored: Option<serde_json::Value>) -> FieldConfig {
+    stored.and_then(parsed).unwrap_or_else(|| FieldConfig { version: Some(0), ..FieldConfig::default() })
 }

@@ -89,8 +89,14 @@ pub trait SettingsStore: Send + Sync {
 pub trait FieldConfigStore: Send + Sync {
     /// Every stored configuration, by entity type.
     fn all(&self) -> Result<BTreeMap<String, Value>, StoreError>;
-    /// The configuration of one entity type (read on every entity write).
+    /// The configuration of one entity type, as stored now.
     fn get(&self, entity_type: &str) -> Result<Option<Value>, StoreError>;
+    /// The configuration an entity write of `entity_type` is checked
+    /// against: a backend whose reads cost a round trip may answer a copy of
+    /// its own, a moment old. Default: [`FieldConfigStore::get`].
+    fn get_for_write(&self, entity_type: &str) -> Result<Option<Value>, StoreError> {
+        self.get(entity_type)
+    }
     /// Stores the configuration of `entity_type`, or removes it (`None`).
     /// With `expected`, only if the stored one's `version` is that (0 when
     /// none is stored), in one statement: false when another save came first.

@@ -88,9 +88,8 @@ async fn select(
             // arrives, which could be its next user's query if this one
             // ended meanwhile: the connection leaves the pool and closes
             // once the cancel is sent (by a task of its own, so the caller
-            // is answered at its deadline). Should the cancel fail, the
-            // server still stops the query within a second of the close
-            // (`client_connection_check_interval`).
+            // is answered at its deadline). A cancel that fails is logged:
+            // the query then runs to its end, holding only what a read holds.
             let client = deadpool_postgres::Object::take(client);
             tokio::spawn(async move {
                 if let Err(error) = client.cancel_token().cancel_query(tls).await {

@@ -1,11 +1,13 @@
 //! Field configurations in PostgreSQL: one row per entity type, as `jsonb`.
 //!
 //! Every entity write reads its type's configuration, so each node keeps
-//! the ones it read: a save on any node clears every node's copies
-//! (`NOTIFY plinth_field_configs`, heard through `LISTEN`), and a copy is
-//! used for at most [`FRESH_FOR`], should a notification be lost. A write
-//! is therefore checked against a configuration at most that old, as if it
-//! had arrived a moment earlier.
+//! the ones its writes read (`get_for_write`; the API and the editor read
+//! the stored one): a save on any node clears every node's copies
+//! (`NOTIFY plinth_field_configs`, heard through `LISTEN`; a listener that
+//! reconnects clears them too), and a copy is used for at most
+//! [`FRESH_FOR`], should a notification be lost on a connection that stayed
+//! up. A write is checked against the configuration saved before it, or
+//! one the notification is still on its way to replace.
 
 use super::{Error, Postgres};
 use crate::store::{FieldConfigStore, StoreError};
@@ -18,8 +20,8 @@ use std::time::{Duration, Instant};
 /// The channel a save notifies, so other nodes drop their copies.
 pub(super) const CHANNEL: &str = "plinth_field_configs";
 
-/// The longest a node uses a copy it read.
-pub(super) const FRESH_FOR: Duration = Duration::from_secs(1);
+/// The longest a node uses a copy it read, should a notification be lost.
+pub(super) const FRESH_FOR: Duration = Duration::from_secs(5);
 
 /// This node's copies: each entity type's configuration (or none), and when it was read.
 pub(super) type Copies = Arc<Mutex<HashMap<String, (Option<Value>, Instant)>>>;
@@ -39,23 +41,30 @@ impl FieldConfigStore for Postgres {
     }
 
     fn get(&self, entity_type: &str) -> Result<Option<Value>, StoreError> {
+        let entity_type = entity_type.to_owned();
+        self.run("reading a field configuration", move |pool| async move {
+            let client = pool.get().await?;
+            let statement =
+                client.prepare_cached("SELECT config FROM field_configs WHERE entity_type = $1").await?;
+            match client.query_opt(&statement, &[&entity_type]).await? {
+                Some(row) => Ok(Some(row.try_get(0)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn get_for_write(&self, entity_type: &str) -> Result<Option<Value>, StoreError> {
         if let Some((config, read)) = locked(&self.field_config_copies).get(entity_type)
             && read.elapsed() < FRESH_FOR
         {
             return Ok(config.clone());
         }
         let read = Instant::now();
-        let owned = entity_type.to_owned();
-        let config = self.run("reading a field configuration", move |pool| async move {
-            let client = pool.get().await?;
-            let statement =
-                client.prepare_cached("SELECT config FROM field_configs WHERE entity_type = $1").await?;
-            match client.query_opt(&statement, &[&owned]).await? {
-                Some(row) => Ok(Some(row.try_get(0)?)),
-                None => Ok(None),
-            }
-        })?;
-        locked(&self.field_config_copies).insert(entity_type.to_string(), (config.clone(), read));
+        let config = self.get(entity_type)?;
+        let mut copies = locked(&self.field_config_copies);
+        // Bounded by the types written within `FRESH_FOR`.
+        copies.retain(|_, (_, at)| at.elapsed() < FRESH_FOR);
+        copies.insert(entity_type.to_string(), (config.clone(), read));
         Ok(config)
     }
 

@@ -307,7 +307,11 @@ impl PluginKv for Postgres {
                 Err(Error::Db(error)) if is_contention(&error) => Err(CommitError::Conflict {
                     key: format!("({plugin}'s storage is busy on another node)"),
                 }),
-                Err(error) => return Err(error),
+                Err(error) => {
+                    // Its outcome is unknown (a connection lost mid-commit, say).
+                    locked(&hints).remove(&plugin);
+                    return Err(error);
+                }
             };
             // Still one commit of this plugin at a time: the hints keep the order of the commits.
             let mut hints = locked(&hints);

@@ -200,13 +200,8 @@ impl Postgres {
         // a plugin's row lock for the two hours of TCP's default keepalive:
         // the server notices within about a minute and rolls it back.
         config.keepalives(true).keepalives_idle(Duration::from_secs(15)).tcp_user_timeout(ANSWER_TIMEOUT);
-        // The server also stops a query whose client went away (a query
-        // whose deadline passed is cancelled, and its connection closed).
         if config.get_options().is_none() {
-            config.options(format!(
-                "-c idle_in_transaction_session_timeout={} -c client_connection_check_interval=1000",
-                ANSWER_TIMEOUT.as_millis()
-            ));
+            config.options(format!("-c idle_in_transaction_session_timeout={}", ANSWER_TIMEOUT.as_millis()));
         }
         // Fast: a pooled connection is only checked for being closed; a dead
         // one fails its next query (Unavailable) and is replaced.
