@@ -74,108 +74,87 @@ impl FieldConfigStore for Postgres {
         expected: Option<u64>,
         config: Option<&Value>,
     ) -> Result<bool, StoreError> {
-        let saved = self.save(entity_type, expected, config);
+        let (owned, config) = (entity_type.to_owned(), config.cloned());
+        let saved = self.run("storing a field configuration", move |pool| async move {
+            let client = pool.get().await?;
+            let saved = save(&client, &owned, expected, config.as_ref()).await?;
+            // Best effort: a node that misses it reads again within `FRESH_FOR`.
+            if saved
+                && let Err(problem) = client.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &owned]).await
+            {
+                tracing::warn!(
+                    entity_type = owned,
+                    "telling other nodes of a field configuration change failed: {problem}"
+                );
+            }
+            Ok(saved)
+        });
         // Whatever happened, this node reads it again; the others were told.
         locked(&self.field_config_copies).remove(entity_type);
         saved
     }
 }
 
-impl Postgres {
-    fn save(
-        &self,
-        entity_type: &str,
-        expected: Option<u64>,
-        config: Option<&Value>,
-    ) -> Result<bool, StoreError> {
-        let (entity_type, config) = (entity_type.to_owned(), config.cloned());
-        self.run("storing a field configuration", move |pool| async move {
-            let saved = save(&pool, &entity_type, expected, config.as_ref()).await?;
-            if saved {
-                // Best effort: a node that misses it reads again within `FRESH_FOR`.
-                let notified = match pool.get().await {
-                    Ok(client) => client
-                        .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &entity_type])
-                        .await
-                        .err()
-                        .map(|e| e.to_string()),
-                    Err(e) => Some(e.to_string()),
-                };
-                if let Some(problem) = notified {
-                    tracing::warn!(
-                        entity_type,
-                        "telling other nodes of a field configuration change failed: {problem}"
-                    );
-                }
-            }
-            Ok(saved)
-        })
-    }
-}
-
 /// Stores `config` for `entity_type` (see [`FieldConfigStore::put`]).
 async fn save(
-    pool: &deadpool_postgres::Pool,
+    client: &deadpool_postgres::Client,
     entity_type: &str,
     expected: Option<u64>,
     config: Option<&Value>,
 ) -> Result<bool, Error> {
-    {
-        let client = pool.get().await?;
-        let Some(expected) = expected else {
-            match &config {
-                Some(config) => {
-                    let statement = client
-                        .prepare_cached(
-                            "INSERT INTO field_configs (entity_type, config) VALUES ($1, $2)
-                                 ON CONFLICT (entity_type) DO UPDATE SET config = excluded.config",
-                        )
-                        .await?;
-                    client.execute(&statement, &[&entity_type, config]).await?;
-                }
-                None => {
-                    let statement =
-                        client.prepare_cached("DELETE FROM field_configs WHERE entity_type = $1").await?;
-                    client.execute(&statement, &[&entity_type]).await?;
-                }
-            }
-            return Ok(true);
-        };
-        let expected = i64::try_from(expected).unwrap_or(i64::MAX);
-        // READ COMMITTED re-checks the WHERE on a row another save just
-        // changed, so of two saves from one version only one matches.
-        let changed = match &config {
-            Some(config) => {
-                let sql =
-                    format!("UPDATE field_configs SET config = $2 WHERE entity_type = $1 AND {VERSION} = $3");
-                let statement = client.prepare_cached(&sql).await?;
-                client.execute(&statement, &[&entity_type, config, &expected]).await?
-            }
-            None => {
-                let sql = format!("DELETE FROM field_configs WHERE entity_type = $1 AND {VERSION} = $2");
-                let statement = client.prepare_cached(&sql).await?;
-                client.execute(&statement, &[&entity_type, &expected]).await?
-            }
-        };
-        if changed == 1 || expected != 0 {
-            return Ok(changed == 1);
-        }
-        // Expected none stored: add it, unless another save just did.
+    let Some(expected) = expected else {
         match &config {
             Some(config) => {
                 let statement = client
                     .prepare_cached(
                         "INSERT INTO field_configs (entity_type, config) VALUES ($1, $2)
-                             ON CONFLICT (entity_type) DO NOTHING",
+                                 ON CONFLICT (entity_type) DO UPDATE SET config = excluded.config",
                     )
                     .await?;
-                Ok(client.execute(&statement, &[&entity_type, config]).await? == 1)
+                client.execute(&statement, &[&entity_type, config]).await?;
             }
             None => {
                 let statement =
-                    client.prepare_cached("SELECT 1 FROM field_configs WHERE entity_type = $1").await?;
-                Ok(client.query_opt(&statement, &[&entity_type]).await?.is_none())
+                    client.prepare_cached("DELETE FROM field_configs WHERE entity_type = $1").await?;
+                client.execute(&statement, &[&entity_type]).await?;
             }
+        }
+        return Ok(true);
+    };
+    let expected = i64::try_from(expected).unwrap_or(i64::MAX);
+    // READ COMMITTED re-checks the WHERE on a row another save just
+    // changed, so of two saves from one version only one matches.
+    let changed = match &config {
+        Some(config) => {
+            let sql =
+                format!("UPDATE field_configs SET config = $2 WHERE entity_type = $1 AND {VERSION} = $3");
+            let statement = client.prepare_cached(&sql).await?;
+            client.execute(&statement, &[&entity_type, config, &expected]).await?
+        }
+        None => {
+            let sql = format!("DELETE FROM field_configs WHERE entity_type = $1 AND {VERSION} = $2");
+            let statement = client.prepare_cached(&sql).await?;
+            client.execute(&statement, &[&entity_type, &expected]).await?
+        }
+    };
+    if changed == 1 || expected != 0 {
+        return Ok(changed == 1);
+    }
+    // Expected none stored: add it, unless another save just did.
+    match &config {
+        Some(config) => {
+            let statement = client
+                .prepare_cached(
+                    "INSERT INTO field_configs (entity_type, config) VALUES ($1, $2)
+                             ON CONFLICT (entity_type) DO NOTHING",
+                )
+                .await?;
+            Ok(client.execute(&statement, &[&entity_type, config]).await? == 1)
+        }
+        None => {
+            let statement =
+                client.prepare_cached("SELECT 1 FROM field_configs WHERE entity_type = $1").await?;
+            Ok(client.query_opt(&statement, &[&entity_type]).await?.is_none())
         }
     }
 }
