@@ -18,14 +18,15 @@
 //! divided by the writes. Where the machine has a core for each node and one
 //! for PostgreSQL, a pinned row (`taskset`) repeats the run with each on its
 //! own core. From the one-node PostgreSQL row of each workload it prints a
-//! capacity model: the writes/s N nodes would reach, each on a machine of
-//! its own, against one database on a machine like them.
+//! capacity model (the writes/s N nodes would reach, each on a machine of
+//! its own, against one database on a machine like them) and where the
+//! database's time went, statement by statement (`pg_stat_statements`).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 use common::Server;
-use plinth_tests::postgres::Cluster;
+use plinth_tests::postgres::{Cluster, Statement};
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
@@ -36,13 +37,14 @@ const CLIENTS: usize = 24;
 const WARM_UP: usize = 48;
 
 /// One run's figures.
-#[derive(Clone, Copy)]
 struct Run {
     answered: f64,
     settled: f64,
     /// CPU milliseconds per write: all the nodes together, and the database.
     node_ms: f64,
     database_ms: Option<f64>,
+    /// What the database ran during the load (`pg_stat_statements`).
+    statements: Vec<Statement>,
 }
 
 fn main() {
@@ -60,18 +62,18 @@ fn main() {
         );
         println!("|---|---|---|---|---|---|---|");
         let baseline = measure(&[node(folder.path(), &[])], None);
-        print_row("1 node, SQLite (baseline)", baseline, baseline);
+        print_row("1 node, SQLite (baseline)", &baseline, &baseline);
         let mut one_node = None;
         for count in 1..=3 {
             let run = on_postgres(folder.path(), count, false).expect("an unpinned run");
-            print_row(&format!("{count} node{}, PostgreSQL", plural(count)), run, baseline);
+            print_row(&format!("{count} node{}, PostgreSQL", plural(count)), &run, &baseline);
             one_node.get_or_insert(run);
         }
         for count in (1..=3).filter(|count| *count < cores) {
             match on_postgres(folder.path(), count, true) {
                 Some(run) => {
                     let name = format!("{count} node{}, PostgreSQL, each on its own core", plural(count));
-                    print_row(&name, run, baseline);
+                    print_row(&name, &run, &baseline);
                 }
                 None => println!("\n(taskset could not pin to cores 0-{count} here: no pinned row)"),
             }
@@ -83,7 +85,9 @@ fn main() {
                 cores.saturating_sub(1)
             );
         }
-        capacity_model(one_node.expect("a one-node run"), cores);
+        let one_node = one_node.expect("a one-node run");
+        capacity_model(&one_node, cores);
+        statement_profile(&one_node);
     }
 }
 
@@ -110,22 +114,30 @@ fn on_postgres(plugins: &Path, count: usize, pinned: bool) -> Option<Run> {
     if pinned && !std::iter::once(database).chain(children(database)).all(|pid| pin(pid, 0)) {
         return None;
     }
+    if count == 1 && !pinned {
+        cluster.track_nested_statements();
+    }
     let url = cluster.url();
     let nodes: Vec<Server> = (0..count).map(|_| node(plugins, &["--database", &url])).collect();
     if pinned && !nodes.iter().enumerate().all(|(core, node)| pin(node.child.id(), core + 1)) {
         return None;
     }
-    Some(measure(&nodes, Some(database)))
+    Some(measure(&nodes, Some(&cluster)))
 }
 
-/// Runs the load on `nodes`, counting their CPU and the database's (`database`: its postmaster).
-fn measure(nodes: &[Server], database: Option<u32>) -> Run {
+/// Runs the load on `nodes`, counting their CPU and the database's, and what
+/// the database ran.
+fn measure(nodes: &[Server], cluster: Option<&Cluster>) -> Run {
+    let database = cluster.map(Cluster::server_pid);
     let bases: Vec<String> = nodes.iter().map(|node| node.base.clone()).collect();
     for base in &bases {
         let (_, failed) = common::create_entities(base, "warm", WARM_UP, 8);
         assert_eq!(failed, 0, "warm-up writes failed");
     }
     common::wait_for_empty_outbox(&nodes[0]);
+    if let Some(cluster) = cluster {
+        cluster.statements_since_last_asked();
+    }
     let node_cpu = || nodes.iter().map(|node| cpu_ticks(node.child.id(), false)).sum::<u64>();
     let database_cpu =
         || database.map(|pid| cpu_ticks(pid, true) + children(pid).map(|c| cpu_ticks(c, false)).sum::<u64>());
@@ -144,15 +156,41 @@ fn measure(nodes: &[Server], database: Option<u32>) -> Run {
     common::wait_for_empty_outbox(&nodes[0]);
     let settled = started.elapsed().as_secs_f64();
     let per_write = |ticks: u64| ticks as f64 * 1000.0 / ticks_per_second() / WRITES as f64;
+    let (nodes_after, database_after) = (node_cpu(), database_cpu());
     Run {
         answered: WRITES as f64 / answered,
         settled: WRITES as f64 / settled,
-        node_ms: per_write(node_cpu() - nodes_before),
-        database_ms: database_cpu().zip(database_before).map(|(after, before)| per_write(after - before)),
+        node_ms: per_write(nodes_after - nodes_before),
+        database_ms: database_after.zip(database_before).map(|(after, before)| per_write(after - before)),
+        statements: cluster.map(Cluster::statements_since_last_asked).unwrap_or_default(),
     }
 }
 
-fn print_row(name: &str, run: Run, baseline: Run) {
+/// Where the database's time per write went, by statement (from the
+/// one-node PostgreSQL row, the statements inside `plinth_commit` indented
+/// under it): the server's time running each, waits for a core included, so
+/// shares rather than CPU.
+fn statement_profile(one_node: &Run) {
+    let per_write = |value: f64| value / WRITES as f64;
+    println!(
+        "\nThe database's statements per write (one node; wall-clock time in the server, waits included):\n"
+    );
+    println!("| statement | calls/write | µs/call | µs/write |");
+    println!("|---|---|---|---|");
+    for statement in one_node.statements.iter().filter(|s| per_write(s.ms) >= 0.001) {
+        let query: String = statement.query.chars().take(100).collect();
+        println!(
+            "| {}`{}` | {:.2} | {:.0} | {:.0} |",
+            if statement.toplevel { "" } else { "↳ " },
+            query.replace('|', "\\|"),
+            per_write(statement.calls as f64),
+            statement.ms * 1000.0 / statement.calls.max(1) as f64,
+            per_write(statement.ms) * 1000.0
+        );
+    }
+}
+
+fn print_row(name: &str, run: &Run, baseline: &Run) {
     let database = run.database_ms.map_or("-".to_string(), |ms| format!("{ms:.2} ms"));
     println!(
         "| {name} | {:.0} | {:.2}× | {:.0} | {:.2}× | {:.2} ms | {database} |",
@@ -167,7 +205,7 @@ fn print_row(name: &str, run: Run, baseline: Run) {
 /// The writes/s N nodes would settle, each on a machine with `cores` cores
 /// of its own, against one database on a machine like them: each side
 /// serves `cores` CPU-seconds a second, so the slower side bounds it.
-fn capacity_model(one_node: Run, cores: usize) {
+fn capacity_model(one_node: &Run, cores: usize) {
     let Some(database_ms) = one_node.database_ms else { return };
     let cores = cores as f64;
     let nodes_can = |n: f64| n * cores * 1000.0 / one_node.node_ms;

@@ -172,23 +172,37 @@ impl Cluster {
     }
 
     /// The statements run since the last call (or since the cluster started),
-    /// by the text PostgreSQL normalised them to, with how often each ran;
-    /// this call's own statements are not counted.
-    pub fn statements_since_last_asked(&self) -> Vec<(String, u64)> {
+    /// by the text PostgreSQL normalised them to, with how often each ran and
+    /// the time the server spent running them; this call's own statements
+    /// are not counted.
+    pub fn statements_since_last_asked(&self) -> Vec<Statement> {
         // One statement per psql call: older psql prints only a string's last result.
         self.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
         let listed = self.query(
-            "SELECT calls, regexp_replace(query, '\\s+', ' ', 'g') FROM pg_stat_statements
-             WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY calls DESC, query",
+            "SELECT calls, total_exec_time, toplevel, regexp_replace(query, '\\s+', ' ', 'g') FROM pg_stat_statements
+             WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY toplevel DESC, total_exec_time DESC, query",
         );
         self.query("SELECT pg_stat_statements_reset()");
         listed
             .lines()
             .filter_map(|line| {
-                let (calls, query) = line.split_once('|')?;
-                Some((query.to_string(), calls.parse().ok()?))
+                let mut columns = line.splitn(4, '|');
+                let (calls, ms, toplevel) = (columns.next()?, columns.next()?, columns.next()?);
+                Some(Statement {
+                    query: columns.next()?.to_string(),
+                    calls: calls.parse().ok()?,
+                    ms: ms.parse().ok()?,
+                    toplevel: toplevel == "t",
+                })
             })
             .collect()
+    }
+
+    /// Counts the statements run inside functions too (`plinth_commit`'s),
+    /// from the next connection on.
+    pub fn track_nested_statements(&self) {
+        self.query("ALTER SYSTEM SET pg_stat_statements.track = 'all'");
+        self.query("SELECT pg_reload_conf()");
     }
 
     /// Runs `sql` with psql and returns what it printed, unaligned and
@@ -236,4 +250,18 @@ fn path(p: &Path) -> &str {
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("address").port()
+}
+
+/// One statement as PostgreSQL's `pg_stat_statements` counted it.
+pub struct Statement {
+    /// Its text, with constants replaced by `$1`, `$2`, ….
+    pub query: String,
+    /// How often it ran.
+    pub calls: u64,
+    /// Milliseconds the server spent running it (wall-clock, waits
+    /// included), all calls together.
+    pub ms: f64,
+    /// Sent by a client, not run inside a function (with
+    /// `pg_stat_statements.track = all`; see [`Cluster::track_nested_statements`]).
+    pub toplevel: bool,
 }

@@ -119,9 +119,10 @@ fn statements_per_write_with_two_hooks() {
     write("Warm");
     cluster.statements_since_last_asked();
     write("Ada");
-    let statements = cluster.statements_since_last_asked();
-    let total: u64 = statements.iter().map(|(_, calls)| calls).sum();
-    let listed: Vec<String> = statements.iter().map(|(query, calls)| format!("{calls} × {query}")).collect();
+    let statements: Vec<_> =
+        cluster.statements_since_last_asked().into_iter().filter(|statement| statement.toplevel).collect();
+    let total: u64 = statements.iter().map(|statement| statement.calls).sum();
+    let listed: Vec<String> = statements.iter().map(|s| format!("{} × {}", s.calls, s.query)).collect();
     println!("{total} statements for one write with two hooks:\n{}", listed.join("\n"));
     // At least the entity's own statement and each hook's commit: the count is real.
     assert!((3..=STATEMENTS_PER_WRITE).contains(&total), "{total} statements:\n{}", listed.join("\n"));
@@ -338,6 +339,63 @@ fn the_quota_holds_across_nodes_whose_usage_hints_lag() {
     assert_eq!(over["error"]["kind"], "quota-exceeded", "B's write over the quota is refused: {over}");
     let keys = plinth_tests::call_json(&a, "probe", RouteRequest::new(Method::Get, "/keys")).1;
     assert_eq!(keys["ok"], json!(["k2", "k3"]));
+}
+
+/// A storage commit locks only the keys it touches: while another session's
+/// commit holds a key it read (here, a `psql` session stopped inside its
+/// transaction), a write of another key of the same plugin goes through,
+/// and a write of the held key waits for it, so no two commits that share a
+/// key interleave.
+#[test]
+fn commits_of_one_plugin_that_share_no_key_do_not_wait_for_each_other() {
+    let Some(cluster) = Cluster::start() else { return };
+    let data = tempfile::tempdir().expect("temp");
+    let plugin = plinth_tests::PluginDir::new(
+        "probe",
+        plinth_tests::guests::PROBE_PLUGIN_WASM,
+        &["storage_get", "storage_set", "storage_list"],
+        json!({}),
+    );
+    let host = node_on(&cluster, data.path());
+    host.load_plugin(plugin.path()).expect("load");
+    let put = |key: &str| {
+        let request = RouteRequest::new(Method::Put, &format!("/storage/{key}")).with_body("v");
+        plinth_tests::call_json(&host, "probe", request).1
+    };
+    assert_eq!(put("first")["ok"], json!(null), "the plugin's usage row exists");
+    // A commit that read `held` (absent) and stops before its end.
+    let mut holder = cluster.psql(
+        "BEGIN; SELECT outcome FROM plinth_commit('probe', true, ARRAY['held'], ARRAY[NULL]::bigint[], \
+         '[]'::jsonb, '{}'::text[], '{}'::bytea[], '{}'::text[], 1000000, 1000, 5000, \
+         NULL, NULL, NULL, NULL, NULL, NULL, 64, 1000); SELECT pg_sleep(120); COMMIT;",
+    );
+    let advisory = |granted: bool| -> u64 {
+        let sql =
+            format!("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted = {granted}");
+        cluster.query(&sql).parse().expect("a count")
+    };
+    let until = |what: &str, done: &dyn Fn() -> bool| {
+        for _ in 0..1500 {
+            if done() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("never saw {what}");
+    };
+    until("the holder's locks", &|| advisory(true) >= 2);
+    assert_eq!(put("other")["ok"], json!(null), "a key the holder does not touch is written at once");
+    assert!(holder.try_wait().expect("psql").is_none(), "the holder is still inside its commit");
+    std::thread::scope(|scope| {
+        let waiting = scope.spawn(|| put("held"));
+        until("the held key's write waiting", &|| advisory(false) >= 1);
+        assert!(!waiting.is_finished(), "the held key's write waits for the holder");
+        cluster.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(120)%' AND pid <> pg_backend_pid()");
+        assert_eq!(waiting.join().expect("thread")["ok"], json!(null), "written once the holder is gone");
+    });
+    let _ = holder.wait();
+    let keys = plinth_tests::call_json(&host, "probe", RouteRequest::new(Method::Get, "/keys")).1;
+    assert_eq!(keys["ok"], json!(["first", "held", "other"]));
 }
 
 /// Each node keeps the field configurations it read, as every entity write

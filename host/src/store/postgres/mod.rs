@@ -139,6 +139,9 @@ const MIGRATIONS: &[&str] = &[
     r#"CREATE TABLE disabled_plugins (plugin_id text PRIMARY KEY);"#,
     // 6: a storage commit in one statement (see `kv.rs`).
     kv::COMMIT_FUNCTION,
+    // 7: a storage commit locks only the keys it touches, and moves the usage
+    // row by a delta checked in the same statement (see `kv.rs`).
+    kv::COMMIT_LOCKS_WHAT_IT_TOUCHES,
 ];
 
 /// The PostgreSQL backend; implements every backend trait. Open it with
@@ -149,11 +152,11 @@ pub struct Postgres {
     tls: MakeRustlsConnect,
     /// Each plugin's storage usage after this node's last commit for it, for
     /// calls' early quota checks (see `kv.rs`).
-    usage_hints: Arc<std::sync::Mutex<std::collections::HashMap<String, super::Usage>>>,
+    usage_hints: Arc<std::sync::Mutex<std::collections::HashMap<String, kv::Hint>>>,
     /// The field configurations this node read (see `field_configs.rs`).
     field_config_copies: field_configs::Copies,
-    /// One storage commit per plugin at a time on this node (see `kv.rs`).
-    commit_locks: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    /// A few storage commits per plugin at a time on this node (see `kv.rs`).
+    commit_slots: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Semaphore>>>,
     /// Woken by `NOTIFY` from any node (see `outbox.rs`).
     wake_ups: std::sync::Arc<tokio::sync::Notify>,
     /// Woken when any node stores or removes a package (see `packages.rs`).
@@ -229,7 +232,7 @@ impl Postgres {
             tls: tls.clone(),
             usage_hints: Default::default(),
             field_config_copies: Default::default(),
-            commit_locks: Default::default(),
+            commit_slots: Default::default(),
             wake_ups: Default::default(),
             package_changes: Default::default(),
             handle: runtime.handle().clone(),
