@@ -65,12 +65,12 @@ fn main() {
         print_row("1 node, SQLite (baseline)", &baseline, &baseline);
         let mut one_node = None;
         for count in 1..=3 {
-            let run = on_postgres(folder.path(), count, false).expect("an unpinned run");
+            let run = on_postgres(folder.path(), count, false, false).expect("an unpinned run");
             print_row(&format!("{count} node{}, PostgreSQL", plural(count)), &run, &baseline);
             one_node.get_or_insert(run);
         }
         for count in (1..=3).filter(|count| *count < cores) {
-            match on_postgres(folder.path(), count, true) {
+            match on_postgres(folder.path(), count, true, false) {
                 Some(run) => {
                     let name = format!("{count} node{}, PostgreSQL, each on its own core", plural(count));
                     print_row(&name, &run, &baseline);
@@ -87,7 +87,7 @@ fn main() {
         }
         let one_node = one_node.expect("a one-node run");
         capacity_model(&one_node, cores);
-        statement_profile(&one_node);
+        statement_profile(&on_postgres(folder.path(), 1, false, true).expect("a profiled run"));
     }
 }
 
@@ -103,8 +103,10 @@ fn node(plugins: &Path, extra: &[&str]) -> Server {
 }
 
 /// `count` nodes on a fresh cluster; `pinned`: PostgreSQL on core 0 and
-/// node N on core N, or `None` when those cores cannot be had.
-fn on_postgres(plugins: &Path, count: usize, pinned: bool) -> Option<Run> {
+/// node N on core N, or `None` when those cores cannot be had; `profiled`:
+/// the statements inside functions counted too (which costs the database a
+/// little, so not in the runs the model uses).
+fn on_postgres(plugins: &Path, count: usize, pinned: bool, profiled: bool) -> Option<Run> {
     let Some(cluster) = Cluster::start() else {
         eprintln!("nodes: no PostgreSQL server binaries; run scripts/tools.sh --system first");
         std::process::exit(1);
@@ -114,7 +116,7 @@ fn on_postgres(plugins: &Path, count: usize, pinned: bool) -> Option<Run> {
     if pinned && !std::iter::once(database).chain(children(database)).all(|pid| pin(pid, 0)) {
         return None;
     }
-    if count == 1 && !pinned {
+    if profiled {
         cluster.track_nested_statements();
     }
     let url = cluster.url();
@@ -166,14 +168,16 @@ fn measure(nodes: &[Server], cluster: Option<&Cluster>) -> Run {
     }
 }
 
-/// Where the database's time per write went, by statement (from the
-/// one-node PostgreSQL row, the statements inside `plinth_commit` indented
-/// under it): the server's time running each, waits for a core included, so
-/// shares rather than CPU.
+/// Where the database's time per write went, by statement (one more
+/// one-node run): the server's time running each, waits for a core
+/// included, so shares rather than CPU. The statements run inside
+/// `plinth_commit` come after the top-level ones, marked `↳`; their time is
+/// also inside its own.
 fn statement_profile(one_node: &Run) {
     let per_write = |value: f64| value / WRITES as f64;
     println!(
-        "\nThe database's statements per write (one node; wall-clock time in the server, waits included):\n"
+        "\nThe database's statements per write (another one-node run; wall-clock time in the server, waits \
+         included; ↳ marks a statement run inside another, whose time includes it):\n"
     );
     println!("| statement | calls/write | µs/call | µs/write |");
     println!("|---|---|---|---|");

@@ -398,6 +398,58 @@ fn commits_of_one_plugin_that_share_no_key_do_not_wait_for_each_other() {
     assert_eq!(keys["ok"], json!(["first", "held", "other"]));
 }
 
+/// Writers of different keys no longer wait for each other, and the quota
+/// still counts exactly: two nodes write 16 new keys at once into a plugin
+/// allowed 6, and exactly 6 are stored, with the usage the database keeps
+/// equal to a recount. The database's default isolation is repeatable read
+/// here: the nodes' connections ask for read committed, which the commits'
+/// locks need (the commit function refuses anything else).
+#[test]
+fn concurrent_writers_of_different_keys_keep_the_quota_exact() {
+    let Some(cluster) = Cluster::start() else { return };
+    cluster.query("ALTER ROLE CURRENT_USER SET default_transaction_isolation = 'repeatable read'");
+    const KEYS: usize = 6;
+    let data = tempfile::tempdir().expect("temp");
+    let plugin = plinth_tests::PluginDir::new(
+        "probe",
+        plinth_tests::guests::PROBE_PLUGIN_WASM,
+        &["storage_get", "storage_set", "storage_list"],
+        json!({ "limits": { "storage_keys": KEYS, "max_concurrent": 16 } }),
+    );
+    let nodes: Vec<Host> = (0..2)
+        .map(|node| {
+            let host = node_on(&cluster, &data.path().join(format!("node{node}")));
+            host.load_plugin(plugin.path()).expect("load");
+            host
+        })
+        .collect();
+    let answers: Vec<serde_json::Value> = std::thread::scope(|scope| {
+        let puts: Vec<_> = (0..16)
+            .map(|i| {
+                let node = &nodes[i % 2];
+                scope.spawn(move || {
+                    let request =
+                        RouteRequest::new(Method::Put, &format!("/storage/k{i:02}")).with_body("value");
+                    plinth_tests::call_json(node, "probe", request).1
+                })
+            })
+            .collect();
+        puts.into_iter().map(|put| put.join().expect("thread")).collect()
+    });
+    let stored = answers.iter().filter(|answer| answer.get("error").is_none()).count();
+    for answer in answers.iter().filter(|answer| answer.get("error").is_some()) {
+        assert_eq!(answer["error"]["kind"], "quota-exceeded", "{answer}");
+    }
+    assert_eq!(stored, KEYS, "{answers:?}");
+    let keys = plinth_tests::call_json(&nodes[1], "probe", RouteRequest::new(Method::Get, "/keys")).1;
+    assert_eq!(keys["ok"].as_array().map(Vec::len), Some(KEYS), "{keys}");
+    let kept = cluster.query("SELECT bytes, keys FROM plugin_usage WHERE plugin_id = 'probe'");
+    let counted = cluster.query(
+        "SELECT sum(octet_length(key) + octet_length(value)), count(*) FROM plugin_storage WHERE plugin_id = 'probe'",
+    );
+    assert_eq!(kept, counted, "the usage kept is the usage stored");
+}
+
 /// Each node keeps the field configurations it read, as every entity write
 /// needs its type's; a save on another node reaches it all the same (its
 /// copies are dropped at the save's `NOTIFY`, and none is used past 5 s).

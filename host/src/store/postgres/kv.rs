@@ -7,9 +7,12 @@
 //! it touches (`plinth_commit`, migration 7): each key it read or wrote, with
 //! transaction-scoped advisory locks (a key that does not exist yet has no
 //! row to lock), and the usage row from its last statement to its end. Two
-//! commits of one plugin that share no key run side by side; two that share
-//! one run one after another, and the later one's checks (read committed: a
-//! fresh snapshot per statement) see the earlier one's writes.
+//! commits of one plugin that share no key run side by side up to that last
+//! statement (writing commits then take the usage row in turn, each until it
+//! has committed, its WAL flush included); two that share a key one of them
+//! writes run one after another, and the later one's checks (read
+//! committed, which the connections ask for: a fresh snapshot per
+//! statement, taken after its locks) see the earlier one's writes.
 
 use super::{Error, LOCK_TIMEOUT, Postgres, to_i64, to_u64};
 use crate::store::{CommitError, KvChanges, PluginKv, StoreError, Usage, Versioned};
@@ -238,8 +241,10 @@ fn is_contention(error: &tokio_postgres::Error) -> bool {
     error.code().is_some_and(|code| matches!(code.code(), "55P03" | "40P01" | "40001"))
 }
 
-/// Commits of one plugin at once on one node.
-const COMMITS_AT_ONCE: usize = 4;
+/// Commits of one plugin at once on one node: enough to overlap their round
+/// trips, few enough that commits waiting on hot keys of several plugins
+/// leave most of the pool (16) to everything else.
+const COMMITS_AT_ONCE: usize = 2;
 
 impl Postgres {
     /// This node's commit slots for `plugin` ([`COMMITS_AT_ONCE`]).

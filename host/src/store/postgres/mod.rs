@@ -200,12 +200,20 @@ impl Postgres {
             config.application_name("plinth");
         }
         // A node that dies or loses its network mid-transaction must not hold
-        // a plugin's row lock for the two hours of TCP's default keepalive:
+        // a plugin's locks for the two hours of TCP's default keepalive:
         // the server notices within about a minute and rolls it back.
         config.keepalives(true).keepalives_idle(Duration::from_secs(15)).tcp_user_timeout(ANSWER_TIMEOUT);
-        if config.get_options().is_none() {
-            config.options(format!("-c idle_in_transaction_session_timeout={}", ANSWER_TIMEOUT.as_millis()));
-        }
+        // A storage commit's locks need read committed, whatever the
+        // database's or the role's default (`kv.rs`).
+        let read_committed = "-c default_transaction_isolation=read\\ committed";
+        let options = match config.get_options() {
+            Some(theirs) => format!("{theirs} {read_committed}"),
+            None => format!(
+                "-c idle_in_transaction_session_timeout={} {read_committed}",
+                ANSWER_TIMEOUT.as_millis()
+            ),
+        };
+        config.options(options);
         // Fast: a pooled connection is only checked for being closed; a dead
         // one fails its next query (Unavailable) and is replaced.
         let manager = Manager::from_config(

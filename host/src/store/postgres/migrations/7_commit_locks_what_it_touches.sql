@@ -1,11 +1,15 @@
+-- Commits of the previous function still running finish first (they hold
+-- usage rows), so none writes a version the sequence below hands out again.
+LOCK TABLE plugin_usage IN EXCLUSIVE MODE;
 DROP FUNCTION plinth_commit(text, boolean, text[], bigint[], jsonb, text[], bytea[], text[],
     bigint, bigint, bigint, bigint, text, text, bigint, bigint, text, bigint, bigint);
 -- Versions come from one sequence, so they never repeat for a key (not even
--- after it was deleted), whichever commit wrote it.
+-- after it was deleted), whichever commit wrote it. It starts far above
+-- every version the previous function wrote or could have written.
 CREATE SEQUENCE plugin_storage_versions;
 SELECT setval('plugin_storage_versions', GREATEST(
     (SELECT COALESCE(MAX(version), 0) FROM plugin_storage),
-    (SELECT COALESCE(MAX(generation), 0) FROM plugin_usage)) + 1, false);
+    (SELECT COALESCE(MAX(generation), 0) FROM plugin_usage)) + (1::bigint << 32), false);
 -- Its statements are planned once per connection (generic plans), not at
 -- every call. A plugin the statistics have not seen grow (between two
 -- ANALYZEs) looks as if it had a few rows, so a lookup of a list of keys was
@@ -27,10 +31,17 @@ DECLARE
     v_deleted text;
     v_listed jsonb;
     v_lock record;
+    v_started timestamptz := clock_timestamp();
     d_bytes bigint;
     d_keys bigint;
 BEGIN
     outcome := 'ok';
+    -- The locks below are taken when each statement starts, and its snapshot
+    -- after them, so that it sees the commits it waited for: read committed.
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'plinth_commit needs read committed transactions, not %', current_setting('transaction_isolation')
+            USING HINT = 'Plinth sets default_transaction_isolation on its connections; a pooler must keep it';
+    END IF;
     PERFORM set_config('lock_timeout', p_lock_timeout_ms::text, true);
     BEGIN
     IF p_delivery IS NOT NULL THEN
@@ -70,6 +81,9 @@ BEGIN
               UNION ALL SELECT unnest(p_deleted), true) AS k (name, written)
         GROUP BY 1 ORDER BY 1
     LOOP
+        -- One budget for all of the commit's lock waits, not one per key.
+        PERFORM set_config('lock_timeout',
+            GREATEST(1, p_lock_timeout_ms - (extract(epoch FROM clock_timestamp() - v_started) * 1000)::bigint)::text, true);
         IF v_lock.written THEN
             PERFORM pg_advisory_xact_lock(v_lock.id);
         ELSE
@@ -121,6 +135,8 @@ BEGIN
     END LOOP;
     -- The usage moves by the delta, checked against the quota in the same
     -- statement: its row is locked only from here to the commit's end.
+    PERFORM set_config('lock_timeout',
+        GREATEST(1, p_lock_timeout_ms - (extract(epoch FROM clock_timestamp() - v_started) * 1000)::bigint)::text, true);
     UPDATE plugin_usage u SET bytes = GREATEST(u.bytes + d_bytes, 0),
         keys = GREATEST(u.keys + d_keys, 0), generation = u.generation + 1
         WHERE u.plugin_id = p_plugin
