@@ -39,12 +39,13 @@ PLUGIN_PHASES = [
     ("instantiation (component and core instances)",
      ["instantiate_async", "Instance::new_raw", "Instantiator", "allocate_instance"]),
     ("store and WASI context", ["StoreMaker::store"]),
-    ("an instance made ahead: taken, and the used one handed off", ["Reserves::take", "Reserves::discard"]),
+    ("an instance made ahead: taken, and the used one handed off", ["Reserves::take", "Reserves::hand_back"]),
     ("host call entities.count (SQLite and lowering)", ["EntitiesView", "plugin::entities::add_to_linker"]),
     ("host call settings.get (SQLite and lowering)", ["SettingsView", "plugin::settings::add_to_linker"]),
     ("other host calls (WASI, logging)", ["HostFn::entrypoint"]),
     (GUEST, ["wasmtime_fiber", "BlockingContext::with", "fiber::"]),
-    ("call path: route lookup, limits, timer, result", ["call_route"]),
+    ("call path: route lookup, limits, timer, result",
+     ["call_route", "run_accepting", "Invocation", "by_deadline", "RoutesGuest"]),
 ]
 
 NATIVE_PHASES = [
