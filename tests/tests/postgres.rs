@@ -155,13 +155,7 @@ fn plugin_storage_stays_serializable_across_nodes() {
         &["storage_get", "storage_increment"],
         json!({ "limits": { "max_concurrent": CALLS * 2 } }),
     );
-    let nodes: Vec<Host> = (0..2)
-        .map(|node| {
-            let host = node_on(&cluster, &data.path().join(format!("node{node}")));
-            host.load_plugin(plugin.path()).expect("load");
-            host
-        })
-        .collect();
+    let nodes = two_nodes_serving(&cluster, data.path(), plugin.path());
     let answers: Vec<Result<u16, String>> = std::thread::scope(|scope| {
         let calls: Vec<_> = (0..CALLS * 2)
             .map(|i| {
@@ -416,13 +410,7 @@ fn concurrent_writers_of_different_keys_keep_the_quota_exact() {
         &["storage_get", "storage_set", "storage_list"],
         json!({ "limits": { "storage_keys": KEYS, "max_concurrent": 16 } }),
     );
-    let nodes: Vec<Host> = (0..2)
-        .map(|node| {
-            let host = node_on(&cluster, &data.path().join(format!("node{node}")));
-            host.load_plugin(plugin.path()).expect("load");
-            host
-        })
-        .collect();
+    let nodes = two_nodes_serving(&cluster, data.path(), plugin.path());
     let answers: Vec<serde_json::Value> = std::thread::scope(|scope| {
         let puts: Vec<_> = (0..16)
             .map(|i| {
@@ -551,6 +539,18 @@ fn certificates_for(host: &str) -> (String, String, String) {
 
 fn runtime_on_this_thread() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+/// Two nodes on `cluster`, their data directories under `data`, each
+/// serving the plugin in `plugin`.
+fn two_nodes_serving(cluster: &Cluster, data: &std::path::Path, plugin: &std::path::Path) -> Vec<Host> {
+    (0..2)
+        .map(|node| {
+            let host = node_on(cluster, &data.join(format!("node{node}")));
+            host.load_plugin(plugin).expect("load");
+            host
+        })
+        .collect()
 }
 
 /// A host on `cluster` with its data directory at `dir`: one node.
