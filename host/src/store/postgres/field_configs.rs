@@ -4,7 +4,8 @@
 //! the ones its writes read (`get_for_write`; the API and the editor read
 //! the stored one): a save on any node clears every node's copies
 //! (`NOTIFY plinth_field_configs`, heard through `LISTEN`; a listener that
-//! reconnects clears them too), and a copy is used for at most
+//! reconnects clears them too; a read under way then keeps nothing, as it
+//! may have found what the save replaced), and a copy is used for at most
 //! [`FRESH_FOR`], should a notification be lost on a connection that stayed
 //! up. A write is checked against the configuration saved before it, or
 //! one the notification is still on its way to replace.
@@ -23,8 +24,41 @@ pub(super) const CHANNEL: &str = "plinth_field_configs";
 /// The longest a node uses a copy it read, should a notification be lost.
 pub(super) const FRESH_FOR: Duration = Duration::from_secs(5);
 
-/// This node's copies: each entity type's configuration (or none), and when it was read.
-pub(super) type Copies = Arc<Mutex<HashMap<String, (Option<Value>, Instant)>>>;
+/// This node's copies, shared with the task that hears other nodes' saves.
+pub(super) type Copies = Arc<Mutex<Kept>>;
+
+/// Each entity type's configuration (or none) and when it was read, and how
+/// many times copies were dropped: a read that began before a drop (a save
+/// it may not have seen) keeps nothing.
+#[derive(Default)]
+pub(super) struct Kept {
+    drops: u64,
+    configs: HashMap<String, (Option<Value>, Instant)>,
+}
+
+impl Kept {
+    /// The copy of `entity_type`'s configuration, if one is fresh.
+    fn fresh(&self, entity_type: &str) -> Option<Option<Value>> {
+        let (config, read) = self.configs.get(entity_type)?;
+        (read.elapsed() < FRESH_FOR).then(|| config.clone())
+    }
+
+    /// Keeps what a read begun at `read` (after `drops` drops) found,
+    /// unless copies were dropped since it began.
+    fn keep(&mut self, entity_type: &str, config: Option<Value>, read: Instant, drops: u64) {
+        // Bounded by the types written within `FRESH_FOR`.
+        self.configs.retain(|_, (_, at)| at.elapsed() < FRESH_FOR);
+        if drops == self.drops {
+            self.configs.insert(entity_type.to_string(), (config, read));
+        }
+    }
+
+    /// Drops every copy (another node saved, or this one did).
+    pub(super) fn drop_all(&mut self) {
+        self.drops += 1;
+        self.configs.clear();
+    }
+}
 
 impl FieldConfigStore for Postgres {
     fn all(&self) -> Result<BTreeMap<String, Value>, StoreError> {
@@ -54,17 +88,15 @@ impl FieldConfigStore for Postgres {
     }
 
     fn get_for_write(&self, entity_type: &str) -> Result<Option<Value>, StoreError> {
-        if let Some((config, read)) = locked(&self.field_config_copies).get(entity_type)
-            && read.elapsed() < FRESH_FOR
-        {
-            return Ok(config.clone());
-        }
-        let read = Instant::now();
+        let (read, drops) = {
+            let copies = locked(&self.field_config_copies);
+            if let Some(config) = copies.fresh(entity_type) {
+                return Ok(config);
+            }
+            (Instant::now(), copies.drops)
+        };
         let config = self.get(entity_type)?;
-        let mut copies = locked(&self.field_config_copies);
-        // Bounded by the types written within `FRESH_FOR`.
-        copies.retain(|_, (_, at)| at.elapsed() < FRESH_FOR);
-        copies.insert(entity_type.to_string(), (config.clone(), read));
+        locked(&self.field_config_copies).keep(entity_type, config.clone(), read, drops);
         Ok(config)
     }
 
@@ -89,8 +121,8 @@ impl FieldConfigStore for Postgres {
             }
             Ok(saved)
         });
-        // Whatever happened, this node reads it again; the others were told.
-        locked(&self.field_config_copies).remove(entity_type);
+        // Whatever happened, this node reads again; the others were told.
+        locked(&self.field_config_copies).drop_all();
         saved
     }
 }
@@ -161,3 +193,23 @@ async fn save(
 
 /// A stored configuration's version (0 for one saved before versions).
 const VERSION: &str = "COALESCE((config->>'version')::bigint, 0)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A read that began before a save's notification dropped the copies
+    /// may have found the configuration the save replaced: it keeps nothing.
+    #[test]
+    fn a_read_begun_before_a_drop_keeps_no_copy() {
+        let mut kept = Kept::default();
+        let old = Some(serde_json::json!({ "version": 1 }));
+        let (read, drops) = (Instant::now(), kept.drops);
+        kept.drop_all();
+        kept.keep("character", old.clone(), read, drops);
+        assert_eq!(kept.fresh("character"), None, "a copy from before the drop");
+        let (read, drops) = (Instant::now(), kept.drops);
+        kept.keep("character", old.clone(), read, drops);
+        assert_eq!(kept.fresh("character"), Some(old), "a copy from after it");
+    }
+}

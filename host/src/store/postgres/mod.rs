@@ -260,7 +260,7 @@ impl Postgres {
         db.handle.spawn(async move {
             loop {
                 config_saved.notified().await;
-                crate::sync::locked(&copies).clear();
+                crate::sync::locked(&copies).drop_all();
             }
         });
         Ok(db)
