@@ -37,6 +37,9 @@ pub enum HostError {
     /// The WebAssembly engine could not be set up.
     #[error("cannot set up the WebAssembly engine: {0}")]
     Engine(String),
+    /// An interface in [`HostConfig::embedder_interfaces`](crate::HostConfig::embedder_interfaces) cannot be offered to plugins.
+    #[error("cannot offer the application's interface to plugins: {0}")]
+    EmbedderInterface(String),
     /// No entity has this id.
     #[error("no entity with id `{0}`")]
     EntityNotFound(String),
@@ -100,7 +103,7 @@ impl HostError {
     /// A stable, machine-readable name for the error.
     pub fn code(&self) -> &'static str {
         match self {
-            HostError::DataDir { .. } | HostError::Engine(_) => "internal",
+            HostError::DataDir { .. } | HostError::Engine(_) | HostError::EmbedderInterface(_) => "internal",
             #[cfg(feature = "legacy")]
             HostError::Legacy(_) => "internal",
             #[cfg(not(feature = "sqlite"))]

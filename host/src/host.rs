@@ -2,6 +2,7 @@
 //! use entities, routes, widgets and settings from Rust without any server.
 
 use crate::capabilities::settings;
+use crate::embedder::EmbedderInterfaces;
 use crate::engine::EngineProfile;
 use crate::entity_writes::{Entities, EntitiesHandle};
 use crate::error::HostError;
@@ -92,7 +93,9 @@ impl Host {
                 keep_resident_bytes: config.keep_resident_bytes,
             }),
         };
-        let sandbox = Sandbox::new(&settings).map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        let mut sandbox = Sandbox::new(&settings).map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        sandbox.embedder = EmbedderInterfaces::link(&mut sandbox.linker, &config.embedder_interfaces)
+            .map_err(HostError::EmbedderInterface)?;
         let pool_share = match (sandbox.pooled, settings.pool) {
             (true, Some(pool)) => Some((pool.instances as usize / 2).max(1)),
             _ => None,

@@ -36,7 +36,8 @@
 //! call; [`capabilities`] holds one module per host interface (entities,
 //! storage, settings, logging) and the one table of host functions;
 //! [`entity_writes`] owns entities: writes, their hooks' delivery through the
-//! outbox, and the field configurations writes are checked against; `calls`
+//! outbox, and the field configurations writes are checked against;
+//! `embedder` links the embedding application's own interfaces; `calls`
 //! runs routes and widgets; [`pages`] serves plugin pages. `Host` (`host/`)
 //! is the facade over these parts.
 
@@ -50,6 +51,7 @@ mod background;
 mod bindings;
 mod calls;
 pub mod capabilities;
+mod embedder;
 pub mod engine;
 pub mod entity_writes;
 mod error;
@@ -77,6 +79,7 @@ pub use background::Background;
 pub use bindings::{GuestError, Method};
 pub use calls::{FieldContext, RouteRequest, RouteResponse};
 pub use capabilities::HostCallObserver;
+pub use embedder::{EmbedderInterface, PluginCall};
 pub use engine::{EngineKind, EngineProfile, Target};
 pub use entity_writes::{EntityEvent, EntityWrite, HookOutcome};
 pub use error::{CallError, CallErrorKind, HostError, LoadError};

@@ -113,6 +113,10 @@ pub struct Capabilities {
     /// The host functions the plugin may call.
     #[serde(default)]
     pub host_functions: BTreeSet<HostFunction>,
+    /// The embedding application's interfaces the plugin may call, by the
+    /// grant names it registered them under (`docs/embedding.md`).
+    #[serde(default)]
+    pub embedder_functions: BTreeSet<String>,
     /// The settings the plugin reads, with their types and defaults.
     #[serde(default)]
     pub settings: BTreeMap<String, SettingSchema>,
@@ -123,9 +127,11 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    /// The granted host functions by their `plugin.json` names, sorted.
+    /// The granted host functions by their `plugin.json` names, sorted,
+    /// then the embedding application's (which consent lists too).
     pub fn grant_names(&self) -> Vec<String> {
-        self.host_functions.iter().map(|f| f.name().to_string()).collect()
+        let own = self.host_functions.iter().map(|f| f.name().to_string());
+        own.chain(self.embedder_functions.iter().cloned()).collect()
     }
 }
 

@@ -80,6 +80,8 @@ pub(crate) struct Sandbox {
     pub linker: Linker<InvocationState>,
     /// Whether instances come from the pool (false after the on-demand fallback).
     pub pooled: bool,
+    /// The embedding application's interfaces linked, with their grants.
+    pub embedder: crate::embedder::EmbedderInterfaces,
     fuel: bool,
     ticker: Option<EpochTicker>,
 }
@@ -106,7 +108,7 @@ impl Sandbox {
         let mut linker = Linker::new(&engine);
         link(&mut linker)?;
         let ticker = Some(EpochTicker::start(engine.clone())?);
-        Ok(Sandbox { engine, linker, pooled, fuel: settings.fuel, ticker })
+        Ok(Sandbox { engine, linker, pooled, embedder: Default::default(), fuel: settings.fuel, ticker })
     }
 
     /// What makes the stores of this engine's calls, to hand to another thread.

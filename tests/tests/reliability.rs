@@ -315,7 +315,7 @@ fn bad_binaries_are_refused_with_what_they_are() {
     let foreign =
         PluginDir::raw(&manifest("foreign"), &std::fs::read(guests::FOREIGN_IMPORT_WASM).expect("guest"));
     match host.load_plugin(foreign.path()).expect_err("unknown import") {
-        LoadError::UnsupportedImport { plugin, imports } => {
+        LoadError::UnsupportedImport { plugin, imports, .. } => {
             assert_eq!(plugin, "foreign");
             assert_eq!(imports, ["acme:app/query"]);
         }

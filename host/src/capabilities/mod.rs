@@ -134,6 +134,8 @@ impl std::fmt::Debug for HostCallObserver {
 pub(crate) struct PluginContext {
     pub id: String,
     pub grants: BTreeSet<HostFunction>,
+    /// The embedding application's interfaces granted (`crate::embedder`).
+    pub embedder_grants: BTreeSet<String>,
     pub settings: BTreeMap<String, SettingSchema>,
     /// The plugin's effective limits.
     pub limits: Limits,

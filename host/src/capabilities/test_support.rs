@@ -23,6 +23,7 @@ pub(super) fn context(
     Arc::new(PluginContext {
         id: id.into(),
         grants: grants.iter().copied().collect(),
+        embedder_grants: Default::default(),
         settings: Default::default(),
         limits,
         health: Default::default(),

@@ -115,6 +115,15 @@ pub enum CallErrorKind {
         /// What failed.
         message: String,
     },
+    /// A function the embedding application registered
+    /// ([`EmbedderInterface`](crate::EmbedderInterface)) returned an error or
+    /// panicked; the host carries on, and the plugin is not to blame.
+    Embedder {
+        /// The function (`acme:desktop/notify@1.0.0#show`).
+        function: String,
+        /// What it reported, or its panic's message.
+        problem: String,
+    },
     /// The plugin returned one of the WIT errors.
     Guest(GuestError),
 }
@@ -132,6 +141,7 @@ impl CallError {
             CallErrorKind::Timeout { .. } => 504,
             CallErrorKind::Trap { .. }
             | CallErrorKind::Internal { .. }
+            | CallErrorKind::Embedder { .. }
             | CallErrorKind::ResponseTooLarge { .. } => 500,
             CallErrorKind::LimitExceeded { .. } => 507,
             CallErrorKind::Busy { .. }
@@ -218,6 +228,11 @@ impl CallError {
             CallErrorKind::Internal { message } => {
                 format!("plugin `{plugin}` ({phase}): the host failed: {message}")
             }
+            CallErrorKind::Embedder { function, problem } => {
+                format!(
+                    "plugin `{plugin}` ({phase}): the application's function {function} failed: {problem}"
+                )
+            }
             CallErrorKind::Guest(error) => {
                 format!("plugin `{plugin}` ({phase}): {} error: {}", error.kind(), error.message())
             }
@@ -246,6 +261,7 @@ impl CallError {
             CallErrorKind::Conflict { .. } => "conflict",
             CallErrorKind::AlreadyDelivered => "already_delivered",
             CallErrorKind::Internal { .. } => "internal",
+            CallErrorKind::Embedder { .. } => "embedder_function",
             CallErrorKind::Guest(error) => match error {
                 GuestError::NotFound(_) => "plugin_not_found",
                 GuestError::Denied(_) => "plugin_denied",

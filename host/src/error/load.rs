@@ -99,9 +99,10 @@ pub enum LoadError {
     },
     /// The component imports something the host does not provide.
     #[error(
-        "plugin `{plugin}` (link): imports {}, which Plinth does not provide; a plugin may import {} and WASI 0.2 (cli, io, clocks, random, filesystem, sockets: all granting nothing){}",
+        "plugin `{plugin}` (link): imports {}, which neither Plinth nor the application embedding it provides; a plugin may import {} and WASI 0.2 (cli, io, clocks, random, filesystem, sockets: all granting nothing){}, and the interfaces the application registers (see docs/embedding.md){}",
         imports.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", "),
         provided_imports(),
+        registered_imports(registered),
         toolchain_hint(imports)
     )]
     UnsupportedImport {
@@ -109,6 +110,21 @@ pub enum LoadError {
         plugin: String,
         /// Every import the host does not provide.
         imports: Vec<String>,
+        /// The interfaces the embedding application registered.
+        registered: Vec<String>,
+    },
+    /// The component imports an interface the embedding application
+    /// registered, but its manifest does not grant it.
+    #[error(
+        "plugin `{plugin}` (link): imports `{interface}` without its grant: add \"{grant}\" to capabilities.embedder_functions in plugin.json"
+    )]
+    EmbedderGrantMissing {
+        /// The plugin's id.
+        plugin: String,
+        /// The interface imported.
+        interface: String,
+        /// The grant it needs.
+        grant: String,
     },
     /// The component was built against a version of `plinth:plugin` this
     /// host does not know.
@@ -202,6 +218,7 @@ impl LoadError {
             | LoadError::Artifact { plugin, .. }
             | LoadError::Compile { plugin, .. }
             | LoadError::UnsupportedImport { plugin, .. }
+            | LoadError::EmbedderGrantMissing { plugin, .. }
             | LoadError::Link { plugin, .. }
             | LoadError::NoExports { plugin }
             | LoadError::UnsupportedVersion { plugin, .. }
@@ -222,6 +239,14 @@ fn provided_imports() -> String {
     format!("plinth:plugin/{{{}}}@{{{}}}", names.join(","), WIT_VERSIONS.join(","))
 }
 
+/// The interfaces an embedding application registered, if any.
+fn registered_imports(registered: &[String]) -> String {
+    match registered.is_empty() {
+        true => " (this one registers none)".into(),
+        false => format!(" (this one registers {})", registered.join(", ")),
+    }
+}
+
 /// The fix for an import a known toolchain adds by mistake.
 fn toolchain_hint(imports: &[String]) -> &'static str {
     if imports.iter().any(|import| import.starts_with("wasi:http/")) {
@@ -240,10 +265,15 @@ mod tests {
         let error = LoadError::UnsupportedImport {
             plugin: "w".into(),
             imports: vec!["wasi:http/incoming-handler@0.2.3".into()],
+            registered: Vec::new(),
         };
         assert!(error.to_string().contains("build with `-d http -d fetch-event`"), "{error}");
-        let other =
-            LoadError::UnsupportedImport { plugin: "w".into(), imports: vec!["acme:app/query".into()] };
+        let other = LoadError::UnsupportedImport {
+            plugin: "w".into(),
+            imports: vec!["acme:app/query".into()],
+            registered: vec!["acme:desktop/notify@1.0.0".into()],
+        };
         assert!(!other.to_string().contains("fetch-event"), "{other}");
+        assert!(other.to_string().contains("this one registers acme:desktop/notify@1.0.0"), "{other}");
     }
 }

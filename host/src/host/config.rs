@@ -55,6 +55,9 @@ pub struct HostConfig {
     pub legacy: Option<LegacyConfig>,
     /// Told of every host function any plugin calls (test harnesses).
     pub host_call_observer: Option<crate::capabilities::HostCallObserver>,
+    /// The application's own interfaces, offered to the plugins whose
+    /// manifests grant them (`docs/embedding.md`).
+    pub embedder_interfaces: Vec<crate::EmbedderInterface>,
     /// The rules for installing packages (sizes, trusted keys, signatures).
     #[cfg(feature = "install")]
     pub install: crate::install::InstallConfig,
@@ -81,6 +84,7 @@ impl HostConfig {
             #[cfg(feature = "legacy")]
             legacy: None,
             host_call_observer: None,
+            embedder_interfaces: Vec::new(),
             #[cfg(feature = "install")]
             install: Default::default(),
         }

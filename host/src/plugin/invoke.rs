@@ -18,6 +18,7 @@ use super::reserve::Reserves;
 use crate::GuestError;
 use crate::capabilities::in_place;
 use crate::capabilities::storage::StorageConflict;
+use crate::embedder::EmbedderFault;
 use crate::error::{CallError, CallErrorKind};
 use crate::limits::Limits;
 use crate::plugin_log::{LogLevel, LogSource, PluginLog, bounded, escaped, now_millis};
@@ -291,13 +292,10 @@ impl<R: Send> Invocation<'_, R> {
             None => drop(store),
         }
         let result = match outcome {
-            Err(panic) => {
-                let reason = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned());
-                Err(internal(format!("the host panicked during the call: {}", reason.unwrap_or_default())))
-            }
+            Err(panic) => Err(internal(format!(
+                "the host panicked during the call: {}",
+                crate::embedder::panic_message(&*panic)
+            ))),
             Ok(Ok(result)) => {
                 // A failed call writes nothing, but its answer still rests on what
                 // it read: that is checked like a success's.
@@ -349,6 +347,15 @@ impl<R: Send> Invocation<'_, R> {
             // A full pool is the host's load, not the plugin's fault.
             Ok(Err(error)) if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() => {
                 Err(self.error(CallErrorKind::HostBusy))
+            }
+            Ok(Err(ref error)) if let Some(fault) = error.downcast_ref::<EmbedderFault>() => {
+                log.push(
+                    LogLevel::Error,
+                    LogSource::Host,
+                    format!("{label}: the application's function {fault}"),
+                );
+                let problem = bounded(&fault.problem, 1024).into_owned();
+                Err(self.error(CallErrorKind::Embedder { function: fault.function.clone(), problem }))
             }
             Ok(Err(error)) => {
                 let classified = self.error(classify(self.limit, &context.limits, exhausted, &error));

@@ -113,6 +113,7 @@ pub(crate) fn load(invoker: &Invoker, loader: &Loader, dir: &Path) -> Result<Loa
     let context = Arc::new(PluginContext {
         id: id.clone(),
         grants: manifest.capabilities.host_functions.clone(),
+        embedder_grants: manifest.capabilities.embedder_functions.clone(),
         settings: manifest.capabilities.settings.clone(),
         limits,
         health: Default::default(),

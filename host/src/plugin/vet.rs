@@ -165,13 +165,29 @@ pub(crate) fn vet(sandbox: &Sandbox, loader: &Loader, dir: &Path) -> Result<Vett
     if !unknown_versions.is_empty() {
         return Err(LoadError::UnsupportedVersion { plugin: id, versions: unknown_versions });
     }
+    let embedder = &sandbox.embedder;
     let unsupported: Vec<String> = imports
         .iter()
-        .filter(|import| !provides(import) && !import.starts_with("wasi:"))
+        .filter(|import| {
+            !provides(import) && !import.starts_with("wasi:") && embedder.grant_for(import).is_none()
+        })
         .map(|import| import.to_string())
         .collect();
     if !unsupported.is_empty() {
-        return Err(LoadError::UnsupportedImport { plugin: id, imports: unsupported });
+        let registered = embedder.names().map(str::to_string).collect();
+        return Err(LoadError::UnsupportedImport { plugin: id, imports: unsupported, registered });
+    }
+    let granted = &manifest.capabilities.embedder_functions;
+    if let Some((interface, grant)) = imports
+        .iter()
+        .find_map(|import| embedder.grant_for(import).map(|grant| (import, grant)))
+        .filter(|(_, grant)| !granted.contains(*grant))
+    {
+        let (interface, grant) = (interface.to_string(), grant.to_string());
+        return Err(LoadError::EmbedderGrantMissing { plugin: id, interface, grant });
+    }
+    for unknown in granted.iter().filter(|grant| !embedder.has_grant(grant)) {
+        tracing::warn!(plugin = %id, "plugin.json grants the application's `{unknown}`, which this application does not register");
     }
     let pre = sandbox
         .linker
