@@ -23,6 +23,27 @@ pub fn entity_count(query: impl IntoQuery) -> Result<u64> {
     entities::count(&query.into_query()?)
 }
 
+/// Creates an entity of `entity_type` whose data is `data` serialized (a
+/// JSON object), with a generated id: the entity as stored. Every plugin's
+/// `on_entity_created` hook runs for it afterwards, through the host's
+/// outbox. Grant: `entity_create`. Needs the SDK's `wit-0-3` feature
+/// (plinth:plugin 0.3.0, in development).
+#[cfg(feature = "wit-0-3")]
+pub fn entity_create(entity_type: &str, data: &impl Serialize) -> Result<Entity> {
+    let data = serde_json::to_string(data).map_err(|e| Error::InvalidInput(format!("entity data: {e}")))?;
+    entities::create(entity_type, &data)
+}
+
+/// Replaces the data of entity `id` with `data` serialized (a JSON object):
+/// the entity as stored. Every plugin's `on_entity_updated` hook runs for it
+/// afterwards, through the host's outbox. Grant: `entity_update`. Needs the
+/// SDK's `wit-0-3` feature.
+#[cfg(feature = "wit-0-3")]
+pub fn entity_update(id: &str, data: &impl Serialize) -> Result<Entity> {
+    let data = serde_json::to_string(data).map_err(|e| Error::InvalidInput(format!("entity data: {e}")))?;
+    entities::update(id, &data)
+}
+
 /// Deletes one entity by id: true if it existed. Every plugin's
 /// `on_entity_deleted` hook runs for it afterwards, through the host's outbox.
 /// Grant: `entity_delete`. Needs the SDK's `wit-0-3` feature (plinth:plugin

@@ -74,8 +74,8 @@ impl PluginCall<'_> {
     }
 }
 
-/// An embedder function that failed, panicked, or was called without its
-/// grant: the call ends with [`CallErrorKind::Embedder`](crate::CallErrorKind::Embedder).
+/// An embedder function that failed or panicked: the call ends with
+/// [`CallErrorKind::Embedder`](crate::CallErrorKind::Embedder).
 #[derive(Debug, thiserror::Error)]
 #[error("{function}: {problem}")]
 pub(crate) struct EmbedderFault {
@@ -129,11 +129,15 @@ impl EmbedderInterface {
                 let fault =
                     |problem: String| EmbedderFault { function: format!("{}#{bare}", names.interface), problem };
                 if !plugin.embedder_grants.contains(&names.grant) {
-                    return Err(fault(format!(
-                        "plugin `{}` called it without the grant: add \"{}\" to capabilities.embedder_functions in plugin.json",
-                        plugin.id, names.grant
-                    ))
-                    .into());
+                    // Loading refuses such a plugin; should one get here, the
+                    // fault is the plugin's, and it traps.
+                    plugin.health.denied();
+                    return Err(wasmtime::format_err!(
+                        "plugin `{}` called {}#{bare} without the grant: add \"{}\" to capabilities.embedder_functions in plugin.json",
+                        plugin.id,
+                        names.interface,
+                        names.grant
+                    ));
                 }
                 let call = PluginCall { plugin: &plugin.id };
                 match catch_unwind(AssertUnwindSafe(|| in_place(|| function(&call, params)))) {
@@ -152,12 +156,14 @@ impl EmbedderInterface {
     /// namespaces, or a grant that is one of Plinth's own.
     fn problem(&self) -> Option<String> {
         let (interface, grant) = (&self.names.interface, &self.names.grant);
-        let well_formed = interface.split_once(':').and_then(|(_, rest)| rest.split_once('/')).is_some_and(
-            |(package, rest)| {
+        let well_formed = interface
+            .split_once(':')
+            .filter(|(namespace, _)| !namespace.is_empty())
+            .and_then(|(_, rest)| rest.split_once('/'))
+            .is_some_and(|(package, rest)| {
                 !package.is_empty()
                     && rest.split_once('@').is_some_and(|(i, v)| !i.is_empty() && !v.is_empty())
-            },
-        );
+            });
         if !well_formed {
             return Some(format!("`{interface}` is not `namespace:package/interface@version`"));
         }

@@ -113,6 +113,11 @@ pub struct Capabilities {
     /// The host functions the plugin may call.
     #[serde(default)]
     pub host_functions: BTreeSet<HostFunction>,
+    /// Entity writes narrowed to entity types: for `entity_create`,
+    /// `entity_update` or `entity_delete`, the only types it may write
+    /// (a write grant not listed here writes every type).
+    #[serde(default)]
+    pub entity_types: BTreeMap<HostFunction, BTreeSet<String>>,
     /// The embedding application's interfaces the plugin may call, by the
     /// grant names it registered them under (`docs/embedding.md`).
     #[serde(default)]
@@ -243,6 +248,36 @@ impl Manifest {
             }
         }
         check_schema("capabilities.settings", &self.capabilities.settings)?;
+        for (index, grant) in self.capabilities.embedder_functions.iter().enumerate() {
+            if HostFunction::ALL.iter().any(|own| own.name() == grant) {
+                return Err(ManifestError::at(
+                    format!("capabilities.embedder_functions[{index}]"),
+                    format!(
+                        "`{grant}` is one of Plinth's own grants: list it in capabilities.host_functions"
+                    ),
+                ));
+            }
+        }
+        for grant in self.capabilities.entity_types.keys() {
+            let path = format!("capabilities.entity_types.{grant}");
+            if !matches!(
+                grant,
+                HostFunction::EntityCreate | HostFunction::EntityUpdate | HostFunction::EntityDelete
+            ) {
+                return Err(ManifestError::at(
+                    path,
+                    "only entity_create, entity_update and entity_delete are narrowed to entity types",
+                ));
+            }
+            if !self.capabilities.host_functions.contains(grant) {
+                return Err(ManifestError::at(
+                    path,
+                    format!(
+                        "narrows a grant the plugin lacks: add \"{grant}\" to capabilities.host_functions"
+                    ),
+                ));
+            }
+        }
         check_ids("panels", "panel", self.panels.iter().map(|panel| panel.id.as_str()))?;
         for (path, file) in self.ui_files() {
             check_ui_path(file).map_err(|message| ManifestError::at(path, message))?;
@@ -301,6 +336,25 @@ pub(crate) fn is_identifier(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_applications_grants_and_entity_types_are_checked() {
+        let parse = |capabilities: &str| {
+            Manifest::parse(&format!(
+                r#"{{"id":"p","wasm":{{"module":"p.wasm"}},"capabilities":{capabilities}}}"#
+            ))
+        };
+        let own = parse(r#"{"embedder_functions":["notify","storage_set"]}"#).expect_err("a Plinth grant");
+        assert_eq!(own.path, "capabilities.embedder_functions[1]");
+        assert!(own.message.contains("capabilities.host_functions"), "{own}");
+        let reads = parse(r#"{"host_functions":["entity_read"],"entity_types":{"entity_read":["note"]}}"#);
+        assert_eq!(reads.expect_err("not a write").path, "capabilities.entity_types.entity_read");
+        let lacking = parse(r#"{"entity_types":{"entity_create":["note"]}}"#).expect_err("not granted");
+        assert!(lacking.message.contains(r#"add "entity_create""#), "{lacking}");
+        let fine = parse(r#"{"host_functions":["entity_create"],"entity_types":{"entity_create":["note"]},"embedder_functions":["notify"]}"#)
+            .expect("valid");
+        assert_eq!(fine.capabilities.grant_names(), ["entity_create", "notify"]);
+    }
 
     #[test]
     fn route_pages_are_paths_or_prefixes() {

@@ -94,6 +94,15 @@ impl EntityEvent {
             EntityEvent::Deleted => "on-entity-deleted",
         }
     }
+
+    /// The write as a past-tense word (`created`), as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityEvent::Created => "created",
+            EntityEvent::Updated => "updated",
+            EntityEvent::Deleted => "deleted",
+        }
+    }
 }
 
 /// How one plugin's hook went.

@@ -3,7 +3,8 @@
 //! backend runs the same functions on a fresh, empty database of its own.
 
 use plinth_host::store::{
-    Backend, CommitError, DeliveryMark, KvChanges, NewDeliveries, PackageSlot, StoredPackage, Usage,
+    Backend, ChainLink, CommitError, DeliveryMark, KvChanges, NewDeliveries, PackageSlot, StoredPackage,
+    Usage, WriteChain,
 };
 use plinth_host::types::{EntityEvent, HookOutcome};
 use plinth_host::{Entity, EntityQuery};
@@ -239,7 +240,12 @@ pub fn hook_records_keep_the_newest(backend: &Backend) {
     };
     let outcomes: Vec<HookOutcome> = (0..WRITTEN).map(outcome).collect();
     let plugins = outcomes.iter().map(|o| o.plugin_id.clone()).collect();
-    let deliveries = NewDeliveries { plugins, node: "recorder".into(), lease: Duration::from_secs(60) };
+    let deliveries = NewDeliveries {
+        plugins,
+        node: "recorder".into(),
+        lease: Duration::from_secs(60),
+        ..Default::default()
+    };
     let written = entity("hr-1", "hr", json!({}), 1);
     let ids = backend.entities.insert(&written, &deliveries).expect("insert").expect("a new id");
     assert_eq!(ids.len(), outcomes.len());
@@ -263,7 +269,12 @@ pub fn hook_outbox_delivers_once(backend: &Backend) {
     let (store, outbox) = (&backend.entities, &backend.outbox);
     let minute = Duration::from_secs(60);
     let plugins = vec!["ob-a".to_string(), "ob-b".to_string()];
-    let leased = |node: &str, lease| NewDeliveries { plugins: plugins.clone(), node: node.into(), lease };
+    let leased = |node: &str, lease| NewDeliveries {
+        plugins: plugins.clone(),
+        node: node.into(),
+        lease,
+        ..Default::default()
+    };
     let written = entity("ob-1", "ob", json!({"n": 1}), 1);
     let held = store.insert(&written, &leased("writer", minute)).expect("insert").expect("a new id");
     assert_eq!(held.len(), 2, "one delivery per plugin");
@@ -274,15 +285,23 @@ pub fn hook_outbox_delivers_once(backend: &Backend) {
         "the writer's lease keeps them"
     );
 
-    // A writer that died at once: its lease is over.
-    let (deleted, orphans) =
-        store.delete("ob-1", &leased("dead", Duration::ZERO)).expect("delete").expect("existed");
+    // A writer that died at once: its lease is over. A plugin's write (the
+    // chain of writes that led to it) keeps its chain with its deliveries.
+    let link =
+        |plugin: &str, write, entity: &str| ChainLink { plugin: plugin.into(), write, entity: entity.into() };
+    let chain = WriteChain(vec![
+        link("ob-a", EntityEvent::Created, "ob-0"),
+        link("ob-b", EntityEvent::Deleted, "ob-1"),
+    ]);
+    let by_plugins = NewDeliveries { chain: chain.clone(), ..leased("dead", Duration::ZERO) };
+    let (deleted, orphans) = store.delete("ob-1", &by_plugins).expect("delete").expect("existed");
     assert_eq!(deleted, written);
     let only_a = outbox.claim_due("b", &plugins[..1], minute, 10).expect("claim");
     assert_eq!(only_a.len(), 1, "only the plugins named: {only_a:?}");
     let claimed = &only_a[0];
     assert_eq!((claimed.id, claimed.plugin_id.as_str()), (orphans[0], "ob-a"));
     assert_eq!((claimed.event, &claimed.entity, claimed.attempts), (EntityEvent::Deleted, &written, 1));
+    assert_eq!(claimed.chain, chain, "the chain comes back with the delivery");
     let rest = outbox.claim_due("c", &plugins, minute, 10).expect("claim");
     assert_eq!(
         rest.iter().map(|d| d.id).collect::<Vec<_>>(),
@@ -341,7 +360,12 @@ pub fn hook_outbox_renews_only_held_leases(backend: &Backend) {
     let (store, outbox) = (&backend.entities, &backend.outbox);
     let minute = Duration::from_secs(60);
     let plugins = vec!["rn-a".to_string(), "rn-b".to_string()];
-    let expired = NewDeliveries { plugins: plugins.clone(), node: "writer".into(), lease: Duration::ZERO };
+    let expired = NewDeliveries {
+        plugins: plugins.clone(),
+        node: "writer".into(),
+        lease: Duration::ZERO,
+        ..Default::default()
+    };
     let ids = store.insert(&entity("rn-1", "rn", json!({}), 1), &expired).expect("insert").expect("a new id");
     outbox.renew(&ids[..1], "writer", minute).expect("renew");
     let claimed = outbox.claim_due("other", &plugins, minute, 10).expect("claim");

@@ -1,10 +1,14 @@
 //! `plinth:plugin@0.3.0`, the version in development, beside the released
-//! ones: a plugin built against it deletes entities (`entities.delete`,
-//! grant `entity_delete`), and every plugin's hooks hear of those deletes
-//! through the outbox, on both engines. A hook that deletes does not run
-//! hooks inside itself: they follow from the outbox.
+//! ones: a plugin built against it creates, updates and deletes entities
+//! (`entities.create`, `update`, `delete`, each with its grant, narrowed to
+//! entity types by the manifest), checked by the field configurations, and
+//! every plugin's hooks hear of those writes through the outbox, on both
+//! engines. A hook that writes does not run hooks inside itself: they follow
+//! from the outbox. A chain of hooks that write ends at its limit, a cycle
+//! is refused, and one call writes at most 100 entities; the hook history
+//! says why.
 
-use plinth_host::{EngineKind, Host, Method, RouteRequest};
+use plinth_host::{EngineKind, EntityEvent, EntityQuery, FieldConfig, Host, Method, RouteRequest};
 use plinth_tests::guests::V0_3_PLUGIN_WASM;
 use plinth_tests::{PluginDir, call_json, example, fresh_host_on, get_json, on_both_engines};
 use serde_json::{Value, json};
@@ -83,4 +87,144 @@ fn deleting_needs_its_grant() {
     assert_eq!((refused.code(), refused.http_status()), ("plugin_denied", 403), "{refused}");
     assert!(refused.to_string().contains("add \"entity_delete\""), "{refused}");
     assert!(host.entity("kept").expect("read").is_some(), "nothing was deleted");
+}
+
+/// The janitor granted entity writes, and `extra` merged into its manifest.
+fn writer(grants: &[&str], extra: Value) -> PluginDir {
+    let all = [grants, &["storage_get", "storage_list", "storage_increment"][..]].concat();
+    PluginDir::new("janitor", V0_3_PLUGIN_WASM, &all, extra)
+}
+
+const WRITES: [&str; 3] = ["entity_create", "entity_update", "entity_delete"];
+
+/// Delivers until the outbox is empty; how many rounds that took (at most 20).
+fn deliver_all(host: &Host) -> usize {
+    (1..=20).find(|_| deliver_due(host) == 0).expect("the outbox empties")
+}
+
+fn of_type(host: &Host, entity_type: &str) -> Vec<plinth_host::Entity> {
+    let query = EntityQuery { entity_type: Some(entity_type.into()), ..Default::default() };
+    host.entities(&query).expect("find")
+}
+
+/// The janitor's hook errors for `event`s of entities of `entity_type`.
+fn janitor_errors(host: &Host, event: EntityEvent) -> Vec<String> {
+    let history = host.hook_history().expect("history");
+    history
+        .into_iter()
+        .filter(|h| h.plugin_id == "janitor" && h.event == event)
+        .filter_map(|h| h.error)
+        .collect()
+}
+
+on_both_engines! {
+    fn a_0_3_0_plugin_creates_and_updates_entities_whose_hooks_run_from_the_outbox(engine) {
+        let (_data, host) = fresh_host_on(engine);
+        host.load_plugin(example("audit-trail")).expect("audit-trail loads");
+        let plugin = writer(&WRITES, json!({}));
+        host.load_plugin(plugin.path()).expect("load");
+
+        let create = RouteRequest::new(Method::Post, "/entity/note").with_json(&json!({ "title": "Ada" }));
+        let (status, body) = call_json(&host, "janitor", create);
+        assert_eq!((status, &body["data"]), (201, &json!({ "title": "Ada" })), "{body}");
+        let id = body["id"].as_str().expect("id").to_string();
+        let stored = host.entity(&id).expect("read").expect("stored at once");
+        assert_eq!((stored.entity_type.as_str(), &stored.data), ("note", &json!({ "title": "Ada" })));
+        assert_eq!(audit_events(&host, &id), Vec::<Value>::new(), "no hook ran inside the call");
+
+        // Its created hooks, then the update the janitor's own hook made (a tag).
+        deliver_all(&host);
+        let tagged = host.entity(&id).expect("read").expect("kept");
+        assert_eq!(tagged.data, json!({ "title": "Ada", "tagged": true }));
+        assert_eq!(audit_events(&host, &id), [json!("created"), json!("updated")]);
+        assert!(janitor_errors(&host, EntityEvent::Created).is_empty());
+    }
+}
+
+#[test]
+fn a_chain_of_hooks_writing_entities_ends_at_its_limit_and_the_history_says_why() {
+    let (_data, host) = fresh_host_on(EngineKind::Native);
+    let plugin = writer(&WRITES, json!({}));
+    host.load_plugin(plugin.path()).expect("load");
+    // Each `chain` entity's hook creates the next: the application's write,
+    // then eight plugin writes, then a refusal.
+    host.create_entity("chain", json!({})).expect("create");
+    deliver_all(&host);
+    assert_eq!(of_type(&host, "chain").len(), 9);
+    let errors = janitor_errors(&host, EntityEvent::Created);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("already made 8 entity writes") && errors[0].contains("the most one chain may"),
+        "{}",
+        errors[0]
+    );
+}
+
+#[test]
+fn a_hook_writing_an_entity_its_chain_wrote_is_refused_as_a_cycle() {
+    let (_data, host) = fresh_host_on(EngineKind::Native);
+    let plugin = writer(&WRITES, json!({}));
+    host.load_plugin(plugin.path()).expect("load");
+    host.create_entity_with_id("p", "pingpong", json!({ "round": 0 })).expect("create");
+    // The application's update runs the janitor's hook, which writes `p`
+    // again; that write's hook would write it a third time, and is refused.
+    let write = host.update_entity("p", json!({ "round": 0, "by": "app" })).expect("update");
+    assert!(write.hooks_succeeded(), "{:?}", write.hooks);
+    deliver_all(&host);
+    assert_eq!(host.entity("p").expect("read").expect("kept").data, json!({ "round": 1, "by": "app" }));
+    let errors = janitor_errors(&host, EntityEvent::Updated);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("already updated entity `p` earlier in this chain"), "{}", errors[0]);
+}
+
+#[test]
+fn one_call_writes_at_most_100_entities() {
+    let (_data, host) = fresh_host_on(EngineKind::Native);
+    let plugin = writer(&WRITES, json!({}));
+    host.load_plugin(plugin.path()).expect("load");
+    let (status, body) = call_json(&host, "janitor", RouteRequest::new(Method::Post, "/many/100000"));
+    assert_eq!((status, &body["created"]), (200, &json!(100)), "{body}");
+    assert!(
+        body["stopped"].as_str().is_some_and(|reason| reason.contains("100 entities in this call")),
+        "{body}"
+    );
+    assert_eq!(of_type(&host, "bulk").len(), 100);
+}
+
+#[test]
+fn writes_need_their_grants_narrowed_to_entity_types_and_pass_the_field_checks() {
+    let (_data, host) = fresh_host_on(EngineKind::Native);
+    let narrowed = json!({ "capabilities": {
+        "host_functions": ["entity_create"],
+        "entity_types": { "entity_create": ["note"] },
+    }});
+    let plugin = writer(&[], narrowed);
+    host.load_plugin(plugin.path()).expect("load");
+    let create = |entity_type: &str, data: Value| {
+        let request = RouteRequest::new(Method::Post, &format!("/entity/{entity_type}")).with_json(&data);
+        host.call_route("janitor", request)
+    };
+    let refused = create("bulk", json!({})).expect_err("not a note");
+    assert_eq!((refused.code(), refused.http_status()), ("plugin_denied", 403), "{refused}");
+    assert!(refused.to_string().contains("capabilities.entity_types.entity_create"), "{refused}");
+    assert!(of_type(&host, "bulk").is_empty());
+
+    let config: FieldConfig =
+        serde_json::from_value(json!({ "fields": { "pages": { "type": "number" } } })).expect("config");
+    host.set_field_config("note", &config).expect("field config");
+    let invalid = create("note", json!({ "pages": "many" })).expect_err("pages is a number");
+    assert_eq!(invalid.code(), "plugin_invalid_input", "{invalid}");
+    assert!(invalid.to_string().contains("pages"), "{invalid}");
+    create("note", json!({ "pages": 3 })).expect("a valid note");
+    assert_eq!(of_type(&host, "note").len(), 1);
+
+    // No update grant: the tag the created hook makes is denied.
+    deliver_all(&host);
+    let errors = janitor_errors(&host, EntityEvent::Created);
+    assert!(errors.len() == 1 && errors[0].contains("add \"entity_update\""), "{errors:?}");
+
+    let lacking = writer(&[], json!({ "capabilities": { "entity_types": { "entity_update": ["note"] } } }));
+    let error =
+        fresh_host_on(EngineKind::Native).1.load_plugin(lacking.path()).expect_err("narrows what it lacks");
+    assert!(error.to_string().contains("capabilities.entity_types.entity_update"), "{error}");
 }

@@ -1,12 +1,13 @@
 //! The embedding application's own interfaces (`docs/embedding.md`): a
-//! plugin granted `notify` calls the application's
-//! `acme:desktop/notify@1.0.0` on both engines; one without the grant, or
-//! on a host that does not register the interface, is refused at load; a
-//! function that fails or panics ends only that call, and the host carries on.
+//! plugin granted `notify` and `clipboard` calls the application's
+//! `acme:desktop/notify@1.0.0` and `acme:desktop/clipboard@1.0.0` on both
+//! engines; one without either grant, or on a host that does not register
+//! them, is refused at load; a function that fails or panics ends only that
+//! call, and neither trips nor clears the plugin's circuit breaker.
 
 use plinth_host::{
-    CallErrorKind, EmbedderInterface, EngineKind, Host, HostConfig, HostError, LoadError, Method,
-    RouteRequest,
+    CallErrorKind, EmbedderInterface, EngineKind, HealthState, Host, HostConfig, HostError, LoadError,
+    Method, RouteRequest,
 };
 use plinth_tests::{PluginDir, guests};
 use serde_json::{Value, json};
@@ -36,6 +37,23 @@ fn notify(shown: &Shown) -> EmbedderInterface {
     )
 }
 
+/// The application's clipboard: it keeps what it is given.
+fn clipboard(copied: &Arc<Mutex<Vec<String>>>) -> EmbedderInterface {
+    let copied = copied.clone();
+    EmbedderInterface::new("acme:desktop/clipboard@1.0.0", "clipboard").func(
+        "copy",
+        move |_call, (text,): (String,)| {
+            copied.lock().expect("copied").push(text);
+            Ok(())
+        },
+    )
+}
+
+/// Both of the application's interfaces.
+fn desktop(shown: &Shown) -> Vec<EmbedderInterface> {
+    vec![notify(shown), clipboard(&Arc::default())]
+}
+
 fn host(data: &tempfile::TempDir, engine: EngineKind, interfaces: Vec<EmbedderInterface>) -> Host {
     let mut config = HostConfig::new(data.path());
     config.engine = engine;
@@ -55,19 +73,27 @@ fn notifier(embedder_functions: &[&str]) -> PluginDir {
     PluginDir::raw(&manifest.to_string(), &std::fs::read(guests::EMBEDDER_IMPORT_WASM).expect("guest"))
 }
 
-fn notify_call(host: &Host, body: &str) -> Result<Value, plinth_host::CallError> {
-    let request = RouteRequest::new(Method::Post, "/notify").with_body(body);
+fn call(host: &Host, path: &str, body: &str) -> Result<Value, plinth_host::CallError> {
+    let request = RouteRequest::new(Method::Post, path).with_body(body);
     host.call_route("notifier", request).map(|response| response.json().expect("json"))
 }
+
+fn notify_call(host: &Host, body: &str) -> Result<Value, plinth_host::CallError> {
+    call(host, "/notify", body)
+}
+
+const BOTH: [&str; 2] = ["notify", "clipboard"];
 
 #[test]
 fn a_granted_plugin_calls_the_application_on_both_engines() {
     for engine in [EngineKind::Native, EngineKind::Pulley] {
         let data = tempfile::tempdir().expect("temp dir");
-        let shown = Shown::default();
-        let host = host(&data, engine, vec![notify(&shown)]);
-        let plugin = notifier(&["notify"]);
+        let (shown, copied) = (Shown::default(), Arc::default());
+        let host = host(&data, engine, vec![notify(&shown), clipboard(&copied)]);
+        let plugin = notifier(&BOTH);
         host.load_plugin(plugin.path()).expect("load");
+        assert_eq!(call(&host, "/copy", "some text").expect("call"), json!({ "copied": true }), "{engine:?}");
+        assert_eq!(*copied.lock().expect("copied"), ["some text"], "{engine:?}");
         assert_eq!(notify_call(&host, "hello").expect("call"), json!({ "shown": 1 }), "{engine:?}");
         assert_eq!(notify_call(&host, "again").expect("call"), json!({ "shown": 2 }), "{engine:?}");
         assert_eq!(
@@ -85,7 +111,7 @@ fn a_granted_plugin_calls_the_application_on_both_engines() {
 fn a_plugin_without_the_grant_or_a_host_without_the_interface_is_refused_at_load() {
     let data = tempfile::tempdir().expect("temp dir");
     let shown = Shown::default();
-    let registering = host(&data, EngineKind::Native, vec![notify(&shown)]);
+    let registering = host(&data, EngineKind::Native, desktop(&shown));
     let ungranted = notifier(&[]);
     let error = registering.load_plugin(ungranted.path()).expect_err("no grant");
     let message = error.to_string();
@@ -102,13 +128,13 @@ fn a_plugin_without_the_grant_or_a_host_without_the_interface_is_refused_at_load
 
     let other_data = tempfile::tempdir().expect("temp dir");
     let plain = host(&other_data, EngineKind::Native, Vec::new());
-    let granted = notifier(&["notify"]);
+    let granted = notifier(&BOTH);
     let error = plain.load_plugin(granted.path()).expect_err("not registered");
     let message = error.to_string();
     match error {
         LoadError::UnsupportedImport { plugin, imports, registered } => {
             assert_eq!(plugin, "notifier");
-            assert_eq!(imports, ["acme:desktop/notify@1.0.0"]);
+            assert_eq!(imports, ["acme:desktop/notify@1.0.0", "acme:desktop/clipboard@1.0.0"]);
             assert!(registered.is_empty());
             assert!(message.contains("registers none"), "{message}");
         }
@@ -118,33 +144,53 @@ fn a_plugin_without_the_grant_or_a_host_without_the_interface_is_refused_at_load
 }
 
 #[test]
-fn a_failing_or_panicking_function_ends_only_its_call() {
-    let data = tempfile::tempdir().expect("temp dir");
-    let shown = Shown::default();
-    let host = host(&data, EngineKind::Native, vec![notify(&shown)]);
-    let plugin = notifier(&["notify"]);
-    host.load_plugin(plugin.path()).expect("load");
-    // More failures than the breaker allows a plugin: they are the
-    // application's, so the plugin is never degraded for them.
-    for round in 0..8 {
-        for (body, problem) in
-            [("panic", "panicked: the notification daemon went away"), ("fail", "the window is closed")]
-        {
+fn a_failing_or_panicking_function_ends_only_its_call_and_never_moves_the_breaker() {
+    for engine in [EngineKind::Native, EngineKind::Pulley] {
+        let data = tempfile::tempdir().expect("temp dir");
+        let shown = Shown::default();
+        let host = host(&data, engine, desktop(&shown));
+        let plugin = notifier(&BOTH);
+        host.load_plugin(plugin.path()).expect("load");
+        // Twice the breaker's threshold (5) of the application's failures in a row.
+        for round in 0..10 {
+            let (body, problem) = match round % 2 {
+                0 => ("panic", "panicked: the notification daemon went away"),
+                _ => ("fail", "the window is closed"),
+            };
             let error = notify_call(&host, body).expect_err(body);
-            assert_eq!(error.plugin(), Some("notifier"));
-            assert_eq!(error.http_status(), 500);
-            assert_eq!(error.code(), "embedder_function");
+            assert_eq!(
+                (error.plugin(), error.http_status(), error.code()),
+                (Some("notifier"), 500, "embedder_function")
+            );
             match &error.kind {
                 CallErrorKind::Embedder { function, problem: reported } => {
                     assert_eq!(function, "acme:desktop/notify@1.0.0#show");
-                    assert!(reported.contains(problem), "{body}: {reported}");
+                    assert!(reported.contains(problem), "{engine:?} {body}: {reported}");
                 }
-                other => panic!("{body}: expected the application's failure, got {other:?}"),
+                other => panic!("{engine:?} {body}: expected the application's failure, got {other:?}"),
             }
         }
+        let health = host.plugin("notifier").expect("loaded").health;
         assert_eq!(
-            notify_call(&host, "still here").expect("the next call runs"),
-            json!({ "shown": round + 1 })
+            (health.state, health.traps, health.consecutive_failures),
+            (HealthState::Healthy, 0, 0),
+            "{engine:?}"
+        );
+        assert_eq!(notify_call(&host, "still here").expect("the next call runs"), json!({ "shown": 1 }));
+
+        // The plugin's own traps count; the application's failure between
+        // them neither clears nor adds to their run.
+        for _ in 0..4 {
+            call(&host, "/trap", "").expect_err("traps");
+        }
+        notify_call(&host, "fail").expect_err("the application fails");
+        let health = host.plugin("notifier").expect("loaded").health;
+        assert_eq!((health.state, health.consecutive_failures), (HealthState::Healthy, 4), "{engine:?}");
+        call(&host, "/trap", "").expect_err("the fifth trap in a row");
+        assert_eq!(
+            host.plugin("notifier").expect("loaded").health.state,
+            HealthState::Degraded,
+            "{engine:?}"
         );
     }
 }

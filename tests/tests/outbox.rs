@@ -30,8 +30,12 @@ fn hooks_a_crashed_host_left_are_delivered_once_when_a_host_opens_again() {
     {
         std::fs::create_dir_all(&data).expect("data dir");
         let backend = Backend::sqlite(&data).expect("database");
-        let dead =
-            NewDeliveries { plugins: vec!["audit-trail".into()], node: "gone".into(), lease: Duration::ZERO };
+        let dead = NewDeliveries {
+            plugins: vec!["audit-trail".into()],
+            node: "gone".into(),
+            lease: Duration::ZERO,
+            ..Default::default()
+        };
         for id in ["a", "b"] {
             let entity = Entity {
                 id: id.into(),

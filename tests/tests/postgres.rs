@@ -235,6 +235,7 @@ fn a_delivery_put_back_on_one_node_wakes_the_others() {
         plugins: vec!["p".into()],
         node: "A".into(),
         lease: std::time::Duration::from_secs(60),
+        ..Default::default()
     };
     let ids = a.entities.insert(&entity, &held).expect("insert").expect("new");
     let waiting = woken.notified();

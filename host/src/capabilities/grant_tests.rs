@@ -37,6 +37,8 @@ async fn call(
             let mut view = EntitiesView { caller, store: &backend.entities, entities: &entities };
             match function {
                 "read" => view.read("e1".into()).await.map(|r| r.map(drop)),
+                "create" => view.create("note".into(), "{}".into()).await.map(|r| r.map(drop)),
+                "update" => view.update("e1".into(), "{}".into()).await.map(|r| r.map(drop)),
                 "delete" => view.delete("e1".into()).await.map(|r| r.map(drop)),
                 "find" => view.find(query()).await.map(|r| r.map(drop)),
                 "count" => view.count(query()).await.map(|r| r.map(drop)),

@@ -136,6 +136,8 @@ pub(crate) struct PluginContext {
     pub grants: BTreeSet<HostFunction>,
     /// The embedding application's interfaces granted (`crate::embedder`).
     pub embedder_grants: BTreeSet<String>,
+    /// Entity write grants narrowed to entity types (`entities`).
+    pub entity_types: BTreeMap<HostFunction, BTreeSet<String>>,
     pub settings: BTreeMap<String, SettingSchema>,
     /// The plugin's effective limits.
     pub limits: Limits,
@@ -156,11 +158,15 @@ pub(crate) struct Caller {
     /// When the call is stopped; host calls that can run long stop by then.
     pub deadline: std::time::Instant,
     pub log: CallLog,
+    /// For a hook, the plugin writes that led to its event (`entities`).
+    pub chain: crate::store::WriteChain,
+    /// The entity writes this call made, against `entities::MAX_WRITES_PER_CALL`.
+    pub entity_writes: usize,
 }
 
 impl Caller {
     pub(crate) fn new(plugin: Arc<PluginContext>, deadline: std::time::Instant) -> Caller {
-        Caller { plugin, deadline, log: CallLog::default() }
+        Caller { plugin, deadline, log: CallLog::default(), chain: Default::default(), entity_writes: 0 }
     }
 
     /// Checks a grant. A missing one is logged under the plugin's id and

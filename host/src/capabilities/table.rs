@@ -50,6 +50,10 @@ host_functions! {
         EntityRead = "entity_read",
         /// `entities.find` and `entities.count`
         EntityList = "entity_list",
+        /// `entities.create` (since 0.3.0, in development)
+        EntityCreate = "entity_create",
+        /// `entities.update` (since 0.3.0, in development)
+        EntityUpdate = "entity_update",
         /// `entities.delete` (since 0.3.0, in development)
         EntityDelete = "entity_delete",
         /// `storage.get`
@@ -73,6 +77,8 @@ host_functions! {
             "read" => EntityRead,
             "find" => EntityList,
             "count" => EntityList,
+            "create" => EntityCreate,
+            "update" => EntityUpdate,
             "delete" => EntityDelete
         ],
         "storage" => [

@@ -24,6 +24,7 @@ pub(super) fn context(
         id: id.into(),
         grants: grants.iter().copied().collect(),
         embedder_grants: Default::default(),
+        entity_types: Default::default(),
         settings: Default::default(),
         limits,
         health: Default::default(),

@@ -25,8 +25,8 @@ use crate::error::{CallErrorKind, HostError};
 use crate::plugin::phase::{HookDelivery, Phase};
 use crate::plugin::{LoadedPlugin, invoke};
 use crate::plugin_log::{LogLevel, LogSource, now_millis};
-use crate::store::Delivery;
 use crate::store::HookOutbox;
+use crate::store::{Delivery, WriteChain};
 use crate::sync::locked;
 use crate::types::{Entity, EntityEvent, HookOutcome};
 use serde::Serialize;
@@ -185,13 +185,14 @@ impl Entities {
         event: EntityEvent,
         entity: &Entity,
         attempts: u32,
+        chain: WriteChain,
     ) -> Delivered {
         let Some(indices) = &plugin.events else {
             return Delivered::Elsewhere;
         };
         let outbox = &self.backend().outbox;
         let wit_entity = Arc::new(entity.to_wit());
-        let delivery = HookDelivery::new(id, &entity.id);
+        let delivery = HookDelivery::new(id, &entity.id, chain);
         let settled = delivery.settled.clone();
         let started = Instant::now();
         let call = invoke::guest_call(|store, instance| {
@@ -293,8 +294,8 @@ impl Entities {
                 renewal.finished(delivery.id);
                 continue;
             };
-            let Delivery { id, event, entity, attempts, .. } = delivery;
-            self.deliver(plugin, id, event, &entity, attempts).await;
+            let Delivery { id, event, entity, attempts, chain, .. } = delivery;
+            self.deliver(plugin, id, event, &entity, attempts, chain).await;
             renewal.finished(id);
         }
         Ok(count)

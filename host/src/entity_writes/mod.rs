@@ -9,9 +9,10 @@
 //! write through the host's API then runs every hook at once (in turn while
 //! they are quick, side by side once one is slow), and answers once they
 //! all ended, so the writer sees their outcomes (and one writer's writes
-//! reach each plugin in order); a write a
-//! plugin makes (`entities.delete`, from 0.3.0) leaves them to the outbox's
-//! loop, so a hook that writes never runs hooks inside itself. A failing
+//! reach each plugin in order); a write a plugin makes (`entities.create`,
+//! `update` and `delete`, from 0.3.0) leaves them to the outbox's loop, so
+//! a hook that writes never runs hooks inside itself, and its deliveries
+//! carry the chain of plugin writes that led to them (`WriteChain`). A failing
 //! hook is logged under the plugin's id and recorded in the outcome, and
 //! never undoes the write.
 
@@ -20,7 +21,7 @@ use crate::error::HostError;
 use crate::plugin::LoadedPlugin;
 use crate::plugin::invoke::Invoker;
 use crate::plugin_log::now_millis;
-use crate::store::{Backend, NewDeliveries, StoreError};
+use crate::store::{Backend, NewDeliveries, StoreError, WriteChain};
 use crate::types::{Entity, EntityQuery};
 use delivery::Delivered;
 use serde::Serialize;
@@ -188,18 +189,29 @@ impl Entities {
 
     /// Replaces an entity's data and fires `on-entity-updated`.
     pub(crate) async fn update(self: &Arc<Self>, id: &str, data: Value) -> Result<EntityWrite, HostError> {
+        let plugins = self.invoker.registry.hook_plugins();
+        let (entity, ids) = self.store_update(id, data, &self.deliveries(&plugins)).await?;
+        Ok(self.fan_out(EntityEvent::Updated, entity, &plugins, ids).await)
+    }
+
+    /// Replaces an entity's data, checked as a create is, and stores
+    /// `deliveries` in the same transaction.
+    async fn store_update(
+        &self,
+        id: &str,
+        data: Value,
+        deliveries: &NewDeliveries,
+    ) -> Result<(Entity, Vec<u64>), HostError> {
         let mut entity =
             in_place(|| self.get(id))?.ok_or_else(|| HostError::EntityNotFound(id.to_string()))?;
         check_entity(id, &entity.entity_type, &data)?;
         self.check_fields(&entity.entity_type, &data, Some(&entity.data)).await?;
         entity.data = data;
         entity.updated_at = now_millis().max(entity.created_at);
-        let plugins = self.invoker.registry.hook_plugins();
-        let deliveries = self.deliveries(&plugins);
-        let Some(ids) = in_place(|| self.backend().entities.update(&entity, &deliveries))? else {
-            return Err(HostError::EntityNotFound(id.to_string()));
-        };
-        Ok(self.fan_out(EntityEvent::Updated, entity, &plugins, ids).await)
+        match in_place(|| self.backend().entities.update(&entity, deliveries))? {
+            Some(ids) => Ok((entity, ids)),
+            None => Err(HostError::EntityNotFound(id.to_string())),
+        }
     }
 
     /// Deletes an entity and fires `on-entity-deleted`.
@@ -239,19 +251,57 @@ impl Entities {
             plugins: plugins.iter().map(|plugin| plugin.id().to_string()).collect(),
             node: self.node.clone(),
             lease: LEASE,
+            chain: WriteChain::default(),
         }
     }
 
-    /// Deletes entity `id` for a plugin (`entities.delete`, from a capability
-    /// view): the delete and its deliveries in one transaction, the
-    /// deliveries due at once for whichever node's delivery loop claims them
-    /// first (woken here). Whether the entity existed.
-    pub(crate) fn delete_for_plugin(&self, id: &str) -> Result<bool, StoreError> {
+    /// The deliveries of a plugin's write (`entities.create`, `update`,
+    /// `delete`, from a capability view): due at once, for whichever node's
+    /// delivery loop claims them first, and carrying the write's `chain`.
+    /// The hooks run after the plugin's call, so one never runs inside another.
+    fn due_now(&self, chain: WriteChain) -> NewDeliveries {
         let plugins = self.invoker.registry.hook_plugins();
-        let due_now = NewDeliveries { lease: Duration::ZERO, ..self.deliveries(&plugins) };
-        let deleted = self.backend().entities.delete(id, &due_now)?;
-        if deleted.as_ref().is_some_and(|(_, ids)| !ids.is_empty()) {
+        NewDeliveries { lease: Duration::ZERO, chain, ..self.deliveries(&plugins) }
+    }
+
+    /// Wakes this node's delivery loop for a plugin write's deliveries.
+    fn wake_for(&self, ids: &[u64]) {
+        if !ids.is_empty() {
             self.backend().outbox.wake_ups().notify_one();
+        }
+    }
+
+    /// Creates entity `id` for a plugin; its hooks run from the outbox.
+    pub(crate) async fn create_for_plugin(
+        &self,
+        id: &str,
+        entity_type: &str,
+        data: Value,
+        chain: WriteChain,
+    ) -> Result<Entity, HostError> {
+        let (entity, ids) = self.store_new(Some(id), entity_type, data, &self.due_now(chain)).await?;
+        self.wake_for(&ids);
+        Ok(entity)
+    }
+
+    /// Replaces entity `id`'s data for a plugin; its hooks run from the outbox.
+    pub(crate) async fn update_for_plugin(
+        &self,
+        id: &str,
+        data: Value,
+        chain: WriteChain,
+    ) -> Result<Entity, HostError> {
+        let (entity, ids) = self.store_update(id, data, &self.due_now(chain)).await?;
+        self.wake_for(&ids);
+        Ok(entity)
+    }
+
+    /// Deletes entity `id` for a plugin; its hooks run from the outbox.
+    /// Whether the entity existed.
+    pub(crate) fn delete_for_plugin(&self, id: &str, chain: WriteChain) -> Result<bool, StoreError> {
+        let deleted = self.backend().entities.delete(id, &self.due_now(chain))?;
+        if let Some((_, ids)) = &deleted {
+            self.wake_for(ids);
         }
         Ok(deleted.is_some())
     }
@@ -360,7 +410,7 @@ impl Entities {
         event: EntityEvent,
         entity: Arc<Entity>,
     ) -> Delivered {
-        self.deliver(&plugin, id, event, &entity, 0).await
+        self.deliver(&plugin, id, event, &entity, 0, WriteChain::default()).await
     }
 }
 

@@ -99,7 +99,7 @@ pub enum LoadError {
     },
     /// The component imports something the host does not provide.
     #[error(
-        "plugin `{plugin}` (link): imports {}, which neither Plinth nor the application embedding it provides; a plugin may import {} and WASI 0.2 (cli, io, clocks, random, filesystem, sockets: all granting nothing){}, and the interfaces the application registers (see docs/embedding.md){}",
+        "plugin `{plugin}` (link): imports {}, which neither Plinth nor the application embedding it provides; a plugin may import {} and WASI 0.2 (cli, io, clocks, random, filesystem, sockets: all granting nothing), and the interfaces the application registers ({}; see docs/embedding.md){}",
         imports.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", "),
         provided_imports(),
         registered_imports(registered),
@@ -242,8 +242,8 @@ fn provided_imports() -> String {
 /// The interfaces an embedding application registered, if any.
 fn registered_imports(registered: &[String]) -> String {
     match registered.is_empty() {
-        true => " (this one registers none)".into(),
-        false => format!(" (this one registers {})", registered.join(", ")),
+        true => "this one registers none".into(),
+        false => format!("this one registers {}", registered.join(", ")),
     }
 }
 

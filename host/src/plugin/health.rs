@@ -110,6 +110,10 @@ pub(crate) enum Outcome {
     Trap,
     Timeout,
     LimitExceeded,
+    /// Ended by the embedding application's function: says nothing of the
+    /// plugin, so its run of failures neither grows nor resets (a plugin
+    /// cannot clear its record by making the application fail).
+    Unjudged,
 }
 
 #[derive(Default)]
@@ -179,12 +183,17 @@ impl Health {
     fn record(&self, outcome: Outcome, config: &BreakerConfig, now: Instant) -> bool {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let counter = match outcome {
-            Outcome::Completed => None,
+            Outcome::Completed | Outcome::Unjudged => None,
             Outcome::Trap => Some(&self.traps),
             Outcome::Timeout => Some(&self.timeouts),
             Outcome::LimitExceeded => Some(&self.limits_exceeded),
         };
         let mut breaker = self.breaker();
+        if outcome == Outcome::Unjudged {
+            // A test call that proved nothing: the next call may test again.
+            breaker.probing = false;
+            return false;
+        }
         let Some(counter) = counter else {
             *breaker = Breaker::default();
             return false;

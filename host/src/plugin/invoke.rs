@@ -166,6 +166,7 @@ impl Invoker {
             Err(CallErrorKind::Trap { .. }) => Outcome::Trap,
             Err(CallErrorKind::Timeout { .. }) => Outcome::Timeout,
             Err(CallErrorKind::LimitExceeded { .. }) => Outcome::LimitExceeded,
+            Err(CallErrorKind::Embedder { .. }) => Outcome::Unjudged,
             _ => Outcome::Completed,
         };
         if admitted.record(outcome, &self.breaker, self.clock.now()) {
@@ -266,6 +267,9 @@ impl<R: Send> Invocation<'_, R> {
                 Err(e) => return Attempt::Done(Err(internal(format!("{e:#}")))),
             },
         };
+        // A hook's writes continue the chain of writes that led to its event.
+        store.data_mut().caller.chain =
+            phase.delivery().map(|(_, delivery)| delivery.chain.clone()).unwrap_or_default();
         // The deadline is a timer around the whole call: dropping the call's
         // future stops the guest wherever it is (computing, sleeping, waiting in a
         // host call). A panic in host code ends only this call.

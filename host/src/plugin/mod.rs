@@ -114,6 +114,7 @@ pub(crate) fn load(invoker: &Invoker, loader: &Loader, dir: &Path) -> Result<Loa
         id: id.clone(),
         grants: manifest.capabilities.host_functions.clone(),
         embedder_grants: manifest.capabilities.embedder_functions.clone(),
+        entity_types: manifest.capabilities.entity_types.clone(),
         settings: manifest.capabilities.settings.clone(),
         limits,
         health: Default::default(),

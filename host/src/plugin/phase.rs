@@ -4,6 +4,7 @@
 
 use crate::Method;
 use crate::limits::Limits;
+use crate::store::WriteChain;
 use crate::types::{EntityEvent, HookOutcome};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -17,11 +18,13 @@ pub(crate) struct HookDelivery {
     /// The entity the event is about, for the outcome.
     pub entity_id: String,
     pub settled: Arc<OnceLock<HookOutcome>>,
+    /// The plugin writes that led to the event, which the hook's own writes continue.
+    pub chain: WriteChain,
 }
 
 impl HookDelivery {
-    pub(crate) fn new(id: u64, entity_id: &str) -> HookDelivery {
-        HookDelivery { id, entity_id: entity_id.to_string(), settled: Arc::default() }
+    pub(crate) fn new(id: u64, entity_id: &str, chain: WriteChain) -> HookDelivery {
+        HookDelivery { id, entity_id: entity_id.to_string(), settled: Arc::default(), chain }
     }
 }
 
@@ -92,7 +95,7 @@ mod tests {
             widget_timeout: Duration::from_millis(4),
             ..Limits::default()
         };
-        let delivery = HookDelivery::new(7, "e1");
+        let delivery = HookDelivery::new(7, "e1", WriteChain::default());
         let phases = [
             (Phase::Init, 1, "init"),
             (Phase::Hook { event: EntityEvent::Updated, delivery: delivery.clone() }, 2, "on-entity-updated"),

@@ -180,8 +180,8 @@ pub(crate) fn vet(sandbox: &Sandbox, loader: &Loader, dir: &Path) -> Result<Vett
     let granted = &manifest.capabilities.embedder_functions;
     if let Some((interface, grant)) = imports
         .iter()
-        .find_map(|import| embedder.grant_for(import).map(|grant| (import, grant)))
-        .filter(|(_, grant)| !granted.contains(*grant))
+        .filter_map(|import| embedder.grant_for(import).map(|grant| (import, grant)))
+        .find(|(_, grant)| !granted.contains(*grant))
     {
         let (interface, grant) = (interface.to_string(), grant.to_string());
         return Err(LoadError::EmbedderGrantMissing { plugin: id, interface, grant });

@@ -55,6 +55,26 @@ pub struct NewDeliveries {
     pub node: String,
     /// How long the lease lasts.
     pub lease: Duration,
+    /// The plugin writes that led to this event (none for the application's own).
+    pub chain: WriteChain,
+}
+
+/// The plugin writes that led to an event, oldest first. The application's
+/// own write starts none; a write a hook makes is its event's chain plus
+/// itself, so a chain of hooks that write entities can be bounded and its
+/// cycles found (`capabilities::entities`). Kept with each delivery, as JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WriteChain(pub Vec<ChainLink>);
+
+/// One plugin write in a [`WriteChain`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChainLink {
+    /// The plugin that wrote.
+    pub plugin: String,
+    /// What it did.
+    pub write: EntityEvent,
+    /// The entity written.
+    pub entity: String,
 }
 
 /// One event waiting in the outbox for one plugin's hook.
@@ -70,6 +90,8 @@ pub struct Delivery {
     pub entity: Entity,
     /// How many times a node has claimed it after its writer (0: never).
     pub attempts: u32,
+    /// The plugin writes that led to the event.
+    pub chain: WriteChain,
 }
 
 /// A delivery settled inside a hook's storage commit ([`KvChanges::delivery`]):
@@ -213,11 +235,7 @@ pub(crate) const HOOK_RECORDS_TRIM_EVERY: i64 = 64;
 /// An event's name as backends store it.
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) fn event_name(event: EntityEvent) -> &'static str {
-    match event {
-        EntityEvent::Created => "created",
-        EntityEvent::Updated => "updated",
-        EntityEvent::Deleted => "deleted",
-    }
+    event.as_str()
 }
 
 /// The event a stored name stands for.

@@ -142,6 +142,8 @@ const MIGRATIONS: &[&str] = &[
     // 7: a storage commit locks only the keys it touches, and moves the usage
     // row by a delta checked in the same statement (see `kv.rs`).
     kv::COMMIT_LOCKS_WHAT_IT_TOUCHES,
+    // 8: the plugin writes that led to each hook delivery (`WriteChain`).
+    r#"ALTER TABLE hook_deliveries ADD COLUMN chain jsonb NOT NULL DEFAULT '[]';"#,
 ];
 
 /// The PostgreSQL backend; implements every backend trait. Open it with

@@ -31,10 +31,11 @@ pub(super) async fn add(
         return Ok(Vec::new());
     }
     let snapshot = serde_json::to_value(entity).map_err(|e| Error::Invalid(e.to_string()))?;
+    let chain = serde_json::to_value(&deliveries.chain).map_err(|e| Error::Invalid(e.to_string()))?;
     let insert = transaction
         .prepare_cached(&format!(
-            "INSERT INTO hook_deliveries (plugin_id, event, entity, lease_owner, lease_until)
-             SELECT plugin, $2, $3, $4, {NOW_MS} + $5 FROM unnest($1::text[]) AS plugin
+            "INSERT INTO hook_deliveries (plugin_id, event, entity, lease_owner, lease_until, chain)
+             SELECT plugin, $2, $3, $4, {NOW_MS} + $5, $6 FROM unnest($1::text[]) AS plugin
              RETURNING plugin_id, id"
         ))
         .await?;
@@ -47,6 +48,7 @@ pub(super) async fn add(
                 &snapshot,
                 &deliveries.node,
                 &millis(deliveries.lease)?,
+                &chain,
             ],
         )
         .await?;
@@ -71,14 +73,15 @@ pub(super) async fn write_with_deliveries(
     deliveries: &NewDeliveries,
 ) -> Result<Option<Vec<u64>>, Error> {
     let snapshot = serde_json::to_value(entity).map_err(|e| Error::Invalid(e.to_string()))?;
+    let chain = serde_json::to_value(&deliveries.chain).map_err(|e| Error::Invalid(e.to_string()))?;
     let n = params.len();
     // A first row (no plugin) says the entity was written; then one row per delivery.
     let statement = client
         .prepare_cached(&format!(
             "WITH written AS ({written}),
              added AS (
-                INSERT INTO hook_deliveries (plugin_id, event, entity, lease_owner, lease_until)
-                SELECT plugin, ${}, ${}, ${}, {NOW_MS} + ${} FROM unnest(${}::text[]) AS plugin
+                INSERT INTO hook_deliveries (plugin_id, event, entity, lease_owner, lease_until, chain)
+                SELECT plugin, ${}, ${}, ${}, {NOW_MS} + ${}, ${} FROM unnest(${}::text[]) AS plugin
                 WHERE EXISTS (SELECT 1 FROM written)
                 RETURNING plugin_id, id)
              SELECT NULL::text, NULL::bigint FROM written
@@ -87,12 +90,20 @@ pub(super) async fn write_with_deliveries(
             n + 3,
             n + 4,
             n + 5,
+            n + 6,
             n + 1
         ))
         .await?;
     let (event, lease) = (event_name(event), millis(deliveries.lease)?);
     let mut all: Vec<&(dyn ToSql + Sync)> = params.to_vec();
-    all.extend([&deliveries.plugins as &(dyn ToSql + Sync), &event, &snapshot, &deliveries.node, &lease]);
+    all.extend([
+        &deliveries.plugins as &(dyn ToSql + Sync),
+        &event,
+        &snapshot,
+        &deliveries.node,
+        &lease,
+        &chain,
+    ]);
     let rows = client.query(&statement, &all).await?;
     if rows.is_empty() {
         return Ok(None);
@@ -152,18 +163,20 @@ impl HookOutbox for Postgres {
                      UPDATE hook_deliveries AS d
                      SET lease_owner = $1, lease_until = {NOW_MS} + $4, attempts = d.attempts + 1
                      FROM due WHERE d.id = due.id
-                     RETURNING d.id, d.plugin_id, d.event, d.entity, d.attempts"
+                     RETURNING d.id, d.plugin_id, d.event, d.entity, d.attempts, d.chain"
                 ))
                 .await?;
             let mut claimed = Vec::new();
             for row in client.query(&claim, &[&node, &plugins, &limit, &lease]).await? {
                 let entity: serde_json::Value = row.try_get(3)?;
+                let chain: serde_json::Value = row.try_get(5)?;
                 claimed.push(Delivery {
                     id: to_u64(row.try_get(0)?)?,
                     plugin_id: row.try_get(1)?,
                     event: event_of(row.try_get(2)?),
                     entity: serde_json::from_value(entity).map_err(|e| Error::Invalid(e.to_string()))?,
                     attempts: u32::try_from(row.try_get::<_, i32>(4)?).unwrap_or(0),
+                    chain: serde_json::from_value(chain).map_err(|e| Error::Invalid(e.to_string()))?,
                 });
             }
             claimed.sort_by_key(|delivery| delivery.id);

@@ -34,19 +34,20 @@ pub(super) fn add(
         return Ok(Vec::new());
     }
     let entity = serde_json::to_string(entity).map_err(unstorable)?;
+    let chain = serde_json::to_string(&deliveries.chain).map_err(unstorable)?;
     let lease_until = millis_after(now_millis(), deliveries.lease);
     let mut insert = db.prepare_cached(
-        "INSERT INTO hook_deliveries (plugin_id, event, entity, lease_owner, lease_until)
-         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+        "INSERT INTO hook_deliveries (plugin_id, event, entity, lease_owner, lease_until, chain)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
     )?;
     deliveries
         .plugins
         .iter()
         .map(|plugin| {
-            insert
-                .query_row(params![plugin, event_name(event), entity, deliveries.node, lease_until], |row| {
-                    row.get(0)
-                })
+            insert.query_row(
+                params![plugin, event_name(event), entity, deliveries.node, lease_until, chain],
+                |row| row.get(0),
+            )
         })
         .collect()
 }
@@ -84,19 +85,19 @@ impl HookOutbox for Sqlite {
             transaction
                 .prepare_cached("DELETE FROM hook_deliveries WHERE done = 1 AND lease_until < ?1")?
                 .execute([now])?;
-            let due: Vec<(u64, String, String, String, u32)> = transaction
+            let due: Vec<(u64, String, String, String, u32, String)> = transaction
                 .prepare_cached(
-                    "SELECT id, plugin_id, event, entity, attempts FROM hook_deliveries
+                    "SELECT id, plugin_id, event, entity, attempts, chain FROM hook_deliveries
                      WHERE done = 0 AND lease_until <= ?1
                        AND plugin_id IN (SELECT value FROM json_each(?2))
                      ORDER BY id LIMIT ?3",
                 )?
                 .query_map(params![now, plugins, i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
                 })?
                 .collect::<rusqlite::Result<_>>()?;
             let mut claimed = Vec::with_capacity(due.len());
-            for (id, plugin_id, event, entity, attempts) in due {
+            for (id, plugin_id, event, entity, attempts, chain) in due {
                 transaction
                     .prepare_cached(
                         "UPDATE hook_deliveries SET lease_owner = ?2, lease_until = ?3, attempts = attempts + 1
@@ -106,8 +107,11 @@ impl HookOutbox for Sqlite {
                 let entity = serde_json::from_str(&entity).map_err(|e| {
                     rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
                 })?;
+                let chain = serde_json::from_str(&chain).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e))
+                })?;
                 let event = event_of(&event);
-                claimed.push(Delivery { id, plugin_id, event, entity, attempts: attempts + 1 });
+                claimed.push(Delivery { id, plugin_id, event, entity, attempts: attempts + 1, chain });
             }
             transaction.commit()?;
             Ok(claimed)

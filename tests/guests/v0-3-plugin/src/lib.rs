@@ -1,18 +1,46 @@
 //! Test guest for `plinth:plugin@0.3.0`, the version in development: it
-//! deletes entities. `DELETE /entity/{id}` deletes one and answers whether it
-//! existed; its `on_entity_created` hook deletes every entity created with
-//! `"expired": true`; its `on_entity_deleted` hook counts the deletes it
-//! hears of under `deleted/{id}`, which `GET /deleted` lists.
+//! writes entities.
+//! - `DELETE /entity/{id}` deletes one and answers whether it existed;
+//!   `POST /entity/{type}` creates one with the request body as its data;
+//!   `POST /many/{n}` creates `n` entities of type `bulk`, stopping at the
+//!   first refusal, and answers how many it made and why it stopped.
+//! - Its `on_entity_created` hook deletes every entity created with
+//!   `"expired": true`, tags a `note` (an update: `"tagged": true`), and for
+//!   a `chain` entity creates the next one (a chain with no end of its own).
+//! - Its `on_entity_updated` hook writes a `pingpong` entity again each
+//!   time it changes (a cycle with no end of its own).
+//! - Its `on_entity_deleted` hook counts the deletes it hears of under
+//!   `deleted/{id}`, which `GET /deleted` lists.
 
 use plinth_sdk::{Entity, Error, Plugin, Request, Response, Router, export, host};
-use serde_json::json;
+use serde_json::{Value, json};
 
 struct Janitor;
 
 impl Plugin for Janitor {
     fn on_entity_created(entity: Entity) -> Result<(), Error> {
         if entity.field("expired") == Some(json!(true)) {
-            host::entity_delete(entity.id())?;
+            return host::entity_delete(entity.id()).map(drop);
+        }
+        match entity.entity_type() {
+            "note" if entity.field("tagged").is_none() => {
+                let mut data = entity.json::<Value>()?;
+                data["tagged"] = json!(true);
+                host::entity_update(entity.id(), &data)?;
+            }
+            "chain" => {
+                host::entity_create("chain", &json!({ "after": entity.id() }))?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn on_entity_updated(entity: Entity) -> Result<(), Error> {
+        if entity.entity_type() == "pingpong" {
+            let mut data = entity.json::<Value>()?;
+            data["round"] = json!(data["round"].as_u64().unwrap_or(0) + 1);
+            host::entity_update(entity.id(), &data)?;
         }
         Ok(())
     }
@@ -22,13 +50,35 @@ impl Plugin for Janitor {
     }
 
     fn router() -> Router {
-        Router::new().delete("/entity/{id}", delete).get("/deleted", deleted)
+        Router::new()
+            .delete("/entity/{id}", delete)
+            .post("/entity/{type}", create)
+            .post("/many/{n}", many)
+            .get("/deleted", deleted)
     }
 }
 
 fn delete(request: Request) -> Result<Response, Error> {
     let existed = host::entity_delete(request.param("id"))?;
     Ok(Response::json(200, &json!({ "deleted": existed })))
+}
+
+fn create(request: Request) -> Result<Response, Error> {
+    let data: Value = request.json()?;
+    let entity = host::entity_create(request.param("type"), &data)?;
+    Ok(Response::json(201, &json!({ "id": entity.id(), "data": entity.json::<Value>()? })))
+}
+
+fn many(request: Request) -> Result<Response, Error> {
+    let wanted: u64 = request.param("n").parse().map_err(|_| Error::InvalidInput("n".into()))?;
+    let mut created = 0;
+    for index in 0..wanted {
+        if let Err(error) = host::entity_create("bulk", &json!({ "index": index })) {
+            return Ok(Response::json(200, &json!({ "created": created, "stopped": format!("{error:?}") })));
+        }
+        created += 1;
+    }
+    Ok(Response::json(200, &json!({ "created": created })))
 }
 
 fn deleted(_request: Request) -> Result<Response, Error> {
