@@ -289,10 +289,8 @@ pub fn hook_outbox_delivers_once(backend: &Backend) {
     // chain of writes that led to it) keeps its chain with its deliveries.
     let link =
         |plugin: &str, write, entity: &str| ChainLink { plugin: plugin.into(), write, entity: entity.into() };
-    let chain = WriteChain(vec![
-        link("ob-a", EntityEvent::Created, "ob-0"),
-        link("ob-b", EntityEvent::Deleted, "ob-1"),
-    ]);
+    let links = vec![link("ob-a", EntityEvent::Created, "ob-0"), link("ob-b", EntityEvent::Deleted, "ob-1")];
+    let chain = WriteChain { links, budget: Some(7) };
     let by_plugins = NewDeliveries { chain: chain.clone(), ..leased("dead", Duration::ZERO) };
     let (deleted, orphans) = store.delete("ob-1", &by_plugins).expect("delete").expect("existed");
     assert_eq!(deleted, written);
@@ -349,6 +347,20 @@ pub fn hook_outbox_delivers_once(backend: &Backend) {
     assert!(outbox.complete(orphans[1], "d", &outcome("ob-b", Some("timeout"))).expect("complete"));
     for id in held {
         assert!(outbox.complete(id, "writer", &outcome("ob-a", None)).expect("complete"));
+    }
+    // So it does from a create's and an update's deliveries.
+    let only = |plugin: &str| NewDeliveries {
+        plugins: vec![plugin.to_string()],
+        chain: chain.clone(),
+        ..leased("dead", Duration::ZERO)
+    };
+    let chained = entity("ob-2", "ob", json!({"n": 2}), 1);
+    store.insert(&chained, &only("ob-c")).expect("insert").expect("a new id");
+    store.update(&chained, &only("ob-d")).expect("update").expect("it exists");
+    for plugin in ["ob-c", "ob-d"] {
+        let claimed = outbox.claim_due("e", &[plugin.to_string()], minute, 10).expect("claim");
+        assert_eq!(claimed.iter().map(|d| &d.chain).collect::<Vec<_>>(), [&chain], "{plugin}");
+        assert!(outbox.complete(claimed[0].id, "e", &outcome(plugin, None)).expect("complete"));
     }
     assert_eq!(outbox.pending().expect("pending"), 0);
 }

@@ -246,6 +246,58 @@ fn a_delivery_put_back_on_one_node_wakes_the_others() {
     assert_eq!(claimed.iter().map(|d| d.id).collect::<Vec<_>>(), ids, "and B claims it");
 }
 
+/// A plugin's entity writes on PostgreSQL (0.3.0): a call that fails after
+/// creating writes nothing; a create's hook tags the entity (an update, its
+/// chain kept with the delivery); a chain of hooks creating entities stops
+/// at its limit.
+#[test]
+fn a_plugins_entity_writes_commit_with_its_call_and_their_chains_hold() {
+    let Some(cluster) = Cluster::start() else { return };
+    let data = tempfile::tempdir().expect("temp");
+    let janitor = plinth_tests::PluginDir::new(
+        "janitor",
+        plinth_tests::guests::V0_3_PLUGIN_WASM,
+        &[
+            "entity_create",
+            "entity_update",
+            "entity_delete",
+            "storage_get",
+            "storage_list",
+            "storage_increment",
+        ],
+        json!({}),
+    );
+    let host = node_on(&cluster, &data.path().join("node"));
+    host.load_plugin(janitor.path()).expect("load");
+    let of_type = |entity_type: &str| {
+        let query = plinth_host::EntityQuery { entity_type: Some(entity_type.into()), ..Default::default() };
+        host.entities(&query).expect("find")
+    };
+    let deliver_all = || {
+        let runtime = runtime_on_this_thread();
+        (0..500)
+            .find(|_| runtime.block_on(host.deliver_due()).expect("deliver") == 0)
+            .expect("the outbox empties")
+    };
+
+    let failing =
+        RouteRequest::new(Method::Post, "/entity/note").with_query_string("then=fail").with_json(&json!({}));
+    host.call_route("janitor", failing).expect_err("fails after creating");
+    assert!(of_type("note").is_empty(), "both or neither");
+    assert_eq!(host.pending_deliveries().expect("pending"), 0);
+
+    let create = RouteRequest::new(Method::Post, "/entity/note").with_json(&json!({ "title": "Ada" }));
+    let created = host.call_route("janitor", create).expect("create").json().expect("json");
+    deliver_all();
+    let id = created["id"].as_str().expect("id");
+    let note = host.entity(id).expect("read").expect("stored");
+    assert_eq!(note.data, json!({ "title": "Ada", "tagged": true }), "tagged by its hook");
+
+    host.create_entity("chain", json!({})).expect("create");
+    deliver_all();
+    assert_eq!(of_type("chain").len(), 9, "the application's write and eight plugin writes");
+}
+
 /// A plugin on one node deletes an entity another node created (the 0.3.0
 /// `entities.delete`): every node sees it gone at once, and each plugin's
 /// `on-entity-deleted` runs once across both nodes, whichever claims it.

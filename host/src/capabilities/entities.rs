@@ -5,10 +5,14 @@
 //! `capabilities.entity_types`): through the host's own `Entities` part, so
 //! field configurations check them and every plugin's hooks see them.
 //!
-//! Writes are bounded: [`MAX_WRITES_PER_CALL`] per call, and a chain of
-//! hooks that write entities ends at [`MAX_CHAIN`] writes. A plugin making
-//! a write (create, update, delete) of an entity that it made earlier in the
-//! same chain is refused: it would run the same hooks round again (a cycle).
+//! A call's writes commit with its storage changes, both or neither, so a
+//! call that fails, or runs again after a conflict, has written nothing.
+//! Only routes and hooks write. Writes are bounded: [`MAX_WRITES_PER_CALL`]
+//! per call; a tree of hooks writing entities makes at most [`TREE_WRITES`]
+//! in all ([`share_budget`]); a chain of them ends at [`MAX_CHAIN`] writes;
+//! and a plugin making a write (create, update, delete) of an entity that it
+//! made earlier in the same chain is refused: it would run the same hooks
+//! round again (a cycle).
 
 use super::{Caller, in_place, read_in_place};
 use crate::GuestError;
@@ -17,7 +21,7 @@ use crate::entity_writes::{Entities, EntitiesHandle};
 use crate::error::HostError;
 use crate::manifest::HostFunction;
 use crate::plugin_log::{LogLevel, LogSource};
-use crate::store::{ChainLink, EntityStore, StoreError, WriteChain};
+use crate::store::{ChainLink, EntityChange, EntityStore, StoreError, WriteChain};
 use crate::types::{Entity, EntityEvent, EntityQuery};
 use std::sync::Arc;
 use std::time::Instant;
@@ -55,21 +59,17 @@ fn query_of(query: wit::EntityQuery) -> Result<EntityQuery, GuestError> {
     Ok(query)
 }
 
-/// The most entities one call writes.
+/// The most entities one call writes itself.
 pub(crate) const MAX_WRITES_PER_CALL: usize = 100;
 
-/// The most plugin writes in one chain of hooks: the application's write
-/// (not counted), a hook's write, the hook that write runs, and so on.
+/// The most plugin writes in one chain of hooks: the first (a route's, or a
+/// hook's of the application's own write), the write a hook of its event
+/// makes, and so on.
 pub(crate) const MAX_CHAIN: usize = 8;
 
-/// The grant a write needs.
-fn grant_of(write: EntityEvent) -> HostFunction {
-    match write {
-        EntityEvent::Created => HostFunction::EntityCreate,
-        EntityEvent::Updated => HostFunction::EntityUpdate,
-        EntityEvent::Deleted => HostFunction::EntityDelete,
-    }
-}
+/// The writes a route call, or the hooks of one application write (each),
+/// may make together with every write that follows from them through hooks.
+pub(crate) const TREE_WRITES: u32 = 1_000;
 
 /// A host-side failure of a plugin's write, as the guest sees it.
 fn guest_error(error: HostError) -> GuestError {
@@ -82,42 +82,67 @@ fn guest_error(error: HostError) -> GuestError {
     }
 }
 
+/// The grant a write needs.
+fn grant_of(write: EntityEvent) -> HostFunction {
+    match write {
+        EntityEvent::Created => HostFunction::EntityCreate,
+        EntityEvent::Updated => HostFunction::EntityUpdate,
+        EntityEvent::Deleted => HostFunction::EntityDelete,
+    }
+}
+
+/// Gives each write of a finished call its event's share of what the call
+/// may still cause: what is left of the call's budget after its own writes,
+/// split evenly over the writes and, within each, over the plugins whose
+/// hooks it runs. So a tree of hooks writing entities never makes more
+/// writes in all than its first call's budget, however wide it grows.
+pub(crate) fn share_budget(changes: &mut [EntityChange], budget: u32) {
+    let writes = u32::try_from(changes.len()).unwrap_or(u32::MAX);
+    let left = budget.saturating_sub(writes);
+    for change in changes {
+        let hooks = u32::try_from(change.deliveries.plugins.len()).unwrap_or(u32::MAX).max(1);
+        change.deliveries.chain.budget = Some(left / writes.max(1) / hooks);
+    }
+}
+
 impl EntitiesView<'_> {
     /// Checks a plugin's write of entity `target` (of `entity_type`), whose
-    /// grant [`grant_of`] was required already: the grant's entity types,
-    /// the call's write budget and the chain it continues. The host's entity
-    /// part and the chain the write's events carry, or the refusal (logged
-    /// under the plugin's id).
+    /// grant [`grant_of`] was required already: the phase may write, the
+    /// call's budget, and the chain it continues. The host's entity part and
+    /// the chain the write's events carry, or the refusal (logged under the
+    /// plugin's id).
     fn begin_write(
         &mut self,
         write: EntityEvent,
-        entity_type: &str,
         target: &str,
     ) -> Result<(Arc<Entities>, WriteChain), GuestError> {
-        let grant = grant_of(write);
-        let plugin = self.caller.plugin.clone();
-        let id = &plugin.id;
-        if let Some(types) = plugin.entity_types.get(&grant).filter(|types| !types.contains(entity_type)) {
-            let listed: Vec<&str> = types.iter().map(String::as_str).collect();
+        let id = self.caller.plugin.id.clone();
+        let Some(chain) = &self.caller.chain else {
             let message = format!(
-                "plugin `{id}` may {grant} only entities of type {}, not `{entity_type}`: add it to capabilities.entity_types.{grant} in plugin.json",
-                listed.join(", ")
+                "plugin `{id}` may write entities only from its routes and hooks, not while loading or from a widget"
             );
             return Err(self.refuse(GuestError::Denied(message)));
-        }
-        if self.caller.entity_writes >= MAX_WRITES_PER_CALL {
-            let message = format!(
-                "plugin `{id}` already wrote {MAX_WRITES_PER_CALL} entities in this call, the most one call may"
-            );
+        };
+        let made = self.caller.entity_changes.len();
+        let allowed = MAX_WRITES_PER_CALL
+            .min(usize::try_from(chain.budget.unwrap_or(TREE_WRITES)).unwrap_or(usize::MAX));
+        if made >= allowed {
+            let message = match allowed {
+                MAX_WRITES_PER_CALL => format!(
+                    "plugin `{id}` already wrote {MAX_WRITES_PER_CALL} entities in this call, the most one call may"
+                ),
+                _ => format!(
+                    "plugin `{id}` already wrote {made} entities in this call, all that this chain of hooks has left of its {TREE_WRITES} writes"
+                ),
+            };
             return Err(self.refuse(GuestError::InvalidInput(message)));
         }
         let link = ChainLink { plugin: id.clone(), write, entity: target.to_string() };
-        let chain = &self.caller.chain.0;
         let path = || {
-            let links = chain.iter().map(|l| format!("{} {} {}", l.plugin, l.write.as_str(), l.entity));
+            let links = chain.links.iter().map(|l| format!("{} {} {}", l.plugin, l.write.as_str(), l.entity));
             links.collect::<Vec<_>>().join(", then ")
         };
-        if chain.contains(&link) {
+        if chain.links.contains(&link) {
             let message = format!(
                 "plugin `{id}` already {} entity `{target}` earlier in this chain of hooks ({}): doing it again would run the same hooks round again, so it is refused as a cycle",
                 write.as_str(),
@@ -125,7 +150,7 @@ impl EntitiesView<'_> {
             );
             return Err(self.refuse(GuestError::InvalidInput(message)));
         }
-        if chain.len() >= MAX_CHAIN {
+        if chain.links.len() >= MAX_CHAIN {
             let message = format!(
                 "this chain of hooks already made {MAX_CHAIN} entity writes ({}), the most one chain may",
                 path()
@@ -136,10 +161,15 @@ impl EntitiesView<'_> {
             .entities
             .get()
             .ok_or_else(|| GuestError::Internal("entity write did not run: the host is stopping".into()))?;
-        let mut continued = self.caller.chain.clone();
-        continued.0.push(link);
-        self.caller.entity_writes += 1;
+        let mut continued = WriteChain { links: chain.links.clone(), budget: None };
+        continued.links.push(link);
         Ok((entities, continued))
+    }
+
+    /// Whether the manifest's `entity_types` lets `write` touch `entity_type`.
+    fn type_allowed(&self, write: EntityEvent, entity_type: &str) -> bool {
+        let types = self.caller.plugin.entity_types.get(&grant_of(write));
+        types.is_none_or(|types| types.contains(entity_type))
     }
 
     /// A refused write, logged under the plugin's id.
@@ -148,9 +178,33 @@ impl EntitiesView<'_> {
         error
     }
 
-    /// The entity a write targets, read on the host's path.
-    fn target(&mut self, id: &str) -> Result<Option<Entity>, GuestError> {
-        in_place(|| self.store.get(id)).map_err(|e| self.caller.internal("entity write", e))
+    /// The entity an update or delete targets, read on the host's path;
+    /// none when it does not exist or is of a type the plugin may not
+    /// `write` (so an ungranted type is not told from a missing entity).
+    fn target(&mut self, write: EntityEvent, id: &str) -> Result<Option<Entity>, GuestError> {
+        let found = in_place(|| self.store.get(id)).map_err(|e| self.caller.internal("entity write", e))?;
+        match found {
+            Some(entity) if !self.type_allowed(write, &entity.entity_type) => {
+                self.caller.plugin.health.denied();
+                let message = format!(
+                    "plugin `{}` may {} only entities of the types in capabilities.entity_types.{}",
+                    self.caller.plugin.id,
+                    grant_of(write).name().trim_start_matches("entity_"),
+                    grant_of(write)
+                );
+                self.refuse(GuestError::Denied(message));
+                Ok(None)
+            }
+            found => Ok(found),
+        }
+    }
+
+    /// Keeps a planned write for the call's commit, or answers why not.
+    fn keep(&mut self, planned: Result<EntityChange, HostError>) -> Result<Entity, GuestError> {
+        let change = planned.map_err(guest_error)?;
+        let entity = change.entity.clone();
+        self.caller.entity_changes.push(change);
+        Ok(entity)
     }
 
     /// Runs a query, stopped by the backend at the call's deadline, so a slow
@@ -198,8 +252,9 @@ impl wit::Host for EntitiesView<'_> {
         Ok(self.listing(query, "entity count", |store, query, deadline| store.count(query, Some(deadline))))
     }
 
-    /// Each write commits at once, with its hooks' deliveries; the hooks run
-    /// after the call, from the outbox.
+    /// Each write is checked now (grant, types, field configuration, chain)
+    /// and committed with the call's storage changes, both or neither; the
+    /// hooks run after the call, from the outbox.
     async fn create(
         &mut self,
         entity_type: String,
@@ -208,17 +263,25 @@ impl wit::Host for EntitiesView<'_> {
         if let Err(denied) = self.caller.require(grant_of(EntityEvent::Created)) {
             return Ok(Err(denied));
         }
-        let id = uuid::Uuid::new_v4().to_string();
-        let (entities, chain) = match self.begin_write(EntityEvent::Created, &entity_type, &id) {
-            Ok(begun) => begun,
-            Err(error) => return Ok(Err(error)),
-        };
+        if !self.type_allowed(EntityEvent::Created, &entity_type) {
+            self.caller.plugin.health.denied();
+            let message = format!(
+                "plugin `{}` may create only entities of the types in capabilities.entity_types.entity_create, not `{entity_type}`",
+                self.caller.plugin.id
+            );
+            return Ok(Err(self.refuse(GuestError::Denied(message))));
+        }
         let data = match serde_json::from_str(&data) {
             Ok(data) => data,
             Err(e) => return Ok(Err(GuestError::InvalidInput(format!("entity data is not JSON: {e}")))),
         };
-        let created = entities.create_for_plugin(&id, &entity_type, data, chain).await;
-        Ok(created.map(|entity| entity.to_wit()).map_err(guest_error))
+        let id = uuid::Uuid::new_v4().to_string();
+        let (entities, chain) = match self.begin_write(EntityEvent::Created, &id) {
+            Ok(begun) => begun,
+            Err(error) => return Ok(Err(error)),
+        };
+        let planned = entities.plan_create(&id, &entity_type, data, chain).await;
+        Ok(self.keep(planned).map(|entity| entity.to_wit()))
     }
 
     async fn update(
@@ -229,37 +292,35 @@ impl wit::Host for EntitiesView<'_> {
         if let Err(denied) = self.caller.require(grant_of(EntityEvent::Updated)) {
             return Ok(Err(denied));
         }
-        let entity_type = match self.target(&id) {
-            Ok(Some(entity)) => entity.entity_type,
-            Ok(None) => return Ok(Err(GuestError::NotFound(format!("no entity with id `{id}`")))),
-            Err(error) => return Ok(Err(error)),
-        };
-        let (entities, chain) = match self.begin_write(EntityEvent::Updated, &entity_type, &id) {
-            Ok(begun) => begun,
-            Err(error) => return Ok(Err(error)),
-        };
         let data = match serde_json::from_str(&data) {
             Ok(data) => data,
             Err(e) => return Ok(Err(GuestError::InvalidInput(format!("entity data is not JSON: {e}")))),
         };
-        let updated = entities.update_for_plugin(&id, data, chain).await;
-        Ok(updated.map(|entity| entity.to_wit()).map_err(guest_error))
+        let current = match self.target(EntityEvent::Updated, &id) {
+            Ok(Some(entity)) => entity,
+            Ok(None) => return Ok(Err(GuestError::NotFound(format!("no entity with id `{id}`")))),
+            Err(error) => return Ok(Err(error)),
+        };
+        let (entities, chain) = match self.begin_write(EntityEvent::Updated, &id) {
+            Ok(begun) => begun,
+            Err(error) => return Ok(Err(error)),
+        };
+        let planned = entities.plan_update(current, data, chain).await;
+        Ok(self.keep(planned).map(|entity| entity.to_wit()))
     }
 
     async fn delete(&mut self, id: String) -> wasmtime::Result<Result<bool, GuestError>> {
         if let Err(denied) = self.caller.require(grant_of(EntityEvent::Deleted)) {
             return Ok(Err(denied));
         }
-        let entity_type = match self.target(&id) {
-            Ok(Some(entity)) => entity.entity_type,
+        let current = match self.target(EntityEvent::Deleted, &id) {
+            Ok(Some(entity)) => entity,
             Ok(None) => return Ok(Ok(false)),
             Err(error) => return Ok(Err(error)),
         };
-        let result =
-            self.begin_write(EntityEvent::Deleted, &entity_type, &id).and_then(|(entities, chain)| {
-                in_place(|| entities.delete_for_plugin(&id, chain))
-                    .map_err(|e| self.caller.internal("entity delete", e))
-            });
-        Ok(result)
+        let result = self
+            .begin_write(EntityEvent::Deleted, &id)
+            .and_then(|(entities, chain)| self.keep(Ok(entities.plan_delete(current, chain))));
+        Ok(result.map(|_| true))
     }
 }

@@ -158,15 +158,16 @@ pub(crate) struct Caller {
     /// When the call is stopped; host calls that can run long stop by then.
     pub deadline: std::time::Instant,
     pub log: CallLog,
-    /// For a hook, the plugin writes that led to its event (`entities`).
-    pub chain: crate::store::WriteChain,
-    /// The entity writes this call made, against `entities::MAX_WRITES_PER_CALL`.
-    pub entity_writes: usize,
+    /// Whether the call may write entities (routes and hooks), and the
+    /// chain its writes continue: a hook's event's, or a new one (`entities`).
+    pub chain: Option<crate::store::WriteChain>,
+    /// The entity writes this call made, committed with its storage.
+    pub entity_changes: Vec<crate::store::EntityChange>,
 }
 
 impl Caller {
     pub(crate) fn new(plugin: Arc<PluginContext>, deadline: std::time::Instant) -> Caller {
-        Caller { plugin, deadline, log: CallLog::default(), chain: Default::default(), entity_writes: 0 }
+        Caller { plugin, deadline, log: CallLog::default(), chain: None, entity_changes: Vec::new() }
     }
 
     /// Checks a grant. A missing one is logged under the plugin's id and

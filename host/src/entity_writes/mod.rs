@@ -21,7 +21,7 @@ use crate::error::HostError;
 use crate::plugin::LoadedPlugin;
 use crate::plugin::invoke::Invoker;
 use crate::plugin_log::now_millis;
-use crate::store::{Backend, NewDeliveries, StoreError, WriteChain};
+use crate::store::{Backend, EntityChange, NewDeliveries, WriteChain};
 use crate::types::{Entity, EntityQuery};
 use delivery::Delivered;
 use serde::Serialize;
@@ -171,47 +171,47 @@ impl Entities {
         deliveries: &NewDeliveries,
     ) -> Result<(Entity, Vec<u64>), HostError> {
         let id = id.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
-        check_entity(&id, entity_type, &data)?;
-        self.check_fields(entity_type, &data, None).await?;
-        let now = now_millis();
-        let entity = Entity {
-            id: id.clone(),
-            entity_type: entity_type.to_string(),
-            data,
-            created_at: now,
-            updated_at: now,
-        };
+        let entity = self.new_entity(&id, entity_type, data).await?;
         match in_place(|| self.backend().entities.insert(&entity, deliveries))? {
             Some(ids) => Ok((entity, ids)),
             None => Err(HostError::EntityExists(id)),
         }
     }
 
-    /// Replaces an entity's data and fires `on-entity-updated`.
-    pub(crate) async fn update(self: &Arc<Self>, id: &str, data: Value) -> Result<EntityWrite, HostError> {
-        let plugins = self.invoker.registry.hook_plugins();
-        let (entity, ids) = self.store_update(id, data, &self.deliveries(&plugins)).await?;
-        Ok(self.fan_out(EntityEvent::Updated, entity, &plugins, ids).await)
+    /// A new entity, checked (its id, type and data, and its type's field
+    /// configuration).
+    async fn new_entity(&self, id: &str, entity_type: &str, data: Value) -> Result<Entity, HostError> {
+        check_entity(id, entity_type, &data)?;
+        self.check_fields(entity_type, &data, None).await?;
+        let now = now_millis();
+        Ok(Entity {
+            id: id.to_string(),
+            entity_type: entity_type.to_string(),
+            data,
+            created_at: now,
+            updated_at: now,
+        })
     }
 
-    /// Replaces an entity's data, checked as a create is, and stores
-    /// `deliveries` in the same transaction.
-    async fn store_update(
-        &self,
-        id: &str,
-        data: Value,
-        deliveries: &NewDeliveries,
-    ) -> Result<(Entity, Vec<u64>), HostError> {
-        let mut entity =
-            in_place(|| self.get(id))?.ok_or_else(|| HostError::EntityNotFound(id.to_string()))?;
-        check_entity(id, &entity.entity_type, &data)?;
-        self.check_fields(&entity.entity_type, &data, Some(&entity.data)).await?;
-        entity.data = data;
-        entity.updated_at = now_millis().max(entity.created_at);
-        match in_place(|| self.backend().entities.update(&entity, deliveries))? {
-            Some(ids) => Ok((entity, ids)),
-            None => Err(HostError::EntityNotFound(id.to_string())),
-        }
+    /// `current` with `data`, checked as any update is.
+    async fn updated(&self, mut current: Entity, data: Value) -> Result<Entity, HostError> {
+        check_entity(&current.id, &current.entity_type, &data)?;
+        self.check_fields(&current.entity_type, &data, Some(&current.data)).await?;
+        current.data = data;
+        current.updated_at = now_millis().max(current.created_at);
+        Ok(current)
+    }
+
+    /// Replaces an entity's data and fires `on-entity-updated`.
+    pub(crate) async fn update(self: &Arc<Self>, id: &str, data: Value) -> Result<EntityWrite, HostError> {
+        let current = in_place(|| self.get(id))?.ok_or_else(|| HostError::EntityNotFound(id.to_string()))?;
+        let entity = self.updated(current, data).await?;
+        let plugins = self.invoker.registry.hook_plugins();
+        let deliveries = self.deliveries(&plugins);
+        let Some(ids) = in_place(|| self.backend().entities.update(&entity, &deliveries))? else {
+            return Err(HostError::EntityNotFound(id.to_string()));
+        };
+        Ok(self.fan_out(EntityEvent::Updated, entity, &plugins, ids).await)
     }
 
     /// Deletes an entity and fires `on-entity-deleted`.
@@ -264,46 +264,34 @@ impl Entities {
         NewDeliveries { lease: Duration::ZERO, chain, ..self.deliveries(&plugins) }
     }
 
-    /// Wakes this node's delivery loop for a plugin write's deliveries.
-    fn wake_for(&self, ids: &[u64]) {
-        if !ids.is_empty() {
-            self.backend().outbox.wake_ups().notify_one();
-        }
-    }
-
-    /// Creates entity `id` for a plugin; its hooks run from the outbox.
-    pub(crate) async fn create_for_plugin(
+    /// A plugin's create of entity `id`, checked as the host's own is and
+    /// left for the call's commit.
+    pub(crate) async fn plan_create(
         &self,
         id: &str,
         entity_type: &str,
         data: Value,
         chain: WriteChain,
-    ) -> Result<Entity, HostError> {
-        let (entity, ids) = self.store_new(Some(id), entity_type, data, &self.due_now(chain)).await?;
-        self.wake_for(&ids);
-        Ok(entity)
+    ) -> Result<EntityChange, HostError> {
+        let entity = self.new_entity(id, entity_type, data).await?;
+        Ok(EntityChange { write: EntityEvent::Created, entity, deliveries: self.due_now(chain) })
     }
 
-    /// Replaces entity `id`'s data for a plugin; its hooks run from the outbox.
-    pub(crate) async fn update_for_plugin(
+    /// A plugin's update of `current`, checked as the host's own is and left
+    /// for the call's commit.
+    pub(crate) async fn plan_update(
         &self,
-        id: &str,
+        current: Entity,
         data: Value,
         chain: WriteChain,
-    ) -> Result<Entity, HostError> {
-        let (entity, ids) = self.store_update(id, data, &self.due_now(chain)).await?;
-        self.wake_for(&ids);
-        Ok(entity)
+    ) -> Result<EntityChange, HostError> {
+        let entity = self.updated(current, data).await?;
+        Ok(EntityChange { write: EntityEvent::Updated, entity, deliveries: self.due_now(chain) })
     }
 
-    /// Deletes entity `id` for a plugin; its hooks run from the outbox.
-    /// Whether the entity existed.
-    pub(crate) fn delete_for_plugin(&self, id: &str, chain: WriteChain) -> Result<bool, StoreError> {
-        let deleted = self.backend().entities.delete(id, &self.due_now(chain))?;
-        if let Some((_, ids)) = &deleted {
-            self.wake_for(ids);
-        }
-        Ok(deleted.is_some())
+    /// A plugin's delete of `current`, left for the call's commit.
+    pub(crate) fn plan_delete(&self, current: Entity, chain: WriteChain) -> EntityChange {
+        EntityChange { write: EntityEvent::Deleted, entity: current, deliveries: self.due_now(chain) }
     }
 
     /// Delivers a committed write's event to `plugins` (delivery `ids`, in

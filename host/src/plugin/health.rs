@@ -180,7 +180,7 @@ impl Health {
     }
 
     /// Counts a call finished at `now`; returns true when it opened the circuit.
-    fn record(&self, outcome: Outcome, config: &BreakerConfig, now: Instant) -> bool {
+    fn record(&self, outcome: Outcome, probe: bool, config: &BreakerConfig, now: Instant) -> bool {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let counter = match outcome {
             Outcome::Completed | Outcome::Unjudged => None,
@@ -190,8 +190,10 @@ impl Health {
         };
         let mut breaker = self.breaker();
         if outcome == Outcome::Unjudged {
-            // A test call that proved nothing: the next call may test again.
-            breaker.probing = false;
+            if probe {
+                // The test call proved nothing: the next call tests again.
+                breaker.probing = false;
+            }
             return false;
         }
         let Some(counter) = counter else {
@@ -246,7 +248,7 @@ impl Admitted<'_> {
     /// Counts the call, finished at `now`; returns true when it opened the circuit.
     pub(crate) fn record(mut self, outcome: Outcome, config: &BreakerConfig, now: Instant) -> bool {
         self.recorded = true;
-        self.health.record(outcome, config, now)
+        self.health.record(outcome, self.probe, config, now)
     }
 }
 

@@ -16,6 +16,7 @@ use super::health::{BreakerConfig, Clock, Outcome};
 use super::phase::Phase;
 use super::reserve::Reserves;
 use crate::GuestError;
+use crate::capabilities::entities::{TREE_WRITES, share_budget};
 use crate::capabilities::in_place;
 use crate::capabilities::storage::StorageConflict;
 use crate::embedder::EmbedderFault;
@@ -267,9 +268,9 @@ impl<R: Send> Invocation<'_, R> {
                 Err(e) => return Attempt::Done(Err(internal(format!("{e:#}")))),
             },
         };
-        // A hook's writes continue the chain of writes that led to its event.
-        store.data_mut().caller.chain =
-            phase.delivery().map(|(_, delivery)| delivery.chain.clone()).unwrap_or_default();
+        // Routes and hooks write entities; a hook's writes continue the
+        // chain of writes that led to its event.
+        store.data_mut().caller.chain = phase.write_chain();
         // The deadline is a timer around the whole call: dropping the call's
         // future stops the guest wherever it is (computing, sleeping, waiting in a
         // host call). A panic in host code ends only this call.
@@ -291,6 +292,10 @@ impl<R: Send> Invocation<'_, R> {
         // the call's path (without one, a plugin's calls stay all on its path).
         let state = store.data_mut();
         let (storage, mut log) = (std::mem::take(&mut state.storage), std::mem::take(&mut state.caller.log));
+        let (entity_changes, budget) = (
+            std::mem::take(&mut state.caller.entity_changes),
+            state.caller.chain.as_ref().and_then(|chain| chain.budget).unwrap_or(TREE_WRITES),
+        );
         match &plugin.reserve {
             Some(reserve) => invoker.reserves.hand_back(reserve, store),
             None => drop(store),
@@ -307,8 +312,11 @@ impl<R: Send> Invocation<'_, R> {
                     .map_err(|error| self.error(CallErrorKind::Guest(bounded_guest(error))))
                     .and_then(|value| accept(&value).map(|()| value).map_err(|kind| self.error(kind)));
                 let mut changes = storage.into_changes();
+                changes.entities = entity_changes;
+                share_budget(&mut changes.entities, budget);
                 if result.is_err() {
                     changes.writes.clear();
+                    changes.entities.clear();
                 }
                 // A hook's commit settles its delivery, failed or not.
                 let hook = phase.delivery();
@@ -331,6 +339,10 @@ impl<R: Send> Invocation<'_, R> {
                 };
                 match committed {
                     Ok(()) => {
+                        if !changes.entities.is_empty() {
+                            // Their hooks' deliveries are due now.
+                            invoker.backend.outbox.wake_ups().notify_one();
+                        }
                         if let (Some((_, delivery)), Some(mark)) = (hook, changes.delivery) {
                             // Always empty before: a call commits at most once.
                             let _ = delivery.settled.set(mark.outcome);

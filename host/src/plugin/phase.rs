@@ -67,6 +67,17 @@ impl Phase {
         }
     }
 
+    /// Whether the call may write entities, and the chain its writes
+    /// continue: a route starts one, a hook continues its event's; loading
+    /// and widgets write none (a widget's check runs inside others' writes).
+    pub(crate) fn write_chain(&self) -> Option<WriteChain> {
+        match self {
+            Phase::Route { .. } => Some(WriteChain::default()),
+            Phase::Hook { delivery, .. } => Some(delivery.chain.clone()),
+            _ => None,
+        }
+    }
+
     /// The delivery a hook's commit settles, with its event.
     pub(crate) fn delivery(&self) -> Option<(EntityEvent, &HookDelivery)> {
         match self {
@@ -95,7 +106,8 @@ mod tests {
             widget_timeout: Duration::from_millis(4),
             ..Limits::default()
         };
-        let delivery = HookDelivery::new(7, "e1", WriteChain::default());
+        let chain = WriteChain { links: Vec::new(), budget: Some(3) };
+        let delivery = HookDelivery::new(7, "e1", chain.clone());
         let phases = [
             (Phase::Init, 1, "init"),
             (Phase::Hook { event: EntityEvent::Updated, delivery: delivery.clone() }, 2, "on-entity-updated"),
@@ -107,6 +119,14 @@ mod tests {
             assert_eq!(phase.timeout(&limits), Duration::from_millis(millis), "{label}");
             assert_eq!(phase.label(), label);
             assert_eq!(phase.runs_when_switched_off(), label == "init");
+            // Routes start a chain of entity writes, hooks continue theirs,
+            // and loading and widgets write none.
+            let writes = match label {
+                "on-entity-updated" => Some(chain.clone()),
+                "route GET /stats" => Some(WriteChain::default()),
+                _ => None,
+            };
+            assert_eq!(phase.write_chain(), writes, "{label}");
             let settles = phase.delivery().map(|(event, delivery)| (event, delivery.id));
             assert_eq!(
                 settles,

@@ -34,8 +34,8 @@ mod sqlite;
 mod writes;
 
 pub use writes::{
-    ChainLink, CommitError, Delivery, DeliveryMark, EntityStore, HookOutbox, HookRecords, KvChanges,
-    NewDeliveries, PluginKv, Usage, Versioned, WriteChain,
+    ChainLink, CommitError, Delivery, DeliveryMark, EntityChange, EntityStore, HookOutbox, HookRecords,
+    KvChanges, NewDeliveries, PluginKv, Usage, Versioned, WriteChain,
 };
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(unused_imports))]
 pub(crate) use writes::{HOOK_RECORDS_KEPT, HOOK_RECORDS_TRIM_EVERY, event_name, event_of};

@@ -59,12 +59,21 @@ pub struct NewDeliveries {
     pub chain: WriteChain,
 }
 
-/// The plugin writes that led to an event, oldest first. The application's
-/// own write starts none; a write a hook makes is its event's chain plus
-/// itself, so a chain of hooks that write entities can be bounded and its
-/// cycles found (`capabilities::entities`). Kept with each delivery, as JSON.
+/// The plugin writes that led to an event, oldest first, and what the
+/// event's hooks may still write. The application's own write starts none;
+/// a write a hook makes is its event's chain plus itself, so a chain of
+/// hooks that write entities can be bounded and its cycles found
+/// (`capabilities::entities`). Kept with each delivery, as JSON.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct WriteChain(pub Vec<ChainLink>);
+#[serde(default)]
+pub struct WriteChain {
+    /// The writes, oldest first.
+    pub links: Vec<ChainLink>,
+    /// The entity writes each hook of the event may make, its own and every
+    /// one that follows from them (none: the application's write, whose
+    /// hooks each start with the full budget).
+    pub budget: Option<u32>,
+}
 
 /// One plugin write in a [`WriteChain`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -179,12 +188,27 @@ pub struct KvChanges {
     pub writes: BTreeMap<String, Option<Vec<u8>>>,
     /// The hook delivery this call is, settled in the same commit.
     pub delivery: Option<DeliveryMark>,
+    /// The entity writes the call made (WIT 0.3.0), in order: committed with
+    /// its storage changes, both or neither. One whose entity is gone by
+    /// then (an update or delete) is a conflict: the call runs again.
+    pub entities: Vec<EntityChange>,
+}
+
+/// An entity write a plugin's call made, with its event's deliveries.
+#[derive(Debug, Clone)]
+pub struct EntityChange {
+    /// Which write.
+    pub write: EntityEvent,
+    /// The entity as written (for a delete, only its id counts).
+    pub entity: Entity,
+    /// The outbox entries its event adds.
+    pub deliveries: NewDeliveries,
 }
 
 impl KvChanges {
     /// Whether the commit has anything to check, write or mark.
     pub fn needs_commit(&self) -> bool {
-        self.needs_storage_commit() || self.delivery.is_some()
+        self.needs_storage_commit() || self.delivery.is_some() || !self.entities.is_empty()
     }
 
     /// Whether the commit must check or write storage (beyond a delivery

@@ -7,7 +7,7 @@
 use super::{Error, Postgres, fail, outbox, to_i64, to_u64};
 use crate::store::{EntityStore, NewDeliveries, StoreError};
 use crate::types::{Entity, EntityEvent, EntityQuery, field_path};
-use deadpool_postgres::Pool;
+use deadpool_postgres::{GenericClient, Pool};
 use std::time::Instant;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -163,37 +163,14 @@ impl EntityStore for Postgres {
     fn insert(&self, entity: &Entity, deliveries: &NewDeliveries) -> Result<Option<Vec<u64>>, StoreError> {
         let (entity, deliveries) = (entity.clone(), deliveries.clone());
         self.run("creating an entity", move |pool| async move {
-            let (created_at, updated_at) = (to_i64(entity.created_at)?, to_i64(entity.updated_at)?);
-            let client = pool.get().await?;
-            let params: [&(dyn ToSql + Sync); 5] =
-                [&entity.id, &entity.entity_type, &entity.data, &created_at, &updated_at];
-            outbox::write_with_deliveries(
-                &client,
-                "INSERT INTO entities (id, entity_type, data, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING RETURNING id",
-                &params,
-                EntityEvent::Created,
-                &entity,
-                &deliveries,
-            )
-            .await
+            insert_in(&pool.get().await?, &entity, &deliveries).await
         })
     }
 
     fn update(&self, entity: &Entity, deliveries: &NewDeliveries) -> Result<Option<Vec<u64>>, StoreError> {
         let (entity, deliveries) = (entity.clone(), deliveries.clone());
         self.run("updating an entity", move |pool| async move {
-            let updated_at = to_i64(entity.updated_at)?;
-            let client = pool.get().await?;
-            outbox::write_with_deliveries(
-                &client,
-                "UPDATE entities SET data = $2, updated_at = $3 WHERE id = $1 RETURNING id",
-                &[&entity.id, &entity.data, &updated_at],
-                EntityEvent::Updated,
-                &entity,
-                &deliveries,
-            )
-            .await
+            update_in(&pool.get().await?, &entity, &deliveries).await
         })
     }
 
@@ -202,20 +179,70 @@ impl EntityStore for Postgres {
         self.run("deleting an entity", move |pool| async move {
             let mut client = pool.get().await?;
             let transaction = client.transaction().await?;
-            let statement = transaction
-                .prepare_cached(
-                    "DELETE FROM entities WHERE id = $1
-                     RETURNING id, entity_type, data, created_at, updated_at",
-                )
-                .await?;
-            let Some(entity) =
-                transaction.query_opt(&statement, &[&id]).await?.as_ref().map(from_row).transpose()?
-            else {
-                return Ok(None);
-            };
-            let ids = outbox::add(&transaction, EntityEvent::Deleted, &entity, &deliveries).await?;
+            let deleted = delete_in(&transaction, &id, &deliveries).await?;
             transaction.commit().await?;
-            Ok(Some((entity, ids)))
+            Ok(deleted)
         })
     }
+}
+
+/// Adds an entity and its `created` deliveries in one statement on
+/// `client` (a connection or an open transaction); `None` when the id is taken.
+pub(super) async fn insert_in(
+    client: &impl GenericClient,
+    entity: &Entity,
+    deliveries: &NewDeliveries,
+) -> Result<Option<Vec<u64>>, Error> {
+    let (created_at, updated_at) = (to_i64(entity.created_at)?, to_i64(entity.updated_at)?);
+    let params: [&(dyn ToSql + Sync); 5] =
+        [&entity.id, &entity.entity_type, &entity.data, &created_at, &updated_at];
+    outbox::write_with_deliveries(
+        client,
+        "INSERT INTO entities (id, entity_type, data, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING RETURNING id",
+        &params,
+        EntityEvent::Created,
+        entity,
+        deliveries,
+    )
+    .await
+}
+
+/// Replaces an entity's data and adds its `updated` deliveries in one
+/// statement on `client`; `None` when it does not exist.
+pub(super) async fn update_in(
+    client: &impl GenericClient,
+    entity: &Entity,
+    deliveries: &NewDeliveries,
+) -> Result<Option<Vec<u64>>, Error> {
+    let updated_at = to_i64(entity.updated_at)?;
+    outbox::write_with_deliveries(
+        client,
+        "UPDATE entities SET data = $2, updated_at = $3 WHERE id = $1 RETURNING id",
+        &[&entity.id, &entity.data, &updated_at],
+        EntityEvent::Updated,
+        entity,
+        deliveries,
+    )
+    .await
+}
+
+/// Removes an entity and adds its `deleted` deliveries inside the open
+/// `transaction`: the entity as it was, or `None` when it did not exist.
+pub(super) async fn delete_in(
+    transaction: &impl GenericClient,
+    id: &str,
+    deliveries: &NewDeliveries,
+) -> Result<Option<(Entity, Vec<u64>)>, Error> {
+    let statement = transaction
+        .prepare_cached(
+            "DELETE FROM entities WHERE id = $1 RETURNING id, entity_type, data, created_at, updated_at",
+        )
+        .await?;
+    let Some(entity) = transaction.query_opt(&statement, &[&id]).await?.as_ref().map(from_row).transpose()?
+    else {
+        return Ok(None);
+    };
+    let ids = outbox::add(transaction, EntityEvent::Deleted, &entity, deliveries).await?;
+    Ok(Some((entity, ids)))
 }

@@ -14,10 +14,12 @@
 //! committed, which the connections ask for: a fresh snapshot per
 //! statement, taken after its locks) see the earlier one's writes.
 
-use super::{Error, LOCK_TIMEOUT, Postgres, to_i64, to_u64};
+use super::{Error, LOCK_TIMEOUT, Postgres, entities, to_i64, to_u64};
 use crate::store::{CommitError, KvChanges, PluginKv, StoreError, Usage, Versioned};
 use crate::store::{HOOK_RECORDS_KEPT as KEPT, HOOK_RECORDS_TRIM_EVERY as TRIM_EVERY, event_name};
 use crate::sync::locked;
+use crate::types::EntityEvent;
+use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 /// The keys under a prefix, in byte order (the column is `COLLATE "C"`).
@@ -62,7 +64,7 @@ pub(super) const COMMIT_LOCKS_WHAT_IT_TOUCHES: &str =
 /// `changes` committed for `plugin` by [`COMMIT_FUNCTION`], in one
 /// statement; with the usage after it when it wrote.
 async fn commit_in_one_statement(
-    client: &deadpool_postgres::Client,
+    client: &impl GenericClient,
     plugin: &str,
     changes: &KvChanges,
     quota: Usage,
@@ -142,6 +144,37 @@ async fn commit_in_one_statement(
     })
 }
 
+/// `changes` with entity writes: the writes, then [`commit_in_one_statement`],
+/// in one transaction, committed only if every write found its entity and
+/// the storage commit succeeded (both or neither).
+async fn commit_with_entities(
+    client: &mut deadpool_postgres::Client,
+    plugin: &str,
+    changes: &KvChanges,
+    quota: Usage,
+) -> Result<Result<Option<Hint>, CommitError>, Error> {
+    let transaction = client.transaction().await?;
+    for change in &changes.entities {
+        let (entity, deliveries) = (&change.entity, &change.deliveries);
+        let written = match change.write {
+            EntityEvent::Created => entities::insert_in(&transaction, entity, deliveries).await?.is_some(),
+            EntityEvent::Updated => entities::update_in(&transaction, entity, deliveries).await?.is_some(),
+            EntityEvent::Deleted => {
+                entities::delete_in(&transaction, &entity.id, deliveries).await?.is_some()
+            }
+        };
+        if !written {
+            // Dropped unfinished: the transaction rolls back.
+            return Ok(Err(CommitError::Conflict { key: format!("(entity `{}`)", entity.id) }));
+        }
+    }
+    let outcome = commit_in_one_statement(&transaction, plugin, changes, quota).await?;
+    if outcome.is_ok() {
+        transaction.commit().await?;
+    }
+    Ok(outcome)
+}
+
 impl PluginKv for Postgres {
     fn get(&self, plugin: &str, key: &str) -> Result<Option<Versioned>, StoreError> {
         let (plugin, key) = (plugin.to_owned(), key.to_owned());
@@ -196,8 +229,12 @@ impl PluginKv for Postgres {
                 }
                 None => None,
             };
-            let client = pool.get().await?;
-            let outcome = match commit_in_one_statement(&client, &plugin, &changes, quota).await {
+            let mut client = pool.get().await?;
+            let committed = match changes.entities.is_empty() {
+                true => commit_in_one_statement(&client, &plugin, &changes, quota).await,
+                false => commit_with_entities(&mut client, &plugin, &changes, quota).await,
+            };
+            let outcome = match committed {
                 Ok(outcome) => outcome,
                 // Another commit held a key too long, or the database broke a
                 // deadlock: nothing was written; the host runs the call again.

@@ -143,7 +143,7 @@ const MIGRATIONS: &[&str] = &[
     // row by a delta checked in the same statement (see `kv.rs`).
     kv::COMMIT_LOCKS_WHAT_IT_TOUCHES,
     // 8: the plugin writes that led to each hook delivery (`WriteChain`).
-    r#"ALTER TABLE hook_deliveries ADD COLUMN chain jsonb NOT NULL DEFAULT '[]';"#,
+    r#"ALTER TABLE hook_deliveries ADD COLUMN chain jsonb NOT NULL DEFAULT '{}';"#,
 ];
 
 /// The PostgreSQL backend; implements every backend trait. Open it with

@@ -10,7 +10,7 @@
 use super::{Error, NOW_MS, Postgres, millis, to_i64, to_u64};
 use crate::store::{Delivery, HookOutbox, NewDeliveries, StoreError, event_name, event_of};
 use crate::types::{Entity, EntityEvent, HookOutcome};
-use deadpool_postgres::Transaction;
+use deadpool_postgres::GenericClient;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -22,7 +22,7 @@ pub(super) const CHANNEL: &str = "plinth_hooks";
 /// Adds `event`'s deliveries of `entity` inside the caller's transaction;
 /// their ids in the order of `deliveries.plugins`.
 pub(super) async fn add(
-    transaction: &Transaction<'_>,
+    transaction: &impl GenericClient,
     event: EntityEvent,
     entity: &Entity,
     deliveries: &NewDeliveries,
@@ -65,7 +65,7 @@ pub(super) async fn add(
 /// round trip. `None` when `written` wrote no row. The ids follow the order
 /// of `deliveries.plugins`.
 pub(super) async fn write_with_deliveries(
-    client: &deadpool_postgres::Client,
+    client: &impl GenericClient,
     written: &str,
     params: &[&(dyn ToSql + Sync)],
     event: EntityEvent,

@@ -104,64 +104,94 @@ impl EntityStore for Sqlite {
     }
 
     fn insert(&self, entity: &Entity, deliveries: &NewDeliveries) -> Result<Option<Vec<u64>>, StoreError> {
-        let mut db = self.lock();
-        let mut run = || -> rusqlite::Result<Option<Vec<u64>>> {
-            let transaction = db.transaction()?;
-            let inserted = transaction
-                .prepare_cached(&format!(
-                    "INSERT INTO entities ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO NOTHING"
-                ))?
-                .execute(params![
-                    entity.id,
-                    entity.entity_type,
-                    entity.data.to_string(),
-                    entity.created_at,
-                    entity.updated_at
-                ])?;
-            if inserted == 0 {
-                return Ok(None);
-            }
-            let ids = outbox::add(&transaction, EntityEvent::Created, entity, deliveries)?;
-            transaction.commit()?;
-            Ok(Some(ids))
-        };
-        run().map_err(fail("creating an entity"))
+        self.in_transaction("creating an entity", |db| insert_in(db, entity, deliveries))
     }
 
     fn update(&self, entity: &Entity, deliveries: &NewDeliveries) -> Result<Option<Vec<u64>>, StoreError> {
-        let mut db = self.lock();
-        let mut run = || -> rusqlite::Result<Option<Vec<u64>>> {
-            let transaction = db.transaction()?;
-            let changed = transaction
-                .prepare_cached("UPDATE entities SET data = ?2, updated_at = ?3 WHERE id = ?1")?
-                .execute(params![entity.id, entity.data.to_string(), entity.updated_at])?;
-            if changed == 0 {
-                return Ok(None);
-            }
-            let ids = outbox::add(&transaction, EntityEvent::Updated, entity, deliveries)?;
-            transaction.commit()?;
-            Ok(Some(ids))
-        };
-        run().map_err(fail("updating an entity"))
+        self.in_transaction("updating an entity", |db| update_in(db, entity, deliveries))
     }
 
     fn delete(&self, id: &str, deliveries: &NewDeliveries) -> Result<Option<(Entity, Vec<u64>)>, StoreError> {
-        let mut db = self.lock();
-        let mut run = || -> rusqlite::Result<Option<(Entity, Vec<u64>)>> {
-            let transaction = db.transaction()?;
-            let deleted = transaction
-                .prepare_cached(&format!("DELETE FROM entities WHERE id = ?1 RETURNING {COLUMNS}"))?
-                .query_row([id], from_row)
-                .optional()?;
-            let Some(entity) = deleted else {
-                return Ok(None);
-            };
-            let ids = outbox::add(&transaction, EntityEvent::Deleted, &entity, deliveries)?;
-            transaction.commit()?;
-            Ok(Some((entity, ids)))
-        };
-        run().map_err(fail("deleting an entity"))
+        self.in_transaction("deleting an entity", |db| delete_in(db, id, deliveries))
     }
+}
+
+impl Sqlite {
+    /// Runs one entity write in a transaction of its own, committed when it wrote.
+    fn in_transaction<T>(
+        &self,
+        operation: &'static str,
+        write: impl FnOnce(&Connection) -> rusqlite::Result<Option<T>>,
+    ) -> Result<Option<T>, StoreError> {
+        let mut db = self.lock();
+        let run = || -> rusqlite::Result<Option<T>> {
+            let transaction = db.transaction()?;
+            let written = write(&transaction)?;
+            if written.is_some() {
+                transaction.commit()?;
+            }
+            Ok(written)
+        };
+        run().map_err(fail(operation))
+    }
+}
+
+/// Adds an entity and its `created` deliveries inside `db`'s transaction;
+/// `None` when the id is taken.
+pub(super) fn insert_in(
+    db: &Connection,
+    entity: &Entity,
+    deliveries: &NewDeliveries,
+) -> rusqlite::Result<Option<Vec<u64>>> {
+    let inserted = db
+        .prepare_cached(&format!(
+            "INSERT INTO entities ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO NOTHING"
+        ))?
+        .execute(params![
+            entity.id,
+            entity.entity_type,
+            entity.data.to_string(),
+            entity.created_at,
+            entity.updated_at
+        ])?;
+    if inserted == 0 {
+        return Ok(None);
+    }
+    outbox::add(db, EntityEvent::Created, entity, deliveries).map(Some)
+}
+
+/// Replaces an entity's data and adds its `updated` deliveries inside
+/// `db`'s transaction; `None` when it does not exist.
+pub(super) fn update_in(
+    db: &Connection,
+    entity: &Entity,
+    deliveries: &NewDeliveries,
+) -> rusqlite::Result<Option<Vec<u64>>> {
+    let changed = db
+        .prepare_cached("UPDATE entities SET data = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![entity.id, entity.data.to_string(), entity.updated_at])?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    outbox::add(db, EntityEvent::Updated, entity, deliveries).map(Some)
+}
+
+/// Removes an entity and adds its `deleted` deliveries inside `db`'s
+/// transaction: the entity as it was, or `None` when it did not exist.
+pub(super) fn delete_in(
+    db: &Connection,
+    id: &str,
+    deliveries: &NewDeliveries,
+) -> rusqlite::Result<Option<(Entity, Vec<u64>)>> {
+    let deleted = db
+        .prepare_cached(&format!("DELETE FROM entities WHERE id = ?1 RETURNING {COLUMNS}"))?
+        .query_row([id], from_row)
+        .optional()?;
+    let Some(entity) = deleted else {
+        return Ok(None);
+    };
+    let ids = outbox::add(db, EntityEvent::Deleted, &entity, deliveries)?;
+    Ok(Some((entity, ids)))
 }
 
 #[cfg(test)]

@@ -5,8 +5,9 @@
 
 use super::grouped::Commit;
 use super::held::Held;
-use super::{Sqlite, error, fail};
+use super::{Sqlite, entities, error, fail};
 use crate::store::{CommitError, KvChanges, PluginKv, StoreError, Usage, Versioned};
+use crate::types::EntityEvent;
 use rusqlite::{Connection, OptionalExtension, params};
 
 fn list_keys(db: &Connection, plugin: &str, prefix: &str) -> rusqlite::Result<Vec<String>> {
@@ -109,6 +110,19 @@ pub(super) fn apply(db: &Connection, commit: &Commit<'_>) -> Result<(), CommitEr
     for (prefix, seen) in &changes.listed {
         if list_keys(db, plugin, prefix).map_err(sql)? != *seen {
             return Err(CommitError::Conflict { key: format!("{prefix}*") });
+        }
+    }
+    for change in &changes.entities {
+        let (entity, deliveries) = (&change.entity, &change.deliveries);
+        let written = match change.write {
+            EntityEvent::Created => entities::insert_in(db, entity, deliveries).map(|ids| ids.is_some()),
+            EntityEvent::Updated => entities::update_in(db, entity, deliveries).map(|ids| ids.is_some()),
+            EntityEvent::Deleted => {
+                entities::delete_in(db, &entity.id, deliveries).map(|gone| gone.is_some())
+            }
+        };
+        if !written.map_err(sql)? {
+            return Err(CommitError::Conflict { key: format!("(entity `{}`)", entity.id) });
         }
     }
     if changes.writes.is_empty() {

@@ -112,7 +112,7 @@ const MIGRATIONS: &[&str] = &[
     // 7: plugins an operator switched off (see `switches.rs`).
     "CREATE TABLE disabled_plugins (plugin_id TEXT PRIMARY KEY) WITHOUT ROWID;",
     // 8: the plugin writes that led to each hook delivery (`WriteChain`).
-    "ALTER TABLE hook_deliveries ADD COLUMN chain TEXT NOT NULL DEFAULT '[]';",
+    "ALTER TABLE hook_deliveries ADD COLUMN chain TEXT NOT NULL DEFAULT '{}';",
 ];
 
 /// The SQLite backend; implements every backend trait.

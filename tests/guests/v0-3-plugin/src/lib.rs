@@ -1,12 +1,14 @@
 //! Test guest for `plinth:plugin@0.3.0`, the version in development: it
 //! writes entities.
 //! - `DELETE /entity/{id}` deletes one and answers whether it existed;
-//!   `POST /entity/{type}` creates one with the request body as its data;
+//!   `POST /entity/{type}` creates one with the request body as its data
+//!   (and with `?then=fail` fails afterwards, so nothing is written);
 //!   `POST /many/{n}` creates `n` entities of type `bulk`, stopping at the
 //!   first refusal, and answers how many it made and why it stopped.
 //! - Its `on_entity_created` hook deletes every entity created with
 //!   `"expired": true`, tags a `note` (an update: `"tagged": true`), and for
-//!   a `chain` entity creates the next one (a chain with no end of its own).
+//!   a `chain` entity creates the next one (a chain with no end of its own),
+//!   and for a `fan` entity creates four more (a tree with no end of its own).
 //! - Its `on_entity_updated` hook writes a `pingpong` entity again each
 //!   time it changes (a cycle with no end of its own).
 //! - Its `on_entity_deleted` hook counts the deletes it hears of under
@@ -30,6 +32,11 @@ impl Plugin for Janitor {
             }
             "chain" => {
                 host::entity_create("chain", &json!({ "after": entity.id() }))?;
+            }
+            "fan" => {
+                for branch in 0..4 {
+                    host::entity_create("fan", &json!({ "after": entity.id(), "branch": branch }))?;
+                }
             }
             _ => {}
         }
@@ -66,6 +73,9 @@ fn delete(request: Request) -> Result<Response, Error> {
 fn create(request: Request) -> Result<Response, Error> {
     let data: Value = request.json()?;
     let entity = host::entity_create(request.param("type"), &data)?;
+    if request.query("then") == Some("fail") {
+        return Err(Error::Internal(format!("failing after creating {}", entity.id())));
+    }
     Ok(Response::json(201, &json!({ "id": entity.id(), "data": entity.json::<Value>()? })))
 }
 
