@@ -262,3 +262,32 @@ fn a_tree_of_hooks_writing_entities_never_passes_its_budget_however_wide() {
     assert_eq!(errors.len(), 256, "every hook of the fifth generation refused");
     assert!(errors.iter().all(|e| e.contains("left of its 1000 writes")), "{:?}", errors.first());
 }
+
+#[test]
+fn a_call_writes_an_entity_several_times_and_narrowed_types_look_missing() {
+    let (_data, host) = fresh_host_on(EngineKind::Native);
+    let narrowed = json!({ "capabilities": {
+        "host_functions": WRITES,
+        "entity_types": { "entity_update": ["note"] },
+    }});
+    let plugin = writer(&[], narrowed);
+    host.load_plugin(plugin.path()).expect("load");
+    // Its later writes see its earlier ones: created, updated, then deleted
+    // once (the second delete finds nothing); all commit, and nothing is left.
+    let (status, body) = call_json(&host, "janitor", RouteRequest::new(Method::Post, "/twice/note"));
+    assert_eq!((status, body), (200, json!({ "updated": { "step": 2 }, "deleted": [true, false] })));
+    assert!(of_type(&host, "note").is_empty());
+
+    // An update of a type the manifest does not list looks like a missing entity.
+    host.create_entity_with_id("secret", "bulk", json!({})).expect("create");
+    let put =
+        |id: &str| RouteRequest::new(Method::Put, &format!("/entity/{id}")).with_json(&json!({ "x": 1 }));
+    let refused = host.call_route("janitor", put("secret")).expect_err("not a note");
+    assert_eq!(refused.code(), "plugin_not_found", "{refused}");
+    let missing = host.call_route("janitor", put("nothing")).expect_err("no such entity");
+    assert_eq!(refused.to_string().replace("secret", "nothing"), missing.to_string(), "the same answer");
+    assert_eq!(host.entity("secret").expect("read").expect("kept").data, json!({}));
+    assert_eq!(host.plugin("janitor").expect("loaded").health.denials, 1, "the refusal counted");
+    host.create_entity_with_id("n1", "note", json!({})).expect("create");
+    assert_eq!(call_json(&host, "janitor", put("n1")).0, 200, "a note it may update");
+}

@@ -14,7 +14,7 @@
 //! made earlier in the same chain is refused: it would run the same hooks
 //! round again (a cycle).
 
-use super::{Caller, in_place, read_in_place};
+use super::{Caller, PluginContext, in_place, read_in_place};
 use crate::GuestError;
 use crate::bindings::plinth::plugin::{entities as wit, types};
 use crate::entity_writes::{Entities, EntitiesHandle};
@@ -94,15 +94,24 @@ fn grant_of(write: EntityEvent) -> HostFunction {
 /// Gives each write of a finished call its event's share of what the call
 /// may still cause: what is left of the call's budget after its own writes,
 /// split evenly over the writes and, within each, over the plugins whose
-/// hooks it runs. So a tree of hooks writing entities never makes more
-/// writes in all than its first call's budget, however wide it grows.
-pub(crate) fn share_budget(changes: &mut [EntityChange], budget: u32) {
+/// hooks it runs that may write entities (`can_write`). So a tree of hooks
+/// writing entities never makes more writes in all than its first call's
+/// budget, however wide it grows.
+pub(crate) fn share_budget(changes: &mut [EntityChange], budget: u32, can_write: impl Fn(&str) -> bool) {
     let writes = u32::try_from(changes.len()).unwrap_or(u32::MAX);
     let left = budget.saturating_sub(writes);
     for change in changes {
-        let hooks = u32::try_from(change.deliveries.plugins.len()).unwrap_or(u32::MAX).max(1);
-        change.deliveries.chain.budget = Some(left / writes.max(1) / hooks);
+        let writers = change.deliveries.plugins.iter().filter(|plugin| can_write(plugin)).count();
+        let writers = u32::try_from(writers).unwrap_or(u32::MAX).max(1);
+        change.deliveries.chain.budget = Some(left / writes.max(1) / writers);
     }
+}
+
+/// Whether a plugin holds any entity write grant.
+pub(crate) fn writes_entities(plugin: &PluginContext) -> bool {
+    [EntityEvent::Created, EntityEvent::Updated, EntityEvent::Deleted]
+        .into_iter()
+        .any(|write| plugin.grants.contains(&grant_of(write)))
 }
 
 impl EntitiesView<'_> {
@@ -117,11 +126,10 @@ impl EntitiesView<'_> {
         target: &str,
     ) -> Result<(Arc<Entities>, WriteChain), GuestError> {
         let id = self.caller.plugin.id.clone();
+        self.may_write()?;
+        let entities = self.entities()?;
         let Some(chain) = &self.caller.chain else {
-            let message = format!(
-                "plugin `{id}` may write entities only from its routes and hooks, not while loading or from a widget"
-            );
-            return Err(self.refuse(GuestError::Denied(message)));
+            return Err(GuestError::Denied(format!("plugin `{id}` may not write entities in this call")));
         };
         let made = self.caller.entity_changes.len();
         let allowed = MAX_WRITES_PER_CALL
@@ -157,13 +165,36 @@ impl EntitiesView<'_> {
             );
             return Err(self.refuse(GuestError::InvalidInput(message)));
         }
+        let mut continued = WriteChain { links: chain.links.clone(), budget: None };
+        continued.links.push(link);
+        Ok((entities, continued))
+    }
+
+    /// Refuses a write from a call that may not write: loading and widgets
+    /// (whose calls run inside other writes' field checks).
+    fn may_write(&mut self) -> Result<(), GuestError> {
+        if self.caller.chain.is_some() {
+            return Ok(());
+        }
+        let message = format!(
+            "plugin `{}` may write entities only from its routes and hooks, not while loading or from a widget",
+            self.caller.plugin.id
+        );
+        Err(self.refuse(GuestError::Denied(message)))
+    }
+
+    /// The host's entity part, if it is running and its database commits
+    /// plugins' entity writes with their storage.
+    fn entities(&mut self) -> Result<Arc<Entities>, GuestError> {
         let entities = self
             .entities
             .get()
             .ok_or_else(|| GuestError::Internal("entity write did not run: the host is stopping".into()))?;
-        let mut continued = WriteChain { links: chain.links.clone(), budget: None };
-        continued.links.push(link);
-        Ok((entities, continued))
+        if !entities.commits_plugin_writes() {
+            let message = "this application's database does not commit plugins' entity writes".to_string();
+            return Err(self.refuse(GuestError::Denied(message)));
+        }
+        Ok(entities)
     }
 
     /// Whether the manifest's `entity_types` lets `write` touch `entity_type`.
@@ -178,25 +209,39 @@ impl EntitiesView<'_> {
         error
     }
 
-    /// The entity an update or delete targets, read on the host's path;
-    /// none when it does not exist or is of a type the plugin may not
-    /// `write` (so an ungranted type is not told from a missing entity).
+    /// The entity an update or delete targets: as this call's own writes
+    /// left it, else as stored; none when it does not exist or is of a type
+    /// the plugin may not `write` (so an ungranted type is not told from a
+    /// missing entity).
     fn target(&mut self, write: EntityEvent, id: &str) -> Result<Option<Entity>, GuestError> {
-        let found = in_place(|| self.store.get(id)).map_err(|e| self.caller.internal("entity write", e))?;
+        let own = self.caller.entity_changes.iter().rev().find(|change| change.entity.id == id);
+        let found = match own {
+            Some(change) => (change.write != EntityEvent::Deleted).then(|| change.entity.clone()),
+            None => in_place(|| self.store.get(id)).map_err(|e| self.caller.internal("entity write", e))?,
+        };
         match found {
             Some(entity) if !self.type_allowed(write, &entity.entity_type) => {
-                self.caller.plugin.health.denied();
-                let message = format!(
-                    "plugin `{}` may {} only entities of the types in capabilities.entity_types.{}",
-                    self.caller.plugin.id,
-                    grant_of(write).name().trim_start_matches("entity_"),
-                    grant_of(write)
-                );
-                self.refuse(GuestError::Denied(message));
+                self.type_refused(write, None);
                 Ok(None)
             }
             found => Ok(found),
         }
+    }
+
+    /// Logs and counts a write of a type the manifest does not list; the
+    /// refusal a create answers (`type_named`: the type it asked for).
+    fn type_refused(&mut self, write: EntityEvent, type_named: Option<&str>) -> GuestError {
+        self.caller.plugin.health.denied();
+        let grant = grant_of(write);
+        let mut message = format!(
+            "plugin `{}` may {} only entities of the types in capabilities.entity_types.{grant}",
+            self.caller.plugin.id,
+            grant.name().trim_start_matches("entity_")
+        );
+        if let Some(entity_type) = type_named {
+            message.push_str(&format!(", not `{entity_type}`"));
+        }
+        self.refuse(GuestError::Denied(message))
     }
 
     /// Keeps a planned write for the call's commit, or answers why not.
@@ -260,16 +305,13 @@ impl wit::Host for EntitiesView<'_> {
         entity_type: String,
         data: String,
     ) -> wasmtime::Result<Result<types::Entity, GuestError>> {
-        if let Err(denied) = self.caller.require(grant_of(EntityEvent::Created)) {
+        if let Err(denied) =
+            self.caller.require(grant_of(EntityEvent::Created)).and_then(|()| self.may_write())
+        {
             return Ok(Err(denied));
         }
         if !self.type_allowed(EntityEvent::Created, &entity_type) {
-            self.caller.plugin.health.denied();
-            let message = format!(
-                "plugin `{}` may create only entities of the types in capabilities.entity_types.entity_create, not `{entity_type}`",
-                self.caller.plugin.id
-            );
-            return Ok(Err(self.refuse(GuestError::Denied(message))));
+            return Ok(Err(self.type_refused(EntityEvent::Created, Some(&entity_type))));
         }
         let data = match serde_json::from_str(&data) {
             Ok(data) => data,
@@ -289,7 +331,9 @@ impl wit::Host for EntitiesView<'_> {
         id: String,
         data: String,
     ) -> wasmtime::Result<Result<types::Entity, GuestError>> {
-        if let Err(denied) = self.caller.require(grant_of(EntityEvent::Updated)) {
+        if let Err(denied) =
+            self.caller.require(grant_of(EntityEvent::Updated)).and_then(|()| self.may_write())
+        {
             return Ok(Err(denied));
         }
         let data = match serde_json::from_str(&data) {
@@ -310,7 +354,9 @@ impl wit::Host for EntitiesView<'_> {
     }
 
     async fn delete(&mut self, id: String) -> wasmtime::Result<Result<bool, GuestError>> {
-        if let Err(denied) = self.caller.require(grant_of(EntityEvent::Deleted)) {
+        if let Err(denied) =
+            self.caller.require(grant_of(EntityEvent::Deleted)).and_then(|()| self.may_write())
+        {
             return Ok(Err(denied));
         }
         let current = match self.target(EntityEvent::Deleted, &id) {

@@ -21,7 +21,7 @@ use crate::error::HostError;
 use crate::plugin::LoadedPlugin;
 use crate::plugin::invoke::Invoker;
 use crate::plugin_log::now_millis;
-use crate::store::{Backend, EntityChange, NewDeliveries, WriteChain};
+use crate::store::{Backend, NewDeliveries, WriteChain};
 use crate::types::{Entity, EntityQuery};
 use delivery::Delivered;
 use serde::Serialize;
@@ -32,6 +32,7 @@ use std::time::Duration;
 mod delivery;
 mod field_check;
 mod field_configs;
+mod plugin_writes;
 
 pub use crate::types::{EntityEvent, HookOutcome};
 pub(crate) use delivery::POLL_INTERVAL;
@@ -253,45 +254,6 @@ impl Entities {
             lease: LEASE,
             chain: WriteChain::default(),
         }
-    }
-
-    /// The deliveries of a plugin's write (`entities.create`, `update`,
-    /// `delete`, from a capability view): due at once, for whichever node's
-    /// delivery loop claims them first, and carrying the write's `chain`.
-    /// The hooks run after the plugin's call, so one never runs inside another.
-    fn due_now(&self, chain: WriteChain) -> NewDeliveries {
-        let plugins = self.invoker.registry.hook_plugins();
-        NewDeliveries { lease: Duration::ZERO, chain, ..self.deliveries(&plugins) }
-    }
-
-    /// A plugin's create of entity `id`, checked as the host's own is and
-    /// left for the call's commit.
-    pub(crate) async fn plan_create(
-        &self,
-        id: &str,
-        entity_type: &str,
-        data: Value,
-        chain: WriteChain,
-    ) -> Result<EntityChange, HostError> {
-        let entity = self.new_entity(id, entity_type, data).await?;
-        Ok(EntityChange { write: EntityEvent::Created, entity, deliveries: self.due_now(chain) })
-    }
-
-    /// A plugin's update of `current`, checked as the host's own is and left
-    /// for the call's commit.
-    pub(crate) async fn plan_update(
-        &self,
-        current: Entity,
-        data: Value,
-        chain: WriteChain,
-    ) -> Result<EntityChange, HostError> {
-        let entity = self.updated(current, data).await?;
-        Ok(EntityChange { write: EntityEvent::Updated, entity, deliveries: self.due_now(chain) })
-    }
-
-    /// A plugin's delete of `current`, left for the call's commit.
-    pub(crate) fn plan_delete(&self, current: Entity, chain: WriteChain) -> EntityChange {
-        EntityChange { write: EntityEvent::Deleted, entity: current, deliveries: self.due_now(chain) }
     }
 
     /// Delivers a committed write's event to `plugins` (delivery `ids`, in

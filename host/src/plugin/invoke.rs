@@ -16,7 +16,7 @@ use super::health::{BreakerConfig, Clock, Outcome};
 use super::phase::Phase;
 use super::reserve::Reserves;
 use crate::GuestError;
-use crate::capabilities::entities::{TREE_WRITES, share_budget};
+use crate::capabilities::entities::{TREE_WRITES, share_budget, writes_entities};
 use crate::capabilities::in_place;
 use crate::capabilities::storage::StorageConflict;
 use crate::embedder::EmbedderFault;
@@ -127,7 +127,9 @@ impl Invoker {
         for run in 0..ATTEMPTS {
             // The first run shares the plugin's serial lock with its other
             // calls; a re-run after a conflict holds it alone.
-            let outcome = if run == 0 {
+            let outcome = if !phase.takes_serial_lock() {
+                invocation.attempt().await
+            } else if run == 0 {
                 match self.by_deadline(deadline, context.serial.read()).await {
                     Ok(_shared) => invocation.attempt().await,
                     Err(_) => Attempt::Done(Err(timed_out())),
@@ -313,7 +315,10 @@ impl<R: Send> Invocation<'_, R> {
                     .and_then(|value| accept(&value).map(|()| value).map_err(|kind| self.error(kind)));
                 let mut changes = storage.into_changes();
                 changes.entities = entity_changes;
-                share_budget(&mut changes.entities, budget);
+                let registry = &invoker.registry;
+                let can_write =
+                    |id: &str| registry.get(id).is_some_and(|plugin| writes_entities(&plugin.context));
+                share_budget(&mut changes.entities, budget, can_write);
                 if result.is_err() {
                     changes.writes.clear();
                     changes.entities.clear();

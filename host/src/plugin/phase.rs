@@ -91,6 +91,14 @@ impl Phase {
     pub(crate) fn runs_when_switched_off(&self) -> bool {
         matches!(self, Phase::Init)
     }
+
+    /// Whether it takes the plugin's serial lock (`PluginContext::serial`).
+    /// A widget's call never does: it runs inside the field checks of
+    /// entity writes, possibly its own plugin's call re-run after a
+    /// conflict, which holds that lock alone.
+    pub(crate) fn takes_serial_lock(&self) -> bool {
+        !matches!(self, Phase::Render { .. } | Phase::Validate { .. })
+    }
 }
 
 #[cfg(test)]
@@ -127,6 +135,7 @@ mod tests {
                 _ => None,
             };
             assert_eq!(phase.write_chain(), writes, "{label}");
+            assert_eq!(phase.takes_serial_lock(), !label.starts_with("widget"), "{label}");
             let settles = phase.delivery().map(|(event, delivery)| (event, delivery.id));
             assert_eq!(
                 settles,

@@ -65,7 +65,7 @@ pub struct NewDeliveries {
 /// hooks that write entities can be bounded and its cycles found
 /// (`capabilities::entities`). Kept with each delivery, as JSON.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, from = "StoredChain")]
 pub struct WriteChain {
     /// The writes, oldest first.
     pub links: Vec<ChainLink>,
@@ -73,6 +73,29 @@ pub struct WriteChain {
     /// one that follows from them (none: the application's write, whose
     /// hooks each start with the full budget).
     pub budget: Option<u32>,
+}
+
+/// A [`WriteChain`] as stored: the object it is written as, or the bare
+/// list of links the first development build of 0.3.0 wrote.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum StoredChain {
+    Chain {
+        #[serde(default)]
+        links: Vec<ChainLink>,
+        #[serde(default)]
+        budget: Option<u32>,
+    },
+    Links(Vec<ChainLink>),
+}
+
+impl From<StoredChain> for WriteChain {
+    fn from(stored: StoredChain) -> WriteChain {
+        match stored {
+            StoredChain::Chain { links, budget } => WriteChain { links, budget },
+            StoredChain::Links(links) => WriteChain { links, budget: None },
+        }
+    }
 }
 
 /// One plugin write in a [`WriteChain`].
@@ -201,6 +224,10 @@ pub struct EntityChange {
     pub write: EntityEvent,
     /// The entity as written (for a delete, only its id counts).
     pub entity: Entity,
+    /// For an update or delete, the `updated_at` the call saw: the write
+    /// applies only to the entity as it was then (another write since is a
+    /// conflict, and the call runs again).
+    pub seen: Option<u64>,
     /// The outbox entries its event adds.
     pub deliveries: NewDeliveries,
 }
@@ -294,9 +321,17 @@ pub trait PluginKv: Send + Sync {
         self.usage(plugin)
     }
     /// Atomically: checks that every read and listing in `changes` still
-    /// holds, applies the writes, and checks that the plugin's usage is within
-    /// `quota` wherever the writes made it grow. All or nothing.
+    /// holds, applies the writes (the entity writes in
+    /// [`KvChanges::entities`] too, when [`PluginKv::commits_entity_writes`]),
+    /// and checks that the plugin's usage is within `quota` wherever the
+    /// writes made it grow. All or nothing.
     fn commit(&self, plugin: &str, changes: &KvChanges, quota: Usage) -> Result<(), CommitError>;
+    /// Whether [`PluginKv::commit`] applies [`KvChanges::entities`]: Plinth's
+    /// backends do. A backend that does not keeps the default, and plugins'
+    /// entity writes are refused rather than lost.
+    fn commits_entity_writes(&self) -> bool {
+        false
+    }
 }
 
 /// Hook outcomes, the most recent kept (older ones dropped by the backend).
@@ -305,4 +340,24 @@ pub trait PluginKv: Send + Sync {
 pub trait HookRecords: Send + Sync {
     /// The most recent `limit` outcomes, oldest first.
     fn recent(&self, limit: usize) -> Result<Vec<HookOutcome>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Chains read back from every form they were stored in: the object,
+    /// the migration's default `{}`, and the bare list of links the first
+    /// development build wrote.
+    #[test]
+    fn write_chains_read_back_from_every_stored_form() {
+        let link = ChainLink { plugin: "p".into(), write: EntityEvent::Created, entity: "e".into() };
+        let chain = WriteChain { links: vec![link.clone()], budget: Some(3) };
+        let stored = serde_json::to_string(&chain).expect("stored");
+        assert_eq!(serde_json::from_str::<WriteChain>(&stored).expect("object"), chain);
+        assert_eq!(serde_json::from_str::<WriteChain>("{}").expect("default"), WriteChain::default());
+        let old = r#"[{"plugin":"p","write":"created","entity":"e"}]"#;
+        let read = serde_json::from_str::<WriteChain>(old).expect("a bare list");
+        assert_eq!(read, WriteChain { links: vec![link], budget: None });
+    }
 }

@@ -5,7 +5,7 @@
 //! query and releases what it held; a quick one costs a single statement.
 
 use super::{Error, Postgres, fail, outbox, to_i64, to_u64};
-use crate::store::{EntityStore, NewDeliveries, StoreError};
+use crate::store::{EntityChange, EntityStore, NewDeliveries, StoreError};
 use crate::types::{Entity, EntityEvent, EntityQuery, field_path};
 use deadpool_postgres::{GenericClient, Pool};
 use std::time::Instant;
@@ -170,7 +170,7 @@ impl EntityStore for Postgres {
     fn update(&self, entity: &Entity, deliveries: &NewDeliveries) -> Result<Option<Vec<u64>>, StoreError> {
         let (entity, deliveries) = (entity.clone(), deliveries.clone());
         self.run("updating an entity", move |pool| async move {
-            update_in(&pool.get().await?, &entity, &deliveries).await
+            update_in(&pool.get().await?, &entity, None, &deliveries).await
         })
     }
 
@@ -179,11 +179,25 @@ impl EntityStore for Postgres {
         self.run("deleting an entity", move |pool| async move {
             let mut client = pool.get().await?;
             let transaction = client.transaction().await?;
-            let deleted = delete_in(&transaction, &id, &deliveries).await?;
+            let deleted = delete_in(&transaction, &id, None, &deliveries).await?;
             transaction.commit().await?;
             Ok(deleted)
         })
     }
+}
+
+/// Applies a plugin's entity write inside the open `transaction`: whether
+/// it found its entity as the plugin saw it (a create, whether the id was free).
+pub(super) async fn apply_change(
+    transaction: &impl GenericClient,
+    change: &EntityChange,
+) -> Result<bool, Error> {
+    let (entity, seen, deliveries) = (&change.entity, change.seen, &change.deliveries);
+    Ok(match change.write {
+        EntityEvent::Created => insert_in(transaction, entity, deliveries).await?.is_some(),
+        EntityEvent::Updated => update_in(transaction, entity, seen, deliveries).await?.is_some(),
+        EntityEvent::Deleted => delete_in(transaction, &entity.id, seen, deliveries).await?.is_some(),
+    })
 }
 
 /// Adds an entity and its `created` deliveries in one statement on
@@ -209,17 +223,20 @@ pub(super) async fn insert_in(
 }
 
 /// Replaces an entity's data and adds its `updated` deliveries in one
-/// statement on `client`; `None` when it does not exist.
+/// statement on `client`; `None` when it does not exist (or, given `seen`,
+/// was written since it had that `updated_at`).
 pub(super) async fn update_in(
     client: &impl GenericClient,
     entity: &Entity,
+    seen: Option<u64>,
     deliveries: &NewDeliveries,
 ) -> Result<Option<Vec<u64>>, Error> {
-    let updated_at = to_i64(entity.updated_at)?;
+    let (updated_at, seen) = (to_i64(entity.updated_at)?, seen.map(to_i64).transpose()?);
     outbox::write_with_deliveries(
         client,
-        "UPDATE entities SET data = $2, updated_at = $3 WHERE id = $1 RETURNING id",
-        &[&entity.id, &entity.data, &updated_at],
+        "UPDATE entities SET data = $2, updated_at = $3
+         WHERE id = $1 AND ($4::bigint IS NULL OR updated_at = $4) RETURNING id",
+        &[&entity.id, &entity.data, &updated_at, &seen],
         EntityEvent::Updated,
         entity,
         deliveries,
@@ -228,19 +245,23 @@ pub(super) async fn update_in(
 }
 
 /// Removes an entity and adds its `deleted` deliveries inside the open
-/// `transaction`: the entity as it was, or `None` when it did not exist.
+/// `transaction`: the entity as it was, or `None` when it did not exist
+/// (or, given `seen`, was written since it had that `updated_at`).
 pub(super) async fn delete_in(
     transaction: &impl GenericClient,
     id: &str,
+    seen: Option<u64>,
     deliveries: &NewDeliveries,
 ) -> Result<Option<(Entity, Vec<u64>)>, Error> {
     let statement = transaction
         .prepare_cached(
-            "DELETE FROM entities WHERE id = $1 RETURNING id, entity_type, data, created_at, updated_at",
+            "DELETE FROM entities WHERE id = $1 AND ($2::bigint IS NULL OR updated_at = $2)
+             RETURNING id, entity_type, data, created_at, updated_at",
         )
         .await?;
-    let Some(entity) = transaction.query_opt(&statement, &[&id]).await?.as_ref().map(from_row).transpose()?
-    else {
+    let seen = seen.map(to_i64).transpose()?;
+    let found = transaction.query_opt(&statement, &[&id, &seen]).await?;
+    let Some(entity) = found.as_ref().map(from_row).transpose()? else {
         return Ok(None);
     };
     let ids = outbox::add(transaction, EntityEvent::Deleted, &entity, deliveries).await?;

@@ -18,7 +18,6 @@ use super::{Error, LOCK_TIMEOUT, Postgres, entities, to_i64, to_u64};
 use crate::store::{CommitError, KvChanges, PluginKv, StoreError, Usage, Versioned};
 use crate::store::{HOOK_RECORDS_KEPT as KEPT, HOOK_RECORDS_TRIM_EVERY as TRIM_EVERY, event_name};
 use crate::sync::locked;
-use crate::types::EntityEvent;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
@@ -154,18 +153,14 @@ async fn commit_with_entities(
     quota: Usage,
 ) -> Result<Result<Option<Hint>, CommitError>, Error> {
     let transaction = client.transaction().await?;
+    // An entity row another commit holds is waited for no longer than a
+    // storage key is (`plinth_commit` sets its own budget after this).
+    let lock_timeout = format!("SET LOCAL lock_timeout = {}", LOCK_TIMEOUT.as_millis());
+    transaction.batch_execute(&lock_timeout).await?;
     for change in &changes.entities {
-        let (entity, deliveries) = (&change.entity, &change.deliveries);
-        let written = match change.write {
-            EntityEvent::Created => entities::insert_in(&transaction, entity, deliveries).await?.is_some(),
-            EntityEvent::Updated => entities::update_in(&transaction, entity, deliveries).await?.is_some(),
-            EntityEvent::Deleted => {
-                entities::delete_in(&transaction, &entity.id, deliveries).await?.is_some()
-            }
-        };
-        if !written {
+        if !entities::apply_change(&transaction, change).await? {
             // Dropped unfinished: the transaction rolls back.
-            return Ok(Err(CommitError::Conflict { key: format!("(entity `{}`)", entity.id) }));
+            return Ok(Err(CommitError::Conflict { key: format!("(entity `{}`)", change.entity.id) }));
         }
     }
     let outcome = commit_in_one_statement(&transaction, plugin, changes, quota).await?;
@@ -176,6 +171,10 @@ async fn commit_with_entities(
 }
 
 impl PluginKv for Postgres {
+    fn commits_entity_writes(&self) -> bool {
+        true
+    }
+
     fn get(&self, plugin: &str, key: &str) -> Result<Option<Versioned>, StoreError> {
         let (plugin, key) = (plugin.to_owned(), key.to_owned());
         self.run("reading plugin storage", move |pool| async move {
@@ -220,7 +219,8 @@ impl PluginKv for Postgres {
         // A few commits per plugin at a time on this node: commits that share
         // a key wait for each other in the database, holding a pooled
         // connection, so a hot key must not take the whole pool.
-        let slots = changes.needs_storage_commit().then(|| self.commit_slots(&plugin));
+        let slots = (changes.needs_storage_commit() || !changes.entities.is_empty())
+            .then(|| self.commit_slots(&plugin));
         let hints = self.usage_hints.clone();
         self.run("committing plugin storage", move |pool| async move {
             let _slot = match &slots {
@@ -239,7 +239,9 @@ impl PluginKv for Postgres {
                 // Another commit held a key too long, or the database broke a
                 // deadlock: nothing was written; the host runs the call again.
                 Err(Error::Db(error)) if is_contention(&error) => Err(CommitError::Conflict {
-                    key: format!("(a key of {plugin}'s storage is held by another commit)"),
+                    key: format!(
+                        "(a key of {plugin}'s storage, or an entity it writes, is held by another commit)"
+                    ),
                 }),
                 Err(error) => {
                     // Its outcome is unknown (a connection lost mid-commit, say).

@@ -4,7 +4,7 @@
 
 use super::held::stopped_at_deadline;
 use super::{Sqlite, fail, outbox};
-use crate::store::{EntityStore, NewDeliveries, StoreError};
+use crate::store::{EntityChange, EntityStore, NewDeliveries, StoreError};
 use crate::types::{Entity, EntityEvent, EntityQuery, field_path};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
@@ -108,11 +108,11 @@ impl EntityStore for Sqlite {
     }
 
     fn update(&self, entity: &Entity, deliveries: &NewDeliveries) -> Result<Option<Vec<u64>>, StoreError> {
-        self.in_transaction("updating an entity", |db| update_in(db, entity, deliveries))
+        self.in_transaction("updating an entity", |db| update_in(db, entity, None, deliveries))
     }
 
     fn delete(&self, id: &str, deliveries: &NewDeliveries) -> Result<Option<(Entity, Vec<u64>)>, StoreError> {
-        self.in_transaction("deleting an entity", |db| delete_in(db, id, deliveries))
+        self.in_transaction("deleting an entity", |db| delete_in(db, id, None, deliveries))
     }
 }
 
@@ -134,6 +134,17 @@ impl Sqlite {
         };
         run().map_err(fail(operation))
     }
+}
+
+/// Applies a plugin's entity write inside `db`'s transaction: whether it
+/// found its entity as the plugin saw it (a create, whether the id was free).
+pub(super) fn apply_change(db: &Connection, change: &EntityChange) -> rusqlite::Result<bool> {
+    let (entity, seen, deliveries) = (&change.entity, change.seen, &change.deliveries);
+    Ok(match change.write {
+        EntityEvent::Created => insert_in(db, entity, deliveries)?.is_some(),
+        EntityEvent::Updated => update_in(db, entity, seen, deliveries)?.is_some(),
+        EntityEvent::Deleted => delete_in(db, &entity.id, seen, deliveries)?.is_some(),
+    })
 }
 
 /// Adds an entity and its `created` deliveries inside `db`'s transaction;
@@ -161,15 +172,19 @@ pub(super) fn insert_in(
 }
 
 /// Replaces an entity's data and adds its `updated` deliveries inside
-/// `db`'s transaction; `None` when it does not exist.
+/// `db`'s transaction; `None` when it does not exist (or, given `seen`, was
+/// written since it had that `updated_at`).
 pub(super) fn update_in(
     db: &Connection,
     entity: &Entity,
+    seen: Option<u64>,
     deliveries: &NewDeliveries,
 ) -> rusqlite::Result<Option<Vec<u64>>> {
     let changed = db
-        .prepare_cached("UPDATE entities SET data = ?2, updated_at = ?3 WHERE id = ?1")?
-        .execute(params![entity.id, entity.data.to_string(), entity.updated_at])?;
+        .prepare_cached(
+            "UPDATE entities SET data = ?2, updated_at = ?3 WHERE id = ?1 AND (?4 IS NULL OR updated_at = ?4)",
+        )?
+        .execute(params![entity.id, entity.data.to_string(), entity.updated_at, seen])?;
     if changed == 0 {
         return Ok(None);
     }
@@ -177,15 +192,19 @@ pub(super) fn update_in(
 }
 
 /// Removes an entity and adds its `deleted` deliveries inside `db`'s
-/// transaction: the entity as it was, or `None` when it did not exist.
+/// transaction: the entity as it was, or `None` when it did not exist (or,
+/// given `seen`, was written since it had that `updated_at`).
 pub(super) fn delete_in(
     db: &Connection,
     id: &str,
+    seen: Option<u64>,
     deliveries: &NewDeliveries,
 ) -> rusqlite::Result<Option<(Entity, Vec<u64>)>> {
     let deleted = db
-        .prepare_cached(&format!("DELETE FROM entities WHERE id = ?1 RETURNING {COLUMNS}"))?
-        .query_row([id], from_row)
+        .prepare_cached(&format!(
+            "DELETE FROM entities WHERE id = ?1 AND (?2 IS NULL OR updated_at = ?2) RETURNING {COLUMNS}"
+        ))?
+        .query_row(params![id, seen], from_row)
         .optional()?;
     let Some(entity) = deleted else {
         return Ok(None);

@@ -7,7 +7,6 @@ use super::grouped::Commit;
 use super::held::Held;
 use super::{Sqlite, entities, error, fail};
 use crate::store::{CommitError, KvChanges, PluginKv, StoreError, Usage, Versioned};
-use crate::types::EntityEvent;
 use rusqlite::{Connection, OptionalExtension, params};
 
 fn list_keys(db: &Connection, plugin: &str, prefix: &str) -> rusqlite::Result<Vec<String>> {
@@ -89,6 +88,10 @@ impl PluginKv for Sqlite {
     fn commit(&self, plugin: &str, changes: &KvChanges, quota: Usage) -> Result<(), CommitError> {
         self.commit_grouped(Commit { plugin, changes, quota })
     }
+
+    fn commits_entity_writes(&self) -> bool {
+        true
+    }
 }
 
 /// Applies one plugin's commit inside `db`'s open transaction (or
@@ -113,16 +116,8 @@ pub(super) fn apply(db: &Connection, commit: &Commit<'_>) -> Result<(), CommitEr
         }
     }
     for change in &changes.entities {
-        let (entity, deliveries) = (&change.entity, &change.deliveries);
-        let written = match change.write {
-            EntityEvent::Created => entities::insert_in(db, entity, deliveries).map(|ids| ids.is_some()),
-            EntityEvent::Updated => entities::update_in(db, entity, deliveries).map(|ids| ids.is_some()),
-            EntityEvent::Deleted => {
-                entities::delete_in(db, &entity.id, deliveries).map(|gone| gone.is_some())
-            }
-        };
-        if !written.map_err(sql)? {
-            return Err(CommitError::Conflict { key: format!("(entity `{}`)", entity.id) });
+        if !entities::apply_change(db, change).map_err(sql)? {
+            return Err(CommitError::Conflict { key: format!("(entity `{}`)", change.entity.id) });
         }
     }
     if changes.writes.is_empty() {

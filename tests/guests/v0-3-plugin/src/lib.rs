@@ -3,6 +3,9 @@
 //! - `DELETE /entity/{id}` deletes one and answers whether it existed;
 //!   `POST /entity/{type}` creates one with the request body as its data
 //!   (and with `?then=fail` fails afterwards, so nothing is written);
+//!   `PUT /entity/{id}` replaces one's data with the request body;
+//!   `POST /twice/{type}` creates one, updates it and deletes it twice in
+//!   one call, answering what each write answered;
 //!   `POST /many/{n}` creates `n` entities of type `bulk`, stopping at the
 //!   first refusal, and answers how many it made and why it stopped.
 //! - Its `on_entity_created` hook deletes every entity created with
@@ -60,6 +63,8 @@ impl Plugin for Janitor {
         Router::new()
             .delete("/entity/{id}", delete)
             .post("/entity/{type}", create)
+            .put("/entity/{id}", update)
+            .post("/twice/{type}", twice)
             .post("/many/{n}", many)
             .get("/deleted", deleted)
     }
@@ -77,6 +82,19 @@ fn create(request: Request) -> Result<Response, Error> {
         return Err(Error::Internal(format!("failing after creating {}", entity.id())));
     }
     Ok(Response::json(201, &json!({ "id": entity.id(), "data": entity.json::<Value>()? })))
+}
+
+fn update(request: Request) -> Result<Response, Error> {
+    let data: Value = request.json()?;
+    let entity = host::entity_update(request.param("id"), &data)?;
+    Ok(Response::json(200, &json!({ "id": entity.id(), "data": entity.json::<Value>()? })))
+}
+
+fn twice(request: Request) -> Result<Response, Error> {
+    let created = host::entity_create(request.param("type"), &json!({ "step": 1 }))?;
+    let updated = host::entity_update(created.id(), &json!({ "step": 2 }))?;
+    let deleted = [host::entity_delete(created.id())?, host::entity_delete(created.id())?];
+    Ok(Response::json(200, &json!({ "updated": updated.json::<Value>()?, "deleted": deleted })))
 }
 
 fn many(request: Request) -> Result<Response, Error> {
