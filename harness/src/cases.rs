@@ -122,6 +122,10 @@ struct Expect {
     hook_error: Option<Option<String>>,
     /// The plugin's storage holds these JSON values (`null`: the key is absent).
     storage: Option<Map<String, Value>>,
+    /// By entity type: exactly this many entities of it after the action,
+    /// oldest first, each one's data containing the one listed (a plugin's
+    /// own entity writes, WIT 0.3.0, included).
+    entities: Option<std::collections::BTreeMap<String, Vec<Value>>>,
     /// The plugin's log has a record containing each of these.
     log: Option<Vec<String>>,
 }
@@ -257,6 +261,16 @@ fn exercise(host: &Host, id: &str, case: &Case) -> anyhow::Result<()> {
     }
     if let Some(widget) = &case.widget {
         check_widget(host, id, widget, expect)?;
+    }
+    for (entity_type, wanted) in expect.entities.iter().flatten() {
+        let query = plinth_host::EntityQuery { entity_type: Some(entity_type.clone()), ..Default::default() };
+        let stored: Vec<Value> = host.entities(&query)?.into_iter().map(|entity| entity.data).collect();
+        anyhow::ensure!(
+            stored.len() == wanted.len()
+                && stored.iter().zip(wanted).all(|(data, wanted)| contains(data, wanted)),
+            "the `{entity_type}` entities are {stored:?}, expected {} containing {wanted:?}",
+            wanted.len()
+        );
     }
     for (key, wanted) in expect.storage.iter().flatten() {
         let stored = host.storage_get(id, key)?;

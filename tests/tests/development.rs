@@ -291,3 +291,25 @@ fn a_call_writes_an_entity_several_times_and_narrowed_types_look_missing() {
     host.create_entity_with_id("n1", "note", json!({})).expect("create");
     assert_eq!(call_json(&host, "janitor", put("n1")).0, 200, "a note it may update");
 }
+
+/// `plinth test` cases say which entities a plugin's writes leave, and a
+/// case whose entities differ fails.
+#[test]
+fn test_cases_check_the_entities_a_plugin_writes() {
+    let open = |data: &std::path::Path| Ok(Host::open(data)?);
+    let run = |expected: Value| {
+        let plugin = writer(&WRITES, json!({}));
+        std::fs::create_dir(plugin.path().join("tests")).expect("tests folder");
+        let case = json!({
+            "name": "a note is created",
+            "entities": [ { "id": "old", "entity_type": "note", "data": { "title": "Old", "tagged": true } } ],
+            "request": { "method": "POST", "path": "/entity/note", "body": { "title": "Ada" } },
+            "expect": { "status": 201, "entities": expected },
+        });
+        std::fs::write(plugin.path().join("tests/cases.json"), case.to_string()).expect("case");
+        plinth_test::cases::run(plugin.path(), &open).expect("run the cases")
+    };
+    assert!(run(json!({ "note": [{ "title": "Old" }, { "title": "Ada" }], "bulk": [] })));
+    assert!(!run(json!({ "note": [{ "title": "Ada" }] })), "one note too few");
+    assert!(!run(json!({ "note": [{ "title": "Old" }, { "title": "Bob" }] })), "another title");
+}
