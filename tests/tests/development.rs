@@ -313,3 +313,26 @@ fn test_cases_check_the_entities_a_plugin_writes() {
     assert!(!run(json!({ "note": [{ "title": "Ada" }] })), "one note too few");
     assert!(!run(json!({ "note": [{ "title": "Old" }, { "title": "Bob" }] })), "another title");
 }
+
+/// A plugin that reads an entity and writes it back later never overwrites
+/// a write made in between: its commit conflicts, and its re-run reads the
+/// newer version.
+#[test]
+fn a_read_then_update_loses_no_write_made_in_between() {
+    let (_data, host) = fresh_host_on(EngineKind::Native);
+    let plugin = writer(&[&WRITES[..], &["entity_read"]].concat(), json!({}));
+    host.load_plugin(plugin.path()).expect("load");
+    host.create_entity_with_id("x", "bulk", json!({ "n": 1 })).expect("create");
+    let answer = std::thread::scope(|scope| {
+        let call = scope.spawn(|| call_json(&host, "janitor", RouteRequest::new(Method::Post, "/stale/x")));
+        // While the plugin waits between its read and its update.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        host.update_entity("x", json!({ "n": 2 })).expect("the application's update");
+        call.join().expect("the call")
+    });
+    assert_eq!(answer, (200, json!({ "n": 2, "seen": 2, "by": "plugin" })), "the re-run read n = 2");
+    assert_eq!(
+        host.entity("x").expect("read").expect("kept").data,
+        json!({ "n": 2, "seen": 2, "by": "plugin" })
+    );
+}

@@ -209,14 +209,17 @@ impl EntitiesView<'_> {
         error
     }
 
-    /// The entity an update or delete targets: as this call's own writes
-    /// left it, else as stored; none when it does not exist or is of a type
-    /// the plugin may not `write` (so an ungranted type is not told from a
-    /// missing entity).
-    fn target(&mut self, write: EntityEvent, id: &str) -> Result<Option<Entity>, GuestError> {
+    /// The entity an update or delete targets, with the version the write
+    /// applies to: as this call's own writes left it, else as stored, at the
+    /// version the call first read (a write by another call since then makes
+    /// the commit conflict, and the call runs again). None when it does not
+    /// exist or is of a type the plugin may not `write` (so an ungranted type
+    /// is not told from a missing entity).
+    fn target(&mut self, write: EntityEvent, id: &str) -> Result<Option<(Entity, u64)>, GuestError> {
         let own = self.caller.entity_changes.iter().rev().find(|change| change.entity.id == id);
-        let found = match own {
-            Some(change) => (change.write != EntityEvent::Deleted).then(|| change.entity.clone()),
+        let own = own.map(|change| (change.write != EntityEvent::Deleted).then(|| change.entity.clone()));
+        let found = match &own {
+            Some(own) => own.clone(),
             None => in_place(|| self.store.get(id)).map_err(|e| self.caller.internal("entity write", e))?,
         };
         match found {
@@ -224,7 +227,12 @@ impl EntitiesView<'_> {
                 self.type_refused(write, None);
                 Ok(None)
             }
-            found => Ok(found),
+            Some(entity) => {
+                let read_first = own.is_none().then(|| self.caller.entities_read.get(id).copied()).flatten();
+                let seen = read_first.unwrap_or(entity.updated_at);
+                Ok(Some((entity, seen)))
+            }
+            None => Ok(None),
         }
     }
 
@@ -276,7 +284,10 @@ impl wit::Host for EntitiesView<'_> {
             match read_in_place(self.caller, HostFunction::EntityRead, self.store.reads_in_place(), || {
                 self.store.get(&id)
             }) {
-                Ok(Some(entity)) => Ok(entity.to_wit()),
+                Ok(Some(entity)) => {
+                    self.caller.entities_read.entry(entity.id.clone()).or_insert(entity.updated_at);
+                    Ok(entity.to_wit())
+                }
                 Ok(None) => Err(GuestError::NotFound(format!("no entity with id `{id}`"))),
                 Err(e) => Err(self.caller.internal("entity read", e)),
             }
@@ -288,8 +299,13 @@ impl wit::Host for EntitiesView<'_> {
         &mut self,
         query: wit::EntityQuery,
     ) -> wasmtime::Result<Result<Vec<types::Entity>, GuestError>> {
-        Ok(self.listing(query, "entity find", |store, query, deadline| {
-            Ok(store.find(query, Some(deadline))?.iter().map(Entity::to_wit).collect())
+        let found =
+            self.listing(query, "entity find", |store, query, deadline| store.find(query, Some(deadline)));
+        Ok(found.map(|entities| {
+            for entity in &entities {
+                self.caller.entities_read.entry(entity.id.clone()).or_insert(entity.updated_at);
+            }
+            entities.iter().map(Entity::to_wit).collect()
         }))
     }
 
@@ -340,8 +356,8 @@ impl wit::Host for EntitiesView<'_> {
             Ok(data) => data,
             Err(e) => return Ok(Err(GuestError::InvalidInput(format!("entity data is not JSON: {e}")))),
         };
-        let current = match self.target(EntityEvent::Updated, &id) {
-            Ok(Some(entity)) => entity,
+        let (current, seen) = match self.target(EntityEvent::Updated, &id) {
+            Ok(Some(found)) => found,
             Ok(None) => return Ok(Err(GuestError::NotFound(format!("no entity with id `{id}`")))),
             Err(error) => return Ok(Err(error)),
         };
@@ -349,7 +365,7 @@ impl wit::Host for EntitiesView<'_> {
             Ok(begun) => begun,
             Err(error) => return Ok(Err(error)),
         };
-        let planned = entities.plan_update(current, data, chain).await;
+        let planned = entities.plan_update(current, seen, data, chain).await;
         Ok(self.keep(planned).map(|entity| entity.to_wit()))
     }
 
@@ -359,14 +375,14 @@ impl wit::Host for EntitiesView<'_> {
         {
             return Ok(Err(denied));
         }
-        let current = match self.target(EntityEvent::Deleted, &id) {
-            Ok(Some(entity)) => entity,
+        let (current, seen) = match self.target(EntityEvent::Deleted, &id) {
+            Ok(Some(found)) => found,
             Ok(None) => return Ok(Ok(false)),
             Err(error) => return Ok(Err(error)),
         };
         let result = self
             .begin_write(EntityEvent::Deleted, &id)
-            .and_then(|(entities, chain)| self.keep(Ok(entities.plan_delete(current, chain))));
+            .and_then(|(entities, chain)| self.keep(Ok(entities.plan_delete(current, seen, chain))));
         Ok(result.map(|_| true))
     }
 }

@@ -142,8 +142,9 @@ pub(crate) struct PluginContext {
     /// The plugin's effective limits.
     pub limits: Limits,
     pub health: Health,
-    /// Held shared by every call; a call re-run after a storage conflict
-    /// holds it alone, so the re-run cannot conflict again. One per plugin id,
+    /// Held shared by every call but widget calls; a call re-run after a
+    /// storage conflict holds it alone, so the re-run cannot conflict again
+    /// with the plugin's other calls. One per plugin id,
     /// shared by the versions of a reloaded plugin.
     pub serial: Arc<tokio::sync::RwLock<()>>,
     pub observer: Option<HostCallObserver>,
@@ -163,11 +164,21 @@ pub(crate) struct Caller {
     pub chain: Option<crate::store::WriteChain>,
     /// The entity writes this call made, committed with its storage.
     pub entity_changes: Vec<crate::store::EntityChange>,
+    /// The version (`updated_at`) of each entity this call read first: its
+    /// update or delete applies only to that version (`entities`).
+    pub entities_read: std::collections::HashMap<String, u64>,
 }
 
 impl Caller {
     pub(crate) fn new(plugin: Arc<PluginContext>, deadline: std::time::Instant) -> Caller {
-        Caller { plugin, deadline, log: CallLog::default(), chain: None, entity_changes: Vec::new() }
+        Caller {
+            plugin,
+            deadline,
+            log: CallLog::default(),
+            chain: None,
+            entity_changes: Vec::new(),
+            entities_read: Default::default(),
+        }
     }
 
     /// Checks a grant. A missing one is logged under the plugin's id and

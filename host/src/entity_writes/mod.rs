@@ -199,7 +199,9 @@ impl Entities {
         check_entity(&current.id, &current.entity_type, &data)?;
         self.check_fields(&current.entity_type, &data, Some(&current.data)).await?;
         current.data = data;
-        current.updated_at = now_millis().max(current.created_at);
+        // Always later than the version replaced, even within a millisecond
+        // or on a node whose clock is behind: plugins' writes check it.
+        current.updated_at = now_millis().max(current.updated_at.saturating_add(1));
         Ok(current)
     }
 

@@ -36,20 +36,23 @@ impl Entities {
 
     /// A plugin's update of `current`, checked as the host's own is and left
     /// for the call's commit.
+    /// It applies only to the entity as it was at `seen` (its `updated_at`).
     pub(crate) async fn plan_update(
         &self,
         current: Entity,
+        seen: u64,
         data: Value,
         chain: WriteChain,
     ) -> Result<EntityChange, HostError> {
-        let seen = Some(current.updated_at);
+        let seen = Some(seen);
         let entity = self.updated(current, data).await?;
         Ok(EntityChange { write: EntityEvent::Updated, entity, seen, deliveries: self.due_now(chain) })
     }
 
-    /// A plugin's delete of `current`, left for the call's commit.
-    pub(crate) fn plan_delete(&self, current: Entity, chain: WriteChain) -> EntityChange {
-        let seen = Some(current.updated_at);
+    /// A plugin's delete of `current`, as it was at `seen`, left for the
+    /// call's commit.
+    pub(crate) fn plan_delete(&self, current: Entity, seen: u64, chain: WriteChain) -> EntityChange {
+        let seen = Some(seen);
         EntityChange { write: EntityEvent::Deleted, entity: current, seen, deliveries: self.due_now(chain) }
     }
 

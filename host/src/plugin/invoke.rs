@@ -7,7 +7,8 @@
 //! Storage is serializable per call: when the commit finds that another call
 //! changed what this one read (or together they would pass the quota), the
 //! call runs again from scratch in a fresh instance, this time alone among
-//! the plugin's calls, so it cannot conflict again on this host. The attempt
+//! the plugin's calls (widget calls aside), so it cannot conflict with them
+//! again on this host. The attempt
 //! that conflicted leaves nothing behind: no writes, no log records.
 
 use super::LoadedPlugin;

@@ -65,7 +65,7 @@ pub struct NewDeliveries {
 /// hooks that write entities can be bounded and its cycles found
 /// (`capabilities::entities`). Kept with each delivery, as JSON.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(default, from = "StoredChain")]
+#[serde(from = "StoredChain")]
 pub struct WriteChain {
     /// The writes, oldest first.
     pub links: Vec<ChainLink>,
@@ -73,6 +73,14 @@ pub struct WriteChain {
     /// one that follows from them (none: the application's write, whose
     /// hooks each start with the full budget).
     pub budget: Option<u32>,
+}
+
+impl WriteChain {
+    /// What a delivery whose stored chain cannot be read carries: its hooks
+    /// run, but may write nothing (one bad row never stalls the outbox).
+    pub fn unreadable() -> WriteChain {
+        WriteChain { links: Vec::new(), budget: Some(0) }
+    }
 }
 
 /// A [`WriteChain`] as stored: the object it is written as, or the bare

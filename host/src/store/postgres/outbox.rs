@@ -8,7 +8,7 @@
 //! listening connection) delays a delivery, never loses it.
 
 use super::{Error, NOW_MS, Postgres, millis, to_i64, to_u64};
-use crate::store::{Delivery, HookOutbox, NewDeliveries, StoreError, event_name, event_of};
+use crate::store::{Delivery, HookOutbox, NewDeliveries, StoreError, WriteChain, event_name, event_of};
 use crate::types::{Entity, EntityEvent, HookOutcome};
 use deadpool_postgres::GenericClient;
 use std::sync::Arc;
@@ -176,7 +176,7 @@ impl HookOutbox for Postgres {
                     event: event_of(row.try_get(2)?),
                     entity: serde_json::from_value(entity).map_err(|e| Error::Invalid(e.to_string()))?,
                     attempts: u32::try_from(row.try_get::<_, i32>(4)?).unwrap_or(0),
-                    chain: serde_json::from_value(chain).map_err(|e| Error::Invalid(e.to_string()))?,
+                    chain: serde_json::from_value(chain).unwrap_or_else(|_| WriteChain::unreadable()),
                 });
             }
             claimed.sort_by_key(|delivery| delivery.id);

@@ -6,7 +6,9 @@
 
 use super::{Sqlite, fail};
 use crate::plugin_log::now_millis;
-use crate::store::{Delivery, DeliveryMark, HookOutbox, NewDeliveries, StoreError, event_name, event_of};
+use crate::store::{
+    Delivery, DeliveryMark, HookOutbox, NewDeliveries, StoreError, WriteChain, event_name, event_of,
+};
 use crate::types::{Entity, EntityEvent, HookOutcome};
 use rusqlite::{Connection, params};
 use std::sync::Arc;
@@ -107,9 +109,7 @@ impl HookOutbox for Sqlite {
                 let entity = serde_json::from_str(&entity).map_err(|e| {
                     rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
                 })?;
-                let chain = serde_json::from_str(&chain).map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e))
-                })?;
+                let chain = serde_json::from_str(&chain).unwrap_or_else(|_| WriteChain::unreadable());
                 let event = event_of(&event);
                 claimed.push(Delivery { id, plugin_id, event, entity, attempts: attempts + 1, chain });
             }

@@ -6,6 +6,8 @@
 //!   `PUT /entity/{id}` replaces one's data with the request body;
 //!   `POST /twice/{type}` creates one, updates it and deletes it twice in
 //!   one call, answering what each write answered;
+//!   `POST /stale/{id}` reads one, waits 300 ms, and writes back what it
+//!   read (`n`) as `seen` (a read-then-write that must not lose an update);
 //!   `POST /many/{n}` creates `n` entities of type `bulk`, stopping at the
 //!   first refusal, and answers how many it made and why it stopped.
 //! - Its `on_entity_created` hook deletes every entity created with
@@ -65,6 +67,7 @@ impl Plugin for Janitor {
             .post("/entity/{type}", create)
             .put("/entity/{id}", update)
             .post("/twice/{type}", twice)
+            .post("/stale/{id}", stale)
             .post("/many/{n}", many)
             .get("/deleted", deleted)
     }
@@ -95,6 +98,14 @@ fn twice(request: Request) -> Result<Response, Error> {
     let updated = host::entity_update(created.id(), &json!({ "step": 2 }))?;
     let deleted = [host::entity_delete(created.id())?, host::entity_delete(created.id())?];
     Ok(Response::json(200, &json!({ "updated": updated.json::<Value>()?, "deleted": deleted })))
+}
+
+fn stale(request: Request) -> Result<Response, Error> {
+    let read = host::entity_read(request.param("id"))?.json::<Value>()?;
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let written = json!({ "n": read["n"], "seen": read["n"], "by": "plugin" });
+    host::entity_update(request.param("id"), &written)?;
+    Ok(Response::json(200, &written))
 }
 
 fn many(request: Request) -> Result<Response, Error> {
