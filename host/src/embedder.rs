@@ -84,8 +84,8 @@ pub(crate) struct EmbedderFault {
 }
 
 impl EmbedderInterface {
-    /// An interface named `package/interface@version` as the plugin's WIT
-    /// imports it, which manifests grant as `grant`.
+    /// An interface named `namespace:package/interface@version` as the
+    /// plugin's WIT imports it, which manifests grant as `grant`.
     pub fn new(interface: impl Into<String>, grant: impl Into<String>) -> EmbedderInterface {
         EmbedderInterface {
             names: Arc::new(Names { interface: interface.into(), grant: grant.into() }),

@@ -132,10 +132,15 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    /// The granted host functions by their `plugin.json` names, sorted,
-    /// then the embedding application's (which consent lists too).
+    /// The granted host functions by their `plugin.json` names, sorted, an
+    /// entity write narrowed to types with them (`entity_create:note,tag`),
+    /// then the embedding application's grants. Consent lists these, so an
+    /// update that widens a narrowed grant asks again.
     pub fn grant_names(&self) -> Vec<String> {
-        let own = self.host_functions.iter().map(|f| f.name().to_string());
+        let own = self.host_functions.iter().map(|f| match self.entity_types.get(f) {
+            Some(types) => format!("{f}:{}", types.iter().cloned().collect::<Vec<_>>().join(",")),
+            None => f.name().to_string(),
+        });
         own.chain(self.embedder_functions.iter().cloned()).collect()
     }
 }
@@ -353,7 +358,7 @@ mod tests {
         assert!(lacking.message.contains(r#"add "entity_create""#), "{lacking}");
         let fine = parse(r#"{"host_functions":["entity_create"],"entity_types":{"entity_create":["note"]},"embedder_functions":["notify"]}"#)
             .expect("valid");
-        assert_eq!(fine.capabilities.grant_names(), ["entity_create", "notify"]);
+        assert_eq!(fine.capabilities.grant_names(), ["entity_create:note", "notify"]);
     }
 
     #[test]

@@ -10,9 +10,9 @@
 //! Only routes and hooks write. Writes are bounded: [`MAX_WRITES_PER_CALL`]
 //! per call; a tree of hooks writing entities makes at most [`TREE_WRITES`]
 //! in all ([`share_budget`]); a chain of them ends at [`MAX_CHAIN`] writes;
-//! and a plugin making a write (create, update, delete) of an entity that it
-//! made earlier in the same chain is refused: it would run the same hooks
-//! round again (a cycle).
+//! and a plugin repeating a write it already made in the chain (the same
+//! kind, create, update or delete, of the same entity) is refused: it would
+//! run the same hooks round again (a cycle).
 
 use super::{Caller, PluginContext, in_place, read_in_place};
 use crate::GuestError;

@@ -221,7 +221,8 @@ pub struct KvChanges {
     pub delivery: Option<DeliveryMark>,
     /// The entity writes the call made (WIT 0.3.0), in order: committed with
     /// its storage changes, both or neither. One whose entity is gone by
-    /// then (an update or delete) is a conflict: the call runs again.
+    /// then, or written since the version the call saw (an update or
+    /// delete), is a conflict: the call runs again.
     pub entities: Vec<EntityChange>,
 }
 
