@@ -82,6 +82,11 @@ fn guest_error(error: HostError) -> GuestError {
     }
 }
 
+/// A write's data, a JSON object as text.
+fn data_of(data: &str) -> Result<serde_json::Value, GuestError> {
+    serde_json::from_str(data).map_err(|e| GuestError::InvalidInput(format!("entity data is not JSON: {e}")))
+}
+
 /// The grant a write needs.
 fn grant_of(write: EntityEvent) -> HostFunction {
     match write {
@@ -260,6 +265,51 @@ impl EntitiesView<'_> {
         Ok(entity)
     }
 
+    /// Remembers the version of an entity the call read, which its update
+    /// or delete of that entity then applies to; only for calls that may write.
+    fn remember_read(&mut self, entity: &Entity) {
+        if self.caller.chain.is_some() && writes_entities(&self.caller.plugin) {
+            self.caller.entities_read.entry(entity.id.clone()).or_insert(entity.updated_at);
+        }
+    }
+
+    /// Each write is checked now (grant, phase, types, field configuration,
+    /// chain) and committed with the call's storage changes, both or
+    /// neither; the hooks run after the call, from the outbox.
+    async fn create_entity(&mut self, entity_type: &str, data: &str) -> Result<Entity, GuestError> {
+        self.caller.require(grant_of(EntityEvent::Created))?;
+        self.may_write()?;
+        if !self.type_allowed(EntityEvent::Created, entity_type) {
+            return Err(self.type_refused(EntityEvent::Created, Some(entity_type)));
+        }
+        let data = data_of(data)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let (entities, chain) = self.begin_write(EntityEvent::Created, &id)?;
+        self.keep(entities.plan_create(&id, entity_type, data, chain).await)
+    }
+
+    async fn update_entity(&mut self, id: &str, data: &str) -> Result<Entity, GuestError> {
+        self.caller.require(grant_of(EntityEvent::Updated))?;
+        self.may_write()?;
+        let data = data_of(data)?;
+        let Some((current, seen)) = self.target(EntityEvent::Updated, id)? else {
+            return Err(GuestError::NotFound(format!("no entity with id `{id}`")));
+        };
+        let (entities, chain) = self.begin_write(EntityEvent::Updated, id)?;
+        self.keep(entities.plan_update(current, seen, data, chain).await)
+    }
+
+    /// Whether the entity existed (as far as the plugin may know).
+    fn delete_entity(&mut self, id: &str) -> Result<bool, GuestError> {
+        self.caller.require(grant_of(EntityEvent::Deleted))?;
+        self.may_write()?;
+        let Some((current, seen)) = self.target(EntityEvent::Deleted, id)? else {
+            return Ok(false);
+        };
+        let (entities, chain) = self.begin_write(EntityEvent::Deleted, id)?;
+        self.keep(Ok(entities.plan_delete(current, seen, chain))).map(|_| true)
+    }
+
     /// Runs a query, stopped by the backend at the call's deadline, so a slow
     /// query holds the database no longer than the call may run.
     fn listing<R>(
@@ -285,7 +335,7 @@ impl wit::Host for EntitiesView<'_> {
                 self.store.get(&id)
             }) {
                 Ok(Some(entity)) => {
-                    self.caller.entities_read.entry(entity.id.clone()).or_insert(entity.updated_at);
+                    self.remember_read(&entity);
                     Ok(entity.to_wit())
                 }
                 Ok(None) => Err(GuestError::NotFound(format!("no entity with id `{id}`"))),
@@ -303,7 +353,7 @@ impl wit::Host for EntitiesView<'_> {
             self.listing(query, "entity find", |store, query, deadline| store.find(query, Some(deadline)));
         Ok(found.map(|entities| {
             for entity in &entities {
-                self.caller.entities_read.entry(entity.id.clone()).or_insert(entity.updated_at);
+                self.remember_read(entity);
             }
             entities.iter().map(Entity::to_wit).collect()
         }))
@@ -313,33 +363,12 @@ impl wit::Host for EntitiesView<'_> {
         Ok(self.listing(query, "entity count", |store, query, deadline| store.count(query, Some(deadline))))
     }
 
-    /// Each write is checked now (grant, types, field configuration, chain)
-    /// and committed with the call's storage changes, both or neither; the
-    /// hooks run after the call, from the outbox.
     async fn create(
         &mut self,
         entity_type: String,
         data: String,
     ) -> wasmtime::Result<Result<types::Entity, GuestError>> {
-        if let Err(denied) =
-            self.caller.require(grant_of(EntityEvent::Created)).and_then(|()| self.may_write())
-        {
-            return Ok(Err(denied));
-        }
-        if !self.type_allowed(EntityEvent::Created, &entity_type) {
-            return Ok(Err(self.type_refused(EntityEvent::Created, Some(&entity_type))));
-        }
-        let data = match serde_json::from_str(&data) {
-            Ok(data) => data,
-            Err(e) => return Ok(Err(GuestError::InvalidInput(format!("entity data is not JSON: {e}")))),
-        };
-        let id = uuid::Uuid::new_v4().to_string();
-        let (entities, chain) = match self.begin_write(EntityEvent::Created, &id) {
-            Ok(begun) => begun,
-            Err(error) => return Ok(Err(error)),
-        };
-        let planned = entities.plan_create(&id, &entity_type, data, chain).await;
-        Ok(self.keep(planned).map(|entity| entity.to_wit()))
+        Ok(self.create_entity(&entity_type, &data).await.map(|entity| entity.to_wit()))
     }
 
     async fn update(
@@ -347,42 +376,10 @@ impl wit::Host for EntitiesView<'_> {
         id: String,
         data: String,
     ) -> wasmtime::Result<Result<types::Entity, GuestError>> {
-        if let Err(denied) =
-            self.caller.require(grant_of(EntityEvent::Updated)).and_then(|()| self.may_write())
-        {
-            return Ok(Err(denied));
-        }
-        let data = match serde_json::from_str(&data) {
-            Ok(data) => data,
-            Err(e) => return Ok(Err(GuestError::InvalidInput(format!("entity data is not JSON: {e}")))),
-        };
-        let (current, seen) = match self.target(EntityEvent::Updated, &id) {
-            Ok(Some(found)) => found,
-            Ok(None) => return Ok(Err(GuestError::NotFound(format!("no entity with id `{id}`")))),
-            Err(error) => return Ok(Err(error)),
-        };
-        let (entities, chain) = match self.begin_write(EntityEvent::Updated, &id) {
-            Ok(begun) => begun,
-            Err(error) => return Ok(Err(error)),
-        };
-        let planned = entities.plan_update(current, seen, data, chain).await;
-        Ok(self.keep(planned).map(|entity| entity.to_wit()))
+        Ok(self.update_entity(&id, &data).await.map(|entity| entity.to_wit()))
     }
 
     async fn delete(&mut self, id: String) -> wasmtime::Result<Result<bool, GuestError>> {
-        if let Err(denied) =
-            self.caller.require(grant_of(EntityEvent::Deleted)).and_then(|()| self.may_write())
-        {
-            return Ok(Err(denied));
-        }
-        let (current, seen) = match self.target(EntityEvent::Deleted, &id) {
-            Ok(Some(found)) => found,
-            Ok(None) => return Ok(Ok(false)),
-            Err(error) => return Ok(Err(error)),
-        };
-        let result = self
-            .begin_write(EntityEvent::Deleted, &id)
-            .and_then(|(entities, chain)| self.keep(Ok(entities.plan_delete(current, seen, chain))));
-        Ok(result.map(|_| true))
+        Ok(self.delete_entity(&id))
     }
 }
