@@ -44,6 +44,7 @@ const GUESTS: &[Guest] = &[
     component("probe-plugin", "tests/guests/probe-plugin", "probe_plugin.wasm"),
     component("foreign-import", "tests/guests/foreign-import", "foreign_import.wasm"),
     component("embedder-import", "tests/guests/embedder-import", "embedder_import.wasm"),
+    component("outbound-http", "tests/guests/outbound-http", "outbound_http.wasm"),
     component("v0-1-plugin", "tests/guests/v0-1-plugin", "v0_1_plugin.wasm"),
     Guest { alone: true, ..component("v0-3-plugin", "tests/guests/v0-3-plugin", "v0_3_plugin.wasm") },
     legacy("legacy-math", "example-plugins/legacy-math", "math.wasm"),

@@ -44,6 +44,8 @@ extern crate self as plinth_sdk;
 pub mod bindings;
 pub mod host;
 mod http;
+#[cfg(feature = "outbound-http")]
+pub mod outbound;
 mod plugin;
 mod query;
 mod router;

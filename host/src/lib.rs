@@ -64,6 +64,7 @@ pub mod legacy;
 pub mod limits;
 pub mod manifest;
 mod nodes;
+pub mod outbound;
 pub mod pages;
 mod plugin;
 mod plugin_log;

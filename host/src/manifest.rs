@@ -122,6 +122,10 @@ pub struct Capabilities {
     /// grant names it registered them under (`docs/embedding.md`).
     #[serde(default)]
     pub embedder_functions: BTreeSet<String>,
+    /// The hosts the plugin may send HTTP requests to
+    /// (`[http://|https://]host[:port]`, see `crate::outbound`).
+    #[serde(default)]
+    pub outbound_hosts: Vec<crate::outbound::OutboundGrant>,
     /// The settings the plugin reads, with their types and defaults.
     #[serde(default)]
     pub settings: BTreeMap<String, SettingSchema>,
@@ -134,14 +138,16 @@ pub struct Capabilities {
 impl Capabilities {
     /// The granted host functions by their `plugin.json` names, sorted, an
     /// entity write narrowed to types with them (`entity_create:note,tag`),
-    /// then the embedding application's grants. Consent lists these, so an
-    /// update that widens a narrowed grant asks again.
+    /// each granted host (`outbound_http:api.example.com`), then the
+    /// embedding application's grants. Consent lists these, so an update
+    /// that widens a narrowed grant or adds a host asks again.
     pub fn grant_names(&self) -> Vec<String> {
         let own = self.host_functions.iter().map(|f| match self.entity_types.get(f) {
             Some(types) => format!("{f}:{}", types.iter().cloned().collect::<Vec<_>>().join(",")),
             None => f.name().to_string(),
         });
-        own.chain(self.embedder_functions.iter().cloned()).collect()
+        let hosts = self.outbound_hosts.iter().map(|host| format!("outbound_http:{host}"));
+        own.chain(hosts).chain(self.embedder_functions.iter().cloned()).collect()
     }
 }
 
@@ -380,6 +386,26 @@ mod tests {
         format!(
             r#"{{"id":"p","name":"P","version":"1","wasm":{{"module":"p.wasm"}},"capabilities":{capabilities}}}"#
         )
+    }
+
+    #[test]
+    fn outbound_hosts_are_checked_and_listed_as_grants() {
+        let parse = |capabilities: &str| {
+            Manifest::parse(&format!(
+                r#"{{"id":"p","wasm":{{"module":"p.wasm"}},"capabilities":{capabilities}}}"#
+            ))
+        };
+        let bad =
+            parse(r#"{"outbound_hosts":["api.example.com","https://x.com/path"]}"#).expect_err("a path");
+        assert_eq!(bad.path, "capabilities.outbound_hosts[1]");
+        assert!(bad.message.contains("no path"), "{}", bad.message);
+        let fine =
+            parse(r#"{"host_functions":["log"],"outbound_hosts":["api.example.com","127.0.0.1:8080"]}"#)
+                .expect("valid");
+        assert_eq!(
+            fine.capabilities.grant_names(),
+            ["log", "outbound_http:api.example.com", "outbound_http:127.0.0.1:8080"]
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::capabilities::settings::{self, SettingsView};
 use crate::capabilities::storage::{self, StorageCtx, StorageView};
 use crate::capabilities::{self as caps, Caller, PluginContext};
 use crate::entity_writes::EntitiesHandle;
+use crate::outbound::OutboundHttp;
 use crate::plugin_log::LogSource;
 use crate::store::Backend;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use wasmtime::{
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
 /// How often the epoch advances; call deadlines are counted in these ticks.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -143,6 +145,7 @@ impl StoreMaker {
             storage: StorageCtx::default(),
             logging: LoggingCtx::default(),
             wasi: None,
+            http: None,
             output_bytes: limits.output_bytes,
             table: ResourceTable::new(),
             limiter: Limiter {
@@ -254,6 +257,9 @@ impl ResourceLimiter for Limiter {
 /// which succeed.
 fn link(linker: &mut Linker<InvocationState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    // Linked for every plugin; only one granted hosts may import the handler
+    // (`vet`), and each request is checked against them (`outbound`).
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     caps::add_types_to_linker(linker, |s| &mut s.caller)?;
     fn entities_view(s: &mut InvocationState) -> EntitiesView<'_> {
         EntitiesView { caller: &mut s.caller, store: &s.backend.entities, entities: &s.entities }
@@ -289,6 +295,8 @@ pub(crate) struct InvocationState {
     /// built without WASI imports, or one whose call needs no clock, random
     /// or output) never pays for it.
     wasi: Option<Wasi>,
+    /// Made at the call's first `wasi:http` call, like `wasi`.
+    http: Option<OutboundHttp>,
     /// The most each of stdout and stderr keeps.
     output_bytes: usize,
     table: ResourceTable,
@@ -318,6 +326,9 @@ impl InvocationState {
     /// warn in the server's log.
     pub(crate) fn take_output(&mut self) {
         use crate::plugin_log::LogLevel;
+        if let Some(http) = &self.http {
+            http.log_refusals(&mut self.caller.log);
+        }
         let Some(wasi) = &self.wasi else { return };
         for (pipe, source, level) in [
             (&wasi.stdout, LogSource::Stdout, LogLevel::Info),
@@ -328,6 +339,14 @@ impl InvocationState {
                 self.caller.log.push(level, source, line.to_string());
             }
         }
+    }
+}
+
+impl WasiHttpView for InvocationState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        let (plugin, deadline) = (&self.caller.plugin, self.caller.deadline);
+        let http = self.http.get_or_insert_with(|| OutboundHttp::new(plugin.clone(), deadline));
+        http.view(&mut self.table)
     }
 }
 

@@ -1,7 +1,8 @@
 //! Installing with consent, through the library: a new plugin waits for
 //! approval and runs nothing before it; an update asking for a new grant or a
 //! higher limit waits again while the approved version keeps serving; one
-//! asking for less replaces it at once; installs survive a restart; a
+//! asking for less replaces it at once; consent lists the hosts a plugin
+//! calls and asks again for a new one; installs survive a restart; a
 //! package that does not match its index entry or signature is refused;
 //! uninstalling keeps the plugin's data unless asked.
 
@@ -24,13 +25,20 @@ fn open(data: &Path, install: InstallConfig) -> Host {
 
 /// character-stats, copied so its manifest can change, at `version` with `grants`.
 fn character_stats(root: &Path, version: &str, grants: &[&str], limits: Value) -> Vec<u8> {
+    character_stats_with(root, version, |manifest| {
+        manifest["capabilities"]["host_functions"] = json!(grants);
+        manifest["limits"] = limits;
+    })
+}
+
+/// character-stats at `version`, its manifest changed by `edit`.
+fn character_stats_with(root: &Path, version: &str, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
     let dir = copy_example("character-stats", &root.join(version));
     let path = dir.join("plugin.json");
     let mut manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(&path).expect("manifest")).expect("JSON");
     manifest["version"] = json!(version);
-    manifest["capabilities"]["host_functions"] = json!(grants);
-    manifest["limits"] = limits;
+    edit(&mut manifest);
     std::fs::write(&path, manifest.to_string()).expect("write manifest");
     package::pack(&dir).expect("pack")
 }
@@ -87,6 +95,35 @@ fn consent_is_asked_for_new_plugins_and_for_updates_that_ask_for_more() {
     let listed: Vec<(String, InstallState)> =
         host.installs().expect("list").into_iter().map(|i| (i.version, i.state)).collect();
     assert_eq!(listed, [("3.0.0".to_string(), InstallState::Approved)]);
+}
+
+#[test]
+fn consent_lists_the_hosts_a_plugin_calls_and_asks_again_for_a_new_one() {
+    let (work, data) = (tempfile::tempdir().expect("temp"), tempfile::tempdir().expect("temp"));
+    let host = open(data.path(), InstallConfig::default());
+    let calling = |version: &str, hosts: &[&str]| {
+        character_stats_with(work.path(), version, |manifest| {
+            manifest["capabilities"]["outbound_hosts"] = json!(hosts);
+        })
+    };
+    let v1 = calling("1.0.0", &["api.example.com"]);
+    let install = host.install(Package::local(&v1, "v1.tgz")).expect("install");
+    assert!(install.request.host_functions.contains(&"outbound_http:api.example.com".to_string()));
+    host.approve_install("character-stats").expect("approve");
+
+    let v2 = calling("2.0.0", &["api.example.com", "https://10.0.0.7:8443"]);
+    let update = host.install(Package::local(&v2, "v2.tgz")).expect("install v2");
+    assert_eq!(update.state, InstallState::Pending, "a new host waits for consent");
+    assert!(
+        update.reasons.iter().any(|r| r.contains("`outbound_http:https://10.0.0.7:8443`")),
+        "{:?}",
+        update.reasons
+    );
+    host.reject_install("character-stats").expect("reject");
+
+    let v3 = calling("3.0.0", &[]);
+    let fewer = host.install(Package::local(&v3, "v3.tgz")).expect("install v3");
+    assert_eq!((fewer.state, fewer.reasons.len()), (InstallState::Approved, 0), "{:?}", fewer.reasons);
 }
 
 #[test]

@@ -138,6 +138,8 @@ pub(crate) struct PluginContext {
     pub embedder_grants: BTreeSet<String>,
     /// Entity write grants narrowed to entity types (`entities`).
     pub entity_types: BTreeMap<HostFunction, BTreeSet<String>>,
+    /// The hosts it may send HTTP requests to (`crate::outbound`).
+    pub outbound_hosts: Vec<crate::outbound::OutboundGrant>,
     pub settings: BTreeMap<String, SettingSchema>,
     /// The plugin's effective limits.
     pub limits: Limits,

@@ -25,6 +25,7 @@ pub(super) fn context(
         grants: grants.iter().copied().collect(),
         embedder_grants: Default::default(),
         entity_types: Default::default(),
+        outbound_hosts: Default::default(),
         settings: Default::default(),
         limits,
         health: Default::default(),

@@ -126,6 +126,17 @@ pub enum LoadError {
         /// The grant it needs.
         grant: String,
     },
+    /// The component imports `wasi:http/outgoing-handler`, but its
+    /// manifest grants no host to call.
+    #[error(
+        "plugin `{plugin}` (link): imports `{interface}` but grants no host to call: list the hosts it calls in capabilities.outbound_hosts in plugin.json (`api.example.com`, `https://api.example.com:8443`), or build it without outbound HTTP"
+    )]
+    OutboundHostsMissing {
+        /// The plugin's id.
+        plugin: String,
+        /// The interface imported.
+        interface: String,
+    },
     /// The component was built against a version of `plinth:plugin` this
     /// host does not know.
     #[error(
@@ -219,6 +230,7 @@ impl LoadError {
             | LoadError::Compile { plugin, .. }
             | LoadError::UnsupportedImport { plugin, .. }
             | LoadError::EmbedderGrantMissing { plugin, .. }
+            | LoadError::OutboundHostsMissing { plugin, .. }
             | LoadError::Link { plugin, .. }
             | LoadError::NoExports { plugin }
             | LoadError::UnsupportedVersion { plugin, .. }

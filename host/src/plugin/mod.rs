@@ -115,6 +115,7 @@ pub(crate) fn load(invoker: &Invoker, loader: &Loader, dir: &Path) -> Result<Loa
         grants: manifest.capabilities.host_functions.clone(),
         embedder_grants: manifest.capabilities.embedder_functions.clone(),
         entity_types: manifest.capabilities.entity_types.clone(),
+        outbound_hosts: manifest.capabilities.outbound_hosts.clone(),
         settings: manifest.capabilities.settings.clone(),
         limits,
         health: Default::default(),

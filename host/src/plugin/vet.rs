@@ -186,6 +186,11 @@ pub(crate) fn vet(sandbox: &Sandbox, loader: &Loader, dir: &Path) -> Result<Vett
         let (interface, grant) = (interface.to_string(), grant.to_string());
         return Err(LoadError::EmbedderGrantMissing { plugin: id, interface, grant });
     }
+    if manifest.capabilities.outbound_hosts.is_empty()
+        && let Some(handler) = imports.iter().find(|import| import.starts_with("wasi:http/outgoing-handler@"))
+    {
+        return Err(LoadError::OutboundHostsMissing { plugin: id, interface: handler.to_string() });
+    }
     for unknown in granted.iter().filter(|grant| !embedder.has_grant(grant)) {
         tracing::warn!(plugin = %id, "plugin.json grants the application's `{unknown}`, which this application does not register");
     }
