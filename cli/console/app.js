@@ -147,10 +147,27 @@ async function exposedSettings(plugin) {
 // ---------------------------------------------------------------- plugins
 
 async function pluginsPage(params, generation) {
-  const data = await api.must("GET", "/api/plugins");
+  const [data, { jobs }] = await Promise.all([api.must("GET", "/api/plugins"), api.must("GET", "/api/jobs")]);
   const reload = h("button", { class: "secondary", type: "button", onclick: () => route() }, "Refresh");
+  const jobsOf = (plugin) => jobs.filter((job) => job.plugin_id === plugin.id);
   show(generation, h("div", { class: "row" }, h("h1", { class: "grow" }, "Plugins"), reload),
-    ...data.plugins.map((plugin) => plugin.status === "failed" ? failedCard(plugin) : pluginCard(plugin)));
+    ...data.plugins.map((plugin) => plugin.status === "failed" ? failedCard(plugin) : pluginCard(plugin, jobsOf(plugin))));
+}
+
+/** A time in milliseconds since the epoch, as the reader's clock shows it. */
+function when(millis) {
+  return millis === null || millis === undefined ? "never" : new Date(millis).toLocaleString();
+}
+
+/** One scheduled job: its schedule, next run, and how its last run went. */
+function jobLine(job) {
+  const last = job.last_run;
+  const outcome = !last ? h("span", { class: "muted" }, "not run yet")
+    : last.error ? h("span", { class: "error", title: last.error }, `failed ${when(last.at)}: ${last.error}`)
+    : h("span", { class: "ok" }, `ok ${when(last.at)}`);
+  return h("div", { class: "job", dataset: { job: job.job_id, outcome: !last ? "none" : last.error ? "failed" : "ok" } },
+    h("span", { class: "tag" }, job.job_id), " ", job.schedule, " · next ", when(job.next_due),
+    ` · ${job.runs} runs · last `, outcome);
 }
 
 function failedCard(plugin) {
@@ -160,7 +177,7 @@ function failedCard(plugin) {
     h("p", { class: "error" }, plugin.error));
 }
 
-function pluginCard(plugin) {
+function pluginCard(plugin, jobs) {
   const health = plugin.health;
   const limits = plugin.limits;
   const status = h("span", { class: "result" });
@@ -193,6 +210,7 @@ function pluginCard(plugin) {
       h("span", { class: "muted" }, "routes"), h("span", {}, plugin.routes.map((r) => h("span", { class: "tag" }, `${r.method} ${r.path}`))),
       h("span", { class: "muted" }, "widgets"), h("span", {}, plugin.widgets.map((w) => h("span", { class: "tag", title: w.server_validation ? "" : "page only: no server-side validation" }, w.server_validation ? w.id : `${w.id} (page only: no server-side validation)`))),
       h("span", { class: "muted" }, "panels"), h("span", {}, plugin.panels.map((p) => h("span", { class: "tag" }, p.title))),
+      ...(jobs.length ? [h("span", { class: "muted" }, "jobs"), h("span", { class: "jobs" }, jobs.map(jobLine))] : []),
       h("span", { class: "muted" }, "health"), h("span", { class: "counters" },
         `${health.calls} calls, ${health.traps} traps, ${health.timeouts} timeouts, ${health.limits_exceeded} over limits, ` +
         `${health.denials} denials, ${health.refused} refused, ${health.conflicts} conflicts, ${health.running} running`),

@@ -833,3 +833,49 @@ fn the_console_says_a_page_only_widget_is_not_checked_by_the_server() {
     );
     assert!(text.as_str().is_some_and(|t| t.contains("page only: no server-side validation")), "{text}");
 }
+
+/// A plugin's scheduled jobs run in `plinth serve`'s background and show in
+/// the API and on its card in the console: schedule, next run, runs and how
+/// the last one went (a job that traps shows its failure).
+#[test]
+fn scheduled_jobs_run_in_the_server_and_show_in_the_api_and_the_console() {
+    let plugins = tempfile::tempdir().expect("temp dir");
+    let manifest = json!({
+        "id": "janitor",
+        "wasm": { "module": "plugin.wasm" },
+        "capabilities": { "host_functions": ["storage_get", "storage_increment", "entity_create"] },
+        "jobs": [{ "id": "tick", "every_seconds": 1 }, { "id": "trap", "every_seconds": 1 }],
+    });
+    let wasm = std::fs::read(plinth_tests::guests::V0_3_PLUGIN_WASM).expect("guest");
+    plinth_tests::write_plugin(plugins.path(), "janitor", &manifest, &wasm);
+    let server = Server::start(plugins.path(), &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let jobs = loop {
+        let (status, listed) = server.get("/api/jobs?plugin=janitor");
+        assert_eq!(status, 200, "{listed}");
+        let jobs = listed["jobs"].as_array().expect("jobs").clone();
+        if jobs.iter().all(|job| job["runs"].as_u64().is_some_and(|runs| runs >= 1)) {
+            break jobs;
+        }
+        assert!(std::time::Instant::now() < deadline, "the jobs did not run: {listed}\n{}", server.log());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(jobs[0]["job_id"], "tick");
+    assert_eq!(jobs[0]["schedule"], "every 1 s");
+    assert!(jobs[0]["last_run"]["error"].is_null(), "{jobs:?}");
+    assert!(jobs[0]["next_due"].as_u64() > jobs[0]["last_run"]["at"].as_u64(), "{jobs:?}");
+    assert!(jobs[1]["last_run"]["error"].as_str().is_some_and(|e| e.contains("trap")), "{jobs:?}");
+
+    let Some(browser) = Browser::start() else { return };
+    browser.goto(&format!("{}/#/plugins", server.base));
+    let outcomes = browser.wait_for(
+        "the jobs on the plugin's card",
+        "const jobs = [...document.querySelectorAll('[data-plugin=\"janitor\"] .job')]; \
+         return jobs.length === 2 && jobs.map((j) => j.dataset.job + ':' + j.dataset.outcome).join(' ')",
+    );
+    assert_eq!(outcomes, json!("tick:ok trap:failed"));
+    let line = browser.eval(
+        "return document.querySelector('[data-plugin=\"janitor\"] .job[data-job=\"tick\"]').textContent",
+    );
+    assert!(line.as_str().is_some_and(|l| l.contains("every 1 s") && l.contains("next")), "{line}");
+}

@@ -67,3 +67,7 @@ bindings!(
     "plinth:plugin/settings@0.3.0",
     "plinth:plugin/logging@0.3.0"
 );
+
+// The role 0.3.0 adds: scheduled jobs.
+#[cfg(feature = "wit-0-3")]
+role_world!(job_plugin, "job-plugin");

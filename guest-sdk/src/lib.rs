@@ -89,7 +89,8 @@ impl Entity {
 /// Exports a type implementing [`Plugin`] as this component's plugin.
 ///
 /// `export!(MyPlugin: events, routes, widgets)` exports the roles named (any
-/// non-empty subset); `export!(MyPlugin)` exports all three. Use it once, at the
+/// non-empty subset; with the `wit-0-3` feature also `jobs`);
+/// `export!(MyPlugin)` exports the first three. Use it once, at the
 /// crate root.
 #[macro_export]
 macro_rules! export {
@@ -121,11 +122,16 @@ macro_rules! __export_role {
             __PlinthExports with_types_in $crate::__private::bindings::widget_plugin
         );
     };
+    (jobs) => {
+        $crate::__export_job_plugin_impl!(
+            __PlinthExports with_types_in $crate::__private::bindings::job_plugin
+        );
+    };
     ($other:ident) => {
         compile_error!(concat!(
             "unknown plugin role `",
             stringify!($other),
-            "`: use events, routes or widgets"
+            "`: use events, routes, widgets or (with the `wit-0-3` feature) jobs"
         ));
     };
 }

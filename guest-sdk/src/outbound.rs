@@ -99,13 +99,19 @@ pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> R
     let outgoing = request.body().map_err(|()| invalid("the body"))?;
     // Sent first, so the body written next flows out as it is written.
     let pending = outgoing_handler::handle(request, None)?;
-    write_body(&outgoing, body)?;
-    OutgoingBody::finish(outgoing, None)?;
+    // A refused request drops its body, so the write fails: the request's
+    // own error is then the one to report.
+    let written = write_body(&outgoing, body).and_then(|()| Ok(OutgoingBody::finish(outgoing, None)?));
     let response = loop {
         match pending.get() {
-            Some(result) => break result.map_err(|()| ErrorCode::InternalError(None))??,
+            Some(result) => break result.map_err(|()| ErrorCode::InternalError(None))?,
             None => pending.subscribe().block(),
         }
+    };
+    let response = match (response, written) {
+        (Err(code), _) => return Err(code.into()),
+        (Ok(_), Err(error)) => return Err(error),
+        (Ok(response), Ok(())) => response,
     };
     let headers = response
         .headers()

@@ -48,6 +48,14 @@ pub trait Plugin: 'static {
     fn validate_widget(widget_id: &str, _value: &str) -> Result<Vec<String>> {
         Err(unknown_widget(widget_id))
     }
+
+    /// Runs the job `plugin.json` declares as `job_id` (role `jobs`: the
+    /// SDK's `wit-0-3` feature). The host calls it once per due run, on
+    /// one node of all that share the database.
+    #[cfg(feature = "wit-0-3")]
+    fn run_job(job_id: &str) -> Result<()> {
+        Err(Error::NotFound(format!("this plugin has no job `{job_id}`")))
+    }
 }
 
 fn unknown_widget(widget_id: &str) -> Error {
@@ -69,6 +77,13 @@ impl<P: Plugin> events::Guest for Exports<P> {
 
     fn on_entity_deleted(entity_type: String, entity_id: String) -> Result<()> {
         P::on_entity_deleted(entity_type, entity_id)
+    }
+}
+
+#[cfg(feature = "wit-0-3")]
+impl<P: Plugin> crate::bindings::job_plugin::exports::plinth::plugin::jobs::Guest for Exports<P> {
+    fn run_job(job: String) -> Result<()> {
+        P::run_job(&job)
     }
 }
 

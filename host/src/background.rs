@@ -1,5 +1,6 @@
 //! The host's background loops, started together by one supervisor: hook
 //! delivery (due deliveries, every second and whenever the outbox wakes it),
+//! scheduled jobs (due runs, every second),
 //! install sync (the shared install list, feature `install`) and node reports
 //! (this node's plugins' health, for every node's `/api/nodes`). Each loop
 //! holds the host weakly and ends once the host is dropped; [`Background`]
@@ -44,7 +45,7 @@ struct Cadence {
 
 impl Host {
     /// Starts the host's background loops on its runtime: hook delivery,
-    /// install sync (feature `install`) and node reports. `plinth serve`
+    /// scheduled jobs, install sync (feature `install`) and node reports. `plinth serve`
     /// runs them; an embedder that shares its database with other nodes, or
     /// whose plugins write entities (their hooks run from the outbox), does too.
     pub fn start_background(host: &Arc<Host>) -> Background {
@@ -57,6 +58,11 @@ impl Host {
             },
             |host| Box::pin(host.deliver_round()),
         )];
+        loops.push(spawn(
+            host,
+            Cadence { every: crate::jobs::POLL_INTERVAL, woken_by: None, at_start: true },
+            |host| Box::pin(host.job_round()),
+        ));
         #[cfg(feature = "install")]
         loops.push(spawn(
             host,

@@ -25,6 +25,7 @@ mod calls;
 mod config;
 mod entities;
 mod info;
+mod jobs;
 mod nodes;
 mod plugins;
 mod switches;
@@ -61,6 +62,8 @@ pub struct Host {
     entities: Arc<Entities>,
     /// This node's report: withdrawn once the host stops, then written no more.
     node_report: crate::nodes::NodeReport,
+    /// Scheduled jobs: this node's share of the due runs.
+    scheduler: crate::jobs::Scheduler,
 }
 
 impl Host {
@@ -168,7 +171,9 @@ impl Host {
         });
         let entities = Entities::start(invoker.clone(), &entities);
         let node_report = crate::nodes::NodeReport::new(invoker.backend.clone(), entities.node());
+        let scheduler = crate::jobs::Scheduler::new(invoker.clone(), entities.node().to_string());
         Ok(Host {
+            scheduler,
             entities,
             invoker,
             loader: Loader {

@@ -59,6 +59,7 @@ pub mod field_config;
 mod host;
 #[cfg(feature = "install")]
 pub mod install;
+pub mod jobs;
 #[cfg(feature = "legacy")]
 pub mod legacy;
 pub mod limits;

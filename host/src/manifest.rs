@@ -39,6 +39,10 @@ pub struct Manifest {
     /// Front-end panels: HTML pages a web front end shows in sandboxed frames.
     #[serde(default)]
     pub panels: Vec<PanelDeclaration>,
+    /// Scheduled jobs (WIT 0.3.0, `jobs`): each runs `run-job` once per due
+    /// run across all nodes (`crate::jobs`).
+    #[serde(default)]
+    pub jobs: Vec<crate::jobs::JobDeclaration>,
     /// Route paths whose HTML answers are pages that may run scripts
     /// (`/dashboard`, or `/reports/*` for every path below `/reports/`).
     /// Every other route answer is served with a policy that runs no script
@@ -290,6 +294,13 @@ impl Manifest {
             }
         }
         check_ids("panels", "panel", self.panels.iter().map(|panel| panel.id.as_str()))?;
+        check_ids("jobs", "job", self.jobs.iter().map(|job| job.id.as_str()))?;
+        if self.jobs.len() > crate::jobs::MAX_JOBS {
+            return Err(ManifestError::at("jobs", format!("at most {} jobs", crate::jobs::MAX_JOBS)));
+        }
+        for (index, job) in self.jobs.iter().enumerate() {
+            job.schedule().map_err(|problem| ManifestError::at(format!("jobs[{index}]"), problem))?;
+        }
         for (path, file) in self.ui_files() {
             check_ui_path(file).map_err(|message| ManifestError::at(path, message))?;
         }

@@ -76,6 +76,16 @@ impl Registry {
     /// The loaded plugins that export `events` and are switched on, in id
     /// order: those an entity write delivers its event to. (A switched-off
     /// plugin gets no new deliveries, and its queued ones wait.)
+    /// The loaded plugins, switched on, that declare jobs and export `jobs`.
+    pub(crate) fn job_plugins(&self) -> Vec<Arc<LoadedPlugin>> {
+        self.all()
+            .into_iter()
+            .filter(|plugin| {
+                plugin.jobs.is_some() && !plugin.manifest.jobs.is_empty() && !self.is_disabled(plugin.id())
+            })
+            .collect()
+    }
+
     pub(crate) fn hook_plugins(&self) -> Vec<Arc<LoadedPlugin>> {
         self.all()
             .into_iter()

@@ -9,6 +9,7 @@ use crate::capabilities::settings::{self, SettingsView};
 use crate::capabilities::storage::{self, StorageCtx, StorageView};
 use crate::capabilities::{self as caps, Caller, PluginContext};
 use crate::entity_writes::EntitiesHandle;
+#[cfg(feature = "outbound-http")]
 use crate::outbound::OutboundHttp;
 use crate::plugin_log::LogSource;
 use crate::store::Backend;
@@ -23,6 +24,7 @@ use wasmtime::{
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+#[cfg(feature = "outbound-http")]
 use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
 /// How often the epoch advances; call deadlines are counted in these ticks.
@@ -145,9 +147,10 @@ impl StoreMaker {
             storage: StorageCtx::default(),
             logging: LoggingCtx::default(),
             wasi: None,
+            #[cfg(feature = "outbound-http")]
             http: None,
             output_bytes: limits.output_bytes,
-            table: ResourceTable::new(),
+            table: bounded_table(),
             limiter: Limiter {
                 inner: StoreLimitsBuilder::new()
                     .memory_size(limits.memory_bytes)
@@ -161,6 +164,18 @@ impl StoreMaker {
         stoppable(&mut store, self.fuel, limits.fuel)?;
         Ok(store)
     }
+}
+
+/// The most resources (streams, pollables, HTTP headers and bodies) one
+/// call may hold in the host at once.
+const MAX_RESOURCES: usize = 4096;
+
+/// A resource table of at most [`MAX_RESOURCES`] entries: each entry is
+/// host memory, outside the guest's memory limit.
+fn bounded_table() -> ResourceTable {
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_RESOURCES);
+    table
 }
 
 /// Makes a fresh store stoppable: the deadline itself is a timer around the
@@ -257,8 +272,9 @@ impl ResourceLimiter for Limiter {
 /// which succeed.
 fn link(linker: &mut Linker<InvocationState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
-    // Linked for every plugin; only one granted hosts may import the handler
+    // Linked for every plugin; only one granted hosts may import it
     // (`vet`), and each request is checked against them (`outbound`).
+    #[cfg(feature = "outbound-http")]
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     caps::add_types_to_linker(linker, |s| &mut s.caller)?;
     fn entities_view(s: &mut InvocationState) -> EntitiesView<'_> {
@@ -296,6 +312,7 @@ pub(crate) struct InvocationState {
     /// or output) never pays for it.
     wasi: Option<Wasi>,
     /// Made at the call's first `wasi:http` call, like `wasi`.
+    #[cfg(feature = "outbound-http")]
     http: Option<OutboundHttp>,
     /// The most each of stdout and stderr keeps.
     output_bytes: usize,
@@ -326,6 +343,7 @@ impl InvocationState {
     /// warn in the server's log.
     pub(crate) fn take_output(&mut self) {
         use crate::plugin_log::LogLevel;
+        #[cfg(feature = "outbound-http")]
         if let Some(http) = &self.http {
             http.log_refusals(&mut self.caller.log);
         }
@@ -342,9 +360,13 @@ impl InvocationState {
     }
 }
 
+#[cfg(feature = "outbound-http")]
 impl WasiHttpView for InvocationState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
         let (plugin, deadline) = (&self.caller.plugin, self.caller.deadline);
+        if !self.http.as_ref().is_some_and(|http| http.is_for(deadline)) {
+            self.http = None;
+        }
         let http = self.http.get_or_insert_with(|| OutboundHttp::new(plugin.clone(), deadline));
         http.view(&mut self.table)
     }

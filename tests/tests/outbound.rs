@@ -20,22 +20,24 @@ type Answer = dyn Fn(&str, &[u8]) -> Option<Vec<u8>> + Send + Sync;
 struct Server {
     port: u16,
     connections: Arc<AtomicUsize>,
+    /// Connections held without an answer that the client then closed.
+    abandoned: Arc<AtomicUsize>,
 }
 
 impl Server {
     fn start(answer: impl Fn(&str, &[u8]) -> Option<Vec<u8>> + Send + Sync + 'static) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("address").port();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let (counted, answer) = (connections.clone(), Arc::new(answer));
+        let (connections, abandoned) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (counted, closed, answer) = (connections.clone(), abandoned.clone(), Arc::new(answer));
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 counted.fetch_add(1, Ordering::SeqCst);
-                let answer = answer.clone();
-                std::thread::spawn(move || serve(stream, &*answer));
+                let (answer, closed) = (answer.clone(), closed.clone());
+                std::thread::spawn(move || serve(stream, &*answer, &closed));
             }
         });
-        Server { port, connections }
+        Server { port, connections, abandoned }
     }
 
     /// A server answering `status` with `body` to every request.
@@ -54,7 +56,7 @@ impl Server {
 
 /// Reads one request (head, and a body of `content-length` or chunked) and
 /// writes the answer; `None` holds the connection open without a word.
-fn serve(stream: TcpStream, answer: &Answer) {
+fn serve(stream: TcpStream, answer: &Answer, abandoned: &AtomicUsize) {
     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
     let mut head = String::new();
     while reader.read_line(&mut head).is_ok_and(|n| n > 2) {}
@@ -76,7 +78,13 @@ fn serve(stream: TcpStream, answer: &Answer) {
         Some(bytes) => {
             let _ = (&stream).write_all(&bytes);
         }
-        None => std::thread::sleep(std::time::Duration::from_secs(30)),
+        None => {
+            // Held until the client gives up: a read of nothing is its close.
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(60)));
+            if reader.read(&mut [0; 1]).is_ok_and(|n| n == 0) {
+                abandoned.fetch_add(1, Ordering::SeqCst);
+            }
+        }
     }
 }
 
@@ -148,6 +156,8 @@ on_both_engines! {
 
         let refused = one(&host, json!({ "url": other.url("/") }));
         assert_eq!(refused["error"], "HttpRequestDenied", "{refused}");
+        let posted = one(&host, json!({ "method": "POST", "url": other.url("/"), "body": "data" }));
+        assert_eq!(posted["error"], "HttpRequestDenied", "a refused request with a body: {posted}");
         assert_eq!(other.connections(), 0, "no connection to a host off the list");
         let wrong_scheme = one(&host, json!({ "url": format!("https://127.0.0.1:{}/", echo.port) }));
         assert_eq!(wrong_scheme["error"], "HttpRequestDenied", "https on the granted port is not granted");
@@ -167,7 +177,16 @@ on_both_engines! {
         assert_eq!(got["error"], "DestinationIpProhibited", "{got}");
         assert_eq!(inside.connections(), 0, "the name's loopback address is never dialled");
         let logged = refusals(&host);
-        assert!(logged.iter().any(|m| m.contains("127.0.0.1") && m.contains("grant of the address")), "{logged:?}");
+        assert!(logged.iter().any(|m| m.contains("127.0.0.1") && m.contains("granted by address")), "{logged:?}");
+
+        // Granted by address, the address is reached by a request to it, and
+        // still not through a name that resolves to it.
+        let (_d, host, _p) = fetcher(engine, &[format!("127.0.0.1:{}", inside.port)], json!({}));
+        let by_name = one(&host, json!({ "url": format!("http://localhost:{}/", inside.port) }));
+        assert_eq!(by_name["error"], "HttpRequestDenied", "{by_name}");
+        let by_address = one(&host, json!({ "url": inside.url("/") }));
+        assert_eq!(by_address["body"], "internal", "{by_address}");
+        assert_eq!(inside.connections(), 1);
     }
 }
 
@@ -201,6 +220,12 @@ on_both_engines! {
         let error = host.call_route("fetcher", request).expect_err("stopped");
         assert!(matches!(error.kind, CallErrorKind::Timeout { limit_ms: 500, .. }), "{error}");
         assert_eq!(silent.connections(), 1, "the request was sent, and then waited on");
+        // The request does not outlive its call: the host closes the connection.
+        let closed = (0..600).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            silent.abandoned.load(Ordering::SeqCst) == 1
+        });
+        assert!(closed, "the connection was still open 30 s after the call ended");
     }
 }
 

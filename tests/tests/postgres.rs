@@ -246,6 +246,41 @@ fn a_delivery_put_back_on_one_node_wakes_the_others() {
     assert_eq!(claimed.iter().map(|d| d.id).collect::<Vec<_>>(), ids, "and B claims it");
 }
 
+/// A scheduled job on two nodes sharing the database: each due run
+/// happens on one of them, however they race for it, and both see its state.
+#[test]
+fn a_due_job_runs_on_one_node_of_several() {
+    let Some(cluster) = Cluster::start() else { return };
+    let data = tempfile::tempdir().expect("temp");
+    let grants = ["storage_get", "storage_increment", "entity_create"];
+    let jobs = json!({ "jobs": [{ "id": "tick", "every_seconds": 1 }] });
+    let janitor =
+        plinth_tests::PluginDir::new("janitor", plinth_tests::guests::V0_3_PLUGIN_WASM, &grants, jobs);
+    let nodes = two_nodes_serving(&cluster, data.path(), janitor.path());
+    for round in 1..=3 {
+        let state = nodes[0].jobs(Some("janitor")).expect("jobs").remove(0);
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("now").as_millis();
+        let wait = u128::from(state.next_due.expect("due")).saturating_sub(now) + 20;
+        std::thread::sleep(std::time::Duration::from_millis(u64::try_from(wait).expect("short")));
+        let claimed: usize = std::thread::scope(|scope| {
+            let racing: Vec<_> = nodes
+                .iter()
+                .map(|node| {
+                    scope.spawn(move || runtime_on_this_thread().block_on(node.run_due_jobs()).expect("run"))
+                })
+                .collect();
+            racing.into_iter().map(|racer| racer.join().expect("node")).sum()
+        });
+        assert_eq!(claimed, 1, "round {round}: one node ran it");
+        let runs =
+            nodes[1].call_route("janitor", RouteRequest::new(Method::Get, "/runs/tick")).expect("runs");
+        assert_eq!(runs.json().expect("json")["runs"], round, "once per due time");
+        let seen = nodes[1].jobs(Some("janitor")).expect("jobs").remove(0);
+        assert_eq!((seen.runs, seen.last_run.and_then(|run| run.error)), (round as u64, None));
+    }
+}
+
 /// A plugin's entity writes on PostgreSQL (0.3.0): a call that fails after
 /// creating writes nothing; a create's hook tags the entity (an update, its
 /// chain kept with the delivery); a chain of hooks creating entities stops

@@ -10,6 +10,7 @@ mod csp;
 mod entities;
 mod field_configs;
 mod installs;
+mod jobs;
 mod legacy;
 mod plugin_ui;
 mod plugins;
@@ -235,6 +236,7 @@ fn router(state: SharedState) -> Router {
         .route("/api/events", get(entities::events))
         .route("/api/events/stream", get(entities::stream))
         .route("/api/outbox", get(entities::outbox))
+        .route("/api/jobs", get(jobs::list))
         .route("/api/nodes", get(plugins::nodes))
         .route("/api/field-configs", get(field_configs::list))
         .route("/api/field-configs/{entity_type}", get(field_configs::one).put(field_configs::put))

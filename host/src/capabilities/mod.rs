@@ -139,6 +139,7 @@ pub(crate) struct PluginContext {
     /// Entity write grants narrowed to entity types (`entities`).
     pub entity_types: BTreeMap<HostFunction, BTreeSet<String>>,
     /// The hosts it may send HTTP requests to (`crate::outbound`).
+    #[cfg_attr(not(feature = "outbound-http"), allow(dead_code))]
     pub outbound_hosts: Vec<crate::outbound::OutboundGrant>,
     pub settings: BTreeMap<String, SettingSchema>,
     /// The plugin's effective limits.

@@ -126,10 +126,10 @@ pub enum LoadError {
         /// The grant it needs.
         grant: String,
     },
-    /// The component imports `wasi:http/outgoing-handler`, but its
-    /// manifest grants no host to call.
+    /// The component imports `wasi:http`, but its manifest grants no host
+    /// to call.
     #[error(
-        "plugin `{plugin}` (link): imports `{interface}` but grants no host to call: list the hosts it calls in capabilities.outbound_hosts in plugin.json (`api.example.com`, `https://api.example.com:8443`), or build it without outbound HTTP"
+        "plugin `{plugin}` (link): imports `{interface}` but grants no host to call: list the hosts it calls in capabilities.outbound_hosts in plugin.json (`api.example.com`, `https://api.example.com:8443`), or build it without outbound HTTP (componentize-js adds wasi:http unless told not to: `-d http -d fetch-event`)"
     )]
     OutboundHostsMissing {
         /// The plugin's id.

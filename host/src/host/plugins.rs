@@ -32,6 +32,7 @@ impl Host {
         if let Err(Refused::Taken(existing)) = self.registry.add(loaded) {
             return Err(LoadError::AlreadyLoaded { plugin: info.id, existing });
         }
+        self.declare_jobs(&info.id);
         tracing::info!(plugin = %info.id, exports = ?info.exports, "plugin loaded");
         Ok(info)
     }
@@ -135,6 +136,7 @@ impl Host {
         if self.registry.replace(fresh).is_err() {
             return Err(LoadError::NotLoaded { plugin: id.to_string() });
         }
+        self.declare_jobs(id);
         tracing::info!(plugin = %id, "plugin reloaded");
         Ok(info)
     }

@@ -51,6 +51,7 @@ enum GrantedHost {
 impl OutboundGrant {
     /// Whether this grant covers a request to `host:port` over `scheme`
     /// (`host` as the request names it: a name or an address).
+    #[cfg_attr(not(feature = "outbound-http"), allow(dead_code))]
     pub(crate) fn covers(&self, scheme: Scheme, host: &RequestHost, port: u16) -> bool {
         let scheme_fits = self.scheme.is_none_or(|granted| granted == scheme);
         let port_fits = self.port.unwrap_or(scheme.default_port()) == port;
@@ -119,6 +120,7 @@ impl TryFrom<String> for OutboundGrant {
 }
 
 /// The host a request names, as grants compare it.
+#[cfg_attr(not(feature = "outbound-http"), allow(dead_code))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum RequestHost {
     Name(String),
@@ -137,8 +139,13 @@ impl RequestHost {
     }
 }
 
+/// A host name: labels of letters, digits and inner hyphens, the last not
+/// all digits (`2130706433` or `127.1` would be an address to a resolver).
 fn is_dns_name(name: &str) -> bool {
-    name.len() <= 253
+    let last_is_numeric =
+        name.rsplit('.').next().is_some_and(|last| last.bytes().all(|b| b.is_ascii_digit()));
+    !last_is_numeric
+        && name.len() <= 253
         && name.split('.').all(|label| {
             (1..=63).contains(&label.len())
                 && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
@@ -149,6 +156,7 @@ fn is_dns_name(name: &str) -> bool {
 
 /// Whether `address` is inside the operator's network or otherwise not a
 /// public destination: only a grant by address reaches it.
+#[cfg_attr(not(feature = "outbound-http"), allow(dead_code))]
 pub(crate) fn is_internal(address: IpAddr) -> bool {
     match address.to_canonical() {
         IpAddr::V4(v4) => is_internal_v4(v4),
@@ -168,6 +176,7 @@ fn is_internal_v4(v4: Ipv4Addr) -> bool {
         || a == 0
         || (a == 100 && (64..128).contains(&b)) // shared address space (carrier NAT)
         || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 88 && c == 99) // 6to4 relays
         || (a == 198 && (18..20).contains(&b)) // benchmarking
         || a >= 240 // reserved
 }
@@ -182,7 +191,12 @@ fn is_internal_v6(v6: Ipv6Addr) -> bool {
         || v6.is_unicast_link_local()
         || (segments[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
         || (segments[0] == 0x2001 && segments[1] == 0x0db8) // documentation
-        // NAT64 and 6to4 carry an IPv4 address that may be internal.
+        || (segments[0] == 0x2001 && segments[1] == 0) // Teredo
+        || (segments[0] & 0xfff0) == 0x3ff0 // documentation (3fff::/20)
+        || segments[..4] == [0x100, 0, 0, 0] // discard-only
+        || (segments[0] == 0x64 && segments[1] == 0xff9b && segments[2] == 1) // local NAT64
+        // IPv4-compatible, NAT64 and 6to4 carry an IPv4 address that may be internal.
+        || (segments[..6] == [0, 0, 0, 0, 0, 0] && is_internal_v4(embedded_v4(segments[6], segments[7])))
         || (segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] && is_internal_v4(embedded_v4(segments[6], segments[7])))
         || (segments[0] == 0x2002 && is_internal_v4(embedded_v4(segments[1], segments[2])))
 }
@@ -220,6 +234,9 @@ mod tests {
     #[test]
     fn malformed_grants_say_what_to_write() {
         for bad in [
+            "2130706433",
+            "127.1",
+            "*.1",
             "",
             "ftp://x.com",
             "x.com/path",
@@ -252,6 +269,10 @@ mod tests {
             "::ffff:10.0.0.1",
             "64:ff9b::7f00:1",
             "2002:7f00:1::",
+            "::7f00:1",
+            "64:ff9b:1::1",
+            "2001::1",
+            "192.88.99.1",
         ] {
             assert!(is_internal(internal.parse().unwrap()), "{internal}");
         }

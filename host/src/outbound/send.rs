@@ -4,8 +4,9 @@
 //! nothing), TLS for https, HTTP/1.1 through hyper, and bodies bounded both
 //! ways. Every wait ends by the call's deadline.
 
+use super::checks::Refusals;
 use super::grant::{RequestHost, is_internal};
-use super::{MAX_REQUEST_BODY_BYTES, MAX_RESPONSE_BODY_BYTES, Refusals};
+use super::{MAX_REQUEST_BODY_BYTES, MAX_RESPONSE_BODY_BYTES};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
@@ -34,6 +35,8 @@ pub(super) struct Admitted {
     /// Whether a grant names this very address, so it may be an internal one.
     pub by_address: bool,
     pub deadline: Instant,
+    /// The plugin's id, for the refusals' messages.
+    pub plugin: String,
     pub refusals: Refusals,
 }
 
@@ -54,6 +57,7 @@ pub(super) async fn send(
     if declared_length(request.headers()).is_some_and(|length| length > MAX_REQUEST_BODY_BYTES) {
         return Err(Error::HttpRequestBodySize(Some(MAX_REQUEST_BODY_BYTES)));
     }
+    let method_is_head = request.method() == http::Method::HEAD;
     let addresses = resolve(&to, within(None)).await?;
     let stream = connect(&addresses, within(options.connect_timeout)).await?;
     let stream: Box<dyn Stream> = match to.tls {
@@ -93,7 +97,10 @@ pub(super) async fn send(
             true => Error::HttpRequestBodySize(Some(MAX_REQUEST_BODY_BYTES)),
             false => Error::from(error),
         })?;
-    if declared_length(response.headers()).is_some_and(|length| length > MAX_RESPONSE_BODY_BYTES) {
+    // A HEAD answer, and 204 and 304, declare a length they carry no body of.
+    let has_body = !(method_is_head || matches!(response.status().as_u16(), 100..=199 | 204 | 304));
+    if has_body && declared_length(response.headers()).is_some_and(|length| length > MAX_RESPONSE_BODY_BYTES)
+    {
         return Err(Error::HttpResponseBodySize(declared_length(response.headers())));
     }
     let idle = within(options.between_bytes_timeout);
@@ -122,27 +129,23 @@ async fn resolve(to: &Admitted, within: Duration) -> Result<Vec<SocketAddr>, Err
             }
         }
     };
+    if found.is_empty() {
+        return Err(Error::DnsError { rcode: Some("no address".into()), info_code: None });
+    }
     let reachable: Vec<SocketAddr> =
         found.iter().copied().filter(|address| to.by_address || !is_internal(address.ip())).collect();
     if reachable.is_empty() {
-        let shown: Vec<String> = found.iter().map(|address| address.ip().to_string()).collect();
+        let shown: Vec<String> = found.iter().map(|address| address.to_string()).collect();
+        let RequestHost::Name(name) = &to.host else { return Err(Error::DestinationIpProhibited) };
         to.refusals.push(format!(
-            "an outbound request to {} was refused: it resolves to {}, inside the network; only a grant of the address itself (`{}:{}` in capabilities.outbound_hosts) reaches it",
-            host_text(&to.host),
+            "plugin `{}` sent a request to {name}, which resolves to {} inside the network: an internal address is reached only by a request to the address itself, granted by address (`{}` in capabilities.outbound_hosts)",
+            to.plugin,
             shown.join(", "),
             shown.first().map_or("", String::as_str),
-            to.port,
         ));
         return Err(Error::DestinationIpProhibited);
     }
     Ok(reachable)
-}
-
-fn host_text(host: &RequestHost) -> String {
-    match host {
-        RequestHost::Name(name) => name.clone(),
-        RequestHost::Address(address) => address.to_string(),
-    }
 }
 
 /// A connection to the first of `addresses` that answers.

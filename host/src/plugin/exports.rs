@@ -1,4 +1,4 @@
-//! The roles a plugin exports (`events`, `routes`, `field-widget`), found by
+//! The roles a plugin exports (`events`, `routes`, `field-widget`, `jobs`), found by
 //! name in whichever supported version of `plinth:plugin` it was built
 //! against, and called through typed functions.
 //!
@@ -207,5 +207,30 @@ impl<'a> WidgetsGuest<'a> {
         value: &'a str,
     ) -> Answer<Vec<String>> {
         Ok(self.validate.call_async(store, (widget_id, value)).await?.0)
+    }
+}
+
+/// `jobs`: the plugin's scheduled jobs (since 0.3.0).
+#[derive(Clone)]
+pub(crate) struct JobsExport {
+    pub version: &'static str,
+    function: ComponentExportIndex,
+}
+
+impl JobsExport {
+    pub(crate) fn new<T>(pre: &InstancePre<T>) -> Option<Self> {
+        let (version, [function]) = find(pre, "jobs", ["run-job"])?;
+        Some(JobsExport { version, function })
+    }
+
+    /// Runs job `job` in `instance`.
+    pub(crate) async fn call_run_job<S: AsContextMut<Data: Send>>(
+        &self,
+        mut store: S,
+        instance: &Instance,
+        job: &str,
+    ) -> Answer<()> {
+        let run: Fallible<(&str,), ()> = instance.get_typed_func(&mut store, self.function)?;
+        Ok(run.call_async(store, (job,)).await?.0)
     }
 }

@@ -26,7 +26,7 @@ use crate::limits::Limits;
 use crate::plugin_log::{LogLevel, LogSource, PluginLog, bounded, escaped, now_millis};
 use crate::registry::Registry;
 use crate::sandbox::{InvocationState, Sandbox, StoreMaker};
-use crate::store::{Backend, CommitError, DeliveryMark, Usage};
+use crate::store::{Backend, CommitError, DeliveryMark, JobMark, JobOutcome, Usage};
 use crate::types::HookOutcome;
 use futures_util::FutureExt;
 use std::future::Future;
@@ -337,6 +337,19 @@ impl<R: Send> Invocation<'_, R> {
                         error: result.as_ref().err().map(ToString::to_string),
                     },
                 });
+                let job = phase.job_run();
+                changes.job = job.map(|run| JobMark {
+                    plugin_id: context.id.clone(),
+                    job_id: run.job_id.clone(),
+                    node: run.node.clone(),
+                    due: run.due,
+                    next_due: run.next_due,
+                    outcome: JobOutcome {
+                        at: run.started_at,
+                        duration_us: u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                        error: result.as_ref().err().map(ToString::to_string),
+                    },
+                });
                 let limits = &context.limits;
                 let quota = Usage { bytes: limits.storage_bytes, keys: limits.storage_keys };
                 let committed = match changes.needs_commit() {
@@ -352,6 +365,9 @@ impl<R: Send> Invocation<'_, R> {
                         if let (Some((_, delivery)), Some(mark)) = (hook, changes.delivery) {
                             // Always empty before: a call commits at most once.
                             let _ = delivery.settled.set(mark.outcome);
+                        }
+                        if let (Some(run), Some(mark)) = (job, changes.job) {
+                            let _ = run.settled.set(mark.outcome);
                         }
                         result
                     }

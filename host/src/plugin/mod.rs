@@ -18,7 +18,7 @@ use crate::error::{CallError, LoadError};
 use crate::manifest::Manifest;
 use crate::plugin_log::bounded;
 use crate::sandbox::InvocationState;
-use exports::{EventsExport, RoutesExport, WidgetsExport};
+use exports::{EventsExport, JobsExport, RoutesExport, WidgetsExport};
 use invoke::Invoker;
 use phase::Phase;
 use routes::{RouteInfo, RouteTable};
@@ -69,6 +69,8 @@ pub(crate) struct LoadedPlugin {
     pub events: Option<EventsExport>,
     pub routes: Option<(RoutesExport, RouteTable)>,
     pub widgets: Option<(WidgetsExport, Vec<WidgetInfo>)>,
+    /// `run-job`, for the jobs `manifest.jobs` declares (`crate::jobs`).
+    pub jobs: Option<JobsExport>,
     /// A front-end-only plugin's widgets: pages, without WASM render or validate.
     pub page_widgets: Vec<WidgetInfo>,
 }
@@ -94,12 +96,12 @@ impl LoadedPlugin {
 
     /// The exported roles, by WIT interface name.
     pub(crate) fn exports(&self) -> Vec<&'static str> {
-        role_names(self.events.is_some(), self.routes.is_some(), self.widgets.is_some())
+        role_names(self.events.is_some(), self.routes.is_some(), self.widgets.is_some(), self.jobs.is_some())
     }
 }
 
-fn role_names(events: bool, routes: bool, widgets: bool) -> Vec<&'static str> {
-    [(events, "events"), (routes, "routes"), (widgets, "field-widget")]
+fn role_names(events: bool, routes: bool, widgets: bool, jobs: bool) -> Vec<&'static str> {
+    [(events, "events"), (routes, "routes"), (widgets, "field-widget"), (jobs, "jobs")]
         .into_iter()
         .filter_map(|(has, name)| has.then_some(name))
         .collect()
@@ -107,7 +109,7 @@ fn role_names(events: bool, routes: bool, widgets: bool) -> Vec<&'static str> {
 
 /// Loads the plugin in `dir`: manifest, component, imports, exports, routes, widgets.
 pub(crate) fn load(invoker: &Invoker, loader: &Loader, dir: &Path) -> Result<LoadedPlugin, LoadError> {
-    let Vetted { manifest, limits, pre, wit_version, events, routes, widgets } =
+    let Vetted { manifest, limits, pre, wit_version, events, routes, widgets, jobs } =
         vet(&invoker.sandbox, loader, dir)?;
     let id = manifest.id.clone();
     let context = Arc::new(PluginContext {
@@ -135,6 +137,7 @@ pub(crate) fn load(invoker: &Invoker, loader: &Loader, dir: &Path) -> Result<Loa
         events,
         routes: None,
         widgets: None,
+        jobs,
         page_widgets: Vec::new(),
     };
     if plugin.pre.is_some() {

@@ -4,7 +4,7 @@
 
 use crate::Method;
 use crate::limits::Limits;
-use crate::store::WriteChain;
+use crate::store::{JobOutcome, WriteChain};
 use crate::types::{EntityEvent, HookOutcome};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -28,6 +28,22 @@ impl HookDelivery {
     }
 }
 
+/// The scheduled run a job's call is. Its commit settles the run (the next
+/// due time and the outcome) in one transaction; `settled` then holds that
+/// outcome (empty when the call did not commit).
+#[derive(Debug, Clone)]
+pub(crate) struct JobRun {
+    pub job_id: String,
+    /// The due time it was claimed at, and the node holding it.
+    pub due: u64,
+    pub node: String,
+    /// When the job is due next (`None`: never).
+    pub next_due: Option<u64>,
+    /// When the run started, in milliseconds since the epoch.
+    pub started_at: u64,
+    pub settled: Arc<OnceLock<JobOutcome>>,
+}
+
 /// One call's purpose (see the module doc).
 #[derive(Debug, Clone)]
 pub(crate) enum Phase {
@@ -42,6 +58,9 @@ pub(crate) enum Phase {
     Render { widget: String },
     /// A field widget's `validate`.
     Validate { widget: String },
+    /// A scheduled job's run. Its storage commit settles `run`, so its
+    /// writes take effect once however many nodes try it.
+    Job { run: JobRun },
 }
 
 impl Phase {
@@ -50,7 +69,7 @@ impl Phase {
         match self {
             Phase::Init => limits.init_timeout,
             Phase::Hook { .. } => limits.hook_timeout,
-            Phase::Route { .. } => limits.route_timeout,
+            Phase::Route { .. } | Phase::Job { .. } => limits.route_timeout,
             Phase::Render { .. } | Phase::Validate { .. } => limits.widget_timeout,
         }
     }
@@ -64,15 +83,17 @@ impl Phase {
             Phase::Route { method, path } => format!("route {} {path}", method.as_str()),
             Phase::Render { widget } => format!("widget render {widget}"),
             Phase::Validate { widget } => format!("widget validate {widget}"),
+            Phase::Job { run } => format!("job {}", run.job_id),
         }
     }
 
     /// Whether the call may write entities, and the chain its writes
-    /// continue: a route starts one, a hook continues its event's; loading
-    /// and widgets write none (a widget's check runs inside others' writes).
+    /// continue: a route or a job starts one, a hook continues its event's;
+    /// loading and widgets write none (a widget's check runs inside others'
+    /// writes).
     pub(crate) fn write_chain(&self) -> Option<WriteChain> {
         match self {
-            Phase::Route { .. } => Some(WriteChain::default()),
+            Phase::Route { .. } | Phase::Job { .. } => Some(WriteChain::default()),
             Phase::Hook { delivery, .. } => Some(delivery.chain.clone()),
             _ => None,
         }
@@ -82,6 +103,14 @@ impl Phase {
     pub(crate) fn delivery(&self) -> Option<(EntityEvent, &HookDelivery)> {
         match self {
             Phase::Hook { event, delivery } => Some((*event, delivery)),
+            _ => None,
+        }
+    }
+
+    /// The job run a job's commit settles.
+    pub(crate) fn job_run(&self) -> Option<&JobRun> {
+        match self {
+            Phase::Job { run } => Some(run),
             _ => None,
         }
     }

@@ -4,7 +4,7 @@
 //! host provides, linked, and its exported roles found.
 
 use super::cache::CodeSource;
-use super::exports::{EventsExport, RoutesExport, WidgetsExport};
+use super::exports::{EventsExport, JobsExport, RoutesExport, WidgetsExport};
 use super::role_names;
 use crate::artifact::ArtifactError;
 use crate::capabilities::{HostCallObserver, WIT_VERSIONS, built_against, plinth_version, provides};
@@ -65,13 +65,14 @@ pub(crate) struct Vetted {
     pub events: Option<EventsExport>,
     pub routes: Option<RoutesExport>,
     pub widgets: Option<WidgetsExport>,
+    pub jobs: Option<JobsExport>,
 }
 
 impl Vetted {
     /// The exported roles, by WIT interface name.
     #[cfg_attr(not(feature = "install"), allow(dead_code))]
     pub(crate) fn exports(&self) -> Vec<&'static str> {
-        role_names(self.events.is_some(), self.routes.is_some(), self.widgets.is_some())
+        role_names(self.events.is_some(), self.routes.is_some(), self.widgets.is_some(), self.jobs.is_some())
     }
 }
 
@@ -122,6 +123,7 @@ pub(crate) fn vet(sandbox: &Sandbox, loader: &Loader, dir: &Path) -> Result<Vett
             events: None,
             routes: None,
             widgets: None,
+            jobs: None,
         });
     };
     let path = dir.join(module);
@@ -186,10 +188,14 @@ pub(crate) fn vet(sandbox: &Sandbox, loader: &Loader, dir: &Path) -> Result<Vett
         let (interface, grant) = (interface.to_string(), grant.to_string());
         return Err(LoadError::EmbedderGrantMissing { plugin: id, interface, grant });
     }
-    if manifest.capabilities.outbound_hosts.is_empty()
-        && let Some(handler) = imports.iter().find(|import| import.starts_with("wasi:http/outgoing-handler@"))
-    {
-        return Err(LoadError::OutboundHostsMissing { plugin: id, interface: handler.to_string() });
+    if let Some(http) = imports.iter().find(|import| import.starts_with("wasi:http/")) {
+        if !cfg!(feature = "outbound-http") {
+            let imports = vec![http.to_string()];
+            return Err(LoadError::UnsupportedImport { plugin: id, imports, registered: Vec::new() });
+        }
+        if manifest.capabilities.outbound_hosts.is_empty() {
+            return Err(LoadError::OutboundHostsMissing { plugin: id, interface: http.to_string() });
+        }
     }
     for unknown in granted.iter().filter(|grant| !embedder.has_grant(grant)) {
         tracing::warn!(plugin = %id, "plugin.json grants the application's `{unknown}`, which this application does not register");
@@ -202,10 +208,18 @@ pub(crate) fn vet(sandbox: &Sandbox, loader: &Loader, dir: &Path) -> Result<Vett
     let events = EventsExport::new(&pre);
     let route_indices = RoutesExport::new(&pre);
     let widget_indices = WidgetsExport::new(&pre);
+    let jobs = JobsExport::new(&pre);
+    if jobs.is_none() && !manifest.jobs.is_empty() {
+        return Err(LoadError::Invalid {
+            plugin: id,
+            problem: "plugin.json declares `jobs` but the component exports no `jobs` interface: export `plinth:plugin/jobs@0.3.0` (`run-job`), or remove the jobs".into(),
+        });
+    }
     let versions: Vec<&'static str> = [
         events.as_ref().map(|e| e.version),
         route_indices.as_ref().map(|e| e.version),
         widget_indices.as_ref().map(|e| e.version),
+        jobs.as_ref().map(|e| e.version),
     ]
     .into_iter()
     .flatten()
@@ -223,6 +237,7 @@ pub(crate) fn vet(sandbox: &Sandbox, loader: &Loader, dir: &Path) -> Result<Vett
         events,
         routes: route_indices,
         widgets: widget_indices,
+        jobs,
     })
 }
 

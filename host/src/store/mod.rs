@@ -26,6 +26,7 @@
 //! outbox, hook records and plugin storage must share one database
 //! (`writes.rs`); the other traits may each live anywhere.
 
+pub(crate) mod jobs;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub(crate) mod quick;
@@ -33,6 +34,7 @@ pub(crate) mod quick;
 mod sqlite;
 mod writes;
 
+pub use jobs::{DeclaredJob, DueRun, JobMark, JobOutcome, JobState, JobStore};
 pub use writes::{
     ChainLink, CommitError, Delivery, DeliveryMark, EntityChange, EntityStore, HookOutbox, HookRecords,
     KvChanges, NewDeliveries, PluginKv, Usage, Versioned, WriteChain,
@@ -234,6 +236,8 @@ pub struct Backend {
     pub nodes: Arc<dyn NodeReports>,
     /// Plugins switched off.
     pub switches: Arc<dyn PluginSwitches>,
+    /// Scheduled jobs: when each is due, how it last ran.
+    pub jobs: Arc<dyn JobStore>,
 }
 
 impl Backend {
@@ -249,6 +253,7 @@ impl Backend {
             + PackageStore
             + NodeReports
             + PluginSwitches
+            + JobStore
             + 'static,
     {
         Backend {
@@ -260,7 +265,8 @@ impl Backend {
             field_configs: db.clone(),
             packages: db.clone(),
             nodes: db.clone(),
-            switches: db,
+            switches: db.clone(),
+            jobs: db,
         }
     }
 

@@ -219,6 +219,8 @@ pub struct KvChanges {
     pub writes: BTreeMap<String, Option<Vec<u8>>>,
     /// The hook delivery this call is, settled in the same commit.
     pub delivery: Option<DeliveryMark>,
+    /// The scheduled job's run this call is, settled in the same commit.
+    pub job: Option<super::JobMark>,
     /// The entity writes the call made (WIT 0.3.0), in order: committed with
     /// its storage changes, both or neither. One whose entity is gone by
     /// then, or written since the version the call saw (an update or
@@ -244,7 +246,10 @@ pub struct EntityChange {
 impl KvChanges {
     /// Whether the commit has anything to check, write or mark.
     pub fn needs_commit(&self) -> bool {
-        self.needs_storage_commit() || self.delivery.is_some() || !self.entities.is_empty()
+        self.needs_storage_commit()
+            || self.delivery.is_some()
+            || self.job.is_some()
+            || !self.entities.is_empty()
     }
 
     /// Whether the commit must check or write storage (beyond a delivery
@@ -272,8 +277,9 @@ pub enum CommitError {
         /// The plugin's quota.
         quota: Usage,
     },
-    /// The call is a hook delivery another node has completed already:
-    /// nothing is written, so the event takes effect once.
+    /// The call is a hook delivery another node has completed already, or a
+    /// job's run another node holds now: nothing is written, so the event or
+    /// the run takes effect once.
     #[error("the event was delivered already (by another node)")]
     Delivered,
     /// The backend failed.

@@ -143,10 +143,11 @@ async fn commit_in_one_statement(
     })
 }
 
-/// `changes` with entity writes: the writes, then [`commit_in_one_statement`],
-/// in one transaction, committed only if every write found its entity and
-/// the storage commit succeeded (both or neither).
-async fn commit_with_entities(
+/// `changes` with entity writes or a job's run: the run settled, the
+/// writes, then [`commit_in_one_statement`], in one transaction, committed
+/// only if the run was still this node's, every write found its entity and
+/// the storage commit succeeded (all or nothing).
+async fn commit_in_transaction(
     client: &mut deadpool_postgres::Client,
     plugin: &str,
     changes: &KvChanges,
@@ -157,6 +158,11 @@ async fn commit_with_entities(
     // storage key is (`plinth_commit` sets its own budget after this).
     let lock_timeout = format!("SET LOCAL lock_timeout = {}", LOCK_TIMEOUT.as_millis());
     transaction.batch_execute(&lock_timeout).await?;
+    if let Some(mark) = &changes.job
+        && !super::jobs::settle(&transaction, mark).await?
+    {
+        return Ok(Err(CommitError::Delivered));
+    }
     for change in &changes.entities {
         if !entities::apply_change(&transaction, change).await? {
             // Dropped unfinished: the transaction rolls back.
@@ -230,9 +236,9 @@ impl PluginKv for Postgres {
                 None => None,
             };
             let mut client = pool.get().await?;
-            let committed = match changes.entities.is_empty() {
+            let committed = match changes.entities.is_empty() && changes.job.is_none() {
                 true => commit_in_one_statement(&client, &plugin, &changes, quota).await,
-                false => commit_with_entities(&mut client, &plugin, &changes, quota).await,
+                false => commit_in_transaction(&mut client, &plugin, &changes, quota).await,
             };
             let outcome = match committed {
                 Ok(outcome) => outcome,

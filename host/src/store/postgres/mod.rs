@@ -16,6 +16,7 @@ mod address;
 mod entities;
 mod field_configs;
 mod hooks;
+mod jobs;
 mod kv;
 mod nodes;
 mod outbox;
@@ -144,6 +145,20 @@ const MIGRATIONS: &[&str] = &[
     kv::COMMIT_LOCKS_WHAT_IT_TOUCHES,
     // 8: the plugin writes that led to each hook delivery (`WriteChain`).
     r#"ALTER TABLE hook_deliveries ADD COLUMN chain jsonb NOT NULL DEFAULT '{}';"#,
+    // 9: scheduled jobs, when each is next due and how it last ran (`jobs.rs`).
+    r#"CREATE TABLE plugin_jobs (
+        plugin_id        text NOT NULL,
+        job_id           text NOT NULL,
+        schedule         text NOT NULL,
+        next_due         bigint,
+        lease_owner      text NOT NULL DEFAULT '',
+        lease_until      bigint NOT NULL DEFAULT 0,
+        runs             bigint NOT NULL DEFAULT 0,
+        last_at          bigint,
+        last_duration_us bigint,
+        last_error       text,
+        PRIMARY KEY (plugin_id, job_id)
+    );"#,
 ];
 
 /// The PostgreSQL backend; implements every backend trait. Open it with

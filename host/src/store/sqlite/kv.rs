@@ -105,6 +105,11 @@ pub(super) fn apply(db: &Connection, commit: &Commit<'_>) -> Result<(), CommitEr
     {
         return Err(CommitError::Delivered);
     }
+    if let Some(mark) = &changes.job
+        && !super::jobs::settle(db, mark).map_err(sql)?
+    {
+        return Err(CommitError::Delivered);
+    }
     for (key, seen) in &changes.reads {
         if version(db, plugin, key).map_err(sql)? != *seen {
             return Err(CommitError::Conflict { key: key.clone() });

@@ -15,6 +15,7 @@ mod field_configs;
 mod grouped;
 mod held;
 mod hooks;
+mod jobs;
 mod kv;
 mod nodes;
 mod outbox;
@@ -113,6 +114,20 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE disabled_plugins (plugin_id TEXT PRIMARY KEY) WITHOUT ROWID;",
     // 8: the plugin writes that led to each hook delivery (`WriteChain`).
     "ALTER TABLE hook_deliveries ADD COLUMN chain TEXT NOT NULL DEFAULT '{}';",
+    // 9: scheduled jobs, when each is next due and how it last ran (`jobs.rs`).
+    "CREATE TABLE plugin_jobs (
+        plugin_id        TEXT NOT NULL,
+        job_id           TEXT NOT NULL,
+        schedule         TEXT NOT NULL,
+        next_due         INTEGER,
+        lease_owner      TEXT NOT NULL DEFAULT '',
+        lease_until      INTEGER NOT NULL DEFAULT 0,
+        runs             INTEGER NOT NULL DEFAULT 0,
+        last_at          INTEGER,
+        last_duration_us INTEGER,
+        last_error       TEXT,
+        PRIMARY KEY (plugin_id, job_id)
+    ) WITHOUT ROWID;",
 ];
 
 /// The SQLite backend; implements every backend trait.

@@ -18,6 +18,9 @@
 //!   time it changes (a cycle with no end of its own).
 //! - Its `on_entity_deleted` hook counts the deletes it hears of under
 //!   `deleted/{id}`, which `GET /deleted` lists.
+//! - Its scheduled jobs (`run_job`): any job counts its runs under
+//!   `runs/{job}` (`GET /runs/{job}` answers the count); `trap` panics
+//!   instead; `note` also creates a `note` entity.
 
 use plinth_sdk::{Entity, Error, Plugin, Request, Response, Router, export, host};
 use serde_json::{Value, json};
@@ -70,7 +73,25 @@ impl Plugin for Janitor {
             .post("/stale/{id}", stale)
             .post("/many/{n}", many)
             .get("/deleted", deleted)
+            .get("/runs/{job}", runs)
     }
+
+    fn run_job(job_id: &str) -> Result<(), Error> {
+        if job_id == "trap" {
+            panic!("the job's own failure");
+        }
+        host::storage_increment(&format!("runs/{job_id}"), 1)?;
+        if job_id == "note" {
+            host::entity_create("note", &json!({ "by": "job" }))?;
+        }
+        Ok(())
+    }
+}
+
+fn runs(request: Request) -> Result<Response, Error> {
+    let count = host::storage_get(&format!("runs/{}", request.param("job")))?;
+    let count: i64 = count.and_then(|bytes| String::from_utf8(bytes).ok()?.parse().ok()).unwrap_or(0);
+    Ok(Response::json(200, &json!({ "runs": count })))
 }
 
 fn delete(request: Request) -> Result<Response, Error> {
@@ -128,4 +149,4 @@ fn deleted(_request: Request) -> Result<Response, Error> {
     Ok(Response::json(200, &json!({ "deleted": ids })))
 }
 
-export!(Janitor: events, routes);
+export!(Janitor: events, routes, jobs);

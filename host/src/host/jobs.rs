@@ -1,0 +1,39 @@
+//! Scheduled jobs as the embedding API offers them: their state on every
+//! node, and running this node's share of the due runs. The `Scheduler`
+//! part (`crate::jobs`) owns the work.
+
+use super::Host;
+use crate::error::HostError;
+use crate::store::JobState;
+use std::sync::Arc;
+
+impl Host {
+    /// The scheduled jobs of `plugin`, or of every plugin: each one's
+    /// schedule, next due time and last run, as every node sharing the
+    /// database sees them.
+    pub fn jobs(&self, plugin: Option<&str>) -> Result<Vec<JobState>, HostError> {
+        Ok(self.backend().jobs.jobs(plugin)?)
+    }
+
+    /// Claims the due runs of the jobs of plugins loaded here, up to 8, and
+    /// runs them one after the other; how many it claimed. The job loop of
+    /// [`Host::start_background`] does this every second; embedders that do
+    /// not run it call this themselves.
+    pub async fn run_due_jobs(&self) -> Result<usize, HostError> {
+        self.scheduler.run_due().await
+    }
+
+    /// One round of the job loop: due runs until fewer than a batch are due.
+    pub(crate) async fn job_round(self: Arc<Self>) {
+        self.scheduler.run_all_due().await;
+    }
+
+    /// Records the jobs plugin `id` (just loaded) declares; a failure is
+    /// logged, and its jobs wait for its next load.
+    pub(super) fn declare_jobs(&self, id: &str) {
+        let Some(plugin) = self.registry.get(id) else { return };
+        if let Err(error) = self.scheduler.declare(&plugin) {
+            tracing::error!(plugin = %id, "its scheduled jobs were not recorded: {error}");
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Scheduled jobs (WIT 0.3.0): a plugin declares them in `plugin.json`
+//! (`schedule.rs`) and exports `jobs.run-job`. Their state is shared by
+//! every node (`store::jobs`); each node's job loop claims the due runs of
+//! the plugins it has loaded, under a lease, and runs them, so a due run
+//! happens on one node. A run's storage commit settles it, so its writes
+//! take effect once.
+//!
+//! Runs missed while no node ran the plugin (all down, or it was switched
+//! off) are not made up one by one: the job runs once as soon as a node
+//! can, and its schedule goes on from then (an interval from that run's
+//! start, a cron expression at its next time after it). A run refused
+//! because the plugin is degraded after repeated failures is recorded as
+//! skipped, and its schedule goes on.
+
+mod schedule;
+
+use crate::capabilities::in_place;
+use crate::error::{CallErrorKind, HostError};
+use crate::plugin::phase::{JobRun, Phase};
+use crate::plugin::{LoadedPlugin, invoke};
+use crate::plugin_log::{LogLevel, LogSource, now_millis};
+use crate::store::{DeclaredJob, DueRun, JobMark, JobOutcome, StoreError};
+pub use schedule::{JobDeclaration, MAX_JOBS};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often the job loop looks for due runs.
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// Runs claimed at a time, then run one after the other.
+const CLAIM_BATCH: usize = 8;
+/// How long a claim outlasts the longest job time limit among the plugins
+/// claimed for: a node that dies mid-run leaves the run to another node
+/// after this.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
+
+/// The job part: runs this node's share of the due jobs.
+pub(crate) struct Scheduler {
+    invoker: Arc<crate::plugin::invoke::Invoker>,
+    /// This node's name in the leases (the same as the outbox's).
+    node: String,
+}
+
+/// `plugin`'s declared jobs as the store keeps them, each first due at its
+/// next time after `now`.
+pub(crate) fn declared(jobs: &[JobDeclaration], now: u64) -> Vec<DeclaredJob> {
+    jobs.iter()
+        .map(|job| DeclaredJob {
+            job_id: job.id.clone(),
+            schedule: job.describe(),
+            first_due: job.schedule().ok().and_then(|schedule| schedule.next_after(now)),
+        })
+        .collect()
+}
+
+impl Scheduler {
+    pub(crate) fn new(invoker: Arc<crate::plugin::invoke::Invoker>, node: String) -> Scheduler {
+        Scheduler { invoker, node }
+    }
+
+    /// Records the jobs a plugin just loaded declares (none: its old ones go).
+    pub(crate) fn declare(&self, plugin: &LoadedPlugin) -> Result<(), StoreError> {
+        let jobs = declared(&plugin.manifest.jobs, now_millis());
+        in_place(|| self.invoker.backend.jobs.declare(plugin.id(), &jobs))
+    }
+
+    /// Claims the due runs of the jobs of plugins loaded (and switched on)
+    /// here, up to a batch, and runs them one after the other; how many it
+    /// claimed.
+    pub(crate) async fn run_due(&self) -> Result<usize, HostError> {
+        let plugins = self.invoker.registry.job_plugins();
+        if plugins.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<String> = plugins.iter().map(|plugin| plugin.id().to_string()).collect();
+        let longest = plugins.iter().map(|plugin| plugin.context.limits.route_timeout).max();
+        let lease = longest.unwrap_or_default() + LEASE_MARGIN;
+        let jobs = &self.invoker.backend.jobs;
+        let claimed = in_place(|| jobs.claim_due(&self.node, &ids, now_millis(), lease, CLAIM_BATCH))?;
+        let count = claimed.len();
+        for due in claimed {
+            // Unloaded since the claim: the lease runs out and a node that runs it takes it.
+            if let Some(plugin) = plugins.iter().find(|plugin| plugin.id() == due.plugin_id) {
+                self.run(plugin, due).await;
+            }
+        }
+        Ok(count)
+    }
+
+    /// Runs due runs until fewer than a batch are due (one round of the job loop).
+    pub(crate) async fn run_all_due(&self) {
+        loop {
+            match self.run_due().await {
+                Ok(claimed) if claimed == CLAIM_BATCH => continue,
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!("running due jobs failed: {error}");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Runs one claimed run and settles it: its commit did, or `finish` does.
+    async fn run(&self, plugin: &LoadedPlugin, due: DueRun) -> JobOutcome {
+        let started_at = now_millis();
+        let started = Instant::now();
+        let declaration = plugin.manifest.jobs.iter().find(|job| job.id == due.job_id);
+        // Missed runs collapse into this one: the schedule goes on from now.
+        let next_due = declaration
+            .and_then(|job| job.schedule().ok())
+            .and_then(|schedule| schedule.next_after(started_at.max(due.due)));
+        let run = JobRun {
+            job_id: due.job_id.clone(),
+            due: due.due,
+            node: self.node.clone(),
+            next_due,
+            started_at,
+            settled: Arc::default(),
+        };
+        let error = match (&plugin.jobs, declaration) {
+            (Some(export), Some(_)) => {
+                let job_id = due.job_id.clone();
+                let call = invoke::guest_call(|store, instance| {
+                    let (export, job_id) = (export.clone(), job_id.clone());
+                    Box::pin(async move { export.call_run_job(store, &instance, &job_id).await })
+                });
+                let settled = run.settled.clone();
+                let result = self.invoker.run(plugin, Phase::Job { run }, &call).await;
+                if let Some(outcome) = settled.get() {
+                    self.log_failure(plugin.id(), &due.job_id, outcome);
+                    return outcome.clone();
+                }
+                match result {
+                    Ok(()) => None,
+                    // Another node holds the run now: it settles it.
+                    Err(error) if matches!(error.kind, CallErrorKind::AlreadyDelivered) => {
+                        return JobOutcome { at: started_at, duration_us: 0, error: None };
+                    }
+                    Err(error) if matches!(error.kind, CallErrorKind::Degraded { .. }) => {
+                        Some(format!("skipped: {error}"))
+                    }
+                    Err(error) => Some(error.to_string()),
+                }
+            }
+            _ => Some(format!(
+                "plugin `{}` no longer declares job `{}` with a `jobs` export",
+                plugin.id(),
+                due.job_id
+            )),
+        };
+        let outcome = JobOutcome {
+            at: started_at,
+            duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            error,
+        };
+        self.log_failure(plugin.id(), &due.job_id, &outcome);
+        let mark = JobMark {
+            plugin_id: plugin.id().to_string(),
+            job_id: due.job_id,
+            node: self.node.clone(),
+            due: due.due,
+            next_due,
+            outcome: outcome.clone(),
+        };
+        if let Err(error) = in_place(|| self.invoker.backend.jobs.finish(&mark)) {
+            // The run's lease runs out, and a node runs the job again then.
+            tracing::error!(plugin = %mark.plugin_id, job = %mark.job_id, "job run not recorded: {error}");
+        }
+        outcome
+    }
+
+    /// A failed run's error, in its plugin's log.
+    fn log_failure(&self, plugin: &str, job: &str, outcome: &JobOutcome) {
+        if let Some(error) = &outcome.error {
+            let message = format!("job `{job}`: {error}");
+            self.invoker.log.record(plugin, LogLevel::Error, LogSource::Host, &message);
+        }
+    }
+}
