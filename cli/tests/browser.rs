@@ -864,7 +864,7 @@ fn scheduled_jobs_run_in_the_server_and_show_in_the_api_and_the_console() {
     assert_eq!(jobs[0]["schedule"], "every 1 s");
     assert!(jobs[0]["last_run"]["error"].is_null(), "{jobs:?}");
     assert!(jobs[0]["next_due"].as_u64() > jobs[0]["last_run"]["at"].as_u64(), "{jobs:?}");
-    assert!(jobs[1]["last_run"]["error"].as_str().is_some_and(|e| e.contains("trap")), "{jobs:?}");
+    assert!(jobs[1]["last_run"]["error"].as_str().is_some_and(|e| e.contains("trapped")), "{jobs:?}");
 
     let Some(browser) = Browser::start() else { return };
     browser.goto(&format!("{}/#/plugins", server.base));

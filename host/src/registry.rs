@@ -73,9 +73,6 @@ impl Registry {
         *writing(&self.disabled) = disabled;
     }
 
-    /// The loaded plugins that export `events` and are switched on, in id
-    /// order: those an entity write delivers its event to. (A switched-off
-    /// plugin gets no new deliveries, and its queued ones wait.)
     /// The loaded plugins, switched on, that declare jobs and export `jobs`.
     pub(crate) fn job_plugins(&self) -> Vec<Arc<LoadedPlugin>> {
         self.all()
@@ -86,6 +83,9 @@ impl Registry {
             .collect()
     }
 
+    /// The loaded plugins that export `events` and are switched on, in id
+    /// order: those an entity write delivers its event to. (A switched-off
+    /// plugin gets no new deliveries, and its queued ones wait.)
     pub(crate) fn hook_plugins(&self) -> Vec<Arc<LoadedPlugin>> {
         self.all()
             .into_iter()

@@ -336,3 +336,55 @@ fn a_read_then_update_loses_no_write_made_in_between() {
         json!({ "n": 2, "seen": 2, "by": "plugin" })
     );
 }
+
+/// Two calls at once read the same storage counter and each create an
+/// entity: the one whose commit conflicts runs again, and only its last
+/// run's entity is written (its first run's is not).
+#[test]
+fn a_call_run_again_after_a_conflict_writes_only_its_last_runs_entities() {
+    let (_data, host) = fresh_host_on(plinth_host::EngineKind::Native);
+    let plugin = writer(&["entity_create", "storage_set"], json!({}));
+    host.load_plugin(plugin.path()).expect("load");
+    let answers: Vec<Value> = std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    let (status, body) =
+                        call_json(&host, "janitor", RouteRequest::new(Method::Post, "/counted/tally"));
+                    assert_eq!(status, 200, "{body}");
+                    body
+                })
+            })
+            .collect();
+        calls.into_iter().map(|call| call.join().expect("call")).collect()
+    });
+    let mut seen: Vec<i64> = answers.iter().map(|a| a["seen"].as_i64().expect("seen")).collect();
+    seen.sort_unstable();
+    assert_eq!(seen, [0, 1], "the second commit conflicted and its call ran again: {answers:?}");
+    assert!(host.plugin("janitor").expect("loaded").health.conflicts >= 1);
+    let query = plinth_host::EntityQuery { entity_type: Some("tally".into()), ..Default::default() };
+    let tallies = host.entities(&query).expect("tallies");
+    let ids: Vec<&str> = tallies.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(tallies.len(), 2, "one entity per call, none from the run that conflicted: {ids:?}");
+    for answer in &answers {
+        assert!(
+            ids.contains(&answer["id"].as_str().expect("id")),
+            "each call's last run's entity is the one kept"
+        );
+    }
+}
+
+/// A widget call may not write entities: it runs inside other writes'
+/// checks. The host denies it; nothing is written.
+#[test]
+fn a_widget_call_that_writes_an_entity_is_denied() {
+    let (_data, host) = fresh_host_on(plinth_host::EngineKind::Native);
+    let plugin = writer(&["entity_create"], json!({}));
+    host.load_plugin(plugin.path()).expect("load");
+    let context =
+        plinth_host::FieldContext { field_name: "title".into(), value: json!("x"), ..Default::default() };
+    let html = host.render_widget("plugin:janitor:writer", &context).expect("renders");
+    assert!(html.contains("Denied(") && html.contains("from a widget"), "{html}");
+    let query = plinth_host::EntityQuery { entity_type: Some("note".into()), ..Default::default() };
+    assert!(host.entities(&query).expect("notes").is_empty());
+}

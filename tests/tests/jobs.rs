@@ -88,7 +88,7 @@ fn runs_missed_while_nothing_ran_the_job_collapse_into_one() {
 }
 
 on_both_engines! {
-    fn a_job_that_always_traps_trips_the_breaker_and_waits_out_its_back_off(engine) {
+    fn a_cron_job_that_always_traps_trips_the_breaker_and_waits_out_its_back_off(engine) {
         let data = tempfile::tempdir().expect("temp");
         let clock = Clock::manual();
         let back_off = Duration::from_secs(60);
@@ -96,7 +96,8 @@ on_both_engines! {
             config.breaker = BreakerConfig { failures: 3, backoff: back_off };
             config.clock = clock.clone();
         });
-        host.load_plugin(scheduled(json!([{ "id": "trap", "every_seconds": 1 }])).path()).expect("load");
+        // Every second, as a cron expression (six fields, seconds first).
+        host.load_plugin(scheduled(json!([{ "id": "trap", "cron": "* * * * * *" }])).path()).expect("load");
         let last_error = |host: &Host| {
             let state = host.jobs(Some("janitor")).expect("jobs").remove(0);
             (state.runs, state.last_run.and_then(|run| run.error).unwrap_or_default())
@@ -106,7 +107,7 @@ on_both_engines! {
             assert_eq!(run_due(&host), 1);
             let (runs, error) = last_error(&host);
             assert_eq!(runs, round);
-            assert!(error.contains("trap"), "{error}");
+            assert!(error.contains("(job trap): trapped"), "{error}");
         }
         let traps = |host: &Host| host.plugin("janitor").expect("loaded").health.traps;
         assert_eq!(traps(&host), 3);

@@ -281,6 +281,46 @@ fn a_due_job_runs_on_one_node_of_several() {
     }
 }
 
+/// Calls updating the same two entities in opposite orders, many at once,
+/// on PostgreSQL: the database may find them deadlocked (or one waits past
+/// its lock budget); either way the call runs again rather than failing,
+/// and every call's writes land.
+#[test]
+fn calls_writing_the_same_entities_in_opposite_orders_all_land() {
+    let Some(cluster) = Cluster::start() else { return };
+    let data = tempfile::tempdir().expect("temp");
+    let grants = ["entity_read", "entity_update", "storage_get", "storage_list", "storage_increment"];
+    let janitor =
+        plinth_tests::PluginDir::new("janitor", plinth_tests::guests::V0_3_PLUGIN_WASM, &grants, json!({}));
+    let host = node_on(&cluster, &data.path().join("node"));
+    host.load_plugin(janitor.path()).expect("load");
+    for id in ["left", "right"] {
+        host.create_entity_with_id(id, "pair", json!({ "n": 0 })).expect("create");
+    }
+    std::thread::scope(|scope| {
+        for call in 0..8 {
+            let host = &host;
+            scope.spawn(move || {
+                let (a, b) = if call % 2 == 0 { ("left", "right") } else { ("right", "left") };
+                let request = RouteRequest::new(Method::Post, &format!("/swap/{a}/{b}"))
+                    .with_json(&json!({ "n": call }));
+                let answer = host.call_route("janitor", request).expect("every call lands");
+                assert_eq!(answer.status, 200);
+            });
+        }
+    });
+    let (left, right) = (
+        host.entity("left").expect("read").expect("left"),
+        host.entity("right").expect("read").expect("right"),
+    );
+    assert!(left.data["n"].is_i64() && right.data["n"].is_i64(), "{left:?} {right:?}");
+    assert!(left.updated_at > left.created_at && right.updated_at > right.created_at);
+    assert!(
+        host.plugin("janitor").expect("loaded").health.conflicts >= 1,
+        "the calls collided and ran again"
+    );
+}
+
 /// A plugin's entity writes on PostgreSQL (0.3.0): a call that fails after
 /// creating writes nothing; a create's hook tags the entity (an update, its
 /// chain kept with the delivery); a chain of hooks creating entities stops

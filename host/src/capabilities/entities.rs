@@ -7,7 +7,7 @@
 //!
 //! A call's writes commit with its storage changes, both or neither, so a
 //! call that fails, or runs again after a conflict, has written nothing.
-//! Only routes and hooks write. Writes are bounded: [`MAX_WRITES_PER_CALL`]
+//! Only routes, hooks and jobs write. Writes are bounded: [`MAX_WRITES_PER_CALL`]
 //! per call; a tree of hooks writing entities makes at most [`TREE_WRITES`]
 //! in all ([`share_budget`]); a chain of them ends at [`MAX_CHAIN`] writes;
 //! and a plugin repeating a write it already made in the chain (the same
@@ -182,7 +182,7 @@ impl EntitiesView<'_> {
             return Ok(());
         }
         let message = format!(
-            "plugin `{}` may write entities only from its routes and hooks, not while loading or from a widget",
+            "plugin `{}` may write entities only from its routes, hooks and jobs, not while loading or from a widget",
             self.caller.plugin.id
         );
         Err(self.refuse(GuestError::Denied(message)))

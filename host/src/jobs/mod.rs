@@ -10,7 +10,8 @@
 //! can, and its schedule goes on from then (an interval from that run's
 //! start, a cron expression at its next time after it). A run refused
 //! because the plugin is degraded after repeated failures is recorded as
-//! skipped, and its schedule goes on.
+//! skipped, and its schedule goes on; one refused for reasons not the
+//! plugin's (it is busy, say) is given back and tried again a second later.
 
 mod schedule;
 
@@ -26,12 +27,14 @@ use std::time::{Duration, Instant};
 
 /// How often the job loop looks for due runs.
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// Runs claimed at a time, then run one after the other.
-const CLAIM_BATCH: usize = 8;
+/// Runs claimed at a time: one, so its lease covers only its own run.
+const CLAIM_BATCH: usize = 1;
 /// How long a claim outlasts the longest job time limit among the plugins
 /// claimed for: a node that dies mid-run leaves the run to another node
 /// after this.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
+/// How soon a run given back (its plugin busy, say) may be claimed again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// The job part: runs this node's share of the due jobs.
 pub(crate) struct Scheduler {
@@ -52,6 +55,19 @@ pub(crate) fn declared(jobs: &[JobDeclaration], now: u64) -> Vec<DeclaredJob> {
         .collect()
 }
 
+/// Whether a call was refused for reasons that are not the plugin's: its
+/// slots or the host's pool full, switched off after the claim, or the
+/// host's database failing. Such a run is given back rather than lost.
+fn not_the_plugins(kind: &CallErrorKind) -> bool {
+    matches!(
+        kind,
+        CallErrorKind::Busy { .. }
+            | CallErrorKind::HostBusy
+            | CallErrorKind::Disabled
+            | CallErrorKind::Internal { .. }
+    )
+}
+
 impl Scheduler {
     pub(crate) fn new(invoker: Arc<crate::plugin::invoke::Invoker>, node: String) -> Scheduler {
         Scheduler { invoker, node }
@@ -63,9 +79,8 @@ impl Scheduler {
         in_place(|| self.invoker.backend.jobs.declare(plugin.id(), &jobs))
     }
 
-    /// Claims the due runs of the jobs of plugins loaded (and switched on)
-    /// here, up to a batch, and runs them one after the other; how many it
-    /// claimed.
+    /// Claims a due run of the jobs of plugins loaded (and switched on)
+    /// here, and runs it; how many it claimed (0 or 1).
     pub(crate) async fn run_due(&self) -> Result<usize, HostError> {
         let plugins = self.invoker.registry.job_plugins();
         if plugins.is_empty() {
@@ -78,7 +93,6 @@ impl Scheduler {
         let claimed = in_place(|| jobs.claim_due(&self.node, &ids, now_millis(), lease, CLAIM_BATCH))?;
         let count = claimed.len();
         for due in claimed {
-            // Unloaded since the claim: the lease runs out and a node that runs it takes it.
             if let Some(plugin) = plugins.iter().find(|plugin| plugin.id() == due.plugin_id) {
                 self.run(plugin, due).await;
             }
@@ -86,7 +100,7 @@ impl Scheduler {
         Ok(count)
     }
 
-    /// Runs due runs until fewer than a batch are due (one round of the job loop).
+    /// Runs due runs until none is due (one round of the job loop).
     pub(crate) async fn run_all_due(&self) {
         loop {
             match self.run_due().await {
@@ -100,7 +114,8 @@ impl Scheduler {
         }
     }
 
-    /// Runs one claimed run and settles it: its commit did, or `finish` does.
+    /// Runs one claimed run and settles it: its commit did, or `finish`
+    /// does; a run refused for reasons not the plugin's is given back.
     async fn run(&self, plugin: &LoadedPlugin, due: DueRun) -> JobOutcome {
         let started_at = now_millis();
         let started = Instant::now();
@@ -139,6 +154,14 @@ impl Scheduler {
                     Err(error) if matches!(error.kind, CallErrorKind::Degraded { .. }) => {
                         Some(format!("skipped: {error}"))
                     }
+                    // Not the plugin's doing: the run stays due, and is tried again.
+                    Err(error) if not_the_plugins(&error.kind) => {
+                        let jobs = &self.invoker.backend.jobs;
+                        if let Err(failed) = in_place(|| jobs.release(&due, &self.node, RETRY_AFTER)) {
+                            tracing::warn!(plugin = %plugin.id(), job = %due.job_id, "job run not given back: {failed}");
+                        }
+                        return JobOutcome { at: started_at, duration_us: 0, error: Some(error.to_string()) };
+                    }
                     Err(error) => Some(error.to_string()),
                 }
             }
@@ -170,6 +193,7 @@ impl Scheduler {
     }
 
     /// A failed run's error, in its plugin's log.
+    /// (Refusals a run is given back for are not logged: it runs soon.)
     fn log_failure(&self, plugin: &str, job: &str, outcome: &JobOutcome) {
         if let Some(error) = &outcome.error {
             let message = format!("job `{job}`: {error}");

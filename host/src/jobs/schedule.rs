@@ -1,7 +1,8 @@
 //! A job as `plugin.json` declares it (`jobs`): an id and either an
 //! interval (`every_seconds`) or a cron expression (`cron`, in UTC: five
-//! fields, minute to weekday, or six with seconds first), and when its
-//! next run falls.
+//! fields, minute to weekday, or six with seconds first; POSIX/Vixie
+//! meaning, so weekday 0 or 7 is Sunday and a day of month or a weekday
+//! matches), and when its next run falls.
 
 use chrono::{DateTime, Utc};
 use std::str::FromStr;
@@ -27,7 +28,7 @@ pub struct JobDeclaration {
 #[derive(Debug, Clone)]
 pub(crate) enum Schedule {
     Every(u64),
-    Cron(Box<cron::Schedule>),
+    Cron(Box<croner::Cron>),
 }
 
 impl JobDeclaration {
@@ -36,14 +37,9 @@ impl JobDeclaration {
         match (self.every_seconds, &self.cron) {
             (Some(0), None) => Err("`every_seconds` must be at least 1".into()),
             (Some(seconds), None) => Ok(Schedule::Every(seconds)),
-            (None, Some(expression)) => {
-                // Five fields is the common form; the crate wants seconds first.
-                let fields = expression.split_whitespace().count();
-                let full = if fields == 5 { format!("0 {expression}") } else { expression.clone() };
-                cron::Schedule::from_str(&full)
-                    .map(|schedule| Schedule::Cron(Box::new(schedule)))
-                    .map_err(|e| format!("`{expression}` is not a cron expression ({e}): write five fields, minute hour day month weekday, such as `0 6 * * *`"))
-            }
+            (None, Some(expression)) => croner::Cron::from_str(expression)
+                .map(|schedule| Schedule::Cron(Box::new(schedule)))
+                .map_err(|e| format!("`{expression}` is not a cron expression ({e}): write five fields, minute hour day month weekday, such as `0 6 * * 1` (six o'clock on Mondays, UTC)")),
             _ => Err("give exactly one of `every_seconds` and `cron`".into()),
         }
     }
@@ -66,7 +62,7 @@ impl Schedule {
             Schedule::Every(seconds) => Some(after_ms.saturating_add(seconds.saturating_mul(1000))),
             Schedule::Cron(schedule) => {
                 let after = DateTime::<Utc>::from_timestamp_millis(i64::try_from(after_ms).ok()?)?;
-                let next = schedule.after(&after).next()?;
+                let next = schedule.find_next_occurrence(&after, false).ok()?;
                 u64::try_from(next.timestamp_millis()).ok()
             }
         }
@@ -91,6 +87,11 @@ mod tests {
         assert_eq!(daily.next_after(at_two), Some(at_two + 16 * 3_600_000));
         let with_seconds = job(None, Some("*/10 * * * * *")).schedule().expect("six fields");
         assert_eq!(with_seconds.next_after(at_two), Some(at_two + 10_000));
+        // 2026-12-07 is a Monday: weekday 1 is Monday and 0 Sunday, as in cron.
+        let mondays = job(None, Some("0 15 * * 1")).schedule().expect("weekday");
+        assert_eq!(mondays.next_after(at_two), Some(at_two + 3_600_000));
+        let sundays = job(None, Some("0 15 * * 0")).schedule().expect("weekday 0");
+        assert_eq!(sundays.next_after(at_two), Some(at_two + 3_600_000 + 6 * 86_400_000));
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub struct JobState {
     pub next_due: Option<u64>,
     /// Its last run, if it ran.
     pub last_run: Option<JobOutcome>,
-    /// How many runs it has had.
+    /// How many runs were settled: ran, failed or skipped.
     pub runs: u64,
 }
 
@@ -79,7 +79,8 @@ pub struct JobMark {
 /// Where jobs' state lives (see the module doc).
 pub trait JobStore: Send + Sync {
     /// Stores `plugin`'s declared jobs: a new job, or one whose schedule
-    /// changed, is due at its `first_due`; a stored job the plugin no longer
+    /// changed, is due at its `first_due` (a run of the old schedule still
+    /// going then settles nothing); a stored job the plugin no longer
     /// declares is removed; the others keep their state.
     fn declare(&self, plugin: &str, jobs: &[DeclaredJob]) -> Result<(), StoreError>;
     /// Leases to `node`, for `lease`, up to `limit` runs due by `now` of
@@ -96,6 +97,10 @@ pub trait JobStore: Send + Sync {
     /// Settles a run whose call committed nothing (it trapped, timed out,
     /// or was refused): `false` when `mark.node` no longer holds it.
     fn finish(&self, mark: &JobMark) -> Result<bool, StoreError>;
+    /// Gives back a run `node` holds but could not start (its plugin was
+    /// busy, switched off or the host's database failed): it stays due,
+    /// and any node may claim it again after `after`.
+    fn release(&self, run: &DueRun, node: &str, after: Duration) -> Result<(), StoreError>;
     /// The jobs of `plugin`, or of every plugin, by plugin and job id.
     fn jobs(&self, plugin: Option<&str>) -> Result<Vec<JobState>, StoreError>;
 }

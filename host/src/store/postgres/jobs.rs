@@ -1,7 +1,9 @@
 //! Scheduled jobs in PostgreSQL (`store::jobs`): the `plugin_jobs` table.
 //! A claim locks the due rows it takes (`FOR UPDATE SKIP LOCKED`), so nodes
 //! claiming at once never get the same run; leases run on the database's
-//! clock, as the outbox's do.
+//! clock, as the outbox's do. Due times are the nodes' own clocks (each
+//! works out the next one from its schedule), so nodes' clocks should agree
+//! (NTP) for a job to run when its schedule says.
 
 use super::{Error, NOW_MS, Postgres, millis, to_i64, to_u64};
 use crate::store::{DeclaredJob, DueRun, JobMark, JobOutcome, JobState, JobStore, StoreError};
@@ -57,7 +59,8 @@ impl JobStore for Postgres {
                     .execute(
                         "INSERT INTO plugin_jobs (plugin_id, job_id, schedule, next_due) VALUES ($1, $2, $3, $4)
                          ON CONFLICT (plugin_id, job_id) DO UPDATE
-                         SET schedule = excluded.schedule, next_due = excluded.next_due
+                         SET schedule = excluded.schedule, next_due = excluded.next_due,
+                             lease_owner = '', lease_until = 0
                          WHERE plugin_jobs.schedule <> excluded.schedule",
                         &[&plugin, &job.job_id, &job.schedule, &first_due],
                     )
@@ -110,6 +113,26 @@ impl JobStore for Postgres {
     fn finish(&self, mark: &JobMark) -> Result<bool, StoreError> {
         let mark = mark.clone();
         self.run("finishing a job run", move |pool| async move { settle(&pool.get().await?, &mark).await })
+    }
+
+    fn release(&self, run: &DueRun, node: &str, after: Duration) -> Result<(), StoreError> {
+        let (run, node) = (run.clone(), node.to_owned());
+        self.run("giving back a job run", move |pool| async move {
+            let client = pool.get().await?;
+            let statement = client
+                .prepare_cached(&format!(
+                    "UPDATE plugin_jobs SET lease_owner = '', lease_until = {NOW_MS} + $5
+                     WHERE plugin_id = $1 AND job_id = $2 AND lease_owner = $3 AND next_due = $4"
+                ))
+                .await?;
+            client
+                .execute(
+                    &statement,
+                    &[&run.plugin_id, &run.job_id, &node, &to_i64(run.due)?, &millis(after)?],
+                )
+                .await?;
+            Ok(())
+        })
     }
 
     fn jobs(&self, plugin: Option<&str>) -> Result<Vec<JobState>, StoreError> {

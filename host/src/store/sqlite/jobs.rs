@@ -1,6 +1,7 @@
 //! Scheduled jobs in SQLite (`store::jobs`): the `plugin_jobs` table.
 
 use super::{Sqlite, fail};
+use crate::plugin_log::now_millis;
 use crate::store::jobs::lease_end;
 use crate::store::{DeclaredJob, DueRun, JobMark, JobOutcome, JobState, JobStore, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -51,7 +52,8 @@ impl JobStore for Sqlite {
                         .prepare_cached(
                             "INSERT INTO plugin_jobs (plugin_id, job_id, schedule, next_due) VALUES (?1, ?2, ?3, ?4)
                              ON CONFLICT (plugin_id, job_id) DO UPDATE
-                             SET schedule = excluded.schedule, next_due = excluded.next_due",
+                             SET schedule = excluded.schedule, next_due = excluded.next_due,
+                                 lease_owner = '', lease_until = 0",
                         )?
                         .execute(params![plugin, job.job_id, job.schedule, job.first_due])?;
                 }
@@ -100,6 +102,25 @@ impl JobStore for Sqlite {
 
     fn finish(&self, mark: &JobMark) -> Result<bool, StoreError> {
         settle(&self.lock(), mark).map_err(fail("finishing a job run"))
+    }
+
+    fn release(&self, run: &DueRun, node: &str, after: Duration) -> Result<(), StoreError> {
+        self.lock()
+            .prepare_cached(
+                "UPDATE plugin_jobs SET lease_owner = '', lease_until = ?5
+                 WHERE plugin_id = ?1 AND job_id = ?2 AND lease_owner = ?3 AND next_due = ?4",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
+                    run.plugin_id,
+                    run.job_id,
+                    node,
+                    run.due,
+                    lease_end(now_millis(), after)
+                ])
+            })
+            .map(drop)
+            .map_err(fail("giving back a job run"))
     }
 
     fn jobs(&self, plugin: Option<&str>) -> Result<Vec<JobState>, StoreError> {

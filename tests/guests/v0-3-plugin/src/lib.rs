@@ -18,11 +18,16 @@
 //!   time it changes (a cycle with no end of its own).
 //! - Its `on_entity_deleted` hook counts the deletes it hears of under
 //!   `deleted/{id}`, which `GET /deleted` lists.
+//! - `POST /counted/{type}` reads the counter `counted`, waits 200 ms,
+//!   creates an entity and sets the counter one higher (concurrent calls
+//!   conflict); `POST /swap/{a}/{b}` updates `a` then `b` with the body.
+//! - Its widget `writer` tries to create an entity when rendered, and shows
+//!   whether the host let it.
 //! - Its scheduled jobs (`run_job`): any job counts its runs under
 //!   `runs/{job}` (`GET /runs/{job}` answers the count); `trap` panics
 //!   instead; `note` also creates a `note` entity.
 
-use plinth_sdk::{Entity, Error, Plugin, Request, Response, Router, export, host};
+use plinth_sdk::{Entity, Error, FieldContext, Plugin, Request, Response, Router, Widget, export, host};
 use serde_json::{Value, json};
 
 struct Janitor;
@@ -74,6 +79,20 @@ impl Plugin for Janitor {
             .post("/many/{n}", many)
             .get("/deleted", deleted)
             .get("/runs/{job}", runs)
+            .post("/counted/{type}", counted)
+            .post("/swap/{a}/{b}", swap)
+    }
+
+    fn widgets() -> Vec<Widget> {
+        vec![Widget { id: "writer".into(), label: "Writer".into(), field_types: vec!["text".into()] }]
+    }
+
+    /// A widget call that tries to write: the host denies it.
+    fn render_widget(_widget_id: &str, _context: FieldContext) -> Result<String, Error> {
+        match host::entity_create("note", &json!({ "by": "widget" })) {
+            Ok(entity) => Ok(format!("wrote {}", entity.id())),
+            Err(error) => Ok(format!("refused: {error:?}")),
+        }
     }
 
     fn run_job(job_id: &str) -> Result<(), Error> {
@@ -129,6 +148,29 @@ fn stale(request: Request) -> Result<Response, Error> {
     Ok(Response::json(200, &written))
 }
 
+/// Reads the counter `counted`, waits, creates an entity of `type`, and
+/// sets the counter one higher: two calls at once conflict on the counter,
+/// and the one that runs again must not leave its first run's entity.
+fn counted(request: Request) -> Result<Response, Error> {
+    let seen: i64 = host::storage_get_str("counted")?.and_then(|n| n.parse().ok()).unwrap_or(0);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let entity = host::entity_create(request.param("type"), &json!({ "seen": seen }))?;
+    host::storage_set("counted", (seen + 1).to_string().as_bytes())?;
+    Ok(Response::json(200, &json!({ "id": entity.id(), "seen": seen })))
+}
+
+/// Updates entity `a`, then entity `b` (their data set to the request
+/// body): two calls swapping the same pair in opposite orders take the
+/// entities' locks in opposite orders.
+fn swap(request: Request) -> Result<Response, Error> {
+    let data: Value = request.json()?;
+    for id in [request.param("a"), request.param("b")] {
+        host::entity_read(id)?;
+        host::entity_update(id, &data)?;
+    }
+    Ok(Response::json(200, &json!({ "swapped": data })))
+}
+
 fn many(request: Request) -> Result<Response, Error> {
     let wanted: u64 = request.param("n").parse().map_err(|_| Error::InvalidInput("n".into()))?;
     let mut created = 0;
@@ -149,4 +191,4 @@ fn deleted(_request: Request) -> Result<Response, Error> {
     Ok(Response::json(200, &json!({ "deleted": ids })))
 }
 
-export!(Janitor: events, routes, jobs);
+export!(Janitor: events, routes, jobs, widgets);
