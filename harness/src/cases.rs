@@ -13,6 +13,9 @@
 //!   "request": { "method": "GET", "path": "/hello" },
 //!   "expect": { "status": 200, "body": { "message": "hi" } } }
 //! ```
+//!
+//! The action is one of `request`, `event`, `widget` and `job` (a scheduled
+//! job run once, now).
 
 use anyhow::Context;
 use plinth_host::{CallErrorKind, FieldContext, Host, Method, RouteRequest};
@@ -38,6 +41,9 @@ struct Case {
     event: Option<EventAction>,
     #[serde(default)]
     widget: Option<WidgetAction>,
+    /// A scheduled job (WIT 0.3.0) run once, now: its id in `plugin.json`.
+    #[serde(default)]
+    job: Option<String>,
     #[serde(default)]
     expect: Expect,
 }
@@ -134,12 +140,13 @@ impl Expect {
     /// Refuses expectations that the case's action cannot meet, so that no
     /// part of a case is silently ignored.
     fn applies_to(&self, case: &Case) -> anyhow::Result<()> {
-        let (action, allowed): (&str, &[&str]) = match (&case.request, &case.event, &case.widget) {
-            (Some(_), None, None) => ("request", &["status", "body", "contains", "error"]),
-            (None, Some(_), None) => ("event", &["hook_error"]),
-            (None, None, Some(widget)) if widget.call == "render" => ("render", &["contains", "error"]),
-            (None, None, Some(_)) => ("validate", &["problems", "error"]),
-            _ => anyhow::bail!("a case has exactly one action: `request`, `event` or `widget`"),
+        let (action, allowed): (&str, &[&str]) = match (&case.request, &case.event, &case.widget, &case.job) {
+            (Some(_), None, None, None) => ("request", &["status", "body", "contains", "error"]),
+            (None, Some(_), None, None) => ("event", &["hook_error"]),
+            (None, None, Some(widget), None) if widget.call == "render" => ("render", &["contains", "error"]),
+            (None, None, Some(_), None) => ("validate", &["problems", "error"]),
+            (None, None, None, Some(_)) => ("job", &["error", "contains"]),
+            _ => anyhow::bail!("a case has exactly one action: `request`, `event`, `widget` or `job`"),
         };
         let set = [
             ("status", self.status.is_some()),
@@ -261,6 +268,9 @@ fn exercise(host: &Host, id: &str, case: &Case) -> anyhow::Result<()> {
     }
     if let Some(widget) = &case.widget {
         check_widget(host, id, widget, expect)?;
+    }
+    if let Some(job) = &case.job {
+        answer_or_expected_error(host.run_job(id, job), expect, &format!("job `{job}`"))?;
     }
     for (entity_type, wanted) in expect.entities.iter().flatten() {
         let query = plinth_host::EntityQuery { entity_type: Some(entity_type.clone()), ..Default::default() };

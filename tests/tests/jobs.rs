@@ -143,3 +143,34 @@ fn declared_jobs_are_checked_at_load() {
     let error = host.load_plugin(without.path()).expect_err("refused");
     assert!(error.to_string().contains("exports no `jobs` interface"), "{error}");
 }
+
+/// A job runs on demand (`Host::run_job`), outside its schedule, and
+/// `plinth test` cases express it (`"job": …`): what it wrote, or its error.
+#[test]
+fn a_job_runs_on_demand_and_test_cases_express_it() {
+    let data = tempfile::tempdir().expect("temp");
+    let host = host_on(&data, EngineKind::Native, |_| {});
+    let plugin =
+        scheduled(json!([{ "id": "note", "cron": "0 6 * * *" }, { "id": "trap", "every_seconds": 3600 }]));
+    host.load_plugin(plugin.path()).expect("load");
+    host.run_job("janitor", "note").expect("runs now");
+    assert_eq!(runs(&host, "note"), 1);
+    let state = host.jobs(Some("janitor")).expect("jobs").remove(0);
+    assert_eq!((state.job_id.as_str(), state.runs), ("note", 0), "its schedule and record are left alone");
+    assert_eq!(host.run_job("janitor", "trap").expect_err("traps").code(), "trap");
+    assert_eq!(host.run_job("janitor", "nightly").expect_err("undeclared").code(), "job_not_found");
+
+    let run_cases = |cases: Value| {
+        std::fs::create_dir_all(plugin.path().join("tests")).expect("tests folder");
+        std::fs::write(plugin.path().join("tests/cases.json"), cases.to_string()).expect("cases");
+        let open = |data: &std::path::Path| Ok(Host::open(data)?);
+        plinth_test::cases::run(plugin.path(), &open).expect("run the cases")
+    };
+    assert!(run_cases(json!([
+        { "name": "the note job writes a note", "job": "note",
+          "expect": { "entities": { "note": [{ "by": "job" }] }, "storage": { "runs/note": 1 } } },
+        { "name": "the trap job traps", "job": "trap", "expect": { "error": "trap" } },
+    ])));
+    assert!(!run_cases(json!({ "name": "wrong", "job": "note", "expect": { "entities": { "note": [] } } })));
+    assert!(!run_cases(json!({ "name": "not a job's", "job": "note", "expect": { "status": 200 } })));
+}

@@ -36,6 +36,11 @@ pub enum CallErrorKind {
         /// The path asked for.
         path: String,
     },
+    /// The plugin declares no job with this id (`Host::run_job`).
+    JobNotFound {
+        /// The job asked for.
+        job: String,
+    },
     /// A route matches the path, but not with this method.
     MethodNotAllowed {
         /// The method asked for.
@@ -135,6 +140,7 @@ impl CallError {
         match &self.kind {
             CallErrorKind::UnknownPlugin
             | CallErrorKind::RouteNotFound { .. }
+            | CallErrorKind::JobNotFound { .. }
             | CallErrorKind::UnknownWidget { .. }
             | CallErrorKind::NotExported { .. } => 404,
             CallErrorKind::MethodNotAllowed { .. } => 405,
@@ -182,6 +188,11 @@ impl CallError {
             }
             CallErrorKind::RouteNotFound { method, path } => {
                 format!("plugin `{plugin}` has no route for {method} {path}")
+            }
+            CallErrorKind::JobNotFound { job } => {
+                format!(
+                    "plugin `{plugin}` declares no job `{job}` (or does not export `jobs`): see `jobs` in its plugin.json"
+                )
             }
             CallErrorKind::MethodNotAllowed { method, path, allowed } => {
                 format!("plugin `{plugin}`: {path} does not accept {method} (it accepts {allowed})")
@@ -246,6 +257,7 @@ impl CallError {
             CallErrorKind::UnknownPlugin => "unknown_plugin",
             CallErrorKind::NotExported { .. } => "not_exported",
             CallErrorKind::RouteNotFound { .. } => "route_not_found",
+            CallErrorKind::JobNotFound { .. } => "job_not_found",
             CallErrorKind::MethodNotAllowed { .. } => "method_not_allowed",
             CallErrorKind::UnknownWidget { .. } => "unknown_widget",
             CallErrorKind::Timeout { .. } => "timeout",

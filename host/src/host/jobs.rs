@@ -3,7 +3,7 @@
 //! part (`crate::jobs`) owns the work.
 
 use super::Host;
-use crate::error::HostError;
+use crate::error::{CallError, CallErrorKind, HostError};
 use crate::store::JobState;
 use std::sync::Arc;
 
@@ -21,6 +21,21 @@ impl Host {
     /// not run it call this themselves.
     pub async fn run_due_jobs(&self) -> Result<usize, HostError> {
         self.scheduler.run_due().await
+    }
+
+    /// Runs job `job_id` of plugin `plugin` once, now, outside its schedule
+    /// (a test, or an operator's "run now"): its schedule and recorded state
+    /// are left as they are. `JobNotFound` when the plugin declares no such job.
+    pub fn run_job(&self, plugin: &str, job_id: &str) -> Result<(), CallError> {
+        self.block_on(self.run_job_async(plugin, job_id))
+    }
+
+    /// [`Host::run_job`], from async code.
+    pub async fn run_job_async(&self, plugin: &str, job_id: &str) -> Result<(), CallError> {
+        let Some(loaded) = self.registry.get(plugin) else {
+            return Err(CallError::new(plugin, &format!("job {job_id}"), CallErrorKind::UnknownPlugin));
+        };
+        self.scheduler.run_now(&loaded, job_id).await
     }
 
     /// One round of the job loop: due runs until fewer than a batch are due.

@@ -16,8 +16,9 @@
 mod schedule;
 
 use crate::capabilities::in_place;
-use crate::error::{CallErrorKind, HostError};
-use crate::plugin::phase::{JobRun, Phase};
+use crate::error::{CallError, CallErrorKind, HostError};
+use crate::plugin::exports::JobsExport;
+use crate::plugin::phase::{JobClaim, JobRun, Phase};
 use crate::plugin::{LoadedPlugin, invoke};
 use crate::plugin_log::{LogLevel, LogSource, now_millis};
 use crate::store::{DeclaredJob, DueRun, JobMark, JobOutcome, StoreError};
@@ -124,23 +125,13 @@ impl Scheduler {
         let next_due = declaration
             .and_then(|job| job.schedule().ok())
             .and_then(|schedule| schedule.next_after(started_at.max(due.due)));
-        let run = JobRun {
-            job_id: due.job_id.clone(),
-            due: due.due,
-            node: self.node.clone(),
-            next_due,
-            started_at,
-            settled: Arc::default(),
-        };
+        let claim = JobClaim { due: due.due, node: self.node.clone(), next_due };
+        let run =
+            JobRun { job_id: due.job_id.clone(), claim: Some(claim), started_at, settled: Arc::default() };
         let error = match (&plugin.jobs, declaration) {
             (Some(export), Some(_)) => {
-                let job_id = due.job_id.clone();
-                let call = invoke::guest_call(|store, instance| {
-                    let (export, job_id) = (export.clone(), job_id.clone());
-                    Box::pin(async move { export.call_run_job(store, &instance, &job_id).await })
-                });
                 let settled = run.settled.clone();
-                let result = self.invoker.run(plugin, Phase::Job { run }, &call).await;
+                let result = self.call(plugin, export, run).await;
                 if let Some(outcome) = settled.get() {
                     self.log_failure(plugin.id(), &due.job_id, outcome);
                     return outcome.clone();
@@ -190,6 +181,33 @@ impl Scheduler {
             tracing::error!(plugin = %mark.plugin_id, job = %mark.job_id, "job run not recorded: {error}");
         }
         outcome
+    }
+
+    /// Runs job `job_id` of `plugin` once, now, outside its schedule: its
+    /// state (next due time, last run) is left as it is.
+    pub(crate) async fn run_now(&self, plugin: &LoadedPlugin, job_id: &str) -> Result<(), CallError> {
+        let declared = plugin.manifest.jobs.iter().any(|job| job.id == job_id);
+        let (Some(export), true) = (&plugin.jobs, declared) else {
+            let kind = CallErrorKind::JobNotFound { job: job_id.to_string() };
+            return Err(CallError::new(plugin.id(), &format!("job {job_id}"), kind));
+        };
+        let run = JobRun {
+            job_id: job_id.to_string(),
+            claim: None,
+            started_at: now_millis(),
+            settled: Arc::default(),
+        };
+        self.call(plugin, export, run).await
+    }
+
+    /// Calls `run-job` for `run`.
+    async fn call(&self, plugin: &LoadedPlugin, export: &JobsExport, run: JobRun) -> Result<(), CallError> {
+        let job_id = run.job_id.clone();
+        let call = invoke::guest_call(|store, instance| {
+            let (export, job_id) = (export.clone(), job_id.clone());
+            Box::pin(async move { export.call_run_job(store, &instance, &job_id).await })
+        });
+        self.invoker.run(plugin, Phase::Job { run }, &call).await
     }
 
     /// A failed run's error, in its plugin's log.

@@ -337,19 +337,21 @@ impl<R: Send> Invocation<'_, R> {
                         error: result.as_ref().err().map(ToString::to_string),
                     },
                 });
-                let job = phase.job_run();
-                changes.job = job.map(|run| JobMark {
-                    plugin_id: context.id.clone(),
-                    job_id: run.job_id.clone(),
-                    node: run.node.clone(),
-                    due: run.due,
-                    next_due: run.next_due,
-                    outcome: JobOutcome {
-                        at: run.started_at,
-                        duration_us: u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
-                        error: result.as_ref().err().map(ToString::to_string),
-                    },
-                });
+                let job = phase.job_run().filter(|run| run.claim.is_some());
+                changes.job =
+                    job.and_then(|run| Some((run, run.claim.as_ref()?))).map(|(run, claim)| JobMark {
+                        plugin_id: context.id.clone(),
+                        job_id: run.job_id.clone(),
+                        node: claim.node.clone(),
+                        due: claim.due,
+                        next_due: claim.next_due,
+                        outcome: JobOutcome {
+                            at: run.started_at,
+                            duration_us: u64::try_from(self.started.elapsed().as_micros())
+                                .unwrap_or(u64::MAX),
+                            error: result.as_ref().err().map(ToString::to_string),
+                        },
+                    });
                 let limits = &context.limits;
                 let quota = Usage { bytes: limits.storage_bytes, keys: limits.storage_keys };
                 let committed = match changes.needs_commit() {

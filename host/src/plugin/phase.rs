@@ -28,20 +28,27 @@ impl HookDelivery {
     }
 }
 
-/// The scheduled run a job's call is. Its commit settles the run (the next
-/// due time and the outcome) in one transaction; `settled` then holds that
-/// outcome (empty when the call did not commit).
+/// A job's run. A scheduled one (`claim`) is settled by its commit (the
+/// next due time and the outcome, in one transaction); `settled` then holds
+/// that outcome (empty when the call did not commit). One run on demand
+/// (`Host::run_job`) has no claim and settles nothing.
 #[derive(Debug, Clone)]
 pub(crate) struct JobRun {
     pub job_id: String,
+    pub claim: Option<JobClaim>,
+    /// When the run started, in milliseconds since the epoch.
+    pub started_at: u64,
+    pub settled: Arc<OnceLock<JobOutcome>>,
+}
+
+/// The scheduled run a node claimed.
+#[derive(Debug, Clone)]
+pub(crate) struct JobClaim {
     /// The due time it was claimed at, and the node holding it.
     pub due: u64,
     pub node: String,
     /// When the job is due next (`None`: never).
     pub next_due: Option<u64>,
-    /// When the run started, in milliseconds since the epoch.
-    pub started_at: u64,
-    pub settled: Arc<OnceLock<JobOutcome>>,
 }
 
 /// One call's purpose (see the module doc).
