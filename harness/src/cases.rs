@@ -44,6 +44,10 @@ struct Case {
     /// A scheduled job (WIT 0.3.0) run once, now: its id in `plugin.json`.
     #[serde(default)]
     job: Option<String>,
+    /// The case's mock server: what the plugin's outbound HTTP requests
+    /// (to its granted hosts) are answered with, in place of the network.
+    #[serde(default)]
+    http: Vec<MockedExchange>,
     #[serde(default)]
     expect: Expect,
 }
@@ -93,6 +97,29 @@ enum EventAction {
     },
 }
 
+/// One answer of the case's mock server: to `method url` (exactly, query
+/// included), `status` with `headers` and `body` (JSON, or a string sent as
+/// text).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(not(feature = "outbound-http"), allow(dead_code))]
+struct MockedExchange {
+    #[serde(default = "get")]
+    method: String,
+    url: String,
+    #[serde(default = "ok")]
+    status: u16,
+    #[serde(default)]
+    headers: Map<String, Value>,
+    #[serde(default)]
+    body: Value,
+}
+
+#[cfg_attr(not(feature = "outbound-http"), allow(dead_code))]
+fn ok() -> u16 {
+    200
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WidgetAction {
@@ -134,6 +161,9 @@ struct Expect {
     entities: Option<std::collections::BTreeMap<String, Vec<Value>>>,
     /// The plugin's log has a record containing each of these.
     log: Option<Vec<String>>,
+    /// The plugin sent each of these requests (`"GET https://…"`) to the
+    /// case's mock server.
+    sent: Option<Vec<String>>,
 }
 
 impl Expect {
@@ -239,6 +269,7 @@ fn exercise(host: &Host, id: &str, case: &Case) -> anyhow::Result<()> {
     }
     let expect = &case.expect;
     expect.applies_to(case)?;
+    let sent = mock_server(host, &case.http)?;
     if let Some(request) = &case.request {
         check_route(host, id, request, expect)?;
     }
@@ -291,6 +322,10 @@ fn exercise(host: &Host, id: &str, case: &Case) -> anyhow::Result<()> {
         };
         anyhow::ensure!(&stored == wanted, "storage `{key}` holds {stored}, expected {wanted}");
     }
+    for wanted in expect.sent.iter().flatten() {
+        let sent = sent.lock().map_err(|_| anyhow::anyhow!("the mock server failed"))?;
+        anyhow::ensure!(sent.contains(wanted), "the plugin did not send `{wanted}`; it sent {sent:?}");
+    }
     let log: Vec<String> = host.plugin_log(id).into_iter().map(|record| record.message).collect();
     for wanted in expect.log.iter().flatten() {
         anyhow::ensure!(
@@ -299,6 +334,57 @@ fn exercise(host: &Host, id: &str, case: &Case) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The requests the plugin sent to the case's mock server, as `METHOD URL`.
+type Sent = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// Makes `exchanges` the host's answers to outbound requests (any other is
+/// refused), recording what the plugin sent.
+#[cfg(feature = "outbound-http")]
+fn mock_server(host: &Host, exchanges: &[MockedExchange]) -> anyhow::Result<Sent> {
+    use plinth_host::outbound::{OutboundAnswer, OutboundRequest};
+    let sent = Sent::default();
+    let answers: Vec<(String, String, OutboundAnswer)> = exchanges
+        .iter()
+        .map(|exchange| {
+            let (body, json) = match &exchange.body {
+                Value::String(text) => (text.clone().into_bytes(), false),
+                Value::Null => (Vec::new(), false),
+                other => (other.to_string().into_bytes(), true),
+            };
+            let mut headers: Vec<(String, String)> = exchange
+                .headers
+                .iter()
+                .map(|(name, value)| {
+                    (name.clone(), value.as_str().map_or_else(|| value.to_string(), str::to_string))
+                })
+                .collect();
+            if json && !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
+                headers.push(("content-type".into(), "application/json".into()));
+            }
+            let answer = OutboundAnswer { status: exchange.status, headers, body };
+            (exchange.method.to_ascii_uppercase(), exchange.url.clone(), answer)
+        })
+        .collect();
+    let record = sent.clone();
+    host.answer_outbound_with(Some(std::sync::Arc::new(move |request: &OutboundRequest| {
+        if let Ok(mut sent) = record.lock() {
+            sent.push(format!("{} {}", request.method, request.url));
+        }
+        let found = answers.iter().find(|(method, url, _)| *method == request.method && *url == request.url);
+        found.map(|(_, _, answer)| answer.clone())
+    })));
+    Ok(sent)
+}
+
+#[cfg(not(feature = "outbound-http"))]
+fn mock_server(_host: &Host, exchanges: &[MockedExchange]) -> anyhow::Result<Sent> {
+    anyhow::ensure!(
+        exchanges.is_empty(),
+        "this build of the harness has no outbound HTTP (its `outbound-http` feature), so a case's `http` cannot be served"
+    );
+    Ok(Sent::default())
 }
 
 fn check_route(host: &Host, id: &str, request: &RequestAction, expect: &Expect) -> anyhow::Result<()> {

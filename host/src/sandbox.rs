@@ -117,7 +117,14 @@ impl Sandbox {
 
     /// What makes the stores of this engine's calls, to hand to another thread.
     pub(crate) fn store_maker(&self, backend: Backend, entities: EntitiesHandle) -> StoreMaker {
-        StoreMaker { engine: self.engine.clone(), fuel: self.fuel, backend, entities }
+        StoreMaker {
+            engine: self.engine.clone(),
+            fuel: self.fuel,
+            backend,
+            entities,
+            #[cfg(feature = "outbound-http")]
+            outbound_mock: Default::default(),
+        }
     }
 }
 
@@ -129,6 +136,9 @@ pub(crate) struct StoreMaker {
     pub fuel: bool,
     backend: Backend,
     entities: EntitiesHandle,
+    /// A test's mock answering plugins' outbound requests, for every store.
+    #[cfg(feature = "outbound-http")]
+    pub outbound_mock: crate::outbound::MockSlot,
 }
 
 impl StoreMaker {
@@ -149,6 +159,8 @@ impl StoreMaker {
             wasi: None,
             #[cfg(feature = "outbound-http")]
             http: None,
+            #[cfg(feature = "outbound-http")]
+            outbound_mock: self.outbound_mock.clone(),
             output_bytes: limits.output_bytes,
             table: bounded_table(),
             limiter: Limiter {
@@ -314,6 +326,9 @@ pub(crate) struct InvocationState {
     /// Made at the call's first `wasi:http` call, like `wasi`.
     #[cfg(feature = "outbound-http")]
     http: Option<OutboundHttp>,
+    /// A test's mock answering outbound requests (`Host::answer_outbound_with`).
+    #[cfg(feature = "outbound-http")]
+    outbound_mock: crate::outbound::MockSlot,
     /// The most each of stdout and stderr keeps.
     output_bytes: usize,
     table: ResourceTable,
@@ -367,7 +382,11 @@ impl WasiHttpView for InvocationState {
         if !self.http.as_ref().is_some_and(|http| http.is_for(deadline)) {
             self.http = None;
         }
-        let http = self.http.get_or_insert_with(|| OutboundHttp::new(plugin.clone(), deadline));
+        let mock = &self.outbound_mock;
+        let http = self.http.get_or_insert_with(|| {
+            let mock = crate::sync::reading(mock).clone();
+            OutboundHttp::new(plugin.clone(), deadline, mock)
+        });
         http.view(&mut self.table)
     }
 }

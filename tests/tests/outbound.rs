@@ -281,3 +281,35 @@ fn a_plugin_importing_the_handler_without_a_granted_host_is_refused_at_load() {
     assert!(matches!(error, LoadError::OutboundHostsMissing { .. }), "{error}");
     assert!(error.to_string().contains("capabilities.outbound_hosts"), "{error}");
 }
+
+/// `plinth test` cases bring their own mock server (`http`): the plugin's
+/// requests to its granted hosts are answered from it, https included, and
+/// `expect.sent` checks what it asked; the grants still hold, and a request
+/// the mock does not answer fails.
+#[test]
+fn test_cases_answer_outbound_requests_from_their_mock_server() {
+    let manifest = json!({ "capabilities": { "outbound_hosts": ["api.example.com"] } });
+    let plugin = PluginDir::new("fetcher", guests::OUTBOUND_HTTP_WASM, &[], manifest);
+    let run_cases = |cases: Value| {
+        std::fs::create_dir_all(plugin.path().join("tests")).expect("tests folder");
+        std::fs::write(plugin.path().join("tests/cases.json"), cases.to_string()).expect("cases");
+        let open = |data: &std::path::Path| Ok(Host::open(data)?);
+        plinth_test::cases::run(plugin.path(), &open).expect("run the cases")
+    };
+    let fetch = |url: &str| json!({ "method": "POST", "path": "/fetch", "body": { "url": url } });
+    let rate = "https://api.example.com/v1/rate?base=EUR";
+    let mock = json!([{ "url": rate, "body": { "rate": 1.1 } }]);
+    assert!(run_cases(json!([
+        { "name": "the rate comes from the mock", "http": mock, "request": fetch(rate),
+          "expect": { "status": 200, "contains": r#"{\"rate\":1.1}"#,
+                      "sent": [format!("GET {rate}")] } },
+        { "name": "a request the mock does not answer fails", "http": mock,
+          "request": fetch("https://api.example.com/v1/other"),
+          "expect": { "contains": "DestinationNotFound" } },
+        { "name": "the grants hold", "http": [{ "url": "https://evil.example.net/" }],
+          "request": fetch("https://evil.example.net/"),
+          "expect": { "contains": "HttpRequestDenied" } },
+    ])));
+    let wrong = json!({ "name": "not sent", "http": mock, "request": fetch(rate), "expect": { "sent": ["GET https://api.example.com/"] } });
+    assert!(!run_cases(wrong), "a request the plugin did not send fails the case");
+}

@@ -60,3 +60,13 @@ impl Host {
         self.invoker.validate_widget(widget_id, value).await
     }
 }
+
+#[cfg(feature = "outbound-http")]
+impl Host {
+    /// Answers plugins' outbound HTTP requests with `mock` instead of the
+    /// network from now on (`None`: the network again): a test's mock
+    /// server. The grants and bounds still hold (`crate::outbound`).
+    pub fn answer_outbound_with(&self, mock: Option<crate::outbound::OutboundMock>) {
+        *crate::sync::writing(&self.invoker.stores.outbound_mock) = mock;
+    }
+}

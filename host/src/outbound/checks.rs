@@ -18,8 +18,13 @@ pub(crate) struct OutboundHttp {
 }
 
 impl OutboundHttp {
-    pub(crate) fn new(plugin: Arc<PluginContext>, deadline: std::time::Instant) -> OutboundHttp {
+    pub(crate) fn new(
+        plugin: Arc<PluginContext>,
+        deadline: std::time::Instant,
+        mock: Option<super::OutboundMock>,
+    ) -> OutboundHttp {
         let checks = Checks {
+            mock,
             plugin,
             deadline: tokio::time::Instant::from_std(deadline),
             sent: 0,
@@ -67,6 +72,8 @@ impl Refusals {
 /// The checks on one call's requests.
 struct Checks {
     plugin: Arc<PluginContext>,
+    /// A test's mock answering in place of the network.
+    mock: Option<super::OutboundMock>,
     deadline: tokio::time::Instant,
     sent: u32,
     refusals: Refusals,
@@ -126,6 +133,7 @@ impl Checks {
             port,
             tls: scheme == Scheme::Https,
             deadline: self.deadline,
+            mock: self.mock.clone(),
             plugin: id.clone(),
             refusals: self.refusals.clone(),
         })

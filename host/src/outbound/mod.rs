@@ -26,6 +26,42 @@ mod send;
 pub(crate) use checks::OutboundHttp;
 pub use grant::OutboundGrant;
 
+/// Answers plugins' outbound requests in place of the network: a test's
+/// mock server (`Host::answer_outbound_with`, `plinth test` cases' `http`).
+/// Every request is still checked against the plugin's grants and the
+/// per-call limit first; then, instead of resolving and connecting, the
+/// host asks this for the answer (`None`: refused, as if no server were
+/// there). The answer is held to the same bounds as a server's.
+pub type OutboundMock = std::sync::Arc<dyn Fn(&OutboundRequest) -> Option<OutboundAnswer> + Send + Sync>;
+
+/// The current mock, if any, shared by every store the host makes.
+#[cfg_attr(not(feature = "outbound-http"), allow(dead_code))]
+pub(crate) type MockSlot = std::sync::Arc<std::sync::RwLock<Option<OutboundMock>>>;
+
+/// A request a plugin sent, as an [`OutboundMock`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundRequest {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The whole URL: scheme, host, port (when given), path and query.
+    pub url: String,
+    /// The headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body (at most [`MAX_REQUEST_BODY_BYTES`]).
+    pub body: Vec<u8>,
+}
+
+/// What an [`OutboundMock`] answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboundAnswer {
+    /// The HTTP status.
+    pub status: u16,
+    /// The headers.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
 /// The most outbound requests one call may send.
 pub const MAX_REQUESTS_PER_CALL: u32 = 16;
 /// The largest request body a plugin may send.

@@ -35,6 +35,8 @@ pub(super) struct Admitted {
     /// Whether a grant names this very address, so it may be an internal one.
     pub by_address: bool,
     pub deadline: Instant,
+    /// A test's mock answering in place of the network.
+    pub mock: Option<super::OutboundMock>,
     /// The plugin's id, for the refusals' messages.
     pub plugin: String,
     pub refusals: Refusals,
@@ -56,6 +58,9 @@ pub(super) async fn send(
     };
     if declared_length(request.headers()).is_some_and(|length| length > MAX_REQUEST_BODY_BYTES) {
         return Err(Error::HttpRequestBodySize(Some(MAX_REQUEST_BODY_BYTES)));
+    }
+    if let Some(mock) = to.mock.clone() {
+        return mocked(request, &mock, &to).await;
     }
     let method_is_head = request.method() == http::Method::HEAD;
     let addresses = resolve(&to, within(None)).await?;
@@ -107,6 +112,52 @@ pub(super) async fn send(
     let response = response.map(|incoming| BoundedBody::new(incoming, idle, to.deadline).boxed_unsync());
     let io = async move { connection.await.map_err(Error::from) };
     Ok((response, Box::new(io)))
+}
+
+/// `request` answered by a test's mock instead of a server: the body read
+/// (bounded as it would be sent), the answer bounded as a server's would be.
+async fn mocked(
+    request: Request<WasiBody>,
+    mock: &super::OutboundMock,
+    to: &Admitted,
+) -> Result<Sent, Error> {
+    let (parts, body) = request.into_parts();
+    let limited = http_body_util::Limited::new(body, MAX_REQUEST_BODY_BYTES as usize);
+    let body = match tokio::time::timeout_at(to.deadline, limited.collect()).await {
+        Err(_) => return Err(Error::ConnectionTimeout),
+        Ok(Err(_)) => return Err(Error::HttpRequestBodySize(Some(MAX_REQUEST_BODY_BYTES))),
+        Ok(Ok(collected)) => collected.to_bytes().to_vec(),
+    };
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(name, value)| (name.to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+        .collect();
+    let asked = super::OutboundRequest {
+        method: parts.method.to_string(),
+        url: parts.uri.to_string(),
+        headers,
+        body,
+    };
+    let Some(answer) = mock(&asked) else {
+        to.refusals.push(format!(
+            "plugin `{}` sent {} {}, which the test's mock does not answer",
+            to.plugin, asked.method, asked.url
+        ));
+        return Err(Error::DestinationNotFound);
+    };
+    if answer.body.len() as u64 > MAX_RESPONSE_BODY_BYTES {
+        return Err(Error::HttpResponseBodySize(Some(answer.body.len() as u64)));
+    }
+    let mut response = Response::builder().status(answer.status);
+    for (name, value) in &answer.headers {
+        response = response.header(name, value);
+    }
+    let body =
+        http_body_util::Full::new(Bytes::from(answer.body)).map_err(|never| match never {}).boxed_unsync();
+    let response =
+        response.body(body).map_err(|e| Error::InternalError(Some(format!("the mock's answer: {e}"))))?;
+    Ok((response, Box::new(async { Ok(()) })))
 }
 
 /// The `content-length` a message declares, if it declares one.
