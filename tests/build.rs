@@ -47,6 +47,7 @@ const GUESTS: &[Guest] = &[
     component("outbound-http", "tests/guests/outbound-http", "outbound_http.wasm"),
     component("v0-1-plugin", "tests/guests/v0-1-plugin", "v0_1_plugin.wasm"),
     Guest { alone: true, ..component("v0-3-plugin", "tests/guests/v0-3-plugin", "v0_3_plugin.wasm") },
+    Guest { alone: true, ..component("daily-digest", "example-plugins/daily-digest", "daily_digest.wasm") },
     legacy("legacy-math", "example-plugins/legacy-math", "math.wasm"),
     legacy("legacy-probe", "tests/guests/legacy-probe", "legacy-probe.wasm"),
     core_module("character-stats", "example-plugins/character-stats", "character_stats.wasm"),

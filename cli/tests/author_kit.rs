@@ -148,7 +148,7 @@ fn the_plugins_own_error_reaches_call_and_test_output() {
 #[test]
 fn the_examples_pass_their_own_test_cases() {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../example-plugins");
-    let mut names = vec!["character-stats", "word-count-widget", "audit-trail"];
+    let mut names = vec!["character-stats", "word-count-widget", "audit-trail", "daily-digest"];
     if plinth_tests::guest_built(guests::CHARACTER_STATS_PY) {
         names.push("character-stats-py");
     }

@@ -193,6 +193,7 @@ fn all_examples_load_together_and_share_events() {
             "audit-trail",
             "character-stats",
             "character-stats-py",
+            "daily-digest",
             "my-plugin",
             "word-count-widget",
             "word-count-widget-js"

@@ -32,7 +32,7 @@ fn host(data_dir: &Path, engine: EngineKind) -> anyhow::Result<Host> {
 /// The example plugins that were built (the Python and JavaScript ones need
 /// their componentize tools; `.ci/run` requires them).
 fn built_examples() -> Vec<&'static str> {
-    let mut names = vec!["character-stats", "word-count-widget", "audit-trail"];
+    let mut names = vec!["character-stats", "word-count-widget", "audit-trail", "daily-digest"];
     if guest_built(guests::CHARACTER_STATS_PY) {
         names.push("character-stats-py");
     }

@@ -262,7 +262,7 @@ fn registered_imports(registered: &[String]) -> String {
 /// The fix for an import a known toolchain adds by mistake.
 fn toolchain_hint(imports: &[String]) -> &'static str {
     if imports.iter().any(|import| import.starts_with("wasi:http/")) {
-        ". componentize-js adds wasi:http unless told not to: build with `-d http -d fetch-event`"
+        ". wasi:http needs a host built with plinth-host's `outbound-http` feature (the plinth binary has it) and hosts granted in capabilities.outbound_hosts; componentize-js adds it unless told not to: build with `-d http -d fetch-event`"
     } else {
         ""
     }
