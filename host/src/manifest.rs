@@ -299,7 +299,14 @@ impl Manifest {
             return Err(ManifestError::at("jobs", format!("at most {} jobs", crate::jobs::MAX_JOBS)));
         }
         for (index, job) in self.jobs.iter().enumerate() {
-            job.schedule().map_err(|problem| ManifestError::at(format!("jobs[{index}]"), problem))?;
+            let path = || format!("jobs[{index}]");
+            let schedule = job.schedule().map_err(|problem| ManifestError::at(path(), problem))?;
+            if schedule.next_after(crate::plugin_log::now_millis()).is_none() {
+                return Err(ManifestError::at(
+                    path(),
+                    "the schedule names no time to come (a date that does not exist, say)",
+                ));
+            }
         }
         for (path, file) in self.ui_files() {
             check_ui_path(file).map_err(|message| ManifestError::at(path, message))?;

@@ -135,6 +135,8 @@ fn declared_jobs_are_checked_at_load() {
     let error = host.load_plugin(bad_cron.path()).expect_err("refused");
     assert!(matches!(&error, LoadError::ManifestInvalid { .. }), "{error}");
     assert!(error.to_string().contains("jobs[0]") && error.to_string().contains("five fields"), "{error}");
+    let never = scheduled(json!([{ "id": "leap", "cron": "0 0 30 2 *" }]));
+    assert!(host.load_plugin(never.path()).expect_err("refused").to_string().contains("no time to come"));
     let both = scheduled(json!([{ "id": "x", "every_seconds": 5, "cron": "* * * * *" }]));
     assert!(host.load_plugin(both.path()).expect_err("refused").to_string().contains("exactly one"));
     // A plugin declaring jobs must export `run-job`.

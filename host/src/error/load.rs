@@ -262,7 +262,14 @@ fn registered_imports(registered: &[String]) -> String {
 /// The fix for an import a known toolchain adds by mistake.
 fn toolchain_hint(imports: &[String]) -> &'static str {
     if imports.iter().any(|import| import.starts_with("wasi:http/")) {
-        ". wasi:http needs a host built with plinth-host's `outbound-http` feature (the plinth binary has it) and hosts granted in capabilities.outbound_hosts; componentize-js adds it unless told not to: build with `-d http -d fetch-event`"
+        match cfg!(feature = "outbound-http") {
+            true => {
+                ". This host provides wasi:http/types and outgoing-handler 0.2 only; componentize-js adds wasi:http unless told not to: build with `-d http -d fetch-event`"
+            }
+            false => {
+                ". wasi:http needs a host built with plinth-host's `outbound-http` feature (the plinth binary has it) and hosts granted in capabilities.outbound_hosts; componentize-js adds it unless told not to: build with `-d http -d fetch-event`"
+            }
+        }
     } else {
         ""
     }

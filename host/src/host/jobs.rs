@@ -15,12 +15,12 @@ impl Host {
         Ok(self.backend().jobs.jobs(plugin)?)
     }
 
-    /// Claims the due runs of the jobs of plugins loaded here, up to 8, and
-    /// runs them one after the other; how many it claimed. The job loop of
-    /// [`Host::start_background`] does this every second; embedders that do
-    /// not run it call this themselves.
+    /// Claims the due runs of the jobs of plugins loaded here, one at a
+    /// time, and runs each, until none is due; how many it ran. The job
+    /// loop of [`Host::start_background`] does this every second; embedders
+    /// that do not run it call this themselves.
     pub async fn run_due_jobs(&self) -> Result<usize, HostError> {
-        self.scheduler.run_due().await
+        self.scheduler.run_all_due().await
     }
 
     /// Runs job `job_id` of plugin `plugin` once, now, outside its schedule
@@ -38,9 +38,11 @@ impl Host {
         self.scheduler.run_now(&loaded, job_id).await
     }
 
-    /// One round of the job loop: due runs until fewer than a batch are due.
+    /// One round of the job loop: due runs until none is due.
     pub(crate) async fn job_round(self: Arc<Self>) {
-        self.scheduler.run_all_due().await;
+        if let Err(error) = self.scheduler.run_all_due().await {
+            tracing::warn!("running due jobs failed: {error}");
+        }
     }
 
     /// Records the jobs plugin `id` (just loaded) declares; a failure is

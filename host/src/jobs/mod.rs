@@ -36,12 +36,18 @@ const CLAIM_BATCH: usize = 1;
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
 /// How soon a run given back (its plugin busy, say) may be claimed again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Times one run is given back on this node before it is settled as failed:
+/// a refusal that never ends (a host fault at every try) must not hold the
+/// job forever, unrecorded.
+const MAX_GIVE_BACKS: u32 = 20;
 
 /// The job part: runs this node's share of the due jobs.
 pub(crate) struct Scheduler {
     invoker: Arc<crate::plugin::invoke::Invoker>,
     /// This node's name in the leases (the same as the outbox's).
     node: String,
+    /// How often this node gave back each run (plugin, job, due time).
+    given_back: std::sync::Mutex<std::collections::HashMap<(String, String, u64), u32>>,
 }
 
 /// `plugin`'s declared jobs as the store keeps them, each first due at its
@@ -57,13 +63,16 @@ pub(crate) fn declared(jobs: &[JobDeclaration], now: u64) -> Vec<DeclaredJob> {
 }
 
 /// Whether a call was refused for reasons that are not the plugin's: its
-/// slots or the host's pool full, switched off after the claim, or the
-/// host's database failing. Such a run is given back rather than lost.
+/// slots or the host's pool full, its storage busy with its other calls,
+/// switched off after the claim, or the host failing. Such a run is given
+/// back rather than lost (at most [`MAX_GIVE_BACKS`] times), as a busy
+/// plugin's hook delivery is.
 fn not_the_plugins(kind: &CallErrorKind) -> bool {
     matches!(
         kind,
         CallErrorKind::Busy { .. }
             | CallErrorKind::HostBusy
+            | CallErrorKind::Conflict { .. }
             | CallErrorKind::Disabled
             | CallErrorKind::Internal { .. }
     )
@@ -71,7 +80,7 @@ fn not_the_plugins(kind: &CallErrorKind) -> bool {
 
 impl Scheduler {
     pub(crate) fn new(invoker: Arc<crate::plugin::invoke::Invoker>, node: String) -> Scheduler {
-        Scheduler { invoker, node }
+        Scheduler { invoker, node, given_back: Default::default() }
     }
 
     /// Records the jobs a plugin just loaded declares (none: its old ones go).
@@ -101,18 +110,14 @@ impl Scheduler {
         Ok(count)
     }
 
-    /// Runs due runs until none is due (one round of the job loop).
-    pub(crate) async fn run_all_due(&self) {
-        loop {
-            match self.run_due().await {
-                Ok(claimed) if claimed == CLAIM_BATCH => continue,
-                Ok(_) => break,
-                Err(error) => {
-                    tracing::warn!("running due jobs failed: {error}");
-                    break;
-                }
-            }
+    /// Runs due runs until none is due (one round of the job loop); how
+    /// many it ran.
+    pub(crate) async fn run_all_due(&self) -> Result<usize, HostError> {
+        let mut claimed = 0;
+        while self.run_due().await? == CLAIM_BATCH {
+            claimed += CLAIM_BATCH;
         }
+        Ok(claimed)
     }
 
     /// Runs one claimed run and settles it: its commit did, or `finish`
@@ -146,13 +151,17 @@ impl Scheduler {
                         Some(format!("skipped: {error}"))
                     }
                     // Not the plugin's doing: the run stays due, and is tried again.
-                    Err(error) if not_the_plugins(&error.kind) => {
-                        let jobs = &self.invoker.backend.jobs;
-                        if let Err(failed) = in_place(|| jobs.release(&due, &self.node, RETRY_AFTER)) {
-                            tracing::warn!(plugin = %plugin.id(), job = %due.job_id, "job run not given back: {failed}");
+                    Err(error) if not_the_plugins(&error.kind) => match self.give_back(&due) {
+                        Some(times) => {
+                            tracing::warn!(plugin = %plugin.id(), job = %due.job_id, times, "job run given back: {error}");
+                            return JobOutcome {
+                                at: started_at,
+                                duration_us: 0,
+                                error: Some(error.to_string()),
+                            };
                         }
-                        return JobOutcome { at: started_at, duration_us: 0, error: Some(error.to_string()) };
-                    }
+                        None => Some(format!("{error} (given up after {MAX_GIVE_BACKS} tries)")),
+                    },
                     Err(error) => Some(error.to_string()),
                 }
             }
@@ -181,6 +190,30 @@ impl Scheduler {
             tracing::error!(plugin = %mark.plugin_id, job = %mark.job_id, "job run not recorded: {error}");
         }
         outcome
+    }
+
+    /// Gives `due` back to the store, due again after [`RETRY_AFTER`]: how
+    /// often it has been given back here, or `None` when that is
+    /// [`MAX_GIVE_BACKS`] already (then it is settled as failed instead).
+    fn give_back(&self, due: &DueRun) -> Option<u32> {
+        let key = (due.plugin_id.clone(), due.job_id.clone(), due.due);
+        let times = {
+            let mut given_back = crate::sync::locked(&self.given_back);
+            // Only runs still being retried are kept.
+            given_back.retain(|(plugin, job, at), _| !(plugin == &key.0 && job == &key.1 && *at != key.2));
+            let times = given_back.entry(key.clone()).or_insert(0);
+            *times += 1;
+            *times
+        };
+        if times > MAX_GIVE_BACKS {
+            crate::sync::locked(&self.given_back).remove(&key);
+            return None;
+        }
+        let jobs = &self.invoker.backend.jobs;
+        if let Err(failed) = in_place(|| jobs.release(due, &self.node, RETRY_AFTER)) {
+            tracing::warn!(plugin = %due.plugin_id, job = %due.job_id, "job run not given back: {failed}");
+        }
+        Some(times)
     }
 
     /// Runs job `job_id` of `plugin` once, now, outside its schedule: its

@@ -125,7 +125,12 @@ async fn mocked(
     let limited = http_body_util::Limited::new(body, MAX_REQUEST_BODY_BYTES as usize);
     let body = match tokio::time::timeout_at(to.deadline, limited.collect()).await {
         Err(_) => return Err(Error::ConnectionTimeout),
-        Ok(Err(_)) => return Err(Error::HttpRequestBodySize(Some(MAX_REQUEST_BODY_BYTES))),
+        Ok(Err(error)) => {
+            return Err(match error.downcast::<Error>() {
+                Ok(error) => *error,
+                Err(_) => Error::HttpRequestBodySize(Some(MAX_REQUEST_BODY_BYTES)),
+            });
+        }
         Ok(Ok(collected)) => collected.to_bytes().to_vec(),
     };
     let headers = parts
