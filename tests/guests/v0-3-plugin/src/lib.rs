@@ -20,7 +20,8 @@
 //!   `deleted/{id}`, which `GET /deleted` lists.
 //! - `POST /counted/{type}` reads the counter `counted`, waits 200 ms,
 //!   creates an entity and sets the counter one higher (concurrent calls
-//!   conflict); `POST /swap/{a}/{b}` updates `a` then `b` with the body.
+//!   conflict); `POST /swap/{a}/{b}` reads `a` and `b`, waits 100 ms and
+//!   updates `a` then `b` with the body.
 //! - Its widget `writer` tries to create an entity when rendered, and shows
 //!   whether the host let it.
 //! - Its scheduled jobs (`run_job`): any job counts its runs under
@@ -159,13 +160,18 @@ fn counted(request: Request) -> Result<Response, Error> {
     Ok(Response::json(200, &json!({ "id": entity.id(), "seen": seen })))
 }
 
-/// Updates entity `a`, then entity `b` (their data set to the request
+/// Reads entities `a` and `b`, waits 100 ms (so calls at once overlap),
+/// then updates `a` and `b` in that order (their data set to the request
 /// body): two calls swapping the same pair in opposite orders take the
 /// entities' locks in opposite orders.
 fn swap(request: Request) -> Result<Response, Error> {
     let data: Value = request.json()?;
-    for id in [request.param("a"), request.param("b")] {
+    let pair = [request.param("a"), request.param("b")];
+    for id in pair {
         host::entity_read(id)?;
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    for id in pair {
         host::entity_update(id, &data)?;
     }
     Ok(Response::json(200, &json!({ "swapped": data })))
