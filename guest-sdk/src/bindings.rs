@@ -13,7 +13,7 @@
 /// The bindings of one WIT folder. `wit-bindgen` takes literal strings only,
 /// so each version's path and import names are spelled out where it is chosen.
 macro_rules! bindings {
-    ($path:literal, $types:literal, $entities:literal, $storage:literal, $settings:literal, $logging:literal) => {
+    ($path:literal, $types:literal, $entities:literal, $storage:literal, $settings:literal, $logging:literal $(, $messages:literal)?) => {
         wit_bindgen::generate!({
             path: $path,
             world: "imports",
@@ -36,6 +36,7 @@ macro_rules! bindings {
                             $storage: crate::bindings::plinth::plugin::storage,
                             $settings: crate::bindings::plinth::plugin::settings,
                             $logging: crate::bindings::plinth::plugin::logging,
+                            $( $messages: crate::bindings::plinth::plugin::messages, )?
                         },
                     });
                 }
@@ -65,9 +66,12 @@ bindings!(
     "plinth:plugin/entities@0.3.0",
     "plinth:plugin/storage@0.3.0",
     "plinth:plugin/settings@0.3.0",
-    "plinth:plugin/logging@0.3.0"
+    "plinth:plugin/logging@0.3.0",
+    "plinth:plugin/messages@0.3.0"
 );
 
-// The role 0.3.0 adds: scheduled jobs.
+// The roles 0.3.0 adds: scheduled jobs, and messages from other plugins.
 #[cfg(feature = "wit-0-3")]
 role_world!(job_plugin, "job-plugin");
+#[cfg(feature = "wit-0-3")]
+role_world!(message_plugin, "message-plugin");

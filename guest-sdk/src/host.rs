@@ -132,3 +132,15 @@ pub fn settings_all() -> Result<Vec<(String, String)>> {
 pub fn log(level: Level, message: &str) -> Result<()> {
     logging::log(level, message)
 }
+
+/// Publishes `payload` serialized (JSON) on `topic`, one of the topics
+/// `plugin.json` lists in `capabilities.publishes`. Every plugin that
+/// subscribes to the topic gets it in `on_message` after this call, through
+/// the host's outbox, unless this call fails. Grant: `message_publish`.
+/// Needs the SDK's `wit-0-3` feature (plinth:plugin 0.3.0, in development).
+#[cfg(feature = "wit-0-3")]
+pub fn publish(topic: &str, payload: &impl Serialize) -> Result<()> {
+    let payload =
+        serde_json::to_string(payload).map_err(|e| Error::InvalidInput(format!("message payload: {e}")))?;
+    crate::bindings::plinth::plugin::messages::publish(topic, &payload)
+}

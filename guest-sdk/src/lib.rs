@@ -52,6 +52,8 @@ mod router;
 
 pub use bindings::plinth::plugin::entities::{EntityQuery, FieldFilter};
 pub use bindings::plinth::plugin::logging::Level;
+#[cfg(feature = "wit-0-3")]
+pub use bindings::plinth::plugin::types::Message;
 pub use bindings::plinth::plugin::types::{Entity, Error};
 pub use bindings::widget_plugin::exports::plinth::plugin::field_widget::{FieldContext, Widget};
 pub use http::{Method, Request, Response};
@@ -89,7 +91,7 @@ impl Entity {
 /// Exports a type implementing [`Plugin`] as this component's plugin.
 ///
 /// `export!(MyPlugin: events, routes, widgets)` exports the roles named (any
-/// non-empty subset; with the `wit-0-3` feature also `jobs`);
+/// non-empty subset; with the `wit-0-3` feature also `jobs` and `subscriber`);
 /// `export!(MyPlugin)` exports the first three. Use it once, at the
 /// crate root.
 #[macro_export]
@@ -127,11 +129,16 @@ macro_rules! __export_role {
             __PlinthExports with_types_in $crate::__private::bindings::job_plugin
         );
     };
+    (subscriber) => {
+        $crate::__export_message_plugin_impl!(
+            __PlinthExports with_types_in $crate::__private::bindings::message_plugin
+        );
+    };
     ($other:ident) => {
         compile_error!(concat!(
             "unknown plugin role `",
             stringify!($other),
-            "`: use events, routes, widgets or (with the `wit-0-3` feature) jobs"
+            "`: use events, routes, widgets or (with the `wit-0-3` feature) jobs and subscriber"
         ));
     };
 }

@@ -56,6 +56,14 @@ pub trait Plugin: 'static {
     fn run_job(job_id: &str) -> Result<()> {
         Err(Error::NotFound(format!("this plugin has no job `{job_id}`")))
     }
+
+    /// A message on a topic `plugin.json` subscribes to
+    /// (`capabilities.subscribes`; role `subscriber`: the SDK's `wit-0-3`
+    /// feature). Its storage writes take effect once per message.
+    #[cfg(feature = "wit-0-3")]
+    fn on_message(_message: crate::Message) -> Result<()> {
+        Ok(())
+    }
 }
 
 fn unknown_widget(widget_id: &str) -> Error {
@@ -84,6 +92,13 @@ impl<P: Plugin> events::Guest for Exports<P> {
 impl<P: Plugin> crate::bindings::job_plugin::exports::plinth::plugin::jobs::Guest for Exports<P> {
     fn run_job(job: String) -> Result<()> {
         P::run_job(&job)
+    }
+}
+
+#[cfg(feature = "wit-0-3")]
+impl<P: Plugin> crate::bindings::message_plugin::exports::plinth::plugin::subscriber::Guest for Exports<P> {
+    fn on_message(message: crate::Message) -> Result<()> {
+        P::on_message(message)
     }
 }
 

@@ -14,8 +14,9 @@
 //!   "expect": { "status": 200, "body": { "message": "hi" } } }
 //! ```
 //!
-//! The action is one of `request`, `event`, `widget` and `job` (a scheduled
-//! job run once, now).
+//! The action is one of `request`, `event`, `widget`, `job` (a scheduled
+//! job run once, now) and `message` (one the application publishes, which
+//! the plugin's `on-message` gets through the outbox).
 
 use anyhow::Context;
 use plinth_host::{CallErrorKind, FieldContext, Host, Method, RouteRequest};
@@ -44,6 +45,10 @@ struct Case {
     /// A scheduled job (WIT 0.3.0) run once, now: its id in `plugin.json`.
     #[serde(default)]
     job: Option<String>,
+    /// A message (WIT 0.3.0) the application publishes on a topic the
+    /// plugin subscribes to.
+    #[serde(default)]
+    message: Option<MessageAction>,
     /// The case's mock server: what the plugin's outbound HTTP requests
     /// (to its granted hosts) are answered with, in place of the network.
     #[serde(default)]
@@ -75,6 +80,25 @@ struct RequestAction {
 
 fn get() -> String {
     "GET".into()
+}
+
+/// A message for the plugin's `on-message`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageAction {
+    topic: String,
+    #[serde(default)]
+    payload: Value,
+}
+
+/// A message the plugin published in the action: its topic, and what its
+/// payload contains (objects: these keys, recursively).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishedMessage {
+    topic: String,
+    #[serde(default)]
+    payload: Value,
 }
 
 /// An entity write that fires the plugin's hook.
@@ -164,19 +188,27 @@ struct Expect {
     /// The plugin sent each of these requests (`"GET https://…"`) to the
     /// case's mock server.
     sent: Option<Vec<String>>,
+    /// The plugin published exactly these messages, in order (WIT 0.3.0).
+    published: Option<Vec<PublishedMessage>>,
 }
 
 impl Expect {
     /// Refuses expectations that the case's action cannot meet, so that no
     /// part of a case is silently ignored.
     fn applies_to(&self, case: &Case) -> anyhow::Result<()> {
-        let (action, allowed): (&str, &[&str]) = match (&case.request, &case.event, &case.widget, &case.job) {
-            (Some(_), None, None, None) => ("request", &["status", "body", "contains", "error"]),
-            (None, Some(_), None, None) => ("event", &["hook_error"]),
-            (None, None, Some(widget), None) if widget.call == "render" => ("render", &["contains", "error"]),
-            (None, None, Some(_), None) => ("validate", &["problems", "error"]),
-            (None, None, None, Some(_)) => ("job", &["error", "contains"]),
-            _ => anyhow::bail!("a case has exactly one action: `request`, `event`, `widget` or `job`"),
+        let actions = (&case.request, &case.event, &case.widget, &case.job, &case.message);
+        let (action, allowed): (&str, &[&str]) = match actions {
+            (Some(_), None, None, None, None) => ("request", &["status", "body", "contains", "error"]),
+            (None, Some(_), None, None, None) => ("event", &["hook_error"]),
+            (None, None, Some(widget), None, None) if widget.call == "render" => {
+                ("render", &["contains", "error"])
+            }
+            (None, None, Some(_), None, None) => ("validate", &["problems", "error"]),
+            (None, None, None, Some(_), None) => ("job", &["error", "contains"]),
+            (None, None, None, None, Some(_)) => ("message", &["hook_error"]),
+            _ => anyhow::bail!(
+                "a case has exactly one action: `request`, `event`, `widget`, `job` or `message`"
+            ),
         };
         let set = [
             ("status", self.status.is_some()),
@@ -261,6 +293,41 @@ fn run_case(dir: &Path, case: &Case, open_host: OpenHost<'_>) -> anyhow::Result<
     })
 }
 
+/// Checks a hook's (or `on-message`'s) outcome against `expect.hook_error`.
+fn check_hook_error(expect: &Expect, error: &Option<String>) -> anyhow::Result<()> {
+    match (&expect.hook_error, error) {
+        (Some(None), Some(error)) | (None, Some(error)) => anyhow::bail!("the hook failed: {error}"),
+        (Some(Some(wanted)), None) => anyhow::bail!("the hook succeeded; expected an error with `{wanted}`"),
+        (Some(Some(wanted)), Some(error)) if !error.contains(wanted.as_str()) => {
+            anyhow::bail!("the hook's error `{error}` does not contain `{wanted}`")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Publishes the case's message as the application and delivers it from
+/// the outbox, as the delivery loop would: how the plugin's `on-message`
+/// went (its error, if any).
+fn deliver_message(host: &Host, id: &str, message: &MessageAction) -> anyhow::Result<Option<String>> {
+    let payload = if message.payload.is_null() { json!({}) } else { message.payload.clone() };
+    host.publish_message(&message.topic, &payload)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    while runtime.block_on(host.deliver_due())? > 0 {}
+    let history = host.hook_history()?;
+    let ran = history.into_iter().rev().find(|hook| {
+        hook.plugin_id == id
+            && hook.event == plinth_host::HookEvent::Message
+            && hook.entity_id == message.topic
+    });
+    let ran = ran.ok_or_else(|| {
+        anyhow::anyhow!(
+            "no on-message ran: the plugin does not list `{}` in capabilities.subscribes, or does not export `subscriber`",
+            message.topic
+        )
+    })?;
+    Ok(ran.error)
+}
+
 /// The case's seeds, action and checks, on a host with the plugin loaded.
 fn exercise(host: &Host, id: &str, case: &Case) -> anyhow::Result<()> {
     if !case.settings.is_empty() {
@@ -276,6 +343,7 @@ fn exercise(host: &Host, id: &str, case: &Case) -> anyhow::Result<()> {
         true => Sent::default(),
         false => mock_server(host, &case.http)?,
     };
+    let mut published = host.subscribe_messages();
     if let Some(request) = &case.request {
         check_route(host, id, request, expect)?;
     }
@@ -292,16 +360,10 @@ fn exercise(host: &Host, id: &str, case: &Case) -> anyhow::Result<()> {
         };
         let hook = write.hooks.iter().find(|hook| hook.plugin_id == id);
         let hook = hook.ok_or_else(|| anyhow::anyhow!("no hook ran: the plugin does not export `events`"))?;
-        match (&expect.hook_error, &hook.error) {
-            (Some(None), Some(error)) | (None, Some(error)) => anyhow::bail!("the hook failed: {error}"),
-            (Some(Some(wanted)), None) => {
-                anyhow::bail!("the hook succeeded; expected an error with `{wanted}`")
-            }
-            (Some(Some(wanted)), Some(error)) if !error.contains(wanted.as_str()) => {
-                anyhow::bail!("the hook's error `{error}` does not contain `{wanted}`")
-            }
-            _ => {}
-        }
+        check_hook_error(expect, &hook.error)?;
+    }
+    if let Some(message) = &case.message {
+        check_hook_error(expect, &deliver_message(host, id, message)?)?;
     }
     if let Some(widget) = &case.widget {
         check_widget(host, id, widget, expect)?;
@@ -331,6 +393,24 @@ fn exercise(host: &Host, id: &str, case: &Case) -> anyhow::Result<()> {
     for wanted in expect.sent.iter().flatten() {
         let sent = sent.lock().map_err(|_| anyhow::anyhow!("the mock server failed"))?;
         anyhow::ensure!(sent.contains(wanted), "the plugin did not send `{wanted}`; it sent {sent:?}");
+    }
+    if let Some(wanted) = &expect.published {
+        let mut own = Vec::new();
+        while let Ok(message) = published.try_recv() {
+            if message.publisher == id {
+                let payload: Value = serde_json::from_str(&message.payload).unwrap_or(Value::Null);
+                own.push((message.topic, payload));
+            }
+        }
+        anyhow::ensure!(
+            own.len() == wanted.len()
+                && own.iter().zip(wanted).all(|((topic, payload), wanted)| {
+                    *topic == wanted.topic && (wanted.payload.is_null() || contains(payload, &wanted.payload))
+                }),
+            "the plugin published {own:?}; expected {} messages, on {:?}",
+            wanted.len(),
+            wanted.iter().map(|w| w.topic.as_str()).collect::<Vec<_>>()
+        );
     }
     let log: Vec<String> = host.plugin_log(id).into_iter().map(|record| record.message).collect();
     for wanted in expect.log.iter().flatten() {

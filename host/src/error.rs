@@ -49,6 +49,9 @@ pub enum HostError {
     /// The entity or query given is malformed.
     #[error("invalid entity request: {0}")]
     InvalidEntity(String),
+    /// A message the application publishes is malformed (its topic or payload).
+    #[error("invalid message: {0}")]
+    InvalidMessage(String),
     /// No plugin with this id is loaded.
     #[error("no plugin `{0}` is loaded")]
     UnknownPlugin(String),
@@ -113,6 +116,7 @@ impl HostError {
             HostError::EntityNotFound(_) => "entity_not_found",
             HostError::EntityExists(_) => "entity_exists",
             HostError::InvalidEntity(_) => "invalid_entity",
+            HostError::InvalidMessage(_) => "invalid_message",
             HostError::UnknownPlugin(_) => "unknown_plugin",
             HostError::InvalidSetting { .. } => "invalid_setting",
             HostError::InvalidFieldConfig { .. } => "invalid_field_config",

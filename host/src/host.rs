@@ -26,6 +26,7 @@ mod config;
 mod entities;
 mod info;
 mod jobs;
+mod messages;
 mod nodes;
 mod plugins;
 mod switches;
@@ -168,6 +169,7 @@ impl Host {
             clock: config.clock,
             runtime: runtime.handle().clone(),
             registry: registry.clone(),
+            message_feed: tokio::sync::broadcast::channel(messages::MESSAGE_FEED_CAPACITY).0,
         });
         let entities = Entities::start(invoker.clone(), &entities);
         let node_report = crate::nodes::NodeReport::new(invoker.backend.clone(), entities.node());

@@ -97,7 +97,7 @@ pub use plugin::routes::RouteInfo;
 pub use plugin_log::{LogLevel, LogRecord, LogSource};
 pub use reload::FailedLoad;
 pub use store::DATABASE_FILE;
-pub use types::{Entity, EntityQuery};
+pub use types::{Entity, EntityQuery, HookEvent, Message};
 
 /// A `Host` is shared between threads (a server holds it in an `Arc`).
 const _: () = {

@@ -130,6 +130,13 @@ pub struct Capabilities {
     /// (`[http://|https://]host[:port]`, see `crate::outbound`).
     #[serde(default)]
     pub outbound_hosts: Vec<crate::outbound::OutboundGrant>,
+    /// The message topics the plugin may publish (with `message_publish`).
+    #[serde(default)]
+    pub publishes: Vec<String>,
+    /// The message topics the plugin gets (its `subscriber` export's
+    /// `on-message`).
+    #[serde(default)]
+    pub subscribes: Vec<String>,
     /// The settings the plugin reads, with their types and defaults.
     #[serde(default)]
     pub settings: BTreeMap<String, SettingSchema>,
@@ -142,16 +149,26 @@ pub struct Capabilities {
 impl Capabilities {
     /// The granted host functions by their `plugin.json` names, sorted, an
     /// entity write narrowed to types with them (`entity_create:note,tag`),
-    /// each granted host (`outbound_http:api.example.com`), then the
+    /// publishing with its topics (`message_publish:digest.written`), each
+    /// granted host (`outbound_http:api.example.com`), the topics it
+    /// subscribes to (`message_subscribe:digest.written`), then the
     /// embedding application's grants. Consent lists these, so an update
-    /// that widens a narrowed grant or adds a host asks again.
+    /// that widens a narrowed grant, adds a topic or adds a host asks again.
     pub fn grant_names(&self) -> Vec<String> {
+        let listed = |topics: &mut dyn Iterator<Item = &String>| {
+            topics.cloned().collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>().join(",")
+        };
         let own = self.host_functions.iter().map(|f| match self.entity_types.get(f) {
-            Some(types) => format!("{f}:{}", types.iter().cloned().collect::<Vec<_>>().join(",")),
+            Some(types) => format!("{f}:{}", listed(&mut types.iter())),
+            None if *f == HostFunction::MessagePublish => {
+                format!("{f}:{}", listed(&mut self.publishes.iter()))
+            }
             None => f.name().to_string(),
         });
         let hosts = self.outbound_hosts.iter().map(|host| format!("outbound_http:{host}"));
-        own.chain(hosts).chain(self.embedder_functions.iter().cloned()).collect()
+        let subscribed = (!self.subscribes.is_empty())
+            .then(|| format!("message_subscribe:{}", listed(&mut self.subscribes.iter())));
+        own.chain(hosts).chain(subscribed).chain(self.embedder_functions.iter().cloned()).collect()
     }
 }
 
@@ -159,6 +176,7 @@ pub use crate::capabilities::HostFunction;
 
 mod front_end;
 mod settings;
+pub(crate) mod topics;
 
 use front_end::{MAX_ROUTE_PAGES, check_ids, check_route_page, check_ui_path};
 pub use front_end::{PanelDeclaration, WidgetDeclaration, route_page_matches};
@@ -293,6 +311,7 @@ impl Manifest {
                 ));
             }
         }
+        topics::check_topics(&self.capabilities)?;
         check_ids("panels", "panel", self.panels.iter().map(|panel| panel.id.as_str()))?;
         check_ids("jobs", "job", self.jobs.iter().map(|job| job.id.as_str()))?;
         if self.jobs.len() > crate::jobs::MAX_JOBS {
@@ -404,6 +423,31 @@ mod tests {
         format!(
             r#"{{"id":"p","name":"P","version":"1","wasm":{{"module":"p.wasm"}},"capabilities":{capabilities}}}"#
         )
+    }
+
+    #[test]
+    fn message_topics_are_checked_and_listed_as_grants() {
+        let parse = |capabilities: &str| Manifest::parse(&manifest(capabilities));
+        let fine = parse(
+            r#"{"host_functions":["log","message_publish"],"publishes":["b.x","a"],"subscribes":["digest.written"]}"#,
+        )
+        .expect("valid");
+        assert_eq!(
+            fine.capabilities.grant_names(),
+            ["log", "message_publish:a,b.x", "message_subscribe:digest.written"],
+            "consent lists every topic, so an update adding one asks again"
+        );
+        let no_topics = parse(r#"{"host_functions":["message_publish"]}"#).expect_err("no topics");
+        assert_eq!(no_topics.path, "capabilities.publishes");
+        let no_grant = parse(r#"{"publishes":["a"]}"#).expect_err("no grant");
+        assert!(no_grant.message.contains("add \"message_publish\""), "{}", no_grant.message);
+        for bad in ["", "Upper", ".dot", "a b", "a*", &"x".repeat(101)] {
+            let error = parse(&format!(r#"{{"subscribes":["ok","{bad}"]}}"#)).expect_err(bad);
+            assert_eq!(error.path, "capabilities.subscribes[1]", "{bad}");
+        }
+        let many: Vec<String> = (0..33).map(|n| format!("\"t{n}\"")).collect();
+        let error = parse(&format!(r#"{{"subscribes":[{}]}}"#, many.join(","))).expect_err("33 topics");
+        assert!(error.message.contains("at most 32"), "{}", error.message);
     }
 
     #[test]

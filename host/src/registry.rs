@@ -92,6 +92,30 @@ impl Registry {
             .filter(|plugin| plugin.events.is_some() && !self.is_disabled(plugin.id()))
             .collect()
     }
+
+    /// The loaded plugins, switched on, that subscribe to `topic` and export
+    /// `subscriber`, in id order: those a message on it is delivered to.
+    pub(crate) fn subscribers(&self, topic: &str) -> Vec<Arc<LoadedPlugin>> {
+        self.all()
+            .into_iter()
+            .filter(|plugin| {
+                plugin.subscriber.is_some()
+                    && plugin.manifest.capabilities.subscribes.iter().any(|subscribed| subscribed == topic)
+                    && !self.is_disabled(plugin.id())
+            })
+            .collect()
+    }
+
+    /// The loaded plugins, switched on, that the outbox delivers to: those
+    /// with hooks, and those with `on-message`.
+    pub(crate) fn delivery_plugins(&self) -> Vec<Arc<LoadedPlugin>> {
+        self.all()
+            .into_iter()
+            .filter(|plugin| {
+                (plugin.events.is_some() || plugin.subscriber.is_some()) && !self.is_disabled(plugin.id())
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

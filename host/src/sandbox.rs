@@ -5,6 +5,7 @@
 
 use crate::capabilities::entities::{self, EntitiesView};
 use crate::capabilities::logging::{self, LoggingCtx, LoggingView};
+use crate::capabilities::messages::{self, MessagesView};
 use crate::capabilities::settings::{self, SettingsView};
 use crate::capabilities::storage::{self, StorageCtx, StorageView};
 use crate::capabilities::{self as caps, Caller, PluginContext};
@@ -302,6 +303,7 @@ fn link(linker: &mut Linker<InvocationState>) -> wasmtime::Result<()> {
         LoggingView { caller: &mut s.caller, ctx: &mut s.logging }
     }
     entities::add_to_linker(linker, entities_view)?;
+    messages::add_to_linker(linker, |s| MessagesView { caller: &mut s.caller, entities: &s.entities })?;
     storage::add_to_linker(linker, storage_view)?;
     settings::add_to_linker(linker, settings_view)?;
     logging::add_to_linker(linker, logging_view)?;

@@ -1,5 +1,6 @@
 //! The public data types of the host API, independent of any backend:
-//! entities and the queries that find them.
+//! entities and the queries that find them, plugins' messages, and what
+//! the outbox delivered.
 
 use serde::{Deserialize, Serialize};
 
@@ -105,14 +106,106 @@ impl EntityEvent {
     }
 }
 
-/// How one plugin's hook went.
+/// What the outbox delivered to a plugin: an entity event (its hook) or a
+/// message (its `on-message`), as hook records and write chains name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HookEvent {
+    /// `on-entity-created`
+    Created,
+    /// `on-entity-updated`
+    Updated,
+    /// `on-entity-deleted`
+    Deleted,
+    /// `on-message` (a plugin's message, WIT 0.3.0)
+    Message,
+}
+
+impl HookEvent {
+    /// The export's WIT name.
+    pub fn hook_name(self) -> &'static str {
+        match self {
+            HookEvent::Message => "on-message",
+            HookEvent::Created => EntityEvent::Created.hook_name(),
+            HookEvent::Updated => EntityEvent::Updated.hook_name(),
+            HookEvent::Deleted => EntityEvent::Deleted.hook_name(),
+        }
+    }
+
+    /// As in JSON: `created`, `updated`, `deleted`, `message`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookEvent::Message => "message",
+            HookEvent::Created => "created",
+            HookEvent::Updated => "updated",
+            HookEvent::Deleted => "deleted",
+        }
+    }
+
+    /// The event a stored name stands for (an unknown name is a delete, as
+    /// backends have always read it).
+    pub(crate) fn of(name: &str) -> HookEvent {
+        match name {
+            "created" => HookEvent::Created,
+            "updated" => HookEvent::Updated,
+            "message" => HookEvent::Message,
+            _ => HookEvent::Deleted,
+        }
+    }
+}
+
+impl From<EntityEvent> for HookEvent {
+    fn from(event: EntityEvent) -> HookEvent {
+        match event {
+            EntityEvent::Created => HookEvent::Created,
+            EntityEvent::Updated => HookEvent::Updated,
+            EntityEvent::Deleted => HookEvent::Deleted,
+        }
+    }
+}
+
+impl PartialEq<EntityEvent> for HookEvent {
+    fn eq(&self, other: &EntityEvent) -> bool {
+        *self == HookEvent::from(*other)
+    }
+}
+
+/// A message a plugin published (`messages.publish`, WIT 0.3.0), as each
+/// subscriber gets it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Unique id, the same for every subscriber.
+    pub id: String,
+    /// Its topic.
+    pub topic: String,
+    /// The plugin that published it.
+    pub publisher: String,
+    /// JSON, as text (the host checked it parses).
+    pub payload: String,
+    /// Milliseconds since the Unix epoch.
+    pub published_at: u64,
+}
+
+impl Message {
+    pub(crate) fn to_wit(&self) -> crate::bindings::plinth::plugin::types::Message {
+        crate::bindings::plinth::plugin::types::Message {
+            id: self.id.clone(),
+            topic: self.topic.clone(),
+            publisher: self.publisher.clone(),
+            payload: self.payload.clone(),
+            published_at: self.published_at,
+        }
+    }
+}
+
+/// How one plugin's hook (or `on-message`) went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HookOutcome {
     /// The plugin whose hook ran.
     pub plugin_id: String,
-    /// The event.
-    pub event: EntityEvent,
-    /// The entity concerned.
+    /// The event, or `message`.
+    pub event: HookEvent,
+    /// The entity concerned; for a message, its topic.
     pub entity_id: String,
     /// When it ran, in milliseconds since the Unix epoch.
     pub at: u64,

@@ -3,10 +3,10 @@
 //! backend runs the same functions on a fresh, empty database of its own.
 
 use plinth_host::store::{
-    Backend, ChainLink, CommitError, DeliveryMark, KvChanges, NewDeliveries, PackageSlot, StoredPackage,
-    Usage, WriteChain,
+    Backend, Carried, ChainLink, CommitError, DeliveryMark, KvChanges, MessageChange, NewDeliveries,
+    PackageSlot, StoredPackage, Usage, WriteChain,
 };
-use plinth_host::types::{EntityEvent, HookOutcome};
+use plinth_host::types::{EntityEvent, HookEvent, HookOutcome, Message};
 use plinth_host::{Entity, EntityQuery};
 use serde_json::{Map, Value, json};
 use std::time::Duration;
@@ -24,6 +24,7 @@ pub fn run_all(backend: &Backend) {
     hook_records_keep_the_newest(backend);
     hook_outbox_delivers_once(backend);
     hook_outbox_renews_only_held_leases(backend);
+    messages_commit_with_their_call(backend);
     field_configs_put_and_remove(backend);
     field_configs_save_only_from_the_version_seen(backend);
     packages_change_only_from_the_version_seen(backend);
@@ -232,7 +233,7 @@ pub fn hook_records_keep_the_newest(backend: &Backend) {
     const WRITTEN: u64 = 1_050;
     let outcome = |n: u64| HookOutcome {
         plugin_id: format!("p-hooks-{n}"),
-        event: if n.is_multiple_of(2) { EntityEvent::Created } else { EntityEvent::Deleted },
+        event: if n.is_multiple_of(2) { HookEvent::Created } else { HookEvent::Message },
         entity_id: "hr-1".into(),
         at: n,
         duration_us: n * 10,
@@ -289,7 +290,7 @@ pub fn hook_outbox_delivers_once(backend: &Backend) {
     // chain of writes that led to it) keeps its chain with its deliveries.
     let link =
         |plugin: &str, write, entity: &str| ChainLink { plugin: plugin.into(), write, entity: entity.into() };
-    let links = vec![link("ob-a", EntityEvent::Created, "ob-0"), link("ob-b", EntityEvent::Deleted, "ob-1")];
+    let links = vec![link("ob-a", HookEvent::Created, "ob-0"), link("ob-b", HookEvent::Message, "ob.topic")];
     let chain = WriteChain { links, budget: Some(7) };
     let by_plugins = NewDeliveries { chain: chain.clone(), ..leased("dead", Duration::ZERO) };
     let (deleted, orphans) = store.delete("ob-1", &by_plugins).expect("delete").expect("existed");
@@ -298,7 +299,8 @@ pub fn hook_outbox_delivers_once(backend: &Backend) {
     assert_eq!(only_a.len(), 1, "only the plugins named: {only_a:?}");
     let claimed = &only_a[0];
     assert_eq!((claimed.id, claimed.plugin_id.as_str()), (orphans[0], "ob-a"));
-    assert_eq!((claimed.event, &claimed.entity, claimed.attempts), (EntityEvent::Deleted, &written, 1));
+    let carried = Carried::Entity { event: EntityEvent::Deleted, entity: written.clone() };
+    assert_eq!((&claimed.carried, claimed.attempts), (&carried, 1));
     assert_eq!(claimed.chain, chain, "the chain comes back with the delivery");
     let rest = outbox.claim_due("c", &plugins, minute, 10).expect("claim");
     assert_eq!(
@@ -309,7 +311,7 @@ pub fn hook_outbox_delivers_once(backend: &Backend) {
 
     let outcome = |plugin: &str, error: Option<&str>| HookOutcome {
         plugin_id: plugin.into(),
-        event: EntityEvent::Deleted,
+        event: HookEvent::Deleted,
         entity_id: "ob-1".into(),
         at: 7,
         duration_us: 8,
@@ -365,6 +367,66 @@ pub fn hook_outbox_delivers_once(backend: &Backend) {
     assert_eq!(outbox.pending().expect("pending"), 0);
 }
 
+/// A call's messages are added to the outbox in its commit, one delivery
+/// per subscriber, and only if the commit succeeds; each comes back whole,
+/// and settles like a hook's delivery, its outcome recorded as `message`.
+pub fn messages_commit_with_their_call(backend: &Backend) {
+    let outbox = &backend.outbox;
+    let minute = Duration::from_secs(60);
+    let subscribers = vec!["ms-a".to_string(), "ms-b".to_string()];
+    let link = ChainLink { plugin: "ms-pub".into(), write: HookEvent::Message, entity: "ms.news".into() };
+    let chain = WriteChain { links: vec![link], budget: Some(5) };
+    let message = Message {
+        id: "m-1".into(),
+        topic: "ms.news".into(),
+        publisher: "ms-pub".into(),
+        payload: r#"{"headline":"hello","n":[1,2]}"#.into(),
+        published_at: 42,
+    };
+    let published = |message: &Message| MessageChange {
+        message: message.clone(),
+        deliveries: NewDeliveries {
+            plugins: subscribers.clone(),
+            node: "pub".into(),
+            lease: Duration::ZERO,
+            chain: chain.clone(),
+        },
+    };
+    let pending = outbox.pending().expect("pending");
+    // A conflicting commit publishes nothing.
+    let stale = KvChanges {
+        reads: [("ms-k".to_string(), Some(99))].into(),
+        messages: vec![published(&message)],
+        ..writes(&[("ms-k", Some("v"))])
+    };
+    assert!(matches!(commit(backend, "ms-pub", &stale), Err(CommitError::Conflict { .. })));
+    assert_eq!(outbox.pending().expect("pending"), pending, "nothing published by a failed commit");
+    let fresh = KvChanges { messages: vec![published(&message)], ..KvChanges::default() };
+    commit(backend, "ms-pub", &fresh).expect("commits");
+    assert_eq!(outbox.pending().expect("pending"), pending + 2, "one delivery per subscriber");
+    let claimed = outbox.claim_due("n", &subscribers, minute, 10).expect("claim");
+    let got: Vec<(&str, &Carried, &WriteChain)> =
+        claimed.iter().map(|d| (d.plugin_id.as_str(), &d.carried, &d.chain)).collect();
+    let carried = Carried::Message(message.clone());
+    assert_eq!(got, [("ms-a", &carried, &chain), ("ms-b", &carried, &chain)]);
+    let outcome = |plugin: &str| HookOutcome {
+        plugin_id: plugin.into(),
+        event: HookEvent::Message,
+        entity_id: "ms.news".into(),
+        at: 9,
+        duration_us: 10,
+        error: None,
+    };
+    let settled = KvChanges {
+        delivery: Some(DeliveryMark { id: claimed[0].id, outcome: outcome("ms-a") }),
+        ..writes(&[("ms-got", Some("1"))])
+    };
+    commit(backend, "ms-a", &settled).expect("settles");
+    assert!(outbox.complete(claimed[1].id, "n", &outcome("ms-b")).expect("complete"));
+    assert_eq!(backend.hooks.recent(2).expect("recent"), [outcome("ms-a"), outcome("ms-b")]);
+    assert_eq!(outbox.pending().expect("pending"), pending);
+}
+
 /// A renewal keeps the leases its node holds (a renewed delivery is not
 /// claimed, one not renewed is) and leaves alone the ones it does not hold,
 /// its own given back among them.
@@ -394,7 +456,7 @@ pub fn hook_outbox_renews_only_held_leases(backend: &Backend) {
     assert_eq!(given_back.iter().map(|d| d.id).collect::<Vec<_>>(), [ids[1]], "given back, not renewed");
     let outcome = |plugin: &str| HookOutcome {
         plugin_id: plugin.into(),
-        event: EntityEvent::Created,
+        event: HookEvent::Created,
         entity_id: "rn-1".into(),
         at: 1,
         duration_us: 1,

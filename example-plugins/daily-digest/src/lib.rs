@@ -1,10 +1,13 @@
 //! Example plugin for `plinth:plugin@0.3.0` (in development): a scheduled
 //! job (`digest`, every morning at six, UTC) that counts the notes, fetches
 //! a one-line summary from the API its `summary_url` setting names (a host
-//! its manifest grants), and writes the result as a `digest` entity: a
-//! plugin that acts on a schedule, calls out and writes.
+//! its manifest grants), writes the result as a `digest` entity, and tells
+//! other plugins with a `digest.written` message. A `digest.requested`
+//! message (from another plugin, or the application) makes one at once: a
+//! plugin that acts on a schedule and on request, calls out, writes and
+//! talks to other plugins.
 
-use plinth_sdk::{Error, Level, Plugin, export, host, outbound};
+use plinth_sdk::{Error, Level, Message, Plugin, export, host, outbound};
 use serde_json::{Value, json};
 
 struct DailyDigest;
@@ -16,14 +19,21 @@ impl Plugin for DailyDigest {
             other => Err(Error::NotFound(format!("no job `{other}`"))),
         }
     }
+
+    fn on_message(message: Message) -> Result<(), Error> {
+        match message.topic.as_str() {
+            "digest.requested" => digest(),
+            _ => Ok(()),
+        }
+    }
 }
 
 fn digest() -> Result<(), Error> {
     let notes = host::entity_count("entity_type=note")?;
     let url: String = serde_json::from_str(&host::setting_get("summary_url")?).unwrap_or_default();
     let summary = if url.is_empty() { Value::Null } else { fetch_summary(&url) };
-    host::entity_create("digest", &json!({ "notes": notes, "summary": summary }))?;
-    Ok(())
+    let written = host::entity_create("digest", &json!({ "notes": notes, "summary": summary }))?;
+    host::publish("digest.written", &json!({ "id": written.id(), "notes": notes }))
 }
 
 /// The API's `summary`, or null (and a warning) when it could not be had:
@@ -45,4 +55,4 @@ fn warn(problem: &str) -> Value {
     Value::Null
 }
 
-export!(DailyDigest: jobs);
+export!(DailyDigest: jobs, subscriber);

@@ -7,20 +7,17 @@
 //!
 //! A call's writes commit with its storage changes, both or neither, so a
 //! call that fails, or runs again after a conflict, has written nothing.
-//! Only routes, hooks and jobs write. Writes are bounded: [`MAX_WRITES_PER_CALL`]
-//! per call; a tree of hooks writing entities makes at most [`TREE_WRITES`]
-//! in all ([`share_budget`]); a chain of them ends at [`MAX_CHAIN`] writes;
-//! and a plugin repeating a write it already made in the chain (the same
-//! kind, create, update or delete, of the same entity) is refused: it would
-//! run the same hooks round again (a cycle).
+//! Only routes, hooks, jobs and `on-message` write. Writes are bounded:
+//! [`MAX_WRITES_PER_CALL`] per call, and as steps of a chain of hooks
+//! (`chain.rs`: its length, its cycles, and the budget of its whole tree).
 
+use super::chain::PerCall;
 use super::{Caller, PluginContext, in_place, read_in_place};
 use crate::GuestError;
 use crate::bindings::plinth::plugin::{entities as wit, types};
 use crate::entity_writes::{Entities, EntitiesHandle};
 use crate::error::HostError;
 use crate::manifest::HostFunction;
-use crate::plugin_log::{LogLevel, LogSource};
 use crate::store::{ChainLink, EntityChange, EntityStore, StoreError, WriteChain};
 use crate::types::{Entity, EntityEvent, EntityQuery};
 use std::sync::Arc;
@@ -62,15 +59,6 @@ fn query_of(query: wit::EntityQuery) -> Result<EntityQuery, GuestError> {
 /// The most entities one call writes itself.
 pub(crate) const MAX_WRITES_PER_CALL: usize = 100;
 
-/// The most plugin writes in one chain of hooks: the first (a route's, or a
-/// hook's of the application's own write), the write a hook of its event
-/// makes, and so on.
-pub(crate) const MAX_CHAIN: usize = 8;
-
-/// The writes a route call, or the hooks of one application write (each),
-/// may make together with every write that follows from them through hooks.
-pub(crate) const TREE_WRITES: u32 = 1_000;
-
 /// A host-side failure of a plugin's write, as the guest sees it.
 fn guest_error(error: HostError) -> GuestError {
     match error {
@@ -96,22 +84,6 @@ fn grant_of(write: EntityEvent) -> HostFunction {
     }
 }
 
-/// Gives each write of a finished call its event's share of what the call
-/// may still cause: what is left of the call's budget after its own writes,
-/// split evenly over the writes and, within each, over the plugins whose
-/// hooks it runs that may write entities (`can_write`). So a tree of hooks
-/// writing entities never makes more writes in all than its first call's
-/// budget, however wide it grows.
-pub(crate) fn share_budget(changes: &mut [EntityChange], budget: u32, can_write: impl Fn(&str) -> bool) {
-    let writes = u32::try_from(changes.len()).unwrap_or(u32::MAX);
-    let left = budget.saturating_sub(writes);
-    for change in changes {
-        let writers = change.deliveries.plugins.iter().filter(|plugin| can_write(plugin)).count();
-        let writers = u32::try_from(writers).unwrap_or(u32::MAX).max(1);
-        change.deliveries.chain.budget = Some(left / writes.max(1) / writers);
-    }
-}
-
 /// Whether a plugin holds any entity write grant.
 pub(crate) fn writes_entities(plugin: &PluginContext) -> bool {
     [EntityEvent::Created, EntityEvent::Updated, EntityEvent::Deleted]
@@ -120,59 +92,25 @@ pub(crate) fn writes_entities(plugin: &PluginContext) -> bool {
 }
 
 impl EntitiesView<'_> {
-    /// Checks a plugin's write of entity `target` (of `entity_type`), whose
-    /// grant [`grant_of`] was required already: the phase may write, the
-    /// call's budget, and the chain it continues. The host's entity part and
-    /// the chain the write's events carry, or the refusal (logged under the
-    /// plugin's id).
+    /// Checks a plugin's write of entity `target`, whose grant [`grant_of`]
+    /// was required already, as a step of its chain
+    /// ([`Caller::continue_chain`](super::Caller::continue_chain)): the host's
+    /// entity part and the chain the write's events carry, or the refusal.
     fn begin_write(
         &mut self,
         write: EntityEvent,
         target: &str,
     ) -> Result<(Arc<Entities>, WriteChain), GuestError> {
-        let id = self.caller.plugin.id.clone();
         self.may_write()?;
         let entities = self.entities()?;
-        let Some(chain) = &self.caller.chain else {
-            return Err(GuestError::Denied(format!("plugin `{id}` may not write entities in this call")));
+        let link = ChainLink {
+            plugin: self.caller.plugin.id.clone(),
+            write: write.into(),
+            entity: target.to_string(),
         };
-        let made = self.caller.entity_changes.len();
-        let allowed = MAX_WRITES_PER_CALL
-            .min(usize::try_from(chain.budget.unwrap_or(TREE_WRITES)).unwrap_or(usize::MAX));
-        if made >= allowed {
-            let message = match allowed {
-                MAX_WRITES_PER_CALL => format!(
-                    "plugin `{id}` already wrote {MAX_WRITES_PER_CALL} entities in this call, the most one call may"
-                ),
-                _ => format!(
-                    "plugin `{id}` already wrote {made} entities in this call, all that this chain of hooks has left of its {TREE_WRITES} writes"
-                ),
-            };
-            return Err(self.refuse(GuestError::InvalidInput(message)));
-        }
-        let link = ChainLink { plugin: id.clone(), write, entity: target.to_string() };
-        let path = || {
-            let links = chain.links.iter().map(|l| format!("{} {} {}", l.plugin, l.write.as_str(), l.entity));
-            links.collect::<Vec<_>>().join(", then ")
-        };
-        if chain.links.contains(&link) {
-            let message = format!(
-                "plugin `{id}` already {} entity `{target}` earlier in this chain of hooks ({}): doing it again would run the same hooks round again, so it is refused as a cycle",
-                write.as_str(),
-                path()
-            );
-            return Err(self.refuse(GuestError::InvalidInput(message)));
-        }
-        if chain.links.len() >= MAX_CHAIN {
-            let message = format!(
-                "this chain of hooks already made {MAX_CHAIN} entity writes ({}), the most one chain may",
-                path()
-            );
-            return Err(self.refuse(GuestError::InvalidInput(message)));
-        }
-        let mut continued = WriteChain { links: chain.links.clone(), budget: None };
-        continued.links.push(link);
-        Ok((entities, continued))
+        let taken = self.caller.entity_changes.len();
+        let per_call = PerCall { taken, most: MAX_WRITES_PER_CALL, verb: "wrote", noun: "entities" };
+        Ok((entities, self.caller.continue_chain(link, per_call)?))
     }
 
     /// Refuses a write from a call that may not write: loading and widgets
@@ -182,7 +120,7 @@ impl EntitiesView<'_> {
             return Ok(());
         }
         let message = format!(
-            "plugin `{}` may write entities only from its routes, hooks and jobs, not while loading or from a widget",
+            "plugin `{}` may write entities only from its routes, hooks, jobs and on-message, not while loading or from a widget",
             self.caller.plugin.id
         );
         Err(self.refuse(GuestError::Denied(message)))
@@ -208,10 +146,8 @@ impl EntitiesView<'_> {
         types.is_none_or(|types| types.contains(entity_type))
     }
 
-    /// A refused write, logged under the plugin's id.
     fn refuse(&mut self, error: GuestError) -> GuestError {
-        self.caller.log.push(LogLevel::Warn, LogSource::Host, error.message().to_string());
-        error
+        self.caller.refuse(error)
     }
 
     /// The entity an update or delete targets, with the version the write

@@ -64,6 +64,12 @@ async fn call(
                 _ => return None,
             }
         }
+        ("messages", "publish") => {
+            use crate::bindings::plinth::plugin::messages::Host as _;
+            let entities = EntitiesHandle::default();
+            let mut view = super::messages::MessagesView { caller, entities: &entities };
+            view.publish("news".into(), "{}".into()).await
+        }
         ("logging", "log") => {
             let mut view = LoggingView { caller, ctx: &mut logging_ctx };
             view.log(logging::Level::Info, "hello".into()).await

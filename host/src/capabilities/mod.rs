@@ -9,11 +9,13 @@
 //! the grant each needs ([`HostFunction`], [`INTERFACES`]): import checks,
 //! grant lookups, error texts and the grant test derive from it.
 
+pub(crate) mod chain;
 pub(crate) mod entities;
 mod forward;
 #[cfg(test)]
 mod grant_tests;
 pub(crate) mod logging;
+pub(crate) mod messages;
 mod reads;
 pub(crate) mod settings;
 pub(crate) mod storage;
@@ -141,6 +143,8 @@ pub(crate) struct PluginContext {
     /// The hosts it may send HTTP requests to (`crate::outbound`).
     #[cfg_attr(not(feature = "outbound-http"), allow(dead_code))]
     pub outbound_hosts: Vec<crate::outbound::OutboundGrant>,
+    /// The topics it may publish, with `message_publish` (`messages`).
+    pub publishes: BTreeSet<String>,
     pub settings: BTreeMap<String, SettingSchema>,
     /// The plugin's effective limits.
     pub limits: Limits,
@@ -167,6 +171,8 @@ pub(crate) struct Caller {
     pub chain: Option<crate::store::WriteChain>,
     /// The entity writes this call made, committed with its storage.
     pub entity_changes: Vec<crate::store::EntityChange>,
+    /// The messages this call published, committed with its storage (`messages`).
+    pub messages: Vec<crate::store::MessageChange>,
     /// The version (`updated_at`) of each entity this call read first: its
     /// update or delete applies only to that version (`entities`).
     pub entities_read: std::collections::HashMap<String, u64>,
@@ -180,6 +186,7 @@ impl Caller {
             log: CallLog::default(),
             chain: None,
             entity_changes: Vec::new(),
+            messages: Vec::new(),
             entities_read: Default::default(),
         }
     }
@@ -299,7 +306,13 @@ mod tests {
         for interface in INTERFACES {
             for version in [WIT_VERSION, WIT_DEVELOPMENT] {
                 let mapped = format!("\"plinth:plugin/{}@{version}\"", interface.name);
-                assert!(sdk.contains(&mapped), "guest-sdk/src/bindings.rs lacks {mapped}");
+                let exists =
+                    std::path::Path::new(&format!("{root}/wit/{version}/{}.wit", interface.name)).exists();
+                assert_eq!(
+                    sdk.contains(&mapped),
+                    exists,
+                    "guest-sdk/src/bindings.rs maps {mapped} iff it exists"
+                );
             }
             let wit = std::fs::read_to_string(format!("{root}/wit/{WIT_DEVELOPMENT}/{}.wit", interface.name))
                 .expect("WIT file");

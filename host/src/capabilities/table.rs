@@ -70,6 +70,9 @@ host_functions! {
         SettingGet = "setting_get",
         /// `logging.log`
         Log = "log",
+        /// `messages.publish`, on the topics in `capabilities.publishes`
+        /// (since 0.3.0, in development)
+        MessagePublish = "message_publish",
     }
     interfaces {
         "types" => [],
@@ -90,6 +93,7 @@ host_functions! {
         ],
         "settings" => ["get" => SettingGet, "get-all" => SettingGet],
         "logging" => ["log" => Log],
+        "messages" => ["publish" => MessagePublish],
     }
 }
 

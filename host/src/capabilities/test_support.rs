@@ -26,6 +26,7 @@ pub(super) fn context(
         embedder_grants: Default::default(),
         entity_types: Default::default(),
         outbound_hosts: Default::default(),
+        publishes: ["news".to_string()].into(),
         settings: Default::default(),
         limits,
         health: Default::default(),

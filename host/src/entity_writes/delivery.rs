@@ -26,9 +26,9 @@ use crate::plugin::phase::{HookDelivery, Phase};
 use crate::plugin::{LoadedPlugin, invoke};
 use crate::plugin_log::{LogLevel, LogSource, now_millis};
 use crate::store::HookOutbox;
-use crate::store::{Delivery, WriteChain};
+use crate::store::{Carried, Delivery, WriteChain};
 use crate::sync::locked;
-use crate::types::{Entity, EntityEvent, HookOutcome};
+use crate::types::{EntityEvent, HookOutcome};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -175,40 +175,56 @@ impl Entities {
         Ok(self.backend().outbox.pending()?)
     }
 
-    /// Runs `plugin`'s hook for delivery `id` and settles it in the outbox.
-    /// After [`MAX_ATTEMPTS`] claims (`attempts`), a busy plugin fails the
-    /// delivery instead of putting it back.
+    /// Runs `plugin`'s hook (or `on-message`) for delivery `id` and settles
+    /// it in the outbox. After [`MAX_ATTEMPTS`] claims (`attempts`), a busy
+    /// plugin fails the delivery instead of putting it back.
     pub(super) async fn deliver(
         &self,
         plugin: &LoadedPlugin,
         id: u64,
-        event: EntityEvent,
-        entity: &Entity,
+        carried: &Carried,
         attempts: u32,
         chain: WriteChain,
     ) -> Delivered {
-        let Some(indices) = &plugin.events else {
-            return Delivered::Elsewhere;
-        };
-        let outbox = &self.backend().outbox;
-        let wit_entity = Arc::new(entity.to_wit());
-        let delivery = HookDelivery::new(id, &entity.id, chain);
+        let event = carried.event();
+        let delivery = HookDelivery::new(id, carried.subject(), chain);
         let settled = delivery.settled.clone();
         let started = Instant::now();
-        let call = invoke::guest_call(|store, instance| {
-            let (indices, entity) = (indices.clone(), wit_entity.clone());
-            Box::pin(async move {
-                let guest = indices.load(&mut *store, &instance)?;
-                match event {
-                    EntityEvent::Created => guest.call_on_entity_created(store, &entity).await,
-                    EntityEvent::Updated => guest.call_on_entity_updated(store, &entity).await,
-                    EntityEvent::Deleted => {
-                        guest.call_on_entity_deleted(store, &entity.entity_type, &entity.id).await
-                    }
-                }
-            })
-        });
-        let result = self.invoker.run(plugin, Phase::Hook { event, delivery }, &call).await;
+        let phase = Phase::Hook { event, delivery };
+        let result = match carried {
+            Carried::Entity { event, entity } => {
+                let Some(indices) = &plugin.events else {
+                    return Delivered::Elsewhere;
+                };
+                let (event, wit_entity) = (*event, Arc::new(entity.to_wit()));
+                let call = invoke::guest_call(|store, instance| {
+                    let (indices, entity) = (indices.clone(), wit_entity.clone());
+                    Box::pin(async move {
+                        let guest = indices.load(&mut *store, &instance)?;
+                        match event {
+                            EntityEvent::Created => guest.call_on_entity_created(store, &entity).await,
+                            EntityEvent::Updated => guest.call_on_entity_updated(store, &entity).await,
+                            EntityEvent::Deleted => {
+                                guest.call_on_entity_deleted(store, &entity.entity_type, &entity.id).await
+                            }
+                        }
+                    })
+                });
+                self.invoker.run(plugin, phase, &call).await
+            }
+            Carried::Message(message) => {
+                let Some(subscriber) = &plugin.subscriber else {
+                    return Delivered::Elsewhere;
+                };
+                let wit_message = Arc::new(message.to_wit());
+                let call = invoke::guest_call(|store, instance| {
+                    let (subscriber, message) = (subscriber.clone(), wit_message.clone());
+                    Box::pin(async move { subscriber.call_on_message(store, &instance, &message).await })
+                });
+                self.invoker.run(plugin, phase, &call).await
+            }
+        };
+        let outbox = &self.backend().outbox;
         // The hook's commit settled it (its outcome recorded with its writes).
         if let Some(outcome) = settled.get() {
             self.log_failure(outcome);
@@ -244,7 +260,7 @@ impl Entities {
         let outcome = HookOutcome {
             plugin_id: plugin.id().to_string(),
             event,
-            entity_id: entity.id.clone(),
+            entity_id: carried.subject().to_string(),
             at: now_millis(),
             duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             error,
@@ -279,7 +295,7 @@ impl Entities {
     /// the plugins loaded here, up to 8, and delivers them one after the
     /// other; how many it claimed.
     pub(crate) async fn deliver_due(&self) -> Result<usize, HostError> {
-        let plugins = self.invoker.registry.hook_plugins();
+        let plugins = self.invoker.registry.delivery_plugins();
         if plugins.is_empty() {
             return Ok(0);
         }
@@ -294,8 +310,8 @@ impl Entities {
                 renewal.finished(delivery.id);
                 continue;
             };
-            let Delivery { id, event, entity, attempts, chain, .. } = delivery;
-            self.deliver(plugin, id, event, &entity, attempts, chain).await;
+            let Delivery { id, carried, attempts, chain, .. } = delivery;
+            self.deliver(plugin, id, &carried, attempts, chain).await;
             renewal.finished(id);
         }
         Ok(count)

@@ -21,7 +21,7 @@ use crate::error::HostError;
 use crate::plugin::LoadedPlugin;
 use crate::plugin::invoke::Invoker;
 use crate::plugin_log::now_millis;
-use crate::store::{Backend, NewDeliveries, WriteChain};
+use crate::store::{Backend, Carried, NewDeliveries, WriteChain};
 use crate::types::{Entity, EntityQuery};
 use delivery::Delivered;
 use serde::Serialize;
@@ -275,7 +275,7 @@ impl Entities {
         plugins: &[Arc<LoadedPlugin>],
         ids: Vec<u64>,
     ) -> EntityWrite {
-        let entity = Arc::new(entity);
+        let carried = Arc::new(Carried::Entity { event, entity: entity.clone() });
         let renewal = self.leases.hold(&ids);
         let mut waiting = plugins.iter().cloned().zip(ids.iter().copied()).enumerate();
         let mut delivered: Vec<Option<Delivered>> = Vec::new();
@@ -289,7 +289,7 @@ impl Entities {
         let mut running = Running::default();
         for (index, (plugin, id)) in waiting.by_ref() {
             let started = std::time::Instant::now();
-            let mut hook = Box::pin(self.clone().deliver_owned(plugin, id, event, entity.clone()));
+            let mut hook = Box::pin(self.clone().deliver_owned(plugin, id, carried.clone()));
             let timer = {
                 let _host_timer = self.invoker.runtime.enter();
                 tokio::time::sleep(QUICK_HOOK)
@@ -313,7 +313,7 @@ impl Entities {
                 }
             }
         }
-        self.top_up(&mut running, &mut waiting, event, &entity, &runtime);
+        self.top_up(&mut running, &mut waiting, &carried, &runtime);
         while let Some((index, outcome)) = running.next().await {
             let outcome = outcome.unwrap_or_else(|| {
                 // Its task panicked: the delivery stays in the outbox, and
@@ -324,9 +324,8 @@ impl Entities {
                 })
             });
             settle(index, outcome);
-            self.top_up(&mut running, &mut waiting, event, &entity, &runtime);
+            self.top_up(&mut running, &mut waiting, &carried, &runtime);
         }
-        let entity = Arc::unwrap_or_clone(entity);
         let mut write = EntityWrite { entity, hooks: Vec::new(), pending: Vec::new() };
         for outcome in delivered.into_iter().flatten() {
             match outcome {
@@ -343,14 +342,13 @@ impl Entities {
         self: &Arc<Self>,
         running: &mut Running,
         waiting: &mut impl Iterator<Item = (usize, (Arc<LoadedPlugin>, u64))>,
-        event: EntityEvent,
-        entity: &Arc<Entity>,
+        carried: &Arc<Carried>,
         runtime: &tokio::runtime::Handle,
     ) {
         while running.len() < HOOKS_AT_ONCE
             && let Some((index, (plugin, id))) = waiting.next()
         {
-            running.spawn(index, self.clone().deliver_owned(plugin, id, event, entity.clone()), runtime);
+            running.spawn(index, self.clone().deliver_owned(plugin, id, carried.clone()), runtime);
         }
     }
 
@@ -359,10 +357,9 @@ impl Entities {
         self: Arc<Self>,
         plugin: Arc<LoadedPlugin>,
         id: u64,
-        event: EntityEvent,
-        entity: Arc<Entity>,
+        carried: Arc<Carried>,
     ) -> Delivered {
-        self.deliver(&plugin, id, event, &entity, 0, WriteChain::default()).await
+        self.deliver(&plugin, id, &carried, 0, WriteChain::default()).await
     }
 }
 

@@ -1,13 +1,16 @@
 //! Entity writes a plugin makes (`entities.create`, `update`, `delete`,
 //! from 0.3.0): checked when made, as the application's own writes are, and
 //! left as [`EntityChange`]s for the call's commit, which applies them with
-//! the call's storage changes (both or neither). Their deliveries are due at
-//! once and carry the chain of writes that led to them.
+//! the call's storage changes (both or neither). Messages it publishes
+//! (`messages.publish`) are left the same way, as [`MessageChange`]s, one
+//! delivery per subscriber. Their deliveries are due at once and carry the
+//! chain of writes and messages that led to them.
 
 use super::Entities;
 use crate::error::HostError;
-use crate::store::{EntityChange, NewDeliveries, WriteChain};
-use crate::types::{Entity, EntityEvent};
+use crate::plugin_log::now_millis;
+use crate::store::{EntityChange, MessageChange, NewDeliveries, WriteChain};
+use crate::types::{Entity, EntityEvent, Message};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -56,8 +59,25 @@ impl Entities {
         EntityChange { write: EntityEvent::Deleted, entity: current, seen, deliveries: self.due_now(chain) }
     }
 
-    /// Whether the database commits plugins' entity writes with their
-    /// storage (a backend of the embedder's own may not).
+    /// `publisher`'s message on `topic`, checked by the capability, for
+    /// each plugin here that subscribes to it, left for the call's commit.
+    pub(crate) fn plan_message(
+        &self,
+        publisher: &str,
+        topic: String,
+        payload: String,
+        chain: WriteChain,
+    ) -> MessageChange {
+        let subscribers = self.invoker.registry.subscribers(&topic);
+        let deliveries = NewDeliveries { lease: Duration::ZERO, chain, ..self.deliveries(&subscribers) };
+        let id = uuid::Uuid::new_v4().to_string();
+        let message =
+            Message { id, topic, publisher: publisher.to_string(), payload, published_at: now_millis() };
+        MessageChange { message, deliveries }
+    }
+
+    /// Whether the database commits plugins' entity writes and messages
+    /// with their storage (a backend of the embedder's own may not).
     pub(crate) fn commits_plugin_writes(&self) -> bool {
         self.backend().kv.commits_entity_writes()
     }

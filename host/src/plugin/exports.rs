@@ -1,4 +1,5 @@
-//! The roles a plugin exports (`events`, `routes`, `field-widget`, `jobs`), found by
+//! The roles a plugin exports (`events`, `routes`, `field-widget`, `jobs`,
+//! `subscriber`), found by
 //! name in whichever supported version of `plinth:plugin` it was built
 //! against, and called through typed functions.
 //!
@@ -10,7 +11,7 @@
 
 use crate::bindings::exports::plinth::plugin::field_widget::{FieldContext, Widget};
 use crate::bindings::exports::plinth::plugin::routes::{Request, Response, Route};
-use crate::bindings::plinth::plugin::types::{Entity, Error};
+use crate::bindings::plinth::plugin::types::{Entity, Error, Message};
 use crate::capabilities::WIT_VERSIONS;
 use wasmtime::AsContextMut;
 use wasmtime::component::{ComponentExportIndex, Instance, InstancePre, TypedFunc};
@@ -232,5 +233,31 @@ impl JobsExport {
     ) -> Answer<()> {
         let run: Fallible<(&str,), ()> = instance.get_typed_func(&mut store, self.function)?;
         Ok(run.call_async(store, (job,)).await?.0)
+    }
+}
+
+/// `subscriber`: the plugin's `on-message`, for the topics it subscribes
+/// to (since 0.3.0).
+#[derive(Clone)]
+pub(crate) struct SubscriberExport {
+    pub version: &'static str,
+    function: ComponentExportIndex,
+}
+
+impl SubscriberExport {
+    pub(crate) fn new<T>(pre: &InstancePre<T>) -> Option<Self> {
+        let (version, [function]) = find(pre, "subscriber", ["on-message"])?;
+        Some(SubscriberExport { version, function })
+    }
+
+    /// Hands `message` to `instance`'s `on-message`.
+    pub(crate) async fn call_on_message<S: AsContextMut<Data: Send>>(
+        &self,
+        mut store: S,
+        instance: &Instance,
+        message: &Message,
+    ) -> Answer<()> {
+        let on_message: Fallible<(&Message,), ()> = instance.get_typed_func(&mut store, self.function)?;
+        Ok(on_message.call_async(store, (message,)).await?.0)
     }
 }

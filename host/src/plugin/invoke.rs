@@ -17,7 +17,7 @@ use super::health::{BreakerConfig, Clock, Outcome};
 use super::phase::Phase;
 use super::reserve::Reserves;
 use crate::GuestError;
-use crate::capabilities::entities::{TREE_WRITES, share_budget, writes_entities};
+use crate::capabilities::chain::{TREE_WRITES, share_budget, takes_steps};
 use crate::capabilities::in_place;
 use crate::capabilities::storage::StorageConflict;
 use crate::embedder::EmbedderFault;
@@ -62,6 +62,9 @@ pub(crate) struct Invoker {
     pub runtime: tokio::runtime::Handle,
     /// Which plugins are switched off: checked before every call.
     pub registry: Arc<Registry>,
+    /// Every message committed here, plugins' and the application's, for
+    /// whoever listens (`Host::subscribe_messages`).
+    pub message_feed: tokio::sync::broadcast::Sender<crate::types::Message>,
 }
 
 impl Invoker {
@@ -295,8 +298,9 @@ impl<R: Send> Invocation<'_, R> {
         // the call's path (without one, a plugin's calls stay all on its path).
         let state = store.data_mut();
         let (storage, mut log) = (std::mem::take(&mut state.storage), std::mem::take(&mut state.caller.log));
-        let (entity_changes, budget) = (
+        let (entity_changes, messages, budget) = (
             std::mem::take(&mut state.caller.entity_changes),
+            std::mem::take(&mut state.caller.messages),
             state.caller.chain.as_ref().and_then(|chain| chain.budget).unwrap_or(TREE_WRITES),
         );
         match &plugin.reserve {
@@ -315,14 +319,17 @@ impl<R: Send> Invocation<'_, R> {
                     .map_err(|error| self.error(CallErrorKind::Guest(bounded_guest(error))))
                     .and_then(|value| accept(&value).map(|()| value).map_err(|kind| self.error(kind)));
                 let mut changes = storage.into_changes();
-                changes.entities = entity_changes;
+                (changes.entities, changes.messages) = (entity_changes, messages);
                 let registry = &invoker.registry;
                 let can_write =
-                    |id: &str| registry.get(id).is_some_and(|plugin| writes_entities(&plugin.context));
-                share_budget(&mut changes.entities, budget, can_write);
+                    |id: &str| registry.get(id).is_some_and(|plugin| takes_steps(&plugin.context));
+                let steps = changes.entities.iter_mut().map(|change| &mut change.deliveries);
+                let steps = steps.chain(changes.messages.iter_mut().map(|change| &mut change.deliveries));
+                share_budget(steps.collect(), budget, can_write);
                 if result.is_err() {
                     changes.writes.clear();
                     changes.entities.clear();
+                    changes.messages.clear();
                 }
                 // A hook's commit settles its delivery, failed or not.
                 let hook = phase.delivery();
@@ -360,9 +367,13 @@ impl<R: Send> Invocation<'_, R> {
                 };
                 match committed {
                     Ok(()) => {
-                        if !changes.entities.is_empty() {
-                            // Their hooks' deliveries are due now.
+                        if !changes.entities.is_empty() || !changes.messages.is_empty() {
+                            // Their deliveries are due now.
                             invoker.backend.outbox.wake_ups().notify_one();
+                        }
+                        for change in &changes.messages {
+                            // Having no listener is fine.
+                            let _ = invoker.message_feed.send(change.message.clone());
                         }
                         if let (Some((_, delivery)), Some(mark)) = (hook, changes.delivery) {
                             // Always empty before: a call commits at most once.

@@ -18,7 +18,7 @@ use crate::error::{CallError, LoadError};
 use crate::manifest::Manifest;
 use crate::plugin_log::bounded;
 use crate::sandbox::InvocationState;
-use exports::{EventsExport, JobsExport, RoutesExport, WidgetsExport};
+use exports::{EventsExport, JobsExport, RoutesExport, SubscriberExport, WidgetsExport};
 use invoke::Invoker;
 use phase::Phase;
 use routes::{RouteInfo, RouteTable};
@@ -71,6 +71,8 @@ pub(crate) struct LoadedPlugin {
     pub widgets: Option<(WidgetsExport, Vec<WidgetInfo>)>,
     /// `run-job`, for the jobs `manifest.jobs` declares (`crate::jobs`).
     pub jobs: Option<JobsExport>,
+    /// `on-message`, for the topics `manifest.capabilities.subscribes` lists.
+    pub subscriber: Option<SubscriberExport>,
     /// A front-end-only plugin's widgets: pages, without WASM render or validate.
     pub page_widgets: Vec<WidgetInfo>,
 }
@@ -96,20 +98,28 @@ impl LoadedPlugin {
 
     /// The exported roles, by WIT interface name.
     pub(crate) fn exports(&self) -> Vec<&'static str> {
-        role_names(self.events.is_some(), self.routes.is_some(), self.widgets.is_some(), self.jobs.is_some())
+        role_names(
+            self.events.is_some(),
+            self.routes.is_some(),
+            self.widgets.is_some(),
+            self.jobs.is_some(),
+            self.subscriber.is_some(),
+        )
     }
 }
 
-fn role_names(events: bool, routes: bool, widgets: bool, jobs: bool) -> Vec<&'static str> {
-    [(events, "events"), (routes, "routes"), (widgets, "field-widget"), (jobs, "jobs")]
+fn role_names(events: bool, routes: bool, widgets: bool, jobs: bool, subscriber: bool) -> Vec<&'static str> {
+    let roles = [(events, "events"), (routes, "routes"), (widgets, "field-widget"), (jobs, "jobs")];
+    roles
         .into_iter()
+        .chain([(subscriber, "subscriber")])
         .filter_map(|(has, name)| has.then_some(name))
         .collect()
 }
 
 /// Loads the plugin in `dir`: manifest, component, imports, exports, routes, widgets.
 pub(crate) fn load(invoker: &Invoker, loader: &Loader, dir: &Path) -> Result<LoadedPlugin, LoadError> {
-    let Vetted { manifest, limits, pre, wit_version, events, routes, widgets, jobs } =
+    let Vetted { manifest, limits, pre, wit_version, events, routes, widgets, jobs, subscriber } =
         vet(&invoker.sandbox, loader, dir)?;
     let id = manifest.id.clone();
     let context = Arc::new(PluginContext {
@@ -118,6 +128,7 @@ pub(crate) fn load(invoker: &Invoker, loader: &Loader, dir: &Path) -> Result<Loa
         embedder_grants: manifest.capabilities.embedder_functions.clone(),
         entity_types: manifest.capabilities.entity_types.clone(),
         outbound_hosts: manifest.capabilities.outbound_hosts.clone(),
+        publishes: manifest.capabilities.publishes.iter().cloned().collect(),
         settings: manifest.capabilities.settings.clone(),
         limits,
         health: Default::default(),
@@ -138,6 +149,7 @@ pub(crate) fn load(invoker: &Invoker, loader: &Loader, dir: &Path) -> Result<Loa
         routes: None,
         widgets: None,
         jobs,
+        subscriber,
         page_widgets: Vec::new(),
     };
     if plugin.pre.is_some() {

@@ -5,7 +5,7 @@
 use crate::Method;
 use crate::limits::Limits;
 use crate::store::{JobOutcome, WriteChain};
-use crate::types::{EntityEvent, HookOutcome};
+use crate::types::{HookEvent, HookOutcome};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub(crate) struct HookDelivery {
     pub id: u64,
-    /// The entity the event is about, for the outcome.
+    /// The entity the event is about (a message's topic), for the outcome.
     pub entity_id: String,
     pub settled: Arc<OnceLock<HookOutcome>>,
     /// The plugin writes that led to the event, which the hook's own writes continue.
@@ -56,9 +56,10 @@ pub(crate) struct JobClaim {
 pub(crate) enum Phase {
     /// Loading: the plugin's exports are checked and it lists its routes and widgets.
     Init,
-    /// An entity hook. Its storage commit settles `delivery` in the same
-    /// transaction, so its writes take effect once however often it runs.
-    Hook { event: EntityEvent, delivery: HookDelivery },
+    /// An entity hook, or a message's `on-message`. Its storage commit
+    /// settles `delivery` in the same transaction, so its writes take
+    /// effect once however often it runs.
+    Hook { event: HookEvent, delivery: HookDelivery },
     /// One of its HTTP routes.
     Route { method: Method, path: String },
     /// A field widget's `render`.
@@ -86,6 +87,9 @@ impl Phase {
     pub(crate) fn label(&self) -> String {
         match self {
             Phase::Init => "init".to_string(),
+            Phase::Hook { event: HookEvent::Message, delivery } => {
+                format!("on-message {}", delivery.entity_id)
+            }
             Phase::Hook { event, .. } => event.hook_name().to_string(),
             Phase::Route { method, path } => format!("route {} {path}", method.as_str()),
             Phase::Render { widget } => format!("widget render {widget}"),
@@ -107,7 +111,7 @@ impl Phase {
     }
 
     /// The delivery a hook's commit settles, with its event.
-    pub(crate) fn delivery(&self) -> Option<(EntityEvent, &HookDelivery)> {
+    pub(crate) fn delivery(&self) -> Option<(HookEvent, &HookDelivery)> {
         match self {
             Phase::Hook { event, delivery } => Some((*event, delivery)),
             _ => None,
@@ -154,7 +158,8 @@ mod tests {
         let delivery = HookDelivery::new(7, "e1", chain.clone());
         let phases = [
             (Phase::Init, 1, "init"),
-            (Phase::Hook { event: EntityEvent::Updated, delivery: delivery.clone() }, 2, "on-entity-updated"),
+            (Phase::Hook { event: HookEvent::Updated, delivery: delivery.clone() }, 2, "on-entity-updated"),
+            (Phase::Hook { event: HookEvent::Message, delivery: delivery.clone() }, 2, "on-message e1"),
             (Phase::Route { method: Method::Get, path: "/stats".into() }, 3, "route GET /stats"),
             (Phase::Render { widget: "w".into() }, 4, "widget render w"),
             (Phase::Validate { widget: "w".into() }, 4, "widget validate w"),
@@ -166,18 +171,19 @@ mod tests {
             // Routes start a chain of entity writes, hooks continue theirs,
             // and loading and widgets write none.
             let writes = match label {
-                "on-entity-updated" => Some(chain.clone()),
+                "on-entity-updated" | "on-message e1" => Some(chain.clone()),
                 "route GET /stats" => Some(WriteChain::default()),
                 _ => None,
             };
             assert_eq!(phase.write_chain(), writes, "{label}");
             assert_eq!(phase.takes_serial_lock(), !label.starts_with("widget"), "{label}");
             let settles = phase.delivery().map(|(event, delivery)| (event, delivery.id));
-            assert_eq!(
-                settles,
-                (label == "on-entity-updated").then_some((EntityEvent::Updated, 7)),
-                "{label}"
-            );
+            let event = match label {
+                "on-entity-updated" => Some(HookEvent::Updated),
+                "on-message e1" => Some(HookEvent::Message),
+                _ => None,
+            };
+            assert_eq!(settles, event.map(|event| (event, 7)), "{label}");
         }
     }
 }

@@ -4,7 +4,7 @@
 //! host provides, linked, and its exported roles found.
 
 use super::cache::CodeSource;
-use super::exports::{EventsExport, JobsExport, RoutesExport, WidgetsExport};
+use super::exports::{EventsExport, JobsExport, RoutesExport, SubscriberExport, WidgetsExport};
 use super::role_names;
 use crate::artifact::ArtifactError;
 use crate::capabilities::{HostCallObserver, WIT_VERSIONS, built_against, plinth_version, provides};
@@ -66,13 +66,20 @@ pub(crate) struct Vetted {
     pub routes: Option<RoutesExport>,
     pub widgets: Option<WidgetsExport>,
     pub jobs: Option<JobsExport>,
+    pub subscriber: Option<SubscriberExport>,
 }
 
 impl Vetted {
     /// The exported roles, by WIT interface name.
     #[cfg_attr(not(feature = "install"), allow(dead_code))]
     pub(crate) fn exports(&self) -> Vec<&'static str> {
-        role_names(self.events.is_some(), self.routes.is_some(), self.widgets.is_some(), self.jobs.is_some())
+        role_names(
+            self.events.is_some(),
+            self.routes.is_some(),
+            self.widgets.is_some(),
+            self.jobs.is_some(),
+            self.subscriber.is_some(),
+        )
     }
 }
 
@@ -124,6 +131,7 @@ pub(crate) fn vet(sandbox: &Sandbox, loader: &Loader, dir: &Path) -> Result<Vett
             routes: None,
             widgets: None,
             jobs: None,
+            subscriber: None,
         });
     };
     let path = dir.join(module);
@@ -215,11 +223,19 @@ pub(crate) fn vet(sandbox: &Sandbox, loader: &Loader, dir: &Path) -> Result<Vett
             problem: "plugin.json declares `jobs` but the component exports no `jobs` interface: export `plinth:plugin/jobs@0.3.0` (`run-job`), or remove the jobs".into(),
         });
     }
+    let subscriber = SubscriberExport::new(&pre);
+    if subscriber.is_none() && !manifest.capabilities.subscribes.is_empty() {
+        return Err(LoadError::Invalid {
+            plugin: id,
+            problem: "plugin.json subscribes to topics (`capabilities.subscribes`) but the component exports no `subscriber` interface: export `plinth:plugin/subscriber@0.3.0` (`on-message`), or remove the topics".into(),
+        });
+    }
     let versions: Vec<&'static str> = [
         events.as_ref().map(|e| e.version),
         route_indices.as_ref().map(|e| e.version),
         widget_indices.as_ref().map(|e| e.version),
         jobs.as_ref().map(|e| e.version),
+        subscriber.as_ref().map(|e| e.version),
     ]
     .into_iter()
     .flatten()
@@ -238,6 +254,7 @@ pub(crate) fn vet(sandbox: &Sandbox, loader: &Loader, dir: &Path) -> Result<Vett
         routes: route_indices,
         widgets: widget_indices,
         jobs,
+        subscriber,
     })
 }
 

@@ -9,7 +9,7 @@
 //! live anywhere.
 
 use super::StoreError;
-use crate::types::{Entity, EntityEvent, EntityQuery, HookOutcome};
+use crate::types::{Entity, EntityEvent, EntityQuery, HookEvent, HookOutcome, Message};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -106,31 +106,79 @@ impl From<StoredChain> for WriteChain {
     }
 }
 
-/// One plugin write in a [`WriteChain`].
+/// One plugin write, or message, in a [`WriteChain`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChainLink {
     /// The plugin that wrote.
     pub plugin: String,
-    /// What it did.
-    pub write: EntityEvent,
-    /// The entity written.
+    /// What it did: an entity write, or `message` for a publish.
+    pub write: HookEvent,
+    /// The entity written; for a message, its topic.
     pub entity: String,
 }
 
-/// One event waiting in the outbox for one plugin's hook.
+/// What a delivery brings its plugin.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Carried {
+    /// An entity event, for the plugin's hook: the entity as written (for a
+    /// delete: as it was).
+    Entity {
+        /// Which write.
+        event: EntityEvent,
+        /// The entity.
+        entity: Entity,
+    },
+    /// A message, for the plugin's `on-message`.
+    Message(Message),
+}
+
+impl Carried {
+    /// Its name in hook records and the outbox.
+    pub fn event(&self) -> HookEvent {
+        match self {
+            Carried::Entity { event, .. } => (*event).into(),
+            Carried::Message(_) => HookEvent::Message,
+        }
+    }
+
+    /// What a hook record names: the entity's id, or the message's topic.
+    pub fn subject(&self) -> &str {
+        match self {
+            Carried::Entity { entity, .. } => &entity.id,
+            Carried::Message(message) => &message.topic,
+        }
+    }
+
+    /// What an outbox row carries, from its `event` and `entity` columns.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn from_row(event: &str, json: serde_json::Value) -> Result<Carried, serde_json::Error> {
+        Ok(match HookEvent::of(event) {
+            HookEvent::Message => Carried::Message(serde_json::from_value(json)?),
+            HookEvent::Created => {
+                Carried::Entity { event: EntityEvent::Created, entity: serde_json::from_value(json)? }
+            }
+            HookEvent::Updated => {
+                Carried::Entity { event: EntityEvent::Updated, entity: serde_json::from_value(json)? }
+            }
+            HookEvent::Deleted => {
+                Carried::Entity { event: EntityEvent::Deleted, entity: serde_json::from_value(json)? }
+            }
+        })
+    }
+}
+
+/// One entity event or message waiting in the outbox for one plugin.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
     /// Its id in the outbox.
     pub id: u64,
-    /// The plugin whose hook it is for.
+    /// The plugin it is for.
     pub plugin_id: String,
-    /// The event.
-    pub event: EntityEvent,
-    /// The entity as written (for a delete: as it was).
-    pub entity: Entity,
+    /// The entity event or the message.
+    pub carried: Carried,
     /// How many times a node has claimed it after its writer (0: never).
     pub attempts: u32,
-    /// The plugin writes that led to the event.
+    /// The plugin writes and messages that led to it.
     pub chain: WriteChain,
 }
 
@@ -226,6 +274,18 @@ pub struct KvChanges {
     /// then, or written since the version the call saw (an update or
     /// delete), is a conflict: the call runs again.
     pub entities: Vec<EntityChange>,
+    /// The messages the call published (WIT 0.3.0), in order: their
+    /// deliveries are added in the same commit, both or neither.
+    pub messages: Vec<MessageChange>,
+}
+
+/// A message a plugin's call published, with its deliveries (one per subscriber).
+#[derive(Debug, Clone)]
+pub struct MessageChange {
+    /// The message.
+    pub message: Message,
+    /// The outbox entries it adds.
+    pub deliveries: NewDeliveries,
 }
 
 /// An entity write a plugin's call made, with its event's deliveries.
@@ -250,6 +310,7 @@ impl KvChanges {
             || self.delivery.is_some()
             || self.job.is_some()
             || !self.entities.is_empty()
+            || !self.messages.is_empty()
     }
 
     /// Whether the commit must check or write storage (beyond a delivery
@@ -300,18 +361,14 @@ pub(crate) const HOOK_RECORDS_TRIM_EVERY: i64 = 64;
 
 /// An event's name as backends store it.
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
-pub(crate) fn event_name(event: EntityEvent) -> &'static str {
-    event.as_str()
+pub(crate) fn event_name(event: impl Into<HookEvent>) -> &'static str {
+    event.into().as_str()
 }
 
 /// The event a stored name stands for.
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
-pub(crate) fn event_of(name: &str) -> EntityEvent {
-    match name {
-        "created" => EntityEvent::Created,
-        "updated" => EntityEvent::Updated,
-        _ => EntityEvent::Deleted,
-    }
+pub(crate) fn event_of(name: &str) -> HookEvent {
+    HookEvent::of(name)
 }
 
 /// Plugin key-value storage, scoped by plugin id.
@@ -341,9 +398,10 @@ pub trait PluginKv: Send + Sync {
     /// and checks that the plugin's usage is within `quota` wherever the
     /// writes made it grow. All or nothing.
     fn commit(&self, plugin: &str, changes: &KvChanges, quota: Usage) -> Result<(), CommitError>;
-    /// Whether [`PluginKv::commit`] applies [`KvChanges::entities`]: Plinth's
-    /// backends do. A backend that does not keeps the default, and plugins'
-    /// entity writes are refused rather than lost.
+    /// Whether [`PluginKv::commit`] applies [`KvChanges::entities`] and adds
+    /// [`KvChanges::messages`]' deliveries: Plinth's backends do. A backend
+    /// that does not keeps the default, and plugins' entity writes and
+    /// messages are refused rather than lost.
     fn commits_entity_writes(&self) -> bool {
         false
     }
@@ -366,7 +424,7 @@ mod tests {
     /// development build wrote.
     #[test]
     fn write_chains_read_back_from_every_stored_form() {
-        let link = ChainLink { plugin: "p".into(), write: EntityEvent::Created, entity: "e".into() };
+        let link = ChainLink { plugin: "p".into(), write: HookEvent::Created, entity: "e".into() };
         let chain = WriteChain { links: vec![link.clone()], budget: Some(3) };
         let stored = serde_json::to_string(&chain).expect("stored");
         assert_eq!(serde_json::from_str::<WriteChain>(&stored).expect("object"), chain);

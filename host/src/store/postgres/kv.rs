@@ -143,8 +143,8 @@ async fn commit_in_one_statement(
     })
 }
 
-/// `changes` with entity writes or a job's run: the run settled, the
-/// writes, then [`commit_in_one_statement`], in one transaction, committed
+/// `changes` with entity writes, messages or a job's run: the run settled,
+/// the writes, the messages' deliveries, then [`commit_in_one_statement`], in one transaction, committed
 /// only if the run was still this node's, every write found its entity and
 /// the storage commit succeeded (all or nothing).
 async fn commit_in_transaction(
@@ -168,6 +168,9 @@ async fn commit_in_transaction(
             // Dropped unfinished: the transaction rolls back.
             return Ok(Err(CommitError::Conflict { key: format!("(entity `{}`)", change.entity.id) }));
         }
+    }
+    for change in &changes.messages {
+        super::outbox::add_message(&transaction, change).await?;
     }
     let outcome = commit_in_one_statement(&transaction, plugin, changes, quota).await?;
     if outcome.is_ok() {
@@ -236,7 +239,9 @@ impl PluginKv for Postgres {
                 None => None,
             };
             let mut client = pool.get().await?;
-            let committed = match changes.entities.is_empty() && changes.job.is_none() {
+            let in_one_statement =
+                changes.entities.is_empty() && changes.messages.is_empty() && changes.job.is_none();
+            let committed = match in_one_statement {
                 true => commit_in_one_statement(&client, &plugin, &changes, quota).await,
                 false => commit_in_transaction(&mut client, &plugin, &changes, quota).await,
             };

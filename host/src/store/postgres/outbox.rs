@@ -8,8 +8,8 @@
 //! listening connection) delays a delivery, never loses it.
 
 use super::{Error, NOW_MS, Postgres, millis, to_i64, to_u64};
-use crate::store::{Delivery, HookOutbox, NewDeliveries, StoreError, WriteChain, event_name, event_of};
-use crate::types::{Entity, EntityEvent, HookOutcome};
+use crate::store::{Carried, Delivery, HookOutbox, NewDeliveries, StoreError, WriteChain, event_name};
+use crate::types::{Entity, EntityEvent, HookEvent, HookOutcome};
 use deadpool_postgres::GenericClient;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,10 +27,29 @@ pub(super) async fn add(
     entity: &Entity,
     deliveries: &NewDeliveries,
 ) -> Result<Vec<u64>, Error> {
+    let snapshot = serde_json::to_value(entity).map_err(|e| Error::Invalid(e.to_string()))?;
+    add_row(transaction, event.into(), &snapshot, deliveries).await
+}
+
+/// Adds a published message's deliveries inside the caller's transaction.
+pub(super) async fn add_message(
+    transaction: &impl GenericClient,
+    change: &crate::store::MessageChange,
+) -> Result<Vec<u64>, Error> {
+    let message = serde_json::to_value(&change.message).map_err(|e| Error::Invalid(e.to_string()))?;
+    add_row(transaction, HookEvent::Message, &message, &change.deliveries).await
+}
+
+/// One outbox row per plugin of `deliveries`, carrying `snapshot`.
+async fn add_row(
+    transaction: &impl GenericClient,
+    event: HookEvent,
+    snapshot: &serde_json::Value,
+    deliveries: &NewDeliveries,
+) -> Result<Vec<u64>, Error> {
     if deliveries.plugins.is_empty() {
         return Ok(Vec::new());
     }
-    let snapshot = serde_json::to_value(entity).map_err(|e| Error::Invalid(e.to_string()))?;
     let chain = serde_json::to_value(&deliveries.chain).map_err(|e| Error::Invalid(e.to_string()))?;
     let insert = transaction
         .prepare_cached(&format!(
@@ -45,7 +64,7 @@ pub(super) async fn add(
             &[
                 &deliveries.plugins,
                 &event_name(event),
-                &snapshot,
+                snapshot,
                 &deliveries.node,
                 &millis(deliveries.lease)?,
                 &chain,
@@ -168,13 +187,13 @@ impl HookOutbox for Postgres {
                 .await?;
             let mut claimed = Vec::new();
             for row in client.query(&claim, &[&node, &plugins, &limit, &lease]).await? {
-                let entity: serde_json::Value = row.try_get(3)?;
+                let carried: serde_json::Value = row.try_get(3)?;
                 let chain: serde_json::Value = row.try_get(5)?;
                 claimed.push(Delivery {
                     id: to_u64(row.try_get(0)?)?,
                     plugin_id: row.try_get(1)?,
-                    event: event_of(row.try_get(2)?),
-                    entity: serde_json::from_value(entity).map_err(|e| Error::Invalid(e.to_string()))?,
+                    carried: Carried::from_row(row.try_get(2)?, carried)
+                        .map_err(|e| Error::Invalid(e.to_string()))?,
                     attempts: u32::try_from(row.try_get::<_, i32>(4)?).unwrap_or(0),
                     chain: serde_json::from_value(chain).unwrap_or_else(|_| WriteChain::unreadable()),
                 });

@@ -125,6 +125,9 @@ pub(super) fn apply(db: &Connection, commit: &Commit<'_>) -> Result<(), CommitEr
             return Err(CommitError::Conflict { key: format!("(entity `{}`)", change.entity.id) });
         }
     }
+    for change in &changes.messages {
+        super::outbox::add_message(db, change).map_err(sql)?;
+    }
     if changes.writes.is_empty() {
         return Ok(());
     }

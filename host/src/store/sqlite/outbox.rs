@@ -7,9 +7,10 @@
 use super::{Sqlite, fail};
 use crate::plugin_log::now_millis;
 use crate::store::{
-    Delivery, DeliveryMark, HookOutbox, NewDeliveries, StoreError, WriteChain, event_name, event_of,
+    Carried, Delivery, DeliveryMark, HookOutbox, MessageChange, NewDeliveries, StoreError, WriteChain,
+    event_name,
 };
-use crate::types::{Entity, EntityEvent, HookOutcome};
+use crate::types::{Entity, EntityEvent, HookEvent, HookOutcome};
 use rusqlite::{Connection, params};
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +37,25 @@ pub(super) fn add(
         return Ok(Vec::new());
     }
     let entity = serde_json::to_string(entity).map_err(unstorable)?;
+    add_row(db, event.into(), &entity, deliveries)
+}
+
+/// Adds a published message's deliveries, inside the caller's transaction.
+pub(super) fn add_message(db: &Connection, change: &MessageChange) -> rusqlite::Result<Vec<u64>> {
+    if change.deliveries.plugins.is_empty() {
+        return Ok(Vec::new());
+    }
+    let message = serde_json::to_string(&change.message).map_err(unstorable)?;
+    add_row(db, HookEvent::Message, &message, &change.deliveries)
+}
+
+/// One outbox row per plugin of `deliveries`, carrying `carried` (JSON).
+fn add_row(
+    db: &Connection,
+    event: HookEvent,
+    carried: &str,
+    deliveries: &NewDeliveries,
+) -> rusqlite::Result<Vec<u64>> {
     let chain = serde_json::to_string(&deliveries.chain).map_err(unstorable)?;
     let lease_until = millis_after(now_millis(), deliveries.lease);
     let mut insert = db.prepare_cached(
@@ -47,7 +67,7 @@ pub(super) fn add(
         .iter()
         .map(|plugin| {
             insert.query_row(
-                params![plugin, event_name(event), entity, deliveries.node, lease_until, chain],
+                params![plugin, event_name(event), carried, deliveries.node, lease_until, chain],
                 |row| row.get(0),
             )
         })
@@ -106,12 +126,13 @@ impl HookOutbox for Sqlite {
                          WHERE id = ?1",
                     )?
                     .execute(params![id, node, millis_after(now, lease)])?;
-                let entity = serde_json::from_str(&entity).map_err(|e| {
+                let unreadable = |e| {
                     rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
-                })?;
+                };
+                let json = serde_json::from_str(&entity).map_err(unreadable)?;
+                let carried = Carried::from_row(&event, json).map_err(unreadable)?;
                 let chain = serde_json::from_str(&chain).unwrap_or_else(|_| WriteChain::unreadable());
-                let event = event_of(&event);
-                claimed.push(Delivery { id, plugin_id, event, entity, attempts: attempts + 1, chain });
+                claimed.push(Delivery { id, plugin_id, carried, attempts: attempts + 1, chain });
             }
             transaction.commit()?;
             Ok(claimed)

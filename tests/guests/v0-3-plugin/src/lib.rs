@@ -27,8 +27,17 @@
 //! - Its scheduled jobs (`run_job`): any job counts its runs under
 //!   `runs/{job}` (`GET /runs/{job}` answers the count); `trap` panics
 //!   instead; `note` also creates a `note` entity.
+//! - Messages: `POST /publish/{topic}` publishes the request body
+//!   `?times=n` times (default once), stopping at the first refusal, and
+//!   answers how many it published and why it stopped (with `?then=fail`
+//!   it fails afterwards, so nothing is published). Its `on_message` counts
+//!   each topic's messages under `got/{topic}` and keeps the last one
+//!   (`GET /got/{topic}` answers both); on `ping` it publishes `pong`, on
+//!   `pong` `ping` (a cycle with no end of its own); on `fail` it fails.
 
-use plinth_sdk::{Entity, Error, FieldContext, Plugin, Request, Response, Router, Widget, export, host};
+use plinth_sdk::{
+    Entity, Error, FieldContext, Message, Plugin, Request, Response, Router, Widget, export, host,
+};
 use serde_json::{Value, json};
 
 struct Janitor;
@@ -82,6 +91,8 @@ impl Plugin for Janitor {
             .get("/runs/{job}", runs)
             .post("/counted/{type}", counted)
             .post("/swap/{a}/{b}", swap)
+            .post("/publish/{topic}", publish)
+            .get("/got/{topic}", got)
     }
 
     fn widgets() -> Vec<Widget> {
@@ -106,6 +117,48 @@ impl Plugin for Janitor {
         }
         Ok(())
     }
+
+    fn on_message(message: Message) -> Result<(), Error> {
+        let payload: Value = serde_json::from_str(&message.payload)
+            .map_err(|e| Error::InvalidInput(format!("payload: {e}")))?;
+        host::storage_increment(&format!("got/{}", message.topic), 1)?;
+        let last = json!({ "payload": payload, "publisher": message.publisher, "id": message.id });
+        host::storage_set_json(&format!("last/{}", message.topic), &last)?;
+        match message.topic.as_str() {
+            "ping" => host::publish("pong", &payload),
+            "pong" => host::publish("ping", &payload),
+            "fail" => Err(Error::Internal("the subscriber's own failure".into())),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn publish(request: Request) -> Result<Response, Error> {
+    let payload: Value = request.json()?;
+    let times: u64 =
+        request.query("times").map_or(Ok(1), str::parse).map_err(|_| Error::InvalidInput("times".into()))?;
+    let mut published = 0;
+    for _ in 0..times {
+        if let Err(error) = host::publish(request.param("topic"), &payload) {
+            return Ok(Response::json(
+                200,
+                &json!({ "published": published, "stopped": format!("{error:?}") }),
+            ));
+        }
+        published += 1;
+    }
+    if request.query("then") == Some("fail") {
+        return Err(Error::Internal(format!("failing after publishing {published}")));
+    }
+    Ok(Response::json(200, &json!({ "published": published })))
+}
+
+fn got(request: Request) -> Result<Response, Error> {
+    let topic = request.param("topic");
+    let count: i64 =
+        host::storage_get_str(&format!("got/{topic}"))?.and_then(|n| n.parse().ok()).unwrap_or(0);
+    let last: Option<Value> = host::storage_get_json(&format!("last/{topic}"))?;
+    Ok(Response::json(200, &json!({ "count": count, "last": last })))
 }
 
 fn runs(request: Request) -> Result<Response, Error> {
@@ -197,4 +250,4 @@ fn deleted(_request: Request) -> Result<Response, Error> {
     Ok(Response::json(200, &json!({ "deleted": ids })))
 }
 
-export!(Janitor: events, routes, jobs, widgets);
+export!(Janitor: events, routes, jobs, widgets, subscriber);
