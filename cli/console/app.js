@@ -571,7 +571,7 @@ async function eventsPage(params, generation) {
   const body = h("tbody", {}, hooks.slice(-200).reverse().map(eventRow));
   const state = h("span", { class: "muted", id: "stream-state" }, "connecting…");
   const shown = show(generation, h("div", { class: "row" }, h("h1", { class: "grow" }, "Events"), state),
-    h("div", { class: "scroll", tabindex: 0 }, h("table", { id: "events" }, h("thead", {}, h("tr", {}, ["time", "plugin", "event", "entity", "duration", "outcome"].map((t) => h("th", {}, t)))), body)));
+    h("div", { class: "scroll", tabindex: 0 }, h("table", { id: "events" }, h("thead", {}, h("tr", {}, ["time", "plugin", "event", "entity or topic", "duration", "outcome"].map((t) => h("th", {}, t)))), body)));
   if (!shown) return;
   eventStream = new AbortController();
   streamHooks(eventStream.signal, (hook) => {
@@ -582,7 +582,7 @@ async function eventsPage(params, generation) {
 
 function eventRow(hook) {
   return h("tr", { dataset: { plugin: hook.plugin_id } }, h("td", { class: "muted" }, new Date(hook.at).toLocaleTimeString()),
-    h("td", {}, hook.plugin_id), h("td", {}, hook.event), h("td", {}, hook.entity_id.slice(0, 12)),
+    h("td", {}, hook.plugin_id), h("td", {}, hook.event), h("td", {}, hook.event === "message" ? hook.entity_id : hook.entity_id.slice(0, 12)),
     h("td", {}, `${(hook.duration_us / 1000).toFixed(1)} ms`), h("td", { class: hook.error ? "error" : "ok" }, hook.error || "ok"));
 }
 

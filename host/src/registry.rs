@@ -98,11 +98,7 @@ impl Registry {
     pub(crate) fn subscribers(&self, topic: &str) -> Vec<Arc<LoadedPlugin>> {
         self.all()
             .into_iter()
-            .filter(|plugin| {
-                plugin.subscriber.is_some()
-                    && plugin.manifest.capabilities.subscribes.iter().any(|subscribed| subscribed == topic)
-                    && !self.is_disabled(plugin.id())
-            })
+            .filter(|plugin| plugin.subscribes_to(topic) && !self.is_disabled(plugin.id()))
             .collect()
     }
 

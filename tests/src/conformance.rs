@@ -401,6 +401,12 @@ pub fn messages_commit_with_their_call(backend: &Backend) {
     };
     assert!(matches!(commit(backend, "ms-pub", &stale), Err(CommitError::Conflict { .. })));
     assert_eq!(outbox.pending().expect("pending"), pending, "nothing published by a failed commit");
+    // So does one refused after its deliveries were added: over its quota.
+    let over = KvChanges { messages: vec![published(&message)], ..writes(&[("ms-k", Some("too long"))]) };
+    let tight = Usage { bytes: 4, keys: 1 };
+    let refused = backend.kv.commit("ms-pub", &over, tight);
+    assert!(matches!(refused, Err(CommitError::QuotaExceeded { .. })), "{refused:?}");
+    assert_eq!(outbox.pending().expect("pending"), pending, "nothing published by a commit over its quota");
     let fresh = KvChanges { messages: vec![published(&message)], ..KvChanges::default() };
     commit(backend, "ms-pub", &fresh).expect("commits");
     assert_eq!(outbox.pending().expect("pending"), pending + 2, "one delivery per subscriber");

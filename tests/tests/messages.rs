@@ -72,9 +72,8 @@ on_both_engines! {
         assert_eq!((count_a, count_b), (1, 1));
         assert_eq!((&last_a["payload"], &last_a["publisher"]), (&payload, &json!("newsroom")));
         assert_eq!(last_a, last_b, "the same message, id included");
-        assert_eq!(got(&host, "bystander", "news").0, 0, "not subscribed");
-        assert_eq!(got(&host, "newsroom", "news").0, 0, "nor is the publisher");
-        assert_eq!(deliver_all(&host), 0, "each delivered once");
+        assert_eq!(got(&host, "bystander", "news").0, 0, "not subscribed to `news`");
+        assert_eq!(host.pending_deliveries().expect("pending"), 0, "each delivered once");
         assert_eq!(
             message_history(&host),
             [("reader-a".into(), "news".into(), None), ("reader-b".into(), "news".into(), None)]
@@ -180,5 +179,57 @@ fn a_subscribers_failure_is_recorded_and_never_undoes_the_publish() {
     let history = message_history(&host);
     let error = history[0].2.as_deref().expect("failed");
     assert!(error.contains("the subscriber's own failure") && error.contains("on-message fail"), "{error}");
-    assert_eq!(deliver_all(&host), 0, "a plugin's own error is not retried");
+    assert_eq!(host.pending_deliveries().expect("pending"), 0, "a plugin's own error is not retried");
+    assert_eq!(message_history(&host).len(), 1);
+}
+
+/// A plugin reloaded without the topic no longer gets its messages: the
+/// ones waiting are settled as failed, saying why, not claimed for ever.
+#[test]
+fn waiting_messages_of_a_topic_no_longer_subscribed_are_settled_as_failed() {
+    let (_data, host) = fresh_host_on(EngineKind::Native);
+    let (newsroom, reader) = (plugin("newsroom", &["news"], &[]), plugin("reader", &[], &["news"]));
+    load(&host, &[&newsroom, &reader]);
+    assert_eq!(publish(&host, "newsroom", "/publish/news?times=2", &json!({})).0, 200);
+    let manifest = reader.path().join("plugin.json");
+    let mut changed: Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).expect("read")).expect("JSON");
+    changed["capabilities"]["subscribes"] = json!(["other"]);
+    std::fs::write(&manifest, changed.to_string()).expect("write");
+    host.reload_plugin("reader").expect("reloads");
+    assert_eq!(deliver_all(&host), 2);
+    assert_eq!(host.pending_deliveries().expect("pending"), 0);
+    assert_eq!(got(&host, "reader", "news").0, 0);
+    let history = message_history(&host);
+    assert_eq!(history.len(), 2);
+    for (plugin, topic, error) in history {
+        assert_eq!((plugin.as_str(), topic.as_str()), ("reader", "news"));
+        assert!(error.is_some_and(|e| e.contains("no longer subscribes to `news`")));
+    }
+}
+
+/// The application publishes too (`Host::publish_message`), and listens to
+/// every message committed (`Host::subscribe_messages`).
+#[test]
+fn the_application_publishes_and_hears_every_message() {
+    let (_data, host) = fresh_host_on(EngineKind::Native);
+    let reader = plugin("reader", &["pong"], &["ping"]);
+    load(&host, &[&reader]);
+    let mut heard = host.subscribe_messages();
+    let sent = host.publish_message("ping", &json!({ "ball": 1 })).expect("published");
+    assert_eq!((sent.publisher.as_str(), sent.topic.as_str()), ("", "ping"));
+    assert_eq!(deliver_all(&host), 1);
+    let (count, last) = got(&host, "reader", "ping");
+    assert_eq!((count, &last["payload"], &last["publisher"]), (1, &json!({ "ball": 1 }), &json!("")));
+    let heard: Vec<(String, String)> =
+        std::iter::from_fn(|| heard.try_recv().ok()).map(|m| (m.publisher, m.topic)).collect();
+    assert_eq!(
+        heard,
+        [(String::new(), "ping".into()), ("reader".into(), "pong".into())],
+        "the reader's answer too"
+    );
+    for (topic, payload) in [("Not A Topic", json!({})), ("big", json!("x".repeat(70_000)))] {
+        let error = host.publish_message(topic, &payload).expect_err("refused");
+        assert_eq!(error.code(), "invalid_message", "{error}");
+    }
 }

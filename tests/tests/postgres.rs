@@ -430,6 +430,85 @@ fn a_plugin_delete_on_one_node_reaches_every_hook_once_across_nodes() {
     );
 }
 
+/// Plugin messages on two nodes: a message published on one node reaches
+/// each subscriber once in effect, whichever node's delivery loop claims
+/// it, and a failed publishing call publishes nothing; the application's
+/// own message (`Host::publish_message`) travels the same way.
+#[test]
+fn a_message_published_on_one_node_reaches_each_subscriber_once() {
+    let Some(cluster) = Cluster::start() else { return };
+    let data = tempfile::tempdir().expect("temp");
+    let plugin = |id: &str, capabilities: serde_json::Value| {
+        plinth_tests::PluginDir::new(
+            id,
+            plinth_tests::guests::V0_3_PLUGIN_WASM,
+            &[],
+            json!({ "capabilities": capabilities }),
+        )
+    };
+    let grants = ["storage_get", "storage_set", "storage_increment"];
+    let newsroom =
+        plugin("newsroom", json!({ "host_functions": ["message_publish"], "publishes": ["news", "ping"] }));
+    // reader-a answers a ping with a pong, which reader-b answers with a
+    // ping, whose pong the cycle check refuses: the chain crosses nodes.
+    let answering = [&grants[..], &["message_publish"]].concat();
+    let readers = [
+        plugin(
+            "reader-a",
+            json!({ "host_functions": answering, "subscribes": ["news", "ping"], "publishes": ["pong"] }),
+        ),
+        plugin(
+            "reader-b",
+            json!({ "host_functions": answering, "subscribes": ["news", "pong"], "publishes": ["ping"] }),
+        ),
+    ];
+    let nodes: Vec<Host> = (0..2)
+        .map(|node| {
+            let host = node_on(&cluster, &data.path().join(format!("node{node}")));
+            for plugin in [&newsroom, &readers[0], &readers[1]] {
+                host.load_plugin(plugin.path()).expect("loads");
+            }
+            host
+        })
+        .collect();
+    let publish = |path: &str| RouteRequest::new(Method::Post, path).with_json(&json!({ "n": 1 }));
+    nodes[0].call_route("newsroom", publish("/publish/news?then=fail")).expect_err("fails");
+    nodes[0].call_route("newsroom", publish("/publish/news?times=3")).expect("publishes");
+    nodes[1].publish_message("news", &json!({ "n": 2 })).expect("the application publishes");
+    nodes[1].call_route("newsroom", publish("/publish/ping")).expect("pings");
+    assert_eq!(nodes[1].pending_deliveries().expect("pending"), 9, "4 news to 2 subscribers, a ping to one");
+
+    let delivered: usize = std::thread::scope(|scope| {
+        let claims: Vec<_> = nodes
+            .iter()
+            .map(|node| {
+                scope.spawn(|| {
+                    let runtime = runtime_on_this_thread();
+                    (0..20).map(|_| runtime.block_on(node.deliver_due()).expect("deliver")).sum::<usize>()
+                })
+            })
+            .collect();
+        claims.into_iter().map(|claim| claim.join().expect("thread")).sum()
+    });
+    assert_eq!(delivered, 11, "each delivery claimed by one node, the answers' too");
+    assert_eq!(nodes[0].pending_deliveries().expect("pending"), 0);
+    for reader in ["reader-a", "reader-b"] {
+        let got = nodes[1].call_route(reader, RouteRequest::new(Method::Get, "/got/news")).expect("got");
+        let got = got.json().expect("JSON");
+        assert_eq!(got["count"], 4, "{reader}: each message once, none from the failed call: {got}");
+    }
+    let pong = nodes[0].call_route("reader-b", RouteRequest::new(Method::Get, "/got/pong")).expect("got");
+    let pong = pong.json().expect("JSON");
+    assert_eq!((&pong["count"], &pong["last"]["publisher"]), (&json!(1), &json!("reader-a")), "{pong}");
+    let recorded = nodes[0].hook_history().expect("history");
+    let messages: Vec<_> = recorded.iter().filter(|h| h.event == plinth_host::HookEvent::Message).collect();
+    let failed: Vec<_> = messages.iter().filter_map(|h| h.error.as_deref()).collect();
+    assert_eq!((messages.len(), failed.len()), (11, 1), "{failed:?}");
+    assert!(failed[0].contains("already published on `pong` earlier in this chain"), "{}", failed[0]);
+    let ping = nodes[1].call_route("reader-a", RouteRequest::new(Method::Get, "/got/ping")).expect("got");
+    assert_eq!(ping.json().expect("JSON")["count"], 1, "the refused answer committed nothing");
+}
+
 /// Each node keeps a plugin's storage usage from its own commits, so a
 /// call's early quota check costs no round trip; what other nodes did still
 /// counts. A hint that is too high is read again before a write is refused,

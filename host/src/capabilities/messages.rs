@@ -65,13 +65,14 @@ impl MessagesView<'_> {
             ))));
         }
         if let Err(error) = serde_json::from_str::<serde::de::IgnoredAny>(&payload) {
-            return Err(GuestError::InvalidInput(format!("the payload on `{topic}` is not JSON: {error}")));
+            let error = GuestError::InvalidInput(format!("the payload on `{topic}` is not JSON: {error}"));
+            return Err(self.caller.refuse(error));
         }
-        let entities = self
-            .entities
-            .get()
-            .ok_or_else(|| GuestError::Internal("publish did not run: the host is stopping".into()))?;
-        if !entities.commits_plugin_writes() {
+        let Some(entities) = self.entities.get() else {
+            let error = GuestError::Internal("publish did not run: the host is stopping".into());
+            return Err(self.caller.refuse(error));
+        };
+        if !entities.commits_messages() {
             let message = "this application's database does not commit plugins' messages".to_string();
             return Err(self.caller.refuse(GuestError::Denied(message)));
         }

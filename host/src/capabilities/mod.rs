@@ -74,6 +74,31 @@ pub const WIT_FILES: [(&str, &str); 9] = {
     ]
 };
 
+/// The files of the version in development (`wit/{WIT_DEVELOPMENT}/`), by
+/// name: what `plinth new --wit 0.3.0` vendors into Python and JavaScript
+/// projects.
+pub const WIT_DEVELOPMENT_FILES: [(&str, &str); 12] = {
+    macro_rules! file {
+        ($name:literal) => {
+            ($name, include_str!(concat!("../../../wit/0.3.0/", $name)))
+        };
+    }
+    [
+        file!("types.wit"),
+        file!("entities.wit"),
+        file!("storage.wit"),
+        file!("settings.wit"),
+        file!("logging.wit"),
+        file!("messages.wit"),
+        file!("events.wit"),
+        file!("routes.wit"),
+        file!("field-widget.wit"),
+        file!("jobs.wit"),
+        file!("subscriber.wit"),
+        file!("worlds.wit"),
+    ]
+};
+
 /// The version in development, newest of all: linked and implemented
 /// natively (`bindings::latest`), not frozen, so it may still change. The
 /// SDK builds against it only with its `wit-0-3` feature.
@@ -292,6 +317,23 @@ mod tests {
                 digest,
                 "wit/{version}/ changed; released WIT is frozen: add a new version instead"
             );
+        }
+    }
+
+    /// What `plinth new` vendors is every file of its version's folder.
+    #[test]
+    fn the_vendored_wit_files_are_the_whole_folder() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        for (version, files) in [(WIT_VERSION, &WIT_FILES[..]), (WIT_DEVELOPMENT, &WIT_DEVELOPMENT_FILES[..])]
+        {
+            let mut listed: Vec<&str> = files.iter().map(|(name, _)| *name).collect();
+            listed.sort_unstable();
+            let folder = std::fs::read_dir(format!("{root}/wit/{version}")).expect("WIT folder");
+            let mut present: Vec<String> = folder
+                .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+                .collect();
+            present.sort_unstable();
+            assert_eq!(listed, present, "wit/{version}/");
         }
     }
 

@@ -191,38 +191,51 @@ impl Entities {
         let settled = delivery.settled.clone();
         let started = Instant::now();
         let phase = Phase::Hook { event, delivery };
-        let result = match carried {
-            Carried::Entity { event, entity } => {
-                let Some(indices) = &plugin.events else {
-                    return Delivered::Elsewhere;
-                };
-                let (event, wit_entity) = (*event, Arc::new(entity.to_wit()));
-                let call = invoke::guest_call(|store, instance| {
-                    let (indices, entity) = (indices.clone(), wit_entity.clone());
-                    Box::pin(async move {
-                        let guest = indices.load(&mut *store, &instance)?;
-                        match event {
-                            EntityEvent::Created => guest.call_on_entity_created(store, &entity).await,
-                            EntityEvent::Updated => guest.call_on_entity_updated(store, &entity).await,
-                            EntityEvent::Deleted => {
-                                guest.call_on_entity_deleted(store, &entity.entity_type, &entity.id).await
+        // What the plugin no longer takes (an update dropped the export or
+        // the topic) is settled as failed, never left to be claimed for ever.
+        let ran = match carried {
+            Carried::Entity { event, entity } => match &plugin.events {
+                Some(indices) => {
+                    let (event, wit_entity) = (*event, Arc::new(entity.to_wit()));
+                    let call = invoke::guest_call(|store, instance| {
+                        let (indices, entity) = (indices.clone(), wit_entity.clone());
+                        Box::pin(async move {
+                            let guest = indices.load(&mut *store, &instance)?;
+                            match event {
+                                EntityEvent::Created => guest.call_on_entity_created(store, &entity).await,
+                                EntityEvent::Updated => guest.call_on_entity_updated(store, &entity).await,
+                                EntityEvent::Deleted => {
+                                    guest.call_on_entity_deleted(store, &entity.entity_type, &entity.id).await
+                                }
                             }
-                        }
-                    })
-                });
-                self.invoker.run(plugin, phase, &call).await
-            }
-            Carried::Message(message) => {
-                let Some(subscriber) = &plugin.subscriber else {
-                    return Delivered::Elsewhere;
-                };
-                let wit_message = Arc::new(message.to_wit());
-                let call = invoke::guest_call(|store, instance| {
-                    let (subscriber, message) = (subscriber.clone(), wit_message.clone());
-                    Box::pin(async move { subscriber.call_on_message(store, &instance, &message).await })
-                });
-                self.invoker.run(plugin, phase, &call).await
-            }
+                        })
+                    });
+                    Ok(self.invoker.run(plugin, phase, &call).await)
+                }
+                None => Err(format!(
+                    "plugin `{}` no longer exports `events`; the event was not delivered to it",
+                    plugin.id()
+                )),
+            },
+            Carried::Message(message) => match &plugin.subscriber {
+                Some(subscriber) if plugin.subscribes_to(&message.topic) => {
+                    let wit_message = Arc::new(message.to_wit());
+                    let call = invoke::guest_call(|store, instance| {
+                        let (subscriber, message) = (subscriber.clone(), wit_message.clone());
+                        Box::pin(async move { subscriber.call_on_message(store, &instance, &message).await })
+                    });
+                    Ok(self.invoker.run(plugin, phase, &call).await)
+                }
+                _ => Err(format!(
+                    "plugin `{}` no longer subscribes to `{}` (capabilities.subscribes and the `subscriber` export); the message was not delivered to it",
+                    plugin.id(),
+                    message.topic
+                )),
+            },
+        };
+        let result = match ran {
+            Ok(result) => result,
+            Err(gone) => return self.finish(plugin, id, carried, started, Some(gone)),
         };
         let outbox = &self.backend().outbox;
         // The hook's commit settled it (its outcome recorded with its writes).
@@ -257,16 +270,29 @@ impl Entities {
             }
             Err(error) => Some(error.to_string()),
         };
+        self.finish(plugin, id, carried, started, error)
+    }
+
+    /// Completes delivery `id`, whose hook did not commit (it failed, or
+    /// could not run), recording `error` (`None`: it succeeded).
+    fn finish(
+        &self,
+        plugin: &LoadedPlugin,
+        id: u64,
+        carried: &Carried,
+        started: Instant,
+        error: Option<String>,
+    ) -> Delivered {
         let outcome = HookOutcome {
             plugin_id: plugin.id().to_string(),
-            event,
+            event: carried.event(),
             entity_id: carried.subject().to_string(),
             at: now_millis(),
             duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             error,
         };
         self.log_failure(&outcome);
-        match in_place(|| outbox.complete(id, self.node(), &outcome)) {
+        match in_place(|| self.backend().outbox.complete(id, self.node(), &outcome)) {
             Ok(true) => self.announce(outcome),
             Ok(false) => Delivered::Elsewhere,
             Err(failed) => {

@@ -76,8 +76,14 @@ impl Entities {
         MessageChange { message, deliveries }
     }
 
-    /// Whether the database commits plugins' entity writes and messages
-    /// with their storage (a backend of the embedder's own may not).
+    /// Whether the database adds messages' deliveries in their call's
+    /// commit (a backend of the embedder's own may not).
+    pub(crate) fn commits_messages(&self) -> bool {
+        self.backend().kv.commits_messages()
+    }
+
+    /// Whether the database commits plugins' entity writes with their
+    /// storage (a backend of the embedder's own may not).
     pub(crate) fn commits_plugin_writes(&self) -> bool {
         self.backend().kv.commits_entity_writes()
     }

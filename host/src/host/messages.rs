@@ -13,7 +13,8 @@ use crate::types::Message;
 use serde_json::Value;
 
 /// How many messages a listener may fall behind before it misses some.
-pub(crate) const MESSAGE_FEED_CAPACITY: usize = 1024;
+/// At most 256 × 64 KiB (16 MiB) held for the slowest listener.
+pub(crate) const MESSAGE_FEED_CAPACITY: usize = 256;
 
 impl Host {
     /// Publishes `payload` on `topic` as the application (`publisher` is
@@ -29,6 +30,11 @@ impl Host {
                 "`{}` is not a topic: use 1 to 100 lower-case letters, digits, `.`, `-` and `_`",
                 crate::plugin_log::bounded(topic, 100)
             )));
+        }
+        if !self.entities.commits_messages() {
+            return Err(HostError::InvalidMessage(
+                "this application's database does not commit messages (PluginKv::commits_messages)".into(),
+            ));
         }
         let payload = payload.to_string();
         if payload.len() > MAX_PAYLOAD_BYTES {
@@ -58,7 +64,7 @@ impl Host {
 
     /// Every message committed on this host from now on, plugins' and the
     /// application's, as it is published (each subscriber gets it later,
-    /// from the outbox). A listener that falls more than 1,024 behind gets
+    /// from the outbox). A listener that falls more than 256 behind gets
     /// `RecvError::Lagged` and goes on from the newest.
     pub fn subscribe_messages(&self) -> tokio::sync::broadcast::Receiver<Message> {
         self.invoker.message_feed.subscribe()

@@ -30,7 +30,8 @@ pub(super) fn check_topics(capabilities: &Capabilities) -> Result<(), ManifestEr
             return Err(ManifestError::at(
                 format!("capabilities.{list}[{index}]"),
                 format!(
-                    "`{topic}` is not a topic: use 1 to 100 lower-case letters, digits, `.`, `-` and `_`, starting with a letter or digit"
+                    "`{}` is not a topic: use 1 to 100 lower-case letters, digits, `.`, `-` and `_`, starting with a letter or digit",
+                    crate::plugin_log::bounded(topic, 100)
                 ),
             ));
         }

@@ -96,6 +96,13 @@ impl LoadedPlugin {
         self.pre.as_ref().ok_or_else(|| wasmtime::format_err!("plugin {} has no component", self.id()))
     }
 
+    /// Whether the plugin gets the messages of `topic`: it lists the topic
+    /// in `capabilities.subscribes` and exports `subscriber`.
+    pub(crate) fn subscribes_to(&self, topic: &str) -> bool {
+        self.subscriber.is_some()
+            && self.manifest.capabilities.subscribes.iter().any(|listed| listed == topic)
+    }
+
     /// The exported roles, by WIT interface name.
     pub(crate) fn exports(&self) -> Vec<&'static str> {
         role_names(

@@ -398,11 +398,16 @@ pub trait PluginKv: Send + Sync {
     /// and checks that the plugin's usage is within `quota` wherever the
     /// writes made it grow. All or nothing.
     fn commit(&self, plugin: &str, changes: &KvChanges, quota: Usage) -> Result<(), CommitError>;
-    /// Whether [`PluginKv::commit`] applies [`KvChanges::entities`] and adds
-    /// [`KvChanges::messages`]' deliveries: Plinth's backends do. A backend
-    /// that does not keeps the default, and plugins' entity writes and
-    /// messages are refused rather than lost.
+    /// Whether [`PluginKv::commit`] applies [`KvChanges::entities`]: Plinth's
+    /// backends do. A backend that does not keeps the default, and plugins'
+    /// entity writes are refused rather than lost.
     fn commits_entity_writes(&self) -> bool {
+        false
+    }
+    /// Whether [`PluginKv::commit`] adds [`KvChanges::messages`]' deliveries
+    /// to the outbox: Plinth's backends do. A backend that does not keeps
+    /// the default, and messages are refused rather than lost.
+    fn commits_messages(&self) -> bool {
         false
     }
 }

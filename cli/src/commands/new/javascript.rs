@@ -10,10 +10,7 @@ pub fn sources(project: &Project) -> Sources {
         id = project.id
     );
     if roles.events {
-        app.push_str(&format!(
-            "\nimport {{ log }} from 'plinth:plugin/logging@{}';\n",
-            plinth_host::capabilities::WIT_VERSION
-        ));
+        app.push_str(&format!("\nimport {{ log }} from 'plinth:plugin/logging@{}';\n", project.wit));
         app.push_str(
             r#"
 export const events = {
@@ -70,6 +67,24 @@ export const fieldWidget = {
     if (text === null) return ['the value must be text'];
     return text.length > MAX_CHARS ? [`at most ${MAX_CHARS} characters`] : [];
   },
+};
+"#,
+        );
+    }
+    if super::is_development(project.wit) && roles.world() == "plugin" {
+        // The development version's `plugin` world exports these too.
+        app.push_str(
+            r#"
+export const jobs = {
+  // Called for the jobs plugin.json declares (`jobs`); it declares none yet.
+  runJob(job) {
+    throw { tag: 'not-found', val: `no job ${job}` };
+  },
+};
+
+export const subscriber = {
+  // Called with the messages of the topics in capabilities.subscribes; it lists none yet.
+  onMessage(message) {},
 };
 "#,
         );

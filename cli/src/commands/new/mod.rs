@@ -1,4 +1,4 @@
-//! `plinth new NAME --lang rust|python|js [--roles events,routes,widgets]`:
+//! `plinth new NAME --lang rust|python|js [--roles events,routes,widgets] [--wit 0.3.0]`:
 //! writes a plugin project that builds (`plinth build`) and passes its own
 //! test cases (`plinth test`) with no edit: `plugin.json` with a `build`
 //! section and no grant beyond what the stubs use, the role stubs, a widget
@@ -60,6 +60,8 @@ impl Roles {
 pub struct Project {
     pub id: String,
     pub roles: Roles,
+    /// The `plinth:plugin` version it builds against.
+    pub wit: &'static str,
     /// The `plinth-sdk` folder Rust projects depend on.
     pub sdk: PathBuf,
 }
@@ -95,10 +97,6 @@ pub struct Sources {
     pub needs: &'static str,
 }
 
-/// The WIT files vendored into Python and JavaScript projects: the newest
-/// released version's, from the host.
-const WIT: [(&str, &str); 9] = plinth_host::capabilities::WIT_FILES;
-
 /// The SDK of the Plinth this binary was built from.
 const SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-sdk");
 
@@ -110,13 +108,34 @@ pub(crate) fn sdk_path() -> String {
     PathBuf::from(SDK).canonicalize().unwrap_or_else(|_| PathBuf::from(SDK)).display().to_string()
 }
 
-/// The WIT files a Python or JavaScript project vendors, by path in the project.
-pub(crate) fn wit_files() -> Vec<(String, String)> {
-    WIT.iter().map(|(name, text)| (format!("wit/{name}"), text.to_string())).collect()
+/// The WIT files a Python or JavaScript project on `version` vendors, by
+/// path in the project: the host's copy of that version's folder.
+pub(crate) fn wit_files(version: &str) -> Vec<(String, String)> {
+    let files: &[(&str, &str)] = match version {
+        plinth_host::capabilities::WIT_DEVELOPMENT => &plinth_host::capabilities::WIT_DEVELOPMENT_FILES,
+        _ => &plinth_host::capabilities::WIT_FILES,
+    };
+    files.iter().map(|(name, text)| (format!("wit/{name}"), text.to_string())).collect()
+}
+
+/// Whether `version` is the one in development, whose `plugin` world also
+/// exports `jobs` and `subscriber`.
+pub(crate) fn is_development(version: &str) -> bool {
+    version == plinth_host::capabilities::WIT_DEVELOPMENT
 }
 
 /// Writes the project into `dir` (the folder name is the plugin's id).
-pub fn run(dir: &Path, lang: Lang, roles: &str, sdk: Option<PathBuf>) -> anyhow::Result<bool> {
+pub fn run(
+    dir: &Path,
+    lang: Lang,
+    roles: &str,
+    sdk: Option<PathBuf>,
+    wit: Option<&str>,
+) -> anyhow::Result<bool> {
+    let wit = match wit {
+        Some(version) if is_development(version) => plinth_host::capabilities::WIT_DEVELOPMENT,
+        _ => plinth_host::capabilities::WIT_VERSION,
+    };
     let id = dir.file_name().and_then(|name| name.to_str()).unwrap_or_default().to_string();
     let valid_id = !id.is_empty()
         && id.len() <= 64
@@ -141,7 +160,7 @@ pub fn run(dir: &Path, lang: Lang, roles: &str, sdk: Option<PathBuf>) -> anyhow:
         }
         Lang::Python | Lang::Js => PathBuf::new(),
     };
-    let project = Project { id: id.clone(), roles, sdk };
+    let project = Project { id: id.clone(), roles, wit, sdk };
     let sources = match lang {
         Lang::Rust => rust::sources(&project),
         Lang::Python => python::sources(&project),
@@ -155,7 +174,7 @@ pub fn run(dir: &Path, lang: Lang, roles: &str, sdk: Option<PathBuf>) -> anyhow:
         files.push(("ui/widget.html".into(), include_str!("widget.html").into()));
     }
     if !matches!(lang, Lang::Rust) {
-        files.extend(wit_files());
+        files.extend(wit_files(wit));
     }
     for (path, text) in &files {
         let path = dir.join(path);
@@ -164,7 +183,7 @@ pub fn run(dir: &Path, lang: Lang, roles: &str, sdk: Option<PathBuf>) -> anyhow:
         }
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     }
-    println!("created {} ({:?}; {})", dir.display(), lang, roles.world());
+    println!("created {} ({:?}; {}, plinth:plugin@{wit})", dir.display(), lang, roles.world());
     println!("next: plinth build {0} && plinth test {0}  (or plinth dev {0})", dir.display());
     Ok(true)
 }
@@ -239,7 +258,7 @@ fn cases(project: &Project) -> Value {
 
 fn readme(project: &Project, sources: &Sources) -> String {
     format!(
-        "# {id}\n\nA Plinth plugin (world `{world}`), made by `plinth new`.\n\n\
+        "# {id}\n\nA Plinth plugin (world `{world}` of plinth:plugin@{wit}), made by `plinth new`.\n\n\
          - Build: `plinth build .` runs `{build}` (needs {needs}).\n\
          - Test: `plinth test .` runs the cases in `tests/` against the built component.\n\
          - Develop: `plinth dev .` serves it at http://127.0.0.1:8080 (the console too) and rebuilds on change.\n\
@@ -247,6 +266,7 @@ fn readme(project: &Project, sources: &Sources) -> String {
          {widgets}\n\
          The contract is Plinth's `wit/`; see Plinth's README and docs/ for the host functions.\n",
         id = project.id,
+        wit = project.wit,
         world = project.roles.world(),
         build = sources.build,
         needs = sources.needs,

@@ -83,6 +83,30 @@ class FieldWidget(exports.FieldWidget):
 "#,
         );
     }
+    if super::is_development(project.wit) && roles.world() == "plugin" {
+        // The development version's `plugin` world exports these too.
+        if !roles.widgets {
+            app.push_str("from wit_world import exports\n");
+        }
+        app.push_str(
+            r#"
+from componentize_py_types import Err
+from wit_world.imports import types
+
+
+class Jobs(exports.Jobs):
+    def run_job(self, job):
+        # Called for the jobs plugin.json declares (`jobs`); it declares none yet.
+        raise Err(types.Error_NotFound(f"no job `{job}`"))
+
+
+class Subscriber(exports.Subscriber):
+    def on_message(self, message):
+        # Called with the messages of the topics in capabilities.subscribes; it lists none yet.
+        pass
+"#,
+        );
+    }
     Sources {
         files: vec![
             ("app.py".into(), app),

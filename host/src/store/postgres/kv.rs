@@ -184,6 +184,10 @@ impl PluginKv for Postgres {
         true
     }
 
+    fn commits_messages(&self) -> bool {
+        true
+    }
+
     fn get(&self, plugin: &str, key: &str) -> Result<Option<Versioned>, StoreError> {
         let (plugin, key) = (plugin.to_owned(), key.to_owned());
         self.run("reading plugin storage", move |pool| async move {

@@ -159,6 +159,11 @@ const MIGRATIONS: &[&str] = &[
         last_error       text,
         PRIMARY KEY (plugin_id, job_id)
     );"#,
+    // 10: outbox rows may carry plugins' messages (`event` `message`, the
+    // message in `entity`). A Plinth before it cannot read them, so it
+    // refuses the database from here on rather than stall on them.
+    r#"ALTER TABLE hook_deliveries ADD CONSTRAINT hook_deliveries_event
+        CHECK (event IN ('created', 'updated', 'deleted', 'message'));"#,
 ];
 
 /// The PostgreSQL backend; implements every backend trait. Open it with

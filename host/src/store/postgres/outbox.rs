@@ -187,13 +187,17 @@ impl HookOutbox for Postgres {
                 .await?;
             let mut claimed = Vec::new();
             for row in client.query(&claim, &[&node, &plugins, &limit, &lease]).await? {
-                let carried: serde_json::Value = row.try_get(3)?;
+                let (id, carried): (u64, serde_json::Value) = (to_u64(row.try_get(0)?)?, row.try_get(3)?);
                 let chain: serde_json::Value = row.try_get(5)?;
+                let carried = Carried::from_row(row.try_get(2)?, carried);
+                let Ok(carried) = carried.inspect_err(|error| crate::store::unreadable_delivery(id, error))
+                else {
+                    continue;
+                };
                 claimed.push(Delivery {
-                    id: to_u64(row.try_get(0)?)?,
+                    id,
                     plugin_id: row.try_get(1)?,
-                    carried: Carried::from_row(row.try_get(2)?, carried)
-                        .map_err(|e| Error::Invalid(e.to_string()))?,
+                    carried,
                     attempts: u32::try_from(row.try_get::<_, i32>(4)?).unwrap_or(0),
                     chain: serde_json::from_value(chain).unwrap_or_else(|_| WriteChain::unreadable()),
                 });

@@ -92,6 +92,10 @@ impl PluginKv for Sqlite {
     fn commits_entity_writes(&self) -> bool {
         true
     }
+
+    fn commits_messages(&self) -> bool {
+        true
+    }
 }
 
 /// Applies one plugin's commit inside `db`'s open transaction (or

@@ -128,6 +128,10 @@ const MIGRATIONS: &[&str] = &[
         last_error       TEXT,
         PRIMARY KEY (plugin_id, job_id)
     ) WITHOUT ROWID;",
+    // 10: outbox rows may carry plugins' messages (`event` `message`, the
+    // message in `entity`). A Plinth before it cannot read them, so it
+    // refuses the database from here on (nothing else changes).
+    "-- outbox rows may carry messages",
 ];
 
 /// The SQLite backend; implements every backend trait.

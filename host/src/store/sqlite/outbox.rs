@@ -126,11 +126,11 @@ impl HookOutbox for Sqlite {
                          WHERE id = ?1",
                     )?
                     .execute(params![id, node, millis_after(now, lease)])?;
-                let unreadable = |e| {
-                    rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
+                let carried = serde_json::from_str(&entity).and_then(|json| Carried::from_row(&event, json));
+                let Ok(carried) = carried.inspect_err(|error| crate::store::unreadable_delivery(id, error))
+                else {
+                    continue;
                 };
-                let json = serde_json::from_str(&entity).map_err(unreadable)?;
-                let carried = Carried::from_row(&event, json).map_err(unreadable)?;
                 let chain = serde_json::from_str(&chain).unwrap_or_else(|_| WriteChain::unreadable());
                 claimed.push(Delivery { id, plugin_id, carried, attempts: attempts + 1, chain });
             }
