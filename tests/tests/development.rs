@@ -296,7 +296,7 @@ fn a_call_writes_an_entity_several_times_and_narrowed_types_look_missing() {
 /// case whose entities differ fails.
 #[test]
 fn test_cases_check_the_entities_a_plugin_writes() {
-    let open = |data: &std::path::Path| Ok(Host::open(data)?);
+    let open = |config: plinth_host::HostConfig| Ok(Host::with_config(config)?);
     let run = |expected: Value| {
         let plugin = writer(&WRITES, json!({}));
         std::fs::create_dir(plugin.path().join("tests")).expect("tests folder");

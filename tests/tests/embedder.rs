@@ -223,3 +223,54 @@ fn interfaces_that_would_shadow_plinth_or_each_other_are_refused() {
         }
     }
 }
+
+/// A `plinth test` case mocks the application's functions (`application`):
+/// each answers with the JSON the case gives, converted to the function's
+/// WIT type, and `expect.called` checks what the plugin asked of them. An
+/// answer that does not fit the type fails the call as the application's
+/// fault, and a call the case did not expect fails the case.
+#[test]
+fn test_cases_mock_the_applications_functions() {
+    let plugin = PluginDir::new(
+        "notifier",
+        guests::EMBEDDER_IMPORT_WASM,
+        &[],
+        json!({ "capabilities": { "embedder_functions": ["notify", "clipboard"] } }),
+    );
+    let application = |answer: Value| {
+        json!([
+            { "interface": "acme:desktop/notify@1.0.0", "grant": "notify", "answers": { "show": answer } },
+            { "interface": "acme:desktop/clipboard@1.0.0", "grant": "clipboard", "answers": { "copy": null } },
+        ])
+    };
+    let notify = json!({ "method": "POST", "path": "/notify", "body": "hello" });
+    let run = |cases: Value| {
+        std::fs::create_dir_all(plugin.path().join("tests")).expect("tests folder");
+        std::fs::write(plugin.path().join("tests/cases.json"), cases.to_string()).expect("cases");
+        let open = |config: HostConfig| Ok(Host::with_config(config)?);
+        plinth_test::cases::run(plugin.path(), &open).expect("run the cases")
+    };
+    let show = "acme:desktop/notify@1.0.0#show";
+    assert!(run(json!([
+        { "name": "shown", "application": application(json!({ "ok": 7 })), "request": notify,
+          "expect": { "body": { "shown": 7 }, "called": [{ "function": show, "arguments": ["From a plugin", "\"hello\""] }] } },
+        { "name": "refused", "application": application(json!({ "err": "do not disturb" })), "request": notify,
+          "expect": { "body": { "refused": "do not disturb" } } },
+        { "name": "an answer of the wrong type", "application": application(json!("seven")), "request": notify,
+          "expect": { "error": "embedder_function", "contains": "does not fit" } },
+        { "name": "copied", "application": application(json!({ "ok": 1 })),
+          "request": { "method": "POST", "path": "/copy", "body": "x" },
+          "expect": { "called": [{ "function": "acme:desktop/clipboard@1.0.0#copy" }] } },
+    ])));
+    assert!(
+        !run(json!([
+            { "name": "called otherwise", "application": application(json!({ "ok": 7 })), "request": notify,
+              "expect": { "called": [{ "function": show, "arguments": ["From a plugin", "bye"] }] } },
+        ])),
+        "a call with other arguments fails the case"
+    );
+    assert!(
+        !run(json!([{ "name": "unmocked", "request": notify, "expect": { "status": 200 } }])),
+        "a plugin importing functions the case does not mock is refused at load"
+    );
+}

@@ -165,7 +165,7 @@ fn a_job_runs_on_demand_and_test_cases_express_it() {
     let run_cases = |cases: Value| {
         std::fs::create_dir_all(plugin.path().join("tests")).expect("tests folder");
         std::fs::write(plugin.path().join("tests/cases.json"), cases.to_string()).expect("cases");
-        let open = |data: &std::path::Path| Ok(Host::open(data)?);
+        let open = |config: plinth_host::HostConfig| Ok(Host::with_config(config)?);
         plinth_test::cases::run(plugin.path(), &open).expect("run the cases")
     };
     assert!(run_cases(json!([

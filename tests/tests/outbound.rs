@@ -293,7 +293,7 @@ fn test_cases_answer_outbound_requests_from_their_mock_server() {
     let run_cases = |cases: Value| {
         std::fs::create_dir_all(plugin.path().join("tests")).expect("tests folder");
         std::fs::write(plugin.path().join("tests/cases.json"), cases.to_string()).expect("cases");
-        let open = |data: &std::path::Path| Ok(Host::open(data)?);
+        let open = |config: plinth_host::HostConfig| Ok(Host::with_config(config)?);
         plinth_test::cases::run(plugin.path(), &open).expect("run the cases")
     };
     let fetch = |url: &str| json!({ "method": "POST", "path": "/fetch", "body": { "url": url } });

@@ -17,6 +17,11 @@ use std::sync::OnceLock;
 /// what it compiled in the tests' shared cache, which makes the Python
 /// component's compile (the longest) once per run, not once per case.
 fn host(data_dir: &Path, engine: EngineKind) -> anyhow::Result<Host> {
+    host_from(HostConfig::new(data_dir), engine)
+}
+
+/// A host on `engine` from `config` (a test case's).
+fn host_from(config: HostConfig, engine: EngineKind) -> anyhow::Result<Host> {
     let native = engine == EngineKind::Native;
     let config = HostConfig {
         engine,
@@ -24,7 +29,7 @@ fn host(data_dir: &Path, engine: EngineKind) -> anyhow::Result<Host> {
         compile_cache: native,
         compile_cache_dir: native.then(shared_compile_cache),
         legacy: Some(LegacyConfig::default()),
-        ..HostConfig::new(data_dir)
+        ..config
     };
     Ok(Host::with_config(config)?)
 }
@@ -74,7 +79,8 @@ fn the_examples_pass_their_cases_interpreted_from_artifacts_as_natively() {
     let (_root, dirs, math) = precompiled_examples();
     for engine in [EngineKind::Native, EngineKind::Pulley] {
         for dir in dirs {
-            let passed = plinth_test::cases::run(dir, &|data| host(data, engine)).expect("run the cases");
+            let passed =
+                plinth_test::cases::run(dir, &|config| host_from(config, engine)).expect("run the cases");
             assert!(passed, "{} failed its cases on the {engine} engine", dir.display());
         }
         let data = tempfile::tempdir().expect("temp dir");

@@ -76,10 +76,10 @@ fn the_guides_python_plugin_runs_with_the_fewest_changes() {
     let info = host.load_plugin(example("my-plugin")).expect("load the guide's plugin");
     assert_eq!((info.name.as_str(), info.version.as_str()), ("my-plugin", "0.0.0"));
     assert_eq!(info.exports, ["events", "routes"]);
-    let open = |data: &std::path::Path| -> anyhow::Result<Host> {
+    let open = |config: plinth_host::HostConfig| -> anyhow::Result<Host> {
         let config = plinth_host::HostConfig {
             compile_cache_dir: Some(plinth_tests::shared_compile_cache()),
-            ..plinth_host::HostConfig::new(data)
+            ..config
         };
         Ok(Host::with_config(config)?)
     };

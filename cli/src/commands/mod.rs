@@ -22,8 +22,13 @@ pub mod test_cases;
 /// never lives where another user could write (not in a shared temp folder);
 /// without a home, nothing is cached.
 pub fn host_with_compile_cache(data_dir: &std::path::Path) -> anyhow::Result<plinth_host::Host> {
-    database_mark::refuse_without_database(data_dir)?;
-    let mut config = plinth_host::HostConfig::new(data_dir);
+    host_from(plinth_host::HostConfig::new(data_dir))
+}
+
+/// [`host_with_compile_cache`] from `config` (a test case's: its data
+/// directory and the application functions it mocks).
+pub fn host_from(mut config: plinth_host::HostConfig) -> anyhow::Result<plinth_host::Host> {
+    database_mark::refuse_without_database(&config.data_dir)?;
     engine::apply(&mut config);
     match plinth_host::HostConfig::user_compile_cache_dir() {
         Some(dir) => config.compile_cache_dir = Some(dir),

@@ -7,7 +7,7 @@ use std::path::Path;
 /// Runs every case of the plugin in `dir`; false if any failed.
 pub fn run(dir: &Path) -> anyhow::Result<bool> {
     warn_if_stale(dir);
-    plinth_test::cases::run(dir, &|data_dir| super::host_with_compile_cache(data_dir))
+    plinth_test::cases::run(dir, &super::host_from)
 }
 
 /// Says so when a watched source is newer than the component: the cases

@@ -19,7 +19,11 @@ use std::process::ExitCode;
 /// A host as an application without a compiler opens it: its engine, artifacts
 /// shipped beside the plugins trusted as its own code, nothing cached.
 fn open_host(data_dir: &Path, engine: EngineKind) -> anyhow::Result<Host> {
-    let mut config = HostConfig::new(data_dir);
+    open_host_from(HostConfig::new(data_dir), engine)
+}
+
+/// A host on `engine` from `config` (a test case's).
+fn open_host_from(mut config: HostConfig, engine: EngineKind) -> anyhow::Result<Host> {
     config.engine = engine;
     config.trust_precompiled = true;
     config.compile_cache = false;
@@ -50,7 +54,7 @@ fn run(args: Vec<String>) -> anyhow::Result<bool> {
     let mut all_passed = true;
     for dir in &plugins {
         println!("plugin {}", dir.display());
-        all_passed &= plinth_test::cases::run(dir, &|data_dir| open_host(data_dir, engine))?;
+        all_passed &= plinth_test::cases::run(dir, &|config| open_host_from(config, engine))?;
     }
     if !jobs.is_empty() {
         let scratch = tempfile_dir()?;

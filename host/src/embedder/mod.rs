@@ -13,10 +13,14 @@
 
 use crate::capabilities::{HostFunction, in_place};
 use crate::sandbox::InvocationState;
+mod json;
+
+use serde_json::Value;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use wasmtime::StoreContextMut;
-use wasmtime::component::{ComponentNamedList, Lift, Linker, Lower};
+use wasmtime::component::types::ComponentFunc;
+use wasmtime::component::{ComponentNamedList, Lift, Linker, Lower, Type, Val};
 
 /// Defines one function in the interface's linker instance.
 type Define = dyn Fn(&mut wasmtime::component::LinkerInstance<'_, InvocationState>, &Arc<Names>) -> wasmtime::Result<()>
@@ -125,27 +129,57 @@ impl EmbedderInterface {
             let (function, names, bare) = (function.clone(), names.clone(), bare.clone());
             let linked = bare.clone();
             instance.func_wrap(&linked, move |store: StoreContextMut<'_, InvocationState>, params: Params| {
-                let plugin = &store.data().caller.plugin;
-                let fault =
-                    |problem: String| EmbedderFault { function: format!("{}#{bare}", names.interface), problem };
-                if !plugin.embedder_grants.contains(&names.grant) {
-                    // Loading refuses such a plugin; should one get here, the
-                    // fault is the plugin's, and it traps.
-                    plugin.health.denied();
-                    return Err(wasmtime::format_err!(
-                        "plugin `{}` called {}#{bare} without the grant: add \"{}\" to capabilities.embedder_functions in plugin.json",
-                        plugin.id,
-                        names.interface,
-                        names.grant
-                    ));
-                }
-                let call = PluginCall { plugin: &plugin.id };
-                match catch_unwind(AssertUnwindSafe(|| in_place(|| function(&call, params)))) {
-                    Ok(Ok(results)) => Ok(results),
-                    Ok(Err(error)) => Err(fault(format!("{error:#}")).into()),
-                    Err(panic) => Err(fault(format!("panicked: {}", panic_message(&*panic))).into()),
-                }
+                run_granted(store.data(), &names, &bare, |call| function(call, params))
             })
+        };
+        self.functions.push((name.to_string(), Arc::new(define)));
+        self
+    }
+
+    /// Adds the function `name`, taking its parameters and giving its
+    /// result as JSON (the forms of `embedder::json`: a `result` is
+    /// `{"ok": …}` or `{"err": …}`, a record an object), whatever its WIT
+    /// types: a test's mock of the application's functions (`plinth test`
+    /// cases' `application`), or a bridge to a scripting layer. A result
+    /// that does not fit the function's type ends the call as
+    /// [`func`](Self::func)'s errors do.
+    pub fn func_json(
+        mut self,
+        name: &str,
+        function: impl Fn(&PluginCall<'_>, Vec<Value>) -> wasmtime::Result<Value> + Send + Sync + 'static,
+    ) -> EmbedderInterface {
+        let function = Arc::new(function);
+        let bare = name.to_string();
+        let define = move |instance: &mut wasmtime::component::LinkerInstance<'_, InvocationState>,
+                           names: &Arc<Names>| {
+            let (function, names, bare) = (function.clone(), names.clone(), bare.clone());
+            let linked = bare.clone();
+            instance.func_new(
+                &linked,
+                move |store: StoreContextMut<'_, InvocationState>,
+                      ty: ComponentFunc,
+                      params: &[Val],
+                      results: &mut [Val]| {
+                    run_granted(store.data(), &names, &bare, |call| {
+                        let answer = function(call, params.iter().map(json::json_of).collect())?;
+                        let types: Vec<Type> = ty.results().collect();
+                        let answers = match types.len() {
+                            0 => Vec::new(),
+                            1 => vec![answer],
+                            n => match answer {
+                                Value::Array(items) if items.len() == n => items,
+                                other => wasmtime::bail!("answered {other}, not an array of its {n} results"),
+                            },
+                        };
+                        for ((slot, ty), answer) in results.iter_mut().zip(&types).zip(&answers) {
+                            *slot = json::value_of(answer, ty).map_err(|problem| {
+                                wasmtime::format_err!("its answer does not fit: {problem}")
+                            })?;
+                        }
+                        Ok(())
+                    })
+                },
+            )
         };
         self.functions.push((name.to_string(), Arc::new(define)));
         self
@@ -174,6 +208,35 @@ impl EmbedderInterface {
             return Some(format!("the grant `{grant}` of `{interface}` is empty or one of Plinth's own"));
         }
         None
+    }
+}
+
+/// Runs an embedder function for the calling plugin, if it holds the
+/// interface's grant (loading refuses a plugin without it; should one get
+/// here, the fault is the plugin's, and it traps). The function's error or
+/// panic is the embedder's fault, naming the function.
+fn run_granted<R>(
+    state: &InvocationState,
+    names: &Names,
+    bare: &str,
+    function: impl FnOnce(&PluginCall<'_>) -> wasmtime::Result<R>,
+) -> wasmtime::Result<R> {
+    let plugin = &state.caller.plugin;
+    let fault = |problem: String| EmbedderFault { function: format!("{}#{bare}", names.interface), problem };
+    if !plugin.embedder_grants.contains(&names.grant) {
+        plugin.health.denied();
+        return Err(wasmtime::format_err!(
+            "plugin `{}` called {}#{bare} without the grant: add \"{}\" to capabilities.embedder_functions in plugin.json",
+            plugin.id,
+            names.interface,
+            names.grant
+        ));
+    }
+    let call = PluginCall { plugin: &plugin.id };
+    match catch_unwind(AssertUnwindSafe(|| in_place(|| function(&call)))) {
+        Ok(Ok(results)) => Ok(results),
+        Ok(Err(error)) => Err(fault(format!("{error:#}")).into()),
+        Err(panic) => Err(fault(format!("panicked: {}", panic_message(&*panic))).into()),
     }
 }
 

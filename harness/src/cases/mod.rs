@@ -18,8 +18,11 @@
 //! job run once, now) and `message` (one the application publishes, which
 //! the plugin's `on-message` gets through the outbox).
 
+mod mocks;
+
 use anyhow::Context;
-use plinth_host::{CallErrorKind, FieldContext, Host, Method, RouteRequest};
+use mocks::{MockedExchange, MockedInterface};
+use plinth_host::{CallErrorKind, FieldContext, Host, HostConfig, Method, RouteRequest};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
@@ -53,6 +56,10 @@ struct Case {
     /// (to its granted hosts) are answered with, in place of the network.
     #[serde(default)]
     http: Vec<MockedExchange>,
+    /// The application's own functions the plugin imports, mocked: what
+    /// each answers.
+    #[serde(default)]
+    application: Vec<MockedInterface>,
     #[serde(default)]
     expect: Expect,
 }
@@ -78,7 +85,7 @@ struct RequestAction {
     headers: Map<String, Value>,
 }
 
-fn get() -> String {
+pub(super) fn get() -> String {
     "GET".into()
 }
 
@@ -119,29 +126,6 @@ enum EventAction {
     Deleted {
         id: String,
     },
-}
-
-/// One answer of the case's mock server: to `method url` (exactly, query
-/// included), `status` with `headers` and `body` (JSON, or a string sent as
-/// text).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[cfg_attr(not(feature = "outbound-http"), allow(dead_code))]
-struct MockedExchange {
-    #[serde(default = "get")]
-    method: String,
-    url: String,
-    #[serde(default = "ok")]
-    status: u16,
-    #[serde(default)]
-    headers: Map<String, Value>,
-    #[serde(default)]
-    body: Value,
-}
-
-#[cfg_attr(not(feature = "outbound-http"), allow(dead_code))]
-fn ok() -> u16 {
-    200
 }
 
 #[derive(Deserialize)]
@@ -190,6 +174,20 @@ struct Expect {
     sent: Option<Vec<String>>,
     /// The plugin published exactly these messages, in order (WIT 0.3.0).
     published: Option<Vec<PublishedMessage>>,
+    /// The plugin called each of these of the application's functions
+    /// (`application`), with these arguments when given.
+    called: Option<Vec<ExpectedCall>>,
+}
+
+/// A call of one of the application's functions the plugin made.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectedCall {
+    /// `interface#function` (`acme:desktop/notify@1.0.0#show`).
+    function: String,
+    /// Its arguments, in order (as JSON); any when absent.
+    #[serde(default)]
+    arguments: Option<Vec<Value>>,
 }
 
 impl Expect {
@@ -230,8 +228,10 @@ impl Expect {
     }
 }
 
-/// Opens a throw-away host on a data directory.
-pub type OpenHost<'a> = &'a dyn Fn(&Path) -> anyhow::Result<Host>;
+/// Opens a throw-away host from the case's configuration (its data
+/// directory and the application functions it mocks), after the caller's
+/// own changes (its engine, its compile cache).
+pub type OpenHost<'a> = &'a dyn Fn(HostConfig) -> anyhow::Result<Host>;
 
 /// Runs every case of the plugin in `dir`, each in a host `open_host` makes,
 /// printing a line per case and a closing `N passed, N failed`; false if any failed.
@@ -279,9 +279,12 @@ fn read_cases(folder: &Path) -> anyhow::Result<Vec<(PathBuf, Case)>> {
 
 fn run_case(dir: &Path, case: &Case, open_host: OpenHost<'_>) -> anyhow::Result<()> {
     let scratch = tempfile::tempdir()?;
-    let host = open_host(scratch.path())?;
+    let mut config = HostConfig::new(scratch.path());
+    let (interfaces, called) = mocks::application(&case.application);
+    config.embedder_interfaces = interfaces;
+    let host = open_host(config)?;
     let id = host.load_plugin(dir)?.id;
-    exercise(&host, &id, case).map_err(|problem| {
+    exercise(&host, &id, case, &called).map_err(|problem| {
         // What the plugin itself said (a traceback, a panic message) is for its author.
         let said: Vec<String> = host
             .plugin_log(&id)
@@ -329,7 +332,7 @@ fn deliver_message(host: &Host, id: &str, message: &MessageAction) -> anyhow::Re
 }
 
 /// The case's seeds, action and checks, on a host with the plugin loaded.
-fn exercise(host: &Host, id: &str, case: &Case) -> anyhow::Result<()> {
+fn exercise(host: &Host, id: &str, case: &Case, called: &mocks::Called) -> anyhow::Result<()> {
     if !case.settings.is_empty() {
         host.set_settings(id, case.settings.clone())?;
     }
@@ -340,8 +343,8 @@ fn exercise(host: &Host, id: &str, case: &Case) -> anyhow::Result<()> {
     let expect = &case.expect;
     expect.applies_to(case)?;
     let sent = match case.http.is_empty() && expect.sent.is_none() {
-        true => Sent::default(),
-        false => mock_server(host, &case.http)?,
+        true => mocks::Sent::default(),
+        false => mocks::mock_server(host, &case.http)?,
     };
     let mut published = host.subscribe_messages();
     if let Some(request) = &case.request {
@@ -394,6 +397,13 @@ fn exercise(host: &Host, id: &str, case: &Case) -> anyhow::Result<()> {
         let sent = sent.lock().map_err(|_| anyhow::anyhow!("the mock server failed"))?;
         anyhow::ensure!(sent.contains(wanted), "the plugin did not send `{wanted}`; it sent {sent:?}");
     }
+    let called = called.lock().map_err(|_| anyhow::anyhow!("the application mock failed"))?;
+    for wanted in expect.called.iter().flatten() {
+        let found = called.iter().any(|(function, arguments)| {
+            *function == wanted.function && wanted.arguments.as_ref().is_none_or(|wanted| wanted == arguments)
+        });
+        anyhow::ensure!(found, "the plugin did not call `{}` so; it called {called:?}", wanted.function);
+    }
     if let Some(wanted) = &expect.published {
         let mut own = Vec::new();
         while let Ok(message) = published.try_recv() {
@@ -420,57 +430,6 @@ fn exercise(host: &Host, id: &str, case: &Case) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// The requests the plugin sent to the case's mock server, as `METHOD URL`.
-type Sent = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
-
-/// Makes `exchanges` the host's answers to outbound requests (any other is
-/// refused), recording what the plugin sent.
-#[cfg(feature = "outbound-http")]
-fn mock_server(host: &Host, exchanges: &[MockedExchange]) -> anyhow::Result<Sent> {
-    use plinth_host::outbound::{OutboundAnswer, OutboundRequest};
-    let sent = Sent::default();
-    let answers: Vec<(String, String, OutboundAnswer)> = exchanges
-        .iter()
-        .map(|exchange| {
-            let (body, json) = match &exchange.body {
-                Value::String(text) => (text.clone().into_bytes(), false),
-                Value::Null => (Vec::new(), false),
-                other => (other.to_string().into_bytes(), true),
-            };
-            let mut headers: Vec<(String, String)> = exchange
-                .headers
-                .iter()
-                .map(|(name, value)| {
-                    (name.clone(), value.as_str().map_or_else(|| value.to_string(), str::to_string))
-                })
-                .collect();
-            if json && !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
-                headers.push(("content-type".into(), "application/json".into()));
-            }
-            let answer = OutboundAnswer { status: exchange.status, headers, body };
-            (exchange.method.to_ascii_uppercase(), exchange.url.clone(), answer)
-        })
-        .collect();
-    let record = sent.clone();
-    host.answer_outbound_with(Some(std::sync::Arc::new(move |request: &OutboundRequest| {
-        if let Ok(mut sent) = record.lock() {
-            sent.push(format!("{} {}", request.method, request.url));
-        }
-        let found = answers.iter().find(|(method, url, _)| *method == request.method && *url == request.url);
-        found.map(|(_, _, answer)| answer.clone())
-    })));
-    Ok(sent)
-}
-
-#[cfg(not(feature = "outbound-http"))]
-fn mock_server(_host: &Host, exchanges: &[MockedExchange]) -> anyhow::Result<Sent> {
-    anyhow::ensure!(
-        exchanges.is_empty(),
-        "this build of the harness has no outbound HTTP (its `outbound-http` feature), so a case's `http` cannot be served"
-    );
-    Ok(Sent::default())
 }
 
 fn check_route(host: &Host, id: &str, request: &RequestAction, expect: &Expect) -> anyhow::Result<()> {
