@@ -19,22 +19,19 @@ struct Guest {
     target: &'static str,
     file: &'static str,
     suffix: &'static str,
-    /// Built by a cargo of its own: its features (the SDK's `wit-0-3`)
-    /// would otherwise reach every guest built with it.
-    alone: bool,
 }
 
 const fn component(package: &'static str, folder: &'static str, file: &'static str) -> Guest {
-    Guest { package, folder, target: "wasm32-wasip2", file, suffix: "", alone: false }
+    Guest { package, folder, target: "wasm32-wasip2", file, suffix: "" }
 }
 
 const fn legacy(package: &'static str, folder: &'static str, file: &'static str) -> Guest {
-    Guest { package, folder, target: "wasm32-wasip1", file, suffix: "", alone: false }
+    Guest { package, folder, target: "wasm32-wasip1", file, suffix: "" }
 }
 
 /// A plugin built the migration guide's way: a core module for wasm32-wasip1.
 const fn core_module(package: &'static str, folder: &'static str, file: &'static str) -> Guest {
-    Guest { package, folder, target: "wasm32-wasip1", file, suffix: "_WASIP1", alone: false }
+    Guest { package, folder, target: "wasm32-wasip1", file, suffix: "_WASIP1" }
 }
 
 const GUESTS: &[Guest] = &[
@@ -46,15 +43,16 @@ const GUESTS: &[Guest] = &[
     component("embedder-import", "tests/guests/embedder-import", "embedder_import.wasm"),
     component("outbound-http", "tests/guests/outbound-http", "outbound_http.wasm"),
     component("v0-1-plugin", "tests/guests/v0-1-plugin", "v0_1_plugin.wasm"),
-    Guest { alone: true, ..component("v0-3-plugin", "tests/guests/v0-3-plugin", "v0_3_plugin.wasm") },
-    Guest { alone: true, ..component("daily-digest", "example-plugins/daily-digest", "daily_digest.wasm") },
+    component("v0-2-plugin", "tests/guests/v0-2-plugin", "v0_2_plugin.wasm"),
+    component("v0-3-plugin", "tests/guests/v0-3-plugin", "v0_3_plugin.wasm"),
+    component("daily-digest", "example-plugins/daily-digest", "daily_digest.wasm"),
     legacy("legacy-math", "example-plugins/legacy-math", "math.wasm"),
     legacy("legacy-probe", "tests/guests/legacy-probe", "legacy-probe.wasm"),
     core_module("character-stats", "example-plugins/character-stats", "character_stats.wasm"),
 ];
 
 /// The WIT version the Python and JavaScript examples build against.
-const NEWEST_WIT: &str = "0.2.0";
+const NEWEST_WIT: &str = "0.3.0";
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -208,15 +206,11 @@ fn build_javascript_guest(root: &Path, target_dir: &Path) -> Result<PathBuf, Str
     })
 }
 
-/// Builds every guest for `target`: those that may share features in one
-/// cargo, each `alone` one in a cargo of its own.
+/// Builds every guest for `target`, in one cargo.
 fn build_guests(root: &Path, target_dir: &Path, target: &str) {
-    let here = |guest: &&Guest| guest.target == target;
-    let together: Vec<&str> = GUESTS.iter().filter(here).filter(|g| !g.alone).map(|g| g.package).collect();
-    cargo_build(root, target_dir, target, &together);
-    for guest in GUESTS.iter().filter(here).filter(|g| g.alone) {
-        cargo_build(root, target_dir, target, &[guest.package]);
-    }
+    let packages: Vec<&str> =
+        GUESTS.iter().filter(|guest| guest.target == target).map(|g| g.package).collect();
+    cargo_build(root, target_dir, target, &packages);
 }
 
 /// One `cargo build --release` of `packages` for `target`.

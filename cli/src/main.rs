@@ -122,11 +122,6 @@ enum Command {
         /// The plinth-sdk folder a Rust project depends on (default: this Plinth's).
         #[arg(long)]
         sdk: Option<PathBuf>,
-        /// The plinth:plugin version to build against: the released one
-        /// (default), or 0.3.0, in development (entity writes, outbound
-        /// HTTP, jobs, messages; it may still change).
-        #[arg(long, value_parser = [plinth_host::capabilities::WIT_VERSION, plinth_host::capabilities::WIT_DEVELOPMENT])]
-        wit: Option<String>,
     },
     /// Run a plugin's test cases (the JSON files in its tests/ folder) against its built component.
     Test {
@@ -285,9 +280,7 @@ fn main() -> ExitCode {
                 data_dir,
             })
         }
-        Command::New { dir, lang, roles, sdk, wit } => {
-            commands::new::run(&dir, lang, &roles, sdk, wit.as_deref())
-        }
+        Command::New { dir, lang, roles, sdk } => commands::new::run(&dir, lang, &roles, sdk),
         Command::Test { dir } => commands::test_cases::run(&dir),
         Command::Build { dirs } => commands::build::run(&dirs),
         Command::Dev { dir, serve } => commands::dev::run(dir, serve),

@@ -41,9 +41,9 @@ fn inspect_prints_the_world_imports_exports_and_grant_gaps() {
     assert!(output.status.success());
     let text = stdout(&output);
     assert!(text.contains("world root"), "{text}");
-    assert!(text.contains("built against: plinth:plugin@0.2.0 (supported"), "{text}");
-    assert!(text.contains("export plinth:plugin/events@0.2.0;"), "{text}");
-    assert!(text.contains("plinth:plugin/storage@0.2.0: get, set, delete, list-keys"), "{text}");
+    assert!(text.contains("built against: plinth:plugin@0.3.0 (supported"), "{text}");
+    assert!(text.contains("export plinth:plugin/events@0.3.0;"), "{text}");
+    assert!(text.contains("plinth:plugin/storage@0.3.0: get, set, delete, list-keys"), "{text}");
     assert!(text.contains("used but not granted: none"), "{text}");
 
     // The probe imports everything; grant it one function and leave another unused.
@@ -62,7 +62,7 @@ fn inspect_prints_the_world_imports_exports_and_grant_gaps() {
 
     // A bare .wasm works too.
     let bare = plinth(&["inspect", guests::WORD_COUNT_WIDGET_WASM]);
-    assert!(stdout(&bare).contains("export plinth:plugin/field-widget@0.2.0;"), "{}", stdout(&bare));
+    assert!(stdout(&bare).contains("export plinth:plugin/field-widget@0.3.0;"), "{}", stdout(&bare));
 }
 
 #[test]

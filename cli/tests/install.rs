@@ -70,7 +70,7 @@ fn write_index(dir: &Path, name: &str, entries: &[Value]) {
 fn install_from_a_folder_a_package_and_an_index_with_consent() {
     let work = tempfile::tempdir().expect("temp dir");
     let entry = pack("audit-trail", work.path(), "audit.tgz", &[]);
-    assert_eq!(entry["wit"], "^0.2");
+    assert_eq!(entry["wit"], "^0.3");
     let data = work.path().join("data");
 
     // `plinth check` takes a package as it takes a folder.

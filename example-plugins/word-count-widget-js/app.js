@@ -6,7 +6,7 @@
 // A WIT `result` error is thrown as `{ tag, val }` (`tag` is the case of
 // plinth:plugin/types `error`); host calls that fail throw the same shape.
 
-import { get as settingGet } from 'plinth:plugin/settings@0.2.0';
+import { get as settingGet } from 'plinth:plugin/settings@0.3.0';
 
 const WIDGET = 'word-count';
 

@@ -1,10 +1,10 @@
 //! Raw bindings generated from the WIT by `wit-bindgen`: the newest released
-//! version, `wit/0.2.0/`, or with the `wit-0-3` feature the version in
-//! development, `wit/0.3.0/` (which may still change). Plugin authors use the
+//! version, `wit/0.3.0/`. Plugin authors use the
 //! wrappers in the rest of the crate; these stay hidden.
 //!
 //! The imports are generated once (world `imports`); each plugin role (world
-//! `entity-plugin`, `route-plugin`, `widget-plugin`) is generated separately and
+//! `entity-plugin`, `route-plugin`, `widget-plugin`, `job-plugin`,
+//! `message-plugin`) is generated separately and
 //! reuses them, so that a plugin exports only the roles it names in
 //! [`export!`](crate::export) and the host can discover them.
 
@@ -49,17 +49,6 @@ macro_rules! bindings {
     };
 }
 
-#[cfg(not(feature = "wit-0-3"))]
-bindings!(
-    "../wit/0.2.0",
-    "plinth:plugin/types@0.2.0",
-    "plinth:plugin/entities@0.2.0",
-    "plinth:plugin/storage@0.2.0",
-    "plinth:plugin/settings@0.2.0",
-    "plinth:plugin/logging@0.2.0"
-);
-
-#[cfg(feature = "wit-0-3")]
 bindings!(
     "../wit/0.3.0",
     "plinth:plugin/types@0.3.0",
@@ -71,7 +60,5 @@ bindings!(
 );
 
 // The roles 0.3.0 adds: scheduled jobs, and messages from other plugins.
-#[cfg(feature = "wit-0-3")]
 role_world!(job_plugin, "job-plugin");
-#[cfg(feature = "wit-0-3")]
 role_world!(message_plugin, "message-plugin");

@@ -26,9 +26,8 @@ pub fn entity_count(query: impl IntoQuery) -> Result<u64> {
 /// Creates an entity of `entity_type` whose data is `data` serialized (a
 /// JSON object), with a generated id: the entity as stored. Every plugin's
 /// `on_entity_created` hook runs for it afterwards, through the host's
-/// outbox. Grant: `entity_create`. Needs the SDK's `wit-0-3` feature
-/// (plinth:plugin 0.3.0, in development).
-#[cfg(feature = "wit-0-3")]
+/// outbox. Grant: `entity_create`. Since plinth:plugin
+/// 0.3.0.
 pub fn entity_create(entity_type: &str, data: &impl Serialize) -> Result<Entity> {
     let data = serde_json::to_string(data).map_err(|e| Error::InvalidInput(format!("entity data: {e}")))?;
     entities::create(entity_type, &data)
@@ -36,9 +35,8 @@ pub fn entity_create(entity_type: &str, data: &impl Serialize) -> Result<Entity>
 
 /// Replaces the data of entity `id` with `data` serialized (a JSON object):
 /// the entity as stored. Every plugin's `on_entity_updated` hook runs for it
-/// afterwards, through the host's outbox. Grant: `entity_update`. Needs the
-/// SDK's `wit-0-3` feature.
-#[cfg(feature = "wit-0-3")]
+/// afterwards, through the host's outbox. Grant: `entity_update`. Since
+/// plinth:plugin 0.3.0.
 pub fn entity_update(id: &str, data: &impl Serialize) -> Result<Entity> {
     let data = serde_json::to_string(data).map_err(|e| Error::InvalidInput(format!("entity data: {e}")))?;
     entities::update(id, &data)
@@ -46,9 +44,7 @@ pub fn entity_update(id: &str, data: &impl Serialize) -> Result<Entity> {
 
 /// Deletes one entity by id: true if it existed. Every plugin's
 /// `on_entity_deleted` hook runs for it afterwards, through the host's outbox.
-/// Grant: `entity_delete`. Needs the SDK's `wit-0-3` feature (plinth:plugin
-/// 0.3.0, in development).
-#[cfg(feature = "wit-0-3")]
+/// Grant: `entity_delete`. Since plinth:plugin 0.3.0.
 pub fn entity_delete(id: &str) -> Result<bool> {
     entities::delete(id)
 }
@@ -137,8 +133,7 @@ pub fn log(level: Level, message: &str) -> Result<()> {
 /// `plugin.json` lists in `capabilities.publishes`. Every plugin that
 /// subscribes to the topic gets it in `on_message` after this call, through
 /// the host's outbox, unless this call fails. Grant: `message_publish`.
-/// Needs the SDK's `wit-0-3` feature (plinth:plugin 0.3.0, in development).
-#[cfg(feature = "wit-0-3")]
+/// Since plinth:plugin 0.3.0.
 pub fn publish(topic: &str, payload: &impl Serialize) -> Result<()> {
     let payload =
         serde_json::to_string(payload).map_err(|e| Error::InvalidInput(format!("message payload: {e}")))?;

@@ -1,9 +1,10 @@
 //! # plinth-sdk: write Plinth plugins in Rust
 //!
 //! A Plinth plugin is a WebAssembly component that the Plinth host runs in a
-//! sandbox. It reacts to entity events, serves HTTP routes and renders field
-//! widgets, and reaches the application only through the [`host`] functions its
-//! `plugin.json` grants.
+//! sandbox. It reacts to entity events, serves HTTP routes, renders field
+//! widgets, runs scheduled jobs and hears other plugins' messages, and reaches
+//! the application only through the [`host`] functions its `plugin.json`
+//! grants.
 //!
 //! ```no_run
 //! use plinth_sdk::{export, host, Entity, EntityQuery, Error, Plugin, Request, Response, Router};
@@ -31,7 +32,8 @@
 //!     Ok(Response::json(200, &json!({ "entity_type": entity_type, "count": count })))
 //! }
 //!
-//! // Export the roles this plugin implements: any of `events`, `routes`, `widgets`.
+//! // Export the roles this plugin implements: any of `events`, `routes`, `widgets`,
+//! // `jobs`, `subscriber`.
 //! export!(CharacterStats: events, routes);
 //! ```
 //!
@@ -52,7 +54,6 @@ mod router;
 
 pub use bindings::plinth::plugin::entities::{EntityQuery, FieldFilter};
 pub use bindings::plinth::plugin::logging::Level;
-#[cfg(feature = "wit-0-3")]
 pub use bindings::plinth::plugin::types::Message;
 pub use bindings::plinth::plugin::types::{Entity, Error};
 pub use bindings::widget_plugin::exports::plinth::plugin::field_widget::{FieldContext, Widget};
@@ -91,7 +92,7 @@ impl Entity {
 /// Exports a type implementing [`Plugin`] as this component's plugin.
 ///
 /// `export!(MyPlugin: events, routes, widgets)` exports the roles named (any
-/// non-empty subset; with the `wit-0-3` feature also `jobs` and `subscriber`);
+/// non-empty subset of these and `jobs`, `subscriber`);
 /// `export!(MyPlugin)` exports the first three. Use it once, at the
 /// crate root.
 #[macro_export]
@@ -138,7 +139,7 @@ macro_rules! __export_role {
         compile_error!(concat!(
             "unknown plugin role `",
             stringify!($other),
-            "`: use events, routes, widgets or (with the `wit-0-3` feature) jobs and subscriber"
+            "`: use events, routes, widgets, jobs or subscriber"
         ));
     };
 }

@@ -50,17 +50,15 @@ pub trait Plugin: 'static {
     }
 
     /// Runs the job `plugin.json` declares as `job_id` (role `jobs`: the
-    /// SDK's `wit-0-3` feature). The host calls it once per due run, on
+    /// plinth:plugin 0.3.0). The host calls it once per due run, on
     /// one node of all that share the database.
-    #[cfg(feature = "wit-0-3")]
     fn run_job(job_id: &str) -> Result<()> {
         Err(Error::NotFound(format!("this plugin has no job `{job_id}`")))
     }
 
     /// A message on a topic `plugin.json` subscribes to
-    /// (`capabilities.subscribes`; role `subscriber`: the SDK's `wit-0-3`
-    /// feature). Its storage writes take effect once per message.
-    #[cfg(feature = "wit-0-3")]
+    /// (`capabilities.subscribes`; role `subscriber`, since plinth:plugin
+    /// 0.3.0). Its storage writes take effect once per message.
     fn on_message(_message: crate::Message) -> Result<()> {
         Ok(())
     }
@@ -88,14 +86,12 @@ impl<P: Plugin> events::Guest for Exports<P> {
     }
 }
 
-#[cfg(feature = "wit-0-3")]
 impl<P: Plugin> crate::bindings::job_plugin::exports::plinth::plugin::jobs::Guest for Exports<P> {
     fn run_job(job: String) -> Result<()> {
         P::run_job(&job)
     }
 }
 
-#[cfg(feature = "wit-0-3")]
 impl<P: Plugin> crate::bindings::message_plugin::exports::plinth::plugin::subscriber::Guest for Exports<P> {
     fn on_message(message: crate::Message) -> Result<()> {
         P::on_message(message)

@@ -10,7 +10,7 @@
 
 #![allow(missing_docs, clippy::all)]
 
-/// `plinth:plugin@0.3.0`, in development (`wit/0.3.0/`): the newest.
+/// `plinth:plugin@0.3.0` (`wit/0.3.0/`): the newest.
 pub mod v0_3 {
     wasmtime::component::bindgen!({
         path: "../wit/0.3.0",

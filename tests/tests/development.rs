@@ -1,4 +1,4 @@
-//! `plinth:plugin@0.3.0`, the version in development, beside the released
+//! `plinth:plugin@0.3.0`, the newest version, beside the older
 //! ones: a plugin built against it creates, updates and deletes entities
 //! (`entities.create`, `update`, `delete`, each with its grant, narrowed to
 //! entity types by the manifest), checked by the field configurations, and

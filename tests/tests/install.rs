@@ -62,7 +62,7 @@ fn consent_is_asked_for_new_plugins_and_for_updates_that_ask_for_more() {
     assert_eq!(install.state, InstallState::Pending);
     assert_eq!(install.request.host_functions, GRANTS[..5]);
     assert_eq!(install.request.exports, ["events", "routes"]);
-    assert_eq!(install.request.wit_version, "0.2.0");
+    assert_eq!(install.request.wit_version, "0.3.0");
     assert_eq!(install.sha256, package::sha256_hex(&v1));
     assert!(host.plugin("character-stats").is_none(), "nothing runs before approval");
     host.approve_install("character-stats").expect("approve");

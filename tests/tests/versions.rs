@@ -1,10 +1,10 @@
-//! WIT versions: a component built against the frozen `plinth:plugin@0.1.0`
-//! and one built against 0.2.0 run side by side in one host; 0.2.0's
+//! WIT versions: components built against the frozen `plinth:plugin@0.1.0`
+//! and 0.2.0 run side by side with the newest in one host; 0.2.0's
 //! `storage.increment` is atomic and granted like every host function; a
 //! component naming a version the host does not know is refused.
 
 use plinth_host::{LoadError, LogLevel, LogSource, Method, RouteRequest};
-use plinth_tests::guests::{PROBE_PLUGIN_WASM, V0_1_PLUGIN_WASM};
+use plinth_tests::guests::{PROBE_PLUGIN_WASM, V0_1_PLUGIN_WASM, V0_2_PLUGIN_WASM};
 use plinth_tests::{PluginDir, call_json, fresh_host, get_json};
 use serde_json::json;
 
@@ -19,12 +19,25 @@ fn probe(grants: &[&str]) -> PluginDir {
 }
 
 #[test]
-fn a_0_1_0_and_a_0_2_0_component_run_side_by_side() {
+fn a_0_1_0_a_0_2_0_and_a_0_3_0_component_run_side_by_side() {
     let (_data, host) = fresh_host();
-    let (old, new) = (old_plugin(), probe(&["storage_get", "storage_set", "storage_increment"]));
+    let (old, new) = (
+        old_plugin(),
+        PluginDir::new(
+            "v02",
+            V0_2_PLUGIN_WASM,
+            &["storage_get", "storage_increment", "entity_list", "log"],
+            json!({}),
+        ),
+    );
+    let newest = probe(&["storage_get", "storage_set", "storage_increment"]);
     let old_info = host.load_plugin(old.path()).expect("the 0.1.0 component loads");
     let new_info = host.load_plugin(new.path()).expect("the 0.2.0 component loads");
-    assert_eq!((old_info.wit_version, new_info.wit_version), ("0.1.0", "0.2.0"));
+    let newest_info = host.load_plugin(newest.path()).expect("the 0.3.0 component loads");
+    assert_eq!(
+        (old_info.wit_version, new_info.wit_version, newest_info.wit_version),
+        ("0.1.0", "0.2.0", "0.3.0")
+    );
     assert_eq!(old_info.exports, ["events", "routes"]);
 
     // Its hook (0.1.0 events export, 0.1.0 storage imports) runs on every write.
@@ -43,15 +56,27 @@ fn a_0_1_0_and_a_0_2_0_component_run_side_by_side() {
             && r.message == "summary asked"),
         "{log:?}"
     );
-    // The 0.2.0 component, in the same host, uses what 0.2.0 added.
-    let (status, body) = call_json(&host, "probe", RouteRequest::new(Method::Post, "/increment/n?by=5"));
+    // The 0.2.0 component, in the same host, uses what 0.2.0 added, as the newest does.
+    let (status, body) = call_json(&host, "v02", RouteRequest::new(Method::Post, "/increment/n?by=5"));
     assert_eq!((status, body), (200, json!({ "ok": 5 })));
+    let (status, body) = call_json(&host, "probe", RouteRequest::new(Method::Post, "/increment/n?by=2"));
+    assert_eq!((status, body), (200, json!({ "ok": 2 })));
+    assert_eq!(get_json(&host, "v02", "/count/character"), (200, json!({ "ok": 3 })), "0.2.0's entities");
+    assert!(
+        host.plugin_log("v02").iter().any(|r| r.message == "counted by the 0.2.0 plugin"),
+        "0.2.0's logging"
+    );
     // Storage stays private per plugin across versions: each sees only its own key.
     assert_eq!(host.storage_get("old", "created").expect("read").as_deref(), Some(&b"3"[..]));
-    assert_eq!(host.storage_get("probe", "n").expect("read").as_deref(), Some(&b"5"[..]));
+    assert_eq!(host.storage_get("v02", "n").expect("read").as_deref(), Some(&b"5"[..]));
     assert_eq!(host.storage_get("old", "n").expect("read"), None);
-    let (_, from_probe) = get_json(&host, "probe", "/storage/created");
-    assert_eq!(from_probe, json!({ "ok": null }), "the 0.2.0 plugin cannot read the 0.1.0 plugin's key");
+    let (_, from_v02) = get_json(&host, "v02", "/storage/created");
+    assert_eq!(from_v02, json!({ "ok": null }), "the 0.2.0 plugin cannot read the 0.1.0 plugin's key");
+    assert_eq!(
+        get_json(&host, "v02", "/storage/n").1,
+        json!({ "ok": "5" }),
+        "its own `n`, not the 0.3.0 one's"
+    );
 }
 
 #[test]
@@ -141,7 +166,7 @@ fn a_component_built_against_an_unknown_version_is_refused_naming_the_known_ones
         "{error:?}"
     );
     let text = error.to_string();
-    for expected in ["plugin `future`", "plinth:plugin@0.9.0", "0.1.0, 0.2.0", "wit/0.2.0"] {
+    for expected in ["plugin `future`", "plinth:plugin@0.9.0", "0.1.0, 0.2.0, 0.3.0", "wit/0.3.0"] {
         assert!(text.contains(expected), "{expected:?} missing from: {text}");
     }
 }

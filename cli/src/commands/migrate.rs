@@ -60,7 +60,7 @@ pub fn run(dir: &Path, lang: MigrateLang, out: Option<PathBuf>) -> anyhow::Resul
             }
             files.push(("backend/app.py".into(), app_py(&sources)));
             files.push(("backend/plinth_plugin.py".into(), super::new::PLINTH_PLUGIN.into()));
-            files.extend(super::new::wit_files(plinth_host::capabilities::WIT_VERSION));
+            files.extend(super::new::wit_files());
             (
                 "app.wasm".to_string(),
                 "componentize-py -d wit -w hooks-and-routes componentize -p backend app -o app.wasm"

@@ -1,4 +1,4 @@
-//! Example plugin for `plinth:plugin@0.3.0` (in development): a scheduled
+//! Example plugin for `plinth:plugin@0.3.0`: a scheduled
 //! job (`digest`, every morning at six, UTC) that counts the notes, fetches
 //! a one-line summary from the API its `summary_url` setting names (a host
 //! its manifest grants), writes the result as a `digest` entity, and tells

@@ -1,5 +1,5 @@
 //! `plinth:plugin/entities`: plugins read the application's entities with the
-//! `entity_read` and `entity_list` grants and, from 0.3.0 (in development),
+//! `entity_read` and `entity_list` grants and, from 0.3.0,
 //! create, update and delete them with `entity_create`, `entity_update` and
 //! `entity_delete` (each narrowed to entity types by the manifest's
 //! `capabilities.entity_types`): through the host's own `Entities` part, so

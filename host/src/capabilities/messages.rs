@@ -1,4 +1,4 @@
-//! `plinth:plugin/messages` (0.3.0, in development): a plugin publishes a
+//! `plinth:plugin/messages` (since 0.3.0): a plugin publishes a
 //! JSON payload on a topic its manifest lists (`capabilities.publishes`,
 //! grant `message_publish`) for the plugins that subscribe to it.
 //!

@@ -45,7 +45,7 @@ use wasmtime::component::{HasData, Linker};
 /// so `include_str!` paths can use it too.
 macro_rules! released_wit {
     () => {
-        "0.2.0"
+        "0.3.0"
     };
 }
 
@@ -55,32 +55,10 @@ pub const WIT_VERSION: &str = released_wit!();
 
 /// The files of the newest released version (`wit/{WIT_VERSION}/`), by
 /// name: what `plinth new` vendors into Python and JavaScript projects.
-pub const WIT_FILES: [(&str, &str); 9] = {
+pub const WIT_FILES: [(&str, &str); 12] = {
     macro_rules! file {
         ($name:literal) => {
             ($name, include_str!(concat!("../../../wit/", released_wit!(), "/", $name)))
-        };
-    }
-    [
-        file!("types.wit"),
-        file!("entities.wit"),
-        file!("storage.wit"),
-        file!("settings.wit"),
-        file!("logging.wit"),
-        file!("events.wit"),
-        file!("routes.wit"),
-        file!("field-widget.wit"),
-        file!("worlds.wit"),
-    ]
-};
-
-/// The files of the version in development (`wit/{WIT_DEVELOPMENT}/`), by
-/// name: what `plinth new --wit 0.3.0` vendors into Python and JavaScript
-/// projects.
-pub const WIT_DEVELOPMENT_FILES: [(&str, &str); 12] = {
-    macro_rules! file {
-        ($name:literal) => {
-            ($name, include_str!(concat!("../../../wit/0.3.0/", $name)))
         };
     }
     [
@@ -99,14 +77,11 @@ pub const WIT_DEVELOPMENT_FILES: [(&str, &str); 12] = {
     ]
 };
 
-/// The version in development, newest of all: linked and implemented
-/// natively (`bindings::latest`), not frozen, so it may still change. The
-/// SDK builds against it only with its `wit-0-3` feature.
-pub const WIT_DEVELOPMENT: &str = "0.3.0";
-
 /// Every version of `plinth:plugin` the host links at once, oldest first: a
 /// component built against any of them loads (see `docs/versioning.md`).
-pub const WIT_VERSIONS: &[&str] = &["0.1.0", WIT_VERSION, WIT_DEVELOPMENT];
+/// The newest is implemented natively (`bindings::latest`); the others
+/// forward to it (`v0_1`, `v0_2`).
+pub const WIT_VERSIONS: &[&str] = &["0.1.0", "0.2.0", WIT_VERSION];
 
 /// The version of `plinth:plugin` an import or export names
 /// (`plinth:plugin/storage@0.1.0` → `0.1.0`, `unversioned` without one);
@@ -308,9 +283,9 @@ mod tests {
         let frozen = [
             ("0.1.0", "30033e510a6195dbe5ee4a69c3f2b2ce11d982d7fe6a4230b7e69b8662d6156b"),
             ("0.2.0", "759975f3c8dbe94b8ebfe0985d87bc2e9a60e2ac557e1bd83188b39f6a50e9b7"),
+            ("0.3.0", "5281adb07d7a380fe153206bd53ec178d74be94456909f30fe56bff62ffbbc4f"),
         ];
-        let released: Vec<&str> = WIT_VERSIONS.iter().copied().filter(|v| *v != WIT_DEVELOPMENT).collect();
-        assert_eq!(frozen.map(|(v, _)| v).to_vec(), released, "every released version is frozen here");
+        assert_eq!(frozen.map(|(v, _)| v).to_vec(), WIT_VERSIONS, "every supported version is frozen here");
         for (version, digest) in frozen {
             assert_eq!(
                 wit_digest(version),
@@ -324,17 +299,13 @@ mod tests {
     #[test]
     fn the_vendored_wit_files_are_the_whole_folder() {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-        for (version, files) in [(WIT_VERSION, &WIT_FILES[..]), (WIT_DEVELOPMENT, &WIT_DEVELOPMENT_FILES[..])]
-        {
-            let mut listed: Vec<&str> = files.iter().map(|(name, _)| *name).collect();
-            listed.sort_unstable();
-            let folder = std::fs::read_dir(format!("{root}/wit/{version}")).expect("WIT folder");
-            let mut present: Vec<String> = folder
-                .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
-                .collect();
-            present.sort_unstable();
-            assert_eq!(listed, present, "wit/{version}/");
-        }
+        let mut listed: Vec<&str> = WIT_FILES.iter().map(|(name, _)| *name).collect();
+        listed.sort_unstable();
+        let folder = std::fs::read_dir(format!("{root}/wit/{WIT_VERSION}")).expect("WIT folder");
+        let mut present: Vec<String> =
+            folder.map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned()).collect();
+        present.sort_unstable();
+        assert_eq!(listed, present, "wit/{WIT_VERSION}/");
     }
 
     /// The table is the one source of truth for the newest version; its WIT
@@ -346,17 +317,9 @@ mod tests {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
         let sdk = std::fs::read_to_string(format!("{root}/guest-sdk/src/bindings.rs")).expect("SDK bindings");
         for interface in INTERFACES {
-            for version in [WIT_VERSION, WIT_DEVELOPMENT] {
-                let mapped = format!("\"plinth:plugin/{}@{version}\"", interface.name);
-                let exists =
-                    std::path::Path::new(&format!("{root}/wit/{version}/{}.wit", interface.name)).exists();
-                assert_eq!(
-                    sdk.contains(&mapped),
-                    exists,
-                    "guest-sdk/src/bindings.rs maps {mapped} iff it exists"
-                );
-            }
-            let wit = std::fs::read_to_string(format!("{root}/wit/{WIT_DEVELOPMENT}/{}.wit", interface.name))
+            let mapped = format!("\"plinth:plugin/{}@{WIT_VERSION}\"", interface.name);
+            assert!(sdk.contains(&mapped), "guest-sdk/src/bindings.rs lacks {mapped}");
+            let wit = std::fs::read_to_string(format!("{root}/wit/{WIT_VERSION}/{}.wit", interface.name))
                 .expect("WIT file");
             assert!(wit.contains(&format!("interface {} {{", interface.name)));
             assert_eq!(

@@ -50,11 +50,11 @@ host_functions! {
         EntityRead = "entity_read",
         /// `entities.find` and `entities.count`
         EntityList = "entity_list",
-        /// `entities.create` (since 0.3.0, in development)
+        /// `entities.create` (since 0.3.0)
         EntityCreate = "entity_create",
-        /// `entities.update` (since 0.3.0, in development)
+        /// `entities.update` (since 0.3.0)
         EntityUpdate = "entity_update",
-        /// `entities.delete` (since 0.3.0, in development)
+        /// `entities.delete` (since 0.3.0)
         EntityDelete = "entity_delete",
         /// `storage.get`
         StorageGet = "storage_get",
@@ -71,7 +71,7 @@ host_functions! {
         /// `logging.log`
         Log = "log",
         /// `messages.publish`, on the topics in `capabilities.publishes`
-        /// (since 0.3.0, in development)
+        /// (since 0.3.0)
         MessagePublish = "message_publish",
     }
     interfaces {

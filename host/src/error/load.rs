@@ -244,7 +244,7 @@ impl LoadError {
 }
 
 /// The host interfaces, as an error text lists them
-/// (`plinth:plugin/{entities,…}@{0.1.0,0.2.0}`).
+/// (`plinth:plugin/{entities,…}@{0.1.0,0.2.0,0.3.0}`).
 fn provided_imports() -> String {
     use crate::capabilities::{INTERFACES, WIT_VERSIONS};
     let names: Vec<&str> = INTERFACES.iter().map(|i| i.name).filter(|name| *name != "types").collect();

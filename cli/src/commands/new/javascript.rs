@@ -71,8 +71,8 @@ export const fieldWidget = {
 "#,
         );
     }
-    if super::is_development(project.wit) && roles.world() == "plugin" {
-        // The development version's `plugin` world exports these too.
+    if roles.world() == "plugin" {
+        // The `plugin` world (since 0.3.0) exports these too.
         app.push_str(
             r#"
 export const jobs = {

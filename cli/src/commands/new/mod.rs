@@ -1,4 +1,4 @@
-//! `plinth new NAME --lang rust|python|js [--roles events,routes,widgets] [--wit 0.3.0]`:
+//! `plinth new NAME --lang rust|python|js [--roles events,routes,widgets]`:
 //! writes a plugin project that builds (`plinth build`) and passes its own
 //! test cases (`plinth test`) with no edit: `plugin.json` with a `build`
 //! section and no grant beyond what the stubs use, the role stubs, a widget
@@ -108,34 +108,16 @@ pub(crate) fn sdk_path() -> String {
     PathBuf::from(SDK).canonicalize().unwrap_or_else(|_| PathBuf::from(SDK)).display().to_string()
 }
 
-/// The WIT files a Python or JavaScript project on `version` vendors, by
-/// path in the project: the host's copy of that version's folder.
-pub(crate) fn wit_files(version: &str) -> Vec<(String, String)> {
-    let files: &[(&str, &str)] = match version {
-        plinth_host::capabilities::WIT_DEVELOPMENT => &plinth_host::capabilities::WIT_DEVELOPMENT_FILES,
-        _ => &plinth_host::capabilities::WIT_FILES,
-    };
+/// The WIT files a Python or JavaScript project vendors, by path in the
+/// project: the host's copy of the newest released version's folder.
+pub(crate) fn wit_files() -> Vec<(String, String)> {
+    let files = plinth_host::capabilities::WIT_FILES;
     files.iter().map(|(name, text)| (format!("wit/{name}"), text.to_string())).collect()
 }
 
-/// Whether `version` is the one in development, whose `plugin` world also
-/// exports `jobs` and `subscriber`.
-pub(crate) fn is_development(version: &str) -> bool {
-    version == plinth_host::capabilities::WIT_DEVELOPMENT
-}
-
 /// Writes the project into `dir` (the folder name is the plugin's id).
-pub fn run(
-    dir: &Path,
-    lang: Lang,
-    roles: &str,
-    sdk: Option<PathBuf>,
-    wit: Option<&str>,
-) -> anyhow::Result<bool> {
-    let wit = match wit {
-        Some(version) if is_development(version) => plinth_host::capabilities::WIT_DEVELOPMENT,
-        _ => plinth_host::capabilities::WIT_VERSION,
-    };
+pub fn run(dir: &Path, lang: Lang, roles: &str, sdk: Option<PathBuf>) -> anyhow::Result<bool> {
+    let wit = plinth_host::capabilities::WIT_VERSION;
     let id = dir.file_name().and_then(|name| name.to_str()).unwrap_or_default().to_string();
     let valid_id = !id.is_empty()
         && id.len() <= 64
@@ -174,7 +156,7 @@ pub fn run(
         files.push(("ui/widget.html".into(), include_str!("widget.html").into()));
     }
     if !matches!(lang, Lang::Rust) {
-        files.extend(wit_files(wit));
+        files.extend(wit_files());
     }
     for (path, text) in &files {
         let path = dir.join(path);

@@ -83,8 +83,8 @@ class FieldWidget(exports.FieldWidget):
 "#,
         );
     }
-    if super::is_development(project.wit) && roles.world() == "plugin" {
-        // The development version's `plugin` world exports these too.
+    if roles.world() == "plugin" {
+        // The `plugin` world (since 0.3.0) exports these too.
         if !roles.widgets {
             app.push_str("from wit_world import exports\n");
         }

@@ -16,7 +16,7 @@ publish = false
 crate-type = ["cdylib"]
 
 [dependencies]
-plinth-sdk = {{ path = {sdk}{features} }}
+plinth-sdk = {{ path = {sdk} }}
 serde_json = "1"
 
 # A project of its own, even inside another workspace.
@@ -25,8 +25,6 @@ serde_json = "1"
         id = project.id,
         // A JSON string is a valid TOML basic string: quotes and backslashes escaped.
         sdk = serde_json::to_string(&project.sdk.display().to_string()).unwrap_or_default(),
-        // The version in development is the SDK's `wit-0-3` feature.
-        features = if super::is_development(project.wit) { r#", features = ["wit-0-3"]"# } else { "" },
     );
     Sources {
         files: vec![

@@ -1,4 +1,4 @@
-//! Test guest for `plinth:plugin@0.3.0`, the version in development: it
+//! Test guest for `plinth:plugin@0.3.0`, the newest version: it
 //! writes entities.
 //! - `DELETE /entity/{id}` deletes one and answers whether it existed;
 //!   `POST /entity/{type}` creates one with the request body as its data
