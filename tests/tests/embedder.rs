@@ -228,7 +228,7 @@ fn interfaces_that_would_shadow_plinth_or_each_other_are_refused() {
 /// each answers with the JSON the case gives, converted to the function's
 /// WIT type, and `expect.called` checks what the plugin asked of them. An
 /// answer that does not fit the type fails the call as the application's
-/// fault, and a call the case did not expect fails the case.
+/// fault, and a call the case did not expect fails the case; on both engines.
 #[test]
 fn test_cases_mock_the_applications_functions() {
     let plugin = PluginDir::new(
@@ -247,8 +247,12 @@ fn test_cases_mock_the_applications_functions() {
     let run = |cases: Value| {
         std::fs::create_dir_all(plugin.path().join("tests")).expect("tests folder");
         std::fs::write(plugin.path().join("tests/cases.json"), cases.to_string()).expect("cases");
-        let open = |config: HostConfig| Ok(Host::with_config(config)?);
-        plinth_test::cases::run(plugin.path(), &open).expect("run the cases")
+        let passed = [EngineKind::Native, EngineKind::Pulley].map(|engine| {
+            let open = move |config: HostConfig| Ok(Host::with_config(HostConfig { engine, ..config })?);
+            plinth_test::cases::run(plugin.path(), &open).expect("run the cases")
+        });
+        assert_eq!(passed[0], passed[1], "the same outcome on both engines");
+        passed[0]
     };
     let show = "acme:desktop/notify@1.0.0#show";
     assert!(run(json!([

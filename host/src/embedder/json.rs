@@ -18,6 +18,7 @@
 //! Resources, futures, streams and maps have no JSON form here.
 
 use serde_json::{Map, Value, json};
+use wasmtime::component::types::ComponentFunc;
 use wasmtime::component::{Type, Val};
 
 /// `json` as a value of `ty`, or why it does not fit.
@@ -116,6 +117,25 @@ pub(crate) fn value_of(json: &Value, ty: &Type) -> Result<Val, String> {
         }
         _ => return Err(format!("a {} has no JSON form", type_name(ty))),
     })
+}
+
+/// Puts a function's JSON `answer` in its `results`: the value itself for
+/// one result, an array of them for several, nothing for none.
+pub(crate) fn fill_results(answer: Value, ty: &ComponentFunc, results: &mut [Val]) -> wasmtime::Result<()> {
+    let types: Vec<Type> = ty.results().collect();
+    let answers = match types.len() {
+        0 => Vec::new(),
+        1 => vec![answer],
+        n => match answer {
+            Value::Array(items) if items.len() == n => items,
+            other => wasmtime::bail!("answered {other}, not an array of its {n} results"),
+        },
+    };
+    for ((slot, ty), answer) in results.iter_mut().zip(&types).zip(&answers) {
+        *slot = value_of(answer, ty)
+            .map_err(|problem| wasmtime::format_err!("its answer does not fit: {problem}"))?;
+    }
+    Ok(())
 }
 
 /// A variant's or result's case name and payload: `{"case": payload}`, or `"case"`.

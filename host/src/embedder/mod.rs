@@ -20,7 +20,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use wasmtime::StoreContextMut;
 use wasmtime::component::types::ComponentFunc;
-use wasmtime::component::{ComponentNamedList, Lift, Linker, Lower, Type, Val};
+use wasmtime::component::{ComponentNamedList, Lift, Linker, Lower, Val};
 
 /// Defines one function in the interface's linker instance.
 type Define = dyn Fn(&mut wasmtime::component::LinkerInstance<'_, InvocationState>, &Arc<Names>) -> wasmtime::Result<()>
@@ -162,21 +162,7 @@ impl EmbedderInterface {
                       results: &mut [Val]| {
                     run_granted(store.data(), &names, &bare, |call| {
                         let answer = function(call, params.iter().map(json::json_of).collect())?;
-                        let types: Vec<Type> = ty.results().collect();
-                        let answers = match types.len() {
-                            0 => Vec::new(),
-                            1 => vec![answer],
-                            n => match answer {
-                                Value::Array(items) if items.len() == n => items,
-                                other => wasmtime::bail!("answered {other}, not an array of its {n} results"),
-                            },
-                        };
-                        for ((slot, ty), answer) in results.iter_mut().zip(&types).zip(&answers) {
-                            *slot = json::value_of(answer, ty).map_err(|problem| {
-                                wasmtime::format_err!("its answer does not fit: {problem}")
-                            })?;
-                        }
-                        Ok(())
+                        json::fill_results(answer, &ty, results)
                     })
                 },
             )

@@ -371,9 +371,11 @@ impl<R: Send> Invocation<'_, R> {
                             // Their deliveries are due now.
                             invoker.backend.outbox.wake_ups().notify_one();
                         }
-                        for change in &changes.messages {
-                            // Having no listener is fine.
-                            let _ = invoker.message_feed.send(change.message.clone());
+                        // Copied for listeners only: a call may publish 6 MiB.
+                        if invoker.message_feed.receiver_count() > 0 {
+                            for change in &changes.messages {
+                                let _ = invoker.message_feed.send(change.message.clone());
+                            }
                         }
                         if let (Some((_, delivery)), Some(mark)) = (hook, changes.delivery) {
                             // Always empty before: a call commits at most once.
