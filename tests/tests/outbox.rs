@@ -3,11 +3,15 @@
 //! host opens the database again, exactly once; and a hook put back because
 //! its plugin was busy is delivered later.
 
-use plinth_host::store::{Backend, NewDeliveries};
+use plinth_host::store::{
+    Backend, CommitError, KvChanges, NewDeliveries, PluginCommit, PluginKv, StoreError, Usage, Versioned,
+};
 use plinth_host::{Entity, Host, HostConfig};
 use plinth_tests::guests::PROBE_PLUGIN_WASM;
 use plinth_tests::{PluginDir, copy_example, shared_compile_cache};
 use serde_json::json;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 fn host_on(data: &std::path::Path) -> Host {
@@ -168,4 +172,216 @@ fn a_hook_longer_than_its_lease_keeps_its_delivery() {
     assert_eq!(writer.pending_deliveries().expect("pending"), 0);
     let seen = writer.storage_get("probe", &format!("seen/{}", write.entity.id)).expect("storage");
     assert_eq!(seen.as_deref(), Some(&b"note"[..]));
+}
+
+/// SQLite's storage, counting how commits arrive: alone, or together (and
+/// which plugins' in each group). When `interfere_with` names a plugin, the
+/// first group of two or more that holds it is preceded by a commit that
+/// moves that plugin's `next` counter, as another call committing in
+/// between would.
+struct CountingKv {
+    inner: Arc<dyn PluginKv>,
+    alone: AtomicUsize,
+    groups: Mutex<Vec<Vec<String>>>,
+    interfere_with: Option<&'static str>,
+    interfered: AtomicBool,
+    /// Fail the first group of two or more as a whole, as a transaction
+    /// that could not begin would, committing nothing.
+    fail_a_group: AtomicBool,
+}
+
+impl PluginKv for CountingKv {
+    fn reads_in_place(&self) -> bool {
+        self.inner.reads_in_place()
+    }
+    fn get(&self, plugin: &str, key: &str) -> Result<Option<Versioned>, StoreError> {
+        self.inner.get(plugin, key)
+    }
+    fn list_keys(&self, plugin: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.list_keys(plugin, prefix)
+    }
+    fn usage(&self, plugin: &str) -> Result<Usage, StoreError> {
+        self.inner.usage(plugin)
+    }
+    fn commit(&self, plugin: &str, changes: &KvChanges, quota: Usage) -> Result<(), CommitError> {
+        self.alone.fetch_add(1, Ordering::SeqCst);
+        self.inner.commit(plugin, changes, quota)
+    }
+    fn commit_together(&self, commits: &[PluginCommit<'_>]) -> Vec<Result<(), CommitError>> {
+        let plugins: Vec<String> = commits.iter().map(|commit| commit.plugin.to_string()).collect();
+        if plugins.len() > 1 && self.fail_a_group.swap(false, Ordering::SeqCst) {
+            self.groups.lock().expect("groups").push(plugins);
+            let failed = StoreError::Failed {
+                operation: "committing plugin storage",
+                message: "disk I/O error".into(),
+            };
+            return commits.iter().map(|_| Err(CommitError::Store(failed.clone()))).collect();
+        }
+        if let Some(plugin) = self.interfere_with
+            && plugins.len() > 1
+            && plugins.iter().any(|name| name == plugin)
+            && !self.interfered.swap(true, Ordering::SeqCst)
+        {
+            let mut moved = KvChanges::default();
+            moved.writes.insert("next".into(), Some(b"100".to_vec()));
+            let roomy = Usage { bytes: 1 << 20, keys: 1000 };
+            self.inner.commit(plugin, &moved, roomy).expect("the other call's commit");
+        }
+        self.groups.lock().expect("groups").push(plugins);
+        self.inner.commit_together(commits)
+    }
+    fn commits_together(&self) -> bool {
+        self.inner.commits_together()
+    }
+    fn commits_entity_writes(&self) -> bool {
+        self.inner.commits_entity_writes()
+    }
+    fn commits_messages(&self) -> bool {
+        self.inner.commits_messages()
+    }
+}
+
+impl CountingKv {
+    /// The groups committed so far, and the commits made alone.
+    fn counts(&self) -> (Vec<Vec<String>>, usize) {
+        (self.groups.lock().expect("groups").clone(), self.alone.load(Ordering::SeqCst))
+    }
+}
+
+/// A host on SQLite whose plugin storage counts its commits.
+fn counting_host(
+    data: &std::path::Path,
+    interfere_with: Option<&'static str>,
+    fail_a_group: bool,
+) -> (Host, Arc<CountingKv>) {
+    std::fs::create_dir_all(data).expect("data dir");
+    let mut backend = Backend::sqlite(data).expect("database");
+    let kv = Arc::new(CountingKv {
+        inner: backend.kv.clone(),
+        alone: AtomicUsize::new(0),
+        groups: Mutex::default(),
+        interfere_with,
+        interfered: AtomicBool::new(false),
+        fail_a_group: AtomicBool::new(fail_a_group),
+    });
+    backend.kv = kv.clone();
+    let config = HostConfig {
+        compile_cache_dir: Some(shared_compile_cache()),
+        backend: Some(backend),
+        ..HostConfig::new(data)
+    };
+    (Host::with_config(config).expect("open host"), kv)
+}
+
+/// Writes that gather their hooks' commits only while each hook is quick
+/// (2 ms): on a loaded machine a write may find one slow and commit some
+/// alone, so a test makes up to this many writes to see one gathered whole.
+const WRITES_TRIED: usize = 5;
+
+/// The quick hooks of one write commit together: five plugins' hooks each
+/// store what they saw, and a write's five commits reach the database as one
+/// group (one SQLite transaction, a savepoint each), none alone.
+#[test]
+fn the_quick_hooks_of_one_write_commit_together() {
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let (host, kv) = counting_host(&scratch.path().join("data"), None, false);
+    let plugins: Vec<PluginDir> = (0..5)
+        .map(|i| PluginDir::new(&format!("probe-{i}"), PROBE_PLUGIN_WASM, &["storage_set"], json!({})))
+        .collect();
+    for plugin in &plugins {
+        host.load_plugin(plugin.path()).expect("load probe");
+    }
+    let mut gathered_whole = false;
+    for _ in 0..WRITES_TRIED {
+        let (groups_before, alone_before) = kv.counts();
+        let write = host.create_entity("note", json!({})).expect("write");
+        assert!(write.hooks_succeeded() && write.hooks.len() == 5, "{write:?}");
+        for i in 0..5 {
+            let seen = host.storage_get(&format!("probe-{i}"), &format!("seen/{}", write.entity.id));
+            assert_eq!(seen.expect("storage").as_deref(), Some(&b"note"[..]), "probe-{i}'s hook wrote once");
+        }
+        let (groups, alone) = kv.counts();
+        gathered_whole = groups[groups_before.len()..]
+            == [["probe-0", "probe-1", "probe-2", "probe-3", "probe-4"]]
+            && alone == alone_before;
+        if gathered_whole {
+            break;
+        }
+    }
+    assert!(gathered_whole, "no write committed its five hooks as one group: {:?}", kv.counts());
+    assert_eq!(host.pending_deliveries().expect("pending"), 0, "every delivery settled with its commit");
+}
+
+/// A hook whose gathered commit conflicts runs again, alone, and only its
+/// own part is undone: another call moves audit-trail's counter just before
+/// a write's group commits, so audit-trail's commit in the group (which
+/// read the counter before) conflicts; its hook runs again, reads the moved
+/// counter and commits alone, while the probe's commit in the same group
+/// lands as it was. Every write's event is recorded exactly once.
+#[test]
+fn a_hook_whose_gathered_commit_conflicts_runs_again_alone() {
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let (host, kv) = counting_host(&scratch.path().join("data"), Some("audit-trail"), false);
+    let plugins = tempfile::tempdir().expect("temp dir");
+    host.load_plugin(copy_example("audit-trail", plugins.path())).expect("load audit-trail");
+    let probe = PluginDir::new("probe", PROBE_PLUGIN_WASM, &["storage_set"], json!({}));
+    host.load_plugin(probe.path()).expect("load probe");
+    let (mut writes, mut alone_before) = (Vec::new(), 0);
+    while writes.len() < WRITES_TRIED && !kv.interfered.load(Ordering::SeqCst) {
+        alone_before = kv.counts().1;
+        let write = host.create_entity("note", json!({})).expect("write");
+        assert!(write.hooks_succeeded(), "{write:?}");
+        writes.push(write.entity.id);
+    }
+    assert!(kv.interfered.load(Ordering::SeqCst), "no write gathered both hooks: {:?}", kv.counts());
+    let (groups, alone) = kv.counts();
+    assert_eq!(groups.last().map(Vec::as_slice), Some(&["audit-trail".to_string(), "probe".to_string()][..]));
+    assert_eq!(alone, alone_before + 1, "audit-trail's second run, alone, was that write's only lone commit");
+    let records = host.storage_keys("audit-trail", "event/").expect("listed");
+    assert_eq!(records.len(), writes.len(), "one record per write: {records:?}");
+    assert_eq!(
+        records.last().map(String::as_str),
+        Some("event/000000000100"),
+        "numbered from the moved counter"
+    );
+    let next = host.storage_get("audit-trail", "next").expect("storage").expect("the counter");
+    assert_eq!(next, b"101", "the second run counted on from the moved counter, once");
+    for id in &writes {
+        let seen = host.storage_get("probe", &format!("seen/{id}")).expect("storage");
+        assert_eq!(seen.as_deref(), Some(&b"note"[..]), "the probe's part of each write landed");
+    }
+    assert_eq!(host.pending_deliveries().expect("pending"), 0);
+}
+
+/// A group that fails as a whole (its transaction could not begin) is
+/// committed again one by one: the write's hooks all succeed, each commit
+/// made alone, and nothing is written twice.
+#[test]
+fn a_group_that_fails_whole_commits_one_by_one() {
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let (host, kv) = counting_host(&scratch.path().join("data"), None, true);
+    let plugins: Vec<PluginDir> = (0..3)
+        .map(|i| PluginDir::new(&format!("probe-{i}"), PROBE_PLUGIN_WASM, &["storage_set"], json!({})))
+        .collect();
+    for plugin in &plugins {
+        host.load_plugin(plugin.path()).expect("load probe");
+    }
+    let mut writes = 0;
+    while writes < WRITES_TRIED && kv.fail_a_group.load(Ordering::SeqCst) {
+        let alone_before = kv.counts().1;
+        let write = host.create_entity("note", json!({})).expect("write");
+        writes += 1;
+        assert!(write.hooks_succeeded() && write.hooks.len() == 3, "{write:?}");
+        if !kv.fail_a_group.load(Ordering::SeqCst) {
+            let (groups, alone) = kv.counts();
+            assert_eq!(groups.last().map(Vec::len), Some(3), "the failed group held the three: {groups:?}");
+            assert_eq!(alone, alone_before + 3, "each of the failed group's commits was made alone");
+        }
+        for i in 0..3 {
+            let seen = host.storage_get(&format!("probe-{i}"), &format!("seen/{}", write.entity.id));
+            assert_eq!(seen.expect("storage").as_deref(), Some(&b"note"[..]), "probe-{i}'s hook wrote once");
+        }
+    }
+    assert!(!kv.fail_a_group.load(Ordering::SeqCst), "no write gathered its hooks: {:?}", kv.counts());
+    assert_eq!(host.pending_deliveries().expect("pending"), 0);
 }

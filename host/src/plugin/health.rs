@@ -270,6 +270,11 @@ impl Drop for Running<'_> {
 }
 
 impl Health {
+    /// Whether another call could take a slot now, with `max` slots.
+    pub(crate) fn has_spare_slot(&self, max: usize) -> bool {
+        self.running.load(Ordering::SeqCst) < max as u64
+    }
+
     /// Takes a call slot, or `None` when `max` calls are running.
     pub(crate) fn enter(&self, max: usize) -> Option<Running<'_>> {
         let before = self.running.fetch_add(1, Ordering::SeqCst);

@@ -18,7 +18,6 @@ use super::phase::Phase;
 use super::reserve::Reserves;
 use crate::GuestError;
 use crate::capabilities::chain::{TREE_WRITES, share_budget, takes_steps};
-use crate::capabilities::in_place;
 use crate::capabilities::storage::StorageConflict;
 use crate::embedder::EmbedderFault;
 use crate::error::{CallError, CallErrorKind};
@@ -362,7 +361,23 @@ impl<R: Send> Invocation<'_, R> {
                 let limits = &context.limits;
                 let quota = Usage { bytes: limits.storage_bytes, keys: limits.storage_keys };
                 let committed = match changes.needs_commit() {
-                    true => in_place(|| invoker.backend.kv.commit(&context.id, &changes, quota)),
+                    true => {
+                        let committed;
+                        // A hook's own commit may wait for its write's other
+                        // hooks', holding its call slot: only while the plugin
+                        // has another for its other calls.
+                        let gathered =
+                            hook.is_some() && context.health.has_spare_slot(context.limits.max_concurrent);
+                        (changes, committed) = super::gathering::commit(
+                            &*invoker.backend.kv,
+                            gathered,
+                            &context.id,
+                            changes,
+                            quota,
+                        )
+                        .await;
+                        committed
+                    }
                     false => Ok(()),
                 };
                 match committed {

@@ -6,6 +6,7 @@ pub(crate) mod cache;
 #[cfg(feature = "componentize")]
 mod componentize;
 pub(crate) mod exports;
+pub(crate) mod gathering;
 pub(crate) mod health;
 pub(crate) mod invoke;
 pub(crate) mod phase;

@@ -37,7 +37,8 @@ mod writes;
 pub use jobs::{DeclaredJob, DueRun, JobMark, JobOutcome, JobState, JobStore};
 pub use writes::{
     Carried, ChainLink, CommitError, Delivery, DeliveryMark, EntityChange, EntityStore, HookOutbox,
-    HookRecords, KvChanges, MessageChange, NewDeliveries, PluginKv, Usage, Versioned, WriteChain,
+    HookRecords, KvChanges, MessageChange, NewDeliveries, PluginCommit, PluginKv, Usage, Versioned,
+    WriteChain,
 };
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(unused_imports))]
 pub(crate) use writes::{HOOK_RECORDS_KEPT, HOOK_RECORDS_TRIM_EVERY, event_name, event_of};

@@ -371,6 +371,17 @@ pub(crate) fn event_of(name: &str) -> HookEvent {
     HookEvent::of(name)
 }
 
+/// One plugin's commit, as [`PluginKv::commit`] takes it.
+#[derive(Debug, Clone, Copy)]
+pub struct PluginCommit<'a> {
+    /// The plugin whose storage it changes.
+    pub plugin: &'a str,
+    /// What its call read and wrote.
+    pub changes: &'a KvChanges,
+    /// Its storage quota.
+    pub quota: Usage,
+}
+
 /// Plugin key-value storage, scoped by plugin id.
 pub trait PluginKv: Send + Sync {
     /// Whether the host may run a plugin's read on its call's runtime worker:
@@ -398,6 +409,18 @@ pub trait PluginKv: Send + Sync {
     /// and checks that the plugin's usage is within `quota` wherever the
     /// writes made it grow. All or nothing.
     fn commit(&self, plugin: &str, changes: &KvChanges, quota: Usage) -> Result<(), CommitError>;
+    /// Several commits, each as [`PluginKv::commit`] would make it (all or
+    /// nothing, with its own outcome, in order). A backend whose commit
+    /// costs more than its statements (SQLite's log write) makes them in one
+    /// transaction; the default makes them one after another.
+    fn commit_together(&self, commits: &[PluginCommit<'_>]) -> Vec<Result<(), CommitError>> {
+        commits.iter().map(|commit| self.commit(commit.plugin, commit.changes, commit.quota)).collect()
+    }
+    /// Whether [`PluginKv::commit_together`] costs less than the commits one
+    /// by one, so that a write's hooks should wait to commit together.
+    fn commits_together(&self) -> bool {
+        false
+    }
     /// Whether [`PluginKv::commit`] applies [`KvChanges::entities`]: Plinth's
     /// backends do. A backend that does not keeps the default, and plugins'
     /// entity writes are refused rather than lost.

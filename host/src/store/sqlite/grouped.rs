@@ -8,18 +8,10 @@
 
 use super::kv::apply;
 use super::{Sqlite, error};
-use crate::store::{CommitError, KvChanges, Usage};
+use crate::store::{CommitError, KvChanges, PluginCommit, Usage};
 use crate::sync::{locked, try_locked};
 use rusqlite::{Connection, TransactionBehavior};
 use std::sync::{Arc, Mutex, OnceLock};
-
-/// One plugin's commit: what [`PluginKv::commit`](crate::store::PluginKv::commit) was given.
-#[derive(Clone, Copy)]
-pub(super) struct Commit<'a> {
-    pub(super) plugin: &'a str,
-    pub(super) changes: &'a KvChanges,
-    pub(super) quota: Usage,
-}
 
 /// A commit waiting for the writer, owned by the queue (its caller waits
 /// for the writer too, and finds the outcome here when it gets it).
@@ -31,8 +23,8 @@ struct Waiting {
 }
 
 impl Waiting {
-    fn commit(&self) -> Commit<'_> {
-        Commit { plugin: &self.plugin, changes: &self.changes, quota: self.quota }
+    fn commit(&self) -> PluginCommit<'_> {
+        PluginCommit { plugin: &self.plugin, changes: &self.changes, quota: self.quota }
     }
 }
 
@@ -55,7 +47,7 @@ impl Sqlite {
     /// Commits `commit` with whatever else waits for the writer: at once if
     /// the writer is free, else once it is (unless the call that takes it
     /// first commits this one with its own).
-    pub(super) fn commit_grouped(&self, commit: Commit<'_>) -> Result<(), CommitError> {
+    pub(super) fn commit_grouped(&self, commit: PluginCommit<'_>) -> Result<(), CommitError> {
         if let Some(mut db) = try_locked(&self.connection) {
             let waiting = self.commits.take_all();
             let mut group = vec![commit];
@@ -78,11 +70,17 @@ impl Sqlite {
         // Not committed yet: it is among those waiting.
         let waiting = self.commits.take_all();
         if !waiting.is_empty() {
-            let group: Vec<Commit<'_>> = waiting.iter().map(|waiting| waiting.commit()).collect();
+            let group: Vec<PluginCommit<'_>> = waiting.iter().map(|waiting| waiting.commit()).collect();
             settle(&waiting, commit_all(&mut db, &group));
         }
         drop(db);
         queued.outcome.get().cloned().unwrap_or_else(|| Err(CommitError::Store(lost())))
+    }
+
+    /// Commits `group` in one transaction, each in a savepoint of its own,
+    /// as soon as the writer is free (see `PluginKv::commit_together`).
+    pub(super) fn commit_all_now(&self, group: &[PluginCommit<'_>]) -> Vec<Result<(), CommitError>> {
+        commit_all(&mut self.lock(), group)
     }
 }
 
@@ -112,7 +110,7 @@ thread_local! {
 /// Commits `group` in one transaction, each in a savepoint when there are
 /// several; each one's outcome, in order. If the transaction itself fails,
 /// so does every commit in it.
-fn commit_all(db: &mut Connection, group: &[Commit<'_>]) -> Vec<Result<(), CommitError>> {
+fn commit_all(db: &mut Connection, group: &[PluginCommit<'_>]) -> Vec<Result<(), CommitError>> {
     let sql = |e| CommitError::Store(error("committing plugin storage", e));
     // Immediate: the write lock from the start, so another process on the
     // same file makes this wait (busy timeout) instead of failing mid-way.
@@ -151,7 +149,7 @@ fn commit_all(db: &mut Connection, group: &[Commit<'_>]) -> Vec<Result<(), Commi
 }
 
 /// The same failure for every commit of `group`.
-fn failed_all(group: &[Commit<'_>], failed: CommitError) -> Vec<Result<(), CommitError>> {
+fn failed_all(group: &[PluginCommit<'_>], failed: CommitError) -> Vec<Result<(), CommitError>> {
     group.iter().map(|_| Err(failed.clone())).collect()
 }
 
@@ -218,5 +216,31 @@ mod tests {
         assert_eq!(value("c", "big"), None, "the commit over its quota wrote nothing");
         assert_eq!(db.usage("c").expect("usage").keys, 0);
         assert_eq!(value("d", "x"), Some(b"3".to_vec()));
+    }
+
+    /// What a write's hooks commit together is one transaction, each commit
+    /// with its own outcome: a conflict undoes only its own part.
+    #[test]
+    fn commits_made_together_share_one_transaction_and_fail_alone() {
+        let db = Sqlite::in_memory();
+        let roomy = Usage { bytes: 1 << 20, keys: 100 };
+        let first = writing("k", b"1");
+        let mut stale = writing("j", b"2");
+        stale.reads.insert("k".into(), None);
+        let other = writing("x", b"3");
+        let before = TRANSACTIONS.get();
+        let outcomes = db.commit_together(&[
+            PluginCommit { plugin: "a", changes: &first, quota: roomy },
+            PluginCommit { plugin: "a", changes: &stale, quota: roomy },
+            PluginCommit { plugin: "d", changes: &other, quota: roomy },
+        ]);
+        assert_eq!(TRANSACTIONS.get() - before, 1, "one transaction for the three");
+        assert!(outcomes[0].is_ok() && outcomes[2].is_ok(), "{outcomes:?}");
+        assert!(matches!(&outcomes[1], Err(CommitError::Conflict { key }) if key == "k"), "{outcomes:?}");
+        let value = |plugin: &str, key: &str| db.get(plugin, key).expect("get").map(|stored| stored.value);
+        assert_eq!(
+            (value("a", "k"), value("a", "j"), value("d", "x")),
+            (Some(b"1".to_vec()), None, Some(b"3".to_vec()))
+        );
     }
 }

@@ -3,9 +3,9 @@
 //! `plugin_usage`, raised by one per commit. Usage (bytes, keys) is kept in
 //! the same row and moved by exactly what each commit changed.
 
-use super::grouped::Commit;
 use super::held::Held;
 use super::{Sqlite, entities, error, fail};
+use crate::store::PluginCommit;
 use crate::store::{CommitError, KvChanges, PluginKv, StoreError, Usage, Versioned};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -86,7 +86,15 @@ impl PluginKv for Sqlite {
     }
 
     fn commit(&self, plugin: &str, changes: &KvChanges, quota: Usage) -> Result<(), CommitError> {
-        self.commit_grouped(Commit { plugin, changes, quota })
+        self.commit_grouped(PluginCommit { plugin, changes, quota })
+    }
+
+    fn commit_together(&self, commits: &[PluginCommit<'_>]) -> Vec<Result<(), CommitError>> {
+        self.commit_all_now(commits)
+    }
+
+    fn commits_together(&self) -> bool {
+        true
     }
 
     fn commits_entity_writes(&self) -> bool {
@@ -101,8 +109,8 @@ impl PluginKv for Sqlite {
 /// Applies one plugin's commit inside `db`'s open transaction (or
 /// savepoint): checks that every read and listing still holds, writes, and
 /// checks the quota. On an error the caller rolls back what it wrote.
-pub(super) fn apply(db: &Connection, commit: &Commit<'_>) -> Result<(), CommitError> {
-    let Commit { plugin, changes, quota } = *commit;
+pub(super) fn apply(db: &Connection, commit: &PluginCommit<'_>) -> Result<(), CommitError> {
+    let PluginCommit { plugin, changes, quota } = *commit;
     let sql = |e| CommitError::Store(error("committing plugin storage", e));
     if let Some(mark) = &changes.delivery
         && !super::outbox::settle(db, mark).map_err(sql)?
