@@ -19,6 +19,26 @@ fn host_on(data: &std::path::Path) -> Host {
     Host::with_config(config).expect("open host")
 }
 
+/// `count` probe plugins, `probe-0` on, loaded into `host`; each one's hook
+/// stores the entity's type under `seen/{id}`.
+fn load_probes(host: &Host, count: usize) -> Vec<PluginDir> {
+    let probes: Vec<PluginDir> = (0..count)
+        .map(|i| PluginDir::new(&format!("probe-{i}"), PROBE_PLUGIN_WASM, &["storage_set"], json!({})))
+        .collect();
+    for probe in &probes {
+        host.load_plugin(probe.path()).expect("load probe");
+    }
+    probes
+}
+
+/// Each of the first `count` probes' hooks saw the `note` entity `id` once.
+fn assert_each_probe_saw(host: &Host, count: usize, id: &str) {
+    for i in 0..count {
+        let seen = host.storage_get(&format!("probe-{i}"), &format!("seen/{id}")).expect("storage");
+        assert_eq!(seen.as_deref(), Some(&b"note"[..]), "probe-{i}'s hook wrote once");
+    }
+}
+
 /// Delivers whatever is due, as the delivery loop would.
 fn deliver_due(host: &Host) -> usize {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -118,12 +138,7 @@ fn a_hook_put_back_for_a_busy_plugin_is_delivered_later() {
 fn the_hooks_of_one_write_run_side_by_side() {
     let scratch = tempfile::tempdir().expect("temp dir");
     let host = host_on(&scratch.path().join("data"));
-    let plugins: Vec<PluginDir> = (0..3)
-        .map(|i| PluginDir::new(&format!("probe-{i}"), PROBE_PLUGIN_WASM, &["storage_set"], json!({})))
-        .collect();
-    for plugin in &plugins {
-        host.load_plugin(plugin.path()).expect("load probe");
-    }
+    let _probes = load_probes(&host, 3);
     let write = host.create_entity("note", json!({ "sleep_ms": 300 })).expect("write");
     assert!(write.hooks_succeeded(), "{write:?}");
     let order: Vec<&str> = write.hooks.iter().map(|hook| hook.plugin_id.as_str()).collect();
@@ -134,11 +149,7 @@ fn the_hooks_of_one_write_run_side_by_side() {
     let latest_start = spans.iter().map(|span| span.0).max().expect("spans");
     let earliest_end = spans.iter().map(|span| span.1).min().expect("spans");
     assert!(latest_start < earliest_end, "the hooks ran one after another: {spans:?}");
-    for i in 0..3 {
-        let seen =
-            host.storage_get(&format!("probe-{i}"), &format!("seen/{}", write.entity.id)).expect("storage");
-        assert_eq!(seen.as_deref(), Some(&b"note"[..]), "probe-{i}'s hook wrote once");
-    }
+    assert_each_probe_saw(&host, 3, &write.entity.id);
 }
 
 /// A hook that runs longer than one lease keeps its delivery: the writing
@@ -285,21 +296,13 @@ const WRITES_TRIED: usize = 5;
 fn the_quick_hooks_of_one_write_commit_together() {
     let scratch = tempfile::tempdir().expect("temp dir");
     let (host, kv) = counting_host(&scratch.path().join("data"), None, false);
-    let plugins: Vec<PluginDir> = (0..5)
-        .map(|i| PluginDir::new(&format!("probe-{i}"), PROBE_PLUGIN_WASM, &["storage_set"], json!({})))
-        .collect();
-    for plugin in &plugins {
-        host.load_plugin(plugin.path()).expect("load probe");
-    }
+    let _probes = load_probes(&host, 5);
     let mut gathered_whole = false;
     for _ in 0..WRITES_TRIED {
         let (groups_before, alone_before) = kv.counts();
         let write = host.create_entity("note", json!({})).expect("write");
         assert!(write.hooks_succeeded() && write.hooks.len() == 5, "{write:?}");
-        for i in 0..5 {
-            let seen = host.storage_get(&format!("probe-{i}"), &format!("seen/{}", write.entity.id));
-            assert_eq!(seen.expect("storage").as_deref(), Some(&b"note"[..]), "probe-{i}'s hook wrote once");
-        }
+        assert_each_probe_saw(&host, 5, &write.entity.id);
         let (groups, alone) = kv.counts();
         gathered_whole = groups[groups_before.len()..]
             == [["probe-0", "probe-1", "probe-2", "probe-3", "probe-4"]]
@@ -360,12 +363,7 @@ fn a_hook_whose_gathered_commit_conflicts_runs_again_alone() {
 fn a_group_that_fails_whole_commits_one_by_one() {
     let scratch = tempfile::tempdir().expect("temp dir");
     let (host, kv) = counting_host(&scratch.path().join("data"), None, true);
-    let plugins: Vec<PluginDir> = (0..3)
-        .map(|i| PluginDir::new(&format!("probe-{i}"), PROBE_PLUGIN_WASM, &["storage_set"], json!({})))
-        .collect();
-    for plugin in &plugins {
-        host.load_plugin(plugin.path()).expect("load probe");
-    }
+    let _probes = load_probes(&host, 3);
     let mut writes = 0;
     while writes < WRITES_TRIED && kv.fail_a_group.load(Ordering::SeqCst) {
         let alone_before = kv.counts().1;
@@ -377,10 +375,7 @@ fn a_group_that_fails_whole_commits_one_by_one() {
             assert_eq!(groups.last().map(Vec::len), Some(3), "the failed group held the three: {groups:?}");
             assert_eq!(alone, alone_before + 3, "each of the failed group's commits was made alone");
         }
-        for i in 0..3 {
-            let seen = host.storage_get(&format!("probe-{i}"), &format!("seen/{}", write.entity.id));
-            assert_eq!(seen.expect("storage").as_deref(), Some(&b"note"[..]), "probe-{i}'s hook wrote once");
-        }
+        assert_each_probe_saw(&host, 3, &write.entity.id);
     }
     assert!(!kv.fail_a_group.load(Ordering::SeqCst), "no write gathered its hooks: {:?}", kv.counts());
     assert_eq!(host.pending_deliveries().expect("pending"), 0);

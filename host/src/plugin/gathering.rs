@@ -55,7 +55,7 @@ struct Waiting {
     plugin: String,
     changes: KvChanges,
     quota: Usage,
-    reply: oneshot::Sender<(KvChanges, Result<(), CommitError>)>,
+    reply: oneshot::Sender<Answered>,
 }
 
 impl Gathering {
@@ -85,6 +85,22 @@ impl Gathering {
             }
             parked.await;
         }
+    }
+
+    /// Parks a commit here while the gathering is open (the answer comes
+    /// on the receiver); hands the changes back once it is closed.
+    fn park(&self, plugin: &str, changes: KvChanges, quota: Usage) -> Result<Answer, Box<KvChanges>> {
+        let (reply, answer) = oneshot::channel();
+        {
+            let mut state = locked(&self.state);
+            if state.closed {
+                return Err(Box::new(changes));
+            }
+            state.waiting.push(Waiting { plugin: plugin.to_string(), changes, quota, reply });
+            state.parks += 1;
+        }
+        self.parked.notify_waiters();
+        Ok(answer)
     }
 
     /// Closes the gathering and commits what waits in it, together. If the
@@ -130,7 +146,7 @@ pub(crate) async fn commit(
     plugin: &str,
     changes: KvChanges,
     quota: Usage,
-) -> (KvChanges, Result<(), CommitError>) {
+) -> Answered {
     let gathering = GATHERING.try_with(Arc::clone).ok().filter(|_| hook);
     let changes = match gathering {
         Some(gathering) => match gathering.park(plugin, changes, quota) {
@@ -143,26 +159,9 @@ pub(crate) async fn commit(
     (changes, outcome)
 }
 
-impl Gathering {
-    /// Parks a commit here while the gathering is open (the answer comes
-    /// on the receiver); hands the changes back once it is closed.
-    fn park(&self, plugin: &str, changes: KvChanges, quota: Usage) -> Result<Answer, Box<KvChanges>> {
-        let (reply, answer) = oneshot::channel();
-        {
-            let mut state = locked(&self.state);
-            if state.closed {
-                return Err(Box::new(changes));
-            }
-            state.waiting.push(Waiting { plugin: plugin.to_string(), changes, quota, reply });
-            state.parks += 1;
-        }
-        self.parked.notify_waiters();
-        Ok(answer)
-    }
-}
-
 /// What a parked commit is answered: its changes, handed back, and its outcome.
-type Answer = oneshot::Receiver<(KvChanges, Result<(), CommitError>)>;
+type Answered = (KvChanges, Result<(), CommitError>);
+type Answer = oneshot::Receiver<Answered>;
 
 /// `commit`, made at once.
 fn commit_now(kv: &dyn PluginKv, commit: &PluginCommit<'_>) -> Result<(), CommitError> {
