@@ -219,7 +219,7 @@ impl EntitiesView<'_> {
             return Err(self.type_refused(EntityEvent::Created, Some(entity_type)));
         }
         let data = data_of(data)?;
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = crate::types::new_id();
         let (entities, chain) = self.begin_write(EntityEvent::Created, &id)?;
         self.keep(entities.plan_create(&id, entity_type, data, chain).await)
     }

@@ -176,7 +176,7 @@ impl Entities {
         data: Value,
         deliveries: &NewDeliveries,
     ) -> Result<(Entity, Vec<u64>), HostError> {
-        let id = id.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
+        let id = id.map_or_else(crate::types::new_id, str::to_string);
         let entity = self.new_entity(&id, entity_type, data).await?;
         match in_place(|| self.backend().entities.insert(&entity, deliveries))? {
             Some(ids) => Ok((entity, ids)),

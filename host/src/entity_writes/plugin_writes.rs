@@ -70,7 +70,7 @@ impl Entities {
     ) -> MessageChange {
         let subscribers = self.invoker.registry.subscribers(&topic);
         let deliveries = NewDeliveries { lease: Duration::ZERO, chain, ..self.deliveries(&subscribers) };
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = crate::types::new_id();
         let message =
             Message { id, topic, publisher: publisher.to_string(), payload, published_at: now_millis() };
         MessageChange { message, deliveries }

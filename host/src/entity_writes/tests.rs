@@ -45,6 +45,19 @@ fn writes_commit_and_read_back_with_no_hooks_to_run() {
 }
 
 #[test]
+fn new_entities_get_unique_ids_that_sort_in_the_order_they_were_made() {
+    let (_dir, host) = host();
+    let ids: Vec<String> =
+        (0..200).map(|_| host.create_entity("character", json!({})).expect("created").entity.id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, ids, "ids made one after another sort together, and none repeats");
+    let version = uuid::Uuid::parse_str(&ids[0]).expect("a UUID").get_version_num();
+    assert_eq!(version, 7, "time-ordered");
+}
+
+#[test]
 fn every_write_is_checked_against_its_type_s_field_configuration() {
     let (_dir, host) = host();
     let fields = json!({

@@ -27,8 +27,8 @@ impl Host {
         self.entities.count(query)
     }
 
-    /// Creates an entity with a generated id and fires `on-entity-created`,
-    /// from code without an async runtime (see [`Host::create_entity_async`]).
+    /// Creates an entity with a generated id (a time-ordered UUID, version
+    /// 7) and fires `on-entity-created`, from code without an async runtime (see [`Host::create_entity_async`]).
     pub fn create_entity(&self, entity_type: &str, data: Value) -> Result<EntityWrite, HostError> {
         self.block_on(self.create_entity_async(None, entity_type, data))
     }
