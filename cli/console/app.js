@@ -27,6 +27,14 @@ function h(tag, attributes, ...children) {
   return element;
 }
 
+/** An id shortened for a table: its last 12 characters. Generated ids are
+ * time-ordered UUIDs, whose first characters are the time they were made
+ * (shared by ids made in the same few milliseconds) and whose last ones
+ * are random. The whole id is the cell's title. */
+function shortId(id) {
+  return h("span", { title: id }, id.slice(-12));
+}
+
 const main = () => document.getElementById("main");
 /** Counts navigations; a page that finishes after the user moved on shows nothing. */
 let routeGeneration = 0;
@@ -321,7 +329,7 @@ async function entitiesPage(params, generation) {
     h("button", { type: "submit", class: "secondary" }, "Filter"),
     h("button", { type: "button", id: "new-entity", onclick: () => { location.hash = "#/entity/new?type=" + encodeURIComponent(typeInput.value.trim() || "item"); } }, "New entity"));
   const rows = list.entities.map((entity) => h("tr", { dataset: { entity: entity.id } },
-    h("td", {}, h("a", { href: "#/entity/" + encodeURIComponent(entity.id) }, entity.id.slice(0, 12))),
+    h("td", {}, h("a", { href: "#/entity/" + encodeURIComponent(entity.id) }, shortId(entity.id))),
     h("td", {}, entity.entity_type),
     h("td", { class: "data" }, JSON.stringify(entity.data)),
     h("td", { class: "muted" }, new Date(entity.updated_at).toLocaleString())));
@@ -582,7 +590,7 @@ async function eventsPage(params, generation) {
 
 function eventRow(hook) {
   return h("tr", { dataset: { plugin: hook.plugin_id } }, h("td", { class: "muted" }, new Date(hook.at).toLocaleTimeString()),
-    h("td", {}, hook.plugin_id), h("td", {}, hook.event), h("td", {}, hook.event === "message" ? hook.entity_id : hook.entity_id.slice(0, 12)),
+    h("td", {}, hook.plugin_id), h("td", {}, hook.event), h("td", {}, hook.event === "message" ? hook.entity_id : shortId(hook.entity_id)),
     h("td", {}, `${(hook.duration_us / 1000).toFixed(1)} ms`), h("td", { class: hook.error ? "error" : "ok" }, hook.error || "ok"));
 }
 

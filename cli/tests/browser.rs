@@ -262,7 +262,7 @@ fn the_console_in_a_real_browser() {
         "the new events",
         &format!(
             "const t = document.getElementById('events').innerText; return t.includes('{}') && t",
-            &new_id[..12]
+            &new_id[new_id.len() - 12..]
         ),
     );
     assert!(live.as_str().is_some_and(|t| t.contains("audit-trail")), "{live}");

@@ -53,8 +53,9 @@ fn new_entities_get_unique_ids_that_sort_in_the_order_they_were_made() {
     sorted.sort();
     sorted.dedup();
     assert_eq!(sorted, ids, "ids made one after another sort together, and none repeats");
-    let version = uuid::Uuid::parse_str(&ids[0]).expect("a UUID").get_version_num();
-    assert_eq!(version, 7, "time-ordered");
+    for id in &ids {
+        assert_eq!(uuid::Uuid::parse_str(id).expect("a UUID").get_version_num(), 7, "time-ordered: {id}");
+    }
 }
 
 #[test]
